@@ -1,0 +1,319 @@
+// Our own declarations of the TensorFlow Lite C ABI, limited to what the
+// actsparse delegate touches.
+//
+// No package on the project's machines ships the TFLite C headers, so the
+// delegate declares the ABI itself and links against no TFLite library. The
+// layouts below follow the "semi-ABI stable" rule of TFLite's common.h (fields
+// are only ever appended) and were checked to work unchanged with
+// ai-edge-litert 2.3.0, tflite-runtime 2.14.0 and tf.lite 2.21 (LP64).
+//
+// Every struct that the runtime hands us by pointer *into an array*
+// (TfLiteTensor via context->tensors[i]) or that we hand to the runtime *by
+// value* (TfLiteRegistration) must have its exact size, hence the static
+// asserts at the end. Structs we only read a prefix of (TfLiteConvParams,
+// whose size grew from 24 to 28 bytes after 2.14) are declared with that
+// prefix only, and must never be copied or indexed as arrays.
+#ifndef ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_
+#define ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+
+typedef enum TfLiteStatus {
+  kTfLiteOk = 0,
+  kTfLiteError = 1,
+  kTfLiteDelegateError = 2,
+} TfLiteStatus;
+
+// C runtime tensor types (not the flatbuffer TensorType: FLOAT32 is 0 there).
+typedef enum TfLiteType {
+  kTfLiteNoType = 0,
+  kTfLiteFloat32 = 1,
+  kTfLiteInt32 = 2,
+  kTfLiteUInt8 = 3,
+  kTfLiteInt64 = 4,
+  kTfLiteString = 5,
+  kTfLiteBool = 6,
+  kTfLiteInt16 = 7,
+  kTfLiteComplex64 = 8,
+  kTfLiteInt8 = 9,
+  kTfLiteFloat16 = 10,
+  kTfLiteFloat64 = 11,
+  kTfLiteComplex128 = 12,
+  kTfLiteUInt64 = 13,
+  kTfLiteResource = 14,
+  kTfLiteVariant = 15,
+  kTfLiteUInt32 = 16,
+  kTfLiteUInt16 = 17,
+  kTfLiteInt4 = 18,
+  kTfLiteBFloat16 = 19,
+} TfLiteType;
+
+typedef enum TfLiteAllocationType {
+  kTfLiteMemNone = 0,
+  kTfLiteMmapRo = 1,
+  kTfLiteArenaRw = 2,
+  kTfLiteArenaRwPersistent = 3,
+  kTfLiteDynamic = 4,
+  kTfLitePersistentRo = 5,
+  kTfLiteCustom = 6,
+  kTfLiteVariantObject = 7,
+} TfLiteAllocationType;
+
+typedef enum TfLitePadding {
+  kTfLitePaddingUnknown = 0,
+  kTfLitePaddingSame = 1,
+  kTfLitePaddingValid = 2,
+} TfLitePadding;
+
+typedef enum TfLiteFusedActivation {
+  kTfLiteActNone = 0,
+  kTfLiteActRelu = 1,
+  kTfLiteActReluN1To1 = 2,
+  kTfLiteActRelu6 = 3,
+  kTfLiteActTanh = 4,
+  kTfLiteActSignBit = 5,
+  kTfLiteActSigmoid = 6,
+} TfLiteFusedActivation;
+
+// Builtin operator codes of the .tflite schema (BuiltinOperator) that the
+// delegate looks at.
+enum TfLiteBuiltinCode : int32_t {
+  kTfLiteBuiltinAdd = 0,
+  kTfLiteBuiltinConv2d = 3,
+  kTfLiteBuiltinDepthwiseConv2d = 4,
+  kTfLiteBuiltinMul = 18,
+  kTfLiteBuiltinCustom = 32,
+  kTfLiteBuiltinPad = 34,
+  kTfLiteBuiltinPadv2 = 60,
+};
+
+typedef struct TfLiteIntArray {
+  int size;
+  int data[];  // flexible array member: `size` ints follow
+} TfLiteIntArray;
+
+typedef union TfLitePtrUnion {
+  int32_t* i32;
+  int64_t* i64;
+  float* f;
+  char* raw;
+  const char* raw_const;
+  uint8_t* uint8;
+  int8_t* int8;
+  void* data;
+} TfLitePtrUnion;
+
+typedef struct TfLiteQuantizationParams {
+  float scale;
+  int32_t zero_point;
+} TfLiteQuantizationParams;
+
+typedef struct TfLiteQuantization {
+  int type;  // TfLiteQuantizationType
+  void* params;
+} TfLiteQuantization;
+
+struct TfLiteDelegate;
+struct TfLiteContext;
+
+typedef struct TfLiteTensor {
+  TfLiteType type;
+  TfLitePtrUnion data;
+  TfLiteIntArray* dims;
+  TfLiteQuantizationParams params;
+  TfLiteAllocationType allocation_type;
+  size_t bytes;
+  const void* allocation;
+  const char* name;
+  struct TfLiteDelegate* delegate;
+  int buffer_handle;
+  bool data_is_stale;
+  bool is_variable;
+  TfLiteQuantization quantization;
+  void* sparsity;
+  const TfLiteIntArray* dims_signature;
+} TfLiteTensor;
+
+typedef struct TfLiteNode {
+  TfLiteIntArray* inputs;
+  TfLiteIntArray* outputs;
+  TfLiteIntArray* intermediates;
+  TfLiteIntArray* temporaries;
+  void* user_data;
+  void* builtin_data;
+  const void* custom_initial_data;
+  int custom_initial_data_size;
+  struct TfLiteDelegate* delegate;
+  bool might_have_side_effect;
+} TfLiteNode;
+
+typedef struct TfLiteRegistration {
+  void* (*init)(struct TfLiteContext* context, const char* buffer, size_t length);
+  void (*free)(struct TfLiteContext* context, void* buffer);
+  TfLiteStatus (*prepare)(struct TfLiteContext* context, TfLiteNode* node);
+  TfLiteStatus (*invoke)(struct TfLiteContext* context, TfLiteNode* node);
+  const char* (*profiling_string)(const struct TfLiteContext* context,
+                                  const TfLiteNode* node);
+  int32_t builtin_code;
+  const char* custom_name;
+  int version;
+  // The three trailing fields exist in every runtime we support and must be
+  // zero in a registration we pass by value, or the runtime dereferences
+  // garbage.
+  void* registration_external;
+  void* (*async_kernel)(struct TfLiteContext* context, TfLiteNode* node);
+  uint64_t inplace_operator;
+} TfLiteRegistration;
+
+typedef struct TfLiteDelegateParams {
+  struct TfLiteDelegate* delegate;
+  TfLiteIntArray* nodes_to_replace;
+  TfLiteIntArray* input_tensors;
+  TfLiteIntArray* output_tensors;
+} TfLiteDelegateParams;
+
+typedef struct TfLiteContext {
+  size_t tensors_size;
+  TfLiteStatus (*GetExecutionPlan)(struct TfLiteContext* context,
+                                   TfLiteIntArray** execution_plan);
+  TfLiteTensor* tensors;
+  void* impl_;
+  TfLiteStatus (*ResizeTensor)(struct TfLiteContext* context, TfLiteTensor* tensor,
+                               TfLiteIntArray* new_size);
+  void (*ReportError)(struct TfLiteContext* context, const char* format, ...);
+  TfLiteStatus (*AddTensors)(struct TfLiteContext* context, int tensors_to_add,
+                             int* first_new_tensor_index);
+  TfLiteStatus (*GetNodeAndRegistration)(struct TfLiteContext* context, int node_index,
+                                         TfLiteNode** node,
+                                         TfLiteRegistration** registration);
+  TfLiteStatus (*ReplaceNodeSubsetsWithDelegateKernels)(
+      struct TfLiteContext* context, TfLiteRegistration registration,
+      const TfLiteIntArray* nodes_to_replace, struct TfLiteDelegate* delegate);
+  int recommended_num_threads;
+  void* (*GetExternalContext)(struct TfLiteContext* context, int type);
+  void (*SetExternalContext)(struct TfLiteContext* context, int type, void* external);
+  bool allow_fp32_relax_to_fp16;
+  void* profiler;
+  void* (*AllocatePersistentBuffer)(struct TfLiteContext* context, size_t bytes);
+  TfLiteStatus (*AllocateBufferForEval)(struct TfLiteContext* context, size_t bytes,
+                                        void** ptr);
+  TfLiteStatus (*RequestScratchBufferInArena)(struct TfLiteContext* context,
+                                              size_t bytes, int* buffer_idx);
+  void* (*GetScratchBuffer)(struct TfLiteContext* context, int buffer_idx);
+  TfLiteStatus (*ResizeTensorExplicit)(struct TfLiteContext* context,
+                                       TfLiteTensor* tensor, int dims,
+                                       const int* shape);
+  TfLiteStatus (*PreviewDelegatePartitioning)(struct TfLiteContext* context,
+                                              const TfLiteIntArray* nodes_to_replace,
+                                              TfLiteDelegateParams** partition_params,
+                                              int* num_partitions);
+  // NULL in the interpreters we support; declared for the layout only.
+  TfLiteTensor* (*GetTensor)(const struct TfLiteContext* context, int tensor_index);
+  void* (*GetEvalTensor)(const struct TfLiteContext* context, int tensor_index);
+  TfLiteStatus (*GetModelMetadata)(const struct TfLiteContext* context,
+                                   const char* name, const char** ptr,
+                                   size_t* bytes);
+  TfLiteStatus (*AcquireSubgraphContext)(struct TfLiteContext* context,
+                                         int subgraph_index,
+                                         struct TfLiteContext** acquired_context);
+  TfLiteStatus (*ReleaseSubgraphContext)(struct TfLiteContext* context,
+                                         int subgraph_index);
+} TfLiteContext;
+
+typedef struct TfLiteDelegate {
+  void* data_;
+  TfLiteStatus (*Prepare)(TfLiteContext* context, struct TfLiteDelegate* delegate);
+  TfLiteStatus (*CopyFromBufferHandle)(TfLiteContext* context,
+                                       struct TfLiteDelegate* delegate,
+                                       int buffer_handle, TfLiteTensor* tensor);
+  TfLiteStatus (*CopyToBufferHandle)(TfLiteContext* context,
+                                     struct TfLiteDelegate* delegate,
+                                     int buffer_handle, TfLiteTensor* tensor);
+  void (*FreeBufferHandle)(TfLiteContext* context, struct TfLiteDelegate* delegate,
+                           int* handle);
+  int64_t flags;
+  void* opaque_delegate_builder;
+} TfLiteDelegate;
+
+// Only the first six ints are read: the struct is 24 bytes in TFLite 2.14 and
+// 28 bytes later (a trailing quantized_bias_type). Never copy it.
+typedef struct TfLiteConvParamsPrefix {
+  TfLitePadding padding;
+  int stride_width;
+  int stride_height;
+  TfLiteFusedActivation activation;
+  int dilation_width_factor;
+  int dilation_height_factor;
+} TfLiteConvParamsPrefix;
+
+typedef struct TfLiteDepthwiseConvParams {
+  TfLitePadding padding;
+  int stride_width;
+  int stride_height;
+  int depth_multiplier;
+  TfLiteFusedActivation activation;
+  int dilation_width_factor;
+  int dilation_height_factor;
+} TfLiteDepthwiseConvParams;
+
+// ADD's params continue with a bool in newer runtimes; MUL's is one int. We
+// read only the activation.
+typedef struct TfLiteActivationParamsPrefix {
+  TfLiteFusedActivation activation;
+} TfLiteActivationParamsPrefix;
+
+}  // extern "C"
+
+// The project targets LP64 platforms (x86-64 and aarch64, Linux and Android).
+static_assert(sizeof(void*) == 8, "actsparse declares the TFLite ABI for LP64 only");
+static_assert(sizeof(int) == 4 && sizeof(size_t) == 8, "LP64 expected");
+static_assert(sizeof(TfLiteStatus) == 4 && sizeof(TfLiteType) == 4, "enums are ints");
+
+static_assert(sizeof(TfLiteIntArray) == 4, "TfLiteIntArray header");
+static_assert(sizeof(TfLiteQuantizationParams) == 8, "TfLiteQuantizationParams");
+static_assert(sizeof(TfLiteQuantization) == 16, "TfLiteQuantization");
+
+static_assert(sizeof(TfLiteTensor) == 112, "TfLiteTensor: context->tensors is indexed");
+static_assert(offsetof(TfLiteTensor, data) == 8, "TfLiteTensor.data");
+static_assert(offsetof(TfLiteTensor, dims) == 16, "TfLiteTensor.dims");
+static_assert(offsetof(TfLiteTensor, allocation_type) == 32, "TfLiteTensor.allocation_type");
+static_assert(offsetof(TfLiteTensor, bytes) == 40, "TfLiteTensor.bytes");
+static_assert(offsetof(TfLiteTensor, name) == 56, "TfLiteTensor.name");
+static_assert(offsetof(TfLiteTensor, buffer_handle) == 72, "TfLiteTensor.buffer_handle");
+static_assert(offsetof(TfLiteTensor, quantization) == 80, "TfLiteTensor.quantization");
+static_assert(offsetof(TfLiteTensor, dims_signature) == 104, "TfLiteTensor.dims_signature");
+
+static_assert(sizeof(TfLiteNode) == 80, "TfLiteNode");
+static_assert(offsetof(TfLiteNode, builtin_data) == 40, "TfLiteNode.builtin_data");
+static_assert(offsetof(TfLiteNode, delegate) == 64, "TfLiteNode.delegate");
+
+static_assert(sizeof(TfLiteRegistration) == 88, "TfLiteRegistration is passed by value");
+static_assert(offsetof(TfLiteRegistration, builtin_code) == 40, "TfLiteRegistration.builtin_code");
+static_assert(offsetof(TfLiteRegistration, custom_name) == 48, "TfLiteRegistration.custom_name");
+static_assert(offsetof(TfLiteRegistration, version) == 56, "TfLiteRegistration.version");
+static_assert(offsetof(TfLiteRegistration, inplace_operator) == 80,
+              "TfLiteRegistration.inplace_operator");
+
+static_assert(sizeof(TfLiteDelegateParams) == 32, "TfLiteDelegateParams");
+
+static_assert(sizeof(TfLiteContext) == 200, "TfLiteContext");
+static_assert(offsetof(TfLiteContext, tensors) == 16, "TfLiteContext.tensors");
+static_assert(offsetof(TfLiteContext, GetNodeAndRegistration) == 56,
+              "TfLiteContext.GetNodeAndRegistration");
+static_assert(offsetof(TfLiteContext, ReplaceNodeSubsetsWithDelegateKernels) == 64,
+              "TfLiteContext.ReplaceNodeSubsetsWithDelegateKernels");
+static_assert(offsetof(TfLiteContext, recommended_num_threads) == 72,
+              "TfLiteContext.recommended_num_threads");
+static_assert(offsetof(TfLiteContext, GetModelMetadata) == 176,
+              "TfLiteContext.GetModelMetadata");
+
+static_assert(sizeof(TfLiteDelegate) == 56, "TfLiteDelegate");
+static_assert(offsetof(TfLiteDelegate, flags) == 40, "TfLiteDelegate.flags");
+
+static_assert(sizeof(TfLiteConvParamsPrefix) == 24, "first six ints of TfLiteConvParams");
+static_assert(sizeof(TfLiteDepthwiseConvParams) == 28, "TfLiteDepthwiseConvParams");
+
+#endif  // ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_

@@ -1,0 +1,172 @@
+#include "delegate/tflite/abi_check.h"
+
+namespace actsparse {
+namespace {
+
+// Far above any real model, far below what garbage pointers usually decode to.
+constexpr size_t kMaxTensors = size_t{1} << 24;
+constexpr int kMaxNodeIo = 1 << 16;
+constexpr int kMaxBuiltinCode = 1024;
+constexpr int kMaxRank = 8;
+
+bool CheckIndexList(const TfLiteContext* context, const TfLiteIntArray* list,
+                    const char* what, int node_index, std::string* why) {
+  if (list == nullptr) {
+    *why = "node " + std::to_string(node_index) + " has a null " + what + " list";
+    return false;
+  }
+  if (list->size < 0 || list->size > kMaxNodeIo) {
+    *why = "node " + std::to_string(node_index) + " has " + std::to_string(list->size) + " " +
+           what + "s";
+    return false;
+  }
+  for (int i = 0; i < list->size; ++i) {
+    const int tensor = list->data[i];
+    // -1 marks an omitted optional input.
+    if (tensor < -1 || (tensor >= 0 && static_cast<size_t>(tensor) >= context->tensors_size)) {
+      *why = "node " + std::to_string(node_index) + " " + what + " " + std::to_string(i) +
+             " is tensor " + std::to_string(tensor) + ", outside [0, " +
+             std::to_string(context->tensors_size) + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t TfLiteTypeSize(TfLiteType type) {
+  switch (type) {
+    case kTfLiteFloat32:
+    case kTfLiteInt32:
+    case kTfLiteUInt32:
+      return 4;
+    case kTfLiteUInt8:
+    case kTfLiteInt8:
+    case kTfLiteBool:
+      return 1;
+    case kTfLiteInt64:
+    case kTfLiteUInt64:
+    case kTfLiteFloat64:
+    case kTfLiteComplex64:
+      return 8;
+    case kTfLiteInt16:
+    case kTfLiteUInt16:
+    case kTfLiteFloat16:
+    case kTfLiteBFloat16:
+      return 2;
+    case kTfLiteComplex128:
+      return 16;
+    default:
+      return 0;
+  }
+}
+
+std::string BuiltinName(int32_t builtin_code) {
+  switch (builtin_code) {
+    case kTfLiteBuiltinAdd:
+      return "ADD";
+    case kTfLiteBuiltinConv2d:
+      return "CONV_2D";
+    case kTfLiteBuiltinDepthwiseConv2d:
+      return "DEPTHWISE_CONV_2D";
+    case kTfLiteBuiltinMul:
+      return "MUL";
+    case kTfLiteBuiltinCustom:
+      return "CUSTOM";
+    case kTfLiteBuiltinPad:
+      return "PAD";
+    case kTfLiteBuiltinPadv2:
+      return "PADV2";
+    default:
+      return "builtin #" + std::to_string(builtin_code);
+  }
+}
+
+bool CheckContextAbi(const TfLiteContext* context, std::string* why) {
+  if (context == nullptr) {
+    *why = "null TfLiteContext";
+    return false;
+  }
+  if (context->GetExecutionPlan == nullptr || context->GetNodeAndRegistration == nullptr ||
+      context->ReplaceNodeSubsetsWithDelegateKernels == nullptr ||
+      context->ReportError == nullptr) {
+    *why = "TfLiteContext is missing GetExecutionPlan, GetNodeAndRegistration, "
+           "ReplaceNodeSubsetsWithDelegateKernels or ReportError";
+    return false;
+  }
+  if (context->tensors_size > kMaxTensors ||
+      (context->tensors_size > 0 && context->tensors == nullptr)) {
+    *why = "TfLiteContext reports " + std::to_string(context->tensors_size) +
+           " tensors at " + (context->tensors ? "a valid" : "a null") + " address";
+    return false;
+  }
+  // -1 (2.14, unset) or 0 mean "no recommendation"; anything else must be a
+  // plausible thread count.
+  if (context->recommended_num_threads < -1 || context->recommended_num_threads > 4096) {
+    *why = "TfLiteContext.recommended_num_threads is " +
+           std::to_string(context->recommended_num_threads);
+    return false;
+  }
+  return true;
+}
+
+bool CheckNodeAbi(const TfLiteContext* context, int node_index, const TfLiteNode* node,
+                  const TfLiteRegistration* registration, std::string* why) {
+  if (node == nullptr || registration == nullptr) {
+    *why = "node " + std::to_string(node_index) + " has no node or registration";
+    return false;
+  }
+  if (registration->builtin_code < 0 || registration->builtin_code > kMaxBuiltinCode) {
+    *why = "node " + std::to_string(node_index) + " has builtin code " +
+           std::to_string(registration->builtin_code);
+    return false;
+  }
+  return CheckIndexList(context, node->inputs, "input", node_index, why) &&
+         CheckIndexList(context, node->outputs, "output", node_index, why);
+}
+
+bool CheckTensorAbi(const TfLiteContext* context, int tensor_index, std::string* why) {
+  if (tensor_index < 0 || static_cast<size_t>(tensor_index) >= context->tensors_size) {
+    *why = "tensor index " + std::to_string(tensor_index) + " out of range";
+    return false;
+  }
+  const TfLiteTensor& tensor = context->tensors[tensor_index];
+  const std::string label = "tensor " + std::to_string(tensor_index);
+  if (tensor.type < kTfLiteNoType || tensor.type > kTfLiteBFloat16 + 8) {
+    *why = label + " has type code " + std::to_string(tensor.type);
+    return false;
+  }
+  if (tensor.allocation_type < kTfLiteMemNone || tensor.allocation_type > kTfLiteVariantObject) {
+    *why = label + " has allocation type " + std::to_string(tensor.allocation_type);
+    return false;
+  }
+  if (tensor.dims == nullptr) {
+    *why = label + " has no dims";
+    return false;
+  }
+  if (tensor.dims->size < 0 || tensor.dims->size > kMaxRank) {
+    *why = label + " has rank " + std::to_string(tensor.dims->size);
+    return false;
+  }
+  size_t elements = 1;
+  for (int d = 0; d < tensor.dims->size; ++d) {
+    const int extent = tensor.dims->data[d];
+    if (extent < 0) {
+      *why = label + " has dimension " + std::to_string(d) + " = " + std::to_string(extent);
+      return false;
+    }
+    elements *= static_cast<size_t>(extent);
+  }
+  const size_t element_size = TfLiteTypeSize(tensor.type);
+  // Dynamic tensors get their bytes at Eval; everything else has them now.
+  if (element_size != 0 && tensor.allocation_type != kTfLiteDynamic &&
+      tensor.bytes != elements * element_size) {
+    *why = label + " holds " + std::to_string(tensor.bytes) + " bytes but its dims and type " +
+           "make " + std::to_string(elements * element_size);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace actsparse

@@ -1,0 +1,64 @@
+// The actsparse delegate: DelegateInterface for masked-convolution chains.
+//
+// Node filter: a node is claimed only if it belongs to a chain listed in the
+// model's "actsparse.masks" metadata that validates against the graph. This
+// build reads and reports the metadata but has no chain kernels yet, so it
+// claims no node and the whole model stays with the runtime.
+#ifndef ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
+#define ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/common/log.h"
+#include "delegate/common/options.h"
+#include "delegate/tflite/simple_delegate.h"
+
+namespace actsparse {
+
+// What the last delegate Prepare saw and decided; for logs and tests.
+struct PrepareSummary {
+  bool abi_ok = false;
+  std::string abi_error;
+  bool has_metadata = false;
+  size_t metadata_bytes = 0;
+  size_t num_nodes = 0;
+  std::map<std::string, int> op_counts;  // "CONV_2D" -> 20, ...
+  size_t num_claimed = 0;
+  int num_threads = 1;
+};
+
+class ActsparseDelegate : public DelegateInterface {
+ public:
+  explicit ActsparseDelegate(const DelegateOptions& options);
+
+  const char* Name() const override { return "actsparse"; }
+  const Logger& logger() const override { return logger_; }
+  const DelegateOptions& options() const { return options_; }
+  const PrepareSummary& last_prepare() const { return summary_; }
+
+  bool BeginPrepare(TfLiteContext* context, const std::vector<NodeInfo>& plan,
+                    std::string* why) override;
+  bool IsNodeSupported(TfLiteContext* context, const NodeInfo& node,
+                       std::string* reason) override;
+  void EndPrepare(TfLiteContext* context, const std::vector<NodeInfo>& plan,
+                  const std::vector<int>& claimed) override;
+  std::unique_ptr<DelegateKernel> CreateKernel() override;
+
+ private:
+  DelegateOptions options_;
+  Logger logger_;
+  PrepareSummary summary_;
+};
+
+// Reads the Model.metadata entry `name` through context->GetModelMetadata.
+// Returns false when the runtime has no such entry (or no GetModelMetadata).
+bool ReadModelMetadata(const TfLiteContext* context, const char* name, const char** data,
+                       size_t* bytes);
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
