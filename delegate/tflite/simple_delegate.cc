@@ -119,7 +119,8 @@ TfLiteStatus PrepareImpl(TfLiteContext* context, DelegateGlue* glue) {
     plan.push_back(info);
   }
   if (!impl.BeginPrepare(context, plan, &why)) {
-    log.Log(LogLevel::kInfo, "claiming nothing: " + why);
+    // BeginPrepare has already logged its reason at the level it chose.
+    log.Log(LogLevel::kDebug, "claiming nothing: " + why);
     return kTfLiteOk;
   }
   std::vector<int> claimed;

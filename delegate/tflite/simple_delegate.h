@@ -51,7 +51,8 @@ class DelegateInterface {
   virtual const Logger& logger() const = 0;
 
   // Called once per delegate Prepare, after the ABI checks passed, with the
-  // whole execution plan. Returning false claims nothing (reason logged).
+  // whole execution plan. Returning false claims nothing; the implementation
+  // logs its own reason (the glue repeats it at debug level only).
   virtual bool BeginPrepare(TfLiteContext* context, const std::vector<NodeInfo>& plan,
                             std::string* why) = 0;
   // The node filter. When it returns false, `reason` (if set) is logged at

@@ -1,0 +1,174 @@
+"""Finding and loading ``libactsparse_delegate.so`` as an external delegate.
+
+Works with the ``ai_edge_litert`` runtime (LiteRT 2.x) and the older
+``tflite_runtime`` package; neither PyTorch nor TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import struct
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+LIBRARY_NAME = "libactsparse_delegate.so"
+
+#: Environment variable that overrides where the library is loaded from.
+LIBRARY_ENV = "ACTSPARSE_DELEGATE"
+
+#: The runtimes load_delegate knows, in the order it tries them.
+RUNTIMES = ("ai_edge_litert", "tflite_runtime")
+
+_BUILD_HINT = (
+    "build it with `bash scripts/build_delegate.sh` (or `bazel build "
+    "//delegate:libactsparse_delegate.so`) in the actsparse checkout, or set "
+    f"{LIBRARY_ENV}=/path/to/{LIBRARY_NAME}"
+)
+
+# ELF e_machine values for the platforms we build for.
+_ELF_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}
+
+
+class DelegateError(ValueError):
+    """The delegate library could not be loaded or rejected its options."""
+
+
+class DelegateNotFoundError(DelegateError, FileNotFoundError):
+    """No usable ``libactsparse_delegate.so`` was found."""
+
+
+def _elf_machine(path: Path) -> int | None:
+    """The ELF e_machine field of ``path``, or None if it is not an ELF file."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return None
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    byte_order = "<" if header[5] == 1 else ">"
+    return struct.unpack(byte_order + "H", header[18:20])[0]
+
+
+def _host_machine() -> int | None:
+    return _ELF_MACHINES.get(platform.machine().lower())
+
+
+def _candidate_paths() -> Iterable[tuple[str, Path]]:
+    package_dir = Path(__file__).resolve().parent
+    yield "packaged", package_dir / "_lib" / LIBRARY_NAME
+    # A source checkout: python/actsparse/ -> repository root.
+    repo_root = package_dir.parent.parent
+    if (repo_root / "WORKSPACE").is_file():
+        yield "bazel-bin", repo_root / "bazel-bin" / "delegate" / LIBRARY_NAME
+
+
+def delegate_library_path(library_path: str | os.PathLike[str] | None = None) -> Path:
+    """Path of the delegate library that :func:`load_delegate` would load.
+
+    Order: ``library_path`` if given, else ``$ACTSPARSE_DELEGATE``, else the copy
+    inside the installed package (``actsparse/_lib/``), else ``bazel-bin/`` of a
+    source checkout. A library built for another CPU (e.g. the aarch64 cross
+    build) is skipped.
+
+    Raises:
+        DelegateNotFoundError: nothing usable was found; the message says where
+            it looked and how to build the library.
+    """
+    explicit = library_path if library_path is not None else os.environ.get(LIBRARY_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        origin = "library_path" if library_path is not None else f"${LIBRARY_ENV}"
+        if not path.is_file():
+            raise DelegateNotFoundError(f"{origin} points to {path}, which is not a file; {_BUILD_HINT}")
+        return path.resolve()
+
+    host = _host_machine()
+    looked: list[str] = []
+    for origin, path in _candidate_paths():
+        if not path.is_file():
+            looked.append(f"{path} ({origin}: missing)")
+            continue
+        machine = _elf_machine(path)
+        if machine is None or (host is not None and machine != host):
+            looked.append(f"{path} ({origin}: not a {platform.machine()} ELF library)")
+            continue
+        return path.resolve()
+    raise DelegateNotFoundError(
+        f"{LIBRARY_NAME} not found; looked at: " + "; ".join(looked) + f". To fix: {_BUILD_HINT}"
+    )
+
+
+def _runtime_loader(runtime: str | None) -> Callable[..., Any]:
+    names = RUNTIMES if runtime is None else (runtime,)
+    if runtime is not None and runtime not in RUNTIMES:
+        raise DelegateError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    errors = []
+    for name in names:
+        try:
+            module = importlib.import_module(f"{name}.interpreter")
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        return module.load_delegate
+    raise DelegateError(
+        "no LiteRT/TFLite runtime is importable (" + "; ".join(errors) + "); "
+        "install ai-edge-litert==2.3.0 (see README)"
+    )
+
+
+def _option_value(value: Any) -> str:
+    # The C side parses strings; spell booleans the way its help text does.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_delegate(
+    *,
+    library_path: str | os.PathLike[str] | None = None,
+    runtime: str | None = None,
+    **options: Any,
+) -> Any:
+    """Load the actsparse delegate for use in an interpreter.
+
+    Example::
+
+        from ai_edge_litert.interpreter import Interpreter
+        import actsparse
+        interpreter = Interpreter(model_path="model.tflite",
+                                  experimental_delegates=[actsparse.load_delegate(num_threads=2)])
+
+    Args:
+        library_path: explicit path of ``libactsparse_delegate.so``; by default
+            see :func:`delegate_library_path`.
+        runtime: ``"ai_edge_litert"`` or ``"tflite_runtime"``; by default the
+            first of them that imports. The returned object belongs to that
+            runtime and must be used with its ``Interpreter``.
+        **options: delegate options, passed to the library as strings:
+            ``num_threads`` (int in [1, 256], or -1 for the interpreter's
+            count, the default), ``log_level`` (``"error"``, ``"warning"``,
+            ``"info"``, ``"debug"``), ``verbose`` (bool; logs what the
+            delegate sees and claims to stderr).
+
+    Returns:
+        The runtime's delegate object.
+
+    Raises:
+        DelegateNotFoundError: no library found (the message says how to build it).
+        DelegateError: the library rejected an option (the message names it)
+            or could not be loaded.
+    """
+    path = delegate_library_path(library_path)
+    loader = _runtime_loader(runtime)
+    string_options = {str(key): _option_value(value) for key, value in options.items()}
+    try:
+        return loader(str(path), string_options)
+    except (ValueError, OSError) as exc:
+        # The runtime prefixes "Failed to load delegate from <path>"; the
+        # library's own message (naming the bad option) follows it.
+        detail = str(exc).strip().splitlines()
+        message = detail[-1] if detail else repr(exc)
+        raise DelegateError(f"{message} (library: {path})") from exc

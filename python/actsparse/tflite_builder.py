@@ -1,0 +1,220 @@
+"""Build small float32 .tflite graphs directly, without a converter.
+
+Used by the tests (including the tflite-runtime 2.14 environment, which has no
+PyTorch) and by ``actsparse demo``. Layouts are TFLite's: activations NHWC,
+CONV_2D weights OHWI, DEPTHWISE_CONV_2D weights ``[1, KH, KW, C*M]``.
+
+A *masked* convolution is emitted exactly as the converter emits it:
+``CONV_2D(zero bias) -> MUL(mask [1,H,W,1]) -> ADD(bias [1,1,1,C], act)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from actsparse.tflite_file import save_model, schema
+
+ACTIVATIONS = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
+
+
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Output extent of a convolution along one axis (TFLite's SAME/VALID rule)."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    if padding == "valid":
+        effective = dilation * (kernel - 1) + 1
+        return (size - effective) // stride + 1
+    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+class GraphBuilder:
+    """One-subgraph model builder; tensors are referred to by index."""
+
+    def __init__(self) -> None:
+        s = schema()
+        self._s = s
+        self._shapes: list[tuple[int, ...]] = []
+        self._opcode_index: dict[int, int] = {}
+        self.model = s.ModelT()
+        self.model.version = 3
+        self.model.operatorCodes = []
+        self.model.buffers = [s.BufferT()]  # buffer 0: the empty sentinel
+        self.subgraph = s.SubGraphT()
+        self.subgraph.tensors = []
+        self.subgraph.operators = []
+        self.subgraph.inputs = []
+        self.subgraph.outputs = []
+        self.subgraph.name = "main"
+        self.model.subgraphs = [self.subgraph]
+        self.model.description = "built by actsparse.tflite_builder"
+
+    def shape(self, tensor: int) -> tuple[int, ...]:
+        return self._shapes[tensor]
+
+    def _tensor(self, name: str, shape: Sequence[int], buffer: int, dtype: int) -> int:
+        t = self._s.TensorT()
+        t.name = name
+        t.shape = list(int(d) for d in shape)
+        t.type = dtype
+        t.buffer = buffer
+        self.subgraph.tensors.append(t)
+        self._shapes.append(tuple(t.shape))
+        return len(self.subgraph.tensors) - 1
+
+    def input(self, name: str, shape: Sequence[int]) -> int:
+        index = self.activation(name, shape)
+        self.subgraph.inputs.append(index)
+        return index
+
+    def activation(self, name: str, shape: Sequence[int]) -> int:
+        return self._tensor(name, shape, 0, self._s.TensorType.FLOAT32)
+
+    def constant(self, name: str, array: np.ndarray) -> int:
+        array = np.ascontiguousarray(array)
+        dtype = {np.dtype(np.float32): self._s.TensorType.FLOAT32,
+                 np.dtype(np.int32): self._s.TensorType.INT32}.get(array.dtype)
+        if dtype is None:
+            raise TypeError(f"constant {name!r}: dtype {array.dtype} is not float32 or int32")
+        buffer = self._s.BufferT()
+        buffer.data = bytearray(array.tobytes())
+        self.model.buffers.append(buffer)
+        return self._tensor(name, array.shape, len(self.model.buffers) - 1, dtype)
+
+    def op(self, builtin: int, inputs: Sequence[int], outputs: Sequence[int],
+           options_type: int = 0, options: Any = None) -> int:
+        if builtin not in self._opcode_index:
+            code = self._s.OperatorCodeT()
+            code.builtinCode = builtin
+            code.deprecatedBuiltinCode = min(builtin, 127)
+            code.version = 1
+            self._opcode_index[builtin] = len(self.model.operatorCodes)
+            self.model.operatorCodes.append(code)
+        op = self._s.OperatorT()
+        op.opcodeIndex = self._opcode_index[builtin]
+        op.inputs = list(inputs)
+        op.outputs = list(outputs)
+        op.builtinOptionsType = options_type
+        op.builtinOptions = options
+        self.subgraph.operators.append(op)
+        return len(self.subgraph.operators) - 1
+
+    # -- layers -------------------------------------------------------------
+
+    def conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *, stride: int = 1,
+               dilation: int = 1, padding: str = "same", activation: str = "none",
+               name: str = "conv") -> int:
+        """CONV_2D with OHWI ``weights``; returns the NHWC output tensor."""
+        s = self._s
+        n, h, w, c = self.shape(x)
+        o, kh, kw, i = weights.shape
+        if i != c:
+            raise ValueError(f"{name}: weights expect {i} input channels, input has {c}")
+        out_shape = (n, conv_output_size(h, kh, stride, dilation, padding),
+                     conv_output_size(w, kw, stride, dilation, padding), o)
+        options = s.Conv2DOptionsT()
+        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
+        options.strideH = options.strideW = stride
+        options.dilationHFactor = options.dilationWFactor = dilation
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.CONV_2D,
+                [x, self.constant(f"{name}/weights", weights.astype(np.float32)),
+                 self.constant(f"{name}/bias", bias.astype(np.float32))],
+                [out], s.BuiltinOptions.Conv2DOptions, options)
+        return out
+
+    def depthwise_conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *,
+                         stride: int = 1, dilation: int = 1, padding: str = "same",
+                         activation: str = "none", name: str = "dwconv") -> int:
+        """DEPTHWISE_CONV_2D with ``[1, KH, KW, C*M]`` weights."""
+        s = self._s
+        n, h, w, c = self.shape(x)
+        _, kh, kw, cm = weights.shape
+        if cm % c:
+            raise ValueError(f"{name}: {cm} output channels is not a multiple of {c} inputs")
+        out_shape = (n, conv_output_size(h, kh, stride, dilation, padding),
+                     conv_output_size(w, kw, stride, dilation, padding), cm)
+        options = s.DepthwiseConv2DOptionsT()
+        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
+        options.strideH = options.strideW = stride
+        options.dilationHFactor = options.dilationWFactor = dilation
+        options.depthMultiplier = cm // c
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.DEPTHWISE_CONV_2D,
+                [x, self.constant(f"{name}/weights", weights.astype(np.float32)),
+                 self.constant(f"{name}/bias", bias.astype(np.float32))],
+                [out], s.BuiltinOptions.DepthwiseConv2DOptions, options)
+        return out
+
+    def mul(self, a: int, b: int, *, activation: str = "none", name: str = "mul") -> int:
+        s = self._s
+        options = s.MulOptionsT()
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
+        self.op(s.BuiltinOperator.MUL, [a, b], [out], s.BuiltinOptions.MulOptions, options)
+        return out
+
+    def add(self, a: int, b: int, *, activation: str = "none", name: str = "add") -> int:
+        s = self._s
+        options = s.AddOptionsT()
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
+        self.op(s.BuiltinOperator.ADD, [a, b], [out], s.BuiltinOptions.AddOptions, options)
+        return out
+
+    def masked_conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, mask: np.ndarray, *,
+                      depthwise: bool = False, activation: str = "none", name: str = "mconv",
+                      **conv_args: Any) -> int:
+        """CONV_2D(zero bias) -> MUL(mask) -> ADD(bias, act), the converter's form.
+
+        ``mask`` is ``[H_out, W_out]`` of 0/1 (1 = keep).
+        """
+        channels = weights.shape[0] if not depthwise else weights.shape[3]
+        conv = self.depthwise_conv2d if depthwise else self.conv2d
+        y = conv(x, weights, np.zeros(channels, np.float32), name=f"{name}/conv", **conv_args)
+        _, h, w, _ = self.shape(y)
+        if mask.shape != (h, w):
+            raise ValueError(f"{name}: mask is {mask.shape}, conv output is {(h, w)}")
+        m = self.constant(f"{name}/mask", mask.astype(np.float32).reshape(1, h, w, 1))
+        y = self.mul(y, m, name=f"{name}/mul")
+        b = self.constant(f"{name}/bias", bias.astype(np.float32).reshape(1, 1, 1, channels))
+        return self.add(y, b, activation=activation, name=f"{name}/add")
+
+    def finish(self, outputs: Sequence[int], metadata: dict[str, bytes] | None = None) -> bytes:
+        """Serialize the model with ``outputs`` as graph outputs."""
+        self.subgraph.outputs = list(outputs)
+        self.model.metadata = []
+        for name, payload in (metadata or {}).items():
+            buffer = self._s.BufferT()
+            buffer.data = bytearray(payload)
+            self.model.buffers.append(buffer)
+            entry = self._s.MetadataT()
+            entry.name = name
+            entry.buffer = len(self.model.buffers) - 1
+            self.model.metadata.append(entry)
+        return save_model(self.model)
+
+
+def demo_model(seed: int = 0, metadata: dict[str, bytes] | None = None) -> bytes:
+    """A small CNN mixing masked and plain convs: input ``[1, 24, 20, 3]`` NHWC.
+
+    masked 3x3 conv (8 ch, ReLU) -> masked 3x3 stride-2 conv (16 ch, ReLU6)
+    -> plain depthwise 3x3 (ReLU) -> plain 1x1 conv (10 ch).
+    """
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder()
+    x = g.input("input", (1, 24, 20, 3))
+    mask1 = (rng.random((24, 20)) >= 0.3).astype(np.float32)
+    x = g.masked_conv2d(x, rng.normal(0, 0.3, (8, 3, 3, 3)), rng.normal(0, 0.1, 8), mask1,
+                        activation="relu", name="block1")
+    mask2 = (rng.random((12, 10)) >= 0.3).astype(np.float32)
+    x = g.masked_conv2d(x, rng.normal(0, 0.2, (16, 3, 3, 8)), rng.normal(0, 0.1, 16), mask2,
+                        stride=2, activation="relu6", name="block2")
+    x = g.depthwise_conv2d(x, rng.normal(0, 0.3, (1, 3, 3, 16)), rng.normal(0, 0.1, 16),
+                           activation="relu", name="dw")
+    x = g.conv2d(x, rng.normal(0, 0.2, (10, 1, 1, 16)), rng.normal(0, 0.1, 10), name="head")
+    return g.finish([x], metadata)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs everything actsparse needs on a Debian 12 machine, idempotently:
+#   apt:  bazel-bootstrap, googletest, g++-aarch64-linux-gnu, qemu-user, ...
+#   .venv            pinned Python environment (requirements/main.lock) + actsparse (editable)
+#   .venv-tflite214  tflite-runtime 2.14.0, the second runtime the delegate is tested in
+# A second run does nothing that is already done.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+APT_PACKAGES=(
+  bazel-bootstrap          # Bazel 4.2.3, builds the delegate offline
+  googletest               # /usr/src/googletest, compiled by Bazel for host and aarch64
+  g++                      # host compiler
+  g++-aarch64-linux-gnu    # cross compiler for the aarch64 build
+  qemu-user                # runs the aarch64 tests
+  binutils                 # nm, to check the exported symbols
+  file
+  python3-venv
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "apt: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "apt: all ${#APT_PACKAGES[@]} packages present"
+fi
+
+PYTHON="${ACTSPARSE_PYTHON:-python3}"
+py_version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+[ "$py_version" = "3.11" ] || die "$PYTHON is Python $py_version; actsparse's pinned environment needs 3.11 (set ACTSPARSE_PYTHON)"
+
+# pip options that never let a resolver pick versions: everything comes from a lock.
+PIP_FLAGS=(--no-deps --disable-pip-version-check -q)
+# Where a machine keeps wheels on disk (the CPU torch build here), use them.
+[ -d /opt/wheels ] && PIP_FLAGS+=(--find-links /opt/wheels)
+
+# This machine's global pip config names index folders that may not exist;
+# pip warns about each one on every call. Drop only those lines.
+pip_run() {
+  local pip="$1"; shift
+  "$pip" "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
+
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+make_venv() {  # make_venv DIR STAMP_INPUTS... -- INSTALL_COMMANDS via callback
+  local dir="$1" stamp="$2"
+  if [ -f "$dir/.actsparse-stamp" ] && [ "$(cat "$dir/.actsparse-stamp")" = "$stamp" ]; then
+    return 1  # up to date
+  fi
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir" || die "cannot create a venv in $dir with $PYTHON"
+  return 0
+}
+
+main_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/main.lock" "$ACTSPARSE_ROOT/pyproject.toml")"
+if make_venv "$VENV" "$main_stamp"; then
+  say ".venv: installing requirements/main.lock (torch, litert-torch, ai-edge-litert; ~2 GB, a few minutes)"
+  pip_run "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -r "$ACTSPARSE_ROOT/requirements/main.lock"
+  pip_run "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -e "$ACTSPARSE_ROOT"
+  pip_run "$VENV/bin/pip" check
+  echo "$main_stamp" > "$VENV/.actsparse-stamp"
+else
+  say ".venv: up to date"
+fi
+
+tfl_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/tflite214.lock")"
+if make_venv "$VENV_TFLITE214" "$tfl_stamp"; then
+  say ".venv-tflite214: installing tflite-runtime 2.14.0"
+  pip_run "$VENV_TFLITE214/bin/pip" install "${PIP_FLAGS[@]}" -r "$ACTSPARSE_ROOT/requirements/tflite214.lock"
+  echo "$tfl_stamp" > "$VENV_TFLITE214/.actsparse-stamp"
+else
+  say ".venv-tflite214: up to date"
+fi
