@@ -59,15 +59,21 @@ make_venv() {  # make_venv DIR STAMP_INPUTS... -- INSTALL_COMMANDS via callback
   return 0
 }
 
-main_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/main.lock" "$ACTSPARSE_ROOT/pyproject.toml")"
+main_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/main.lock")"
 if make_venv "$VENV" "$main_stamp"; then
   say ".venv: installing requirements/main.lock (torch, litert-torch, ai-edge-litert; ~2 GB, a few minutes)"
   pip_run "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -r "$ACTSPARSE_ROOT/requirements/main.lock"
-  pip_run "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -e "$ACTSPARSE_ROOT"
   pip_run "$VENV/bin/pip" check
   echo "$main_stamp" > "$VENV/.actsparse-stamp"
 else
   say ".venv: up to date"
+fi
+# actsparse itself, editable; redone only when its packaging changes.
+package_stamp="$(stamp_of "$ACTSPARSE_ROOT/pyproject.toml")"
+if [ "$(cat "$VENV/.actsparse-package-stamp" 2>/dev/null)" != "$package_stamp" ]; then
+  say ".venv: installing actsparse (editable)"
+  pip_run "$VENV/bin/pip" install "${PIP_FLAGS[@]}" -e "$ACTSPARSE_ROOT"
+  echo "$package_stamp" > "$VENV/.actsparse-package-stamp"
 fi
 
 tfl_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/tflite214.lock")"

@@ -56,6 +56,17 @@ def _host_machine() -> int | None:
     return _ELF_MACHINES.get(platform.machine().lower())
 
 
+def _machine_mismatch(path: Path) -> str | None:
+    """Why ``path`` cannot be loaded on this machine, or None if it can be tried."""
+    machine = _elf_machine(path)
+    if machine is None:
+        return "not an ELF shared library"
+    host = _host_machine()
+    if host is not None and machine != host:
+        return f"built for another CPU (ELF machine {machine}), not {platform.machine()}"
+    return None
+
+
 def _candidate_paths() -> Iterable[tuple[str, Path]]:
     package_dir = Path(__file__).resolve().parent
     yield "packaged", package_dir / "_lib" / LIBRARY_NAME
@@ -83,17 +94,19 @@ def delegate_library_path(library_path: str | os.PathLike[str] | None = None) ->
         origin = "library_path" if library_path is not None else f"${LIBRARY_ENV}"
         if not path.is_file():
             raise DelegateNotFoundError(f"{origin} points to {path}, which is not a file; {_BUILD_HINT}")
+        problem = _machine_mismatch(path)
+        if problem:
+            raise DelegateNotFoundError(f"{origin} points to {path}, which is {problem}; {_BUILD_HINT}")
         return path.resolve()
 
-    host = _host_machine()
     looked: list[str] = []
     for origin, path in _candidate_paths():
         if not path.is_file():
             looked.append(f"{path} ({origin}: missing)")
             continue
-        machine = _elf_machine(path)
-        if machine is None or (host is not None and machine != host):
-            looked.append(f"{path} ({origin}: not a {platform.machine()} ELF library)")
+        problem = _machine_mismatch(path)
+        if problem:
+            looked.append(f"{path} ({origin}: {problem})")
             continue
         return path.resolve()
     raise DelegateNotFoundError(

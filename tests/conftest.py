@@ -1,0 +1,72 @@
+"""Shared fixtures. The test command (scripts/test.sh) sets up both venvs and
+builds the delegate first; a test that finds either missing fails and says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TFLITE214_PYTHON = REPO / ".venv-tflite214" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def delegate_path() -> Path:
+    import actsparse
+
+    try:
+        return actsparse.delegate_library_path()
+    except actsparse.DelegateNotFoundError as exc:
+        pytest.fail(f"the delegate is not built ({exc}); run scripts/test.sh")
+
+
+@pytest.fixture(scope="session")
+def tflite214_python() -> Path:
+    if not TFLITE214_PYTHON.exists():
+        pytest.fail(f"{TFLITE214_PYTHON} is missing; scripts/setup.sh creates it")
+    return TFLITE214_PYTHON
+
+
+def run_interpreter(model: bytes | Path, x: np.ndarray | None = None, *, delegates=(),
+                    num_threads: int = 1, xnnpack: bool = True, seed: int = 0):
+    """Run a model once in ai_edge_litert; returns (input, first output)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kwargs = {"num_threads": num_threads, "experimental_delegates": list(delegates)}
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if isinstance(model, Path):
+        interpreter = Interpreter(model_path=str(model), **kwargs)
+    else:
+        interpreter = Interpreter(model_content=bytes(model), **kwargs)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    if x is None:
+        x = np.random.default_rng(seed).standard_normal(detail["shape"]).astype(np.float32)
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    return x, interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+
+
+def run_python(python: Path, code: str, *args: str, env: dict | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(REPO / "python")
+    full_env.update(env or {})
+    return subprocess.run([str(python), "-c", code, *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def host_python() -> Path:
+    return Path(sys.executable)

@@ -1,0 +1,66 @@
+"""The actsparse command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from actsparse import cli
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actsparse.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_help_shows_examples():
+    out = _run("--help")
+    assert out.returncode == 0
+    assert "examples:" in out.stdout and "actsparse demo" in out.stdout
+    for command in ("doctor", "demo"):
+        sub = _run(command, "--help")
+        assert sub.returncode == 0 and "example" in sub.stdout, command
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "usage: actsparse" in capsys.readouterr().out
+
+
+def test_unknown_command_is_rejected():
+    out = _run("frobnicate")
+    assert out.returncode == 2 and "invalid choice: 'frobnicate'" in out.stderr
+
+
+def test_doctor_json(delegate_path):
+    out = _run("doctor", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["delegate_loads"] is True
+    assert report["delegate_library"] == str(delegate_path)
+    assert report["packages"]["ai-edge-litert"] == "2.3.0"
+    assert report["packages"]["torch"].startswith("2.13.0")
+
+
+def test_doctor_reports_a_missing_library(tmp_path):
+    env_out = subprocess.run(
+        [sys.executable, "-m", "actsparse.cli", "doctor", "--json"], capture_output=True, text=True,
+        env={**__import__("os").environ, "ACTSPARSE_DELEGATE": str(tmp_path / "gone.so")})
+    assert env_out.returncode == 1
+    report = json.loads(env_out.stdout)
+    assert report["delegate_loads"] is False and "gone.so" in report["delegate_error"]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_demo_json(tmp_path, threads):
+    out = _run("demo", "--json", "--runs", "5", "--num-threads", threads,
+               "--out", str(tmp_path / "demo.tflite"))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["outputs_match"] is True and report["max_abs_error"] == 0.0
+    assert report["num_threads"] == int(threads)
+    assert report["dense_ms"] > 0 and report["delegate_ms"] > 0
+    assert (tmp_path / "demo.tflite").stat().st_size > 1000

@@ -1,0 +1,157 @@
+"""actsparse.load_delegate in ai-edge-litert: finding the library, options,
+and an interpreter that gives the same outputs with the delegate as without."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import actsparse
+from actsparse import delegate as delegate_module
+from actsparse.format import METADATA_NAME
+from actsparse.tflite_builder import demo_model
+from conftest import run_interpreter
+
+
+def test_load_delegate_default(delegate_path):
+    assert delegate_path.name == "libactsparse_delegate.so"
+    assert actsparse.load_delegate() is not None
+
+
+@pytest.mark.parametrize("xnnpack", [True, False], ids=["xnnpack", "builtin"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_outputs_unchanged_by_delegate(xnnpack, threads):
+    model = demo_model(seed=3)
+    x, expected = run_interpreter(model, xnnpack=xnnpack, num_threads=threads)
+    _, got = run_interpreter(model, x, xnnpack=xnnpack, num_threads=threads,
+                             delegates=[actsparse.load_delegate(num_threads=threads)])
+    np.testing.assert_array_equal(got, expected)
+    assert np.abs(expected).max() > 0  # the model computes something
+
+
+def test_unknown_option_is_named():
+    with pytest.raises(actsparse.DelegateError, match="unknown delegate option 'bogus'"):
+        actsparse.load_delegate(bogus=1)
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"num_threads": "many"}, "num_threads='many'"),
+    ({"num_threads": 0}, "num_threads='0'"),
+    ({"num_threads": 1000}, "num_threads='1000'"),
+    ({"log_level": "loud"}, "log_level='loud'"),
+    ({"verbose": "perhaps"}, "verbose='perhaps'"),
+])
+def test_bad_option_values_are_named(options, named):
+    with pytest.raises(actsparse.DelegateError) as info:
+        actsparse.load_delegate(**options)
+    assert named in str(info.value)
+
+
+def test_valid_options_are_accepted():
+    for options in ({"num_threads": 2}, {"num_threads": -1}, {"log_level": "debug"},
+                    {"verbose": False}, {"verbose": True, "log_level": "error"}):
+        assert actsparse.load_delegate(**options) is not None
+
+
+def test_env_override(monkeypatch, delegate_path, tmp_path):
+    monkeypatch.setenv("ACTSPARSE_DELEGATE", str(delegate_path))
+    assert actsparse.delegate_library_path() == delegate_path.resolve()
+    monkeypatch.setenv("ACTSPARSE_DELEGATE", str(tmp_path / "nope.so"))
+    with pytest.raises(actsparse.DelegateNotFoundError, match=r"\$ACTSPARSE_DELEGATE points to .*nope.so"):
+        actsparse.load_delegate()
+
+
+def test_explicit_path_that_is_not_a_library(tmp_path):
+    bogus = tmp_path / "libactsparse_delegate.so"
+    bogus.write_text("not an ELF file")
+    with pytest.raises(actsparse.DelegateNotFoundError, match="not an ELF shared library"):
+        actsparse.load_delegate(library_path=bogus)
+    arm = _fake_elf(tmp_path / "arm.so", 183 if delegate_module._host_machine() == 62 else 62)
+    with pytest.raises(actsparse.DelegateNotFoundError, match="built for another CPU"):
+        actsparse.load_delegate(library_path=arm)
+
+
+def _fake_elf(path: Path, machine: int) -> Path:
+    header = bytearray(64)
+    header[:4] = b"\x7fELF"
+    header[4], header[5] = 2, 1  # 64-bit, little endian
+    header[18:20] = struct.pack("<H", machine)
+    path.write_bytes(bytes(header))
+    return path
+
+
+def test_missing_library_says_how_to_build(monkeypatch, tmp_path):
+    monkeypatch.delenv("ACTSPARSE_DELEGATE", raising=False)
+    monkeypatch.setattr(delegate_module, "_candidate_paths",
+                        lambda: iter([("packaged", tmp_path / "absent.so")]))
+    with pytest.raises(actsparse.DelegateNotFoundError) as info:
+        actsparse.load_delegate()
+    message = str(info.value)
+    assert "absent.so (packaged: missing)" in message
+    assert "scripts/build_delegate.sh" in message and "ACTSPARSE_DELEGATE" in message
+
+
+def test_library_for_another_cpu_is_skipped(monkeypatch, tmp_path, delegate_path):
+    arm = _fake_elf(tmp_path / "arm.so", 183)  # EM_AARCH64
+    monkeypatch.delenv("ACTSPARSE_DELEGATE", raising=False)
+    monkeypatch.setattr(delegate_module, "_host_machine", lambda: 62)  # pretend x86-64
+    monkeypatch.setattr(delegate_module, "_candidate_paths",
+                        lambda: iter([("packaged", arm), ("bazel-bin", delegate_path)]))
+    assert actsparse.delegate_library_path() == delegate_path.resolve()
+    monkeypatch.setattr(delegate_module, "_candidate_paths", lambda: iter([("packaged", arm)]))
+    with pytest.raises(actsparse.DelegateNotFoundError, match="built for another CPU"):
+        actsparse.delegate_library_path()
+
+
+def test_unknown_runtime_is_an_error():
+    with pytest.raises(actsparse.DelegateError, match="unknown runtime 'tensorflow'"):
+        actsparse.load_delegate(runtime="tensorflow")
+
+
+def test_verbose_log_shows_metadata_read_through_the_runtime(capfd):
+    """GetModelMetadata (context offset 176) works in the real runtime."""
+    payload = bytes(range(200)) * 3
+    model = demo_model(seed=1, metadata={METADATA_NAME: payload, "other": b"xyz"})
+    run_interpreter(model, delegates=[actsparse.load_delegate(verbose=True)])
+    err = capfd.readouterr().err
+    assert f"model metadata '{METADATA_NAME}': {len(payload)} bytes" in err
+    assert "graph: 8 nodes (ADD x2, CONV_2D x3, DEPTHWISE_CONV_2D x1, MUL x2)" in err
+    assert "claimed 0 of 8 nodes" in err
+    run_interpreter(demo_model(seed=1), delegates=[actsparse.load_delegate(verbose=True)])
+    assert f"model has no '{METADATA_NAME}' metadata" in capfd.readouterr().err
+
+
+def test_model_loaded_from_path_reads_metadata_too(capfd, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(demo_model(metadata={METADATA_NAME: b"\x01" * 17}))
+    run_interpreter(path, delegates=[actsparse.load_delegate(log_level="info")])
+    assert f"model metadata '{METADATA_NAME}': 17 bytes" in capfd.readouterr().err
+
+
+def test_quiet_by_default(capfd):
+    run_interpreter(demo_model(), delegates=[actsparse.load_delegate()])
+    assert "actsparse [" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("interpreter_threads, option, expected", [
+    (1, None, 1), (2, None, 2), (2, 3, 3),
+])
+def test_thread_count_follows_the_interpreter(capfd, interpreter_threads, option, expected):
+    """recommended_num_threads (context offset 72) is read correctly."""
+    options = {"verbose": True}
+    if option is not None:
+        options["num_threads"] = option
+    run_interpreter(demo_model(), num_threads=interpreter_threads,
+                    delegates=[actsparse.load_delegate(**options)])
+    assert f"; {expected} thread(s)" in capfd.readouterr().err
+
+
+def test_many_interpreters_created_and_destroyed():
+    model = demo_model()
+    x, expected = run_interpreter(model)
+    for _ in range(50):
+        _, got = run_interpreter(model, x, delegates=[actsparse.load_delegate()])
+        np.testing.assert_array_equal(got, expected)

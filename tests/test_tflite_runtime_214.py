@@ -1,0 +1,59 @@
+"""The same library in tflite-runtime 2.14.0 (its own venv, NumPy 1.x)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from actsparse.format import METADATA_NAME
+from actsparse.tflite_builder import demo_model
+from conftest import run_python
+
+_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tflite_runtime
+from tflite_runtime.interpreter import Interpreter
+import actsparse
+
+model_path, input_path = sys.argv[1], sys.argv[2]
+x = np.load(input_path)
+
+def run(delegates):
+    it = Interpreter(model_path=model_path, experimental_delegates=delegates)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+dense = run([])
+delegated = run([actsparse.load_delegate(runtime="tflite_runtime", verbose=True)])
+try:
+    actsparse.load_delegate(runtime="tflite_runtime", bogus=1)
+    bogus = None
+except actsparse.DelegateError as exc:
+    bogus = str(exc)
+print(json.dumps({"version": tflite_runtime.__version__,
+                  "max_abs_diff": float(np.abs(dense - delegated).max()),
+                  "max_abs": float(np.abs(dense).max()),
+                  "bogus_error": bogus}))
+"""
+
+
+def test_delegate_in_tflite_runtime_214(tflite214_python, delegate_path, tmp_path):
+    model = tmp_path / "demo.tflite"
+    model.write_bytes(demo_model(seed=5, metadata={METADATA_NAME: b"\x00" * 40}))
+    x = np.random.default_rng(0).standard_normal((1, 24, 20, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = run_python(tflite214_python, _SCRIPT, str(model), str(tmp_path / "x.npy"),
+                        env={"ACTSPARSE_DELEGATE": str(delegate_path)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["version"] == "2.14.0"
+    assert report["max_abs"] > 0
+    assert report["max_abs_diff"] == 0.0
+    assert "unknown delegate option 'bogus'" in report["bogus_error"]
+    # GetModelMetadata and the context layout work in this runtime too.
+    assert f"model metadata '{METADATA_NAME}': 40 bytes" in result.stderr
+    assert "claimed 0 of 8 nodes" in result.stderr
