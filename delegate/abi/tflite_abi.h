@@ -13,6 +13,11 @@
 // asserts at the end. Structs we only read a prefix of (TfLiteConvParams,
 // whose size grew from 24 to 28 bytes after 2.14) are declared with that
 // prefix only, and must never be copied or indexed as arrays.
+//
+// Fields the runtime fills with enum codes (tensor type, allocation type,
+// padding, activation) are declared as int32_t, not as the enum: the ABI
+// checks must be able to look at a value outside the enum's range without
+// undefined behaviour. Compare them with the named constants below.
 #ifndef ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_
 #define ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_
 
@@ -120,11 +125,11 @@ struct TfLiteDelegate;
 struct TfLiteContext;
 
 typedef struct TfLiteTensor {
-  TfLiteType type;
+  int32_t type;  // TfLiteType
   TfLitePtrUnion data;
   TfLiteIntArray* dims;
   TfLiteQuantizationParams params;
-  TfLiteAllocationType allocation_type;
+  int32_t allocation_type;  // TfLiteAllocationType
   size_t bytes;
   const void* allocation;
   const char* name;
@@ -241,20 +246,20 @@ typedef struct TfLiteDelegate {
 // Only the first six ints are read: the struct is 24 bytes in TFLite 2.14 and
 // 28 bytes later (a trailing quantized_bias_type). Never copy it.
 typedef struct TfLiteConvParamsPrefix {
-  TfLitePadding padding;
+  int32_t padding;  // TfLitePadding
   int stride_width;
   int stride_height;
-  TfLiteFusedActivation activation;
+  int32_t activation;  // TfLiteFusedActivation
   int dilation_width_factor;
   int dilation_height_factor;
 } TfLiteConvParamsPrefix;
 
 typedef struct TfLiteDepthwiseConvParams {
-  TfLitePadding padding;
+  int32_t padding;  // TfLitePadding
   int stride_width;
   int stride_height;
   int depth_multiplier;
-  TfLiteFusedActivation activation;
+  int32_t activation;  // TfLiteFusedActivation
   int dilation_width_factor;
   int dilation_height_factor;
 } TfLiteDepthwiseConvParams;
@@ -262,7 +267,7 @@ typedef struct TfLiteDepthwiseConvParams {
 // ADD's params continue with a bool in newer runtimes; MUL's is one int. We
 // read only the activation.
 typedef struct TfLiteActivationParamsPrefix {
-  TfLiteFusedActivation activation;
+  int32_t activation;  // TfLiteFusedActivation
 } TfLiteActivationParamsPrefix;
 
 }  // extern "C"

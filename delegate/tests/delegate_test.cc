@@ -102,7 +102,7 @@ TEST(DelegateTest, InconsistentTensorBytesFailTheAbiCheck) {
 TEST(DelegateTest, GarbageTensorFieldsFailTheAbiCheck) {
   {
     ChainGraph g;
-    g.graph.tensor(g.input).type = static_cast<TfLiteType>(991);
+    g.graph.tensor(g.input).type = 991;
     DelegateHandle d;
     d.delegate->Prepare(g.graph.context(), d.delegate);
     EXPECT_FALSE(d.impl->last_prepare().abi_ok);

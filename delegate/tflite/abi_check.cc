@@ -35,7 +35,7 @@ bool CheckIndexList(const TfLiteContext* context, const TfLiteIntArray* list,
 
 }  // namespace
 
-size_t TfLiteTypeSize(TfLiteType type) {
+size_t TfLiteTypeSize(int32_t type) {
   switch (type) {
     case kTfLiteFloat32:
     case kTfLiteInt32:

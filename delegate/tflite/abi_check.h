@@ -25,8 +25,9 @@ bool CheckNodeAbi(const TfLiteContext* context, int node_index, const TfLiteNode
 // tensors of the nodes the delegate looks at.
 bool CheckTensorAbi(const TfLiteContext* context, int tensor_index, std::string* why);
 
-// Byte size of one element of `type`, or 0 when it has none (strings, ...).
-size_t TfLiteTypeSize(TfLiteType type);
+// Byte size of one element of TfLiteType `type`, or 0 when it has none
+// (strings, ...) or is not a type code we know.
+size_t TfLiteTypeSize(int32_t type);
 
 // "CONV_2D", "ADD", ... for the operators the delegate talks about in logs;
 // "builtin #N" for the others.

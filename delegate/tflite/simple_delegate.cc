@@ -9,20 +9,20 @@
 namespace actsparse {
 namespace {
 
-// Tags a TfLiteDelegate as ours: GetDelegateInterface must not reinterpret a
-// foreign delegate's data_.
-constexpr uint64_t kGlueMagic = 0x61637473706172ull;  // "actspar"
-
 struct DelegateGlue {
-  TfLiteDelegate delegate;  // first member: &glue->delegate == glue
-  uint64_t magic = kGlueMagic;
+  TfLiteDelegate delegate;
   std::unique_ptr<DelegateInterface> impl;
 };
 
+TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* delegate);
+
+// A TfLiteDelegate is ours iff its Prepare is ours: that reads only the
+// struct we were handed, never memory behind a foreign delegate's data_.
 DelegateGlue* GlueFrom(TfLiteDelegate* delegate) {
-  if (delegate == nullptr || delegate->data_ == nullptr) return nullptr;
-  auto* glue = static_cast<DelegateGlue*>(delegate->data_);
-  return glue->magic == kGlueMagic ? glue : nullptr;
+  if (delegate == nullptr || delegate->Prepare != &DelegatePrepare || delegate->data_ == nullptr) {
+    return nullptr;
+  }
+  return static_cast<DelegateGlue*>(delegate->data_);
 }
 
 void Report(TfLiteContext* context, const std::string& message) {
