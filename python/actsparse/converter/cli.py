@@ -1,0 +1,100 @@
+"""Command line of the converter, shared by ``converter/convert.py`` and ``actsparse convert``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+DESCRIPTION = """\
+Convert a sparse-trained PyTorch model to a .tflite whose masked convolutions
+are CONV_2D -> MUL(mask) -> ADD(bias, act) (exact on any runtime), annotated
+with an 'actsparse.masks' metadata entry for the actsparse delegate.
+
+MODEL is a whole module saved with torch.save(model), or a .pt2 saved with
+torch.export.save. WARNING: loading a torch.save pickle executes code from the
+file; convert only files you trust.
+"""
+
+EXAMPLES = """\
+examples:
+  python converter/convert.py resnet18_masked.pt resnet18.tflite
+  actsparse convert model.pt model.tflite --input-shape 1,3,160,160 --nhwc
+  actsparse convert model.pt model.tflite --import my_project.models --json
+"""
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N,C,H,W") from None
+    if len(shape) != 4 or min(shape) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 4 positive sizes N,C,H,W")
+    return shape
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="torch.save(model) file or .pt2 ExportedProgram")
+    parser.add_argument("output", help="the .tflite to write")
+    parser.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
+                        help="NCHW input shape (default: the one recorded with the masks)")
+    parser.add_argument("--nhwc", action="store_true",
+                        help="channel-last (NHWC) model input and 4-D outputs")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="module name or .py file defining the model's classes (repeatable)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip comparing the .tflite with PyTorch on random inputs")
+    parser.add_argument("--verify-samples", type=int, default=3, metavar="N",
+                        help="random inputs to verify on (default 3)")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="max abs error relative to the output scale (default 1e-4)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail if a masked conv's chain is not found in the .tflite")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from actsparse.converter import ConversionError
+    from actsparse.converter.convert import convert_file
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        report = convert_file(args.model, args.output, input_shape=args.input_shape, nhwc=args.nhwc,
+                              imports=args.imports,
+                              verify_samples=0 if args.no_verify else args.verify_samples,
+                              tolerance=args.tolerance, strict=args.strict, progress=progress)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    print(f"wrote {report.output} ({report.layout} input {'x'.join(map(str, report.input_shape))}) "
+          f"in {report.seconds:.1f} s")
+    print(f"annotated {len(report.layers)} masked conv chain(s):")
+    for layer in report.layers:
+        print(f"  {layer['name']:<28} ops {layer['conv_op']:>3}/{layer['mul_op']}/{layer['add_op']}  "
+              f"{layer['height']}x{layer['width']}  sparsity {layer['sparsity']:.3f}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    for name in report.unannotated:
+        print(f"  warning: {name}: no CONV->MUL(mask) chain found; it runs unaccelerated")
+    if report.max_abs_error is not None:
+        print(f"verified against PyTorch: max abs error {report.max_abs_error:.3g} "
+              f"({report.relative_error:.3g} of output scale; tolerance {report.tolerance:g})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convert.py", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))

@@ -1,0 +1,220 @@
+"""PyTorch model file -> annotated .tflite: load, fold, convert, annotate, verify."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from actsparse.converter import ConversionError
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ConversionReport:
+    model: str
+    output: str
+    input_shape: list[int]           # as given to the converted model (NCHW, or NHWC with nhwc=True)
+    layout: str                      # "NCHW" or "NHWC"
+    layers: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unannotated: list[str] = field(default_factory=list)
+    verified: bool = False
+    max_abs_error: float | None = None
+    relative_error: float | None = None
+    tolerance: float | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _quiet_litert() -> None:
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("torchao", "litert_torch", "jax", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _check_masks_fit(module, input_shape: Sequence[int]) -> None:
+    import torch
+
+    from actsparse.converter.fold import MASK_BUFFER
+    from actsparse.torch.masks import conv_output_sizes
+
+    masks = {name[: -len(MASK_BUFFER) - 1]: buf for name, buf in module.named_buffers()
+             if name.endswith("." + MASK_BUFFER)}
+    convs = {name for name, _ in module.named_modules()}
+    known = [n for n in masks if n in convs]
+    try:
+        sizes = conv_output_sizes(module, torch.zeros(tuple(input_shape)), known)
+    except Exception as exc:
+        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    wrong = [f"{n} outputs {sizes[n][0]}x{sizes[n][1]} but its mask is "
+             f"{tuple(masks[n].shape)[0]}x{tuple(masks[n].shape)[1]}"
+             for n in known if tuple(masks[n].shape) != sizes[n]]
+    if wrong:
+        raise ConversionError(f"input shape {tuple(input_shape)} (NCHW) does not fit the masks: "
+                              + "; ".join(wrong))
+
+
+def verify(module, tflite_bytes: bytes, input_shape: Sequence[int], *, nhwc: bool,
+           samples: int = 3, seed: int = 0) -> tuple[float, float]:
+    """Max abs error of the .tflite (ai_edge_litert, default kernels) against
+    ``module`` on ``samples`` standard-normal inputs, and the reference's max
+    abs output (the scale the error is relative to)."""
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite_bytes)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    rng = np.random.default_rng(seed)
+    error, scale = 0.0, 0.0
+    for _ in range(samples):
+        x = rng.standard_normal(tuple(input_shape)).astype(np.float32)
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        interpreter.set_tensor(inp["index"], x.transpose(0, 2, 3, 1).copy() if nhwc else x)
+        interpreter.invoke()
+        got = interpreter.get_tensor(out["index"])
+        if got.shape != expected.shape and got.ndim == 4 and nhwc:
+            got = got.transpose(0, 3, 1, 2)
+        if got.shape != expected.shape:
+            raise ConversionError(f"verification: .tflite output is {got.shape}, PyTorch gives {expected.shape}")
+        error = max(error, float(np.max(np.abs(got - expected))))
+        scale = max(scale, float(np.max(np.abs(expected))))
+    return error, scale
+
+
+def convert_file(model_path: str | Path, output_path: str | Path, *,
+                 input_shape: Sequence[int] | None = None, nhwc: bool = False,
+                 imports: Sequence[str] = (), verify_samples: int = 3,
+                 tolerance: float = 1e-4, strict: bool = False,
+                 progress: Progress | None = None) -> ConversionReport:
+    """Convert a saved PyTorch model with activation masks to an annotated .tflite.
+
+    Args:
+        model_path: ``torch.save(model)`` pickle or ``.pt2`` ExportedProgram.
+        output_path: the .tflite to write.
+        input_shape: NCHW input shape; default: the one recorded with the masks.
+        nhwc: give the .tflite a channel-last (NHWC) input (and 4-D outputs).
+        imports: modules or .py files that define the model's classes.
+        verify_samples: random inputs to compare on; 0 skips verification.
+        tolerance: max abs error allowed, relative to the reference output's max abs value.
+        strict: fail when a masked conv's chain cannot be found in the .tflite.
+        progress: called with one line per stage.
+
+    Raises:
+        ConversionError: with a message naming the file, layer or shape at fault.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _line: None)
+    model_path, output_path = Path(model_path), Path(output_path)
+    _quiet_litert()
+
+    say(f"[1/5] loading {model_path}")
+    import torch
+
+    from actsparse import tflite_file
+    from actsparse.converter.annotate import annotate
+    from actsparse.converter.fold import fold_masked_convs, mask_buffers, recorded_input_shapes
+    from actsparse.converter.load import import_user_modules, load_model
+    from actsparse.format import METADATA_NAME, encode
+    from actsparse.tflite_graph import SubgraphView
+
+    import_user_modules(imports)
+    module, program_shape = load_model(model_path)
+    module.eval()
+    masks = mask_buffers(module)
+    if not masks:
+        raise ConversionError(f"{model_path}: the model has no activation masks (no MaskedConv2d): "
+                              "nothing to annotate. Attach masks with actsparse.torch.attach_masks "
+                              "or import_bin_mask before saving")
+    recorded = set(recorded_input_shapes(module).values())
+    if input_shape is None:
+        if len(recorded) > 1:
+            raise ConversionError(f"{model_path}: the masks were made for different input shapes "
+                                  f"{sorted(recorded)}; pass --input-shape N,C,H,W")
+        input_shape = next(iter(recorded), None) or program_shape
+        if input_shape is None:
+            raise ConversionError(f"{model_path}: no input shape is recorded with the masks; "
+                                  "pass --input-shape N,C,H,W")
+    input_shape = tuple(int(d) for d in input_shape)
+    if len(input_shape) != 4 or min(input_shape) <= 0:
+        raise ConversionError(f"input shape must be 4 positive sizes N,C,H,W, got {input_shape}")
+    _check_masks_fit(module, input_shape)
+
+    sample = torch.zeros(input_shape)
+    say(f"[2/5] folding BatchNorm into {len(masks)} masked conv(s)")
+    folded_module, folded = fold_masked_convs(module, sample)
+
+    say("[3/5] converting with litert-torch (a few seconds per million parameters)")
+    with contextlib.redirect_stdout(io.StringIO()):
+        import litert_torch
+
+        # Exported GraphModules refuse .eval(); litert-torch only reads the flags.
+        for submodule in folded_module.modules():
+            submodule.training = False
+        to_convert = folded_module
+        convert_sample = sample
+        if nhwc:
+            with torch.no_grad():
+                out_ndim = folded_module(sample).ndim
+            to_convert = litert_torch.to_channel_last_io(
+                folded_module, args=[0], outputs=[0] if out_ndim == 4 else [])
+            convert_sample = sample.permute(0, 2, 3, 1).contiguous()
+        try:
+            edge = litert_torch.convert(to_convert, (convert_sample,))
+        except Exception as exc:
+            raise ConversionError(f"litert-torch could not convert the model: {type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        tmp = output_path.with_suffix(output_path.suffix + ".tmp")
+        edge.export(str(tmp))
+    converted = tmp.read_bytes()
+    tmp.unlink()
+
+    say("[4/5] annotating masked chains")
+    model_t = tflite_file.load_model(converted)
+    view = SubgraphView(model_t, 0)
+    annotation = annotate(view, folded)
+    if annotation.unannotated and strict:
+        raise ConversionError("no CONV->MUL(mask) chain found in the .tflite for: "
+                              + ", ".join(annotation.unannotated))
+    annotated = tflite_file.with_metadata(converted, METADATA_NAME, encode(annotation.layers))
+
+    report = ConversionReport(
+        model=str(model_path), output=str(output_path),
+        input_shape=list(input_shape if not nhwc else (input_shape[0], input_shape[2], input_shape[3], input_shape[1])),
+        layout="NHWC" if nhwc else "NCHW",
+        layers=[{"name": l.name, "conv_op": l.conv_op, "mul_op": l.mul_op, "add_op": l.add_op,
+                 "pad_op": l.pad_op, "mask_tensor": l.mask_tensor, "height": l.height,
+                 "width": l.width, "sparsity": round(l.sparsity, 6)} for l in annotation.layers],
+        notes=annotation.notes, unannotated=annotation.unannotated, tolerance=tolerance)
+
+    if verify_samples > 0:
+        say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")
+        error, scale = verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples)
+        report.max_abs_error = error
+        report.relative_error = error / max(scale, 1e-12)
+        report.verified = report.relative_error <= tolerance
+        if not report.verified:
+            raise ConversionError(f"verification failed: max abs error {error:.3g} is "
+                                  f"{report.relative_error:.3g} of the output scale {scale:.3g} "
+                                  f"(tolerance {tolerance:g}); {output_path} was not written")
+    else:
+        say("[5/5] verification skipped (--no-verify)")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_bytes(annotated)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report

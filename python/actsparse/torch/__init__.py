@@ -1,0 +1,27 @@
+"""PyTorch side of actsparse: activation masks on convolutions, models.
+
+Importing this package imports torch. Layouts here are PyTorch's: activations
+NCHW, masks ``[H_out, W_out]`` with 1 = keep.
+"""
+
+from actsparse.torch.bin_mask import import_bin_mask, read_bin_mask, write_bin_mask
+from actsparse.torch.masks import (
+    MaskedConv2d,
+    MaskError,
+    attach_masks,
+    eligible_convs,
+    masked_convs,
+    set_mask,
+)
+
+__all__ = [
+    "MaskError",
+    "MaskedConv2d",
+    "attach_masks",
+    "eligible_convs",
+    "import_bin_mask",
+    "masked_convs",
+    "read_bin_mask",
+    "set_mask",
+    "write_bin_mask",
+]

@@ -1,0 +1,252 @@
+"""Activation masks on convolution outputs.
+
+A masked convolution is a :class:`MaskedConv2d`: an ``nn.Conv2d`` whose output
+is multiplied by a binary spatial mask ``[H_out, W_out]`` (1 = keep), shared
+by all channels and all images of a batch, *before* whatever follows (usually
+BatchNorm). It keeps the conv's module path and state_dict keys, and adds two
+buffers, so masks survive ``torch.save(model)`` and state_dict round trips:
+
+- ``activation_mask``: float32 ``[H_out, W_out]`` of 0/1;
+- ``example_input_shape``: int64 ``[4]``, the NCHW shape of the *model* input
+  the masks were made for (the converter's default input shape).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MaskError(ValueError):
+    """A mask does not fit the layer or model it is meant for."""
+
+
+class MaskedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` followed by a fixed spatial activation mask."""
+
+    activation_mask: torch.Tensor
+    example_input_shape: torch.Tensor
+
+    def __init__(self, *args, mask_shape: tuple[int, int] = (1, 1), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("activation_mask", torch.ones(mask_shape))
+        self.register_buffer("example_input_shape", torch.zeros(4, dtype=torch.int64))
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, mask: torch.Tensor | np.ndarray,
+                  example_input_shape: Iterable[int]) -> "MaskedConv2d":
+        """A MaskedConv2d with ``conv``'s configuration, sharing its Parameter objects."""
+        if not is_eligible(conv):
+            raise MaskError(f"cannot mask a {_describe(conv)}")
+        masked = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                     bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                     device=conv.weight.device, dtype=conv.weight.dtype)
+        masked.weight = conv.weight
+        masked.bias = conv.bias
+        masked.train(conv.training)
+        masked.activation_mask = _as_mask_tensor(mask, conv.weight.device)
+        masked.example_input_shape = torch.tensor(list(example_input_shape), dtype=torch.int64)
+        return masked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        if y.shape[-2:] != self.activation_mask.shape:
+            raise MaskError(
+                f"conv output is {tuple(y.shape[-2:])} (H, W) but its activation mask is "
+                f"{tuple(self.activation_mask.shape)}; the input shape differs from the one the "
+                f"masks were made for ({tuple(self.example_input_shape.tolist())} NCHW)")
+        return y * self.activation_mask
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of masked (zero) output pixels."""
+        return float(1.0 - self.activation_mask.mean().item())
+
+    def extra_repr(self) -> str:
+        h, w = self.activation_mask.shape
+        return f"{super().extra_repr()}, mask={h}x{w}, sparsity={self.sparsity:.3f}"
+
+
+def _as_mask_tensor(mask: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+    if m.ndim != 2:
+        raise MaskError(f"a mask must be 2-D [H_out, W_out], got shape {tuple(m.shape)}")
+    values = torch.unique(m)
+    if not bool(((values == 0) | (values == 1)).all()):
+        raise MaskError(f"a mask must hold only 0 and 1, found {values[:5].tolist()}")
+    return m.to(device=device, dtype=torch.float32).clone()
+
+
+def is_eligible(conv: nn.Module) -> bool:
+    """Convs a mask can go on: plain or depthwise ``nn.Conv2d`` (not grouped).
+
+    Subclasses of Conv2d other than MaskedConv2d are not eligible: their
+    forward may differ from a plain convolution.
+    """
+    if type(conv) is not nn.Conv2d and type(conv) is not MaskedConv2d:
+        return False
+    return conv.groups == 1 or conv.groups == conv.in_channels
+
+
+def _describe(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d) and type(module) in (nn.Conv2d, MaskedConv2d):
+        return (f"grouped Conv2d (groups={module.groups}, in_channels={module.in_channels}); "
+                "masks go on plain or depthwise convs")
+    if isinstance(module, nn.Conv2d):
+        return f"{type(module).__name__} (a Conv2d subclass with its own forward)"
+    return f"{type(module).__name__} (not an nn.Conv2d)"
+
+
+def eligible_convs(model: nn.Module, *, skip_1x1: bool = False) -> list[str]:
+    """Module paths of the convs :func:`attach_masks` would mask, in module order."""
+    names = []
+    for name, module in model.named_modules():
+        if not is_eligible(module):
+            continue
+        if skip_1x1 and tuple(module.kernel_size) == (1, 1):
+            continue
+        names.append(name)
+    return names
+
+
+def masked_convs(model: nn.Module) -> dict[str, MaskedConv2d]:
+    """The model's masked convs by module path, in module order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, MaskedConv2d)}
+
+
+def conv_output_sizes(model: nn.Module, example_input: torch.Tensor,
+                      names: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Output ``(H, W)`` of each named conv for ``example_input`` (one forward pass)."""
+    wanted = set(names)
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if name in wanted:
+            def hook(_module, _inputs, output, name=name):
+                sizes[name] = (int(output.shape[-2]), int(output.shape[-1]))
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    missing = wanted - set(sizes)
+    if missing:
+        raise MaskError(f"these convs did not run for the example input: {sorted(missing)}")
+    return sizes
+
+
+def _replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, attr, new)
+
+
+def set_mask(model: nn.Module, path: str, mask: torch.Tensor | np.ndarray,
+             example_input_shape: Iterable[int]) -> MaskedConv2d:
+    """Put ``mask`` on the conv at ``path`` (replacing any mask it has)."""
+    try:
+        conv = model.get_submodule(path)
+    except AttributeError:
+        raise MaskError(f"the model has no module {path!r}") from None
+    if not is_eligible(conv):
+        raise MaskError(f"{path}: cannot mask a {_describe(conv)}")
+    masked = MaskedConv2d.from_conv(conv, mask, example_input_shape)
+    _replace_module(model, path, masked)
+    return masked
+
+
+def random_mask(height: int, width: int, sparsity: float, generator: np.random.Generator) -> np.ndarray:
+    """A ``[height, width]`` 0/1 mask with exactly ``round(sparsity*H*W)`` zeros."""
+    zeros = round(sparsity * height * width)
+    flat = np.ones(height * width, np.float32)
+    flat[generator.permutation(height * width)[:zeros]] = 0.0
+    return flat.reshape(height, width)
+
+
+def lnorm_masks(score_map: torch.Tensor, sizes: Mapping[str, tuple[int, int]],
+                sparsities: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Masks from one score map at input resolution ``[H_in, W_in]``.
+
+    The map is average-pooled to each layer's output size and each layer drops
+    its ``round(s*H*W)`` lowest-scoring pixels, so masks are spatially
+    consistent across layers (the reference implementation's ``lnorm``).
+    """
+    masks = {}
+    for name, (h, w) in sizes.items():
+        pooled = F.adaptive_avg_pool2d(score_map[None, None].float(), (h, w))[0, 0].flatten()
+        zeros = round(sparsities[name] * h * w)
+        mask = torch.ones(h * w)
+        # Stable sort: ties break by pixel index, so results are deterministic.
+        order = torch.sort(pooled, stable=True).indices
+        mask[order[:zeros]] = 0.0
+        masks[name] = mask.reshape(h, w).numpy()
+    return masks
+
+
+def attach_masks(model: nn.Module, example_input: torch.Tensor,
+                 sparsity: float | Mapping[str, float], *, seed: int = 0,
+                 skip_1x1: bool = False, criterion: str = "random",
+                 layers: Iterable[str] | None = None) -> dict[str, MaskedConv2d]:
+    """Attach frozen masks to every eligible conv of ``model`` (in place).
+
+    Args:
+        model: any ``nn.Module``; its ``nn.Conv2d`` children that are plain or
+            depthwise become :class:`MaskedConv2d` (grouped convs are skipped).
+        example_input: an NCHW input; fixes each conv's output size, and is
+            recorded as the converter's default input shape.
+        sparsity: fraction of output pixels to mask, in [0, 1], for all layers
+            or per module path (layers not in the mapping are left alone).
+        seed: seeds the mask choice (deterministic for a given model and seed).
+        skip_1x1: leave 1x1 convs unmasked (the reference implementation's example).
+        criterion: ``"random"`` (independent per layer) or ``"lnorm"`` (one
+            random score map at input resolution, pooled to each layer).
+        layers: restrict to these module paths.
+
+    Returns:
+        The masked convs by module path. Each mask has exactly
+        ``round(s * H_out * W_out)`` zeros.
+    """
+    if example_input.ndim != 4:
+        raise MaskError(f"example_input must be NCHW (4-D), got shape {tuple(example_input.shape)}")
+    names = eligible_convs(model, skip_1x1=skip_1x1)
+    if layers is not None:
+        wanted = list(layers)
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise MaskError(f"not eligible convs of this model: {unknown}")
+        names = [n for n in names if n in set(wanted)]
+    if isinstance(sparsity, Mapping):
+        unknown = [n for n in sparsity if n not in names]
+        if unknown:
+            raise MaskError(f"sparsity given for modules that are not eligible convs: {unknown}")
+        sparsities = {n: float(sparsity[n]) for n in names if n in sparsity}
+    else:
+        sparsities = {n: float(sparsity) for n in names}
+    for name, s in sparsities.items():
+        if not 0.0 <= s <= 1.0 or math.isnan(s):
+            raise MaskError(f"{name}: sparsity {s} is outside [0, 1]")
+    sizes = conv_output_sizes(model, example_input, sparsities)
+    input_shape = tuple(int(d) for d in example_input.shape)
+    if criterion == "random":
+        generator = np.random.default_rng(seed)
+        masks = {n: random_mask(*sizes[n], sparsities[n], generator) for n in sparsities}
+    elif criterion == "lnorm":
+        score_map = torch.rand(input_shape[2:], generator=torch.Generator().manual_seed(seed))
+        masks = lnorm_masks(score_map, {n: sizes[n] for n in sparsities}, sparsities)
+    else:
+        raise MaskError(f"criterion must be 'random' or 'lnorm', got {criterion!r}")
+    return {name: set_mask(model, name, masks[name], input_shape) for name in sparsities}
+
+
+def iter_mask_arrays(model: nn.Module) -> Iterator[tuple[str, np.ndarray]]:
+    """``(module path, mask as uint8 [H, W])`` for every masked conv."""
+    for name, module in masked_convs(model).items():
+        yield name, module.activation_mask.detach().cpu().numpy().astype(np.uint8)
