@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from actsparse import __version__
-from actsparse.commands import convert, demo, doctor
+from actsparse.commands import convert, demo, doctor, inspect
 
 _EPILOG = """\
 examples:
@@ -20,7 +20,7 @@ examples:
   actsparse <command> --help       # options of one command
 """
 
-_COMMANDS = (convert, doctor, demo)
+_COMMANDS = (convert, inspect, doctor, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
