@@ -140,7 +140,7 @@ def decode(data: bytes) -> list[MaskedLayer]:
         if record_size % 4 or offset + record_size > crc_offset:
             raise FormatError(f"{where}: record_size {record_size} is not a multiple of 4 or runs past the end")
         if height == 0 or width == 0:
-            raise FormatError(f"{where}: mask is {height}x{width}")
+            raise FormatError(f"{where}: mask is {height}x{width}; height and width must be > 0")
         if min(conv_op, mul_op, mask_tensor) < 0 or pad_op < -1 or add_op < -1:
             raise FormatError(f"{where}: negative operator or tensor index")
         name_end = offset + _RECORD.size + name_length

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,7 +41,7 @@ class ConversionReport:
 def _quiet_litert() -> None:
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for name in ("torchao", "litert_torch", "jax", "absl"):
+    for name in ("torchao", "litert_torch", "jax", "absl", "torch.utils._pytree"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -160,12 +161,11 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     folded_module, folded = fold_masked_convs(module, sample)
 
     say("[3/5] converting with litert-torch (a few seconds per million parameters)")
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # litert-torch and its dependencies warn about their own internals.
+        warnings.simplefilter("ignore")
         import litert_torch
 
-        # Exported GraphModules refuse .eval(); litert-torch only reads the flags.
-        for submodule in folded_module.modules():
-            submodule.training = False
         to_convert = folded_module
         convert_sample = sample
         if nhwc:
@@ -174,6 +174,9 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
             to_convert = litert_torch.to_channel_last_io(
                 folded_module, args=[0], outputs=[0] if out_ndim == 4 else [])
             convert_sample = sample.permute(0, 2, 3, 1).contiguous()
+        # Exported GraphModules refuse .eval(); litert-torch only reads the flags.
+        for submodule in to_convert.modules():
+            submodule.training = False
         try:
             edge = litert_torch.convert(to_convert, (convert_sample,))
         except Exception as exc:

@@ -115,6 +115,16 @@ def eligible_convs(model: nn.Module, *, skip_1x1: bool = False) -> list[str]:
     return names
 
 
+def _why_not(model: nn.Module, path: str, skip_1x1: bool) -> str:
+    try:
+        module = model.get_submodule(path)
+    except AttributeError:
+        return "no such module"
+    if is_eligible(module):
+        return "a 1x1 conv, skipped by skip_1x1"
+    return f"cannot mask a {_describe(module)}"
+
+
 def masked_convs(model: nn.Module) -> dict[str, MaskedConv2d]:
     """The model's masked convs by module path, in module order."""
     return {name: m for name, m in model.named_modules() if isinstance(m, MaskedConv2d)}
@@ -221,12 +231,14 @@ def attach_masks(model: nn.Module, example_input: torch.Tensor,
         wanted = list(layers)
         unknown = [n for n in wanted if n not in names]
         if unknown:
-            raise MaskError(f"not eligible convs of this model: {unknown}")
+            raise MaskError("not eligible convs of this model: " + "; ".join(
+                f"{n}: {_why_not(model, n, skip_1x1)}" for n in unknown))
         names = [n for n in names if n in set(wanted)]
     if isinstance(sparsity, Mapping):
         unknown = [n for n in sparsity if n not in names]
         if unknown:
-            raise MaskError(f"sparsity given for modules that are not eligible convs: {unknown}")
+            raise MaskError("sparsity given for modules that are not eligible convs: " + "; ".join(
+                f"{n}: {_why_not(model, n, skip_1x1)}" for n in unknown))
         sparsities = {n: float(sparsity[n]) for n in names if n in sparsity}
     else:
         sparsities = {n: float(sparsity) for n in names}
