@@ -45,29 +45,6 @@ def _quiet_litert() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _check_masks_fit(module, input_shape: Sequence[int]) -> None:
-    import torch
-
-    from actsparse.converter.fold import MASK_BUFFER
-    from actsparse.torch.masks import conv_output_sizes
-
-    masks = {name[: -len(MASK_BUFFER) - 1]: buf for name, buf in module.named_buffers()
-             if name.endswith("." + MASK_BUFFER)}
-    convs = {name for name, _ in module.named_modules()}
-    known = [n for n in masks if n in convs]
-    try:
-        sizes = conv_output_sizes(module, torch.zeros(tuple(input_shape)), known)
-    except Exception as exc:
-        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    wrong = [f"{n} outputs {sizes[n][0]}x{sizes[n][1]} but its mask is "
-             f"{tuple(masks[n].shape)[0]}x{tuple(masks[n].shape)[1]}"
-             for n in known if tuple(masks[n].shape) != sizes[n]]
-    if wrong:
-        raise ConversionError(f"input shape {tuple(input_shape)} (NCHW) does not fit the masks: "
-                              + "; ".join(wrong))
-
-
 def verify(module, tflite_bytes: bytes, input_shape: Sequence[int], *, nhwc: bool,
            samples: int = 3, seed: int = 0) -> tuple[float, float]:
     """Max abs error of the .tflite (ai_edge_litert, default kernels) against
@@ -129,14 +106,15 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
 
     from actsparse import tflite_file
     from actsparse.converter.annotate import annotate
-    from actsparse.converter.fold import fold_masked_convs, mask_buffers, recorded_input_shapes
+    from actsparse.converter.fold import (check_masks_fit, fold_masked_convs, mask_buffers,
+                                          recorded_input_shapes, set_inference_mode)
     from actsparse.converter.load import import_user_modules, load_model
     from actsparse.format import METADATA_NAME, encode
     from actsparse.tflite_graph import SubgraphView
 
     import_user_modules(imports)
     module, program_shape = load_model(model_path)
-    module.eval()
+    set_inference_mode(module)
     masks = mask_buffers(module)
     if not masks:
         raise ConversionError(f"{model_path}: the model has no activation masks (no MaskedConv2d): "
@@ -154,7 +132,11 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 4 or min(input_shape) <= 0:
         raise ConversionError(f"input shape must be 4 positive sizes N,C,H,W, got {input_shape}")
-    _check_masks_fit(module, input_shape)
+    if program_shape is not None and tuple(program_shape) != input_shape:
+        raise ConversionError(f"{model_path}: the ExportedProgram was exported for input shape "
+                              f"{tuple(program_shape)} and is fixed to it; cannot convert it for "
+                              f"{input_shape}. Re-export with that shape, or convert a torch.save pickle")
+    check_masks_fit(module, input_shape)
 
     sample = torch.zeros(input_shape)
     say(f"[2/5] folding BatchNorm into {len(masks)} masked conv(s)")
@@ -174,9 +156,7 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
             to_convert = litert_torch.to_channel_last_io(
                 folded_module, args=[0], outputs=[0] if out_ndim == 4 else [])
             convert_sample = sample.permute(0, 2, 3, 1).contiguous()
-        # Exported GraphModules refuse .eval(); litert-torch only reads the flags.
-        for submodule in to_convert.modules():
-            submodule.training = False
+        set_inference_mode(to_convert)
         try:
             edge = litert_torch.convert(to_convert, (convert_sample,))
         except Exception as exc:

@@ -46,6 +46,14 @@ class FoldedLayer:
     has_bn: bool
 
 
+def set_inference_mode(module: torch.nn.Module) -> torch.nn.Module:
+    """``module.eval()``, also for modules of ExportedPrograms, which refuse
+    ``.eval()`` but whose exported graph is already in inference form."""
+    for submodule in module.modules():
+        submodule.training = False
+    return module
+
+
 def recorded_input_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     """Model input shapes recorded by attach_masks, per masked conv."""
     shapes = {}
@@ -72,6 +80,56 @@ def _is_get_attr(node: object) -> bool:
     return isinstance(node, fx.Node) and node.op == "get_attr"
 
 
+class _MaskFitChecker(fx.Interpreter):
+    """Runs a GraphModule and checks every conv-output x mask multiply's shapes."""
+
+    def run_node(self, node: fx.Node):
+        if node.op == "call_function" and node.target == _aten.mul.Tensor:
+            masks = [a for a in node.args if _is_get_attr(a) and a.target.split(".")[-1] == MASK_BUFFER]
+            others = [a for a in node.args if isinstance(a, fx.Node) and a not in masks]
+            if masks and others:
+                mask_shape = tuple(_attr(self.module, masks[0]).shape)
+                value = self.env[others[0]]
+                if tuple(value.shape[-2:]) != mask_shape:
+                    name = masks[0].target[: -len(MASK_BUFFER) - 1]
+                    raise ConversionError(f"{name} outputs {value.shape[-2]}x{value.shape[-1]} but its "
+                                          f"mask is {mask_shape[0]}x{mask_shape[1]}")
+        return super().run_node(node)
+
+
+def check_masks_fit(module: torch.nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Raise ConversionError naming every masked conv whose output size for
+    ``input_shape`` (NCHW) differs from its mask's."""
+    from actsparse.torch.masks import conv_output_sizes
+
+    masks = mask_buffers(module)
+    sample = torch.zeros(input_shape)
+    prefix = f"input shape {tuple(input_shape)} (NCHW) does not fit the masks: "
+    try:
+        if isinstance(module, fx.GraphModule):  # from a .pt2: no submodule calls to hook
+            with torch.no_grad():
+                _MaskFitChecker(module).run(sample)
+            return
+        modules = dict(module.named_modules())
+        sizes = conv_output_sizes(module, sample, [n for n in masks if n in modules], partial=True)
+    except ConversionError as exc:
+        raise ConversionError(prefix + str(exc)) from None
+    except Exception as exc:
+        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    wrong = [f"{n} outputs {sizes[n][0]}x{sizes[n][1]} but its mask is "
+             f"{tuple(masks[n].shape)[0]}x{tuple(masks[n].shape)[1]}"
+             for n in sizes if tuple(masks[n].shape) != sizes[n]]
+    if wrong:
+        raise ConversionError(prefix + "; ".join(wrong))
+    try:  # shapes fit; anything else that stops the model is reported as such
+        with torch.no_grad():
+            module(sample)
+    except Exception as exc:
+        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
 def _conv_weight_to_tflite(weight: torch.Tensor, depthwise: bool) -> np.ndarray:
     w = weight.detach().cpu().numpy().astype(np.float32)
     if depthwise:  # [C*M, 1, KH, KW] -> [1, KH, KW, C*M]
@@ -85,7 +143,7 @@ def fold_masked_convs(module: torch.nn.Module, sample: torch.Tensor) -> tuple[fx
     Returns the rewritten GraphModule (same outputs as ``module``) and one
     :class:`FoldedLayer` per masked conv, in graph order.
     """
-    module = module.eval()
+    set_inference_mode(module)
     try:
         program = torch.export.export(module, (sample,))
     except Exception as exc:

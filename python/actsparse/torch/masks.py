@@ -66,7 +66,8 @@ class MaskedConv2d(nn.Conv2d):
     @property
     def sparsity(self) -> float:
         """Fraction of masked (zero) output pixels."""
-        return float(1.0 - self.activation_mask.mean().item())
+        zeros = int((self.activation_mask == 0).sum().item())
+        return zeros / self.activation_mask.numel()
 
     def extra_repr(self) -> str:
         h, w = self.activation_mask.shape
@@ -130,25 +131,46 @@ def masked_convs(model: nn.Module) -> dict[str, MaskedConv2d]:
     return {name: m for name, m in model.named_modules() if isinstance(m, MaskedConv2d)}
 
 
-def conv_output_sizes(model: nn.Module, example_input: torch.Tensor,
-                      names: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """Output ``(H, W)`` of each named conv for ``example_input`` (one forward pass)."""
+def conv_output_hw(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
+    """Output ``(H, W)`` of ``conv`` for an input of ``height`` x ``width``."""
+    sizes = []
+    for axis, size in enumerate((height, width)):
+        if conv.padding == "same":
+            sizes.append(size)
+            continue
+        padding = 0 if conv.padding == "valid" else conv.padding[axis]
+        span = conv.dilation[axis] * (conv.kernel_size[axis] - 1) + 1
+        sizes.append((size + 2 * padding - span) // conv.stride[axis] + 1)
+    return sizes[0], sizes[1]
+
+
+def conv_output_sizes(model: nn.Module, example_input: torch.Tensor, names: Iterable[str],
+                      *, partial: bool = False) -> dict[str, tuple[int, int]]:
+    """Output ``(H, W)`` of each named conv for ``example_input`` (one forward pass).
+
+    Sizes are recorded as each conv is entered, so with ``partial=True`` a
+    forward pass that fails part-way (e.g. a mask that does not fit) still
+    returns the sizes of the convs reached, the failing one included.
+    """
     wanted = set(names)
     sizes: dict[str, tuple[int, int]] = {}
     hooks = []
     for name, module in model.named_modules():
-        if name in wanted:
-            def hook(_module, _inputs, output, name=name):
-                sizes[name] = (int(output.shape[-2]), int(output.shape[-1]))
-            hooks.append(module.register_forward_hook(hook))
+        if name in wanted and isinstance(module, nn.Conv2d):
+            def hook(conv, inputs, name=name):
+                sizes[name] = conv_output_hw(conv, int(inputs[0].shape[-2]), int(inputs[0].shape[-1]))
+            hooks.append(module.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
             model(example_input)
+    except Exception:
+        if not partial:
+            raise
     finally:
         for handle in hooks:
             handle.remove()
     missing = wanted - set(sizes)
-    if missing:
+    if missing and not partial:
         raise MaskError(f"these convs did not run for the example input: {sorted(missing)}")
     return sizes
 
