@@ -78,6 +78,25 @@ std::string BuiltinName(int32_t builtin_code) {
       return "PAD";
     case kTfLiteBuiltinPadv2:
       return "PADV2";
+    // Names for common neighbours, so verbose logs read naturally.
+    case 1:
+      return "AVERAGE_POOL_2D";
+    case 2:
+      return "CONCATENATION";
+    case 9:
+      return "FULLY_CONNECTED";
+    case 17:
+      return "MAX_POOL_2D";
+    case 21:
+      return "RELU6";
+    case 22:
+      return "RESHAPE";
+    case 25:
+      return "SOFTMAX";
+    case 39:
+      return "TRANSPOSE";
+    case 40:
+      return "MEAN";
     default:
       return "builtin #" + std::to_string(builtin_code);
   }
