@@ -12,6 +12,8 @@ APT_PACKAGES=(
   g++                      # host compiler
   g++-aarch64-linux-gnu    # cross compiler for the aarch64 build
   qemu-user                # runs the aarch64 tests
+  clang                    # libFuzzer build of the metadata parser (scripts/fuzz.sh)
+  libclang-rt-14-dev       # libFuzzer and sanitizer runtimes for clang 14
   binutils                 # nm, to check the exported symbols
   file
   python3-venv

@@ -18,6 +18,7 @@ import numpy as np
 METADATA_NAME = "actsparse.masks"
 
 MAGIC = b"ASPM"
+MAX_EXTENT = 1 << 15  # largest mask height or width
 VERSION = 1
 _HEADER = struct.Struct("<4sHHII")          # magic, version, header_size, layer_count, total_size
 _RECORD = struct.Struct("<IIiiiiiIIIfHH")   # record_size ... name_length, reserved
@@ -93,6 +94,8 @@ def encode(layers: list[MaskedLayer]) -> bytes:
         mask = np.asarray(layer.mask)
         if mask.ndim != 2 or mask.size == 0 or not np.isin(mask, (0, 1)).all():
             raise FormatError(f"{layer.name}: mask must be a non-empty 2-D array of 0/1")
+        if max(mask.shape) > MAX_EXTENT:
+            raise FormatError(f"{layer.name}: mask {mask.shape} exceeds {MAX_EXTENT} rows or columns")
         name = layer.name.encode("utf-8")
         if len(name) > 0xFFFF:
             raise FormatError(f"{layer.name[:40]}...: name longer than 65535 bytes")
@@ -139,8 +142,8 @@ def decode(data: bytes) -> list[MaskedLayer]:
          active, _sparsity, name_length, _reserved) = _RECORD.unpack_from(data, offset)
         if record_size % 4 or offset + record_size > crc_offset:
             raise FormatError(f"{where}: record_size {record_size} is not a multiple of 4 or runs past the end")
-        if height == 0 or width == 0:
-            raise FormatError(f"{where}: mask is {height}x{width}; height and width must be > 0")
+        if not (0 < height <= MAX_EXTENT and 0 < width <= MAX_EXTENT):
+            raise FormatError(f"{where}: mask is {height}x{width}; height and width must be in [1, {MAX_EXTENT}]")
         if min(conv_op, mul_op, mask_tensor) < 0 or pad_op < -1 or add_op < -1:
             raise FormatError(f"{where}: negative operator or tensor index")
         name_end = offset + _RECORD.size + name_length
