@@ -2,9 +2,11 @@
 // the node filter, and the registration handed to the runtime.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "delegate/format/mask_format.h"
 #include "delegate/format/metadata_name.h"
 #include "delegate/tflite/abi_check.h"
 #include "delegate/tflite/actsparse_delegate.h"
@@ -20,21 +22,89 @@ using testing::FakeGraph;
 struct ChainGraph {
   FakeGraph graph;
   TfLiteConvParamsPrefix conv_params{kTfLitePaddingSame, 1, 1, kTfLiteActNone, 1, 1};
-  int input, weights, conv_out;
+  TfLiteActivationParamsPrefix mul_params{kTfLiteActNone};
+  TfLiteActivationParamsPrefix add_params{kTfLiteActRelu};
+  int input, weights, conv_out, mask;
+  std::vector<uint8_t> mask_bits;
   ChainGraph() {
     input = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 3});
     weights = graph.AddTensor(kTfLiteFloat32, {4, 3, 3, 3}, kTfLiteMmapRo);
     const int bias = graph.AddTensor(kTfLiteFloat32, {4}, kTfLiteMmapRo);
     conv_out = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
-    const int mask = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 1}, kTfLiteMmapRo);
+    mask = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 1}, kTfLiteMmapRo);
     const int mul_out = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
     const int add_bias = graph.AddTensor(kTfLiteFloat32, {1, 1, 1, 4}, kTfLiteMmapRo);
     const int out = graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
+    graph.SetConstant(weights, std::vector<float>(4 * 27, 0.5f));
+    graph.SetConstant(bias, std::vector<float>(4, 0.0f));
+    graph.SetConstant(add_bias, std::vector<float>{1, 2, 3, 4});
+    std::vector<float> mask_values(64);
+    for (int i = 0; i < 64; ++i) {
+      mask_bits.push_back(i % 3 != 0);
+      mask_values[i] = mask_bits.back();
+    }
+    graph.SetConstant(mask, mask_values);
     graph.AddNode(kTfLiteBuiltinConv2d, {input, weights, bias}, {conv_out}, &conv_params);
-    graph.AddNode(kTfLiteBuiltinMul, {conv_out, mask}, {mul_out});
-    graph.AddNode(kTfLiteBuiltinAdd, {mul_out, add_bias}, {out});
+    graph.AddNode(kTfLiteBuiltinMul, {conv_out, mask}, {mul_out}, &mul_params);
+    graph.AddNode(kTfLiteBuiltinAdd, {mul_out, add_bias}, {out}, &add_params);
   }
+  // Metadata for this graph's chain, optionally with one field changed.
+  std::string Metadata(int conv_op = 0, int mul_op = 1, int add_op = 2, int mask_tensor = -1,
+                       int flip_pixel = -1) const {
+    std::vector<uint8_t> bits = mask_bits;
+    if (flip_pixel >= 0) bits[flip_pixel] ^= 1;
+    return EncodeOneChain("conv", conv_op, mul_op, add_op, mask_tensor >= 0 ? mask_tensor : mask, 8, 8, bits);
+  }
+  static std::string EncodeOneChain(const std::string& name, int conv_op, int mul_op, int add_op,
+                                    int mask_tensor, uint32_t h, uint32_t w,
+                                    const std::vector<uint8_t>& bits);
 };
+
+// Writes a one-record entry per docs/FORMAT.md (the Python writer is the
+// format's owner; this is the minimum needed to drive the glue in C++).
+std::string ChainGraph::EncodeOneChain(const std::string& name, int conv_op, int mul_op,
+                                       int add_op, int mask_tensor, uint32_t h, uint32_t w,
+                                       const std::vector<uint8_t>& bits) {
+  auto put32 = [](std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), 4); };
+  std::string record;
+  std::string name_padded = name;
+  while (name_padded.size() % 4) name_padded.push_back('\0');
+  std::string packed((h * w + 7) / 8, '\0');
+  uint32_t active = 0;
+  for (size_t p = 0; p < bits.size(); ++p) {
+    if (bits[p]) {
+      packed[p / 8] = static_cast<char>(packed[p / 8] | (1 << (p % 8)));
+      ++active;
+    }
+  }
+  while (packed.size() % 4) packed.push_back('\0');
+  const uint32_t record_size = static_cast<uint32_t>(48 + name_padded.size() + packed.size());
+  put32(&record, record_size);
+  put32(&record, 0);
+  put32(&record, static_cast<uint32_t>(-1));
+  put32(&record, static_cast<uint32_t>(conv_op));
+  put32(&record, static_cast<uint32_t>(mul_op));
+  put32(&record, static_cast<uint32_t>(add_op));
+  put32(&record, static_cast<uint32_t>(mask_tensor));
+  put32(&record, h);
+  put32(&record, w);
+  put32(&record, active);
+  const float sparsity = 1.0f - static_cast<float>(active) / static_cast<float>(h * w);
+  record.append(reinterpret_cast<const char*>(&sparsity), 4);
+  const uint16_t name_length = static_cast<uint16_t>(name.size()), reserved = 0;
+  record.append(reinterpret_cast<const char*>(&name_length), 2);
+  record.append(reinterpret_cast<const char*>(&reserved), 2);
+  record += name_padded + packed;
+  std::string entry = "ASPM";
+  const uint16_t version = 1, header = 16;
+  entry.append(reinterpret_cast<const char*>(&version), 2);
+  entry.append(reinterpret_cast<const char*>(&header), 2);
+  put32(&entry, 1);
+  put32(&entry, static_cast<uint32_t>(16 + record.size() + 4));
+  entry += record;
+  put32(&entry, Crc32(reinterpret_cast<const uint8_t*>(entry.data()), entry.size()));
+  return entry;
+}
 
 struct DelegateHandle {
   TfLiteDelegate* delegate;
@@ -70,6 +140,84 @@ TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   EXPECT_TRUE(d.impl->last_prepare().has_metadata);
   EXPECT_EQ(d.impl->last_prepare().metadata_bytes, 37u);
   EXPECT_EQ(d.impl->last_prepare().num_claimed, 0u);
+  EXPECT_EQ(g.graph.replace_calls(), 0);
+}
+
+TEST(DelegateTest, ClaimsAValidChain) {
+  ChainGraph g;
+  g.graph.SetMetadata(kMetadataName, g.Metadata());
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+  const PrepareSummary& s = d.impl->last_prepare();
+  EXPECT_TRUE(s.refusals.empty()) << s.refusals.front();
+  EXPECT_EQ(s.num_chains_listed, 1u);
+  EXPECT_EQ(s.num_chains_claimed, 1u);
+  EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
+  // The fake runtime runs the kernel with no partition outputs, so the chain
+  // writes into the kernel's own buffer: init, prepare and eval must succeed.
+  // Without input data, eval must refuse rather than read through null.
+  EXPECT_EQ(g.graph.RunDelegateKernel(d.delegate), kTfLiteError);
+  EXPECT_NE(g.graph.errors().back().find("not allocated"), std::string::npos);
+  std::vector<float> input(8 * 8 * 3, 1.0f);
+  g.graph.tensor(g.input).data.f = input.data();
+  ASSERT_EQ(g.graph.RunDelegateKernel(d.delegate), kTfLiteOk) << g.graph.errors().back();
+}
+
+struct RefusalCase {
+  const char* what;
+  std::function<void(ChainGraph*)> mutate;
+  const char* reason;
+};
+
+TEST(DelegateTest, RefusesChainsThatDoNotMatchTheGraph) {
+  const std::vector<RefusalCase> cases = {
+      {"wrong conv op", [](ChainGraph* g) { g->graph.SetMetadata(kMetadataName, g->Metadata(1, 1, 2)); }, "conv_op 1 is MUL"},
+      {"wrong mul op", [](ChainGraph* g) { g->graph.SetMetadata(kMetadataName, g->Metadata(0, 2, 2)); }, "mul_op 2 is ADD"},
+      {"op out of plan", [](ChainGraph* g) { g->graph.SetMetadata(kMetadataName, g->Metadata(0, 1, 9)); }, "add_op 9 is not in the execution plan"},
+      {"mask tensor", [](ChainGraph* g) { g->graph.SetMetadata(kMetadataName, g->Metadata(0, 1, 2, 6)); }, "metadata says 6"},
+      {"mask bits", [](ChainGraph* g) { g->graph.SetMetadata(kMetadataName, g->Metadata(0, 1, 2, -1, 5)); }, "differs from the metadata at pixel 5"},
+      {"mask size", [](ChainGraph* g) {
+         g->graph.SetMetadata(kMetadataName, ChainGraph::EncodeOneChain("conv", 0, 1, 2, g->mask, 4, 16, g->mask_bits));
+       }, "mask is 4x16 but the conv output is [1,8,8,4]"},
+      {"fused conv act", [](ChainGraph* g) {
+         g->conv_params.activation = kTfLiteActRelu;
+         g->graph.SetMetadata(kMetadataName, g->Metadata());
+       }, "fused activation"},
+      {"unsupported act", [](ChainGraph* g) {
+         g->add_params.activation = kTfLiteActTanh;
+         g->graph.SetMetadata(kMetadataName, g->Metadata());
+       }, "not supported"},
+      {"extra consumer", [](ChainGraph* g) {
+         const int extra = g->graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
+         g->graph.AddNode(kTfLiteBuiltinAdd, {g->conv_out, g->conv_out}, {extra});
+         g->graph.SetMetadata(kMetadataName, g->Metadata());
+       }, "other consumers"},
+      {"weights not constant", [](ChainGraph* g) {
+         g->graph.tensor(g->weights).allocation_type = kTfLiteArenaRw;
+         g->graph.SetMetadata(kMetadataName, g->Metadata());
+       }, "weights are not a float32 constant"},
+  };
+  for (const RefusalCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    ChainGraph g;
+    c.mutate(&g);
+    DelegateHandle d;
+    ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+    const PrepareSummary& s = d.impl->last_prepare();
+    EXPECT_EQ(g.graph.replace_calls(), 0);
+    ASSERT_EQ(s.refusals.size(), 1u);
+    EXPECT_NE(s.refusals[0].find(c.reason), std::string::npos) << s.refusals[0];
+  }
+}
+
+TEST(DelegateTest, CorruptMetadataClaimsNothing) {
+  ChainGraph g;
+  std::string metadata = g.Metadata();
+  metadata[20] ^= 0x40;
+  g.graph.SetMetadata(kMetadataName, metadata);
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+  EXPECT_NE(d.impl->last_prepare().metadata_error.find("checksum"), std::string::npos);
   EXPECT_EQ(g.graph.replace_calls(), 0);
 }
 
@@ -228,8 +376,8 @@ TEST(SimpleDelegateTest, ForeignDelegateIsNotReinterpreted) {
 }
 
 TEST(SimpleDelegateTest, ActsparseKernelFactoryRefusesSafely) {
-  // A runtime that asks for a kernel the delegate never claimed gets an error
-  // from prepare, not a crash.
+  // A kernel requested from a delegate that never prepared (claimed nothing)
+  // fails init and then prepare with an error, not a crash.
   ChainGraph g;
   DelegateHandle d;
   TfLiteDelegateParams params{};

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "delegate/format/mask_format.h"
 #include "delegate/format/metadata_name.h"
 #include "delegate/tflite/abi_check.h"
 
@@ -76,6 +77,8 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
   const char* metadata = nullptr;
   summary_.has_metadata =
       ReadModelMetadata(context, kMetadataName, &metadata, &summary_.metadata_bytes);
+  claimed_nodes_.clear();
+  chains_by_node_ = std::make_shared<ChainKernel::ChainsByNode>();
 
   if (logger_.Enabled(LogLevel::kInfo)) {
     std::ostringstream ops;
@@ -84,40 +87,79 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
     }
     logger_.Logf(LogLevel::kInfo, "graph: %zu nodes (%s); %d thread(s)", summary_.num_nodes,
                  ops.str().c_str(), summary_.num_threads);
-    if (summary_.has_metadata) {
-      logger_.Logf(LogLevel::kInfo, "model metadata '%s': %zu bytes", kMetadataName,
-                   summary_.metadata_bytes);
-    } else {
-      logger_.Logf(LogLevel::kInfo, "model has no '%s' metadata: no masked convolutions listed",
-                   kMetadataName);
-    }
   }
   if (!summary_.has_metadata) {
+    logger_.Logf(LogLevel::kInfo, "model has no '%s' metadata: no masked convolutions listed",
+                 kMetadataName);
     *why = std::string("no '") + kMetadataName + "' metadata";
     EndPrepare(context, plan, {});
     return false;
+  }
+  logger_.Logf(LogLevel::kInfo, "model metadata '%s': %zu bytes", kMetadataName,
+               summary_.metadata_bytes);
+  std::vector<MaskedChain> chains;
+  if (!ParseMaskMetadata(reinterpret_cast<const uint8_t*>(metadata), summary_.metadata_bytes,
+                         &chains, &summary_.metadata_error)) {
+    logger_.Logf(LogLevel::kWarning, "ignoring corrupt '%s' metadata, claiming nothing: %s",
+                 kMetadataName, summary_.metadata_error.c_str());
+    *why = "corrupt metadata";
+    EndPrepare(context, plan, {});
+    return false;
+  }
+  summary_.num_chains_listed = chains.size();
+  const std::map<int, int> consumers = CountConsumers(context, plan);
+  for (const MaskedChain& chain : chains) {
+    ChainPlan validated;
+    std::string reason;
+    bool ok = ValidateChain(context, plan, consumers, chain, &validated, &reason);
+    if (ok) {
+      for (int node : validated.nodes) {
+        if (claimed_nodes_.count(node)) {
+          ok = false;
+          reason = "node " + std::to_string(node) + " belongs to another listed chain";
+        }
+      }
+    }
+    if (!ok) {
+      summary_.refusals.push_back(chain.name + ": " + reason);
+      logger_.Logf(LogLevel::kInfo, "not claiming %s: %s", chain.name.c_str(), reason.c_str());
+      continue;
+    }
+    logger_.Logf(LogLevel::kDebug, "claiming %s: nodes %d..%d, %ux%u mask, sparsity %.3f",
+                 chain.name.c_str(), validated.nodes.front(), validated.nodes.back(), chain.height,
+                 chain.width, chain.sparsity());
+    claimed_nodes_.insert(validated.nodes.begin(), validated.nodes.end());
+    auto shared = std::make_shared<const ChainPlan>(std::move(validated));
+    for (int node : shared->nodes) (*chains_by_node_)[node] = shared;
+    summary_.num_chains_claimed += 1;
+  }
+  if (claimed_nodes_.empty()) {
+    *why = "no listed chain validated";
+    EndPrepare(context, plan, {});
+    return false;
+  }
+  if (!pool_ || pool_->num_threads() != summary_.num_threads) {
+    pool_ = std::make_shared<ThreadPool>(summary_.num_threads);
   }
   return true;
 }
 
 bool ActsparseDelegate::IsNodeSupported(TfLiteContext* /*context*/, const NodeInfo& node,
                                         std::string* reason) {
-  if (IsChainOperator(node.registration->builtin_code)) {
-    *reason = "this build has no masked-chain kernels; the runtime keeps it";
-  }
+  if (claimed_nodes_.count(node.index)) return true;
+  if (IsChainOperator(node.registration->builtin_code)) *reason = "not part of a listed, valid chain";
   return false;
 }
 
 void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector<NodeInfo>& plan,
                                    const std::vector<int>& claimed) {
   summary_.num_claimed = claimed.size();
-  logger_.Logf(LogLevel::kInfo, "claimed %zu of %zu nodes", claimed.size(), plan.size());
+  logger_.Logf(LogLevel::kInfo, "claimed %zu of %zu nodes: %zu of %zu listed chains", claimed.size(),
+               plan.size(), summary_.num_chains_claimed, summary_.num_chains_listed);
 }
 
 std::unique_ptr<DelegateKernel> ActsparseDelegate::CreateKernel() {
-  // Unreachable while IsNodeSupported claims nothing; the glue reports a
-  // null kernel as an error rather than running anything.
-  return nullptr;
+  return std::make_unique<ChainKernel>(chains_by_node_, pool_);
 }
 
 }  // namespace actsparse

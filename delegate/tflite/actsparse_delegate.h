@@ -1,20 +1,22 @@
 // The actsparse delegate: DelegateInterface for masked-convolution chains.
 //
 // Node filter: a node is claimed only if it belongs to a chain listed in the
-// model's "actsparse.masks" metadata that validates against the graph. This
-// build reads and reports the metadata but has no chain kernels yet, so it
-// claims no node and the whole model stays with the runtime.
+// model's "actsparse.masks" metadata that validates against the graph
+// (ValidateChain). Kernel factory: one ChainKernel per partition.
 #ifndef ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
 #define ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
 
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "delegate/common/log.h"
 #include "delegate/common/options.h"
+#include "delegate/operator/thread_pool.h"
+#include "delegate/tflite/chain.h"
 #include "delegate/tflite/simple_delegate.h"
 
 namespace actsparse {
@@ -28,6 +30,10 @@ struct PrepareSummary {
   size_t num_nodes = 0;
   std::map<std::string, int> op_counts;  // "CONV_2D" -> 20, ...
   size_t num_claimed = 0;
+  size_t num_chains_listed = 0;
+  size_t num_chains_claimed = 0;
+  std::string metadata_error;  // why the metadata could not be parsed
+  std::vector<std::string> refusals;  // "layer: reason" per chain not claimed
   int num_threads = 1;
 };
 
@@ -52,6 +58,11 @@ class ActsparseDelegate : public DelegateInterface {
   DelegateOptions options_;
   Logger logger_;
   PrepareSummary summary_;
+  std::set<int> claimed_nodes_;
+  // Validated chains of the last Prepare, by each of their node indices; the
+  // kernels of that Prepare share it.
+  std::shared_ptr<ChainKernel::ChainsByNode> chains_by_node_;
+  std::shared_ptr<ThreadPool> pool_;
 };
 
 // Reads the Model.metadata entry `name` through context->GetModelMetadata.

@@ -63,6 +63,18 @@ int FakeGraph::AddNode(int32_t builtin_code, const std::vector<int>& inputs,
   return static_cast<int>(nodes_.size()) - 1;
 }
 
+void FakeGraph::SetConstant(int tensor, const std::vector<float>& values) {
+  float_data_.push_back(values);
+  tensors_[static_cast<size_t>(tensor)].data.f = float_data_.back().data();
+  tensors_[static_cast<size_t>(tensor)].allocation_type = kTfLiteMmapRo;
+}
+
+void FakeGraph::SetConstant(int tensor, const std::vector<int32_t>& values) {
+  int_data_.push_back(values);
+  tensors_[static_cast<size_t>(tensor)].data.i32 = int_data_.back().data();
+  tensors_[static_cast<size_t>(tensor)].allocation_type = kTfLiteMmapRo;
+}
+
 void FakeGraph::SetMetadata(const std::string& name, const std::string& bytes) {
   metadata_[name] = bytes;
 }

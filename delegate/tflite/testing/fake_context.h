@@ -27,6 +27,9 @@ class FakeGraph {
   int AddNode(int32_t builtin_code, const std::vector<int>& inputs,
               const std::vector<int>& outputs, void* builtin_data = nullptr);
   void SetMetadata(const std::string& name, const std::string& bytes);
+  // Makes `tensor` a constant (kTfLiteMmapRo) holding `values`.
+  void SetConstant(int tensor, const std::vector<float>& values);
+  void SetConstant(int tensor, const std::vector<int32_t>& values);
 
   TfLiteContext* context() { return &context_; }
   TfLiteTensor& tensor(int index) { return tensors_[static_cast<size_t>(index)]; }
@@ -64,6 +67,8 @@ class FakeGraph {
   std::deque<TfLiteNode> nodes_;
   std::deque<TfLiteRegistration> registrations_;
   std::deque<std::vector<int>> int_arrays_;
+  std::deque<std::vector<float>> float_data_;
+  std::deque<std::vector<int32_t>> int_data_;
   std::map<std::string, std::string> metadata_;
   TfLiteIntArray* plan_ = nullptr;
   int replace_calls_ = 0;

@@ -1,0 +1,41 @@
+// Micro-kernels of the sparse convolution: pure functions over pointers.
+// They know nothing of TFLite, masks or threads; the operator hands them a
+// block of output pixels (rows) with, per pixel, one input pointer per kernel
+// tap (the indirection buffer; padding taps point at a zero row).
+//
+// Numerics mirror the chain CONV_2D(+conv_bias) -> MUL(1.0) -> ADD(add_bias):
+// acc = sum over taps and input channels; out = clamp((acc + conv_bias) + add_bias).
+#ifndef ACTSPARSE_DELEGATE_KERNELS_SPARSE_CONV_KERNELS_H_
+#define ACTSPARSE_DELEGATE_KERNELS_SPARSE_CONV_KERNELS_H_
+
+#include <cstddef>
+
+namespace actsparse {
+namespace kernels {
+
+struct RowsArgs {
+  size_t rows;                      // output pixels in this block
+  size_t taps;                      // kernel_h * kernel_w
+  const float* const* indirection;  // rows * taps input pointers (row-major by pixel)
+  float* const* outputs;            // rows output pointers, each to out_channels floats
+  const float* packed_weights;      // see each kernel
+  const float* conv_bias;           // out_channels (zeros if the conv had none)
+  const float* add_bias;            // out_channels (zeros if the chain has no ADD)
+  float out_min;                    // fused activation as a clamp
+  float out_max;
+};
+
+// Regular conv. packed_weights: [taps * in_channels][out_channels].
+void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channels);
+
+// Depthwise conv with depth multiplier m (out_channels = in_channels * m).
+// packed_weights: [taps][out_channels]; output channel c reads input channel c / m.
+void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multiplier);
+
+// Masked pixels: copies `value` (out_channels floats) to each output row.
+void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels);
+
+}  // namespace kernels
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_KERNELS_SPARSE_CONV_KERNELS_H_

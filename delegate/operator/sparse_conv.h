@@ -1,0 +1,69 @@
+// The sparse convolution operator: one masked conv chain, NHWC float32.
+//
+// Create() packs the weights once. Run() computes only the active (mask = 1)
+// output pixels, reading each one's receptive field through an indirection
+// buffer of per-pixel, per-tap input pointers (padding taps point at a zero
+// row): no im2col matrix, no GEMM row for masked pixels, whose outputs are
+// written directly as act(add_bias). Knows nothing of TFLite.
+#ifndef ACTSPARSE_DELEGATE_OPERATOR_SPARSE_CONV_H_
+#define ACTSPARSE_DELEGATE_OPERATOR_SPARSE_CONV_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+
+struct SparseConvParams {
+  int batch = 1;
+  int input_height = 0, input_width = 0, input_channels = 0;
+  int output_height = 0, output_width = 0, output_channels = 0;
+  int kernel_height = 1, kernel_width = 1;
+  int stride_height = 1, stride_width = 1;
+  int dilation_height = 1, dilation_width = 1;
+  // Zero padding before the first row/column (absorbed PAD + SAME padding).
+  int padding_top = 0, padding_left = 0;
+  bool depthwise = false;
+  int depth_multiplier = 1;  // depthwise only
+  float output_min = -3.402823466e+38f;  // fused activation as a clamp
+  float output_max = 3.402823466e+38f;
+};
+
+class SparseConvOperator {
+ public:
+  // weights: OHWI for a conv, [1, KH, KW, C*M] for a depthwise conv.
+  // conv_bias / add_bias: output_channels floats, or null for zeros.
+  // mask: output_height * output_width bytes, row-major, nonzero = compute.
+  static std::unique_ptr<SparseConvOperator> Create(const SparseConvParams& params,
+                                                    const float* weights, const float* conv_bias,
+                                                    const float* add_bias, const uint8_t* mask,
+                                                    std::string* error);
+
+  // input: batch * H_in * W_in * C_in floats; output: batch * H_out * W_out * C_out.
+  void Run(const float* input, float* output, ThreadPool* pool);
+
+  const SparseConvParams& params() const { return params_; }
+  size_t active_pixels() const { return active_pixels_.size(); }
+  size_t masked_pixels() const { return masked_pixels_.size(); }
+
+ private:
+  SparseConvOperator() = default;
+  void PlanIndirection(const float* input);
+
+  SparseConvParams params_;
+  std::vector<float> packed_weights_;
+  std::vector<float> conv_bias_, add_bias_, masked_value_;
+  std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
+  std::vector<uint32_t> masked_pixels_;
+  std::vector<float> zero_row_;
+  // batch * active * taps pointers into the input; valid for planned_input_.
+  std::vector<const float*> indirection_;
+  const float* planned_input_ = nullptr;
+};
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_OPERATOR_SPARSE_CONV_H_
