@@ -5,6 +5,8 @@ The light entry points are importable without PyTorch:
 - :func:`load_delegate` loads ``libactsparse_delegate.so`` as a LiteRT/TFLite
   external delegate (``Interpreter(experimental_delegates=[...])``).
 - :func:`delegate_library_path` tells which library that would be.
+- :class:`Interpreter` builds the runtime's interpreter with the delegate and
+  reports how many masked chains the delegate claimed.
 
 Torch-side tools live in ``actsparse.torch`` and import torch only there.
 """
@@ -18,6 +20,8 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "DelegateError",
+    "DelegateReport",
+    "Interpreter",
     "DelegateNotFoundError",
     "delegate_library_path",
     "load_delegate",
@@ -38,4 +42,8 @@ def __getattr__(name: str) -> Any:
         from actsparse import delegate
 
         return getattr(delegate, name)
+    if name in {"Interpreter", "DelegateReport"}:
+        from actsparse import runtime
+
+        return getattr(runtime, name)
     raise AttributeError(f"module 'actsparse' has no attribute {name!r}")

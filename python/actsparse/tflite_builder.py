@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from actsparse.format import METADATA_NAME, MaskedLayer, encode
 from actsparse.tflite_file import save_model, schema
 
 ACTIVATIONS = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
@@ -50,6 +51,8 @@ class GraphBuilder:
         self.subgraph.name = "main"
         self.model.subgraphs = [self.subgraph]
         self.model.description = "built by actsparse.tflite_builder"
+        #: chains made by masked_conv2d, annotated by finish() as the converter would
+        self.masked_layers: list[MaskedLayer] = []
 
     def shape(self, tensor: int) -> tuple[int, ...]:
         return self._shapes[tensor]
@@ -166,29 +169,64 @@ class GraphBuilder:
         self.op(s.BuiltinOperator.ADD, [a, b], [out], s.BuiltinOptions.AddOptions, options)
         return out
 
+    def pad(self, x: int, top: int, bottom: int, left: int, right: int, name: str = "pad") -> int:
+        """Zero PAD of H and W (NHWC)."""
+        s = self._s
+        n, h, w, c = self.shape(x)
+        paddings = self.constant(f"{name}/paddings",
+                                 np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32))
+        out = self.activation(f"{name}/out", (n, h + top + bottom, w + left + right, c))
+        self.op(s.BuiltinOperator.PAD, [x, paddings], [out], s.BuiltinOptions.PadOptions, s.PadOptionsT())
+        return out
+
     def masked_conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, mask: np.ndarray, *,
                       depthwise: bool = False, activation: str = "none", name: str = "mconv",
-                      **conv_args: Any) -> int:
-        """CONV_2D(zero bias) -> MUL(mask) -> ADD(bias, act), the converter's form.
+                      conv_bias: np.ndarray | None = None, with_add: bool = True,
+                      pad: tuple[int, int, int, int] | None = None, **conv_args: Any) -> int:
+        """A masked conv in the converter's form, recorded for annotation:
+        ``[PAD] -> CONV_2D(conv_bias) -> MUL(mask) -> ADD(bias, act)``, or
+        ``... -> MUL(mask, act)`` with ``with_add=False`` (``bias`` unused).
 
-        ``mask`` is ``[H_out, W_out]`` of 0/1 (1 = keep).
+        ``mask`` is ``[H_out, W_out]`` of 0/1 (1 = keep); ``pad`` is
+        (top, bottom, left, right) zero padding as a separate PAD op.
         """
         channels = weights.shape[0] if not depthwise else weights.shape[3]
+        pad_op = -1
+        if pad is not None:
+            x = self.pad(x, *pad, name=f"{name}/pad")
+            pad_op = len(self.subgraph.operators) - 1
         conv = self.depthwise_conv2d if depthwise else self.conv2d
-        y = conv(x, weights, np.zeros(channels, np.float32), name=f"{name}/conv", **conv_args)
+        cb = np.zeros(channels, np.float32) if conv_bias is None else conv_bias
+        y = conv(x, weights, cb, name=f"{name}/conv", **conv_args)
+        conv_op = len(self.subgraph.operators) - 1
         _, h, w, _ = self.shape(y)
         if mask.shape != (h, w):
             raise ValueError(f"{name}: mask is {mask.shape}, conv output is {(h, w)}")
         m = self.constant(f"{name}/mask", mask.astype(np.float32).reshape(1, h, w, 1))
-        y = self.mul(y, m, name=f"{name}/mul")
-        b = self.constant(f"{name}/bias", bias.astype(np.float32).reshape(1, 1, 1, channels))
-        return self.add(y, b, activation=activation, name=f"{name}/add")
+        y = self.mul(y, m, activation="none" if with_add else activation, name=f"{name}/mul")
+        mul_op = len(self.subgraph.operators) - 1
+        add_op = -1
+        if with_add:
+            b = self.constant(f"{name}/bias", bias.astype(np.float32).reshape(1, 1, 1, channels))
+            y = self.add(y, b, activation=activation, name=f"{name}/add")
+            add_op = len(self.subgraph.operators) - 1
+        self.masked_layers.append(MaskedLayer(name, 0, pad_op, conv_op, mul_op, add_op, m,
+                                              np.asarray(mask, np.uint8)))
+        return y
 
-    def finish(self, outputs: Sequence[int], metadata: dict[str, bytes] | None = None) -> bytes:
-        """Serialize the model with ``outputs`` as graph outputs."""
+    def finish(self, outputs: Sequence[int], metadata: dict[str, bytes] | None = None,
+               *, annotate: bool = False) -> bytes:
+        """Serialize the model with ``outputs`` as graph outputs.
+
+        ``annotate=True`` adds the ``actsparse.masks`` entry for the chains
+        made by :meth:`masked_conv2d`; ``metadata`` adds raw entries.
+        """
         self.subgraph.outputs = list(outputs)
         self.model.metadata = []
-        for name, payload in (metadata or {}).items():
+        metadata = dict(metadata or {})
+        if annotate:
+            metadata[METADATA_NAME] = encode(self.masked_layers)
+        for name, payload in metadata.items():
             buffer = self._s.BufferT()
             buffer.data = bytearray(payload)
             self.model.buffers.append(buffer)

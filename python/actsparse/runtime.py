@@ -1,0 +1,166 @@
+"""``actsparse.Interpreter``: a LiteRT/TFLite interpreter with the delegate
+applied, and a report of what the delegate claimed.
+
+The claim report comes from the delegate itself: while the interpreter is
+built (when the runtime calls the delegate's Prepare), the delegate's log on
+file descriptor 2 is captured and its summary line parsed. Nothing is
+estimated on the Python side.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from actsparse.delegate import RUNTIMES, load_delegate
+
+_CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains")
+_REFUSED = re.compile(r"not claiming (.+?): (.*)$")
+_LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3, "0": 0, "1": 1, "2": 2, "3": 3}
+
+
+@dataclass
+class DelegateReport:
+    """What the delegate did when the interpreter was built."""
+
+    claimed_nodes: int = 0
+    total_nodes: int = 0
+    claimed_chains: int = 0
+    listed_chains: int = 0
+    refusals: list[str] = field(default_factory=list)   # "layer: reason"
+    log: str = ""                                       # the delegate's log, verbatim
+
+
+def _capture_fd2(build: Callable[[], Any]) -> tuple[Any, str]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            result = build()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        return result, sink.read().decode("utf-8", "replace")
+
+
+def _parse(log: str) -> DelegateReport:
+    report = DelegateReport(log=log)
+    for line in log.splitlines():
+        if "actsparse [info] graph:" in line:  # a Prepare starts; the last one wins
+            report.refusals = []
+        claimed = _CLAIMED.search(line)
+        if claimed:
+            (report.claimed_nodes, report.total_nodes, report.claimed_chains,
+             report.listed_chains) = (int(v) for v in claimed.groups())
+        refused = _REFUSED.search(line)
+        if refused and "actsparse [" in line:
+            report.refusals.append(f"{refused.group(1)}: {refused.group(2)}")
+    return report
+
+
+class Interpreter:
+    """The runtime's ``Interpreter`` with the actsparse delegate applied.
+
+    Example::
+
+        interpreter = actsparse.Interpreter("model.tflite", num_threads=2)
+        print(interpreter.delegate_report.claimed_chains, "chains run sparse")
+        interpreter.allocate_tensors()      # everything else is the runtime's API
+
+    Args:
+        model_path: the .tflite file (or pass ``model_content=bytes``).
+        num_threads: interpreter threads; the delegate uses as many unless
+            ``delegate_options`` sets ``num_threads``.
+        use_delegate: False gives the plain runtime (for comparisons).
+        xnnpack: False disables the runtime's default XNNPACK delegate, so
+            unclaimed nodes use the builtin reference kernels.
+        runtime: ``"ai_edge_litert"`` (default when installed) or ``"tflite_runtime"``.
+        **delegate_options: passed to :func:`actsparse.load_delegate`
+            (``num_threads``, ``log_level``, ``verbose``).
+
+    Attributes:
+        delegate_report: a :class:`DelegateReport` (None without the delegate).
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *,
+                 model_content: bytes | None = None, num_threads: int | None = None,
+                 use_delegate: bool = True, xnnpack: bool = True, runtime: str | None = None,
+                 **delegate_options: Any) -> None:
+        module = None
+        for name in (RUNTIMES if runtime is None else (runtime,)):
+            try:
+                module = importlib.import_module(f"{name}.interpreter")
+                runtime = name
+                break
+            except ImportError:
+                continue
+        if module is None:
+            raise ImportError("no LiteRT/TFLite runtime is importable; install ai-edge-litert==2.3.0")
+        kwargs: dict[str, Any] = {}
+        if model_path is not None:
+            kwargs["model_path"] = str(model_path)
+        if model_content is not None:
+            kwargs["model_content"] = bytes(model_content)
+        if num_threads is not None:
+            kwargs["num_threads"] = num_threads
+        if not xnnpack:
+            kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.delegate_report: DelegateReport | None = None
+        if not use_delegate:
+            self._interpreter = module.Interpreter(**kwargs)
+            return
+        # The report needs the delegate's info-level summary; what the caller
+        # asked to see is re-emitted as it would have been printed.
+        wanted = _LEVELS.get(str(delegate_options.get("log_level", "warning")).lower(), 1)
+        if str(delegate_options.get("verbose", "false")).lower() in ("1", "true", "yes", "on"):
+            wanted = max(wanted, 2)
+        options = dict(delegate_options)
+        options.pop("verbose", None)
+        options["log_level"] = "debug" if wanted >= 3 else "info"
+        delegate = load_delegate(runtime=runtime, **options)
+        kwargs["experimental_delegates"] = [delegate]
+        self._interpreter, log = _capture_fd2(lambda: module.Interpreter(**kwargs))
+        self._delegate = delegate  # the interpreter must not outlive it
+        self.delegate_report = _parse(log)
+        shown = []
+        for line in log.splitlines(keepends=True):
+            level = re.match(r"actsparse \[(\w+)\]", line)
+            if level is None or _LEVELS.get(level.group(1), 0) <= wanted:
+                shown.append(line)
+        if shown:
+            sys.stderr.write("".join(shown))
+            sys.stderr.flush()
+
+    def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
+        """The runtime's resize, refusing sizes the masks cannot fit.
+
+        Masks fix every masked conv's output size, so with chains claimed only
+        the batch dimension may change. Refusing here matters: after a failed
+        ``allocate_tensors`` the runtimes (ai-edge-litert 2.3, tflite-runtime
+        2.14) can crash on the next allocation when a delegate holds nodes.
+        """
+        if self.delegate_report is not None and self.delegate_report.claimed_chains > 0:
+            new = [int(d) for d in tensor_size]
+            for detail in self._interpreter.get_input_details():
+                if detail["index"] == input_index:
+                    old = [int(d) for d in detail["shape"]]
+                    if len(new) != len(old) or new[1:] != old[1:]:
+                        raise ValueError(
+                            f"cannot resize input {input_index} from {old} to {new}: the model's "
+                            f"activation masks were made for {old[1:]} (all but the batch "
+                            "dimension); convert the model again for another input size")
+        self._interpreter.resize_tensor_input(input_index, tensor_size, strict=strict)
+
+    @property
+    def claimed_chains(self) -> int:
+        return self.delegate_report.claimed_chains if self.delegate_report else 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._interpreter, name)
