@@ -56,36 +56,33 @@ void KernelFree(TfLiteContext* /*context*/, void* buffer) {
   delete static_cast<DelegateKernel*>(buffer);
 }
 
-TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
+// Runs one kernel callback, turning a missing kernel or an exception into an
+// error the runtime reports, never a crash.
+template <typename Call>
+TfLiteStatus Guarded(TfLiteContext* context, TfLiteNode* node, const char* stage, Call call) {
   auto* kernel = static_cast<DelegateKernel*>(node->user_data);
   if (kernel == nullptr) {
     Report(context, "actsparse: delegate kernel was not initialised (see the error above)");
     return kTfLiteError;
   }
   try {
-    return kernel->Prepare(context, node);
+    return call(kernel);
   } catch (const std::exception& e) {
-    Report(context, std::string("actsparse: kernel prepare failed: ") + e.what());
+    Report(context, std::string("actsparse: kernel ") + stage + " failed: " + e.what());
   } catch (...) {
-    Report(context, "actsparse: kernel prepare failed");
+    Report(context, std::string("actsparse: kernel ") + stage + " failed");
   }
   return kTfLiteError;
 }
 
+TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
+  return Guarded(context, node, "prepare",
+                 [&](DelegateKernel* kernel) { return kernel->Prepare(context, node); });
+}
+
 TfLiteStatus KernelEval(TfLiteContext* context, TfLiteNode* node) {
-  auto* kernel = static_cast<DelegateKernel*>(node->user_data);
-  if (kernel == nullptr) {
-    Report(context, "actsparse: delegate kernel was not initialised");
-    return kTfLiteError;
-  }
-  try {
-    return kernel->Eval(context, node);
-  } catch (const std::exception& e) {
-    Report(context, std::string("actsparse: kernel eval failed: ") + e.what());
-  } catch (...) {
-    Report(context, "actsparse: kernel eval failed");
-  }
-  return kTfLiteError;
+  return Guarded(context, node, "eval",
+                 [&](DelegateKernel* kernel) { return kernel->Eval(context, node); });
 }
 
 // ---- delegate Prepare: ABI checks, node filter, hand-over ----

@@ -106,52 +106,49 @@ class GraphBuilder:
 
     # -- layers -------------------------------------------------------------
 
-    def conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *, stride: int = 1,
-               dilation: int = 1, padding: str = "same", activation: str = "none",
-               name: str = "conv") -> int:
-        """CONV_2D with OHWI ``weights``; returns the NHWC output tensor."""
+    def _conv(self, x: int, weights: np.ndarray, bias: np.ndarray, *, depthwise: bool,
+              stride: int, dilation: int, padding: str, activation: str, name: str) -> int:
         s = self._s
         n, h, w, c = self.shape(x)
-        o, kh, kw, i = weights.shape
-        if i != c:
-            raise ValueError(f"{name}: weights expect {i} input channels, input has {c}")
-        out_shape = (n, conv_output_size(h, kh, stride, dilation, padding),
-                     conv_output_size(w, kw, stride, dilation, padding), o)
-        options = s.Conv2DOptionsT()
+        _, kh, kw, _ = weights.shape
+        if depthwise:
+            out_channels = weights.shape[3]
+            if out_channels % c:
+                raise ValueError(f"{name}: {out_channels} output channels is not a multiple of {c} inputs")
+            options = s.DepthwiseConv2DOptionsT()
+            options.depthMultiplier = out_channels // c
+            code, options_type = s.BuiltinOperator.DEPTHWISE_CONV_2D, s.BuiltinOptions.DepthwiseConv2DOptions
+        else:
+            out_channels = weights.shape[0]
+            if weights.shape[3] != c:
+                raise ValueError(f"{name}: weights expect {weights.shape[3]} input channels, input has {c}")
+            options = s.Conv2DOptionsT()
+            code, options_type = s.BuiltinOperator.CONV_2D, s.BuiltinOptions.Conv2DOptions
         options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
         options.strideH = options.strideW = stride
         options.dilationHFactor = options.dilationWFactor = dilation
         options.fusedActivationFunction = ACTIVATIONS[activation]
+        out_shape = (n, conv_output_size(h, kh, stride, dilation, padding),
+                     conv_output_size(w, kw, stride, dilation, padding), out_channels)
         out = self.activation(f"{name}/out", out_shape)
-        self.op(s.BuiltinOperator.CONV_2D,
-                [x, self.constant(f"{name}/weights", weights.astype(np.float32)),
-                 self.constant(f"{name}/bias", bias.astype(np.float32))],
-                [out], s.BuiltinOptions.Conv2DOptions, options)
+        self.op(code, [x, self.constant(f"{name}/weights", weights.astype(np.float32)),
+                       self.constant(f"{name}/bias", bias.astype(np.float32))],
+                [out], options_type, options)
         return out
+
+    def conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *, stride: int = 1,
+               dilation: int = 1, padding: str = "same", activation: str = "none",
+               name: str = "conv") -> int:
+        """CONV_2D with OHWI ``weights``; returns the NHWC output tensor."""
+        return self._conv(x, weights, bias, depthwise=False, stride=stride, dilation=dilation,
+                          padding=padding, activation=activation, name=name)
 
     def depthwise_conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *,
                          stride: int = 1, dilation: int = 1, padding: str = "same",
                          activation: str = "none", name: str = "dwconv") -> int:
         """DEPTHWISE_CONV_2D with ``[1, KH, KW, C*M]`` weights."""
-        s = self._s
-        n, h, w, c = self.shape(x)
-        _, kh, kw, cm = weights.shape
-        if cm % c:
-            raise ValueError(f"{name}: {cm} output channels is not a multiple of {c} inputs")
-        out_shape = (n, conv_output_size(h, kh, stride, dilation, padding),
-                     conv_output_size(w, kw, stride, dilation, padding), cm)
-        options = s.DepthwiseConv2DOptionsT()
-        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
-        options.strideH = options.strideW = stride
-        options.dilationHFactor = options.dilationWFactor = dilation
-        options.depthMultiplier = cm // c
-        options.fusedActivationFunction = ACTIVATIONS[activation]
-        out = self.activation(f"{name}/out", out_shape)
-        self.op(s.BuiltinOperator.DEPTHWISE_CONV_2D,
-                [x, self.constant(f"{name}/weights", weights.astype(np.float32)),
-                 self.constant(f"{name}/bias", bias.astype(np.float32))],
-                [out], s.BuiltinOptions.DepthwiseConv2DOptions, options)
-        return out
+        return self._conv(x, weights, bias, depthwise=True, stride=stride, dilation=dilation,
+                          padding=padding, activation=activation, name=name)
 
     def mul(self, a: int, b: int, *, activation: str = "none", name: str = "mul") -> int:
         s = self._s
