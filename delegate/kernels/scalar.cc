@@ -9,24 +9,45 @@
 namespace actsparse {
 namespace kernels {
 
+size_t PackedConvWeightsSize(size_t taps, size_t in_channels, size_t out_channels) {
+  const size_t tiles = (out_channels + kConvTile - 1) / kConvTile;
+  return tiles * taps * in_channels * kConvTile;
+}
+
+void PackConvWeights(const float* ohwi, size_t taps, size_t in_channels, size_t out_channels,
+                     float* packed) {
+  const size_t k_total = taps * in_channels;
+  const size_t tiles = (out_channels + kConvTile - 1) / kConvTile;
+  std::memset(packed, 0, tiles * k_total * kConvTile * sizeof(float));
+  for (size_t co = 0; co < out_channels; ++co) {
+    float* tile = packed + (co / kConvTile) * k_total * kConvTile + co % kConvTile;
+    // OHWI: for output channel co, the taps*in_channels weights are contiguous
+    // in (tap, input channel) order, the order the kernels accumulate in.
+    for (size_t k = 0; k < k_total; ++k) tile[k * kConvTile] = ohwi[co * k_total + k];
+  }
+}
+
 void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channels) {
-  std::vector<float> acc(out_channels);
+  const size_t k_total = args.taps * in_channels;
+  float acc[kConvTile];
   for (size_t r = 0; r < args.rows; ++r) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
     const float* const* taps = args.indirection + r * args.taps;
-    const float* w = args.packed_weights;
-    for (size_t t = 0; t < args.taps; ++t) {
-      const float* in = taps[t];
-      for (size_t ci = 0; ci < in_channels; ++ci) {
-        const float x = in[ci];
-        for (size_t co = 0; co < out_channels; ++co) acc[co] += x * w[co];
-        w += out_channels;
+    for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
+      const size_t width = std::min(kConvTile, out_channels - c0);
+      const float* w = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
+      std::fill(acc, acc + kConvTile, 0.0f);
+      for (size_t t = 0; t < args.taps; ++t) {
+        const float* in = taps[t];
+        for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
+          const float x = in[ci];
+          for (size_t j = 0; j < kConvTile; ++j) acc[j] += x * w[j];
+        }
       }
-    }
-    float* out = args.outputs[r];
-    for (size_t co = 0; co < out_channels; ++co) {
-      const float v = (acc[co] + args.conv_bias[co]) + args.add_bias[co];
-      out[co] = std::min(std::max(v, args.out_min), args.out_max);
+      float* out = args.outputs[r] + c0;
+      for (size_t j = 0; j < width; ++j) {
+        const float v = (acc[j] + args.conv_bias[c0 + j]) + args.add_bias[c0 + j];
+        out[j] = std::min(std::max(v, args.out_min), args.out_max);
+      }
     }
   }
 }

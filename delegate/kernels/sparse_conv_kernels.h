@@ -25,8 +25,27 @@ struct RowsArgs {
   float out_max;
 };
 
-// Regular conv. packed_weights: [taps * in_channels][out_channels].
+// Regular conv weights are packed in tiles of kConvTile output channels:
+// packed[tile][taps * in_channels][kConvTile], the last tile zero-padded, so a
+// kernel streams one tile's weights contiguously. PackConvWeights does it from OHWI.
+constexpr size_t kConvTile = 16;
+size_t PackedConvWeightsSize(size_t taps, size_t in_channels, size_t out_channels);
+void PackConvWeights(const float* ohwi, size_t taps, size_t in_channels, size_t out_channels,
+                     float* packed);
+
+// Regular conv over tile-packed weights.
+using ConvRowsFn = void (*)(const RowsArgs& args, size_t in_channels, size_t out_channels);
 void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channels);
+#if defined(__x86_64__)
+// AVX2 + FMA, 6 rows x 16 channels register blocking. Call only where
+// CpuHasAvx2Fma() is true (compiled with -mavx2 -mfma).
+void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels);
+#endif
+
+// Whether the CPU running us has AVX2 and FMA (false off x86-64).
+bool CpuHasAvx2Fma();
+// The fastest conv micro-kernel this CPU runs; ACTSPARSE_KERNELS=scalar forces the scalar one.
+ConvRowsFn SelectConvRows(const char** name);
 
 // Depthwise conv with depth multiplier m (out_channels = in_channels * m).
 // packed_weights: [taps][out_channels]; output channel c reads input channel c / m.

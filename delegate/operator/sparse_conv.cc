@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "delegate/kernels/sparse_conv_kernels.h"
 
 namespace actsparse {
 namespace {
@@ -41,16 +40,9 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     // [1, KH, KW, C*M] is already [taps][out_channels].
     op->packed_weights_.assign(weights, weights + taps * cout);
   } else {
-    // OHWI -> [taps * C_in][C_out]: a tap's input channel selects a row of
-    // C_out weights, which the micro-kernel streams.
-    op->packed_weights_.resize(taps * cin * cout);
-    for (size_t co = 0; co < cout; ++co) {
-      for (size_t t = 0; t < taps; ++t) {
-        for (size_t ci = 0; ci < cin; ++ci) {
-          op->packed_weights_[(t * cin + ci) * cout + co] = weights[(co * taps + t) * cin + ci];
-        }
-      }
-    }
+    op->packed_weights_.resize(kernels::PackedConvWeightsSize(taps, cin, cout));
+    kernels::PackConvWeights(weights, taps, cin, cout, op->packed_weights_.data());
+    op->conv_rows_ = kernels::SelectConvRows(&op->kernel_name_);
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
@@ -128,7 +120,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       if (p.depthwise) {
         kernels::DepthwiseRowsScalar(args, p.input_channels, p.depth_multiplier);
       } else {
-        kernels::ConvRowsScalar(args, p.input_channels, cout);
+        conv_rows_(args, p.input_channels, cout);
       }
     } else {
       const size_t first = (t - active_tasks) * kRowsPerTask * 4;

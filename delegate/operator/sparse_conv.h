@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
@@ -47,6 +48,7 @@ class SparseConvOperator {
 
   const SparseConvParams& params() const { return params_; }
   size_t active_pixels() const { return active_pixels_.size(); }
+  const char* kernel_name() const { return kernel_name_; }
   size_t masked_pixels() const { return masked_pixels_.size(); }
 
  private:
@@ -55,6 +57,8 @@ class SparseConvOperator {
 
   SparseConvParams params_;
   std::vector<float> packed_weights_;
+  kernels::ConvRowsFn conv_rows_ = nullptr;
+  const char* kernel_name_ = "scalar";
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;

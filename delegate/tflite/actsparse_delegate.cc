@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "delegate/format/mask_format.h"
+#include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/format/metadata_name.h"
 #include "delegate/tflite/abi_check.h"
 
@@ -154,8 +155,11 @@ bool ActsparseDelegate::IsNodeSupported(TfLiteContext* /*context*/, const NodeIn
 void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector<NodeInfo>& plan,
                                    const std::vector<int>& claimed) {
   summary_.num_claimed = claimed.size();
-  logger_.Logf(LogLevel::kInfo, "claimed %zu of %zu nodes: %zu of %zu listed chains", claimed.size(),
-               plan.size(), summary_.num_chains_claimed, summary_.num_chains_listed);
+  const char* kernel = "scalar";
+  kernels::SelectConvRows(&kernel);
+  logger_.Logf(LogLevel::kInfo, "claimed %zu of %zu nodes: %zu of %zu listed chains; conv micro-kernel %s",
+               claimed.size(), plan.size(), summary_.num_chains_claimed, summary_.num_chains_listed,
+               kernel);
 }
 
 std::unique_ptr<DelegateKernel> ActsparseDelegate::CreateKernel() {

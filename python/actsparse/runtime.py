@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from actsparse.delegate import RUNTIMES, load_delegate
 
-_CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains")
+_CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
 _LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3, "0": 0, "1": 1, "2": 2, "3": 3}
 
@@ -33,6 +33,7 @@ class DelegateReport:
     claimed_chains: int = 0
     listed_chains: int = 0
     refusals: list[str] = field(default_factory=list)   # "layer: reason"
+    kernel: str = ""                                    # conv micro-kernel: "avx2", "scalar", ...
     log: str = ""                                       # the delegate's log, verbatim
 
 
@@ -58,7 +59,8 @@ def _parse(log: str) -> DelegateReport:
         claimed = _CLAIMED.search(line)
         if claimed:
             (report.claimed_nodes, report.total_nodes, report.claimed_chains,
-             report.listed_chains) = (int(v) for v in claimed.groups())
+             report.listed_chains) = (int(v) for v in claimed.groups()[:4])
+            report.kernel = claimed.group(5) or ""
         refused = _REFUSED.search(line)
         if refused and "actsparse [" in line:
             report.refusals.append(f"{refused.group(1)}: {refused.group(2)}")

@@ -1,0 +1,96 @@
+// AVX2 + FMA micro-kernel for the regular sparse conv: 6 output pixels x 16
+// output channels per block, 12 accumulators in registers. Each (tap, input
+// channel) step loads one 16-wide weight row and broadcasts one input value
+// per pixel. Compiled with -mavx2 -mfma; selected at run time (dispatch.cc).
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "delegate/kernels/sparse_conv_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+constexpr size_t kRows = 6;
+
+inline void Epilogue(__m256 acc0, __m256 acc1, const float* cb, const float* ab, __m256 lo,
+                     __m256 hi, float* out, size_t width) {
+  acc0 = _mm256_add_ps(_mm256_add_ps(acc0, _mm256_loadu_ps(cb)), _mm256_loadu_ps(ab));
+  acc1 = _mm256_add_ps(_mm256_add_ps(acc1, _mm256_loadu_ps(cb + 8)), _mm256_loadu_ps(ab + 8));
+  acc0 = _mm256_min_ps(_mm256_max_ps(acc0, lo), hi);
+  acc1 = _mm256_min_ps(_mm256_max_ps(acc1, lo), hi);
+  if (width == kConvTile) {
+    _mm256_storeu_ps(out, acc0);
+    _mm256_storeu_ps(out + 8, acc1);
+  } else {
+    alignas(32) float tmp[kConvTile];
+    _mm256_store_ps(tmp, acc0);
+    _mm256_store_ps(tmp + 8, acc1);
+    std::copy(tmp, tmp + width, out);
+  }
+}
+
+}  // namespace
+
+void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels) {
+  const size_t k_total = args.taps * in_channels;
+  const __m256 lo = _mm256_set1_ps(args.out_min);
+  const __m256 hi = _mm256_set1_ps(args.out_max);
+  // Bias rows padded to a whole tile, so the epilogue can load 16 lanes.
+  alignas(32) float cb[kConvTile], ab[kConvTile];
+  for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
+    const size_t width = std::min(kConvTile, out_channels - c0);
+    std::fill(cb, cb + kConvTile, 0.0f);
+    std::fill(ab, ab + kConvTile, 0.0f);
+    std::copy(args.conv_bias + c0, args.conv_bias + c0 + width, cb);
+    std::copy(args.add_bias + c0, args.add_bias + c0 + width, ab);
+    const float* tile = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
+    for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
+      const size_t rows = std::min(kRows, args.rows - r0);
+      const float* const* ind = args.indirection + r0 * args.taps;
+      __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
+      __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
+      __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+      __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+      __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
+      __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+      const float* w = tile;
+      for (size_t t = 0; t < args.taps; ++t) {
+        // Rows past the block's end read row 0's pixel; their sums are dropped.
+        const float* i0 = ind[t];
+        const float* i1 = rows > 1 ? ind[args.taps + t] : i0;
+        const float* i2 = rows > 2 ? ind[2 * args.taps + t] : i0;
+        const float* i3 = rows > 3 ? ind[3 * args.taps + t] : i0;
+        const float* i4 = rows > 4 ? ind[4 * args.taps + t] : i0;
+        const float* i5 = rows > 5 ? ind[5 * args.taps + t] : i0;
+        for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
+          const __m256 w0 = _mm256_loadu_ps(w);
+          const __m256 w1 = _mm256_loadu_ps(w + 8);
+          __m256 x = _mm256_broadcast_ss(i0 + ci);
+          a00 = _mm256_fmadd_ps(x, w0, a00); a01 = _mm256_fmadd_ps(x, w1, a01);
+          x = _mm256_broadcast_ss(i1 + ci);
+          a10 = _mm256_fmadd_ps(x, w0, a10); a11 = _mm256_fmadd_ps(x, w1, a11);
+          x = _mm256_broadcast_ss(i2 + ci);
+          a20 = _mm256_fmadd_ps(x, w0, a20); a21 = _mm256_fmadd_ps(x, w1, a21);
+          x = _mm256_broadcast_ss(i3 + ci);
+          a30 = _mm256_fmadd_ps(x, w0, a30); a31 = _mm256_fmadd_ps(x, w1, a31);
+          x = _mm256_broadcast_ss(i4 + ci);
+          a40 = _mm256_fmadd_ps(x, w0, a40); a41 = _mm256_fmadd_ps(x, w1, a41);
+          x = _mm256_broadcast_ss(i5 + ci);
+          a50 = _mm256_fmadd_ps(x, w0, a50); a51 = _mm256_fmadd_ps(x, w1, a51);
+        }
+      }
+      float* const* out = args.outputs + r0;
+      Epilogue(a00, a01, cb, ab, lo, hi, out[0] + c0, width);
+      if (rows > 1) Epilogue(a10, a11, cb, ab, lo, hi, out[1] + c0, width);
+      if (rows > 2) Epilogue(a20, a21, cb, ab, lo, hi, out[2] + c0, width);
+      if (rows > 3) Epilogue(a30, a31, cb, ab, lo, hi, out[3] + c0, width);
+      if (rows > 4) Epilogue(a40, a41, cb, ab, lo, hi, out[4] + c0, width);
+      if (rows > 5) Epilogue(a50, a51, cb, ab, lo, hi, out[5] + c0, width);
+    }
+  }
+}
+
+}  // namespace kernels
+}  // namespace actsparse

@@ -1,0 +1,34 @@
+// Picks the micro-kernels for the CPU we run on.
+#include <cstdlib>
+#include <cstring>
+
+#include "delegate/kernels/sparse_conv_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+
+bool CpuHasAvx2Fma() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+ConvRowsFn SelectConvRows(const char** name) {
+  const char* forced = std::getenv("ACTSPARSE_KERNELS");
+  const bool scalar_only = forced != nullptr && std::strcmp(forced, "scalar") == 0;
+#if defined(__x86_64__)
+  if (!scalar_only && CpuHasAvx2Fma()) {
+    if (name) *name = "avx2";
+    return ConvRowsAvx2;
+  }
+#endif
+  (void)scalar_only;
+  if (name) *name = "scalar";
+  return ConvRowsScalar;
+}
+
+}  // namespace kernels
+}  // namespace actsparse

@@ -1,0 +1,82 @@
+// Micro-kernels against each other: every SIMD kernel this CPU runs must agree
+// with the scalar kernel on random rows, shapes and tile tails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "delegate/kernels/sparse_conv_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+std::vector<float> RunConv(ConvRowsFn fn, size_t rows, size_t taps, size_t cin, size_t cout,
+                           unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> pixels((rows * taps + 1) * cin);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<const float*> indirection(rows * taps);
+  for (size_t i = 0; i < indirection.size(); ++i) indirection[i] = &pixels[(rng() % (rows * taps + 1)) * cin];
+  std::vector<float> ohwi(cout * taps * cin), cb(cout), ab(cout);
+  for (float& v : ohwi) v = normal(rng);
+  for (float& v : cb) v = normal(rng);
+  for (float& v : ab) v = normal(rng);
+  std::vector<float> packed(PackedConvWeightsSize(taps, cin, cout));
+  PackConvWeights(ohwi.data(), taps, cin, cout, packed.data());
+  std::vector<float> out(rows * (cout + 3), -7.0f);  // row stride > cout: tails must not spill
+  std::vector<float*> outputs(rows);
+  for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 3)];
+  RowsArgs args{rows, taps, indirection.data(), outputs.data(), packed.data(), cb.data(), ab.data(),
+                -1.5f, 2.5f};
+  fn(args, cin, cout);
+  return out;
+}
+
+TEST(KernelsTest, PackedScalarMatchesDirectSum) {
+  // One row, one tap: out = clamp(sum_ci x*w + cb + ab).
+  const size_t cin = 3, cout = 2;
+  const float x[cin] = {1, 2, 3};
+  const float* ind[1] = {x};
+  const float ohwi[cout * cin] = {1, 0, 0, 0, 1, 1};
+  std::vector<float> packed(PackedConvWeightsSize(1, cin, cout));
+  PackConvWeights(ohwi, 1, cin, cout, packed.data());
+  float out[cout];
+  float* outputs[1] = {out};
+  const float cb[cout] = {0.5f, 0}, ab[cout] = {0, -1};
+  RowsArgs args{1, 1, ind, outputs, packed.data(), cb, ab, -100, 100};
+  ConvRowsScalar(args, cin, cout);
+  EXPECT_FLOAT_EQ(out[0], 1.5f);
+  EXPECT_FLOAT_EQ(out[1], 4.0f);
+}
+
+TEST(KernelsTest, SelectedKernelMatchesScalar) {
+  const char* name = nullptr;
+  ConvRowsFn selected = SelectConvRows(&name);
+  std::printf("selected conv kernel: %s\n", name);
+  unsigned seed = 1;
+  for (size_t rows : {1, 5, 6, 7, 13, 32})
+    for (size_t taps : {1, 9})
+      for (size_t cin : {1, 3, 16})
+        for (size_t cout : {1, 7, 16, 17, 40}) {
+          SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " cout=" << cout);
+          const std::vector<float> ref = RunConv(ConvRowsScalar, rows, taps, cin, cout, seed);
+          const std::vector<float> got = RunConv(selected, rows, taps, cin, cout, seed);
+          ++seed;
+          for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])));
+        }
+}
+
+#if defined(__x86_64__)
+TEST(KernelsTest, Avx2IsSelectedWhereAvailable) {
+  const char* name = nullptr;
+  SelectConvRows(&name);
+  EXPECT_STREQ(name, CpuHasAvx2Fma() ? "avx2" : "scalar");
+}
+#endif
+
+}  // namespace
+}  // namespace kernels
+}  // namespace actsparse
