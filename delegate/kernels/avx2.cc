@@ -92,5 +92,56 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
   }
 }
 
+void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier) {
+  if (multiplier != 1) {
+    DepthwiseRowsScalar(args, in_channels, multiplier);
+    return;
+  }
+  const size_t channels = in_channels;
+  const __m256 lo = _mm256_set1_ps(args.out_min);
+  const __m256 hi = _mm256_set1_ps(args.out_max);
+  for (size_t r = 0; r < args.rows; ++r) {
+    const float* const* taps = args.indirection + r * args.taps;
+    float* out = args.outputs[r];
+    size_t c = 0;
+    // 32 channels per step: four independent FMA chains hide the latency.
+    for (; c + 32 <= channels; c += 32) {
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      const float* w = args.packed_weights + c;
+      for (size_t t = 0; t < args.taps; ++t, w += channels) {
+        const float* in = taps[t] + c;
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(w), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(w + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 16), _mm256_loadu_ps(w + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 24), _mm256_loadu_ps(w + 24), a3);
+      }
+      const __m256 acc[4] = {a0, a1, a2, a3};
+      for (int k = 0; k < 4; ++k) {
+        const size_t o = c + 8 * static_cast<size_t>(k);
+        __m256 v = _mm256_add_ps(_mm256_add_ps(acc[k], _mm256_loadu_ps(args.conv_bias + o)),
+                                 _mm256_loadu_ps(args.add_bias + o));
+        _mm256_storeu_ps(out + o, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+      }
+    }
+    for (; c + 8 <= channels; c += 8) {
+      __m256 a = _mm256_setzero_ps();
+      const float* w = args.packed_weights + c;
+      for (size_t t = 0; t < args.taps; ++t, w += channels) {
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(taps[t] + c), _mm256_loadu_ps(w), a);
+      }
+      __m256 v = _mm256_add_ps(_mm256_add_ps(a, _mm256_loadu_ps(args.conv_bias + c)),
+                               _mm256_loadu_ps(args.add_bias + c));
+      _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    }
+    for (; c < channels; ++c) {
+      float a = 0.0f;
+      for (size_t t = 0; t < args.taps; ++t) a += taps[t][c] * args.packed_weights[t * channels + c];
+      const float v = (a + args.conv_bias[c]) + args.add_bias[c];
+      out[c] = std::min(std::max(v, args.out_min), args.out_max);
+    }
+  }
+}
+
 }  // namespace kernels
 }  // namespace actsparse

@@ -30,5 +30,18 @@ ConvRowsFn SelectConvRows(const char** name) {
   return ConvRowsScalar;
 }
 
+DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
+  const char* conv_name = nullptr;
+  SelectConvRows(&conv_name);
+#if defined(__x86_64__)
+  if (std::strcmp(conv_name, "avx2") == 0) {
+    if (name) *name = "avx2";
+    return DepthwiseRowsAvx2;
+  }
+#endif
+  if (name) *name = "scalar";
+  return DepthwiseRowsScalar;
+}
+
 }  // namespace kernels
 }  // namespace actsparse

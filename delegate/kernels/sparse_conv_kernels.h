@@ -49,7 +49,13 @@ ConvRowsFn SelectConvRows(const char** name);
 
 // Depthwise conv with depth multiplier m (out_channels = in_channels * m).
 // packed_weights: [taps][out_channels]; output channel c reads input channel c / m.
+using DepthwiseRowsFn = void (*)(const RowsArgs& args, size_t in_channels, size_t multiplier);
 void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multiplier);
+#if defined(__x86_64__)
+// AVX2 + FMA over channels (multiplier 1; other multipliers use the scalar code).
+void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier);
+#endif
+DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 
 // Masked pixels: copies `value` (out_channels floats) to each output row.
 void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels);

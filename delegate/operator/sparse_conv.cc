@@ -39,6 +39,7 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   if (p.depthwise) {
     // [1, KH, KW, C*M] is already [taps][out_channels].
     op->packed_weights_.assign(weights, weights + taps * cout);
+    op->depthwise_rows_ = kernels::SelectDepthwiseRows(&op->kernel_name_);
   } else {
     op->packed_weights_.resize(kernels::PackedConvWeightsSize(taps, cin, cout));
     kernels::PackConvWeights(weights, taps, cin, cout, op->packed_weights_.data());
@@ -118,7 +119,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       args.out_min = p.output_min;
       args.out_max = p.output_max;
       if (p.depthwise) {
-        kernels::DepthwiseRowsScalar(args, p.input_channels, p.depth_multiplier);
+        depthwise_rows_(args, p.input_channels, p.depth_multiplier);
       } else {
         conv_rows_(args, p.input_channels, cout);
       }

@@ -58,6 +58,7 @@ class SparseConvOperator {
   SparseConvParams params_;
   std::vector<float> packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
+  kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
   const char* kernel_name_ = "scalar";
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major

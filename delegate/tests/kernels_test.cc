@@ -69,6 +69,42 @@ TEST(KernelsTest, SelectedKernelMatchesScalar) {
         }
 }
 
+std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, size_t cin,
+                                size_t multiplier, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  const size_t cout = cin * multiplier;
+  std::vector<float> pixels((rows * taps + 1) * cin);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<const float*> indirection(rows * taps);
+  for (size_t i = 0; i < indirection.size(); ++i) indirection[i] = &pixels[(rng() % (rows * taps + 1)) * cin];
+  std::vector<float> w(taps * cout), cb(cout), ab(cout);
+  for (float& v : w) v = normal(rng);
+  for (float& v : cb) v = normal(rng);
+  for (float& v : ab) v = normal(rng);
+  std::vector<float> out(rows * (cout + 5), -7.0f);
+  std::vector<float*> outputs(rows);
+  for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 5)];
+  RowsArgs args{rows, taps, indirection.data(), outputs.data(), w.data(), cb.data(), ab.data(), -2.0f, 3.0f};
+  fn(args, cin, multiplier);
+  return out;
+}
+
+TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
+  DepthwiseRowsFn selected = SelectDepthwiseRows(nullptr);
+  unsigned seed = 500;
+  for (size_t rows : {1, 3})
+    for (size_t taps : {1, 9, 25})
+      for (size_t cin : {1, 7, 8, 31, 32, 33, 96})
+        for (size_t multiplier : {1, 2}) {
+          SCOPED_TRACE(testing::Message() << "taps=" << taps << " cin=" << cin << " m=" << multiplier);
+          const std::vector<float> ref = RunDepthwise(DepthwiseRowsScalar, rows, taps, cin, multiplier, seed);
+          const std::vector<float> got = RunDepthwise(selected, rows, taps, cin, multiplier, seed);
+          ++seed;
+          for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])));
+        }
+}
+
 #if defined(__x86_64__)
 TEST(KernelsTest, Avx2IsSelectedWhereAvailable) {
   const char* name = nullptr;
