@@ -66,3 +66,28 @@ def test_demo_json(tmp_path):
     assert report["dense_ms"] > 0 and report["delegate_ms"] > 0
     assert 1.3 < report["ideal_speedup"] < 1.5
     assert (tmp_path / "model.tflite").stat().st_size > 40_000_000
+
+
+def test_bench_json(tmp_path):
+    import numpy as np
+
+    from actsparse.tflite_builder import GraphBuilder
+
+    rng = np.random.default_rng(0)
+    g = GraphBuilder()
+    x = g.input("x", (1, 16, 16, 8))
+    y = g.masked_conv2d(x, rng.normal(size=(16, 3, 3, 8)), rng.normal(size=16),
+                        (rng.random((16, 16)) > 0.3).astype(np.uint8), activation="relu")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(g.finish([y], annotate=True))
+    out = _run("bench", str(model), "--num_runs", "5", "--warmup_runs", "1", "--num_threads", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for key in ("dense_ms", "delegate_ms", "speedup", "num_threads"):
+        assert key in report
+    assert report["num_threads"] == 2 and report["claimed_chains"] == 1
+    assert report["dense_ms"] > 0 and report["delegate_ms"] > 0
+    assert report["max_relative_error"] <= 1e-4
+    assert 0.0 <= report["cpu_busy_fraction"] <= 1.0
+    missing = _run("bench", str(tmp_path / "nope.tflite"))
+    assert missing.returncode == 1 and "nope.tflite: no such file" in missing.stderr

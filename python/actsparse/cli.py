@@ -11,16 +11,17 @@ import sys
 from typing import Sequence
 
 from actsparse import __version__
-from actsparse.commands import convert, demo, doctor, inspect
+from actsparse.commands import bench, convert, demo, doctor, inspect
 
 _EPILOG = """\
 examples:
   actsparse doctor --json          # what is installed, and does the delegate load?
-  actsparse demo                   # small model through LiteRT with and without the delegate
+  actsparse demo                   # sparse ResNet-18 -> .tflite -> LiteRT with and without the delegate
+  actsparse convert model.pt model.tflite && actsparse bench model.tflite
   actsparse <command> --help       # options of one command
 """
 
-_COMMANDS = (convert, inspect, doctor, demo)
+_COMMANDS = (convert, inspect, bench, doctor, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,108 @@
+"""Timing a model with the delegate against dense XNNPACK, in one process.
+
+Both interpreters live side by side; runs are interleaved (alternating which
+goes first) so drift on a shared machine hits both alike; medians and spread
+are reported as ratios' inputs. The CPU's load from other processes is
+measured first, because a busy machine makes any figure meaningless.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class BenchResult:
+    model: str
+    num_threads: int
+    num_runs: int
+    warmup_runs: int
+    dense_ms: float
+    delegate_ms: float
+    speedup: float
+    dense_p10_ms: float
+    dense_p90_ms: float
+    delegate_p10_ms: float
+    delegate_p90_ms: float
+    claimed_chains: int
+    listed_chains: int
+    conv_kernel: str
+    max_relative_error: float
+    cpu_busy_fraction: float   # other processes' CPU use before the run, 0..1 of all cores
+    cpu_busy: bool
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def cpu_busy_fraction(seconds: float = 0.5) -> float:
+    """Fraction of all cores busy over ``seconds`` (from /proc/stat; 0 if unavailable)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = total1 - total0
+    return 0.0 if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, warmup_runs: int = 5,
+              busy_threshold: float = 0.15, seed: int = 0) -> BenchResult:
+    """Benchmark ``model`` (an annotated .tflite) as described in the module docstring."""
+    import actsparse
+
+    busy = cpu_busy_fraction()
+    dense = actsparse.Interpreter(model, num_threads=num_threads, use_delegate=False)
+    sparse = actsparse.Interpreter(model, num_threads=num_threads)
+    rng = np.random.default_rng(seed)
+    outputs = []
+    for interpreter in (dense, sparse):
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            x = rng.standard_normal(detail["shape"]).astype(np.float32)
+            interpreter.set_tensor(detail["index"], x)
+        rng = np.random.default_rng(seed)  # same input for both
+    for interpreter in (dense, sparse):
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())
+    scale = max(float(np.abs(outputs[0]).max()), 1e-12)
+    error = float(np.abs(outputs[0] - outputs[1]).max()) / scale
+    for _ in range(warmup_runs):
+        dense.invoke()
+        sparse.invoke()
+    times: dict[str, list[float]] = {"dense": [], "delegate": []}
+    pair = [("dense", dense), ("delegate", sparse)]
+    for run in range(num_runs):
+        for name, interpreter in (pair if run % 2 == 0 else pair[::-1]):
+            start = time.perf_counter()
+            interpreter.invoke()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    dense_ms, delegate_ms = statistics.median(times["dense"]), statistics.median(times["delegate"])
+    report = sparse.delegate_report
+    return BenchResult(
+        model=str(model), num_threads=num_threads, num_runs=num_runs, warmup_runs=warmup_runs,
+        dense_ms=round(dense_ms, 3), delegate_ms=round(delegate_ms, 3),
+        speedup=round(dense_ms / delegate_ms, 4),
+        dense_p10_ms=round(_percentile(times["dense"], 10), 3),
+        dense_p90_ms=round(_percentile(times["dense"], 90), 3),
+        delegate_p10_ms=round(_percentile(times["delegate"], 10), 3),
+        delegate_p90_ms=round(_percentile(times["delegate"], 90), 3),
+        claimed_chains=report.claimed_chains, listed_chains=report.listed_chains,
+        conv_kernel=report.kernel, max_relative_error=error,
+        cpu_busy_fraction=round(busy, 3), cpu_busy=busy > busy_threshold)

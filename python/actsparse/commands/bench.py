@@ -1,0 +1,64 @@
+"""``actsparse bench``: the delegate against dense XNNPACK on one model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+_EXAMPLE = """\
+examples:
+  actsparse bench resnet18.tflite
+  actsparse bench resnet18.tflite --num_threads 2 --num_runs 50 --json
+  actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
+
+On Android or another C++ host (untested here):
+  benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\
+      --external_delegate_options='num_threads:4'
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time a model with the delegate vs. dense XNNPACK",
+                       description="Time an annotated .tflite in one process with default XNNPACK "
+                       "alone (dense reference) and with the actsparse delegate (+ XNNPACK for the "
+                       "rest), interleaved, and report medians, spread and the speedup. Checks "
+                       "that both give the same outputs and how busy the CPU was.",
+                       epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, help="annotated .tflite")
+    p.add_argument("--num_threads", "--num-threads", type=int, default=1)
+    p.add_argument("--num_runs", "--num-runs", type=int, default=30, help="timed runs of each (default 30)")
+    p.add_argument("--warmup_runs", "--warmup-runs", type=int, default=5, help="default 5")
+    p.add_argument("--require-idle", action="store_true",
+                   help="exit 3 without measuring if other processes use >15%% of the CPU")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from actsparse.bench import cpu_busy_fraction, run_bench
+
+    if not args.model.is_file():
+        print(f"error: {args.model}: no such file", file=sys.stderr)
+        return 1
+    if args.require_idle:
+        busy = cpu_busy_fraction(1.0)
+        if busy > 0.15:
+            print(f"error: the CPU is {busy:.0%} busy with other work; not measuring", file=sys.stderr)
+            return 3
+    result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
+                       warmup_runs=args.warmup_runs)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"{result.model}: {result.claimed_chains}/{result.listed_chains} chains delegated "
+              f"(conv micro-kernel {result.conv_kernel}), {result.num_threads} thread(s), "
+              f"{result.num_runs} interleaved runs")
+        print(f"  dense XNNPACK  median {result.dense_ms:8.2f} ms  (p10 {result.dense_p10_ms:.2f}, p90 {result.dense_p90_ms:.2f})")
+        print(f"  with delegate  median {result.delegate_ms:8.2f} ms  (p10 {result.delegate_p10_ms:.2f}, p90 {result.delegate_p90_ms:.2f})")
+        print(f"  speedup {result.speedup:.3f}x; outputs agree to {result.max_relative_error:.2g} of the output scale")
+        if result.cpu_busy:
+            print(f"  WARNING: other processes used {result.cpu_busy_fraction:.0%} of the CPU before the run; "
+                  "these figures are not trustworthy")
+    return 0 if result.max_relative_error <= 1e-4 else 1
