@@ -96,6 +96,13 @@ def test_android_config_drives_the_ndk_clang(tmp_path):
         assert f"--sysroot={prebuilt}/sysroot" in call
     assert all("-fuse-ld=lld" in c and "-static-libstdc++" in c for c in links)
     assert any("exports.lds" in c for c in links)
+    out_dir = bazel("info", "--config=android_arm64", "bazel-bin",
+                    env={"ANDROID_NDK_HOME": str(ndk), "ANDROID_API_LEVEL": "29"}).stdout.strip()
+    library = Path(out_dir) / "delegate" / "libactsparse_delegate.so"
+    # The fake NDK compiles with the aarch64 GNU toolchain: the NEON kernels are in.
+    assert "ARM aarch64" in subprocess.run(["file", "-L", str(library)], capture_output=True,
+                                           text=True).stdout
+    assert defined_dynamic_symbols(library, "aarch64-linux-gnu-nm") == PLUGIN_SYMBOLS
 
 
 def test_android_config_without_an_ndk_says_so():

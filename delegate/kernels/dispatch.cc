@@ -25,6 +25,12 @@ ConvRowsFn SelectConvRows(const char** name) {
     return ConvRowsAvx2;
   }
 #endif
+#if defined(__aarch64__)
+  if (!scalar_only) {
+    if (name) *name = "neon";
+    return ConvRowsNeon;
+  }
+#endif
   (void)scalar_only;
   if (name) *name = "scalar";
   return ConvRowsScalar;
@@ -37,6 +43,12 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   if (std::strcmp(conv_name, "avx2") == 0) {
     if (name) *name = "avx2";
     return DepthwiseRowsAvx2;
+  }
+#endif
+#if defined(__aarch64__)
+  if (std::strcmp(conv_name, "neon") == 0) {
+    if (name) *name = "neon";
+    return DepthwiseRowsNeon;
   }
 #endif
   if (name) *name = "scalar";

@@ -36,6 +36,10 @@ void PackConvWeights(const float* ohwi, size_t taps, size_t in_channels, size_t 
 // Regular conv over tile-packed weights.
 using ConvRowsFn = void (*)(const RowsArgs& args, size_t in_channels, size_t out_channels);
 void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channels);
+#if defined(__aarch64__)
+// NEON, 4 rows x 16 channels register blocking.
+void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels);
+#endif
 #if defined(__x86_64__)
 // AVX2 + FMA, 6 rows x 16 channels register blocking. Call only where
 // CpuHasAvx2Fma() is true (compiled with -mavx2 -mfma).
@@ -51,6 +55,10 @@ ConvRowsFn SelectConvRows(const char** name);
 // packed_weights: [taps][out_channels]; output channel c reads input channel c / m.
 using DepthwiseRowsFn = void (*)(const RowsArgs& args, size_t in_channels, size_t multiplier);
 void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multiplier);
+#if defined(__aarch64__)
+// NEON over channels (multiplier 1; other multipliers use the scalar code).
+void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multiplier);
+#endif
 #if defined(__x86_64__)
 // AVX2 + FMA over channels (multiplier 1; other multipliers use the scalar code).
 void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier);

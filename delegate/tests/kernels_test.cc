@@ -105,6 +105,16 @@ TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
         }
 }
 
+#if defined(__aarch64__)
+TEST(KernelsTest, NeonIsSelectedOnAarch64) {
+  const char* name = nullptr;
+  SelectConvRows(&name);
+  EXPECT_STREQ(name, "neon");
+  SelectDepthwiseRows(&name);
+  EXPECT_STREQ(name, "neon");
+}
+#endif
+
 #if defined(__x86_64__)
 TEST(KernelsTest, Avx2IsSelectedWhereAvailable) {
   const char* name = nullptr;
