@@ -165,3 +165,12 @@ def test_many_interpreters_created_and_destroyed(repo):
     assert out.returncode == 0, out.stderr[-2000:]
     growth_kb = int(out.stdout.strip().splitlines()[-1])
     assert growth_kb < 20_000, f"max RSS grew {growth_kb} kB over 400 interpreters"
+
+
+def test_scalar_kernels_can_be_forced_and_agree(monkeypatch):
+    fast, it = _outputs(_model(), X)
+    assert it.delegate_report.kernel in ("avx2", "neon")
+    monkeypatch.setenv("ACTSPARSE_KERNELS", "scalar")
+    slow, it = _outputs(_model(), X)
+    assert it.delegate_report.kernel == "scalar" and it.claimed_chains == 2
+    np.testing.assert_allclose(slow, fast, rtol=1e-5, atol=1e-5)

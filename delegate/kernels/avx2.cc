@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
+#include "delegate/kernels/tile_util.h"
 
 namespace actsparse {
 namespace kernels {
@@ -37,14 +38,10 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
   const size_t k_total = args.taps * in_channels;
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
-  // Bias rows padded to a whole tile, so the epilogue can load 16 lanes.
-  alignas(32) float cb[kConvTile], ab[kConvTile];
+  TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
-    std::fill(cb, cb + kConvTile, 0.0f);
-    std::fill(ab, ab + kConvTile, 0.0f);
-    std::copy(args.conv_bias + c0, args.conv_bias + c0 + width, cb);
-    std::copy(args.add_bias + c0, args.add_bias + c0 + width, ab);
+    bias.Load(args, c0, width);
     const float* tile = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
     for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
       const size_t rows = std::min(kRows, args.rows - r0);
@@ -82,12 +79,12 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
         }
       }
       float* const* out = args.outputs + r0;
-      Epilogue(a00, a01, cb, ab, lo, hi, out[0] + c0, width);
-      if (rows > 1) Epilogue(a10, a11, cb, ab, lo, hi, out[1] + c0, width);
-      if (rows > 2) Epilogue(a20, a21, cb, ab, lo, hi, out[2] + c0, width);
-      if (rows > 3) Epilogue(a30, a31, cb, ab, lo, hi, out[3] + c0, width);
-      if (rows > 4) Epilogue(a40, a41, cb, ab, lo, hi, out[4] + c0, width);
-      if (rows > 5) Epilogue(a50, a51, cb, ab, lo, hi, out[5] + c0, width);
+      Epilogue(a00, a01, bias.conv, bias.add, lo, hi, out[0] + c0, width);
+      if (rows > 1) Epilogue(a10, a11, bias.conv, bias.add, lo, hi, out[1] + c0, width);
+      if (rows > 2) Epilogue(a20, a21, bias.conv, bias.add, lo, hi, out[2] + c0, width);
+      if (rows > 3) Epilogue(a30, a31, bias.conv, bias.add, lo, hi, out[3] + c0, width);
+      if (rows > 4) Epilogue(a40, a41, bias.conv, bias.add, lo, hi, out[4] + c0, width);
+      if (rows > 5) Epilogue(a50, a51, bias.conv, bias.add, lo, hi, out[5] + c0, width);
     }
   }
 }
@@ -134,12 +131,7 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
                                _mm256_loadu_ps(args.add_bias + c));
       _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
     }
-    for (; c < channels; ++c) {
-      float a = 0.0f;
-      for (size_t t = 0; t < args.taps; ++t) a += taps[t][c] * args.packed_weights[t * channels + c];
-      const float v = (a + args.conv_bias[c]) + args.add_bias[c];
-      out[c] = std::min(std::max(v, args.out_min), args.out_max);
-    }
+    for (; c < channels; ++c) out[c] = DepthwiseChannel(args, taps, channels, c);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
+#include "delegate/kernels/tile_util.h"
 
 namespace actsparse {
 namespace kernels {
@@ -29,13 +30,10 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
   const size_t k_total = args.taps * in_channels;
   const float32x4_t lo = vdupq_n_f32(args.out_min);
   const float32x4_t hi = vdupq_n_f32(args.out_max);
-  alignas(16) float cb[kConvTile], ab[kConvTile];
+  TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
-    std::fill(cb, cb + kConvTile, 0.0f);
-    std::fill(ab, ab + kConvTile, 0.0f);
-    std::copy(args.conv_bias + c0, args.conv_bias + c0 + width, cb);
-    std::copy(args.add_bias + c0, args.add_bias + c0 + width, ab);
+    bias.Load(args, c0, width);
     const float* tile = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
     for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
       const size_t rows = std::min(kRows, args.rows - r0);
@@ -59,7 +57,7 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
           }
         }
       }
-      for (size_t r = 0; r < rows; ++r) StoreTile(acc[r], cb, ab, lo, hi, args.outputs[r0 + r] + c0, width);
+      for (size_t r = 0; r < rows; ++r) StoreTile(acc[r], bias.conv, bias.add, lo, hi, args.outputs[r0 + r] + c0, width);
     }
   }
 }
@@ -88,12 +86,7 @@ void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multipli
       vst1q_f32(out + c, vminq_f32(vmaxq_f32(a0, lo), hi));
       vst1q_f32(out + c + 4, vminq_f32(vmaxq_f32(a1, lo), hi));
     }
-    for (; c < channels; ++c) {
-      float a = 0.0f;
-      for (size_t t = 0; t < args.taps; ++t) a += taps[t][c] * args.packed_weights[t * channels + c];
-      const float v = (a + args.conv_bias[c]) + args.add_bias[c];
-      out[c] = std::min(std::max(v, args.out_min), args.out_max);
-    }
+    for (; c < channels; ++c) out[c] = DepthwiseChannel(args, taps, channels, c);
   }
 }
 

@@ -1,0 +1,42 @@
+// ISA-independent pieces shared by the SIMD micro-kernel files: the per-tile
+// bias bookkeeping and the scalar channel tail of the depthwise kernels.
+// Header-only and inline so each ISA file compiles them with its own flags.
+#ifndef ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
+#define ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
+
+#include <algorithm>
+#include <cstddef>
+
+#include "delegate/kernels/sparse_conv_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+
+// The biases of output channels [c0, c0 + width) zero-padded to a whole
+// tile, so an epilogue can always load kConvTile lanes.
+struct TileBias {
+  alignas(32) float conv[kConvTile];
+  alignas(32) float add[kConvTile];
+
+  void Load(const RowsArgs& args, size_t c0, size_t width) {
+    std::fill(conv, conv + kConvTile, 0.0f);
+    std::fill(add, add + kConvTile, 0.0f);
+    std::copy(args.conv_bias + c0, args.conv_bias + c0 + width, conv);
+    std::copy(args.add_bias + c0, args.add_bias + c0 + width, add);
+  }
+};
+
+// One output channel of a depthwise row (multiplier 1), for the channels a
+// vector loop leaves over.
+inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, size_t channels,
+                              size_t c) {
+  float acc = 0.0f;
+  for (size_t t = 0; t < args.taps; ++t) acc += taps[t][c] * args.packed_weights[t * channels + c];
+  const float v = (acc + args.conv_bias[c]) + args.add_bias[c];
+  return std::min(std::max(v, args.out_min), args.out_max);
+}
+
+}  // namespace kernels
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
