@@ -109,6 +109,8 @@ def test_library_for_another_cpu_is_skipped(monkeypatch, tmp_path, delegate_path
 def test_unknown_runtime_is_an_error():
     with pytest.raises(actsparse.DelegateError, match="unknown runtime 'tensorflow'"):
         actsparse.load_delegate(runtime="tensorflow")
+    with pytest.raises(actsparse.DelegateError, match="unknown runtime 'tensorflow'"):
+        actsparse.Interpreter(model_content=demo_model(), runtime="tensorflow")
 
 
 def test_verbose_log_shows_metadata_read_through_the_runtime(capfd):

@@ -13,6 +13,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,19 @@ def cpu_busy_fraction(seconds: float = 0.5) -> float:
     return 0.0 if total <= 0 else 1.0 - (idle1 - idle0) / total
 
 
+def interleaved_times(interpreters: list[Any], runs: int) -> list[list[float]]:
+    """Milliseconds of ``runs`` invocations of each interpreter, interleaved
+    and alternating which goes first, so drift hits all of them alike."""
+    times: list[list[float]] = [[] for _ in interpreters]
+    order = list(range(len(interpreters)))
+    for run in range(runs):
+        for i in (order if run % 2 == 0 else order[::-1]):
+            start = time.perf_counter()
+            interpreters[i].invoke()
+            times[i].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -86,13 +100,8 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     for _ in range(warmup_runs):
         dense.invoke()
         sparse.invoke()
-    times: dict[str, list[float]] = {"dense": [], "delegate": []}
-    pair = [("dense", dense), ("delegate", sparse)]
-    for run in range(num_runs):
-        for name, interpreter in (pair if run % 2 == 0 else pair[::-1]):
-            start = time.perf_counter()
-            interpreter.invoke()
-            times[name].append((time.perf_counter() - start) * 1e3)
+    dense_times, delegate_times = interleaved_times([dense, sparse], num_runs)
+    times = {"dense": dense_times, "delegate": delegate_times}
     dense_ms, delegate_ms = statistics.median(times["dense"]), statistics.median(times["delegate"])
     report = sparse.delegate_report
     return BenchResult(

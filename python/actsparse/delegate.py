@@ -11,7 +11,7 @@ import os
 import platform
 import struct
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 LIBRARY_NAME = "libactsparse_delegate.so"
 
@@ -114,18 +114,18 @@ def delegate_library_path(library_path: str | os.PathLike[str] | None = None) ->
     )
 
 
-def _runtime_loader(runtime: str | None) -> Callable[..., Any]:
+def runtime_module(runtime: str | None = None) -> tuple[str, Any]:
+    """``(name, interpreter module)`` of ``runtime``, or of the first runtime of
+    :data:`RUNTIMES` that imports when ``runtime`` is None."""
     names = RUNTIMES if runtime is None else (runtime,)
     if runtime is not None and runtime not in RUNTIMES:
         raise DelegateError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
     errors = []
     for name in names:
         try:
-            module = importlib.import_module(f"{name}.interpreter")
+            return name, importlib.import_module(f"{name}.interpreter")
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
-            continue
-        return module.load_delegate
     raise DelegateError(
         "no LiteRT/TFLite runtime is importable (" + "; ".join(errors) + "); "
         "install ai-edge-litert==2.3.0 (see README)"
@@ -175,7 +175,7 @@ def load_delegate(
             or could not be loaded.
     """
     path = delegate_library_path(library_path)
-    loader = _runtime_loader(runtime)
+    loader = runtime_module(runtime)[1].load_delegate
     string_options = {str(key): _option_value(value) for key, value in options.items()}
     try:
         return loader(str(path), string_options)

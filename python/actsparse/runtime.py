@@ -9,7 +9,6 @@ estimated on the Python side.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -17,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from actsparse.delegate import RUNTIMES, load_delegate
+from actsparse.delegate import load_delegate, runtime_module
 
 _CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
@@ -95,16 +94,7 @@ class Interpreter:
                  model_content: bytes | None = None, num_threads: int | None = None,
                  use_delegate: bool = True, xnnpack: bool = True, runtime: str | None = None,
                  **delegate_options: Any) -> None:
-        module = None
-        for name in (RUNTIMES if runtime is None else (runtime,)):
-            try:
-                module = importlib.import_module(f"{name}.interpreter")
-                runtime = name
-                break
-            except ImportError:
-                continue
-        if module is None:
-            raise ImportError("no LiteRT/TFLite runtime is importable; install ai-edge-litert==2.3.0")
+        runtime, module = runtime_module(runtime)
         kwargs: dict[str, Any] = {}
         if model_path is not None:
             kwargs["model_path"] = str(model_path)

@@ -12,9 +12,7 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 _EXAMPLE = """\
 examples:
@@ -45,25 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _interleaved_medians(interpreters: list[Any], runs: int) -> list[float]:
-    times: list[list[float]] = [[] for _ in interpreters]
-    for _ in range(runs):
-        for i, interpreter in enumerate(interpreters):
-            start = time.perf_counter()
-            interpreter.invoke()
-            times[i].append((time.perf_counter() - start) * 1e3)
-    return [statistics.median(t) for t in times]
-
-
 def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     import numpy as np
     import torch
-    from ai_edge_litert.interpreter import Interpreter
 
     import actsparse
+    from actsparse.bench import interleaved_times
     from actsparse.converter import ConversionError
     from actsparse.converter.convert import convert_file
     from actsparse.inspect import inspect_model
@@ -97,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     scale = float(np.abs(reference).max()) or 1.0
     path = str(out_dir / "model.tflite")
     say("running in ai-edge-litert: dense XNNPACK, and with the actsparse delegate")
-    dense = Interpreter(model_path=path, num_threads=args.num_threads)
+    dense = actsparse.Interpreter(path, num_threads=args.num_threads, use_delegate=False)
     delegated = actsparse.Interpreter(path, num_threads=args.num_threads, verbose=not args.json)
     errors = []
     for interpreter in (dense, delegated):
@@ -108,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         errors.append(float(np.abs(got - reference).max()))
     for interpreter in (dense, delegated):  # warm-up
         interpreter.invoke()
-    dense_ms, delegate_ms = _interleaved_medians([dense, delegated], args.runs)
+    dense_ms, delegate_ms = (statistics.median(t) for t in interleaved_times([dense, delegated], args.runs))
 
     report = {
         "model": args.model, "sparsity": args.sparsity, "input_shape": list(shape),
