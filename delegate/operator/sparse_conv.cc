@@ -39,11 +39,11 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   if (p.depthwise) {
     // [1, KH, KW, C*M] is already [taps][out_channels].
     op->packed_weights_.assign(weights, weights + taps * cout);
-    op->depthwise_rows_ = kernels::SelectDepthwiseRows(&op->kernel_name_);
+    op->depthwise_rows_ = kernels::SelectDepthwiseRows(nullptr);
   } else {
     op->packed_weights_.resize(kernels::PackedConvWeightsSize(taps, cin, cout));
     kernels::PackConvWeights(weights, taps, cin, cout, op->packed_weights_.data());
-    op->conv_rows_ = kernels::SelectConvRows(&op->kernel_name_);
+    op->conv_rows_ = kernels::SelectConvRows(nullptr);
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);

@@ -47,9 +47,6 @@ class SparseConvOperator {
   void Run(const float* input, float* output, ThreadPool* pool);
 
   const SparseConvParams& params() const { return params_; }
-  size_t active_pixels() const { return active_pixels_.size(); }
-  const char* kernel_name() const { return kernel_name_; }
-  size_t masked_pixels() const { return masked_pixels_.size(); }
 
  private:
   SparseConvOperator() = default;
@@ -59,7 +56,6 @@ class SparseConvOperator {
   std::vector<float> packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
-  const char* kernel_name_ = "scalar";
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;

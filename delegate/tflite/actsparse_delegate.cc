@@ -108,7 +108,7 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
     return false;
   }
   summary_.num_chains_listed = chains.size();
-  const std::map<int, int> consumers = CountConsumers(context, plan);
+  const std::map<int, int> consumers = CountConsumers(plan);
   for (const MaskedChain& chain : chains) {
     ChainPlan validated;
     std::string reason;

@@ -65,7 +65,7 @@ int ConvOutputSize(int in, int kernel, int stride, int dilation, bool same) {
 
 }  // namespace
 
-std::map<int, int> CountConsumers(TfLiteContext* /*context*/, const std::vector<NodeInfo>& plan) {
+std::map<int, int> CountConsumers(const std::vector<NodeInfo>& plan) {
   std::map<int, int> consumers;
   for (const NodeInfo& info : plan) {
     for (int i = 0; i < info.node->inputs->size; ++i) {
@@ -192,9 +192,8 @@ bool ValidateChain(TfLiteContext* context, const std::vector<NodeInfo>& plan,
   }
   const int mul_out = mul->node->outputs->data[0];
   if (Dims(T(context, mul_out)) != out_dims) return fail("MUL output shape differs from the conv output");
-  const int mul_activation = static_cast<const TfLiteActivationParamsPrefix*>(mul->node->builtin_data)
-                                 ? static_cast<const TfLiteActivationParamsPrefix*>(mul->node->builtin_data)->activation
-                                 : kTfLiteActNone;
+  const auto* mul_params = static_cast<const TfLiteActivationParamsPrefix*>(mul->node->builtin_data);
+  const int mul_activation = mul_params ? mul_params->activation : kTfLiteActNone;
 
   // --- the ADD of the bias ---
   const float* add_bias = nullptr;

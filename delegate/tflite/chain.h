@@ -32,7 +32,7 @@ struct ChainPlan {
 };
 
 // Tensor index -> number of nodes of the execution plan that read it.
-std::map<int, int> CountConsumers(TfLiteContext* context, const std::vector<NodeInfo>& plan);
+std::map<int, int> CountConsumers(const std::vector<NodeInfo>& plan);
 
 // Checks `chain` against the graph. On success fills `plan` and returns true;
 // otherwise sets `why` (one line naming the op or tensor) and returns false.

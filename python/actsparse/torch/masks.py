@@ -14,7 +14,7 @@ buffers, so masks survive ``torch.save(model)`` and state_dict round trips:
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -278,9 +278,3 @@ def attach_masks(model: nn.Module, example_input: torch.Tensor,
     else:
         raise MaskError(f"criterion must be 'random' or 'lnorm', got {criterion!r}")
     return {name: set_mask(model, name, masks[name], input_shape) for name in sparsities}
-
-
-def iter_mask_arrays(model: nn.Module) -> Iterator[tuple[str, np.ndarray]]:
-    """``(module path, mask as uint8 [H, W])`` for every masked conv."""
-    for name, module in masked_convs(model).items():
-        yield name, module.activation_mask.detach().cpu().numpy().astype(np.uint8)
