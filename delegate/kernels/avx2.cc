@@ -15,12 +15,32 @@ namespace {
 
 constexpr size_t kRows = 6;
 
-inline void Epilogue(__m256 acc0, __m256 acc1, const float* cb, const float* ab, __m256 lo,
+// Loads a row's partial sums of channels [c0, c0 + width) (or zeros).
+inline void LoadAcc(const RowsArgs& args, const float* out, size_t width, __m256* acc0, __m256* acc1) {
+  if (!args.accumulate) {
+    *acc0 = _mm256_setzero_ps();
+    *acc1 = _mm256_setzero_ps();
+  } else if (width == kConvTile) {
+    *acc0 = _mm256_loadu_ps(out);
+    *acc1 = _mm256_loadu_ps(out + 8);
+  } else {
+    alignas(32) float tmp[kConvTile] = {};
+    std::copy(out, out + width, tmp);
+    *acc0 = _mm256_load_ps(tmp);
+    *acc1 = _mm256_load_ps(tmp + 8);
+  }
+}
+
+// Stores a row's sums: through biases and the clamp on the last tap block,
+// raw otherwise. Only `width` channels are written.
+inline void StoreAcc(const RowsArgs& args, __m256 acc0, __m256 acc1, const TileBias& bias, __m256 lo,
                      __m256 hi, float* out, size_t width) {
-  acc0 = _mm256_add_ps(_mm256_add_ps(acc0, _mm256_loadu_ps(cb)), _mm256_loadu_ps(ab));
-  acc1 = _mm256_add_ps(_mm256_add_ps(acc1, _mm256_loadu_ps(cb + 8)), _mm256_loadu_ps(ab + 8));
-  acc0 = _mm256_min_ps(_mm256_max_ps(acc0, lo), hi);
-  acc1 = _mm256_min_ps(_mm256_max_ps(acc1, lo), hi);
+  if (args.finish) {
+    acc0 = _mm256_add_ps(_mm256_add_ps(acc0, _mm256_load_ps(bias.conv)), _mm256_load_ps(bias.add));
+    acc1 = _mm256_add_ps(_mm256_add_ps(acc1, _mm256_load_ps(bias.conv + 8)), _mm256_load_ps(bias.add + 8));
+    acc0 = _mm256_min_ps(_mm256_max_ps(acc0, lo), hi);
+    acc1 = _mm256_min_ps(_mm256_max_ps(acc1, lo), hi);
+  }
   if (width == kConvTile) {
     _mm256_storeu_ps(out, acc0);
     _mm256_storeu_ps(out + 8, acc1);
@@ -35,32 +55,35 @@ inline void Epilogue(__m256 acc0, __m256 acc1, const float* cb, const float* ab,
 }  // namespace
 
 void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels) {
-  const size_t k_total = args.taps * in_channels;
+  const size_t row_stride = RowStride(args);
+  const size_t tile_stride = WeightsTileStride(args, in_channels);
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
   TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
     bias.Load(args, c0, width);
-    const float* tile = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
+    const float* tile = args.packed_weights + (c0 / kConvTile) * tile_stride;
     for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
       const size_t rows = std::min(kRows, args.rows - r0);
-      const float* const* ind = args.indirection + r0 * args.taps;
-      __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-      __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-      __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-      __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-      __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
-      __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+      const float* const* ind = args.indirection + r0 * row_stride;
+      float* const* out = args.outputs + r0;
+      // Rows past the block's end compute row 0 again; their sums are dropped.
+      __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+      LoadAcc(args, out[0] + c0, width, &a00, &a01);
+      LoadAcc(args, out[rows > 1 ? 1 : 0] + c0, width, &a10, &a11);
+      LoadAcc(args, out[rows > 2 ? 2 : 0] + c0, width, &a20, &a21);
+      LoadAcc(args, out[rows > 3 ? 3 : 0] + c0, width, &a30, &a31);
+      LoadAcc(args, out[rows > 4 ? 4 : 0] + c0, width, &a40, &a41);
+      LoadAcc(args, out[rows > 5 ? 5 : 0] + c0, width, &a50, &a51);
       const float* w = tile;
       for (size_t t = 0; t < args.taps; ++t) {
-        // Rows past the block's end read row 0's pixel; their sums are dropped.
         const float* i0 = ind[t];
-        const float* i1 = rows > 1 ? ind[args.taps + t] : i0;
-        const float* i2 = rows > 2 ? ind[2 * args.taps + t] : i0;
-        const float* i3 = rows > 3 ? ind[3 * args.taps + t] : i0;
-        const float* i4 = rows > 4 ? ind[4 * args.taps + t] : i0;
-        const float* i5 = rows > 5 ? ind[5 * args.taps + t] : i0;
+        const float* i1 = rows > 1 ? ind[row_stride + t] : i0;
+        const float* i2 = rows > 2 ? ind[2 * row_stride + t] : i0;
+        const float* i3 = rows > 3 ? ind[3 * row_stride + t] : i0;
+        const float* i4 = rows > 4 ? ind[4 * row_stride + t] : i0;
+        const float* i5 = rows > 5 ? ind[5 * row_stride + t] : i0;
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
           const __m256 w0 = _mm256_loadu_ps(w);
           const __m256 w1 = _mm256_loadu_ps(w + 8);
@@ -78,13 +101,12 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
           a50 = _mm256_fmadd_ps(x, w0, a50); a51 = _mm256_fmadd_ps(x, w1, a51);
         }
       }
-      float* const* out = args.outputs + r0;
-      Epilogue(a00, a01, bias.conv, bias.add, lo, hi, out[0] + c0, width);
-      if (rows > 1) Epilogue(a10, a11, bias.conv, bias.add, lo, hi, out[1] + c0, width);
-      if (rows > 2) Epilogue(a20, a21, bias.conv, bias.add, lo, hi, out[2] + c0, width);
-      if (rows > 3) Epilogue(a30, a31, bias.conv, bias.add, lo, hi, out[3] + c0, width);
-      if (rows > 4) Epilogue(a40, a41, bias.conv, bias.add, lo, hi, out[4] + c0, width);
-      if (rows > 5) Epilogue(a50, a51, bias.conv, bias.add, lo, hi, out[5] + c0, width);
+      StoreAcc(args, a00, a01, bias, lo, hi, out[0] + c0, width);
+      if (rows > 1) StoreAcc(args, a10, a11, bias, lo, hi, out[1] + c0, width);
+      if (rows > 2) StoreAcc(args, a20, a21, bias, lo, hi, out[2] + c0, width);
+      if (rows > 3) StoreAcc(args, a30, a31, bias, lo, hi, out[3] + c0, width);
+      if (rows > 4) StoreAcc(args, a40, a41, bias, lo, hi, out[4] + c0, width);
+      if (rows > 5) StoreAcc(args, a50, a51, bias, lo, hi, out[5] + c0, width);
     }
   }
 }
@@ -98,7 +120,7 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
   for (size_t r = 0; r < args.rows; ++r) {
-    const float* const* taps = args.indirection + r * args.taps;
+    const float* const* taps = args.indirection + r * RowStride(args);
     float* out = args.outputs[r];
     size_t c = 0;
     // 32 channels per step: four independent FMA chains hide the latency.

@@ -14,12 +14,18 @@ namespace {
 
 constexpr size_t kRows = 4;
 
-inline void StoreTile(const float32x4_t acc[4], const float* cb, const float* ab, float32x4_t lo,
-                      float32x4_t hi, float* out, size_t width) {
+// Stores a row's sums: through biases and the clamp on the last tap block,
+// raw otherwise. Only `width` channels are written.
+inline void StoreTile(const RowsArgs& args, const float32x4_t acc[4], const float* cb, const float* ab,
+                      float32x4_t lo, float32x4_t hi, float* out, size_t width) {
   alignas(16) float tmp[kConvTile];
   for (int k = 0; k < 4; ++k) {
-    float32x4_t v = vaddq_f32(vaddq_f32(acc[k], vld1q_f32(cb + 4 * k)), vld1q_f32(ab + 4 * k));
-    vst1q_f32(tmp + 4 * k, vminq_f32(vmaxq_f32(v, lo), hi));
+    float32x4_t v = acc[k];
+    if (args.finish) {
+      v = vaddq_f32(vaddq_f32(v, vld1q_f32(cb + 4 * k)), vld1q_f32(ab + 4 * k));
+      v = vminq_f32(vmaxq_f32(v, lo), hi);
+    }
+    vst1q_f32(tmp + 4 * k, v);
   }
   std::copy(tmp, tmp + width, out);
 }
@@ -27,24 +33,31 @@ inline void StoreTile(const float32x4_t acc[4], const float* cb, const float* ab
 }  // namespace
 
 void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels) {
-  const size_t k_total = args.taps * in_channels;
+  const size_t row_stride = RowStride(args);
+  const size_t tile_stride = WeightsTileStride(args, in_channels);
   const float32x4_t lo = vdupq_n_f32(args.out_min);
   const float32x4_t hi = vdupq_n_f32(args.out_max);
   TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
     bias.Load(args, c0, width);
-    const float* tile = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
+    const float* tile = args.packed_weights + (c0 / kConvTile) * tile_stride;
     for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
       const size_t rows = std::min(kRows, args.rows - r0);
-      const float* const* ind = args.indirection + r0 * args.taps;
+      const float* const* ind = args.indirection + r0 * row_stride;
       float32x4_t acc[kRows][4];
-      for (size_t r = 0; r < kRows; ++r)
-        for (int k = 0; k < 4; ++k) acc[r][k] = vdupq_n_f32(0.0f);
+      for (size_t r = 0; r < kRows; ++r) {
+        alignas(16) float tmp[kConvTile] = {};
+        if (args.accumulate && r < rows) {
+          const float* partial = args.outputs[r0 + r] + c0;
+          std::copy(partial, partial + width, tmp);
+        }
+        for (int k = 0; k < 4; ++k) acc[r][k] = vld1q_f32(tmp + 4 * k);
+      }
       const float* w = tile;
       for (size_t t = 0; t < args.taps; ++t) {
         const float* in[kRows];
-        for (size_t r = 0; r < kRows; ++r) in[r] = r < rows ? ind[r * args.taps + t] : ind[t];
+        for (size_t r = 0; r < kRows; ++r) in[r] = r < rows ? ind[r * row_stride + t] : ind[t];
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
           const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
           const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
@@ -57,7 +70,9 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
           }
         }
       }
-      for (size_t r = 0; r < rows; ++r) StoreTile(acc[r], bias.conv, bias.add, lo, hi, args.outputs[r0 + r] + c0, width);
+      for (size_t r = 0; r < rows; ++r) {
+        StoreTile(args, acc[r], bias.conv, bias.add, lo, hi, args.outputs[r0 + r] + c0, width);
+      }
     }
   }
 }
@@ -71,7 +86,7 @@ void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multipli
   const float32x4_t lo = vdupq_n_f32(args.out_min);
   const float32x4_t hi = vdupq_n_f32(args.out_max);
   for (size_t r = 0; r < args.rows; ++r) {
-    const float* const* taps = args.indirection + r * args.taps;
+    const float* const* taps = args.indirection + r * RowStride(args);
     float* out = args.outputs[r];
     size_t c = 0;
     for (; c + 8 <= channels; c += 8) {

@@ -28,14 +28,17 @@ void PackConvWeights(const float* ohwi, size_t taps, size_t in_channels, size_t 
 }
 
 void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channels) {
-  const size_t k_total = args.taps * in_channels;
+  const size_t row_stride = RowStride(args);
+  const size_t tile_stride = WeightsTileStride(args, in_channels);
   float acc[kConvTile];
   for (size_t r = 0; r < args.rows; ++r) {
-    const float* const* taps = args.indirection + r * args.taps;
+    const float* const* taps = args.indirection + r * row_stride;
     for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
       const size_t width = std::min(kConvTile, out_channels - c0);
-      const float* w = args.packed_weights + (c0 / kConvTile) * k_total * kConvTile;
+      const float* w = args.packed_weights + (c0 / kConvTile) * tile_stride;
+      float* out = args.outputs[r] + c0;
       std::fill(acc, acc + kConvTile, 0.0f);
+      if (args.accumulate) std::copy(out, out + width, acc);
       for (size_t t = 0; t < args.taps; ++t) {
         const float* in = taps[t];
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
@@ -43,8 +46,11 @@ void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channel
           for (size_t j = 0; j < kConvTile; ++j) acc[j] += x * w[j];
         }
       }
-      float* out = args.outputs[r] + c0;
       for (size_t j = 0; j < width; ++j) {
+        if (!args.finish) {
+          out[j] = acc[j];
+          continue;
+        }
         const float v = (acc[j] + args.conv_bias[c0 + j]) + args.add_bias[c0 + j];
         out[j] = std::min(std::max(v, args.out_min), args.out_max);
       }
@@ -57,7 +63,7 @@ void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multip
   std::vector<float> acc(out_channels);
   for (size_t r = 0; r < args.rows; ++r) {
     std::fill(acc.begin(), acc.end(), 0.0f);
-    const float* const* taps = args.indirection + r * args.taps;
+    const float* const* taps = args.indirection + r * RowStride(args);
     for (size_t t = 0; t < args.taps; ++t) {
       const float* in = taps[t];
       const float* w = args.packed_weights + t * out_channels;

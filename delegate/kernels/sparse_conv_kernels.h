@@ -13,6 +13,8 @@
 namespace actsparse {
 namespace kernels {
 
+constexpr size_t kConvTile = 16;  // output channels per packed weight tile (see below)
+
 struct RowsArgs {
   size_t rows;                      // output pixels in this block
   size_t taps;                      // kernel_h * kernel_w
@@ -23,12 +25,26 @@ struct RowsArgs {
   const float* add_bias;            // out_channels (zeros if the chain has no ADD)
   float out_min;                    // fused activation as a clamp
   float out_max;
+  // Regular conv only: blocking over the reduction (taps). A call may cover
+  // `taps` consecutive taps of a conv with more; the operator then calls once
+  // per block, in tap order, so sums accumulate in the same order as one call.
+  size_t indirection_stride = 0;   // pointers from one row to the next (0 = taps)
+  size_t weights_tile_stride = 0;  // floats from one channel tile to the next (0 = taps * in_channels * kConvTile)
+  bool accumulate = false;         // outputs hold the partial sums of earlier taps: add to them
+  bool finish = true;              // add biases and clamp; otherwise store the raw partial sums
 };
+
+inline size_t RowStride(const RowsArgs& args) {
+  return args.indirection_stride != 0 ? args.indirection_stride : args.taps;
+}
+inline size_t WeightsTileStride(const RowsArgs& args, size_t in_channels) {
+  return args.weights_tile_stride != 0 ? args.weights_tile_stride
+                                       : args.taps * in_channels * kConvTile;
+}
 
 // Regular conv weights are packed in tiles of kConvTile output channels:
 // packed[tile][taps * in_channels][kConvTile], the last tile zero-padded, so a
 // kernel streams one tile's weights contiguously. PackConvWeights does it from OHWI.
-constexpr size_t kConvTile = 16;
 size_t PackedConvWeightsSize(size_t taps, size_t in_channels, size_t out_channels);
 void PackConvWeights(const float* ohwi, size_t taps, size_t in_channels, size_t out_channels,
                      float* packed);

@@ -6,9 +6,25 @@
 namespace actsparse {
 namespace {
 
-// Output pixels per task: large enough to amortise the task, small enough
-// that two threads share the work evenly.
-constexpr size_t kRowsPerTask = 32;
+// Cache blocking of the regular conv (see WorkPlan in the header):
+// - a task covers at most kMaxActiveRowsPerTask active pixels, so its input
+//   rows of one tap block (rows x ~kTapBlockChannels floats) stay in L2 while
+//   every channel tile of the chunk walks over them;
+// - a tap block holds about kTapBlockChannels reduction values per output, so
+//   one tile's weights of the block (kTapBlockChannels x 16 floats) stay in L1
+//   across the task's row blocks.
+constexpr size_t kMaxActiveRowsPerTask = 96;
+constexpr size_t kTapBlockChannels = 256;
+// Masked pixels are a plain copy: larger tasks.
+constexpr size_t kMaskedRowsPerTask = 128;
+// With several threads, aim for this many tasks per thread so a thread that
+// the OS delays (the machine is shared with XNNPACK's own threads) does not
+// hold up the others for long.
+constexpr size_t kTasksPerThread = 4;
+// Register-tile height of the widest kernel: row chunks are multiples of it.
+constexpr size_t kRowGranule = 6;
+
+size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
@@ -87,47 +103,93 @@ void SparseConvOperator::PlanIndirection(const float* input) {
   planned_input_ = input;
 }
 
+SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const {
+  const SparseConvParams& p = params_;
+  const size_t active = active_pixels_.size();
+  const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
+  const size_t tiles = CeilDiv(p.output_channels, kernels::kConvTile);
+  WorkPlan plan;
+  plan.num_threads = num_threads;
+  size_t row_chunks = std::max<size_t>(1, CeilDiv(active, kMaxActiveRowsPerTask));
+  size_t channel_chunks = 1;
+  if (num_threads > 1 && active > 0) {
+    // Few active rows (deep layers): split the output channels too.
+    const size_t target = kTasksPerThread * static_cast<size_t>(num_threads);
+    if (!p.depthwise && row_chunks < target) channel_chunks = std::min(tiles, CeilDiv(target, row_chunks));
+    if (row_chunks * channel_chunks < target) {
+      row_chunks = std::min(CeilDiv(active, kRowGranule), CeilDiv(target, channel_chunks));
+    }
+  }
+  plan.rows_per_task = active == 0 ? kRowGranule
+                                   : CeilDiv(CeilDiv(active, row_chunks), kRowGranule) * kRowGranule;
+  plan.row_tasks = CeilDiv(active, plan.rows_per_task);
+  plan.tiles_per_task = CeilDiv(tiles, channel_chunks);
+  plan.channel_tasks = p.depthwise ? 1 : CeilDiv(tiles, plan.tiles_per_task);
+  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / static_cast<size_t>(p.input_channels));
+  const size_t tap_blocks = CeilDiv(taps, taps_per_block);
+  plan.taps_per_block = p.depthwise ? taps : CeilDiv(taps, tap_blocks);  // balanced blocks
+  plan.masked_tasks = CeilDiv(masked_pixels_.size(), kMaskedRowsPerTask);
+  return plan;
+}
+
 void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
   const SparseConvParams& p = params_;
   // The runtime may move its arena between invocations; re-plan when it does.
   if (input != planned_input_) PlanIndirection(input);
+  const int num_threads = pool != nullptr ? pool->num_threads() : 1;
+  if (plan_.num_threads != num_threads) plan_ = PlanWork(num_threads);
+  const WorkPlan& plan = plan_;
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
-  const size_t cout = p.output_channels;
+  const size_t cin = p.input_channels, cout = p.output_channels;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;
   const size_t active = active_pixels_.size(), masked = masked_pixels_.size();
-  const size_t active_tasks = (active + kRowsPerTask - 1) / kRowsPerTask;
-  const size_t masked_tasks = (masked + kRowsPerTask * 4 - 1) / (kRowsPerTask * 4);
-  const size_t tasks_per_image = active_tasks + masked_tasks;
+  const size_t active_tasks = plan.row_tasks * plan.channel_tasks;
+  const size_t tasks_per_image = active_tasks + plan.masked_tasks;
+  const size_t tile_stride = taps * cin * kernels::kConvTile;
 
   auto task = [&](size_t index) {
     const size_t n = index / tasks_per_image;
     const size_t t = index % tasks_per_image;
     float* image_out = output + n * pixels_per_image * cout;
-    float* rows[kRowsPerTask * 4];
-    if (t < active_tasks) {
-      const size_t first = t * kRowsPerTask;
-      const size_t count = std::min(kRowsPerTask, active - first);
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + active_pixels_[first + r] * cout;
-      kernels::RowsArgs args;
-      args.rows = count;
-      args.taps = taps;
-      args.indirection = indirection_.data() + (n * active + first) * taps;
-      args.outputs = rows;
-      args.packed_weights = packed_weights_.data();
-      args.conv_bias = conv_bias_.data();
-      args.add_bias = add_bias_.data();
-      args.out_min = p.output_min;
-      args.out_max = p.output_max;
-      if (p.depthwise) {
-        depthwise_rows_(args, p.input_channels, p.depth_multiplier);
-      } else {
-        conv_rows_(args, p.input_channels, cout);
-      }
-    } else {
-      const size_t first = (t - active_tasks) * kRowsPerTask * 4;
-      const size_t count = std::min(kRowsPerTask * 4, masked - first);
+    float* rows[kMaskedRowsPerTask > kMaxActiveRowsPerTask ? kMaskedRowsPerTask : kMaxActiveRowsPerTask];
+    if (t >= active_tasks) {
+      const size_t first = (t - active_tasks) * kMaskedRowsPerTask;
+      const size_t count = std::min(kMaskedRowsPerTask, masked - first);
       for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_pixels_[first + r] * cout;
       kernels::FillRows(count, rows, masked_value_.data(), cout);
+      return;
+    }
+    const size_t first = (t / plan.channel_tasks) * plan.rows_per_task;
+    const size_t count = std::min(plan.rows_per_task, active - first);
+    const size_t tile0 = (t % plan.channel_tasks) * plan.tiles_per_task;
+    const size_t c0 = tile0 * kernels::kConvTile;
+    const size_t width = std::min(plan.tiles_per_task * kernels::kConvTile, cout - c0);
+    for (size_t r = 0; r < count; ++r) rows[r] = image_out + active_pixels_[first + r] * cout + c0;
+    const float* const* indirection = indirection_.data() + (n * active + first) * taps;
+    kernels::RowsArgs args;
+    args.rows = count;
+    args.outputs = rows;
+    args.conv_bias = conv_bias_.data() + c0;
+    args.add_bias = add_bias_.data() + c0;
+    args.out_min = p.output_min;
+    args.out_max = p.output_max;
+    args.indirection_stride = taps;
+    if (p.depthwise) {
+      args.taps = taps;
+      args.indirection = indirection;
+      args.packed_weights = packed_weights_.data();
+      depthwise_rows_(args, p.input_channels, p.depth_multiplier);
+      return;
+    }
+    args.weights_tile_stride = tile_stride;
+    // Tap blocks in order: each call adds its taps to the sums the previous left in the output rows.
+    for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+      args.taps = std::min(plan.taps_per_block, taps - tap);
+      args.indirection = indirection + tap;
+      args.packed_weights = packed_weights_.data() + tile0 * tile_stride + tap * cin * kernels::kConvTile;
+      args.accumulate = tap > 0;
+      args.finish = tap + args.taps == taps;
+      conv_rows_(args, p.input_channels, width);
     }
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;

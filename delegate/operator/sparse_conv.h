@@ -49,8 +49,21 @@ class SparseConvOperator {
   const SparseConvParams& params() const { return params_; }
 
  private:
+  // How Run() splits the work into tasks: active pixels in chunks of
+  // rows_per_task, output channels in chunks of tiles_per_task tiles (regular
+  // conv with several threads and few pixels), the reduction in blocks of
+  // taps_per_block taps (regular conv); masked pixels in separate tasks.
+  struct WorkPlan {
+    int num_threads = 0;  // the plan is for this many threads (0: none made yet)
+    size_t rows_per_task = 0, row_tasks = 0;
+    size_t tiles_per_task = 0, channel_tasks = 0;
+    size_t taps_per_block = 0;
+    size_t masked_tasks = 0;
+  };
+
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
+  WorkPlan PlanWork(int num_threads) const;
 
   SparseConvParams params_;
   std::vector<float> packed_weights_;
@@ -63,6 +76,7 @@ class SparseConvOperator {
   // batch * active * taps pointers into the input; valid for planned_input_.
   std::vector<const float*> indirection_;
   const float* planned_input_ = nullptr;
+  WorkPlan plan_;
 };
 
 }  // namespace actsparse

@@ -2,6 +2,7 @@
 // with the scalar kernel on random rows, shapes and tile tails.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -12,8 +13,9 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
+// taps_per_call < taps runs the reduction in tap blocks, as the operator does.
 std::vector<float> RunConv(ConvRowsFn fn, size_t rows, size_t taps, size_t cin, size_t cout,
-                           unsigned seed) {
+                           unsigned seed, size_t taps_per_call = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   std::vector<float> pixels((rows * taps + 1) * cin);
@@ -31,7 +33,20 @@ std::vector<float> RunConv(ConvRowsFn fn, size_t rows, size_t taps, size_t cin, 
   for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 3)];
   RowsArgs args{rows, taps, indirection.data(), outputs.data(), packed.data(), cb.data(), ab.data(),
                 -1.5f, 2.5f};
-  fn(args, cin, cout);
+  if (taps_per_call == 0) {
+    fn(args, cin, cout);
+    return out;
+  }
+  args.indirection_stride = taps;
+  args.weights_tile_stride = taps * cin * kConvTile;
+  for (size_t tap = 0; tap < taps; tap += taps_per_call) {
+    args.taps = std::min(taps_per_call, taps - tap);
+    args.indirection = indirection.data() + tap;
+    args.packed_weights = packed.data() + tap * cin * kConvTile;
+    args.accumulate = tap > 0;
+    args.finish = tap + args.taps == taps;
+    fn(args, cin, cout);
+  }
   return out;
 }
 
@@ -66,6 +81,24 @@ TEST(KernelsTest, SelectedKernelMatchesScalar) {
           const std::vector<float> got = RunConv(selected, rows, taps, cin, cout, seed);
           ++seed;
           for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])));
+        }
+}
+
+TEST(KernelsTest, TapBlocksGiveTheSameBitsAsOneCall) {
+  // Partial sums stored in the output rows and reloaded are fp32 either way,
+  // so blocking the reduction must not change a single bit.
+  const char* name = nullptr;
+  ConvRowsFn selected = SelectConvRows(&name);
+  unsigned seed = 900;
+  for (ConvRowsFn fn : {ConvRowsScalar, selected})
+    for (size_t rows : {1, 6, 7, 20})
+      for (size_t cout : {5, 16, 33})
+        for (size_t block : {1, 2, 4}) {
+          SCOPED_TRACE(testing::Message() << "rows=" << rows << " cout=" << cout << " block=" << block);
+          const std::vector<float> whole = RunConv(fn, rows, 9, 12, cout, seed);
+          const std::vector<float> blocked = RunConv(fn, rows, 9, 12, cout, seed, block);
+          ++seed;
+          ASSERT_EQ(whole, blocked);
         }
 }
 
