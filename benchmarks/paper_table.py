@@ -5,7 +5,14 @@ For ResNet-18 and MobileNetV2 at 224x224 (random weights, random frozen masks
 as in the paper: 1x1 convs skipped; and a variant with every conv masked),
 at each sparsity: convert, then time the .tflite with dense XNNPACK and with
 the delegate in one process, interleaved (actsparse.bench), for 1 and 2
-threads. Writes benchmarks/results/paper_table.md (and .json).
+threads. Writes benchmarks/results/paper_table.md (and .json) and
+speedup.png (speedup vs sparsity, ideal curve, the paper's points).
+
+Sparsity 0 is measured twice: as converted (all-ones masks vanish, nothing is
+delegated), and "forced": the s=0.1 model with every mask set to all ones, so
+the delegate runs every chain densely -- our kernels against XNNPACK at equal
+work. A per-chain breakdown (actsparse.bench_layers) of ResNet-18 at s=0.3
+says where the remaining time goes.
 
     .venv/bin/python benchmarks/paper_table.py [--quick] [--require-idle]
 
@@ -49,12 +56,14 @@ def main() -> int:
     from tqdm import tqdm
 
     from actsparse.bench import cpu_busy_fraction, run_bench
+    from actsparse.bench_layers import run_layer_bench
     from actsparse.converter.convert import convert_file
     from actsparse.inspect import inspect_model
     from actsparse.torch import attach_masks
     from actsparse.torch import models as zoo
 
-    rows = []
+    rows: list[dict] = []
+    breakdown: dict[int, list[dict]] = {}
     jobs = [(m, v, float(s)) for m in args.models.split(",") for v in args.variants.split(",")
             for s in args.sparsities.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
@@ -78,14 +87,81 @@ def main() -> int:
                 result = run_bench(tfl, num_threads=n, num_runs=args.runs, warmup_runs=5)
                 row[f"t{n}"] = result.to_json()
             rows.append(row)
+            if sparsity == 0.1:  # the forced-dense row: same chains, all-ones masks
+                forced = Path(tmp) / f"{model_name}-{variant}-forced.tflite"
+                forced.write_bytes(all_ones_masks(tfl.read_bytes()))
+                row = dict(row, sparsity=0.0, forced=True, ideal=1.0, paper=None)
+                for n in threads:
+                    row[f"t{n}"] = run_bench(forced, num_threads=n, num_runs=args.runs, warmup_runs=5).to_json()
+                rows.append(row)
+            if (model_name, variant, sparsity) == ("resnet18", "skip1x1", 0.3):
+                breakdown = {n: [layer.to_json() for layer in run_layer_bench(tfl, num_threads=n, num_runs=11)]
+                             for n in threads}
+    rows.sort(key=lambda r: (r["model"], r["variant"], r["sparsity"], r.get("forced", False)))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "paper_table.json").write_text(json.dumps(rows, indent=2) + "\n")
-    write_markdown(rows, threads, args, args.out / "paper_table.md")
+    (args.out / "paper_table.json").write_text(json.dumps({"rows": rows, "resnet18_s0.3_per_chain": breakdown},
+                                                          indent=2) + "\n")
+    write_markdown(rows, threads, args, args.out / "paper_table.md", breakdown)
+    plot(rows, threads, args.out / "speedup.png")
     print((args.out / "paper_table.md").read_text())
     return 0
 
 
-def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespace, path: Path) -> None:
+def all_ones_masks(model: bytes) -> bytes:
+    """``model`` with every annotated mask (metadata and MUL constant) set to all ones."""
+    import dataclasses
+
+    import numpy as np
+
+    from actsparse import tflite_file
+    from actsparse.format import METADATA_NAME, decode, encode
+
+    graph = tflite_file.load_model(model)
+    layers = decode(tflite_file.read_metadata(model, METADATA_NAME))
+    for layer in layers:
+        tensor = graph.subgraphs[layer.subgraph].tensors[layer.mask_tensor]
+        size = len(graph.buffers[tensor.buffer].data) // 4
+        graph.buffers[tensor.buffer].data = bytearray(np.ones(size, np.float32).tobytes())
+    layers = [dataclasses.replace(layer, mask=np.ones_like(layer.mask)) for layer in layers]
+    return tflite_file.with_metadata(tflite_file.save_model(graph), METADATA_NAME, encode(layers))
+
+
+def plot(rows: list[dict], threads: list[int], path: Path) -> None:
+    """Speedup vs sparsity per model and variant: measured (1 and 2 threads), ideal, paper."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r["model"], r["variant"]) for r in rows})
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
+    for ax, (model, variant) in zip(axes[0], groups):
+        series = sorted((r for r in rows if (r["model"], r["variant"]) == (model, variant) and not r.get("forced")),
+                        key=lambda r: r["sparsity"])
+        xs = [r["sparsity"] for r in series]
+        ax.plot(xs, [r["ideal"] for r in series], "k--", label="ideal (MACs)")
+        for n, marker in zip(threads, "os^"):
+            ax.plot(xs, [r[f"t{n}"]["speedup"] for r in series], marker=marker, label=f"measured, {n} thread(s)")
+        paper = [(r["sparsity"], r["paper"]) for r in series if r["paper"]]
+        if paper:
+            ax.plot(*zip(*paper), "r*", markersize=11, linestyle="none", label="paper (RPi 4)")
+        forced = [r for r in rows if (r["model"], r["variant"]) == (model, variant) and r.get("forced")]
+        for r in forced:
+            ax.plot([0.0] * len(threads), [r[f"t{n}"]["speedup"] for n in threads], "kx", linestyle="none",
+                    label="s=0 forced through delegate")
+        ax.axhline(1.0, color="grey", linewidth=0.6)
+        ax.set_title(f"{model}, {'all but 1x1' if variant == 'skip1x1' else 'all convs'} masked", fontsize=9)
+        ax.set_xlabel("sparsity (masked fraction of output pixels)")
+        ax.set_ylabel("speedup vs dense XNNPACK")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespace, path: Path,
+                   breakdown: dict[int, list[dict]]) -> None:
     busy_any = any(r[f"t{n}"]["cpu_busy"] for r in rows for n in threads)
     lines = [
         "# Speedup of the actsparse delegate over dense XNNPACK",
@@ -106,14 +182,31 @@ def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespac
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         cells = [r["model"], "all but 1x1" if r["variant"] == "skip1x1" else "all",
-                 f"{r['sparsity']:.1f}", f"{r['ideal']:.2f}x", f"{r['paper']:.2f}x" if r["paper"] else "-"]
+                 f"{r['sparsity']:.1f}" + (" forced" if r.get("forced") else ""), f"{r['ideal']:.2f}x", f"{r['paper']:.2f}x" if r["paper"] else "-"]
         cells += [f"{r[f't{n}']['speedup']:.2f}x" + ("*" if r[f"t{n}"]["cpu_busy"] else "") for n in threads]
         cells += [f"{r[f't{n}']['dense_ms']:.1f}" for n in threads]
         first = r[f"t{threads[0]}"]
         cells += [f"{first['claimed_chains']}/{first['listed_chains']}", first["conv_kernel"] or "-"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "At sparsity 0 every mask is all ones: the converter emits plain convs, nothing is "
-              "annotated, the delegate claims nothing and the model runs on XNNPACK alone.", ""]
+              "annotated, the delegate claims nothing and the model runs on XNNPACK alone. "
+              "\"0.0 forced\" is the s=0.1 model with every mask set to all ones, so the delegate "
+              "runs every chain densely: our kernels against XNNPACK at equal work.", "",
+              "![speedup vs sparsity](speedup.png)", ""]
+    for n, layers in sorted(breakdown.items()):
+        lines += [f"## Where the time goes: ResNet-18 (all but 1x1 masked), s=0.3, {n} thread(s), per chain",
+                  "",
+                  "Each chain cut out alone (`actsparse bench --per-layer`): XNNPACK's time for the bare conv, "
+                  "the delegate's time for the chain, and efficiency = (1-s) x XNNPACK / delegate "
+                  "(1.00 = as fast as XNNPACK per useful MAC; the issue asks for >= 0.95).", "",
+                  "| chain | output | XNNPACK conv ms | delegate ms | efficiency |", "|---|---|---|---|---|"]
+        for layer in layers:
+            lines.append(f"| {layer['name']} | {'x'.join(str(d) for d in layer['output_shape'][1:])} | "
+                         f"{layer['xnnpack_conv_ms']:.3f} | {layer['delegate_ms']:.3f} | {layer['efficiency']:.2f} |")
+        conv = sum(layer["xnnpack_conv_ms"] for layer in layers)
+        sparse = sum(layer["delegate_ms"] for layer in layers)
+        useful = sum(layer["xnnpack_conv_ms"] * (1 - layer["sparsity"]) for layer in layers)
+        lines += [f"| all chains | | {conv:.2f} | {sparse:.2f} | {useful / sparse:.2f} |", ""]
     path.write_text("\n".join(lines))
 
 

@@ -12,6 +12,7 @@ examples:
   actsparse bench resnet18.tflite
   actsparse bench resnet18.tflite --num_threads 2 --num_runs 50 --json
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
+  actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
 
 On Android or another C++ host (untested here):
   benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup_runs", "--warmup-runs", type=int, default=5, help="default 5")
     p.add_argument("--require-idle", action="store_true",
                    help="exit 3 without measuring if other processes use >15%% of the CPU")
+    p.add_argument("--per-layer", action="store_true",
+                   help="also time each delegated chain alone against the same conv on XNNPACK "
+                   "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -49,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
             return 3
     result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
                        warmup_runs=args.warmup_runs)
+    layers = _per_layer(args) if args.per_layer else None
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        obj = result.to_json()
+        if layers is not None:
+            obj["layers"] = [layer.to_json() for layer in layers]
+        print(json.dumps(obj, indent=2))
     else:
         print(f"{result.model}: {result.claimed_chains}/{result.listed_chains} chains delegated "
               f"(conv micro-kernel {result.conv_kernel}), {result.num_threads} thread(s), "
@@ -61,4 +69,36 @@ def run(args: argparse.Namespace) -> int:
         if result.cpu_busy:
             print(f"  WARNING: other processes used {result.cpu_busy_fraction:.0%} of the CPU before the run; "
                   "these figures are not trustworthy")
+        if layers is not None:
+            _print_layers(layers)
     return 0 if result.max_relative_error <= 1e-4 else 1
+
+
+def _per_layer(args: argparse.Namespace) -> list:
+    from tqdm import tqdm
+
+    from actsparse.bench_layers import run_layer_bench
+    from actsparse.inspect import inspect_model
+
+    count = len(inspect_model(args.model).layers)
+    with tqdm(total=count, desc="per-layer", unit="chain", file=sys.stderr, disable=None) as bar:
+        def progress(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(1)
+        return run_layer_bench(args.model, num_threads=args.num_threads,
+                               num_runs=max(5, args.num_runs // 2), progress=progress)
+
+
+def _print_layers(layers: list) -> None:
+    print("  per chain, alone (ms per invoke, medians): XNNPACK conv | XNNPACK chain | delegate | efficiency")
+    width = max(len(layer.name) for layer in layers)
+    for layer in layers:
+        shape = "x".join(str(d) for d in layer.output_shape[1:])
+        flag = "" if layer.delegated else "  (NOT delegated)"
+        print(f"    {layer.name:<{width}}  {shape:>12}  s={layer.sparsity:.2f}  {layer.xnnpack_conv_ms:7.3f}"
+              f"  {layer.xnnpack_chain_ms:7.3f}  {layer.delegate_ms:7.3f}  {layer.efficiency:5.2f}{flag}")
+    total_dense = sum(layer.xnnpack_conv_ms for layer in layers)
+    total_sparse = sum(layer.delegate_ms for layer in layers)
+    useful = sum(layer.xnnpack_conv_ms * (1 - layer.sparsity) for layer in layers)
+    print(f"    all chains: XNNPACK conv {total_dense:.2f} ms, delegate {total_sparse:.2f} ms, "
+          f"efficiency {useful / total_sparse:.2f}")
