@@ -37,6 +37,11 @@ class BenchResult:
     max_relative_error: float
     cpu_busy_fraction: float   # other processes' CPU use before the run, 0..1 of all cores
     cpu_busy: bool
+    # With a reference model (the same network converted without masks), timed
+    # in the same interleaving: the speedup a user gets by switching models.
+    reference: str | None = None
+    reference_ms: float | None = None
+    speedup_vs_reference: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,30 +82,45 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, warmup_runs: int = 5,
-              busy_threshold: float = 0.15, seed: int = 0) -> BenchResult:
-    """Benchmark ``model`` (an annotated .tflite) as described in the module docstring."""
+              busy_threshold: float = 0.15, seed: int = 0,
+              reference: str | Path | None = None) -> BenchResult:
+    """Benchmark ``model`` (an annotated .tflite) as described in the module docstring.
+
+    ``dense`` is ``model`` itself on XNNPACK (its masked convs as CONV_2D ->
+    MUL -> ADD). ``reference``, if given, is another .tflite with the same
+    inputs -- normally the network converted without masks -- timed on
+    XNNPACK in the same interleaving.
+    """
     import actsparse
 
     busy = cpu_busy_fraction()
     dense = actsparse.Interpreter(model, num_threads=num_threads, use_delegate=False)
     sparse = actsparse.Interpreter(model, num_threads=num_threads)
+    plain = None
+    if reference is not None:
+        plain = actsparse.Interpreter(reference, num_threads=num_threads, use_delegate=False)
+        if [tuple(d["shape"]) for d in plain.get_input_details()] != \
+                [tuple(d["shape"]) for d in dense.get_input_details()]:
+            raise ValueError(f"{reference}: its inputs differ from {model}'s; a reference must be the same network")
     rng = np.random.default_rng(seed)
     outputs = []
-    for interpreter in (dense, sparse):
+    timed = [dense, sparse] + ([plain] if plain is not None else [])
+    for interpreter in timed:
         interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             x = rng.standard_normal(detail["shape"]).astype(np.float32)
             interpreter.set_tensor(detail["index"], x)
-        rng = np.random.default_rng(seed)  # same input for both
+        rng = np.random.default_rng(seed)  # the same input for all
     for interpreter in (dense, sparse):
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())
     scale = max(float(np.abs(outputs[0]).max()), 1e-12)
     error = float(np.abs(outputs[0] - outputs[1]).max()) / scale
     for _ in range(warmup_runs):
-        dense.invoke()
-        sparse.invoke()
-    dense_times, delegate_times = interleaved_times([dense, sparse], num_runs)
+        for interpreter in timed:
+            interpreter.invoke()
+    all_times = interleaved_times(timed, num_runs)
+    dense_times, delegate_times = all_times[0], all_times[1]
     times = {"dense": dense_times, "delegate": delegate_times}
     dense_ms, delegate_ms = statistics.median(times["dense"]), statistics.median(times["delegate"])
     report = sparse.delegate_report
@@ -114,4 +134,7 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
         delegate_p90_ms=round(_percentile(times["delegate"], 90), 3),
         claimed_chains=report.claimed_chains, listed_chains=report.listed_chains,
         conv_kernel=report.kernel, max_relative_error=error,
-        cpu_busy_fraction=round(busy, 3), cpu_busy=busy > busy_threshold)
+        cpu_busy_fraction=round(busy, 3), cpu_busy=busy > busy_threshold,
+        reference=str(reference) if reference is not None else None,
+        reference_ms=round(statistics.median(all_times[2]), 3) if plain is not None else None,
+        speedup_vs_reference=round(statistics.median(all_times[2]) / delegate_ms, 4) if plain is not None else None)

@@ -13,6 +13,7 @@ examples:
   actsparse bench resnet18.tflite --num_threads 2 --num_runs 50 --json
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
   actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
+  actsparse bench sparse.tflite --reference dense.tflite   # also vs. the model converted without masks
 
 On Android or another C++ host (untested here):
   benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup_runs", "--warmup-runs", type=int, default=5, help="default 5")
     p.add_argument("--require-idle", action="store_true",
                    help="exit 3 without measuring if other processes use >15%% of the CPU")
+    p.add_argument("--reference", type=Path, metavar="DENSE.tflite",
+                   help="also time this model (the network converted without masks) on XNNPACK")
     p.add_argument("--per-layer", action="store_true",
                    help="also time each delegated chain alone against the same conv on XNNPACK "
                    "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")
@@ -51,8 +54,15 @@ def run(args: argparse.Namespace) -> int:
         if busy > 0.15:
             print(f"error: the CPU is {busy:.0%} busy with other work; not measuring", file=sys.stderr)
             return 3
-    result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
-                       warmup_runs=args.warmup_runs)
+    if args.reference is not None and not args.reference.is_file():
+        print(f"error: {args.reference}: no such file", file=sys.stderr)
+        return 1
+    try:
+        result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
+                           warmup_runs=args.warmup_runs, reference=args.reference)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     layers = _per_layer(args) if args.per_layer else None
     if args.json:
         obj = result.to_json()
@@ -65,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
               f"{result.num_runs} interleaved runs")
         print(f"  dense XNNPACK  median {result.dense_ms:8.2f} ms  (p10 {result.dense_p10_ms:.2f}, p90 {result.dense_p90_ms:.2f})")
         print(f"  with delegate  median {result.delegate_ms:8.2f} ms  (p10 {result.delegate_p10_ms:.2f}, p90 {result.delegate_p90_ms:.2f})")
+        if result.reference_ms is not None:
+            print(f"  reference      median {result.reference_ms:8.2f} ms  ({result.reference} on XNNPACK)")
         print(f"  speedup {result.speedup:.3f}x; outputs agree to {result.max_relative_error:.2g} of the output scale")
+        if result.speedup_vs_reference is not None:
+            print(f"  speedup vs reference {result.speedup_vs_reference:.3f}x")
         if result.cpu_busy:
             print(f"  WARNING: other processes used {result.cpu_busy_fraction:.0%} of the CPU before the run; "
                   "these figures are not trustworthy")

@@ -1,4 +1,5 @@
-"""ResNet-18 and MobileNetV2 in their ImageNet layouts (NCHW, 224x224 input).
+"""ResNet-18 and MobileNetV2 in their ImageNet layouts (NCHW, 224x224 input),
+and a small CNN for quick CPU experiments (NCHW, any input of 16x16 or more).
 
 Written for actsparse (no torchvision here). Module paths follow the familiar
 naming (``conv1``, ``layer1.0.conv1``, ``features.1.conv.0.0``) so masks
@@ -138,6 +139,38 @@ def resnet18(num_classes: int = 1000) -> ResNet18:
 def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0) -> MobileNetV2:
     """MobileNetV2 (3.5 M parameters at 1000 classes, width 1.0), random weights."""
     return MobileNetV2(num_classes, width_mult)
+
+
+class SmallCNN(nn.Module):
+    """Five 3x3 conv-BN-ReLU layers (two of stride 2), global average pool, linear.
+
+    About 15 M MACs at 32x32; every conv is maskable. Module paths:
+    ``features.{0..4}.conv``.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+        plan = [(in_channels, width, 1), (width, width, 2), (width, 2 * width, 1),
+                (2 * width, 2 * width, 2), (2 * width, 4 * width, 1)]
+        layers = []
+        for cin, cout, stride in plan:
+            block = nn.Module()
+            block.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            block.bn = nn.BatchNorm2d(cout)
+            layers.append(block)
+        self.features = nn.ModuleList(layers)
+        self.classifier = nn.Linear(4 * width, num_classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.features:
+            x = torch.relu(block.bn(block.conv(x)))
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def small_cnn(num_classes: int = 10, in_channels: int = 3, width: int = 32) -> SmallCNN:
+    """:class:`SmallCNN`, random weights."""
+    return SmallCNN(num_classes, in_channels, width)
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
