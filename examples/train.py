@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="stop after N epochs of this invocation (checkpointed); --resume continues")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -162,7 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     started = time.time()
     show = rank == 0 and not args.quiet
-    for epoch in range(start_epoch, args.epochs):
+    last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, last_epoch):
         if sampler is not None:
             sampler.set_epoch(epoch)
         train_model.train()
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
             schedule.step()
             if controller is not None:
                 controller.after_step(step, loss)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if show:
                 sparsity = np.mean(list(controller.current_sparsity().values())) if controller else 0.0
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", sparsity=f"{sparsity:.3f}")
@@ -209,6 +212,11 @@ def main(argv: list[str] | None = None) -> dict:
                         "epoch": epoch + 1, "history": history, "args": vars(args)},
                        checkpoint_path)
 
+    if last_epoch < args.epochs:
+        print(f"stopped after epoch {last_epoch}/{args.epochs}; continue with --resume", file=sys.stderr)
+        if world > 1:
+            torch.distributed.destroy_process_group()
+        return {"stopped_after_epoch": last_epoch, "history": history}
     if controller is not None and not controller.frozen:
         controller.before_step(controller.schedule.end_step)  # a run shorter than end: freeze now
     accuracy = evaluate(model, test_loader, device)

@@ -45,7 +45,11 @@ def test_train_convert_and_delegate(repo, tmp_path, delegate_path):
 def test_resume_continues_the_same_run(repo, tmp_path):
     whole = train(repo, tmp_path / "whole", "--epochs", "3", "--sparsity", "0.2")
     part = tmp_path / "part"
-    train(repo, part, "--epochs", "2", "--sparsity", "0.2")
+    stopped = subprocess.run([sys.executable, str(repo / "examples" / "train.py"), *SMALL, "--out", str(part),
+                              "--epochs", "3", "--sparsity", "0.2", "--stop-after", "2"],
+                             capture_output=True, text=True, timeout=900, env=ENV)
+    assert stopped.returncode == 0 and "continue with --resume" in stopped.stderr, stopped.stderr[-2000:]
+    assert not (part / "model.pt").exists()
     resumed = train(repo, part, "--epochs", "3", "--sparsity", "0.2", "--resume")
     assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in whole["history"]], rel=1e-5)
     assert resumed["top1"] == pytest.approx(whole["top1"])

@@ -167,7 +167,10 @@ class SparsityController:
         self.input_shape = (1,) + tuple(int(d) for d in example_input.shape[1:])
         begin = self._as_step(begin_step, total_steps, "begin_step")
         end = self._as_step(end_step, total_steps, "end_step")
-        self.schedule = PolynomialSchedule(begin, end, initial, float(target), power, frequency)
+        try:
+            self.schedule = PolynomialSchedule(begin, end, initial, float(target), power, frequency)
+        except ValueError as exc:
+            raise MaskError(f"sparsity schedule: {exc}") from None
 
         was_training = model.training
         model.eval()  # the shape-finding forward passes must not touch BatchNorm statistics
