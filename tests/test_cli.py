@@ -91,3 +91,55 @@ def test_bench_json(tmp_path):
     assert 0.0 <= report["cpu_busy_fraction"] <= 1.0
     missing = _run("bench", str(tmp_path / "nope.tflite"))
     assert missing.returncode == 1 and "nope.tflite: no such file" in missing.stderr
+
+
+def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:
+    import numpy as np
+
+    from actsparse.tflite_builder import GraphBuilder
+
+    g = GraphBuilder()
+    x = g.input("x", shape)
+    y = g.masked_conv2d(x, rng.normal(size=(16, 3, 3, shape[3])), rng.normal(size=16),
+                        (rng.random(shape[1:3]) > 0.3).astype(np.uint8), activation="relu", name="first")
+    y = g.masked_conv2d(y, rng.normal(size=(1, 3, 3, 16)), rng.normal(size=16),
+                        (rng.random(shape[1:3]) > 0.5).astype(np.uint8), depthwise=True, name="second",
+                        pad=(1, 1, 1, 1), padding="valid")
+    return g.finish([y], annotate=True)
+
+
+def test_bench_per_layer_and_reference_json(tmp_path):
+    import numpy as np
+
+    from actsparse.tflite_builder import GraphBuilder
+
+    rng = np.random.default_rng(1)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_two_chain_model(rng))
+    g = GraphBuilder()  # the "same network without masks": plain convs, same input
+    x = g.input("x", (1, 16, 16, 8))
+    y = g.conv2d(x, rng.normal(size=(16, 3, 3, 8)), rng.normal(size=16), activation="relu")
+    y = g.depthwise_conv2d(y, rng.normal(size=(1, 3, 3, 16)), rng.normal(size=16))
+    reference = tmp_path / "dense.tflite"
+    reference.write_bytes(g.finish([y]))
+    out = _run("bench", str(model), "--num_runs", "4", "--warmup_runs", "1", "--per-layer",
+               "--reference", str(reference), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["reference_ms"] > 0 and report["speedup_vs_reference"] > 0
+    assert [layer["name"] for layer in report["layers"]] == ["first", "second"]
+    for layer in report["layers"]:
+        assert layer["delegated"] is True, layer
+        assert layer["xnnpack_conv_ms"] > 0 and layer["delegate_ms"] > 0 and layer["efficiency"] > 0
+        assert layer["output_shape"] == [1, 16, 16, 16] and layer["kernel"] == [3, 3]
+    assert report["layers"][1]["op"] == "DEPTHWISE_CONV_2D"
+    assert abs(report["layers"][1]["sparsity"] - 0.5) < 0.15
+
+    text = _run("bench", str(model), "--num_runs", "3", "--warmup_runs", "1", "--per-layer")
+    assert text.returncode == 0, text.stderr
+    assert "efficiency" in text.stdout and "second" in text.stdout
+
+    other = tmp_path / "other.tflite"
+    other.write_bytes(_two_chain_model(rng, (1, 12, 12, 8)))
+    bad = _run("bench", str(model), "--num_runs", "2", "--reference", str(other))
+    assert bad.returncode == 1 and "inputs differ" in bad.stderr

@@ -1,4 +1,5 @@
-"""PyTorch side of actsparse: activation masks on convolutions, models.
+"""PyTorch side of actsparse: activation masks on convolutions, sparse
+training (:mod:`actsparse.torch.training`), models, datasets.
 
 Importing this package imports torch. Layouts here are PyTorch's: activations
 NCHW, masks ``[H_out, W_out]`` with 1 = keep.
@@ -13,10 +14,13 @@ from actsparse.torch.masks import (
     masked_convs,
     set_mask,
 )
+from actsparse.torch.training import PolynomialSchedule, SparsityController
 
 __all__ = [
     "MaskError",
     "MaskedConv2d",
+    "PolynomialSchedule",
+    "SparsityController",
     "attach_masks",
     "eligible_convs",
     "import_bin_mask",
