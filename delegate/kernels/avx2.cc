@@ -78,12 +78,13 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
       LoadAcc(args, out[rows > 5 ? 5 : 0] + c0, width, &a50, &a51);
       const float* w = tile;
       for (size_t t = 0; t < args.taps; ++t) {
-        const float* i0 = ind[t];
-        const float* i1 = rows > 1 ? ind[row_stride + t] : i0;
-        const float* i2 = rows > 2 ? ind[2 * row_stride + t] : i0;
-        const float* i3 = rows > 3 ? ind[3 * row_stride + t] : i0;
-        const float* i4 = rows > 4 ? ind[4 * row_stride + t] : i0;
-        const float* i5 = rows > 5 ? ind[5 * row_stride + t] : i0;
+        const size_t o = args.input_offset;
+        const float* i0 = ind[t] + o;
+        const float* i1 = rows > 1 ? ind[row_stride + t] + o : i0;
+        const float* i2 = rows > 2 ? ind[2 * row_stride + t] + o : i0;
+        const float* i3 = rows > 3 ? ind[3 * row_stride + t] + o : i0;
+        const float* i4 = rows > 4 ? ind[4 * row_stride + t] + o : i0;
+        const float* i5 = rows > 5 ? ind[5 * row_stride + t] + o : i0;
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
           const __m256 w0 = _mm256_loadu_ps(w);
           const __m256 w1 = _mm256_loadu_ps(w + 8);

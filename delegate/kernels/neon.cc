@@ -57,7 +57,9 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
       const float* w = tile;
       for (size_t t = 0; t < args.taps; ++t) {
         const float* in[kRows];
-        for (size_t r = 0; r < kRows; ++r) in[r] = r < rows ? ind[r * row_stride + t] : ind[t];
+        for (size_t r = 0; r < kRows; ++r) {
+          in[r] = (r < rows ? ind[r * row_stride + t] : ind[t]) + args.input_offset;
+        }
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
           const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
           const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);

@@ -40,7 +40,7 @@ void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channel
       std::fill(acc, acc + kConvTile, 0.0f);
       if (args.accumulate) std::copy(out, out + width, acc);
       for (size_t t = 0; t < args.taps; ++t) {
-        const float* in = taps[t];
+        const float* in = taps[t] + args.input_offset;
         for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
           const float x = in[ci];
           for (size_t j = 0; j < kConvTile; ++j) acc[j] += x * w[j];

@@ -32,6 +32,9 @@ struct RowsArgs {
   size_t weights_tile_stride = 0;  // floats from one channel tile to the next (0 = taps * in_channels * kConvTile)
   bool accumulate = false;         // outputs hold the partial sums of earlier taps: add to them
   bool finish = true;              // add biases and clamp; otherwise store the raw partial sums
+  // Regular conv only: floats added to every indirection pointer, so a call can
+  // cover a block of input channels (its `in_channels` argument is the block's width).
+  size_t input_offset = 0;
 };
 
 inline size_t RowStride(const RowsArgs& args) {

@@ -23,6 +23,11 @@ constexpr size_t kMaskedRowsPerTask = 128;
 constexpr size_t kTasksPerThread = 4;
 // Register-tile height of the widest kernel: row chunks are multiples of it.
 constexpr size_t kRowGranule = 6;
+// A regular conv with at most this many input channels reads a zero-padded
+// copy of its input, so that each kernel row is kernel_width * in_channels
+// contiguous floats: one long "tap" instead of kernel_width short ones (the
+// 7x7 stem on RGB: 7 taps of 21 channels instead of 49 of 3).
+constexpr int kMergeRowsMaxChannels = 8;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
@@ -57,9 +62,20 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     op->packed_weights_.assign(weights, weights + taps * cout);
     op->depthwise_rows_ = kernels::SelectDepthwiseRows(nullptr);
   } else {
-    op->packed_weights_.resize(kernels::PackedConvWeightsSize(taps, cin, cout));
-    kernels::PackConvWeights(weights, taps, cin, cout, op->packed_weights_.data());
+    op->merge_rows_ = p.input_channels <= kMergeRowsMaxChannels && p.dilation_width == 1 && p.kernel_width > 1;
+    // OHWI is (ky, kx, ci) per output channel, so merged rows pack as taps = KH
+    // of KW * Cin channels: the same weights in the same order.
+    op->kernel_taps_ = op->merge_rows_ ? p.kernel_height : taps;
+    op->kernel_channels_ = op->merge_rows_ ? p.kernel_width * cin : cin;
+    op->packed_weights_.resize(kernels::PackedConvWeightsSize(op->kernel_taps_, op->kernel_channels_, cout));
+    kernels::PackConvWeights(weights, op->kernel_taps_, op->kernel_channels_, cout, op->packed_weights_.data());
     op->conv_rows_ = kernels::SelectConvRows(nullptr);
+    if (op->merge_rows_) {
+      // Just large enough for every receptive field; borders stay zero.
+      op->padded_height_ = (p.output_height - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
+      op->padded_width_ = (p.output_width - 1) * p.stride_width + p.kernel_width;
+      op->padded_input_.assign(static_cast<size_t>(p.batch) * op->padded_height_ * op->padded_width_ * cin, 0.0f);
+    }
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
@@ -78,8 +94,44 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   return op;
 }
 
+void SparseConvOperator::CopyToPadded(const float* input) {
+  const SparseConvParams& p = params_;
+  const size_t cin = p.input_channels;
+  const int rows = std::min(p.input_height, padded_height_ - p.padding_top);
+  const int cols = std::min(p.input_width, padded_width_ - p.padding_left);
+  if (rows <= 0 || cols <= 0) return;
+  for (int n = 0; n < p.batch; ++n) {
+    const float* src = input + static_cast<size_t>(n) * p.input_height * p.input_width * cin;
+    float* dst = padded_input_.data() + static_cast<size_t>(n) * padded_height_ * padded_width_ * cin;
+    for (int y = 0; y < rows; ++y) {
+      std::copy(src + static_cast<size_t>(y) * p.input_width * cin,
+                src + (static_cast<size_t>(y) * p.input_width + cols) * cin,
+                dst + (static_cast<size_t>(y + p.padding_top) * padded_width_ + p.padding_left) * cin);
+    }
+  }
+}
+
 void SparseConvOperator::PlanIndirection(const float* input) {
   const SparseConvParams& p = params_;
+  if (merge_rows_) {
+    // One pointer per (pixel, kernel row) into the padded copy, whose address never changes.
+    const size_t image = static_cast<size_t>(padded_height_) * padded_width_ * p.input_channels;
+    indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_);
+    const float** out = indirection_.data();
+    for (int n = 0; n < p.batch; ++n) {
+      const float* base = padded_input_.data() + n * image;
+      for (uint32_t pixel : active_pixels_) {
+        const int oy = static_cast<int>(pixel) / p.output_width;
+        const int ox = static_cast<int>(pixel) % p.output_width;
+        for (int ky = 0; ky < p.kernel_height; ++ky) {
+          const size_t y = static_cast<size_t>(oy) * p.stride_height + static_cast<size_t>(ky) * p.dilation_height;
+          *out++ = base + (y * padded_width_ + static_cast<size_t>(ox) * p.stride_width) * p.input_channels;
+        }
+      }
+    }
+    planned_input_ = input;
+    return;
+  }
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
   const size_t image = static_cast<size_t>(p.input_height) * p.input_width * p.input_channels;
   indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * taps);
@@ -125,9 +177,13 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   plan.row_tasks = CeilDiv(active, plan.rows_per_task);
   plan.tiles_per_task = CeilDiv(tiles, channel_chunks);
   plan.channel_tasks = p.depthwise ? 1 : CeilDiv(tiles, plan.tiles_per_task);
-  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / static_cast<size_t>(p.input_channels));
-  const size_t tap_blocks = CeilDiv(taps, taps_per_block);
-  plan.taps_per_block = p.depthwise ? taps : CeilDiv(taps, tap_blocks);  // balanced blocks
+  // Reduction blocks: whole taps while a tap is short, else one tap split
+  // into balanced blocks of input channels.
+  const size_t kernel_taps = p.depthwise ? taps : kernel_taps_;
+  const size_t channels = p.depthwise ? p.input_channels : kernel_channels_;
+  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / channels);
+  plan.taps_per_block = p.depthwise ? taps : CeilDiv(kernel_taps, CeilDiv(kernel_taps, taps_per_block));
+  plan.channels_per_block = CeilDiv(channels, CeilDiv(channels, kTapBlockChannels));
   plan.masked_tasks = CeilDiv(masked_pixels_.size(), kMaskedRowsPerTask);
   return plan;
 }
@@ -139,8 +195,10 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   const int num_threads = pool != nullptr ? pool->num_threads() : 1;
   if (plan_.num_threads != num_threads) plan_ = PlanWork(num_threads);
   const WorkPlan& plan = plan_;
-  const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
-  const size_t cin = p.input_channels, cout = p.output_channels;
+  if (merge_rows_) CopyToPadded(input);
+  const size_t taps = p.depthwise ? static_cast<size_t>(p.kernel_height) * p.kernel_width : kernel_taps_;
+  const size_t cin = p.depthwise ? static_cast<size_t>(p.input_channels) : kernel_channels_;
+  const size_t cout = p.output_channels;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;
   const size_t active = active_pixels_.size(), masked = masked_pixels_.size();
   const size_t active_tasks = plan.row_tasks * plan.channel_tasks;
@@ -182,14 +240,20 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       return;
     }
     args.weights_tile_stride = tile_stride;
-    // Tap blocks in order: each call adds its taps to the sums the previous left in the output rows.
+    // Reduction blocks in (tap, channel) order, the order of one unblocked
+    // call: each adds to the sums the previous one left in the output rows.
+    const float* tile_weights = packed_weights_.data() + tile0 * tile_stride;
     for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
       args.taps = std::min(plan.taps_per_block, taps - tap);
       args.indirection = indirection + tap;
-      args.packed_weights = packed_weights_.data() + tile0 * tile_stride + tap * cin * kernels::kConvTile;
-      args.accumulate = tap > 0;
-      args.finish = tap + args.taps == taps;
-      conv_rows_(args, p.input_channels, width);
+      for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+        const size_t block = std::min(plan.channels_per_block, cin - c);
+        args.input_offset = c;
+        args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
+        args.accumulate = tap > 0 || c > 0;
+        args.finish = tap + args.taps == taps && c + block == cin;
+        conv_rows_(args, block, width);
+      }
     }
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;

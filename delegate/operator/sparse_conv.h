@@ -58,11 +58,13 @@ class SparseConvOperator {
     size_t rows_per_task = 0, row_tasks = 0;
     size_t tiles_per_task = 0, channel_tasks = 0;
     size_t taps_per_block = 0;
+    size_t channels_per_block = 0;  // < channels only with one tap per block
     size_t masked_tasks = 0;
   };
 
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
+  void CopyToPadded(const float* input);
   WorkPlan PlanWork(int num_threads) const;
 
   SparseConvParams params_;
@@ -73,6 +75,12 @@ class SparseConvOperator {
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
   std::vector<float> zero_row_;
+  // Regular conv: the reduction as the kernels see it, taps x channels per tap.
+  // With merge_rows_ a tap is a whole kernel row of a zero-padded input copy.
+  size_t kernel_taps_ = 0, kernel_channels_ = 0;
+  bool merge_rows_ = false;
+  int padded_height_ = 0, padded_width_ = 0;
+  std::vector<float> padded_input_;  // batch x padded_height_ x padded_width_ x C_in
   // batch * active * taps pointers into the input; valid for planned_input_.
   std::vector<const float*> indirection_;
   const float* planned_input_ = nullptr;

@@ -177,6 +177,25 @@ TEST(SparseConvTest, ManyInputChannelsAndFewRows) {
   }
 }
 
+TEST(SparseConvTest, MergedKernelRowsOnFewChannels) {
+  // Few input channels: kernel rows are read from a zero-padded input copy.
+  // Cases: the 7x7 stride-2 stem shape; VALID padding where the last input
+  // rows/columns lie beyond every receptive field; batch 2; a 5x3 kernel.
+  const float kInf = 3.402823466e+38f;
+  std::vector<Case> cases = {
+      {2, 23, 21, 3, 20, 7, 7, 2, 1, 3, 3, false, 1, 0.6f, 0.0f, kInf},
+      {1, 10, 11, 2, 17, 3, 3, 2, 1, 0, 0, false, 1, 0.8f, -kInf, kInf},
+      {2, 9, 8, 8, 9, 5, 3, 1, 1, 2, 1, false, 1, 1.0f, -1.0f, 1.0f},
+  };
+  unsigned seed = 700;
+  for (const Case& c : cases) {
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      RunCase(c, threads > 1 ? &pool : nullptr, seed++);
+    }
+  }
+}
+
 TEST(SparseConvTest, RejectsBadParameters) {
   SparseConvParams p;  // zero sizes
   std::string error;
