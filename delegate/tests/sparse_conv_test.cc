@@ -161,16 +161,17 @@ TEST(SparseConvTest, AsymmetricPaddingAndOddShapes) {
 }
 
 TEST(SparseConvTest, ManyInputChannelsAndFewRows) {
-  // cin 100 with 3x3 taps: the reduction runs in several tap blocks that
-  // accumulate in the output rows; with threads and few active pixels the
-  // output channels are split into chunks (40 channels: a 16-wide tile tail).
+  // cin 300 with 3x3 taps: the reduction runs in several tap blocks that
+  // accumulate in the output rows; cin 1100: one tap is split into channel
+  // blocks; with threads and few active pixels the output channels are split
+  // into chunks (40 and 70 channels: 16-wide tile tails).
   for (float density : {0.1f, 0.5f, 1.0f}) {
     for (int threads : {1, 2, 3}) {
       SCOPED_TRACE(testing::Message() << "density=" << density << " threads=" << threads);
-      Case c{1, 6, 5, 100, 40, 3, 3, 1, 1, 1, 1, false, 1, density, 0.0f, 6.0f};
+      Case c{1, 6, 5, 300, 40, 3, 3, 1, 1, 1, 1, false, 1, density, 0.0f, 6.0f};
       ThreadPool pool(threads);
       RunCase(c, threads > 1 ? &pool : nullptr, 300 + threads);
-      c.cin = 300;  // one tap per block
+      c.cin = 1100;  // one tap split into two channel blocks
       c.cout = 70;
       RunCase(c, threads > 1 ? &pool : nullptr, 400 + threads);
     }
