@@ -128,7 +128,8 @@ class SparsityController:
     Args:
         model: the model (before DDP wrapping, or ``ddp.module``); its selected
             convs become :class:`MaskedConv2d` in place (same parameters and
-            state_dict keys; forward code unchanged).
+            state_dict keys; forward code unchanged). Masks already on them
+            are replaced (the run starts dense).
         example_input: one NCHW input at training resolution (batch 1 is enough);
             fixes each layer's mask size and the converter's default input shape.
         target: final sparsity of every selected layer, in [0, 1].
