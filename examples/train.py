@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     if controller is not None and not controller.frozen:
         controller.before_step(controller.schedule.end_step)  # a run shorter than end: freeze now
     accuracy = evaluate(model, test_loader, device)
-    metrics = {"model": args.model, "data": splits.description, "sparsity": args.sparsity,
+    metrics = {"model": args.model, "data": splits.description, "train_images": len(splits.train),
+               "test_images": len(splits.test), "sparsity": args.sparsity,
                "criterion": args.criterion, "epochs": args.epochs, "top1": accuracy,
                "train_seconds": round(time.time() - started, 1), "world_size": world,
                "layer_sparsity": controller.current_sparsity() if controller else {},

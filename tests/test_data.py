@@ -13,7 +13,7 @@ from actsparse.torch.data import DatasetError, load_dataset
 
 def test_digits_are_offline_nchw_and_stratified():
     splits = load_dataset("digits", size=16, seed=0)
-    assert (len(splits.train), len(splits.test), splits.num_classes) == (1437, 360, 10)
+    assert (len(splits.train), len(splits.test), splits.num_classes) == (1438, 359, 10)
     x, y = splits.train[0]
     assert tuple(x.shape) == (3, 16, 16) and str(x.dtype) == "torch.float32"
     labels = np.array([int(splits.test[i][1]) for i in range(len(splits.test))])

@@ -44,7 +44,8 @@ def _normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 def load_digits(size: int = 32, seed: int = 0) -> Splits:
-    """scikit-learn's digits (offline), ``[N, 3, size, size]``, 1437 train / 360 test."""
+    """scikit-learn's digits (offline), ``[N, 3, size, size]``, 1438 train / 359 test
+    (20% of each class, rounded, held out)."""
     from sklearn.datasets import load_digits as sk_digits
 
     data = sk_digits()
