@@ -112,50 +112,111 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
   }
 }
 
+namespace {
+
+// Biases and clamp on 8 channels of one depthwise output row.
+inline void DepthwiseStore(const RowsArgs& args, __m256 acc, size_t c, __m256 lo, __m256 hi, float* out) {
+  const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(args.conv_bias + c)),
+                                 _mm256_loadu_ps(args.add_bias + c));
+  _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+}
+
+// One output row, 32 channels per step: four independent FMA chains hide the latency.
+void DepthwiseOne(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
+  const float* const* taps = args.indirection + row * RowStride(args);
+  float* out = args.outputs[row];
+  size_t c = 0;
+  for (; c + 32 <= channels; c += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    const float* w = args.packed_weights + c;
+    for (size_t t = 0; t < args.taps; ++t, w += channels) {
+      const float* in = taps[t] + c;
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(w), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(w + 8), a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 16), _mm256_loadu_ps(w + 16), a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 24), _mm256_loadu_ps(w + 24), a3);
+    }
+    DepthwiseStore(args, a0, c, lo, hi, out);
+    DepthwiseStore(args, a1, c + 8, lo, hi, out);
+    DepthwiseStore(args, a2, c + 16, lo, hi, out);
+    DepthwiseStore(args, a3, c + 24, lo, hi, out);
+  }
+  for (; c + 8 <= channels; c += 8) {
+    __m256 a = _mm256_setzero_ps();
+    const float* w = args.packed_weights + c;
+    for (size_t t = 0; t < args.taps; ++t, w += channels) {
+      a = _mm256_fmadd_ps(_mm256_loadu_ps(taps[t] + c), _mm256_loadu_ps(w), a);
+    }
+    DepthwiseStore(args, a, c, lo, hi, out);
+  }
+  for (; c < channels; ++c) out[c] = DepthwiseChannel(args, taps, channels, c);
+}
+
+// Two output rows at once, 32 channels per step: each weight vector loaded
+// serves both pixels (a depthwise conv is load-bound); 8 accumulators.
+void DepthwiseTwo(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
+  const float* const* ta = args.indirection + row * RowStride(args);
+  const float* const* tb = ta + RowStride(args);
+  float* oa = args.outputs[row];
+  float* ob = args.outputs[row + 1];
+  size_t c = 0;
+  for (; c + 32 <= channels; c += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    const float* w = args.packed_weights + c;
+    for (size_t t = 0; t < args.taps; ++t, w += channels) {
+      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+      const __m256 w2 = _mm256_loadu_ps(w + 16), w3 = _mm256_loadu_ps(w + 24);
+      const float* ia = ta[t] + c;
+      const float* ib = tb[t] + c;
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(ia), w0, a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 8), w1, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 16), w2, a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 24), w3, a3);
+      b0 = _mm256_fmadd_ps(_mm256_loadu_ps(ib), w0, b0);
+      b1 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 8), w1, b1);
+      b2 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 16), w2, b2);
+      b3 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 24), w3, b3);
+    }
+    DepthwiseStore(args, a0, c, lo, hi, oa);
+    DepthwiseStore(args, a1, c + 8, lo, hi, oa);
+    DepthwiseStore(args, a2, c + 16, lo, hi, oa);
+    DepthwiseStore(args, a3, c + 24, lo, hi, oa);
+    DepthwiseStore(args, b0, c, lo, hi, ob);
+    DepthwiseStore(args, b1, c + 8, lo, hi, ob);
+    DepthwiseStore(args, b2, c + 16, lo, hi, ob);
+    DepthwiseStore(args, b3, c + 24, lo, hi, ob);
+  }
+  for (; c + 8 <= channels; c += 8) {
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    const float* w = args.packed_weights + c;
+    for (size_t t = 0; t < args.taps; ++t, w += channels) {
+      const __m256 wv = _mm256_loadu_ps(w);
+      a = _mm256_fmadd_ps(_mm256_loadu_ps(ta[t] + c), wv, a);
+      b = _mm256_fmadd_ps(_mm256_loadu_ps(tb[t] + c), wv, b);
+    }
+    DepthwiseStore(args, a, c, lo, hi, oa);
+    DepthwiseStore(args, b, c, lo, hi, ob);
+  }
+  for (; c < channels; ++c) {
+    oa[c] = DepthwiseChannel(args, ta, channels, c);
+    ob[c] = DepthwiseChannel(args, tb, channels, c);
+  }
+}
+
+}  // namespace
+
 void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier) {
   if (multiplier != 1) {
     DepthwiseRowsScalar(args, in_channels, multiplier);
     return;
   }
-  const size_t channels = in_channels;
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
-  for (size_t r = 0; r < args.rows; ++r) {
-    const float* const* taps = args.indirection + r * RowStride(args);
-    float* out = args.outputs[r];
-    size_t c = 0;
-    // 32 channels per step: four independent FMA chains hide the latency.
-    for (; c + 32 <= channels; c += 32) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-      const float* w = args.packed_weights + c;
-      for (size_t t = 0; t < args.taps; ++t, w += channels) {
-        const float* in = taps[t] + c;
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(w), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(w + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 16), _mm256_loadu_ps(w + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 24), _mm256_loadu_ps(w + 24), a3);
-      }
-      const __m256 acc[4] = {a0, a1, a2, a3};
-      for (int k = 0; k < 4; ++k) {
-        const size_t o = c + 8 * static_cast<size_t>(k);
-        __m256 v = _mm256_add_ps(_mm256_add_ps(acc[k], _mm256_loadu_ps(args.conv_bias + o)),
-                                 _mm256_loadu_ps(args.add_bias + o));
-        _mm256_storeu_ps(out + o, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
-      }
-    }
-    for (; c + 8 <= channels; c += 8) {
-      __m256 a = _mm256_setzero_ps();
-      const float* w = args.packed_weights + c;
-      for (size_t t = 0; t < args.taps; ++t, w += channels) {
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(taps[t] + c), _mm256_loadu_ps(w), a);
-      }
-      __m256 v = _mm256_add_ps(_mm256_add_ps(a, _mm256_loadu_ps(args.conv_bias + c)),
-                               _mm256_loadu_ps(args.add_bias + c));
-      _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
-    }
-    for (; c < channels; ++c) out[c] = DepthwiseChannel(args, taps, channels, c);
-  }
+  size_t r = 0;
+  for (; r + 2 <= args.rows; r += 2) DepthwiseTwo(args, r, in_channels, lo, hi);
+  if (r < args.rows) DepthwiseOne(args, r, in_channels, lo, hi);
 }
 
 }  // namespace kernels

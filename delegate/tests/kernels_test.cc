@@ -126,7 +126,7 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
 TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
   DepthwiseRowsFn selected = SelectDepthwiseRows(nullptr);
   unsigned seed = 500;
-  for (size_t rows : {1, 3})
+  for (size_t rows : {1, 2, 3, 6})
     for (size_t taps : {1, 9, 25})
       for (size_t cin : {1, 7, 8, 31, 32, 33, 96})
         for (size_t multiplier : {1, 2}) {
