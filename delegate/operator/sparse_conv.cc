@@ -63,6 +63,8 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     // [1, KH, KW, C*M] is already [taps][out_channels].
     op->packed_weights_.assign(weights, weights + taps * cout);
     op->depthwise_rows_ = kernels::SelectDepthwiseRows(nullptr);
+    op->kernel_taps_ = taps;
+    op->kernel_channels_ = cin;
   } else {
     op->merge_rows_ = p.input_channels <= kMergeRowsMaxChannels && p.dilation_width == 1 && p.kernel_width > 1;
     // OHWI is (ky, kx, ci) per output channel, so merged rows pack as taps = KH
@@ -160,7 +162,6 @@ void SparseConvOperator::PlanIndirection(const float* input) {
 SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const {
   const SparseConvParams& p = params_;
   const size_t active = active_pixels_.size();
-  const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
   const size_t tiles = CeilDiv(p.output_channels, kernels::kConvTile);
   WorkPlan plan;
   plan.num_threads = num_threads;
@@ -181,11 +182,9 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   plan.channel_tasks = p.depthwise ? 1 : CeilDiv(tiles, plan.tiles_per_task);
   // Reduction blocks: whole taps while a tap is short, else one tap split
   // into balanced blocks of input channels.
-  const size_t kernel_taps = p.depthwise ? taps : kernel_taps_;
-  const size_t channels = p.depthwise ? p.input_channels : kernel_channels_;
-  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / channels);
-  plan.taps_per_block = p.depthwise ? taps : CeilDiv(kernel_taps, CeilDiv(kernel_taps, taps_per_block));
-  plan.channels_per_block = CeilDiv(channels, CeilDiv(channels, kTapBlockChannels));
+  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / kernel_channels_);
+  plan.taps_per_block = p.depthwise ? kernel_taps_ : CeilDiv(kernel_taps_, CeilDiv(kernel_taps_, taps_per_block));
+  plan.channels_per_block = CeilDiv(kernel_channels_, CeilDiv(kernel_channels_, kTapBlockChannels));
   plan.masked_tasks = CeilDiv(masked_pixels_.size(), kMaskedRowsPerTask);
   return plan;
 }
@@ -198,8 +197,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   if (plan_.num_threads != num_threads) plan_ = PlanWork(num_threads);
   const WorkPlan& plan = plan_;
   if (merge_rows_) CopyToPadded(input);
-  const size_t taps = p.depthwise ? static_cast<size_t>(p.kernel_height) * p.kernel_width : kernel_taps_;
-  const size_t cin = p.depthwise ? static_cast<size_t>(p.input_channels) : kernel_channels_;
+  const size_t taps = kernel_taps_, cin = kernel_channels_;
   const size_t cout = p.output_channels;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;
   const size_t active = active_pixels_.size(), masked = masked_pixels_.size();

@@ -75,8 +75,9 @@ class SparseConvOperator {
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
   std::vector<float> zero_row_;
-  // Regular conv: the reduction as the kernels see it, taps x channels per tap.
-  // With merge_rows_ a tap is a whole kernel row of a zero-padded input copy.
+  // The reduction as the kernels see it, taps x channels per tap. With
+  // merge_rows_ (regular conv only) a tap is a whole kernel row of a
+  // zero-padded input copy.
   size_t kernel_taps_ = 0, kernel_channels_ = 0;
   bool merge_rows_ = false;
   int padded_height_ = 0, padded_width_ = 0;

@@ -77,6 +77,15 @@ def interleaved_times(interpreters: list[Any], runs: int) -> list[list[float]]:
     return times
 
 
+def set_random_inputs(interpreter: Any, seed: int) -> None:
+    """Allocate ``interpreter`` and fill every input with standard-normal float32
+    drawn from ``seed`` (the same seed gives the same inputs in every interpreter)."""
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(seed)
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], rng.standard_normal(detail["shape"]).astype(np.float32))
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -102,15 +111,10 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
         if [tuple(d["shape"]) for d in plain.get_input_details()] != \
                 [tuple(d["shape"]) for d in dense.get_input_details()]:
             raise ValueError(f"{reference}: its inputs differ from {model}'s; a reference must be the same network")
-    rng = np.random.default_rng(seed)
     outputs = []
     timed = [dense, sparse] + ([plain] if plain is not None else [])
     for interpreter in timed:
-        interpreter.allocate_tensors()
-        for detail in interpreter.get_input_details():
-            x = rng.standard_normal(detail["shape"]).astype(np.float32)
-            interpreter.set_tensor(detail["index"], x)
-        rng = np.random.default_rng(seed)  # the same input for all
+        set_random_inputs(interpreter, seed)
     for interpreter in (dense, sparse):
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())

@@ -22,9 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from actsparse.bench import interleaved_times
+from actsparse.bench import interleaved_times, set_random_inputs
 
 # Each timed sample repeats invoke() until it lasts about this long, so the
 # Python call overhead stays small against sub-millisecond layers.
@@ -60,14 +58,12 @@ class _Repeated:
             self.interpreter.invoke()
 
 
-def _prepared(model: bytes, num_threads: int, use_delegate: bool, rng: np.random.Generator) -> Any:
+def _prepared(model: bytes, num_threads: int, use_delegate: bool, seed: int) -> Any:
     import actsparse
 
     interpreter = actsparse.Interpreter(model_content=model, num_threads=num_threads,
                                         use_delegate=use_delegate)
-    interpreter.allocate_tensors()
-    for detail in interpreter.get_input_details():
-        interpreter.set_tensor(detail["index"], rng.standard_normal(detail["shape"]).astype(np.float32))
+    set_random_inputs(interpreter, seed)
     return interpreter
 
 
@@ -95,10 +91,9 @@ def run_layer_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 
         chain_ops = conv_ops + [layer.mul_op] + ([layer.add_op] if layer.add_op >= 0 else [])
         chain = extract_ops(graph, layer.subgraph, chain_ops, layer)
         bare = extract_ops(graph, layer.subgraph, conv_ops)
-        rng = np.random.default_rng(seed)
-        interpreters = [_prepared(chain, num_threads, True, rng),
-                        _prepared(chain, num_threads, False, rng),
-                        _prepared(bare, num_threads, False, rng)]
+        interpreters = [_prepared(chain, num_threads, True, seed),
+                        _prepared(chain, num_threads, False, seed),
+                        _prepared(bare, num_threads, False, seed)]
         delegated = interpreters[0].delegate_report.claimed_chains == 1
         for interpreter in interpreters:
             for _ in range(warmup_runs):

@@ -216,7 +216,7 @@ class SparsityController:
             # The draw in force at `step`: the last update step at or before it.
             draw = s.begin_step + ((step - s.begin_step) // s.frequency) * s.frequency
             if draw != st.draw_step:
-                self._apply_draw(draw, {n: s.sparsity(draw, t) for n, t in self.targets.items()})
+                self._apply_draw(draw)
         st.last_step = step
 
     def after_step(self, step: int, loss: float | torch.Tensor) -> None:
@@ -274,7 +274,7 @@ class SparsityController:
             self._state.frozen = False
             self._freeze()
         elif draw >= 0:
-            self._apply_draw(draw, {n: self.schedule.sparsity(draw, t) for n, t in self.targets.items()})
+            self._apply_draw(draw)
         else:
             self._apply_dense()
 
@@ -345,7 +345,9 @@ class SparsityController:
         generator = np.random.default_rng(seed)
         return {n: random_mask(*self.sizes[n], sparsities[n], generator) for n in self.layers}
 
-    def _apply_draw(self, step: int, sparsities: Mapping[str, float]) -> None:
+    def _apply_draw(self, step: int) -> None:
+        """The masks of the draw at ramping ``step``, at that step's scheduled sparsity."""
+        sparsities = {n: self.schedule.sparsity(step, t) for n, t in self.targets.items()}
         self._set(self._draw(step, sparsities))
         self._state.draw_step = step
 
