@@ -143,3 +143,5 @@ def test_bench_per_layer_and_reference_json(tmp_path):
     other.write_bytes(_two_chain_model(rng, (1, 12, 12, 8)))
     bad = _run("bench", str(model), "--num_runs", "2", "--reference", str(other))
     assert bad.returncode == 1 and "inputs differ" in bad.stderr
+    gone = _run("bench", str(model), "--reference", str(tmp_path / "gone.tflite"))
+    assert gone.returncode == 1 and "gone.tflite: no such file" in gone.stderr
