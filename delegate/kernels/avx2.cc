@@ -54,61 +54,94 @@ inline void StoreAcc(const RowsArgs& args, __m256 acc0, __m256 acc1, const TileB
 
 }  // namespace
 
+namespace {
+
+// One block of R (1..kRows) output rows x one 16-channel tile over the call's
+// taps. With kPrefetch, each step also asks for one cache line of the weights
+// the next tile (or tap block) will stream: they usually come from DRAM (a
+// ResNet's weights outgrow L3), and the hardware prefetcher alone leaves the
+// first row block of every tile waiting on memory.
+template <size_t R, bool kPrefetch>
+inline void ConvBlock(const RowsArgs& args, const float* const* ind, size_t row_stride, float* const* out,
+                      size_t c0, size_t width, const float* tile, const float* next_weights,
+                      size_t in_channels, const TileBias& bias, __m256 lo, __m256 hi) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (size_t r = 0; r < R; ++r) LoadAcc(args, out[r] + c0, width, &acc[r][0], &acc[r][1]);
+  const float* w = tile;
+  const float* prefetch = next_weights;
+  for (size_t t = 0; t < args.taps; ++t) {
+    const float* in[R];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) in[r] = ind[r * row_stride + t] + args.input_offset;
+    for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
+      if (kPrefetch) {
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch), _MM_HINT_T1);
+        prefetch += kConvTile;
+      }
+      const __m256 w0 = _mm256_loadu_ps(w);
+      const __m256 w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        const __m256 x = _mm256_broadcast_ss(in[r] + ci);
+        acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (size_t r = 0; r < R; ++r) StoreAcc(args, acc[r][0], acc[r][1], bias, lo, hi, out[r] + c0, width);
+}
+
+template <size_t R>
+inline void ConvBlockRows(bool prefetch, const RowsArgs& args, const float* const* ind, size_t row_stride,
+                          float* const* out, size_t c0, size_t width, const float* tile,
+                          const float* next_weights, size_t in_channels, const TileBias& bias, __m256 lo,
+                          __m256 hi) {
+  if (prefetch) {
+    ConvBlock<R, true>(args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi);
+  } else {
+    ConvBlock<R, false>(args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi);
+  }
+}
+
+}  // namespace
+
 void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels) {
   const size_t row_stride = RowStride(args);
   const size_t tile_stride = WeightsTileStride(args, in_channels);
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
+  // As few blocks as 6-row tiles need, their heights balanced (34 rows: four
+  // of 6 and two of 5) rather than a ragged last one computing rows it drops.
+  const size_t blocks = (args.rows + kRows - 1) / kRows;
+  const size_t base_rows = blocks ? args.rows / blocks : 0, taller = blocks ? args.rows % blocks : 0;
   TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
     bias.Load(args, c0, width);
     const float* tile = args.packed_weights + (c0 / kConvTile) * tile_stride;
-    for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
-      const size_t rows = std::min(kRows, args.rows - r0);
+    // What the next tile of this call streams, else the next tap block.
+    const float* next_weights = c0 + kConvTile < out_channels
+                                    ? tile + tile_stride
+                                    : args.packed_weights + args.taps * in_channels * kConvTile;
+    size_t r0 = 0;
+    bool prefetch = true;  // in the first block only: one line per step covers the next tile's block
+    auto block = [&](size_t n) {
       const float* const* ind = args.indirection + r0 * row_stride;
       float* const* out = args.outputs + r0;
-      // Rows past the block's end compute row 0 again; their sums are dropped.
-      __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
-      LoadAcc(args, out[0] + c0, width, &a00, &a01);
-      LoadAcc(args, out[rows > 1 ? 1 : 0] + c0, width, &a10, &a11);
-      LoadAcc(args, out[rows > 2 ? 2 : 0] + c0, width, &a20, &a21);
-      LoadAcc(args, out[rows > 3 ? 3 : 0] + c0, width, &a30, &a31);
-      LoadAcc(args, out[rows > 4 ? 4 : 0] + c0, width, &a40, &a41);
-      LoadAcc(args, out[rows > 5 ? 5 : 0] + c0, width, &a50, &a51);
-      const float* w = tile;
-      for (size_t t = 0; t < args.taps; ++t) {
-        const size_t o = args.input_offset;
-        const float* i0 = ind[t] + o;
-        const float* i1 = rows > 1 ? ind[row_stride + t] + o : i0;
-        const float* i2 = rows > 2 ? ind[2 * row_stride + t] + o : i0;
-        const float* i3 = rows > 3 ? ind[3 * row_stride + t] + o : i0;
-        const float* i4 = rows > 4 ? ind[4 * row_stride + t] + o : i0;
-        const float* i5 = rows > 5 ? ind[5 * row_stride + t] + o : i0;
-        for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
-          const __m256 w0 = _mm256_loadu_ps(w);
-          const __m256 w1 = _mm256_loadu_ps(w + 8);
-          __m256 x = _mm256_broadcast_ss(i0 + ci);
-          a00 = _mm256_fmadd_ps(x, w0, a00); a01 = _mm256_fmadd_ps(x, w1, a01);
-          x = _mm256_broadcast_ss(i1 + ci);
-          a10 = _mm256_fmadd_ps(x, w0, a10); a11 = _mm256_fmadd_ps(x, w1, a11);
-          x = _mm256_broadcast_ss(i2 + ci);
-          a20 = _mm256_fmadd_ps(x, w0, a20); a21 = _mm256_fmadd_ps(x, w1, a21);
-          x = _mm256_broadcast_ss(i3 + ci);
-          a30 = _mm256_fmadd_ps(x, w0, a30); a31 = _mm256_fmadd_ps(x, w1, a31);
-          x = _mm256_broadcast_ss(i4 + ci);
-          a40 = _mm256_fmadd_ps(x, w0, a40); a41 = _mm256_fmadd_ps(x, w1, a41);
-          x = _mm256_broadcast_ss(i5 + ci);
-          a50 = _mm256_fmadd_ps(x, w0, a50); a51 = _mm256_fmadd_ps(x, w1, a51);
-        }
+      switch (n) {
+        case 6: ConvBlockRows<6>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
+        case 5: ConvBlockRows<5>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
+        case 4: ConvBlockRows<4>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
+        case 3: ConvBlockRows<3>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
+        case 2: ConvBlockRows<2>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
+        default: ConvBlockRows<1>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
       }
-      StoreAcc(args, a00, a01, bias, lo, hi, out[0] + c0, width);
-      if (rows > 1) StoreAcc(args, a10, a11, bias, lo, hi, out[1] + c0, width);
-      if (rows > 2) StoreAcc(args, a20, a21, bias, lo, hi, out[2] + c0, width);
-      if (rows > 3) StoreAcc(args, a30, a31, bias, lo, hi, out[3] + c0, width);
-      if (rows > 4) StoreAcc(args, a40, a41, bias, lo, hi, out[4] + c0, width);
-      if (rows > 5) StoreAcc(args, a50, a51, bias, lo, hi, out[5] + c0, width);
-    }
+      r0 += n;
+      prefetch = false;
+    };
+    for (size_t i = 0; i < blocks; ++i) block(i < taller ? base_rows + 1 : base_rows);
   }
 }
 

@@ -23,7 +23,7 @@ constexpr size_t kMaskedRowsPerTask = 128;
 // the OS delays (the machine is shared with XNNPACK's own threads) does not
 // hold up the others for long.
 constexpr size_t kTasksPerThread = 4;
-// Register-tile height of the widest kernel: row chunks are multiples of it.
+// Register-tile height of the widest kernel: row chunks are at least this tall.
 constexpr size_t kRowGranule = 6;
 // A regular conv with at most this many input channels reads a zero-padded
 // copy of its input, so that each kernel row is kernel_width * in_channels
@@ -163,23 +163,33 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   const SparseConvParams& p = params_;
   const size_t active = active_pixels_.size();
   const size_t tiles = CeilDiv(p.output_channels, kernels::kConvTile);
+  const size_t threads = static_cast<size_t>(std::max(1, num_threads));
   WorkPlan plan;
   plan.num_threads = num_threads;
   size_t row_chunks = std::max<size_t>(1, CeilDiv(active, kMaxActiveRowsPerTask));
   size_t channel_chunks = 1;
-  if (num_threads > 1 && active > 0) {
-    // Few active rows (deep layers): split the output channels too.
-    const size_t target = kTasksPerThread * static_cast<size_t>(num_threads);
-    if (!p.depthwise && row_chunks < target) channel_chunks = std::min(tiles, CeilDiv(target, row_chunks));
-    if (row_chunks * channel_chunks < target) {
-      row_chunks = std::min(CeilDiv(active, kRowGranule), CeilDiv(target, channel_chunks));
+  if (threads > 1 && active > 0) {
+    const size_t target = kTasksPerThread * threads;
+    // Few active rows (deep layers): split the output channels too, into a
+    // number of chunks that divides the tiles, so channel chunks are equal.
+    if (!p.depthwise && row_chunks < target) {
+      channel_chunks = tiles;
+      for (size_t d = CeilDiv(target, row_chunks); d < tiles; ++d) {
+        if (tiles % d == 0) {
+          channel_chunks = d;
+          break;
+        }
+      }
     }
+    // Row chunks shorter than a register tile waste the kernel's width.
+    const size_t max_row_chunks = std::max<size_t>(1, active / kRowGranule);
+    if (row_chunks * channel_chunks < target) {
+      row_chunks = std::min(max_row_chunks, CeilDiv(target, channel_chunks));
+    }
+    while ((row_chunks * channel_chunks) % threads != 0 && row_chunks < max_row_chunks) ++row_chunks;
   }
-  plan.rows_per_task = active == 0 ? kRowGranule
-                                   : CeilDiv(CeilDiv(active, row_chunks), kRowGranule) * kRowGranule;
-  plan.row_tasks = CeilDiv(active, plan.rows_per_task);
-  plan.tiles_per_task = CeilDiv(tiles, channel_chunks);
-  plan.channel_tasks = p.depthwise ? 1 : CeilDiv(tiles, plan.tiles_per_task);
+  plan.row_tasks = active == 0 ? 0 : std::min(row_chunks, active);
+  plan.channel_tasks = p.depthwise ? 1 : std::min(channel_chunks, tiles);
   // Reduction blocks: whole taps while a tap is short, else one tap split
   // into balanced blocks of input channels.
   const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / kernel_channels_);
@@ -204,6 +214,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   const size_t active_tasks = plan.row_tasks * plan.channel_tasks;
   const size_t tasks_per_image = active_tasks + plan.masked_tasks;
   const size_t tile_stride = taps * cin * kernels::kConvTile;
+  const size_t tiles = CeilDiv(cout, kernels::kConvTile);
 
   auto task = [&](size_t index) {
     const size_t n = index / tasks_per_image;
@@ -217,11 +228,14 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       kernels::FillRows(count, rows, masked_value_.data(), cout);
       return;
     }
-    const size_t first = (t / plan.channel_tasks) * plan.rows_per_task;
-    const size_t count = std::min(plan.rows_per_task, active - first);
-    const size_t tile0 = (t % plan.channel_tasks) * plan.tiles_per_task;
+    // Balanced chunks: sizes differ by at most one row (one tile).
+    const size_t row_task = t / plan.channel_tasks, channel_task = t % plan.channel_tasks;
+    const size_t first = row_task * active / plan.row_tasks;
+    const size_t count = (row_task + 1) * active / plan.row_tasks - first;
+    const size_t tile0 = channel_task * tiles / plan.channel_tasks;
+    const size_t tile_end = (channel_task + 1) * tiles / plan.channel_tasks;
     const size_t c0 = tile0 * kernels::kConvTile;
-    const size_t width = std::min(plan.tiles_per_task * kernels::kConvTile, cout - c0);
+    const size_t width = std::min(tile_end * kernels::kConvTile, cout) - c0;
     for (size_t r = 0; r < count; ++r) rows[r] = image_out + active_pixels_[first + r] * cout + c0;
     const float* const* indirection = indirection_.data() + (n * active + first) * taps;
     kernels::RowsArgs args;

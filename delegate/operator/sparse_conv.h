@@ -49,14 +49,15 @@ class SparseConvOperator {
   const SparseConvParams& params() const { return params_; }
 
  private:
-  // How Run() splits the work into tasks: active pixels in chunks of
-  // rows_per_task, output channels in chunks of tiles_per_task tiles (regular
-  // conv with several threads and few pixels), the reduction in blocks of
-  // taps_per_block taps (regular conv); masked pixels in separate tasks.
+  // How Run() splits the work into tasks: active pixels in row_tasks
+  // balanced chunks, output channel tiles in channel_tasks balanced chunks
+  // (regular conv with several threads and few pixels), the reduction in
+  // blocks of taps_per_block taps (regular conv); masked pixels in separate
+  // tasks. With several threads, row_tasks * channel_tasks is a multiple of
+  // the thread count, so equal tasks leave no thread a tail to wait for.
   struct WorkPlan {
     int num_threads = 0;  // the plan is for this many threads (0: none made yet)
-    size_t rows_per_task = 0, row_tasks = 0;
-    size_t tiles_per_task = 0, channel_tasks = 0;
+    size_t row_tasks = 0, channel_tasks = 0;
     size_t taps_per_block = 0;
     size_t channels_per_block = 0;  // < channels only with one tap per block
     size_t masked_tasks = 0;

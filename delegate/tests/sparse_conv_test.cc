@@ -52,7 +52,8 @@ std::vector<float> Reference(const Case& c, const SparseConvParams& p, const std
   return out;
 }
 
-void RunCase(const Case& c, ThreadPool* pool, unsigned seed) {
+// Checks one case against the naive conv; `result` (optional) gets the output.
+void RunCase(const Case& c, ThreadPool* pool, unsigned seed, std::vector<float>* result = nullptr) {
   SparseConvParams p;
   p.batch = c.batch;
   p.input_height = c.in_h;
@@ -107,6 +108,7 @@ void RunCase(const Case& c, ThreadPool* pool, unsigned seed) {
   std::vector<float> out2(out.size(), NAN);
   op->Run(moved.data(), out2.data(), pool);
   EXPECT_EQ(out, out2);
+  if (result != nullptr) *result = out;
 }
 
 std::vector<Case> Grid() {
@@ -174,6 +176,27 @@ TEST(SparseConvTest, ManyInputChannelsAndFewRows) {
       c.cin = 1100;  // one tap split into two channel blocks
       c.cout = 70;
       RunCase(c, threads > 1 ? &pool : nullptr, 400 + threads);
+    }
+  }
+}
+
+TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
+  // Active rows in balanced chunks (not multiples of the register tile), the
+  // task count rounded up to a multiple of the threads, output channels in
+  // chunks that divide the tiles (96 channels: 6 tiles; 80: 5, a prime):
+  // each output's sum runs in the same order whatever the split.
+  for (int cout : {96, 80}) {
+    for (float density : {0.13f, 0.71f}) {
+      Case c{1, 21, 19, 12, cout, 3, 3, 1, 1, 1, 1, false, 1, density, 0.0f, 6.0f};
+      std::vector<float> single;
+      RunCase(c, nullptr, 900, &single);
+      for (int threads : {2, 3, 4}) {
+        SCOPED_TRACE(testing::Message() << "cout=" << cout << " density=" << density << " threads=" << threads);
+        ThreadPool pool(threads);
+        std::vector<float> split;
+        RunCase(c, &pool, 900, &split);
+        EXPECT_EQ(single, split);
+      }
     }
   }
 }
