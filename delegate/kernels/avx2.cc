@@ -1,7 +1,9 @@
-// AVX2 + FMA micro-kernel for the regular sparse conv: 6 output pixels x 16
-// output channels per block, 12 accumulators in registers. Each (tap, input
-// channel) step loads one 16-wide weight row and broadcasts one input value
-// per pixel. Compiled with -mavx2 -mfma; selected at run time (dispatch.cc).
+// AVX2 + FMA micro-kernel for the regular sparse conv: up to 6 output pixels
+// x 16 output channels per block, 12 accumulators in registers. Each (tap,
+// input channel) step loads one 16-wide weight row and broadcasts one input
+// value per pixel. Blocks of 4 and 5 rows (and fewer for tiny calls) take the
+// rows a 6-row grid would leave over. Compiled with -mavx2 -mfma; selected at
+// run time (dispatch.cc).
 #include <immintrin.h>
 
 #include <algorithm>

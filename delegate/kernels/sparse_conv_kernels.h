@@ -60,7 +60,7 @@ void ConvRowsScalar(const RowsArgs& args, size_t in_channels, size_t out_channel
 void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels);
 #endif
 #if defined(__x86_64__)
-// AVX2 + FMA, 6 rows x 16 channels register blocking. Call only where
+// AVX2 + FMA, up to 6 rows x 16 channels register blocking. Call only where
 // CpuHasAvx2Fma() is true (compiled with -mavx2 -mfma).
 void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels);
 #endif
