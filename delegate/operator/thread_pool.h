@@ -1,14 +1,12 @@
 // A small fixed-size thread pool for the operators: ParallelFor runs
 // `task(i)` for i in [0, count) on the caller plus the workers, and returns
-// when all are done. Idle workers spin for up to 2 ms (ACTSPARSE_SPIN_US),
-// then sleep on a condition variable. Every worker
+// when all are done. Idle workers sleep on a condition variable. Every worker
 // takes part in every ParallelFor (it may find no task left), so no worker can
 // still be looking at one call's state when the next call begins.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -41,10 +39,9 @@ class ThreadPool {
   const std::function<void(size_t)>* task_ = nullptr;
   size_t count_ = 0;
   std::atomic<size_t> next_{0};
-  std::atomic<size_t> generation_{0};
-  std::atomic<size_t> finished_{0};  // workers done with the current generation
+  size_t generation_ = 0;
+  size_t finished_ = 0;  // workers done with the current generation
   bool stop_ = false;
-  std::chrono::microseconds spin_;
 };
 
 }  // namespace actsparse
