@@ -54,10 +54,6 @@ inline void StoreAcc(const RowsArgs& args, __m256 acc0, __m256 acc1, const TileB
   }
 }
 
-}  // namespace
-
-namespace {
-
 // One block of R (1..kRows) output rows x one 16-channel tile over the call's
 // taps. With kPrefetch, each step also asks for one cache line of the weights
 // the next tile (or tap block) will stream: they usually come from DRAM (a
@@ -95,17 +91,18 @@ inline void ConvBlock(const RowsArgs& args, const float* const* ind, size_t row_
   for (size_t r = 0; r < R; ++r) StoreAcc(args, acc[r][0], acc[r][1], bias, lo, hi, out[r] + c0, width);
 }
 
-template <size_t R>
-inline void ConvBlockRows(bool prefetch, const RowsArgs& args, const float* const* ind, size_t row_stride,
-                          float* const* out, size_t c0, size_t width, const float* tile,
-                          const float* next_weights, size_t in_channels, const TileBias& bias, __m256 lo,
-                          __m256 hi) {
-  if (prefetch) {
-    ConvBlock<R, true>(args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi);
-  } else {
-    ConvBlock<R, false>(args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi);
-  }
-}
+using ConvBlockFn = void (*)(const RowsArgs& args, const float* const* ind, size_t row_stride,
+                            float* const* out, size_t c0, size_t width, const float* tile,
+                            const float* next_weights, size_t in_channels, const TileBias& bias,
+                            __m256 lo, __m256 hi);
+
+// kConvBlocks[prefetch][rows]: the block kernel for 1..kRows rows (index 0 unused).
+constexpr ConvBlockFn kConvBlocks[2][kRows + 1] = {
+    {nullptr, ConvBlock<1, false>, ConvBlock<2, false>, ConvBlock<3, false>, ConvBlock<4, false>,
+     ConvBlock<5, false>, ConvBlock<6, false>},
+    {nullptr, ConvBlock<1, true>, ConvBlock<2, true>, ConvBlock<3, true>, ConvBlock<4, true>,
+     ConvBlock<5, true>, ConvBlock<6, true>},
+};
 
 }  // namespace
 
@@ -127,23 +124,13 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
     const float* next_weights = c0 + kConvTile < out_channels
                                     ? tile + tile_stride
                                     : args.packed_weights + args.taps * in_channels * kConvTile;
-    size_t r0 = 0;
-    bool prefetch = true;  // in the first block only: one line per step covers the next tile's block
-    auto block = [&](size_t n) {
-      const float* const* ind = args.indirection + r0 * row_stride;
-      float* const* out = args.outputs + r0;
-      switch (n) {
-        case 6: ConvBlockRows<6>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-        case 5: ConvBlockRows<5>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-        case 4: ConvBlockRows<4>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-        case 3: ConvBlockRows<3>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-        case 2: ConvBlockRows<2>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-        default: ConvBlockRows<1>(prefetch, args, ind, row_stride, out, c0, width, tile, next_weights, in_channels, bias, lo, hi); break;
-      }
+    // Only the first block prefetches: one line per step covers the next tile's block.
+    for (size_t i = 0, r0 = 0; i < blocks; ++i) {
+      const size_t n = i < taller ? base_rows + 1 : base_rows;
+      kConvBlocks[i == 0][n](args, args.indirection + r0 * row_stride, row_stride, args.outputs + r0, c0,
+                             width, tile, next_weights, in_channels, bias, lo, hi);
       r0 += n;
-      prefetch = false;
-    };
-    for (size_t i = 0; i < blocks; ++i) block(i < taller ? base_rows + 1 : base_rows);
+    }
   }
 }
 

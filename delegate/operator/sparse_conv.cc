@@ -189,7 +189,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
     while ((row_chunks * channel_chunks) % threads != 0 && row_chunks < max_row_chunks) ++row_chunks;
   }
   plan.row_tasks = active == 0 ? 0 : std::min(row_chunks, active);
-  plan.channel_tasks = p.depthwise ? 1 : std::min(channel_chunks, tiles);
+  plan.channel_tasks = channel_chunks;  // 1 for depthwise; <= tiles by construction
   // Reduction blocks: whole taps while a tap is short, else one tap split
   // into balanced blocks of input channels.
   const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / kernel_channels_);
