@@ -2,8 +2,9 @@
 // x 16 output channels per block, 12 accumulators in registers. Each (tap,
 // input channel) step loads one 16-wide weight row and broadcasts one input
 // value per pixel. Blocks of 4 and 5 rows (and fewer for tiny calls) take the
-// rows a 6-row grid would leave over. Compiled with -mavx2 -mfma; selected at
-// run time (dispatch.cc).
+// rows a 6-row grid would leave over. The depthwise kernel takes 4 pixels x
+// 16 channels per step. Compiled with -mavx2 -mfma; selected at run time
+// (dispatch.cc).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -137,95 +138,69 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
 namespace {
 
 // Biases and clamp on 8 channels of one depthwise output row.
-inline void DepthwiseStore(const RowsArgs& args, __m256 acc, size_t c, __m256 lo, __m256 hi, float* out) {
-  const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(args.conv_bias + c)),
-                                 _mm256_loadu_ps(args.add_bias + c));
+inline void DepthwiseStore(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
+                           __m256 hi, float* out) {
+  const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(conv_bias + c)), _mm256_loadu_ps(add_bias + c));
   _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
 }
 
-// One output row, 32 channels per step: four independent FMA chains hide the latency.
-void DepthwiseOne(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
-  const float* const* taps = args.indirection + row * RowStride(args);
-  float* out = args.outputs[row];
+// P output rows (pixels) at once, 16 channels per step. A depthwise conv is
+// bound by loads, not FMAs: each weight vector loaded here serves P pixels,
+// and the input vectors go straight into the FMAs (one load each), so a step
+// of 4 pixels costs 10 vector loads per 8 FMAs where one pixel costs 16.
+// The weights stay in registers explicitly: left to itself the compiler
+// reloads them for every pixel.
+template <size_t P>
+void DepthwiseBlock(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
+  const size_t stride = RowStride(args), taps = args.taps;
+  const float* const* ind = args.indirection + row * stride;
+  const float* weights = args.packed_weights;
+  const float* conv_bias = args.conv_bias;
+  const float* add_bias = args.add_bias;
+  float* out[P];
+#pragma GCC unroll 4
+  for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
   size_t c = 0;
-  for (; c + 32 <= channels; c += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    const float* w = args.packed_weights + c;
-    for (size_t t = 0; t < args.taps; ++t, w += channels) {
-      const float* in = taps[t] + c;
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(w), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(w + 8), a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 16), _mm256_loadu_ps(w + 16), a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 24), _mm256_loadu_ps(w + 24), a3);
-    }
-    DepthwiseStore(args, a0, c, lo, hi, out);
-    DepthwiseStore(args, a1, c + 8, lo, hi, out);
-    DepthwiseStore(args, a2, c + 16, lo, hi, out);
-    DepthwiseStore(args, a3, c + 24, lo, hi, out);
-  }
-  for (; c + 8 <= channels; c += 8) {
-    __m256 a = _mm256_setzero_ps();
-    const float* w = args.packed_weights + c;
-    for (size_t t = 0; t < args.taps; ++t, w += channels) {
-      a = _mm256_fmadd_ps(_mm256_loadu_ps(taps[t] + c), _mm256_loadu_ps(w), a);
-    }
-    DepthwiseStore(args, a, c, lo, hi, out);
-  }
-  for (; c < channels; ++c) out[c] = DepthwiseChannel(args, taps, channels, c);
-}
-
-// Two output rows at once, 32 channels per step: each weight vector loaded
-// serves both pixels (a depthwise conv is load-bound); 8 accumulators.
-void DepthwiseTwo(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
-  const float* const* ta = args.indirection + row * RowStride(args);
-  const float* const* tb = ta + RowStride(args);
-  float* oa = args.outputs[row];
-  float* ob = args.outputs[row + 1];
-  size_t c = 0;
-  for (; c + 32 <= channels; c += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
-    const float* w = args.packed_weights + c;
-    for (size_t t = 0; t < args.taps; ++t, w += channels) {
+  for (; c + 16 <= channels; c += 16) {
+    __m256 acc[P][2];
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
+    const float* w = weights + c;
+    for (size_t t = 0; t < taps; ++t, w += channels) {
       const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-      const __m256 w2 = _mm256_loadu_ps(w + 16), w3 = _mm256_loadu_ps(w + 24);
-      const float* ia = ta[t] + c;
-      const float* ib = tb[t] + c;
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(ia), w0, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 8), w1, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 16), w2, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(ia + 24), w3, a3);
-      b0 = _mm256_fmadd_ps(_mm256_loadu_ps(ib), w0, b0);
-      b1 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 8), w1, b1);
-      b2 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 16), w2, b2);
-      b3 = _mm256_fmadd_ps(_mm256_loadu_ps(ib + 24), w3, b3);
+#pragma GCC unroll 4
+      for (size_t p = 0; p < P; ++p) {
+        const float* in = ind[p * stride + t] + c;
+        acc[p][0] = _mm256_fmadd_ps(_mm256_loadu_ps(in), w0, acc[p][0]);
+        acc[p][1] = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), w1, acc[p][1]);
+      }
     }
-    DepthwiseStore(args, a0, c, lo, hi, oa);
-    DepthwiseStore(args, a1, c + 8, lo, hi, oa);
-    DepthwiseStore(args, a2, c + 16, lo, hi, oa);
-    DepthwiseStore(args, a3, c + 24, lo, hi, oa);
-    DepthwiseStore(args, b0, c, lo, hi, ob);
-    DepthwiseStore(args, b1, c + 8, lo, hi, ob);
-    DepthwiseStore(args, b2, c + 16, lo, hi, ob);
-    DepthwiseStore(args, b3, c + 24, lo, hi, ob);
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; ++p) {
+      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, out[p]);
+      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, out[p]);
+    }
   }
   for (; c + 8 <= channels; c += 8) {
-    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
-    const float* w = args.packed_weights + c;
-    for (size_t t = 0; t < args.taps; ++t, w += channels) {
-      const __m256 wv = _mm256_loadu_ps(w);
-      a = _mm256_fmadd_ps(_mm256_loadu_ps(ta[t] + c), wv, a);
-      b = _mm256_fmadd_ps(_mm256_loadu_ps(tb[t] + c), wv, b);
+    __m256 acc[P];
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
+    const float* w = weights + c;
+    for (size_t t = 0; t < taps; ++t, w += channels) {
+      const __m256 w0 = _mm256_loadu_ps(w);
+#pragma GCC unroll 4
+      for (size_t p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(ind[p * stride + t] + c), w0, acc[p]);
     }
-    DepthwiseStore(args, a, c, lo, hi, oa);
-    DepthwiseStore(args, b, c, lo, hi, ob);
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, out[p]);
   }
   for (; c < channels; ++c) {
-    oa[c] = DepthwiseChannel(args, ta, channels, c);
-    ob[c] = DepthwiseChannel(args, tb, channels, c);
+#pragma GCC unroll 4
+    for (size_t p = 0; p < P; ++p) out[p][c] = DepthwiseChannel(args, ind + p * stride, channels, c);
   }
 }
+
+constexpr size_t kDepthwisePixels = 4;
 
 }  // namespace
 
@@ -237,8 +212,15 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
   size_t r = 0;
-  for (; r + 2 <= args.rows; r += 2) DepthwiseTwo(args, r, in_channels, lo, hi);
-  if (r < args.rows) DepthwiseOne(args, r, in_channels, lo, hi);
+  for (; r + kDepthwisePixels <= args.rows; r += kDepthwisePixels) {
+    DepthwiseBlock<kDepthwisePixels>(args, r, in_channels, lo, hi);
+  }
+  switch (args.rows - r) {
+    case 3: DepthwiseBlock<3>(args, r, in_channels, lo, hi); break;
+    case 2: DepthwiseBlock<2>(args, r, in_channels, lo, hi); break;
+    case 1: DepthwiseBlock<1>(args, r, in_channels, lo, hi); break;
+    default: break;
+  }
 }
 
 }  // namespace kernels

@@ -75,11 +75,11 @@ ConvRowsFn SelectConvRows(const char** name);
 using DepthwiseRowsFn = void (*)(const RowsArgs& args, size_t in_channels, size_t multiplier);
 void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multiplier);
 #if defined(__aarch64__)
-// NEON over channels (multiplier 1; other multipliers use the scalar code).
+// NEON, 4 pixels x 8 channels per step (multiplier 1; other multipliers use the scalar code).
 void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multiplier);
 #endif
 #if defined(__x86_64__)
-// AVX2 + FMA over channels (multiplier 1; other multipliers use the scalar code).
+// AVX2 + FMA, 4 pixels x 16 channels per step (multiplier 1; other multipliers use the scalar code).
 void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier);
 #endif
 DepthwiseRowsFn SelectDepthwiseRows(const char** name);

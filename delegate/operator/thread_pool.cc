@@ -1,6 +1,15 @@
 #include "delegate/operator/thread_pool.h"
 
+#include <cstdlib>
+
 namespace actsparse {
+namespace {
+
+constexpr int kIndexBits = 24;
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+constexpr uint64_t kGenerationMask = ~uint64_t{0} >> kIndexBits;
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -15,8 +24,26 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
+void ThreadPool::RunTasks(uint64_t generation, const std::function<void(size_t)>& task,
+                          size_t count) {
+  for (;;) {
+    uint64_t word = claim_.load(std::memory_order_acquire);
+    do {
+      if ((word >> kIndexBits) != generation || (word & kIndexMask) >= count) return;
+    } while (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire));
+    task(static_cast<size_t>(word & kIndexMask));
+    if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
+      // Taking the mutex orders this notify after the caller's predicate
+      // check, so the wakeup cannot be lost.
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_one();
+    }
+  }
+}
+
 void ThreadPool::WorkerLoop() {
-  size_t seen = 0;
+  uint64_t seen = 0;
   for (;;) {
     const std::function<void(size_t)>* task;
     size_t count;
@@ -28,31 +55,32 @@ void ThreadPool::WorkerLoop() {
       task = task_;
       count = count_;
     }
-    for (size_t i = next_.fetch_add(1); i < count; i = next_.fetch_add(1)) (*task)(i);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (++finished_ == workers_.size()) done_.notify_one();
+    RunTasks(seen, *task, count);
   }
 }
 
 void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& task) {
   if (count == 0) return;
+  if (count > kIndexMask) std::abort();  // a programming error, not an input error
   std::lock_guard<std::mutex> call(call_mutex_);
   if (workers_.empty() || count == 1) {
     for (size_t i = 0; i < count; ++i) task(i);
     return;
   }
+  uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    generation = generation_ = (generation_ + 1) & kGenerationMask;
     task_ = &task;
     count_ = count;
-    next_.store(0);
-    finished_ = 0;
-    ++generation_;
+    completed_.store(0, std::memory_order_relaxed);
+    claim_.store(generation << kIndexBits, std::memory_order_release);
   }
   wake_.notify_all();
-  for (size_t i = next_.fetch_add(1); i < count; i = next_.fetch_add(1)) task(i);
+  RunTasks(generation, task, count);
+  if (completed_.load(std::memory_order_acquire) == count) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return finished_ == workers_.size(); });
+  done_.wait(lock, [&] { return completed_.load(std::memory_order_acquire) == count; });
 }
 
 }  // namespace actsparse

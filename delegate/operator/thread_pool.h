@@ -1,14 +1,23 @@
 // A small fixed-size thread pool for the operators: ParallelFor runs
 // `task(i)` for i in [0, count) on the caller plus the workers, and returns
-// when all are done. Idle workers sleep on a condition variable. Every worker
-// takes part in every ParallelFor (it may find no task left), so no worker can
-// still be looking at one call's state when the next call begins.
+// as soon as every task has finished. Idle workers sleep on a condition
+// variable.
+//
+// The caller never waits for a worker to wake up: tasks are claimed from one
+// atomic word holding (call generation, next index), so a worker that wakes
+// late, after the caller has run every task itself, claims nothing and goes
+// back to sleep. The reason: our chains alternate with XNNPACK's ops, whose
+// pool threads spin for a while after each op, so our worker may get its core
+// late; the old design (every worker had to check in before the call could
+// return) made a short chain wait for that. The tail left is at most one
+// task that a late worker claimed.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -25,10 +34,13 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // `count` must be below 2^24 (the operators use a few dozen tasks).
   void ParallelFor(size_t count, const std::function<void(size_t)>& task);
 
  private:
   void WorkerLoop();
+  // Claims and runs tasks of call `generation` until none is left.
+  void RunTasks(uint64_t generation, const std::function<void(size_t)>& task, size_t count);
 
   std::vector<std::thread> workers_;
   // Serialises callers: interpreters sharing one delegate may invoke concurrently.
@@ -36,12 +48,16 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
+  // Guarded by mutex_: what a waking worker reads to join the current call.
   const std::function<void(size_t)>* task_ = nullptr;
   size_t count_ = 0;
-  std::atomic<size_t> next_{0};
-  size_t generation_ = 0;
-  size_t finished_ = 0;  // workers done with the current generation
+  uint64_t generation_ = 0;
   bool stop_ = false;
+  // (generation << kIndexBits) | next unclaimed index. A claim is a CAS that
+  // fails once the generation moved on, so a late worker cannot run a task
+  // of a call that has returned.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<size_t> completed_{0};  // tasks of the current call finished
 };
 
 }  // namespace actsparse

@@ -126,11 +126,13 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
 TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
   DepthwiseRowsFn selected = SelectDepthwiseRows(nullptr);
   unsigned seed = 500;
-  for (size_t rows : {1, 2, 3, 6})
+  // Rows cover whole pixel blocks and every remainder; channels cover the
+  // 16-wide steps, the 8-wide step and the scalar tail, alone and together.
+  for (size_t rows : {1, 2, 3, 4, 5, 6, 7, 9})
     for (size_t taps : {1, 9, 25})
-      for (size_t cin : {1, 7, 8, 31, 32, 33, 96})
+      for (size_t cin : {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 96})
         for (size_t multiplier : {1, 2}) {
-          SCOPED_TRACE(testing::Message() << "taps=" << taps << " cin=" << cin << " m=" << multiplier);
+          SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " m=" << multiplier);
           const std::vector<float> ref = RunDepthwise(DepthwiseRowsScalar, rows, taps, cin, multiplier, seed);
           const std::vector<float> got = RunDepthwise(selected, rows, taps, cin, multiplier, seed);
           ++seed;

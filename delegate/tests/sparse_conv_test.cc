@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "delegate/operator/sparse_conv.h"
@@ -235,6 +238,33 @@ TEST(ThreadPoolTest, RunsEveryTaskOnceAcrossManyCalls) {
     std::vector<int> hits(static_cast<size_t>(round % 37 + 1), 0);
     pool.ParallelFor(hits.size(), [&](size_t i) { hits[i] += 1; });
     for (int h : hits) ASSERT_EQ(h, 1);
+  }
+}
+
+// Many short calls: workers often wake after the caller has run every task
+// and returned, and must then claim nothing (a stale claim would run a task
+// whose captures are gone; ASan reports that as stack-use-after-scope).
+TEST(ThreadPoolTest, LateWorkersNeverRunAFinishedCall) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int round = 0; round < 20000; ++round) {
+      std::vector<int> hits(static_cast<size_t>(round % 3 + 2), 0);
+      pool.ParallelFor(hits.size(), [&hits](size_t i) { hits[i] += 1; });
+      for (int h : hits) ASSERT_EQ(h, 1) << "round " << round;
+    }
+  }
+}
+
+// The caller returns only after tasks still running on a worker finished.
+TEST(ThreadPoolTest, WaitsForTasksStillRunningOnWorkers) {
+  ThreadPool pool(2);
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> finished{0};
+    pool.ParallelFor(2, [&finished](size_t i) {
+      if (i == 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      finished.fetch_add(1);
+    });
+    ASSERT_EQ(finished.load(), 2);
   }
 }
 
