@@ -1,11 +1,13 @@
 // ISA-independent pieces shared by the SIMD micro-kernel files: the per-tile
-// bias bookkeeping and the scalar channel tail of the depthwise kernels.
+// bias bookkeeping, and the pixel blocking and scalar channel tail of the
+// depthwise kernels.
 // Header-only and inline so each ISA file compiles them with its own flags.
 #ifndef ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
 #define ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
 
@@ -34,6 +36,25 @@ inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, si
   for (size_t t = 0; t < args.taps; ++t) acc += taps[t][c] * args.packed_weights[t * channels + c];
   const float v = (acc + args.conv_bias[c]) + args.add_bias[c];
   return std::min(std::max(v, args.out_min), args.out_max);
+}
+
+// Depthwise kernels compute this many output pixels per step.
+constexpr size_t kDepthwisePixels = 4;
+
+// Calls block(std::integral_constant<size_t, P>{}, first_row) over `rows`
+// output rows: blocks of kDepthwisePixels, then one block of the 1-3 left.
+template <typename Block>
+inline void ForEachDepthwiseBlock(size_t rows, Block&& block) {
+  size_t r = 0;
+  for (; r + kDepthwisePixels <= rows; r += kDepthwisePixels) {
+    block(std::integral_constant<size_t, kDepthwisePixels>{}, r);
+  }
+  switch (rows - r) {
+    case 3: block(std::integral_constant<size_t, 3>{}, r); break;
+    case 2: block(std::integral_constant<size_t, 2>{}, r); break;
+    case 1: block(std::integral_constant<size_t, 1>{}, r); break;
+    default: break;
+  }
 }
 
 }  // namespace kernels
