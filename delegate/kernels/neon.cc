@@ -88,8 +88,8 @@ inline void DepthwiseStore(const float* conv_bias, const float* add_bias, float3
 }
 
 // P output rows (pixels) at once, 8 channels per step: each weight vector
-// loaded serves P pixels (a depthwise conv is bound by loads, and in-order
-// ARM cores issue one load per cycle), as in the AVX2 kernel.
+// loaded serves P pixels (a depthwise conv is bound by loads, and cores like
+// the Pi 4's Cortex-A72 issue one load per cycle), as in the AVX2 kernel.
 // Not inlined, as in the AVX2 kernel, where folding all four instantiations
 // into the row loop cost the 4-pixel hot loop its registers (20% slower).
 template <size_t P>

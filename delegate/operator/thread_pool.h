@@ -8,9 +8,9 @@
 // late, after the caller has run every task itself, claims nothing and goes
 // back to sleep. The reason: our chains alternate with XNNPACK's ops, whose
 // pool threads spin for a while after each op, so our worker may get its core
-// late; the old design (every worker had to check in before the call could
-// return) made a short chain wait for that. The tail left is at most one
-// task that a late worker claimed.
+// late; requiring every worker to check in before returning would make a
+// short chain wait for that. The tail left is at most one task that a late
+// worker claimed.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 
