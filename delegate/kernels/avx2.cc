@@ -138,7 +138,8 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
       // prefetcher does not follow, and a big layer's output is cold (the
       // 7x7 stem with its weights warm, output cold: ~4% faster).
       if (c0 == 0 && i + 1 < blocks) {
-        for (size_t r = r0 + n; r < std::min(args.rows, r0 + 2 * n + 1); ++r) {
+        const size_t next_n = i + 1 < taller ? base_rows + 1 : base_rows;
+        for (size_t r = r0 + n; r < r0 + n + next_n; ++r) {
           for (size_t c = 0; c < out_channels; c += kConvTile) {
             _mm_prefetch(reinterpret_cast<const char*>(args.outputs[r] + c), _MM_HINT_T0);
           }
