@@ -268,5 +268,38 @@ TEST(ThreadPoolTest, WaitsForTasksStillRunningOnWorkers) {
   }
 }
 
+// Held workers spin between calls instead of sleeping. They must still run
+// every task exactly once, take part in the calls (the point of holding
+// them), and fall back to sleeping when the hold is released or the next
+// call is late (here: 2 ms, longer than the spin limit).
+TEST(ThreadPoolTest, HeldWorkersJoinEveryCallAndStillSleepWhenReleased) {
+  ThreadPool pool(3);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> on_workers{0};
+  for (int round = 0; round < 300; ++round) {
+    pool.HoldWorkers(round % 10 != 9);  // every tenth call is a burst's last
+    std::vector<int> hits(static_cast<size_t>(round % 7 + 4), 0);
+    pool.ParallelFor(hits.size(), [&](size_t i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      if (std::this_thread::get_id() != caller) on_workers.fetch_add(1);
+      hits[i] += 1;
+    });
+    for (int h : hits) ASSERT_EQ(h, 1) << "round " << round;
+    if (round % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GT(on_workers.load(), 0);
+}
+
+// Destroying a pool whose workers are held and spinning must not hang.
+TEST(ThreadPoolTest, DestroysWhileWorkersAreHeld) {
+  for (int round = 0; round < 100; ++round) {
+    ThreadPool pool(3);
+    pool.HoldWorkers(true);
+    std::atomic<int> done{0};
+    pool.ParallelFor(6, [&done](size_t) { done.fetch_add(1); });
+    ASSERT_EQ(done.load(), 6);
+  }
+}
+
 }  // namespace
 }  // namespace actsparse

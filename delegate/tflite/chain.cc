@@ -372,15 +372,20 @@ TfLiteStatus ChainKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) 
 }
 
 TfLiteStatus ChainKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
-  for (Step& step : steps_) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& step = steps_[i];
     const float* in = step.input_buffer >= 0 ? buffers_[step.input_buffer].data()
                                              : T(context, step.plan->input_tensor).data.f;
     float* out = step.output_buffer >= 0 ? buffers_[step.output_buffer].data()
                                          : context->tensors[step.plan->output_tensor].data.f;
     if (in == nullptr || out == nullptr) {
+      if (pool_) pool_->HoldWorkers(false);
       context->ReportError(context, "%s", ("actsparse: " + step.plan->meta.name + ": tensor not allocated").c_str());
       return kTfLiteError;
     }
+    // The next chain of this partition follows at once: keep the workers
+    // spinning for it instead of putting them to sleep (see ThreadPool).
+    if (pool_) pool_->HoldWorkers(i + 1 < steps_.size());
     step.op->Run(in, out, pool_.get());
   }
   return kTfLiteOk;
