@@ -42,6 +42,46 @@ def test_paper_table_from_json(repo, tmp_path):
     assert (tmp_path / "speedup.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def _paper_table_module(repo):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("paper_table", repo / "benchmarks" / "paper_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rows_measured_while_the_host_was_loaded_are_found_by_their_dense_time(repo):
+    paper_table = _paper_table_module(repo)
+
+    def row(model, t1_plain, t2_plain, sparsity=0.1):
+        result = lambda plain: {"dense_ms": plain * 1.2, "reference_ms": plain}  # noqa: E731
+        return {"model": model, "sparsity": sparsity, "t1": result(t1_plain), "t2": result(t2_plain)}
+
+    rows = [row("resnet18", 39.0, 20.0), row("resnet18", 40.5, 20.4), row("resnet18", 72.3, 20.1),
+            row("resnet18", 39.2, 24.0), row("mobilenet_v2", 8.4, 4.5), row("mobilenet_v2", 8.9, 4.6)]
+    # Sparsity 0 has no reference: the model itself is the dense network.
+    rows.append({"model": "mobilenet_v2", "sparsity": 0.0, "t1": {"dense_ms": 9.5, "reference_ms": None},
+                 "t2": {"dense_ms": 4.6, "reference_ms": None}})
+    assert paper_table.host_loaded(rows, [1, 2], 0.10) == [(2, 1), (3, 2), (6, 1)]
+    assert paper_table.host_loaded(rows, [1, 2], 0.25) == [(2, 1)]
+    assert paper_table.host_loaded(rows[:2], [1, 2], 0.10) == []
+
+
+def test_paper_table_marks_loaded_rows(repo, tmp_path):
+    loaded = dict(_result(1.1, 1.05), host_loaded=True)
+    rows = [{"model": "resnet18", "variant": "skip1x1", "sparsity": 0.1, "ideal": 1.11, "paper": 1.11,
+             "t1": loaded}]
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "threads": [1], "retries": 3,
+                                 "noise_tolerance": 0.2, "rows": rows}))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "paper_table.md").read_text()
+    assert "| **1.05x**† | 1.10x† |" in table
+    assert "more than 20% slower" in table and "at most 3 more times" in table and "marked †" in table
+
+
 def test_accuracy_script_runs(repo, tmp_path):
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "accuracy.py"), "--seeds", "0", "--epochs", "1",
                           "--sparsities", "0.2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
