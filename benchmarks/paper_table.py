@@ -110,24 +110,26 @@ def main() -> int:
             row = {"model": model_name, "variant": variant, "sparsity": sparsity,
                    "ideal": round(summary.ideal_speedup, 3) if summary else 1.0,
                    "paper": PAPER.get((model_name, sparsity)) if variant == "skip1x1" else None}
+            row_reference = reference if reference.exists() and sparsity > 0 else None
             for n in threads:
                 busy = cpu_busy_fraction(1.0)
                 if args.require_idle and busy > 0.15:
                     print(f"CPU {busy:.0%} busy: refusing to measure", file=sys.stderr)
                     return 3
                 result = run_bench(tfl, num_threads=n, num_runs=args.runs, warmup_runs=5,
-                                   reference=reference if reference.exists() and sparsity > 0 else None)
+                                   reference=row_reference)
                 row[f"t{n}"] = result.to_json()
-            files[id(row)] = (tfl, reference if reference.exists() and sparsity > 0 else None)
+            files[id(row)] = (tfl, row_reference)
             rows.append(row)
             if sparsity == 0.1:  # the forced-dense row: same chains, all-ones masks
                 forced = Path(tmp) / f"{model_name}-{variant}-forced.tflite"
                 forced.write_bytes(all_ones_masks(tfl.read_bytes()))
                 row = dict(row, sparsity=0.0, forced=True, ideal=1.0, paper=None)
+                forced_reference = reference if reference.exists() else None
                 for n in threads:
                     row[f"t{n}"] = run_bench(forced, num_threads=n, num_runs=args.runs, warmup_runs=5,
-                                             reference=reference if reference.exists() else None).to_json()
-                files[id(row)] = (forced, reference if reference.exists() else None)
+                                             reference=forced_reference).to_json()
+                files[id(row)] = (forced, forced_reference)
                 rows.append(row)
             if (model_name, variant, sparsity) == ("resnet18", "skip1x1", 0.3):
                 breakdown = {n: [layer.to_json() for layer in run_layer_bench(tfl, num_threads=n, num_runs=11)]
@@ -320,7 +322,7 @@ def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespac
                 for n in threads}
         cells += [f"**{headline(r[f't{n}']):.2f}x**{busy[n]}" for n in threads]
         cells += [f"{r[f't{n}']['speedup']:.2f}x{busy[n]}" for n in threads]
-        cells += [f"{r[f't{n}']['reference_ms'] or r[f't{n}']['dense_ms']:.1f}" for n in threads]
+        cells += [f"{plain_ms(r[f't{n}']):.1f}" for n in threads]
         first = r[f"t{threads[0]}"]
         cells += [f"{first['claimed_chains']}/{first['listed_chains']}", first["conv_kernel"] or "-"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -65,13 +65,13 @@ void ThreadPool::RunTasks(uint64_t generation, const std::function<void(size_t)>
   }
 }
 
-bool ThreadPool::SpinForNextCall(uint64_t seen) const {
+void ThreadPool::SpinForNextCall(uint64_t seen) const {
   const auto deadline = std::chrono::steady_clock::now() + kMaxSpin;
   for (unsigned i = 1;; ++i) {
-    if ((claim_.load(std::memory_order_acquire) >> kIndexBits) != seen) return true;
-    if (!hold_.load(std::memory_order_acquire)) return false;
+    if ((claim_.load(std::memory_order_acquire) >> kIndexBits) != seen) return;
+    if (!hold_.load(std::memory_order_acquire)) return;
     // Reading the clock costs ~20 ns; every 64th pause is often enough.
-    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return false;
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return;
     CpuRelax();
   }
 }
@@ -95,8 +95,9 @@ void ThreadPool::WorkerLoop() {
       count = count_;
     }
     RunTasks(seen, *task, count);
-    // When it returns true, the wait above finds the next call at once.
-    if (hold_.load(std::memory_order_acquire)) SpinForNextCall(seen);
+    // Returns at once unless held. If a call came meanwhile, the wait above
+    // finds it without sleeping.
+    SpinForNextCall(seen);
   }
 }
 

@@ -49,8 +49,8 @@ class ThreadPool {
 
  private:
   void WorkerLoop();
-  // Spins while held until call `seen` is superseded; false if it gave up.
-  bool SpinForNextCall(uint64_t seen) const;
+  // While held, spins until call `seen` is superseded, at most kMaxSpin.
+  void SpinForNextCall(uint64_t seen) const;
   // Claims and runs tasks of call `generation` until none is left.
   void RunTasks(uint64_t generation, const std::function<void(size_t)>& task, size_t count);
 
