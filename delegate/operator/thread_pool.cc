@@ -17,8 +17,10 @@ namespace {
 constexpr int kIndexBits = 24;
 constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
 constexpr uint64_t kGenerationMask = ~uint64_t{0} >> kIndexBits;
-// Longest a held worker spins before it sleeps anyway: a guard against a
-// caller that holds the workers and then does something slow.
+// Longest anyone spins before sleeping anyway: a held worker (a guard
+// against a caller that holds the workers and then does something slow) and
+// the caller waiting for the workers' last tasks (a guard against a worker
+// the OS has descheduled).
 constexpr std::chrono::microseconds kMaxSpin{200};
 
 // Tells the core that this is a spin loop, so it spends less power and
@@ -29,6 +31,18 @@ inline void CpuRelax() {
 #elif defined(__aarch64__) || defined(__arm__)
   __asm__ __volatile__("yield");
 #endif
+}
+
+// Spins until done() is true (returns true) or kMaxSpin has passed (false).
+template <typename Done>
+bool SpinUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kMaxSpin;
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    // Reading the clock costs ~20 ns; every 64th pause is often enough.
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return false;
+    CpuRelax();
+  }
 }
 
 }  // namespace
@@ -66,14 +80,10 @@ void ThreadPool::RunTasks(uint64_t generation, const std::function<void(size_t)>
 }
 
 void ThreadPool::SpinForNextCall(uint64_t seen) const {
-  const auto deadline = std::chrono::steady_clock::now() + kMaxSpin;
-  for (unsigned i = 1;; ++i) {
-    if ((claim_.load(std::memory_order_acquire) >> kIndexBits) != seen) return;
-    if (!hold_.load(std::memory_order_acquire)) return;
-    // Reading the clock costs ~20 ns; every 64th pause is often enough.
-    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return;
-    CpuRelax();
-  }
+  SpinUntil([&] {
+    return (claim_.load(std::memory_order_acquire) >> kIndexBits) != seen ||
+           !hold_.load(std::memory_order_acquire);
+  });
 }
 
 void ThreadPool::WorkerLoop() {
@@ -121,6 +131,9 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
   wake_.notify_all();
   RunTasks(generation, task, count);
   if (completed_.load(std::memory_order_acquire) == count) return;
+  // The worker is finishing its last task, which is shorter than a chain:
+  // spinning for it beats a futex sleep, whose wakeup costs 15-30 us here.
+  if (SpinUntil([&] { return completed_.load(std::memory_order_acquire) == count; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return completed_.load(std::memory_order_acquire) == count; });
 }

@@ -255,16 +255,19 @@ TEST(ThreadPoolTest, LateWorkersNeverRunAFinishedCall) {
   }
 }
 
-// The caller returns only after tasks still running on a worker finished.
+// The caller returns only after tasks still running on a worker finished:
+// short ones it spins for, long ones (beyond the spin limit) it sleeps for.
 TEST(ThreadPoolTest, WaitsForTasksStillRunningOnWorkers) {
   ThreadPool pool(2);
-  for (int round = 0; round < 50; ++round) {
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int round = 0; round < 60; ++round) {
+    const auto worker_task = std::chrono::microseconds(round % 3 == 0 ? 2000 : 10 + 40 * (round % 3));
     std::atomic<int> finished{0};
-    pool.ParallelFor(2, [&finished](size_t i) {
-      if (i == 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    pool.ParallelFor(2, [&](size_t) {
+      if (std::this_thread::get_id() != caller) std::this_thread::sleep_for(worker_task);
       finished.fetch_add(1);
     });
-    ASSERT_EQ(finished.load(), 2);
+    ASSERT_EQ(finished.load(), 2) << "round " << round;
   }
 }
 
