@@ -112,11 +112,8 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
   const size_t tile_stride = WeightsTileStride(args, in_channels);
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
-  // As few blocks as 6-row tiles need, their heights balanced (34 rows: four
-  // of 6 and two of 5) rather than a ragged last one computing rows it drops.
-  const size_t blocks = (args.rows + kRows - 1) / kRows;
-  const size_t base_rows = blocks ? args.rows / blocks : 0, taller = blocks ? args.rows % blocks : 0;
-  auto block_rows = [&](size_t i) { return i < taller ? base_rows + 1 : base_rows; };
+  const BalancedBlocks balanced(args.rows, kRows);
+  const size_t blocks = balanced.count;
   TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
@@ -133,13 +130,13 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
     // its weights cold: 88 -> 95 GFLOP/s; in the model, 0.8 ms of 6.7).
     const size_t lines = args.taps * in_channels;
     for (size_t i = 0, r0 = 0; i < blocks; ++i) {
-      const size_t n = block_rows(i);
+      const size_t n = balanced.rows(i);
       // On the first tile, ask for the next block's output rows (all the
       // call's channels): output pixels are scattered rows the hardware
       // prefetcher does not follow, and a big layer's output is cold (the
       // 7x7 stem with its weights warm, output cold: ~4% faster).
       if (c0 == 0 && i + 1 < blocks) {
-        for (size_t r = r0 + n; r < r0 + n + block_rows(i + 1); ++r) {
+        for (size_t r = r0 + n; r < r0 + n + balanced.rows(i + 1); ++r) {
           for (size_t c = 0; c < out_channels; c += kConvTile) {
             _mm_prefetch(reinterpret_cast<const char*>(args.outputs[r] + c), _MM_HINT_T0);
           }

@@ -1,5 +1,5 @@
-// NEON micro-kernels (AArch64, where NEON is always present): conv with a
-// 4 rows x 16 channels register tile (16 accumulators), depthwise 4 pixels x
+// NEON micro-kernels (AArch64, where NEON is always present): conv with up
+// to 4 rows x 16 channels per block (16 accumulators), depthwise 4 pixels x
 // 8 channels per step. Exactness-tested under qemu; no ARM timing is claimed.
 #include <arm_neon.h>
 
@@ -14,21 +14,121 @@ namespace {
 
 constexpr size_t kRows = 4;
 
+// Loads a row's partial sums of channels [c0, c0 + width) (or zeros).
+inline void LoadTile(const RowsArgs& args, const float* out, size_t width, float32x4_t acc[4]) {
+  if (!args.accumulate) {
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) acc[k] = vdupq_n_f32(0.0f);
+    return;
+  }
+  if (width == kConvTile) {
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) acc[k] = vld1q_f32(out + 4 * k);
+    return;
+  }
+  alignas(16) float tmp[kConvTile] = {};
+  std::copy(out, out + width, tmp);
+  #pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) acc[k] = vld1q_f32(tmp + 4 * k);
+}
+
 // Stores a row's sums: through biases and the clamp on the last tap block,
 // raw otherwise. Only `width` channels are written.
-inline void StoreTile(const RowsArgs& args, const float32x4_t acc[4], const float* cb, const float* ab,
-                      float32x4_t lo, float32x4_t hi, float* out, size_t width) {
-  alignas(16) float tmp[kConvTile];
+inline void StoreTile(const RowsArgs& args, const float32x4_t acc[4], const TileBias& bias, float32x4_t lo,
+                      float32x4_t hi, float* out, size_t width) {
+  float32x4_t v[4];
+  #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    float32x4_t v = acc[k];
+    v[k] = acc[k];
     if (args.finish) {
-      v = vaddq_f32(vaddq_f32(v, vld1q_f32(cb + 4 * k)), vld1q_f32(ab + 4 * k));
-      v = vminq_f32(vmaxq_f32(v, lo), hi);
+      v[k] = vaddq_f32(vaddq_f32(v[k], vld1q_f32(bias.conv + 4 * k)), vld1q_f32(bias.add + 4 * k));
+      v[k] = vminq_f32(vmaxq_f32(v[k], lo), hi);
     }
-    vst1q_f32(tmp + 4 * k, v);
   }
+  if (width == kConvTile) {
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) vst1q_f32(out + 4 * k, v[k]);
+    return;
+  }
+  alignas(16) float tmp[kConvTile];
+  #pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) vst1q_f32(tmp + 4 * k, v[k]);
   std::copy(tmp, tmp + width, out);
 }
+
+// One input channel step: 16 weights (w) times one input value per row
+// (lane L of x[r]), into 16 accumulators per row.
+template <size_t R, int L>
+inline void ChannelStep(const float* w, const float32x4_t x[R], float32x4_t acc[R][4]) {
+  const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+  const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
+  #pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r) {
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], w0, x[r], L);
+    acc[r][1] = vfmaq_laneq_f32(acc[r][1], w1, x[r], L);
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], w2, x[r], L);
+    acc[r][3] = vfmaq_laneq_f32(acc[r][3], w3, x[r], L);
+  }
+}
+
+// One block of R (1..kRows) output rows x one 16-channel tile over the call's
+// taps. Input channels go four at a time: one 128-bit load per row feeds four
+// steps through lane-indexed FMAs, instead of one scalar load per row and
+// step (cores like the Pi 4's Cortex-A72 issue one load per cycle, and a step
+// has 4 FMAs per row). Every `prefetch_every` groups it also asks for the next
+// cache line from `prefetch`, its share of the weights the next tile (or tap
+// block) will stream, as the AVX2 kernel does: a ResNet's weights come from
+// DRAM (a Cortex-A72 has 1 MB of L2 for four cores).
+template <size_t R>
+inline void ConvBlock(const RowsArgs& args, const float* const* ind, size_t row_stride, float* const* out,
+                      size_t c0, size_t width, const float* tile, const float* prefetch,
+                      size_t prefetch_every, size_t in_channels, const TileBias& bias, float32x4_t lo,
+                      float32x4_t hi) {
+  float32x4_t acc[R][4];
+  #pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r) LoadTile(args, out[r] + c0, width, acc[r]);
+  const float* w = tile;
+  size_t countdown = prefetch_every;
+  for (size_t t = 0; t < args.taps; ++t) {
+    const float* in[R];
+    #pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) in[r] = ind[r * row_stride + t] + args.input_offset;
+    size_t ci = 0;
+    for (; ci + 4 <= in_channels; ci += 4, w += 4 * kConvTile) {
+      if (--countdown == 0) {
+        // The four lines (64 bytes each) of the next tile's group, into L2.
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) __builtin_prefetch(prefetch + k * kConvTile, 0, 2);
+        prefetch += 4 * kConvTile;
+        countdown = prefetch_every;
+      }
+      float32x4_t x[R];
+      #pragma GCC unroll 4
+      for (size_t r = 0; r < R; ++r) x[r] = vld1q_f32(in[r] + ci);
+      ChannelStep<R, 0>(w, x, acc);
+      ChannelStep<R, 1>(w + kConvTile, x, acc);
+      ChannelStep<R, 2>(w + 2 * kConvTile, x, acc);
+      ChannelStep<R, 3>(w + 3 * kConvTile, x, acc);
+    }
+    for (; ci < in_channels; ++ci, w += kConvTile) {
+      float32x4_t x[R];
+      #pragma GCC unroll 4
+      for (size_t r = 0; r < R; ++r) x[r] = vld1q_dup_f32(in[r] + ci);
+      ChannelStep<R, 0>(w, x, acc);
+    }
+  }
+  #pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r) StoreTile(args, acc[r], bias, lo, hi, out[r] + c0, width);
+}
+
+using ConvBlockFn = void (*)(const RowsArgs& args, const float* const* ind, size_t row_stride,
+                            float* const* out, size_t c0, size_t width, const float* tile,
+                            const float* prefetch, size_t prefetch_every, size_t in_channels,
+                            const TileBias& bias, float32x4_t lo, float32x4_t hi);
+
+// kConvBlocks[rows]: the block kernel for 1..kRows rows (index 0 unused).
+constexpr ConvBlockFn kConvBlocks[kRows + 1] = {nullptr, ConvBlock<1>, ConvBlock<2>, ConvBlock<3>,
+                                                ConvBlock<4>};
 
 }  // namespace
 
@@ -37,44 +137,33 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
   const size_t tile_stride = WeightsTileStride(args, in_channels);
   const float32x4_t lo = vdupq_n_f32(args.out_min);
   const float32x4_t hi = vdupq_n_f32(args.out_max);
+  const BalancedBlocks blocks(args.rows, kRows);
+  // Groups of four input channels per block and tile; the weights of the
+  // single-channel tail of each tap (at most 3 lines) are not prefetched.
+  const size_t groups = args.taps * (in_channels / 4);
   TileBias bias;
   for (size_t c0 = 0; c0 < out_channels; c0 += kConvTile) {
     const size_t width = std::min(kConvTile, out_channels - c0);
     bias.Load(args, c0, width);
     const float* tile = args.packed_weights + (c0 / kConvTile) * tile_stride;
-    for (size_t r0 = 0; r0 < args.rows; r0 += kRows) {
-      const size_t rows = std::min(kRows, args.rows - r0);
-      const float* const* ind = args.indirection + r0 * row_stride;
-      float32x4_t acc[kRows][4];
-      for (size_t r = 0; r < kRows; ++r) {
-        alignas(16) float tmp[kConvTile] = {};
-        if (args.accumulate && r < rows) {
-          const float* partial = args.outputs[r0 + r] + c0;
-          std::copy(partial, partial + width, tmp);
-        }
-        for (int k = 0; k < 4; ++k) acc[r][k] = vld1q_f32(tmp + 4 * k);
-      }
-      const float* w = tile;
-      for (size_t t = 0; t < args.taps; ++t) {
-        const float* in[kRows];
-        for (size_t r = 0; r < kRows; ++r) {
-          in[r] = (r < rows ? ind[r * row_stride + t] : ind[t]) + args.input_offset;
-        }
-        for (size_t ci = 0; ci < in_channels; ++ci, w += kConvTile) {
-          const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
-          const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
-          for (size_t r = 0; r < kRows; ++r) {
-            const float x = in[r][ci];
-            acc[r][0] = vfmaq_n_f32(acc[r][0], w0, x);
-            acc[r][1] = vfmaq_n_f32(acc[r][1], w1, x);
-            acc[r][2] = vfmaq_n_f32(acc[r][2], w2, x);
-            acc[r][3] = vfmaq_n_f32(acc[r][3], w3, x);
-          }
+    const float* next_weights = c0 + kConvTile < out_channels
+                                    ? tile + tile_stride
+                                    : args.packed_weights + args.taps * in_channels * kConvTile;
+    // Each block fetches its share of the next tile's weights, one group's
+    // four lines every `blocks.count` groups, so the requests are spread
+    // over the whole tile instead of queueing up at its start.
+    for (size_t i = 0, r0 = 0; i < blocks.count; ++i) {
+      const size_t n = blocks.rows(i);
+      if (c0 == 0 && i + 1 < blocks.count) {
+        // Output pixels are scattered rows the hardware prefetcher does not follow.
+        for (size_t r = r0 + n; r < r0 + n + blocks.rows(i + 1); ++r) {
+          for (size_t c = 0; c < out_channels; c += kConvTile) __builtin_prefetch(args.outputs[r] + c, 1, 3);
         }
       }
-      for (size_t r = 0; r < rows; ++r) {
-        StoreTile(args, acc[r], bias.conv, bias.add, lo, hi, args.outputs[r0 + r] + c0, width);
-      }
+      kConvBlocks[n](args, args.indirection + r0 * row_stride, row_stride, args.outputs + r0, c0, width, tile,
+                     next_weights + (i * groups / blocks.count) * 4 * kConvTile, blocks.count, in_channels, bias, lo,
+                     hi);
+      r0 += n;
     }
   }
 }

@@ -74,7 +74,7 @@ TEST(KernelsTest, SelectedKernelMatchesScalar) {
   unsigned seed = 1;
   for (size_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 17, 27, 32, 34})
     for (size_t taps : {1, 9})
-      for (size_t cin : {1, 3, 16})
+      for (size_t cin : {1, 3, 4, 5, 8, 11, 16})
         for (size_t cout : {1, 7, 16, 17, 40}) {
           SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " cout=" << cout);
           const std::vector<float> ref = RunConv(ConvRowsScalar, rows, taps, cin, cout, seed);
@@ -100,6 +100,54 @@ TEST(KernelsTest, TapBlocksGiveTheSameBitsAsOneCall) {
           ++seed;
           ASSERT_EQ(whole, blocked);
         }
+}
+
+// The operator splits a long reduction into blocks of input channels: each
+// call reads channels [offset, offset + block) of every pixel (input_offset)
+// and adds to the partial sums the previous call stored. Blocks of any width
+// (here not multiples of the NEON kernel's four-channel groups) must give
+// the same bits as one call.
+TEST(KernelsTest, ChannelBlocksGiveTheSameBitsAsOneCall) {
+  const char* name = nullptr;
+  ConvRowsFn selected = SelectConvRows(&name);
+  unsigned seed = 1700;
+  for (ConvRowsFn fn : {ConvRowsScalar, selected})
+    for (size_t rows : {1, 4, 5, 13})
+      for (size_t block : {3, 5, 8, 13}) {
+        SCOPED_TRACE(testing::Message() << "rows=" << rows << " block=" << block);
+        const size_t taps = 1, cin = 21, cout = 20;
+        std::mt19937 rng(seed++);
+        std::normal_distribution<float> normal;
+        std::vector<float> pixels(rows * cin), ohwi(cout * cin), cb(cout), ab(cout);
+        for (float& v : pixels) v = normal(rng);
+        for (float& v : ohwi) v = normal(rng);
+        for (float& v : cb) v = normal(rng);
+        for (float& v : ab) v = normal(rng);
+        std::vector<float> packed(PackedConvWeightsSize(taps, cin, cout));
+        PackConvWeights(ohwi.data(), taps, cin, cout, packed.data());
+        std::vector<const float*> indirection(rows);
+        for (size_t r = 0; r < rows; ++r) indirection[r] = &pixels[r * cin];
+        std::vector<float> whole(rows * cout), blocked(rows * cout);
+        std::vector<float*> whole_rows(rows), blocked_rows(rows);
+        for (size_t r = 0; r < rows; ++r) {
+          whole_rows[r] = &whole[r * cout];
+          blocked_rows[r] = &blocked[r * cout];
+        }
+        RowsArgs args{rows, taps, indirection.data(), whole_rows.data(), packed.data(), cb.data(), ab.data(),
+                      -1.5f, 2.5f};
+        fn(args, cin, cout);
+        args.outputs = blocked_rows.data();
+        args.weights_tile_stride = taps * cin * kConvTile;
+        for (size_t c = 0; c < cin; c += block) {
+          const size_t width = std::min(block, cin - c);
+          args.input_offset = c;
+          args.packed_weights = packed.data() + c * kConvTile;
+          args.accumulate = c > 0;
+          args.finish = c + width == cin;
+          fn(args, width, cout);
+        }
+        ASSERT_EQ(whole, blocked);
+      }
 }
 
 std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, size_t cin,
