@@ -1,6 +1,7 @@
 #include "delegate/operator/sparse_conv.h"
 
 #include <algorithm>
+#include <cstdint>
 
 
 namespace actsparse {
@@ -25,10 +26,12 @@ constexpr size_t kMaskedRowsPerTask = 128;
 constexpr size_t kTasksPerThread = 4;
 // Register-tile height of the widest kernel: row chunks are at least this tall.
 constexpr size_t kRowGranule = 6;
-// A regular conv with at most this many input channels reads a zero-padded
-// copy of its input, so that each kernel row is kernel_width * in_channels
-// contiguous floats: one long "tap" instead of kernel_width short ones (the
-// 7x7 stem on RGB: 7 taps of 21 channels instead of 49 of 3).
+// A regular conv with at most this many input channels reads each kernel row
+// as kernel_width * in_channels contiguous floats: one long "tap" instead of
+// kernel_width short ones (the 7x7 stem on RGB: 7 taps of 21 channels
+// instead of 49 of 3). NHWC stores a kernel row that lies inside the input
+// contiguously already; only rows crossing the left or right edge need a
+// zero-padded copy (see RowPatch).
 constexpr int kMergeRowsMaxChannels = 8;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -74,12 +77,6 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     op->packed_weights_.resize(kernels::PackedConvWeightsSize(op->kernel_taps_, op->kernel_channels_, cout));
     kernels::PackConvWeights(weights, op->kernel_taps_, op->kernel_channels_, cout, op->packed_weights_.data());
     op->conv_rows_ = kernels::SelectConvRows(nullptr);
-    if (op->merge_rows_) {
-      // Just large enough for every receptive field; borders stay zero.
-      op->padded_height_ = (p.output_height - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
-      op->padded_width_ = (p.output_width - 1) * p.stride_width + p.kernel_width;
-      op->padded_input_.assign(static_cast<size_t>(p.batch) * op->padded_height_ * op->padded_width_ * cin, 0.0f);
-    }
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
@@ -94,23 +91,24 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   for (size_t i = 0; i < pixels; ++i) {
     (mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
   }
-  op->zero_row_.assign(cin, 0.0f);
+  // A padding tap reads zeros: in_channels of them, or a whole kernel row's.
+  op->zero_row_.assign(static_cast<size_t>(op->kernel_channels_), 0.0f);
   return op;
 }
 
-void SparseConvOperator::CopyToPadded(const float* input) {
+void SparseConvOperator::FillRowPatches(const float* input) {
   const SparseConvParams& p = params_;
   const size_t cin = p.input_channels;
-  const int rows = std::min(p.input_height, padded_height_ - p.padding_top);
-  const int cols = std::min(p.input_width, padded_width_ - p.padding_left);
-  if (rows <= 0 || cols <= 0) return;
-  for (int n = 0; n < p.batch; ++n) {
-    const float* src = input + static_cast<size_t>(n) * p.input_height * p.input_width * cin;
-    float* dst = padded_input_.data() + static_cast<size_t>(n) * padded_height_ * padded_width_ * cin;
-    for (int y = 0; y < rows; ++y) {
-      std::copy(src + static_cast<size_t>(y) * p.input_width * cin,
-                src + (static_cast<size_t>(y) * p.input_width + cols) * cin,
-                dst + (static_cast<size_t>(y + p.padding_top) * padded_width_ + p.padding_left) * cin);
+  for (const RowPatch& patch : row_patches_) {
+    float* dst = patches_.data() + patch.offset;
+    const float* row = input + (static_cast<size_t>(patch.image) * p.input_height + patch.y) * p.input_width * cin;
+    for (int kx = 0; kx < p.kernel_width; ++kx, dst += cin) {
+      const int x = patch.x + kx;
+      if (x >= 0 && x < p.input_width) {
+        std::copy(row + static_cast<size_t>(x) * cin, row + static_cast<size_t>(x + 1) * cin, dst);
+      } else {
+        std::fill(dst, dst + cin, 0.0f);
+      }
     }
   }
 }
@@ -118,18 +116,51 @@ void SparseConvOperator::CopyToPadded(const float* input) {
 void SparseConvOperator::PlanIndirection(const float* input) {
   const SparseConvParams& p = params_;
   if (merge_rows_) {
-    // One pointer per (pixel, kernel row) into the padded copy, whose address never changes.
-    const size_t image = static_cast<size_t>(padded_height_) * padded_width_ * p.input_channels;
-    indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_);
-    const float** out = indirection_.data();
+    // One pointer per (pixel, kernel row): into the input where the row lies
+    // inside it, at zeros where it lies above or below, else at a patch.
+    const size_t cin = p.input_channels;
+    const size_t image = static_cast<size_t>(p.input_height) * p.input_width * cin;
+    const size_t row_floats = kernel_channels_;
+    const size_t entries = static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_;
+    indirection_.resize(entries);
+    // Patches are laid out first, so that patches_ no longer moves once
+    // pointers into it are taken.
+    row_patches_.clear();
+    std::vector<size_t> patch_of_entry;  // index into row_patches_, or SIZE_MAX
+    patch_of_entry.reserve(entries);
     for (int n = 0; n < p.batch; ++n) {
-      const float* base = padded_input_.data() + n * image;
       for (uint32_t pixel : active_pixels_) {
         const int oy = static_cast<int>(pixel) / p.output_width;
-        const int ox = static_cast<int>(pixel) % p.output_width;
+        const int x = static_cast<int>(pixel) % p.output_width * p.stride_width - p.padding_left;
         for (int ky = 0; ky < p.kernel_height; ++ky) {
-          const size_t y = static_cast<size_t>(oy) * p.stride_height + static_cast<size_t>(ky) * p.dilation_height;
-          *out++ = base + (y * padded_width_ + static_cast<size_t>(ox) * p.stride_width) * p.input_channels;
+          const int y = oy * p.stride_height - p.padding_top + ky * p.dilation_height;
+          const bool crosses_edge = x < 0 || x + p.kernel_width > p.input_width;
+          if (y >= 0 && y < p.input_height && crosses_edge) {
+            patch_of_entry.push_back(row_patches_.size());
+            row_patches_.push_back({row_patches_.size() * row_floats, n, y, x});
+          } else {
+            patch_of_entry.push_back(SIZE_MAX);
+          }
+        }
+      }
+    }
+    patches_.assign(row_patches_.size() * row_floats, 0.0f);
+    const float** out = indirection_.data();
+    size_t entry = 0;
+    for (int n = 0; n < p.batch; ++n) {
+      const float* base = input + n * image;
+      for (uint32_t pixel : active_pixels_) {
+        const int oy = static_cast<int>(pixel) / p.output_width;
+        const int x = static_cast<int>(pixel) % p.output_width * p.stride_width - p.padding_left;
+        for (int ky = 0; ky < p.kernel_height; ++ky, ++entry) {
+          const int y = oy * p.stride_height - p.padding_top + ky * p.dilation_height;
+          if (patch_of_entry[entry] != SIZE_MAX) {
+            *out++ = patches_.data() + row_patches_[patch_of_entry[entry]].offset;
+          } else if (y < 0 || y >= p.input_height) {
+            *out++ = zero_row_.data();
+          } else {
+            *out++ = base + (static_cast<size_t>(y) * p.input_width + x) * cin;
+          }
         }
       }
     }
@@ -206,7 +237,8 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   const int num_threads = pool != nullptr ? pool->num_threads() : 1;
   if (plan_.num_threads != num_threads) plan_ = PlanWork(num_threads);
   const WorkPlan& plan = plan_;
-  if (merge_rows_) CopyToPadded(input);
+  // Edge patches copy the input, so they follow it at every run.
+  if (merge_rows_) FillRowPatches(input);
   const size_t taps = kernel_taps_, cin = kernel_channels_;
   const size_t cout = p.output_channels;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;

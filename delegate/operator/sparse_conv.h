@@ -65,7 +65,7 @@ class SparseConvOperator {
 
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
-  void CopyToPadded(const float* input);
+  void FillRowPatches(const float* input);
   WorkPlan PlanWork(int num_threads) const;
 
   SparseConvParams params_;
@@ -75,14 +75,21 @@ class SparseConvOperator {
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
-  std::vector<float> zero_row_;
+  std::vector<float> zero_row_;  // what a padding tap reads: kernel_channels_ zeros
   // The reduction as the kernels see it, taps x channels per tap. With
-  // merge_rows_ (regular conv only) a tap is a whole kernel row of a
-  // zero-padded input copy.
+  // merge_rows_ (regular conv, few input channels) a tap is a whole kernel
+  // row: kernel_width * C_in contiguous floats of the NHWC input.
   size_t kernel_taps_ = 0, kernel_channels_ = 0;
   bool merge_rows_ = false;
-  int padded_height_ = 0, padded_width_ = 0;
-  std::vector<float> padded_input_;  // batch x padded_height_ x padded_width_ x C_in
+  // A kernel row that crosses the input's left or right edge, read from
+  // patches_ + offset: input row y of `image`, columns x .. x + kernel_width - 1,
+  // zeros outside the input. Filled by every Run (the input changes).
+  struct RowPatch {
+    size_t offset;
+    int image, y, x;
+  };
+  std::vector<RowPatch> row_patches_;
+  std::vector<float> patches_;
   // batch * active * taps pointers into the input; valid for planned_input_.
   std::vector<const float*> indirection_;
   const float* planned_input_ = nullptr;

@@ -111,6 +111,14 @@ void RunCase(const Case& c, ThreadPool* pool, unsigned seed, std::vector<float>*
   std::vector<float> out2(out.size(), NAN);
   op->Run(moved.data(), out2.data(), pool);
   EXPECT_EQ(out, out2);
+  // New values at the same address (the next inference): nothing of the
+  // input may be cached from the previous run.
+  for (float& x : moved) x = 0.25f - 0.5f * x;
+  op->Run(moved.data(), out2.data(), pool);
+  const std::vector<float> expected2 = Reference(c, p, moved, w, cb, ab, mask);
+  for (size_t i = 0; i < out2.size(); ++i) {
+    ASSERT_NEAR(out2[i], expected2[i], tolerance * (1.0f + std::fabs(expected2[i]))) << "element " << i << ", new input";
+  }
   if (result != nullptr) *result = out;
 }
 
@@ -205,14 +213,19 @@ TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
 }
 
 TEST(SparseConvTest, MergedKernelRowsOnFewChannels) {
-  // Few input channels: kernel rows are read from a zero-padded input copy.
+  // Few input channels: a kernel row is read as one span of the input, or of
+  // a zero-padded patch where it crosses the left or right edge.
   // Cases: the 7x7 stride-2 stem shape; VALID padding where the last input
-  // rows/columns lie beyond every receptive field; batch 2; a 5x3 kernel.
+  // rows/columns lie beyond every receptive field; batch 2; a 5x3 kernel;
+  // a kernel wider than the input (rows crossing both edges); dilation 2
+  // (not merged: its taps are apart in a row) beside the merged cases.
   const float kInf = 3.402823466e+38f;
   std::vector<Case> cases = {
       {2, 23, 21, 3, 20, 7, 7, 2, 1, 3, 3, false, 1, 0.6f, 0.0f, kInf},
       {1, 10, 11, 2, 17, 3, 3, 2, 1, 0, 0, false, 1, 0.8f, -kInf, kInf},
       {2, 9, 8, 8, 9, 5, 3, 1, 1, 2, 1, false, 1, 1.0f, -1.0f, 1.0f},
+      {1, 6, 4, 3, 5, 3, 7, 1, 1, 1, 3, false, 1, 0.9f, -kInf, kInf},
+      {1, 12, 13, 4, 6, 3, 3, 2, 2, 2, 2, false, 1, 0.7f, 0.0f, 6.0f},
   };
   unsigned seed = 700;
   for (const Case& c : cases) {
