@@ -82,6 +82,34 @@ def test_paper_table_marks_loaded_rows(repo, tmp_path):
     assert "more than 20% slower" in table and "at most 3 more times" in table and "marked †" in table
 
 
+def test_paper_table_without_the_target_rows_says_so(repo, tmp_path):
+    rows = [{"model": "mobilenet_v2", "variant": "all", "sparsity": 0.4, "ideal": 1.6, "paper": None,
+             "t1": _result(1.2, 1.1)}]
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "threads": [1], "rows": rows}))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "paper_table.md").read_text()
+    assert "| **1.10x** | 1.20x |" in table
+    assert "Not measured in this run: the targets are for ResNet-18" in table
+    assert "| target |" not in table
+
+
+def test_paper_table_rejects_bad_lists_before_measuring(repo):
+    cases = {("--models", "resnet18,resnet34"): "--models: unknown model resnet34",
+             ("--variants", "skip1x1,none"): "--variants: unknown variant none",
+             ("--sparsities", "0.1,1.0"): "--sparsities: each must be in [0, 1)",
+             ("--sparsities", "0.1,a"): "could not convert string to float: 'a'",
+             ("--threads", "0"): "--threads: each must be a positive count",
+             ("--runs", "0"): "--runs: must be at least 1"}
+    for argv, message in cases.items():
+        out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), *argv],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (argv, out.stderr)
+        assert message in out.stderr, (argv, out.stderr)
+
+
 def test_accuracy_script_runs(repo, tmp_path):
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "accuracy.py"), "--seeds", "0", "--epochs", "1",
                           "--sparsities", "0.2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
