@@ -46,7 +46,7 @@ PAPER = {  # Raspberry Pi 4B, modified XNNPACK vs stock TFLite (METHOD.md)
 }
 
 
-MODELS = ("resnet18", "mobilenet_v2")  # in actsparse.torch.models
+MODELS = ("resnet18", "mobilenet_v2", "resnet34", "mobilenet_v3_large")  # in actsparse.torch.models
 VARIANTS = ("skip1x1", "all")
 
 

@@ -97,7 +97,7 @@ def test_paper_table_without_the_target_rows_says_so(repo, tmp_path):
 
 
 def test_paper_table_rejects_bad_lists_before_measuring(repo):
-    cases = {("--models", "resnet18,resnet34"): "--models: unknown model resnet34",
+    cases = {("--models", "resnet18,resnet50"): "--models: unknown model resnet50",
              ("--variants", "skip1x1,none"): "--variants: unknown variant none",
              ("--sparsities", "0.1,1.0"): "--sparsities: each must be in [0, 1)",
              ("--sparsities", "0.1,a"): "could not convert string to float: 'a'",

@@ -17,7 +17,7 @@ from actsparse.converter.convert import convert_file
 from actsparse.format import METADATA_NAME, decode
 from actsparse.inspect import inspect_model
 from actsparse.torch import MaskedConv2d, attach_masks, masked_convs, set_mask
-from actsparse.torch.models import mobilenet_v2, randomize_batchnorm, resnet18
+from actsparse.torch.models import mobilenet_v2, mobilenet_v3_large, randomize_batchnorm, resnet18
 from conftest import REPO, run_interpreter
 from models_for_tests import DepthwiseNet, GroupedNet, ResidualNet
 
@@ -137,6 +137,29 @@ def test_reference_models_end_to_end(tmp_path, name, factory, sparsity, skip_1x1
     assert report.verified and len(report.layers) == expected and not report.unannotated
     _check_metadata_matches_masks(model, out, set(masked_convs(model)))
     _check_exact(model, out, (1, 3, 224, 224), samples=1)
+
+
+def test_mobilenet_v3_large_through_the_delegate(tmp_path, delegate_path):
+    # Networks the benchmark table does not use: 5x5 depthwise convs, squeeze-
+    # excitation (1x1 convs on a 1x1 map: their masks keep their one pixel),
+    # hard-swish, and a non-square input.
+    import actsparse
+
+    model = randomize_batchnorm(mobilenet_v3_large()).eval()
+    attach_masks(model, torch.zeros(1, 3, 96, 128), 0.3, seed=4)
+    out = tmp_path / "mnv3.tflite"
+    report = convert_file(_save(model, tmp_path / "mnv3.pt"), out, verify_samples=1)
+    annotated = {name for name in masked_convs(model) if ".block.2.fc" not in name and ".block.3.fc" not in name}
+    assert report.verified and len(report.layers) == len(annotated) == 46 and not report.unannotated
+    _check_metadata_matches_masks(model, out, annotated)
+    _check_exact(model, out, (1, 3, 96, 128), samples=1)
+    x = np.random.default_rng(5).standard_normal((1, 3, 96, 128)).astype(np.float32)
+    for threads in (1, 2):
+        interpreter = actsparse.Interpreter(out, num_threads=threads)
+        assert interpreter.claimed_chains == 46
+        _, plain = run_interpreter(out, x)
+        _, delegated = run_interpreter(out, x, delegates=[actsparse.load_delegate(num_threads=threads)])
+        assert float(np.abs(delegated - plain).max()) <= 1e-5 * float(np.abs(plain).max())
 
 
 # ---- bad input -------------------------------------------------------------

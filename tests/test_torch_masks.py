@@ -9,7 +9,8 @@ import torch.nn as nn
 
 from actsparse.torch import (MaskedConv2d, MaskError, attach_masks, eligible_convs,
                              import_bin_mask, masked_convs, read_bin_mask, write_bin_mask)
-from actsparse.torch.models import mobilenet_v2, randomize_batchnorm, resnet18
+from actsparse.torch.models import (mobilenet_v2, mobilenet_v3_large, randomize_batchnorm, resnet18,
+                                    resnet34)
 from models_for_tests import DepthwiseNet, GroupedNet, ResidualNet
 
 
@@ -137,6 +138,23 @@ def test_reference_models_have_expected_masked_layers():
     m = mobilenet_v2()
     assert len(eligible_convs(m)) == 52
     assert len(eligible_convs(m, skip_1x1=True)) == 18
+
+
+def test_resnet34_and_mobilenet_v3_large_have_their_published_layouts():
+    # Parameter counts of the published networks at 1000 classes (torchvision's too).
+    r = resnet34()
+    assert sum(p.numel() for p in r.parameters()) == 21_797_672
+    assert len(eligible_convs(r, skip_1x1=True)) == 33        # stem + 16 blocks x 2
+    assert len(eligible_convs(r)) == 36                        # + 3 downsampling 1x1
+    m = mobilenet_v3_large()
+    assert sum(p.numel() for p in m.parameters()) == 5_483_032
+    names = eligible_convs(m, skip_1x1=True)
+    assert len(names) == 16 and names[:2] == ["features.0.0", "features.1.block.0.0"]  # stem + 15 depthwise
+    assert len(eligible_convs(m)) == 62  # + 14 expand, 15 project, 8 x 2 squeeze-excitation, the last 1x1
+    kernels = {m.get_submodule(n).kernel_size for n in names}
+    assert kernels == {(3, 3), (5, 5)}
+    for model in (r, m):
+        assert model.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
 def test_bin_mask_round_trip_and_import(tmp_path):

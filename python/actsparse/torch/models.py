@@ -1,5 +1,6 @@
-"""ResNet-18 and MobileNetV2 in their ImageNet layouts (NCHW, 224x224 input),
-and a small CNN for quick CPU experiments (NCHW, any input of 16x16 or more).
+"""ResNet-18/34, MobileNetV2 and MobileNetV3-Large in their ImageNet layouts
+(NCHW, 224x224 input), and a small CNN for quick CPU experiments (NCHW, any
+input of 16x16 or more).
 
 Written for actsparse (no torchvision here). Module paths follow the familiar
 naming (``conv1``, ``layer1.0.conv1``, ``features.1.conv.0.0``) so masks
@@ -34,8 +35,10 @@ class BasicBlock(nn.Module):
         return self.relu(y + shortcut)
 
 
-class ResNet18(nn.Module):
-    def __init__(self, num_classes: int = 1000) -> None:
+class ResNet(nn.Module):
+    """ResNet with basic blocks; ``blocks`` = blocks per stage (ResNet-18: 2, 2, 2, 2)."""
+
+    def __init__(self, blocks: tuple[int, int, int, int], num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -45,7 +48,8 @@ class ResNet18(nn.Module):
         in_channels = 64
         for index, width in enumerate(widths):
             stride = 1 if index == 0 else 2
-            layer = nn.Sequential(BasicBlock(in_channels, width, stride), BasicBlock(width, width))
+            layer = nn.Sequential(BasicBlock(in_channels, width, stride),
+                                  *(BasicBlock(width, width) for _ in range(blocks[index] - 1)))
             setattr(self, f"layer{index + 1}", layer)
             in_channels = width
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -56,6 +60,16 @@ class ResNet18(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class ResNet18(ResNet):
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__((2, 2, 2, 2), num_classes)
+
+
+class ResNet34(ResNet):
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__((3, 4, 6, 3), num_classes)
 
 
 def conv_bn_relu6(in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
@@ -119,6 +133,81 @@ class MobileNetV2(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+def conv_bn_act(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
+                activation: type[nn.Module] | None = nn.Hardswish) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_channels)]
+    if activation is not None:
+        layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gate: global average pool -> 1x1 (ReLU) -> 1x1 (hard sigmoid) -> scale."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        squeezed = _make_divisible(channels / 4)
+        self.fc1 = nn.Conv2d(channels, squeezed, 1)
+        self.fc2 = nn.Conv2d(squeezed, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        scale = nn.functional.hardsigmoid(self.fc2(nn.functional.relu(self.fc1(scale))))
+        return x * scale
+
+
+class MobileNetV3Block(nn.Module):
+    """1x1 expand (skipped when it would not widen) -> k x k depthwise ->
+    optional squeeze-excitation -> 1x1 linear projection (+ residual)."""
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_channels: int, squeeze: bool,
+                 activation: type[nn.Module], stride: int) -> None:
+        super().__init__()
+        self.use_residual = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expanded != in_channels:
+            layers.append(conv_bn_act(in_channels, expanded, 1, activation=activation))
+        layers.append(conv_bn_act(expanded, expanded, kernel, stride, groups=expanded, activation=activation))
+        if squeeze:
+            layers.append(SqueezeExcitation(expanded))
+        layers.append(conv_bn_act(expanded, out_channels, 1, activation=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.use_residual else self.block(x)
+
+
+class MobileNetV3Large(nn.Module):
+    # (kernel, expanded channels, output channels, squeeze-excitation, hard-swish, stride): the
+    # paper's Table 1 (Howard et al., 2019)
+    SETTINGS = ((3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
+                (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
+                (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
+                (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
+                (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1))
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        features: list[nn.Module] = [conv_bn_act(3, 16, 3, 2)]
+        in_channels = 16
+        for kernel, expanded, out_channels, squeeze, hard_swish, stride in self.SETTINGS:
+            activation = nn.Hardswish if hard_swish else nn.ReLU
+            features.append(MobileNetV3Block(in_channels, kernel, expanded, out_channels, squeeze, activation,
+                                             stride))
+            in_channels = out_channels
+        features.append(conv_bn_act(in_channels, 960, 1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Linear(960, 1280), nn.Hardswish(), nn.Dropout(0.2),
+                                        nn.Linear(1280, num_classes))
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
 def _init_weights(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -134,6 +223,17 @@ def _init_weights(model: nn.Module) -> None:
 def resnet18(num_classes: int = 1000) -> ResNet18:
     """ResNet-18 (11.7 M parameters at 1000 classes), random weights."""
     return ResNet18(num_classes)
+
+
+def resnet34(num_classes: int = 1000) -> ResNet34:
+    """ResNet-34 (21.8 M parameters at 1000 classes), random weights."""
+    return ResNet34(num_classes)
+
+
+def mobilenet_v3_large(num_classes: int = 1000) -> MobileNetV3Large:
+    """MobileNetV3-Large (5.5 M parameters at 1000 classes): 3x3 and 5x5 depthwise
+    convs, squeeze-excitation, hard-swish. Random weights."""
+    return MobileNetV3Large(num_classes)
 
 
 def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0) -> MobileNetV2:
