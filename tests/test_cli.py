@@ -91,6 +91,12 @@ def test_bench_json(tmp_path):
     assert 0.0 <= report["cpu_busy_fraction"] <= 1.0
     missing = _run("bench", str(tmp_path / "nope.tflite"))
     assert missing.returncode == 1 and "nope.tflite: no such file" in missing.stderr
+    profiled = _run("bench", str(model), "--num_runs", "5", "--warmup_runs", "2", "--profile", "--json")
+    assert profiled.returncode == 0, profiled.stderr
+    assert json.loads(profiled.stdout)["claimed_chains"] == 1
+    assert "actsparse profile: 1 chain(s), 1 thread(s)" in profiled.stderr
+    row = next(line.split() for line in profiled.stderr.splitlines() if line.startswith("  mconv"))
+    assert row[1] == "16x16x16" and row[3] == "7"  # output; calls: 2 warm-up + 5 timed (the check run not counted)
 
 
 def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:

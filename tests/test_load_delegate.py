@@ -133,6 +133,32 @@ def test_model_loaded_from_path_reads_metadata_too(capfd, tmp_path):
     assert f"model metadata '{METADATA_NAME}': 17 bytes" in capfd.readouterr().err
 
 
+def test_profile_prints_each_chain_when_the_delegate_is_deleted(capfd):
+    import gc
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    delegate = actsparse.load_delegate(profile=True, num_threads=2)
+    interpreter = Interpreter(model_content=demo_model(annotate=True), experimental_delegates=[delegate])
+    interpreter.allocate_tensors()
+    for _ in range(3):
+        interpreter.invoke()
+    assert "actsparse profile" not in capfd.readouterr().err  # printed at the end only
+    del interpreter, delegate
+    gc.collect()
+    err = capfd.readouterr().err
+    assert "actsparse profile: 2 chain(s), 2 thread(s)" in err
+    lines = {line.split()[0]: line.split() for line in err.splitlines() if line.startswith("  block")}
+    assert set(lines) == {"block1", "block2"}
+    assert lines["block1"][1] == "24x20x8" and lines["block2"][1] == "12x10x16"
+    assert lines["block1"][3] == lines["block2"][3] == "2"  # calls, the first one not counted
+    assert all(float(fields[4]) > 0 for fields in lines.values())
+    # Without the option nothing is timed or printed.
+    run_interpreter(demo_model(annotate=True), delegates=[actsparse.load_delegate()])
+    gc.collect()
+    assert "actsparse profile" not in capfd.readouterr().err
+
+
 def test_quiet_by_default(capfd):
     run_interpreter(demo_model(), delegates=[actsparse.load_delegate()])
     assert "actsparse [" not in capfd.readouterr().err

@@ -80,7 +80,8 @@ std::string BadValue(const std::string& key, const std::string& value,
 
 const char* DelegateOptionsHelp() {
   return "num_threads=<1..256 or -1 for the interpreter's count>, "
-         "log_level=<error|warning|info|debug or 0..3>, verbose=<true|false>";
+         "log_level=<error|warning|info|debug or 0..3>, verbose=<true|false>, "
+         "profile=<true|false>";
 }
 
 bool ParseDelegateOptions(const char* const* keys, const char* const* values,
@@ -119,6 +120,11 @@ bool ParseDelegateOptions(const char* const* keys, const char* const* values,
         return false;
       }
       log_level_given = true;
+    } else if (key == "profile") {
+      if (!ParseBool(value, &parsed.profile)) {
+        *error = BadValue(key, value, "true or false");
+        return false;
+      }
     } else if (key == "verbose") {
       if (!ParseBool(value, &verbose)) {
         *error = BadValue(key, value, "true or false");

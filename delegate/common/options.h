@@ -19,6 +19,9 @@ struct DelegateOptions {
   static constexpr int kMaxThreads = 256;
   int num_threads = kAutoThreads;
   LogLevel log_level = LogLevel::kWarning;
+  // Time each chain where it runs and print the table to stderr when the
+  // delegate is deleted (see tflite/chain_profile.h).
+  bool profile = false;
 };
 
 // Human-readable list of the accepted keys and value forms, for --help texts

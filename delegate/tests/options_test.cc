@@ -34,10 +34,16 @@ TEST(OptionsTest, DefaultsWhenEmpty) {
 }
 
 TEST(OptionsTest, AcceptsEveryKnownKey) {
-  Parsed p = Parse({{"num_threads", "4"}, {"log_level", "debug"}, {"verbose", "False"}});
+  Parsed p = Parse({{"num_threads", "4"}, {"log_level", "debug"}, {"verbose", "False"}, {"profile", "on"}});
   ASSERT_TRUE(p.ok) << p.error;
   EXPECT_EQ(p.options.num_threads, 4);
   EXPECT_EQ(p.options.log_level, LogLevel::kDebug);
+  EXPECT_TRUE(p.options.profile);
+  EXPECT_FALSE(Parse({}).options.profile);
+  EXPECT_FALSE(Parse({{"profile", "false"}}).options.profile);
+  Parsed bad = Parse({{"profile", "sometimes"}});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.error.find("profile='sometimes'"), std::string::npos) << bad.error;
 }
 
 TEST(OptionsTest, VerboseRaisesToInfoButKeepsDebug) {

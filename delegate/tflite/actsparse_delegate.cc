@@ -1,5 +1,6 @@
 #include "delegate/tflite/actsparse_delegate.h"
 
+#include <cstdio>
 #include <sstream>
 
 #include "delegate/format/mask_format.h"
@@ -58,7 +59,16 @@ bool ReadModelMetadata(const TfLiteContext* context, const char* name, const cha
 }
 
 ActsparseDelegate::ActsparseDelegate(const DelegateOptions& options)
-    : options_(options), logger_(options.log_level) {}
+    : options_(options),
+      logger_(options.log_level),
+      profile_(options.profile ? std::make_shared<ChainProfile>() : nullptr) {}
+
+ActsparseDelegate::~ActsparseDelegate() {
+  if (profile_ == nullptr) return;
+  // Asked for explicitly, so printed whatever the log level.
+  const std::string report = profile_->Report(summary_.num_threads);
+  if (!report.empty()) std::fputs(report.c_str(), stderr);
+}
 
 bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<NodeInfo>& plan,
                                      std::string* why) {
@@ -163,7 +173,7 @@ void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector
 }
 
 std::unique_ptr<DelegateKernel> ActsparseDelegate::CreateKernel() {
-  return std::make_unique<ChainKernel>(chains_by_node_, pool_);
+  return std::make_unique<ChainKernel>(chains_by_node_, pool_, profile_);
 }
 
 }  // namespace actsparse

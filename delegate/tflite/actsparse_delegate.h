@@ -40,6 +40,8 @@ struct PrepareSummary {
 class ActsparseDelegate : public DelegateInterface {
  public:
   explicit ActsparseDelegate(const DelegateOptions& options);
+  // Prints the chain profile (option `profile`) to stderr.
+  ~ActsparseDelegate() override;
 
   const char* Name() const override { return "actsparse"; }
   const Logger& logger() const override { return logger_; }
@@ -63,6 +65,7 @@ class ActsparseDelegate : public DelegateInterface {
   // kernels of that Prepare share it.
   std::shared_ptr<ChainKernel::ChainsByNode> chains_by_node_;
   std::shared_ptr<ThreadPool> pool_;
+  std::shared_ptr<ChainProfile> profile_;  // null unless options_.profile
 };
 
 // Reads the Model.metadata entry `name` through context->GetModelMetadata.

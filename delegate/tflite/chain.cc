@@ -1,6 +1,8 @@
 #include "delegate/tflite/chain.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -347,6 +349,13 @@ TfLiteStatus ChainKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
       step.output_buffer = static_cast<int>(buffers_.size()) - 1;
       buffer_of[chain->output_tensor] = step.output_buffer;
     }
+    if (profile_) {
+      const SparseConvParams& p = chain->params;
+      step.profile = profile_->Get(chain->meta.name,
+                                   std::to_string(p.output_height) + "x" + std::to_string(p.output_width) + "x" +
+                                       std::to_string(p.output_channels),
+                                   chain->meta.sparsity());
+    }
     steps_.push_back(std::move(step));
   }
   return kTfLiteOk;
@@ -386,7 +395,15 @@ TfLiteStatus ChainKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
     // The next chain of this partition follows at once: keep the workers
     // spinning for it instead of putting them to sleep (see ThreadPool).
     if (pool_) pool_->HoldWorkers(i + 1 < steps_.size());
+    if (step.profile == nullptr) {
+      step.op->Run(in, out, pool_.get());
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
     step.op->Run(in, out, pool_.get());
+    const auto ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+    step.profile->Add(ns);
   }
   return kTfLiteOk;
 }

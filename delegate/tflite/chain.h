@@ -12,6 +12,7 @@
 #include "delegate/format/mask_format.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/thread_pool.h"
+#include "delegate/tflite/chain_profile.h"
 #include "delegate/tflite/simple_delegate.h"
 
 namespace actsparse {
@@ -47,9 +48,10 @@ class ChainKernel : public DelegateKernel {
  public:
   using ChainsByNode = std::map<int, std::shared_ptr<const ChainPlan>>;
 
+  // `profile` (may be null): where each chain's wall time is added.
   ChainKernel(std::shared_ptr<const ChainsByNode> chains_by_node,
-              std::shared_ptr<ThreadPool> pool)
-      : chains_by_node_(std::move(chains_by_node)), pool_(std::move(pool)) {}
+              std::shared_ptr<ThreadPool> pool, std::shared_ptr<ChainProfile> profile = nullptr)
+      : chains_by_node_(std::move(chains_by_node)), pool_(std::move(pool)), profile_(std::move(profile)) {}
 
   TfLiteStatus Init(TfLiteContext* context, const TfLiteDelegateParams* params) override;
   TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) override;
@@ -61,9 +63,11 @@ class ChainKernel : public DelegateKernel {
     std::unique_ptr<SparseConvOperator> op;
     int input_buffer = -1;   // index into buffers_, or -1: the runtime tensor
     int output_buffer = -1;
+    ChainProfile::Entry* profile = nullptr;
   };
   std::shared_ptr<const ChainsByNode> chains_by_node_;
   std::shared_ptr<ThreadPool> pool_;
+  std::shared_ptr<ChainProfile> profile_;
   std::vector<Step> steps_;
   std::vector<std::vector<float>> buffers_;
 };

@@ -8,6 +8,7 @@ measured first, because a busy machine makes any figure meaningless.
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -92,19 +93,21 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, warmup_runs: int = 5,
               busy_threshold: float = 0.15, seed: int = 0,
-              reference: str | Path | None = None) -> BenchResult:
+              reference: str | Path | None = None, profile: bool = False) -> BenchResult:
     """Benchmark ``model`` (an annotated .tflite) as described in the module docstring.
 
     ``dense`` is ``model`` itself on XNNPACK (its masked convs as CONV_2D ->
     MUL -> ADD). ``reference``, if given, is another .tflite with the same
     inputs -- normally the network converted without masks -- timed on
-    XNNPACK in the same interleaving.
+    XNNPACK in the same interleaving. ``profile`` turns on the delegate's
+    ``profile`` option: each chain's wall time inside the model, over the
+    warm-up and timed runs, is printed to stderr before this returns.
     """
     import actsparse
 
     busy = cpu_busy_fraction()
     dense = actsparse.Interpreter(model, num_threads=num_threads, use_delegate=False)
-    sparse = actsparse.Interpreter(model, num_threads=num_threads)
+    sparse = actsparse.Interpreter(model, num_threads=num_threads, **({"profile": True} if profile else {}))
     plain = None
     if reference is not None:
         plain = actsparse.Interpreter(reference, num_threads=num_threads, use_delegate=False)
@@ -128,6 +131,9 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     times = {"dense": dense_times, "delegate": delegate_times}
     dense_ms, delegate_ms = statistics.median(times["dense"]), statistics.median(times["delegate"])
     report = sparse.delegate_report
+    if profile:  # the delegate prints its table when it is deleted
+        del sparse, timed, interpreter
+        gc.collect()
     return BenchResult(
         model=str(model), num_threads=num_threads, num_runs=num_runs, warmup_runs=warmup_runs,
         dense_ms=round(dense_ms, 3), delegate_ms=round(delegate_ms, 3),

@@ -164,7 +164,9 @@ def load_delegate(
             ``num_threads`` (int in [1, 256], or -1 for the interpreter's
             count, the default), ``log_level`` (``"error"``, ``"warning"``,
             ``"info"``, ``"debug"``), ``verbose`` (bool; logs what the
-            delegate sees and claims to stderr).
+            delegate sees and claims to stderr), ``profile`` (bool; times
+            each chain inside the model and prints the table to stderr when
+            the delegate is deleted).
 
     Returns:
         The runtime's delegate object.

@@ -234,11 +234,13 @@ class GraphBuilder:
         return save_model(self.model)
 
 
-def demo_model(seed: int = 0, metadata: dict[str, bytes] | None = None) -> bytes:
+def demo_model(seed: int = 0, metadata: dict[str, bytes] | None = None, *, annotate: bool = False) -> bytes:
     """A small CNN mixing masked and plain convs: input ``[1, 24, 20, 3]`` NHWC.
 
     masked 3x3 conv (8 ch, ReLU) -> masked 3x3 stride-2 conv (16 ch, ReLU6)
-    -> plain depthwise 3x3 (ReLU) -> plain 1x1 conv (10 ch).
+    -> plain depthwise 3x3 (ReLU) -> plain 1x1 conv (10 ch). ``annotate``
+    lists the two masked chains (``block1``, ``block2``) in the
+    ``actsparse.masks`` metadata, so the delegate claims them.
     """
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
@@ -252,4 +254,4 @@ def demo_model(seed: int = 0, metadata: dict[str, bytes] | None = None) -> bytes
     x = g.depthwise_conv2d(x, rng.normal(0, 0.3, (1, 3, 3, 16)), rng.normal(0, 0.1, 16),
                            activation="relu", name="dw")
     x = g.conv2d(x, rng.normal(0, 0.2, (10, 1, 1, 16)), rng.normal(0, 0.1, 10), name="head")
-    return g.finish([x], metadata)
+    return g.finish([x], metadata, annotate=annotate)

@@ -14,6 +14,7 @@ examples:
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
   actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
   actsparse bench sparse.tflite --reference dense.tflite   # also vs. the model converted without masks
+  actsparse bench resnet18.tflite --profile           # each chain's time inside the model (stderr)
 
 On Android or another C++ host (untested here):
   benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-layer", action="store_true",
                    help="also time each delegated chain alone against the same conv on XNNPACK "
                    "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")
+    p.add_argument("--profile", action="store_true",
+                   help="also print each delegated chain's wall time inside the model, over the warm-up "
+                   "and timed runs, to stderr (the delegate's profile option)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
-                           warmup_runs=args.warmup_runs, reference=args.reference)
+                           warmup_runs=args.warmup_runs, reference=args.reference, profile=args.profile)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
