@@ -93,10 +93,16 @@ def test_bench_json(tmp_path):
     assert missing.returncode == 1 and "nope.tflite: no such file" in missing.stderr
     profiled = _run("bench", str(model), "--num_runs", "5", "--warmup_runs", "2", "--profile", "--json")
     assert profiled.returncode == 0, profiled.stderr
-    assert json.loads(profiled.stdout)["claimed_chains"] == 1
-    assert "actsparse profile: 1 chain(s), 1 thread(s)" in profiled.stderr
-    row = next(line.split() for line in profiled.stderr.splitlines() if line.startswith("  mconv"))
-    assert row[1] == "16x16x16" and row[3] == "7"  # output; calls: 2 warm-up + 5 timed (the check run not counted)
+    report = json.loads(profiled.stdout)
+    assert report["claimed_chains"] == 1 and "actsparse profile" not in profiled.stderr
+    [row] = report["profile"]
+    assert row["name"] == "mconv" and row["output"] == "16x16x16" and abs(row["sparsity"] - 0.3) < 0.1
+    assert row["calls"] == 7  # 2 warm-up + 5 timed; the first (output check) run is not counted
+    assert 0 < row["best_ms"] <= row["mean_ms"] and row["share"] == 1.0
+    assert report["profile"] is not None and json.loads(out.stdout)["profile"] is None
+    text = _run("bench", str(model), "--num_runs", "3", "--warmup_runs", "1", "--profile")
+    assert text.returncode == 0, text.stderr
+    assert "per chain, inside the model" in text.stdout and "    mconv" in text.stdout
 
 
 def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:

@@ -153,6 +153,13 @@ def test_profile_prints_each_chain_when_the_delegate_is_deleted(capfd):
     assert lines["block1"][1] == "24x20x8" and lines["block2"][1] == "12x10x16"
     assert lines["block1"][3] == lines["block2"][3] == "2"  # calls, the first one not counted
     assert all(float(fields[4]) > 0 for fields in lines.values())
+    # The Python reader of this table (actsparse bench --profile) reads the same.
+    from actsparse.runtime import parse_profile_report
+
+    rows = parse_profile_report(err)
+    assert [(r["name"], r["output"], r["calls"]) for r in rows] == [("block1", "24x20x8", 2), ("block2", "12x10x16", 2)]
+    assert abs(sum(r["share"] for r in rows) - 1.0) < 0.002
+    assert all(0 < r["best_ms"] <= r["mean_ms"] for r in rows)
     # Without the option nothing is timed or printed.
     run_interpreter(demo_model(annotate=True), delegates=[actsparse.load_delegate()])
     gc.collect()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ class BenchResult:
     reference: str | None = None
     reference_ms: float | None = None
     speedup_vs_reference: float | None = None
+    # With profile=True: each chain's wall time inside the model over the
+    # warm-up and timed runs (see actsparse.runtime.parse_profile_report).
+    profile: list[dict] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -101,7 +105,7 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     inputs -- normally the network converted without masks -- timed on
     XNNPACK in the same interleaving. ``profile`` turns on the delegate's
     ``profile`` option: each chain's wall time inside the model, over the
-    warm-up and timed runs, is printed to stderr before this returns.
+    warm-up and timed runs, comes back in ``BenchResult.profile``.
     """
     import actsparse
 
@@ -131,9 +135,23 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     times = {"dense": dense_times, "delegate": delegate_times}
     dense_ms, delegate_ms = statistics.median(times["dense"]), statistics.median(times["delegate"])
     report = sparse.delegate_report
-    if profile:  # the delegate prints its table when it is deleted
+    chain_times = None
+    if profile:  # the delegate prints its table when it is deleted: catch it
+        from actsparse.runtime import _capture_fd2, parse_profile_report
+
+        holder = [sparse]
         del sparse, timed, interpreter
-        gc.collect()
+
+        def release() -> None:
+            holder.clear()
+            gc.collect()
+
+        _, text = _capture_fd2(release)
+        chain_times = parse_profile_report(text)
+        other = [line for line in text.splitlines(keepends=True)
+                 if not line.startswith(("actsparse profile:", "  "))]
+        if other:  # anything else the runtime said meanwhile
+            sys.stderr.write("".join(other))
     return BenchResult(
         model=str(model), num_threads=num_threads, num_runs=num_runs, warmup_runs=warmup_runs,
         dense_ms=round(dense_ms, 3), delegate_ms=round(delegate_ms, 3),
@@ -147,4 +165,5 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
         cpu_busy_fraction=round(busy, 3), cpu_busy=busy > busy_threshold,
         reference=str(reference) if reference is not None else None,
         reference_ms=round(statistics.median(all_times[2]), 3) if plain is not None else None,
-        speedup_vs_reference=round(statistics.median(all_times[2]) / delegate_ms, 4) if plain is not None else None)
+        speedup_vs_reference=round(statistics.median(all_times[2]) / delegate_ms, 4) if plain is not None else None,
+        profile=chain_times)

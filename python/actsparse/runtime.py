@@ -50,6 +50,25 @@ def _capture_fd2(build: Callable[[], Any]) -> tuple[Any, str]:
         return result, sink.read().decode("utf-8", "replace")
 
 
+_PROFILE_ROW = re.compile(r"^  (\S+)\s+(\d+x\d+x\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%$")
+
+
+def parse_profile_report(text: str) -> list[dict]:
+    """The rows of the table the delegate prints with its ``profile`` option
+    (``delegate/tflite/chain_profile.cc`` writes it), in model order: ``name``,
+    ``output`` ("HxWxC"), ``sparsity``, ``calls``, ``mean_ms``, ``best_ms``
+    (wall time per call inside the model), ``share`` (of all chains' time, 0..1).
+    Lines that are not table rows are ignored."""
+    rows = []
+    for line in text.splitlines():
+        match = _PROFILE_ROW.match(line)
+        if match:
+            name, output, sparsity, calls, mean_ms, best_ms, share = match.groups()
+            rows.append({"name": name, "output": output, "sparsity": float(sparsity), "calls": int(calls),
+                         "mean_ms": float(mean_ms), "best_ms": float(best_ms), "share": float(share) / 100})
+    return rows
+
+
 def _parse(log: str) -> DelegateReport:
     report = DelegateReport(log=log)
     for line in log.splitlines():

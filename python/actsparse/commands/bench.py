@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also time each delegated chain alone against the same conv on XNNPACK "
                    "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")
     p.add_argument("--profile", action="store_true",
-                   help="also print each delegated chain's wall time inside the model, over the warm-up "
-                   "and timed runs, to stderr (the delegate's profile option)")
+                   help="also report each delegated chain's wall time inside the model, over the warm-up "
+                   "and timed runs (the delegate's profile option; in --json: \"profile\")")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -89,7 +89,19 @@ def run(args: argparse.Namespace) -> int:
                   "these figures are not trustworthy")
         if layers is not None:
             _print_layers(layers)
+        if result.profile is not None:
+            _print_profile(result.profile)
     return 0 if result.max_relative_error <= 1e-4 else 1
+
+
+def _print_profile(rows: list[dict]) -> None:
+    width = max([len("chain")] + [len(row["name"]) for row in rows])
+    print("  per chain, inside the model (ms per call; first call not counted):")
+    print(f"    {'chain':<{width}}  {'output':<12} {'sparsity':>8} {'calls':>6} {'mean':>8} {'best':>8} {'share':>6}")
+    for row in rows:
+        print(f"    {row['name']:<{width}}  {row['output']:<12} {row['sparsity']:8.3f} {row['calls']:6d} "
+              f"{row['mean_ms']:8.3f} {row['best_ms']:8.3f} {row['share']:6.1%}")
+    print(f"    {'all chains':<{width}}  {'':<12} {'':>8} {'':>6} {sum(r['mean_ms'] for r in rows):8.3f}")
 
 
 def _per_layer(args: argparse.Namespace) -> list:
