@@ -103,6 +103,7 @@ def test_bench_json(tmp_path):
     text = _run("bench", str(model), "--num_runs", "3", "--warmup_runs", "1", "--profile")
     assert text.returncode == 0, text.stderr
     assert "per chain, inside the model" in text.stdout and "    mconv" in text.stdout
+    assert "the rest of an inference" in text.stdout
 
 
 def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:
