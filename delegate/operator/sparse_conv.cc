@@ -121,48 +121,34 @@ void SparseConvOperator::PlanIndirection(const float* input) {
     const size_t cin = p.input_channels;
     const size_t image = static_cast<size_t>(p.input_height) * p.input_width * cin;
     const size_t row_floats = kernel_channels_;
-    const size_t entries = static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_;
-    indirection_.resize(entries);
-    // Patches are laid out first, so that patches_ no longer moves once
-    // pointers into it are taken.
+    indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_);
     row_patches_.clear();
-    std::vector<size_t> patch_of_entry;  // index into row_patches_, or SIZE_MAX
-    patch_of_entry.reserve(entries);
-    for (int n = 0; n < p.batch; ++n) {
-      for (uint32_t pixel : active_pixels_) {
-        const int oy = static_cast<int>(pixel) / p.output_width;
-        const int x = static_cast<int>(pixel) % p.output_width * p.stride_width - p.padding_left;
-        for (int ky = 0; ky < p.kernel_height; ++ky) {
-          const int y = oy * p.stride_height - p.padding_top + ky * p.dilation_height;
-          const bool crosses_edge = x < 0 || x + p.kernel_width > p.input_width;
-          if (y >= 0 && y < p.input_height && crosses_edge) {
-            patch_of_entry.push_back(row_patches_.size());
-            row_patches_.push_back({row_patches_.size() * row_floats, n, y, x});
-          } else {
-            patch_of_entry.push_back(SIZE_MAX);
-          }
-        }
-      }
-    }
-    patches_.assign(row_patches_.size() * row_floats, 0.0f);
+    // Entries that read a patch, in patch order: they get their pointers once
+    // patches_ is allocated and no longer moves.
+    std::vector<size_t> patched_entries;
     const float** out = indirection_.data();
-    size_t entry = 0;
     for (int n = 0; n < p.batch; ++n) {
       const float* base = input + n * image;
       for (uint32_t pixel : active_pixels_) {
         const int oy = static_cast<int>(pixel) / p.output_width;
         const int x = static_cast<int>(pixel) % p.output_width * p.stride_width - p.padding_left;
-        for (int ky = 0; ky < p.kernel_height; ++ky, ++entry) {
+        const bool crosses_edge = x < 0 || x + p.kernel_width > p.input_width;
+        for (int ky = 0; ky < p.kernel_height; ++ky, ++out) {
           const int y = oy * p.stride_height - p.padding_top + ky * p.dilation_height;
-          if (patch_of_entry[entry] != SIZE_MAX) {
-            *out++ = patches_.data() + row_patches_[patch_of_entry[entry]].offset;
-          } else if (y < 0 || y >= p.input_height) {
-            *out++ = zero_row_.data();
+          if (y < 0 || y >= p.input_height) {
+            *out = zero_row_.data();
+          } else if (crosses_edge) {
+            patched_entries.push_back(static_cast<size_t>(out - indirection_.data()));
+            row_patches_.push_back({row_patches_.size() * row_floats, n, y, x});
           } else {
-            *out++ = base + (static_cast<size_t>(y) * p.input_width + x) * cin;
+            *out = base + (static_cast<size_t>(y) * p.input_width + x) * cin;
           }
         }
       }
+    }
+    patches_.assign(row_patches_.size() * row_floats, 0.0f);
+    for (size_t i = 0; i < patched_entries.size(); ++i) {
+      indirection_[patched_entries[i]] = patches_.data() + row_patches_[i].offset;
     }
     planned_input_ = input;
     return;
