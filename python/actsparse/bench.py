@@ -140,7 +140,7 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
         from actsparse.runtime import _capture_fd2, parse_profile_report
 
         holder = [sparse]
-        del sparse, timed, interpreter
+        del sparse, timed, interpreter  # `interpreter`: the loops above leave it bound to one of them
 
         def release() -> None:
             holder.clear()

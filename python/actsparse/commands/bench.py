@@ -14,7 +14,7 @@ examples:
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
   actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
   actsparse bench sparse.tflite --reference dense.tflite   # also vs. the model converted without masks
-  actsparse bench resnet18.tflite --profile           # each chain's time inside the model (stderr)
+  actsparse bench resnet18.tflite --profile           # each chain's time inside the model
 
 On Android or another C++ host (untested here):
   benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\

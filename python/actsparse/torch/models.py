@@ -9,6 +9,8 @@ exported by other tools match by name.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
@@ -72,13 +74,20 @@ class ResNet34(ResNet):
         super().__init__((3, 4, 6, 3), num_classes)
 
 
+def conv_bn_act(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
+                activation: Callable[[], nn.Module] | None = nn.Hardswish) -> nn.Sequential:
+    """Conv (same padding, no bias) -> BN [-> activation()]: module paths ``.0``, ``.1``, ``.2``."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_channels)]
+    if activation is not None:
+        layers.append(activation())
+    return nn.Sequential(*layers)
+
+
 def conv_bn_relu6(in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
                   groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU6(inplace=True),
-    )
+    return conv_bn_act(in_channels, out_channels, kernel, stride, groups, activation=lambda: nn.ReLU6(inplace=True))
 
 
 class InvertedResidual(nn.Module):
@@ -131,16 +140,6 @@ class MobileNetV2(nn.Module):
         x = self.features(x)
         x = nn.functional.adaptive_avg_pool2d(x, 1)
         return self.classifier(torch.flatten(x, 1))
-
-
-def conv_bn_act(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
-                activation: type[nn.Module] | None = nn.Hardswish) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels)]
-    if activation is not None:
-        layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 class SqueezeExcitation(nn.Module):
