@@ -87,12 +87,34 @@ typedef enum TfLiteFusedActivation {
 // delegate looks at.
 enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinAdd = 0,
+  kTfLiteBuiltinAveragePool2d = 1,
+  kTfLiteBuiltinConcatenation = 2,
   kTfLiteBuiltinConv2d = 3,
   kTfLiteBuiltinDepthwiseConv2d = 4,
+  kTfLiteBuiltinFullyConnected = 9,
+  kTfLiteBuiltinLogistic = 14,
+  kTfLiteBuiltinMaxPool2d = 17,
   kTfLiteBuiltinMul = 18,
+  kTfLiteBuiltinRelu = 19,
+  kTfLiteBuiltinReluN1To1 = 20,
+  kTfLiteBuiltinRelu6 = 21,
+  kTfLiteBuiltinReshape = 22,
+  kTfLiteBuiltinSoftmax = 25,
+  kTfLiteBuiltinTanh = 28,
   kTfLiteBuiltinCustom = 32,
   kTfLiteBuiltinPad = 34,
+  kTfLiteBuiltinTranspose = 39,
+  kTfLiteBuiltinMean = 40,
+  kTfLiteBuiltinSub = 41,
+  kTfLiteBuiltinDiv = 42,
+  kTfLiteBuiltinSqueeze = 43,
+  kTfLiteBuiltinMaximum = 55,
+  kTfLiteBuiltinMinimum = 57,
   kTfLiteBuiltinPadv2 = 60,
+  kTfLiteBuiltinExpandDims = 70,
+  kTfLiteBuiltinResizeNearestNeighbor = 97,
+  kTfLiteBuiltinLeakyRelu = 98,
+  kTfLiteBuiltinHardSwish = 117,
 };
 
 typedef struct TfLiteIntArray {
@@ -270,6 +292,47 @@ typedef struct TfLiteActivationParamsPrefix {
   int32_t activation;  // TfLiteFusedActivation
 } TfLiteActivationParamsPrefix;
 
+// MAX_POOL_2D / AVERAGE_POOL_2D. The trailing `computed` padding the runtime
+// fills in its own Prepare is not read.
+typedef struct TfLitePoolParamsPrefix {
+  int32_t padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int filter_width;
+  int filter_height;
+  int32_t activation;  // TfLiteFusedActivation
+} TfLitePoolParamsPrefix;
+
+typedef struct TfLiteConcatenationParams {
+  int axis;
+  int32_t activation;  // TfLiteFusedActivation
+} TfLiteConcatenationParams;
+
+// FULLY_CONNECTED: activation, weights_format, keep_num_dims, ... (more
+// fields were appended over versions; only these are read).
+typedef struct TfLiteFullyConnectedParamsPrefix {
+  int32_t activation;      // TfLiteFusedActivation
+  int32_t weights_format;  // 0 = default (dense [O, I])
+  bool keep_num_dims;
+} TfLiteFullyConnectedParamsPrefix;
+
+typedef struct TfLiteSoftmaxParams {
+  float beta;
+} TfLiteSoftmaxParams;
+
+typedef struct TfLiteReducerParams {
+  bool keep_dims;
+} TfLiteReducerParams;
+
+typedef struct TfLiteResizeNearestNeighborParams {
+  bool align_corners;
+  bool half_pixel_centers;
+} TfLiteResizeNearestNeighborParams;
+
+typedef struct TfLiteLeakyReluParams {
+  float alpha;
+} TfLiteLeakyReluParams;
+
 }  // extern "C"
 
 // The project targets LP64 platforms (x86-64 and aarch64, Linux and Android).
@@ -320,5 +383,12 @@ static_assert(offsetof(TfLiteDelegate, flags) == 40, "TfLiteDelegate.flags");
 
 static_assert(sizeof(TfLiteConvParamsPrefix) == 24, "first six ints of TfLiteConvParams");
 static_assert(sizeof(TfLiteDepthwiseConvParams) == 28, "TfLiteDepthwiseConvParams");
+static_assert(sizeof(TfLitePoolParamsPrefix) == 24, "first six ints of TfLitePoolParams");
+static_assert(sizeof(TfLiteConcatenationParams) == 8, "TfLiteConcatenationParams");
+static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
+              "TfLiteFullyConnectedParams.keep_num_dims");
+static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
+static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
+static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
 
 #endif  // ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_

@@ -81,7 +81,7 @@ std::string BadValue(const std::string& key, const std::string& value,
 const char* DelegateOptionsHelp() {
   return "num_threads=<1..256 or -1 for the interpreter's count>, "
          "log_level=<error|warning|info|debug or 0..3>, verbose=<true|false>, "
-         "profile=<true|false>";
+         "profile=<true|false>, claim=<graph|chains>, fuse=<true|false>";
 }
 
 bool ParseDelegateOptions(const char* const* keys, const char* const* values,
@@ -122,6 +122,20 @@ bool ParseDelegateOptions(const char* const* keys, const char* const* values,
       log_level_given = true;
     } else if (key == "profile") {
       if (!ParseBool(value, &parsed.profile)) {
+        *error = BadValue(key, value, "true or false");
+        return false;
+      }
+    } else if (key == "claim") {
+      if (value == "graph") {
+        parsed.claim = DelegateOptions::Claim::kGraph;
+      } else if (value == "chains") {
+        parsed.claim = DelegateOptions::Claim::kChains;
+      } else {
+        *error = BadValue(key, value, "graph or chains");
+        return false;
+      }
+    } else if (key == "fuse") {
+      if (!ParseBool(value, &parsed.fuse)) {
         *error = BadValue(key, value, "true or false");
         return false;
       }

@@ -19,9 +19,18 @@ struct DelegateOptions {
   static constexpr int kMaxThreads = 256;
   int num_threads = kAutoThreads;
   LogLevel log_level = LogLevel::kWarning;
-  // Time each chain where it runs and print the table to stderr when the
-  // delegate is deleted (see tflite/chain_profile.h).
+  // Time each chain (claim=chains) or step (claim=graph) where it runs and
+  // print the table to stderr when the delegate is deleted (see
+  // tflite/chain_profile.h).
   bool profile = false;
+  // What the delegate claims: every node it can compute (kGraph), or only
+  // the masked chains listed in the model's metadata (kChains, the behaviour
+  // before whole-graph claiming, kept for comparison).
+  enum class Claim { kGraph, kChains };
+  Claim claim = Claim::kGraph;
+  // claim=graph: fuse ops inside a partition (false runs every node as its
+  // own step, to measure what fusion gives).
+  bool fuse = true;
 };
 
 // Human-readable list of the accepted keys and value forms, for --help texts

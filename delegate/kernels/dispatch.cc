@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
 
 namespace actsparse {
@@ -53,6 +54,18 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
 #endif
   if (name) *name = "scalar";
   return DepthwiseRowsScalar;
+}
+
+const ElementwiseKernels& SelectElementwiseKernels() {
+  const char* conv_name = nullptr;
+  SelectConvRows(&conv_name);
+#if defined(__x86_64__)
+  if (std::strcmp(conv_name, "avx2") == 0) return ElementwiseKernelsAvx2();
+#endif
+#if defined(__aarch64__)
+  if (std::strcmp(conv_name, "neon") == 0) return ElementwiseKernelsNeon();
+#endif
+  return ElementwiseKernelsScalar();
 }
 
 }  // namespace kernels

@@ -40,42 +40,59 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     const SparseConvParams& p, const float* weights, const float* conv_bias,
-    const float* add_bias, const uint8_t* mask, std::string* error) {
+    const float* add_bias, const uint8_t* mask, std::string* error, const OutputStage& stage) {
   const bool positive = p.batch > 0 && p.input_height > 0 && p.input_width > 0 &&
                         p.input_channels > 0 && p.output_height > 0 && p.output_width > 0 &&
                         p.output_channels > 0 && p.kernel_height > 0 && p.kernel_width > 0 &&
                         p.stride_height > 0 && p.stride_width > 0 && p.dilation_height > 0 &&
-                        p.dilation_width > 0 && p.padding_top >= 0 && p.padding_left >= 0;
+                        p.dilation_width > 0 && p.padding_top >= 0 && p.padding_left >= 0 &&
+                        p.groups > 0;
   if (!positive) {
-    *error = "sparse conv: non-positive size, stride, dilation or negative padding";
+    *error = "sparse conv: non-positive size, stride, dilation or groups, or negative padding";
     return nullptr;
   }
   if (p.depthwise && p.output_channels != p.input_channels * p.depth_multiplier) {
     *error = "sparse conv: depthwise output channels != input channels * depth multiplier";
     return nullptr;
   }
-  if (weights == nullptr || mask == nullptr) {
-    *error = "sparse conv: missing weights or mask";
+  if (!p.depthwise && (p.input_channels % p.groups != 0 || p.output_channels % p.groups != 0)) {
+    *error = "sparse conv: " + std::to_string(p.input_channels) + " input and " +
+             std::to_string(p.output_channels) + " output channels do not split into " +
+             std::to_string(p.groups) + " groups";
+    return nullptr;
+  }
+  if (weights == nullptr) {
+    *error = "sparse conv: missing weights";
     return nullptr;
   }
   std::unique_ptr<SparseConvOperator> op(new SparseConvOperator());
   op->params_ = p;
+  op->stage_ = stage;
+  op->elementwise_ = &kernels::SelectElementwiseKernels();
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
-  const size_t cin = p.input_channels, cout = p.output_channels;
+  const size_t cout = p.output_channels;
   if (p.depthwise) {
     // [1, KH, KW, C*M] is already [taps][out_channels].
     op->packed_weights_.assign(weights, weights + taps * cout);
     op->depthwise_rows_ = kernels::SelectDepthwiseRows(nullptr);
     op->kernel_taps_ = taps;
-    op->kernel_channels_ = cin;
+    op->kernel_channels_ = p.input_channels;
   } else {
-    op->merge_rows_ = p.input_channels <= kMergeRowsMaxChannels && p.dilation_width == 1 && p.kernel_width > 1;
+    const size_t groups = p.groups;
+    const size_t cin = p.input_channels / groups, group_cout = cout / groups;
+    op->merge_rows_ = groups == 1 && p.input_channels <= kMergeRowsMaxChannels && p.dilation_width == 1 &&
+                      p.kernel_width > 1;
     // OHWI is (ky, kx, ci) per output channel, so merged rows pack as taps = KH
     // of KW * Cin channels: the same weights in the same order.
     op->kernel_taps_ = op->merge_rows_ ? p.kernel_height : taps;
     op->kernel_channels_ = op->merge_rows_ ? p.kernel_width * cin : cin;
-    op->packed_weights_.resize(kernels::PackedConvWeightsSize(op->kernel_taps_, op->kernel_channels_, cout));
-    kernels::PackConvWeights(weights, op->kernel_taps_, op->kernel_channels_, cout, op->packed_weights_.data());
+    op->group_tiles_ = CeilDiv(group_cout, kernels::kConvTile);
+    op->group_weights_ = kernels::PackedConvWeightsSize(op->kernel_taps_, op->kernel_channels_, group_cout);
+    op->packed_weights_.resize(groups * op->group_weights_);
+    for (size_t g = 0; g < groups; ++g) {
+      kernels::PackConvWeights(weights + g * group_cout * taps * cin, op->kernel_taps_, op->kernel_channels_,
+                               group_cout, op->packed_weights_.data() + g * op->group_weights_);
+    }
     op->conv_rows_ = kernels::SelectConvRows(nullptr);
   }
   op->conv_bias_.assign(cout, 0.0f);
@@ -89,10 +106,11 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   }
   const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
   for (size_t i = 0; i < pixels; ++i) {
-    (mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
+    (mask == nullptr || mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
   }
-  // A padding tap reads zeros: in_channels of them, or a whole kernel row's.
-  op->zero_row_.assign(static_cast<size_t>(op->kernel_channels_), 0.0f);
+  // A padding tap reads zeros: a whole input pixel (a group reads its slice
+  // of it), or a whole merged kernel row.
+  op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
   return op;
 }
 
@@ -179,7 +197,8 @@ void SparseConvOperator::PlanIndirection(const float* input) {
 SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const {
   const SparseConvParams& p = params_;
   const size_t active = active_pixels_.size();
-  const size_t tiles = CeilDiv(p.output_channels, kernels::kConvTile);
+  // Channel tiles of every group: what channel chunks split.
+  const size_t tiles = p.depthwise ? 1 : p.groups * group_tiles_;
   const size_t threads = static_cast<size_t>(std::max(1, num_threads));
   WorkPlan plan;
   plan.num_threads = num_threads;
@@ -216,7 +235,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   return plan;
 }
 
-void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
+void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool, const float* residual) {
   const SparseConvParams& p = params_;
   // The runtime may move its arena between invocations; re-plan when it does.
   if (input != planned_input_) PlanIndirection(input);
@@ -227,12 +246,24 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   if (merge_rows_) FillRowPatches(input);
   const size_t taps = kernel_taps_, cin = kernel_channels_;
   const size_t cout = p.output_channels;
+  const size_t group_cout = p.depthwise ? cout : cout / p.groups;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;
   const size_t active = active_pixels_.size(), masked = masked_pixels_.size();
   const size_t active_tasks = plan.row_tasks * plan.channel_tasks;
   const size_t tasks_per_image = active_tasks + plan.masked_tasks;
   const size_t tile_stride = taps * cin * kernels::kConvTile;
-  const size_t tiles = CeilDiv(cout, kernels::kConvTile);
+  const size_t units = p.groups * group_tiles_;
+
+  // The fused stage over `count` rows (pointing at channel c0) whose pixels
+  // are listed at `pixels`, `width` channels each, while they are in cache.
+  auto finish_rows = [&](size_t n, size_t count, float* const* rows, const uint32_t* pixels, size_t c0,
+                         size_t width) {
+    if (stage_.empty()) return;
+    for (size_t r = 0; r < count; ++r) {
+      const float* res = residual ? residual + (n * pixels_per_image + pixels[r]) * cout + c0 : nullptr;
+      ApplyOutputStage(*elementwise_, stage_, rows[r], res, width);
+    }
+  };
 
   auto task = [&](size_t index) {
     const size_t n = index / tasks_per_image;
@@ -244,48 +275,61 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       const size_t count = std::min(kMaskedRowsPerTask, masked - first);
       for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_pixels_[first + r] * cout;
       kernels::FillRows(count, rows, masked_value_.data(), cout);
+      finish_rows(n, count, rows, masked_pixels_.data() + first, 0, cout);
       return;
     }
     // Balanced chunks: sizes differ by at most one row (one tile).
     const size_t row_task = t / plan.channel_tasks, channel_task = t % plan.channel_tasks;
     const size_t first = row_task * active / plan.row_tasks;
     const size_t count = (row_task + 1) * active / plan.row_tasks - first;
-    const size_t tile0 = channel_task * tiles / plan.channel_tasks;
-    const size_t tile_end = (channel_task + 1) * tiles / plan.channel_tasks;
-    const size_t c0 = tile0 * kernels::kConvTile;
-    const size_t width = std::min(tile_end * kernels::kConvTile, cout) - c0;
-    for (size_t r = 0; r < count; ++r) rows[r] = image_out + active_pixels_[first + r] * cout + c0;
+    const uint32_t* pixels = active_pixels_.data() + first;
     const float* const* indirection = indirection_.data() + (n * active + first) * taps;
     kernels::RowsArgs args;
     args.rows = count;
     args.outputs = rows;
-    args.conv_bias = conv_bias_.data() + c0;
-    args.add_bias = add_bias_.data() + c0;
     args.out_min = p.output_min;
     args.out_max = p.output_max;
     args.indirection_stride = taps;
     if (p.depthwise) {
+      for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout;
+      args.conv_bias = conv_bias_.data();
+      args.add_bias = add_bias_.data();
       args.taps = taps;
       args.indirection = indirection;
       args.packed_weights = packed_weights_.data();
       depthwise_rows_(args, p.input_channels, p.depth_multiplier);
+      finish_rows(n, count, rows, pixels, 0, cout);
       return;
     }
     args.weights_tile_stride = tile_stride;
-    // Reduction blocks in (tap, channel) order, the order of one unblocked
-    // call: each adds to the sums the previous one left in the output rows.
-    const float* tile_weights = packed_weights_.data() + tile0 * tile_stride;
-    for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-      args.taps = std::min(plan.taps_per_block, taps - tap);
-      args.indirection = indirection + tap;
-      for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-        const size_t block = std::min(plan.channels_per_block, cin - c);
-        args.input_offset = c;
-        args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
-        args.accumulate = tap > 0 || c > 0;
-        args.finish = tap + args.taps == taps && c + block == cin;
-        conv_rows_(args, block, width);
+    // This task's channel tiles, as runs of consecutive tiles of one group.
+    const size_t unit_end = (channel_task + 1) * units / plan.channel_tasks;
+    for (size_t unit = channel_task * units / plan.channel_tasks; unit < unit_end;) {
+      const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
+      const size_t tile_end = std::min(group_tiles_, tile0 + (unit_end - unit));
+      const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
+      const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
+      for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout + c0;
+      args.conv_bias = conv_bias_.data() + c0;
+      args.add_bias = add_bias_.data() + c0;
+      // Reduction blocks in (tap, channel) order, the order of one unblocked
+      // call: each adds to the sums the previous one left in the output rows.
+      const float* tile_weights = packed_weights_.data() + group * group_weights_ + tile0 * tile_stride;
+      const size_t group_input = group * cin;
+      for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+        args.taps = std::min(plan.taps_per_block, taps - tap);
+        args.indirection = indirection + tap;
+        for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+          const size_t block = std::min(plan.channels_per_block, cin - c);
+          args.input_offset = group_input + c;
+          args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
+          args.accumulate = tap > 0 || c > 0;
+          args.finish = tap + args.taps == taps && c + block == cin;
+          conv_rows_(args, block, width);
+        }
       }
+      finish_rows(n, count, rows, pixels, c0, width);
+      unit += tile_end - tile0;
     }
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;

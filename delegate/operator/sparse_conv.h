@@ -4,7 +4,11 @@
 // output pixels, reading each one's receptive field through an indirection
 // buffer of per-pixel, per-tap input pointers (padding taps point at a zero
 // row): no im2col matrix, no GEMM row for masked pixels, whose outputs are
-// written directly as act(add_bias). Knows nothing of TFLite.
+// written directly as act(add_bias). A dense conv is the all-ones mask.
+// Grouped convs (groups > 1, not depthwise) run each group's channels as a
+// conv of their own over a slice of the input channels. An OutputStage fuses
+// what consumed the output (a residual ADD, an activation) into the pass that
+// writes it. Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_SPARSE_CONV_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_SPARSE_CONV_H_
 
@@ -13,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
+#include "delegate/operator/elementwise.h"
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
@@ -29,22 +35,26 @@ struct SparseConvParams {
   int padding_top = 0, padding_left = 0;
   bool depthwise = false;
   int depth_multiplier = 1;  // depthwise only
+  int groups = 1;            // regular conv: input and output channels split into this many groups
   float output_min = -3.402823466e+38f;  // fused activation as a clamp
   float output_max = 3.402823466e+38f;
 };
 
 class SparseConvOperator {
  public:
-  // weights: OHWI for a conv, [1, KH, KW, C*M] for a depthwise conv.
-  // conv_bias / add_bias: output_channels floats, or null for zeros.
-  // mask: output_height * output_width bytes, row-major, nonzero = compute.
+  // weights: OHWI for a conv (I = C_in / groups), [1, KH, KW, C*M] for a
+  // depthwise conv. conv_bias / add_bias: output_channels floats, or null for
+  // zeros. mask: output_height * output_width bytes, row-major, nonzero =
+  // compute; null = dense. stage: applied to every output row once written.
   static std::unique_ptr<SparseConvOperator> Create(const SparseConvParams& params,
                                                     const float* weights, const float* conv_bias,
                                                     const float* add_bias, const uint8_t* mask,
-                                                    std::string* error);
+                                                    std::string* error,
+                                                    const OutputStage& stage = OutputStage());
 
-  // input: batch * H_in * W_in * C_in floats; output: batch * H_out * W_out * C_out.
-  void Run(const float* input, float* output, ThreadPool* pool);
+  // input: batch * H_in * W_in * C_in floats; output: batch * H_out * W_out * C_out;
+  // residual: the stage's residual operand, laid out as the output (null if none).
+  void Run(const float* input, float* output, ThreadPool* pool, const float* residual = nullptr);
 
   const SparseConvParams& params() const { return params_; }
 
@@ -72,6 +82,11 @@ class SparseConvOperator {
   std::vector<float> packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
+  const kernels::ElementwiseKernels* elementwise_ = nullptr;
+  OutputStage stage_;
+  // Regular conv: per group, its output channels as tiles of kConvTile
+  // (group_tiles_ each), its packed weights group_weights_ floats apart.
+  size_t group_tiles_ = 0, group_weights_ = 0;
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;

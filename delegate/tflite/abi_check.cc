@@ -64,41 +64,51 @@ size_t TfLiteTypeSize(int32_t type) {
 
 std::string BuiltinName(int32_t builtin_code) {
   switch (builtin_code) {
-    case kTfLiteBuiltinAdd:
-      return "ADD";
-    case kTfLiteBuiltinConv2d:
-      return "CONV_2D";
-    case kTfLiteBuiltinDepthwiseConv2d:
-      return "DEPTHWISE_CONV_2D";
-    case kTfLiteBuiltinMul:
-      return "MUL";
-    case kTfLiteBuiltinCustom:
-      return "CUSTOM";
-    case kTfLiteBuiltinPad:
-      return "PAD";
-    case kTfLiteBuiltinPadv2:
-      return "PADV2";
-    // Names for common neighbours, so verbose logs read naturally.
-    case 1:
-      return "AVERAGE_POOL_2D";
-    case 2:
-      return "CONCATENATION";
-    case 9:
-      return "FULLY_CONNECTED";
-    case 17:
-      return "MAX_POOL_2D";
-    case 21:
-      return "RELU6";
-    case 22:
-      return "RESHAPE";
-    case 25:
-      return "SOFTMAX";
-    case 39:
-      return "TRANSPOSE";
-    case 40:
-      return "MEAN";
-    default:
-      return "builtin #" + std::to_string(builtin_code);
+    case kTfLiteBuiltinAdd: return "ADD";
+    case kTfLiteBuiltinAveragePool2d: return "AVERAGE_POOL_2D";
+    case kTfLiteBuiltinConcatenation: return "CONCATENATION";
+    case kTfLiteBuiltinConv2d: return "CONV_2D";
+    case kTfLiteBuiltinDepthwiseConv2d: return "DEPTHWISE_CONV_2D";
+    case kTfLiteBuiltinFullyConnected: return "FULLY_CONNECTED";
+    case kTfLiteBuiltinLogistic: return "LOGISTIC";
+    case kTfLiteBuiltinMaxPool2d: return "MAX_POOL_2D";
+    case kTfLiteBuiltinMul: return "MUL";
+    case kTfLiteBuiltinRelu: return "RELU";
+    case kTfLiteBuiltinReluN1To1: return "RELU_N1_TO_1";
+    case kTfLiteBuiltinRelu6: return "RELU6";
+    case kTfLiteBuiltinReshape: return "RESHAPE";
+    case kTfLiteBuiltinSoftmax: return "SOFTMAX";
+    case kTfLiteBuiltinTanh: return "TANH";
+    case kTfLiteBuiltinCustom: return "CUSTOM";
+    case kTfLiteBuiltinPad: return "PAD";
+    case kTfLiteBuiltinTranspose: return "TRANSPOSE";
+    case kTfLiteBuiltinMean: return "MEAN";
+    case kTfLiteBuiltinSub: return "SUB";
+    case kTfLiteBuiltinDiv: return "DIV";
+    case kTfLiteBuiltinSqueeze: return "SQUEEZE";
+    case kTfLiteBuiltinMaximum: return "MAXIMUM";
+    case kTfLiteBuiltinMinimum: return "MINIMUM";
+    case kTfLiteBuiltinPadv2: return "PADV2";
+    case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
+    case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
+    case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
+    case kTfLiteBuiltinHardSwish: return "HARD_SWISH";
+    // Names for common neighbours the delegate does not run, so logs read naturally.
+    case 5: return "DEPTH_TO_SPACE";
+    case 23: return "RESIZE_BILINEAR";
+    case 45: return "STRIDED_SLICE";
+    case 47: return "EXP";
+    case 49: return "SPLIT";
+    case 53: return "CAST";
+    case 54: return "PRELU";
+    case 65: return "SLICE";
+    case 67: return "TRANSPOSE_CONV";
+    case 83: return "PACK";
+    case 99: return "SQUARED_DIFFERENCE";
+    case 102: return "SPLIT_V";
+    case 111: return "ELU";
+    case 150: return "GELU";
+    default: return "builtin #" + std::to_string(builtin_code);
   }
 }
 

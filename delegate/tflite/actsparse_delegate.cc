@@ -7,12 +7,13 @@
 #include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/format/metadata_name.h"
 #include "delegate/tflite/abi_check.h"
+#include "delegate/tflite/graph_import.h"
+#include "delegate/tflite/graph_kernel.h"
 
 namespace actsparse {
 namespace {
 
-// The operators a masked chain can be made of; their tensors are the ones the
-// delegate will read, so they are the ones the ABI check looks at.
+// The operators a masked chain can be made of.
 bool IsChainOperator(int32_t builtin_code) {
   switch (builtin_code) {
     case kTfLiteBuiltinConv2d:
@@ -26,8 +27,47 @@ bool IsChainOperator(int32_t builtin_code) {
   }
 }
 
-bool CheckChainTensors(const TfLiteContext* context, const NodeInfo& info, std::string* why) {
-  if (!IsChainOperator(info.registration->builtin_code)) return true;
+// The operators ImportNode reads (claim=graph).
+bool IsGraphOperator(int32_t builtin_code) {
+  switch (builtin_code) {
+    case kTfLiteBuiltinAdd:
+    case kTfLiteBuiltinAveragePool2d:
+    case kTfLiteBuiltinConcatenation:
+    case kTfLiteBuiltinConv2d:
+    case kTfLiteBuiltinDepthwiseConv2d:
+    case kTfLiteBuiltinFullyConnected:
+    case kTfLiteBuiltinLogistic:
+    case kTfLiteBuiltinMaxPool2d:
+    case kTfLiteBuiltinMul:
+    case kTfLiteBuiltinRelu:
+    case kTfLiteBuiltinReluN1To1:
+    case kTfLiteBuiltinRelu6:
+    case kTfLiteBuiltinReshape:
+    case kTfLiteBuiltinSoftmax:
+    case kTfLiteBuiltinTanh:
+    case kTfLiteBuiltinPad:
+    case kTfLiteBuiltinTranspose:
+    case kTfLiteBuiltinMean:
+    case kTfLiteBuiltinSub:
+    case kTfLiteBuiltinDiv:
+    case kTfLiteBuiltinSqueeze:
+    case kTfLiteBuiltinMaximum:
+    case kTfLiteBuiltinMinimum:
+    case kTfLiteBuiltinPadv2:
+    case kTfLiteBuiltinExpandDims:
+    case kTfLiteBuiltinResizeNearestNeighbor:
+    case kTfLiteBuiltinLeakyRelu:
+    case kTfLiteBuiltinHardSwish:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The tensors of every node the delegate may read pass the ABI check.
+bool CheckReadTensors(const TfLiteContext* context, const NodeInfo& info, bool graph, std::string* why) {
+  const int32_t code = info.registration->builtin_code;
+  if (!IsChainOperator(code) && !(graph && IsGraphOperator(code))) return true;
   for (const TfLiteIntArray* list : {info.node->inputs, info.node->outputs}) {
     for (int i = 0; i < list->size; ++i) {
       if (list->data[i] < 0) continue;
@@ -61,7 +101,9 @@ bool ReadModelMetadata(const TfLiteContext* context, const char* name, const cha
 ActsparseDelegate::ActsparseDelegate(const DelegateOptions& options)
     : options_(options),
       logger_(options.log_level),
-      profile_(options.profile ? std::make_shared<ChainProfile>() : nullptr) {}
+      profile_(options.profile ? std::make_shared<ChainProfile>(
+                                     options.claim == DelegateOptions::Claim::kGraph ? "step" : "chain")
+                               : nullptr) {}
 
 ActsparseDelegate::~ActsparseDelegate() {
   if (profile_ == nullptr) return;
@@ -75,9 +117,10 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
   summary_ = PrepareSummary{};
   summary_.num_nodes = plan.size();
   summary_.num_threads = ResolveNumThreads(options_, context->recommended_num_threads);
+  const bool graph = options_.claim == DelegateOptions::Claim::kGraph;
   for (const NodeInfo& info : plan) {
     summary_.op_counts[BuiltinName(info.registration->builtin_code)] += 1;
-    if (!CheckChainTensors(context, info, why)) {
+    if (!CheckReadTensors(context, info, graph, why)) {
       summary_.abi_error = *why;
       logger_.Log(LogLevel::kError, "runtime ABI check failed, claiming nothing: " + *why);
       return false;
@@ -96,26 +139,38 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
     for (const auto& entry : summary_.op_counts) {
       ops << (ops.tellp() > 0 ? ", " : "") << entry.first << " x" << entry.second;
     }
-    logger_.Logf(LogLevel::kInfo, "graph: %zu nodes (%s); %d thread(s)", summary_.num_nodes,
-                 ops.str().c_str(), summary_.num_threads);
+    logger_.Logf(LogLevel::kInfo, "graph: %zu nodes (%s); %d thread(s); claim=%s", summary_.num_nodes,
+                 ops.str().c_str(), summary_.num_threads, graph ? "graph" : "chains");
   }
+  ValidateChains(context, plan, metadata);
+  if (!graph && claimed_nodes_.empty()) {
+    *why = !summary_.has_metadata ? std::string("no '") + kMetadataName + "' metadata"
+           : !summary_.metadata_error.empty() ? "corrupt metadata"
+                                              : "no listed chain validated";
+    EndPrepare(context, plan, {});
+    return false;
+  }
+  if (!pool_ || pool_->num_threads() != summary_.num_threads) {
+    pool_ = std::make_shared<ThreadPool>(summary_.num_threads);
+  }
+  return true;
+}
+
+void ActsparseDelegate::ValidateChains(TfLiteContext* context, const std::vector<NodeInfo>& plan,
+                                       const char* metadata) {
   if (!summary_.has_metadata) {
-    logger_.Logf(LogLevel::kInfo, "model has no '%s' metadata: no masked convolutions listed",
-                 kMetadataName);
-    *why = std::string("no '") + kMetadataName + "' metadata";
-    EndPrepare(context, plan, {});
-    return false;
+    logger_.Logf(LogLevel::kInfo, "model has no '%s' metadata: no masked convolutions listed", kMetadataName);
+    return;
   }
-  logger_.Logf(LogLevel::kInfo, "model metadata '%s': %zu bytes", kMetadataName,
-               summary_.metadata_bytes);
+  logger_.Logf(LogLevel::kInfo, "model metadata '%s': %zu bytes", kMetadataName, summary_.metadata_bytes);
   std::vector<MaskedChain> chains;
-  if (!ParseMaskMetadata(reinterpret_cast<const uint8_t*>(metadata), summary_.metadata_bytes,
-                         &chains, &summary_.metadata_error)) {
-    logger_.Logf(LogLevel::kWarning, "ignoring corrupt '%s' metadata, claiming nothing: %s",
-                 kMetadataName, summary_.metadata_error.c_str());
-    *why = "corrupt metadata";
-    EndPrepare(context, plan, {});
-    return false;
+  if (!ParseMaskMetadata(reinterpret_cast<const uint8_t*>(metadata), summary_.metadata_bytes, &chains,
+                         &summary_.metadata_error)) {
+    logger_.Logf(LogLevel::kWarning, "ignoring corrupt '%s' metadata, claiming %s: %s", kMetadataName,
+                 options_.claim == DelegateOptions::Claim::kGraph ? "no masked chain (the graph runs dense)"
+                                                                  : "nothing",
+                 summary_.metadata_error.c_str());
+    return;
   }
   summary_.num_chains_listed = chains.size();
   const std::map<int, int> consumers = CountConsumers(plan);
@@ -144,21 +199,21 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
     for (int node : shared->nodes) (*chains_by_node_)[node] = shared;
     summary_.num_chains_claimed += 1;
   }
-  if (claimed_nodes_.empty()) {
-    *why = "no listed chain validated";
-    EndPrepare(context, plan, {});
-    return false;
-  }
-  if (!pool_ || pool_->num_threads() != summary_.num_threads) {
-    pool_ = std::make_shared<ThreadPool>(summary_.num_threads);
-  }
-  return true;
 }
 
-bool ActsparseDelegate::IsNodeSupported(TfLiteContext* /*context*/, const NodeInfo& node,
+bool ActsparseDelegate::IsNodeSupported(TfLiteContext* context, const NodeInfo& node,
                                         std::string* reason) {
   if (claimed_nodes_.count(node.index)) return true;
-  if (IsChainOperator(node.registration->builtin_code)) *reason = "not part of a listed, valid chain";
+  if (options_.claim == DelegateOptions::Claim::kChains) {
+    if (IsChainOperator(node.registration->builtin_code)) *reason = "not part of a listed, valid chain";
+    return false;
+  }
+  graph::Node imported;
+  if (ImportNode(context, node, &imported, reason)) return true;
+  const std::string label =
+      "node " + std::to_string(node.index) + " (" + BuiltinName(node.registration->builtin_code) + ")";
+  summary_.refusals.push_back(label + ": " + *reason);
+  logger_.Logf(LogLevel::kInfo, "not claiming %s: %s", label.c_str(), reason->c_str());
   return false;
 }
 
@@ -173,6 +228,9 @@ void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector
 }
 
 std::unique_ptr<DelegateKernel> ActsparseDelegate::CreateKernel() {
+  if (options_.claim == DelegateOptions::Claim::kGraph) {
+    return std::make_unique<GraphKernel>(chains_by_node_, pool_, profile_, logger_, options_.fuse);
+  }
   return std::make_unique<ChainKernel>(chains_by_node_, pool_, profile_);
 }
 

@@ -1,8 +1,11 @@
-// The actsparse delegate: DelegateInterface for masked-convolution chains.
+// The actsparse delegate: a node filter plus a kernel factory.
 //
-// Node filter: a node is claimed only if it belongs to a chain listed in the
-// model's "actsparse.masks" metadata that validates against the graph
-// (ValidateChain). Kernel factory: one ChainKernel per partition.
+// claim=graph (default): the node filter claims every node the graph layer
+// can compute (ImportNode), and the masked chains listed in the model's
+// "actsparse.masks" metadata that validate against the graph (ValidateChain)
+// as one sparse conv each; the kernel factory makes one GraphKernel per
+// partition. claim=chains: only the validated chains are claimed, and each
+// partition is a ChainKernel (the behaviour before whole-graph claiming).
 #ifndef ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
 #define ACTSPARSE_DELEGATE_TFLITE_ACTSPARSE_DELEGATE_H_
 
@@ -33,7 +36,7 @@ struct PrepareSummary {
   size_t num_chains_listed = 0;
   size_t num_chains_claimed = 0;
   std::string metadata_error;  // why the metadata could not be parsed
-  std::vector<std::string> refusals;  // "layer: reason" per chain not claimed
+  std::vector<std::string> refusals;  // "layer: reason" per chain, "node N (OP): reason" per node not claimed
   int num_threads = 1;
 };
 
@@ -57,10 +60,14 @@ class ActsparseDelegate : public DelegateInterface {
   std::unique_ptr<DelegateKernel> CreateKernel() override;
 
  private:
+  // Parses the metadata (if any) and validates its chains against the graph:
+  // fills claimed_nodes_, chains_by_node_ and the summary.
+  void ValidateChains(TfLiteContext* context, const std::vector<NodeInfo>& plan, const char* metadata);
+
   DelegateOptions options_;
   Logger logger_;
   PrepareSummary summary_;
-  std::set<int> claimed_nodes_;
+  std::set<int> claimed_nodes_;  // nodes of validated chains
   // Validated chains of the last Prepare, by each of their node indices; the
   // kernels of that Prepare share it.
   std::shared_ptr<ChainKernel::ChainsByNode> chains_by_node_;

@@ -26,7 +26,7 @@ void ChainProfile::Entry::Add(uint64_t ns) {
 
 std::string ChainProfile::Report(int num_threads) const {
   uint64_t all_ns = 0, most_calls = 0;
-  size_t width = 5;  // "chain"
+  size_t width = 10;  // "all chains"
   for (const Entry& entry : entries_) {
     all_ns += entry.total_ns;
     most_calls = std::max(most_calls, entry.calls);
@@ -36,11 +36,11 @@ std::string ChainProfile::Report(int num_threads) const {
   std::string report;
   char line[512];
   std::snprintf(line, sizeof(line),
-                "actsparse profile: %zu chain(s), %d thread(s), wall time per call inside the model "
-                "(the first call of each chain not counted)\n",
-                entries_.size(), num_threads);
+                "actsparse profile: %zu %s(s), %d thread(s), wall time per call inside the model "
+                "(the first call of each %s not counted)\n",
+                entries_.size(), unit_.c_str(), num_threads, unit_.c_str());
   report += line;
-  std::snprintf(line, sizeof(line), "  %-*s  %-12s %8s %8s %10s %10s %7s\n", static_cast<int>(width), "chain",
+  std::snprintf(line, sizeof(line), "  %-*s  %-12s %8s %8s %10s %10s %7s\n", static_cast<int>(width), unit_.c_str(),
                 "output", "sparsity", "calls", "mean ms", "best ms", "share");
   report += line;
   double per_inference_ms = 0;
@@ -54,7 +54,7 @@ std::string ChainProfile::Report(int num_threads) const {
                   100.0 * entry.total_ns / std::max<uint64_t>(all_ns, 1));
     report += line;
   }
-  std::snprintf(line, sizeof(line), "  %-*s  %-12s %8s %8s %10.3f\n", static_cast<int>(width), "all chains", "",
+  std::snprintf(line, sizeof(line), "  %-*s  %-12s %8s %8s %10.3f\n", static_cast<int>(width), ("all " + unit_ + "s").c_str(), "",
                 "", "", per_inference_ms);
   report += line;
   return report;

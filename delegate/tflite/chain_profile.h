@@ -11,11 +11,16 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <utility>
 
 namespace actsparse {
 
 class ChainProfile {
  public:
+  // `unit` names what is timed in the report: "chain" (claim=chains) or
+  // "step" (claim=graph: one fused op each).
+  explicit ChainProfile(std::string unit = "chain") : unit_(std::move(unit)) {}
+
   struct Entry {
     std::string name;
     std::string output;  // "HxWxC"
@@ -33,12 +38,13 @@ class ChainProfile {
   // Entries never move.
   Entry* Get(const std::string& name, const std::string& output, double sparsity);
 
-  // One line per chain in model order: calls, mean and best ms per call,
+  // One line per chain (step) in model order: calls, mean and best ms per call,
   // share of all chains' time; then the sum of the means (the chains' time
   // per inference). Empty when no chain ran more than once.
   std::string Report(int num_threads) const;
 
  private:
+  std::string unit_;
   std::deque<Entry> entries_;  // model order (first use)
   std::map<std::string, Entry*> by_name_;
 };

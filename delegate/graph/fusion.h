@@ -1,0 +1,32 @@
+// Fusion passes over a partition's graph. Each rewrite is exact in the
+// builtin kernels' float semantics except where noted in ARCHITECTURE.md
+// (the summation order of a fused op is its producer's):
+//   - a zero PAD (H and W only) into the conv or depthwise conv it feeds, and
+//     a PAD by the lowest float into the max pool it feeds (padded positions
+//     never win a max);
+//   - LOGISTIC(x) then MUL(x, that) into one SiLU;
+//   - an ADD of a conv's output and another tensor of the same shape (a
+//     residual) into the conv's output stage, with the ADD's activation;
+//   - an activation (RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, SiLU)
+//     into the conv that produces its input.
+// A rewrite needs the intermediate tensor to be read by exactly one node
+// and not by anyone outside the partition.
+#ifndef ACTSPARSE_DELEGATE_GRAPH_FUSION_H_
+#define ACTSPARSE_DELEGATE_GRAPH_FUSION_H_
+
+#include <string>
+#include <vector>
+
+#include "delegate/graph/graph.h"
+
+namespace actsparse {
+namespace graph {
+
+// Rewrites `graph` in place; returns one line per fusion, e.g.
+// "PAD#5 into CONV_2D#6".
+std::vector<std::string> FuseGraph(Graph* graph);
+
+}  // namespace graph
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_GRAPH_FUSION_H_

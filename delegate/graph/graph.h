@@ -1,0 +1,123 @@
+// The graph layer's intermediate representation of one delegate partition:
+// float32 tensors (shapes, model constants, which ones the caller binds) and
+// nodes in execution order, with their parameters already read out of the
+// model (integer constants such as paddings, axes and permutations are
+// parameters here, not tensors). The glue builds a Graph from the runtime's
+// nodes; the planner (plan.h) fuses and schedules it. Knows nothing of the
+// TFLite ABI.
+#ifndef ACTSPARSE_DELEGATE_GRAPH_GRAPH_H_
+#define ACTSPARSE_DELEGATE_GRAPH_GRAPH_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/shape.h"
+
+namespace actsparse {
+namespace graph {
+
+constexpr float kNoMin = -3.402823466e+38f;
+constexpr float kNoMax = 3.402823466e+38f;
+
+struct Tensor {
+  Shape shape;
+  const float* constant = nullptr;  // model constant (owned by the model), or null
+  bool external = false;            // bound by the caller at every run (partition input or output)
+  std::string name;                 // for messages
+};
+
+enum class OpType {
+  kConv2D,           // also grouped; a masked chain is a Conv2D with a mask
+  kDepthwiseConv2D,
+  kFullyConnected,
+  kBinary,           // ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM with broadcasting
+  kUnary,            // RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, (fused) SiLU
+  kMaxPool2D,
+  kAveragePool2D,
+  kMean,
+  kPad,
+  kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
+  kTranspose,
+  kConcatenation,
+  kResizeNearest,
+  kSoftmax,
+};
+
+const char* OpTypeName(OpType type);
+
+// Inputs by op (tensor ids): conv / depthwise / FC: [input] (+ [residual]
+// once a residual ADD is fused); binary: [a, b]; concatenation: the inputs in
+// order; every other op: [input]. Outputs: one tensor.
+struct Node {
+  OpType type = OpType::kUnary;
+  std::vector<int> inputs;
+  int output = -1;
+  std::string label;  // "CONV_2D#12" (op and runtime node index) or a masked chain's layer name
+
+  // Fused activation as a clamp (every op that has one).
+  float act_min = kNoMin, act_max = kNoMax;
+
+  // kConv2D / kDepthwiseConv2D / kFullyConnected.
+  struct Conv {
+    int kernel_height = 1, kernel_width = 1;
+    int stride_height = 1, stride_width = 1;
+    int dilation_height = 1, dilation_width = 1;
+    int padding_top = 0, padding_left = 0;  // bottom/right follow from the output size
+    int groups = 1;                          // kConv2D only
+    int input_size = 0;                      // kFullyConnected: K (the input is read as [-1, K])
+    int depth_multiplier = 1;                // kDepthwiseConv2D only
+    const float* weights = nullptr;          // OHWI / [1,KH,KW,C*M] / FC [O, I]
+    const float* bias = nullptr;             // output channels, or null
+    // A masked chain (CONV_2D -> MUL(mask) -> ADD(bias)): the mask over the
+    // output pixels (row-major, 1 = compute) and the ADD's bias.
+    std::vector<uint8_t> mask;
+    const float* mask_add_bias = nullptr;
+  } conv;
+
+  // What the node's output goes through before it is stored (fusion).
+  struct Stage {
+    bool residual = false;  // inputs.back() is added, then clamped to [lo, hi]
+    float residual_min = kNoMin, residual_max = kNoMax;
+    bool unary = false;
+    kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
+    kernels::UnaryParams unary_params;
+  } stage;
+
+  kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;
+  kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
+  float alpha = 0.0f;  // LEAKY_RELU
+
+  // kMaxPool2D / kAveragePool2D (padding as in conv).
+  struct Pool {
+    int filter_height = 1, filter_width = 1, stride_height = 1, stride_width = 1;
+    int padding_top = 0, padding_left = 0;
+  } pool;
+
+  std::vector<int> axes;                         // kMean (sorted), kTranspose (the permutation)
+  std::vector<std::pair<int, int>> paddings;     // kPad: (before, after) per dim
+  float pad_value = 0.0f;                        // kPad
+  int axis = 0;                                  // kConcatenation
+  bool align_corners = false, half_pixel_centers = false;  // kResizeNearest
+  float beta = 1.0f;                             // kSoftmax
+};
+
+struct Graph {
+  std::vector<Tensor> tensors;
+  std::vector<Node> nodes;  // in an order that respects data dependencies
+
+  int AddTensor(Tensor tensor) {
+    tensors.push_back(std::move(tensor));
+    return static_cast<int>(tensors.size()) - 1;
+  }
+};
+
+// Checks shapes and parameters of every node; on failure names the node.
+bool Validate(const Graph& graph, std::string* error);
+
+}  // namespace graph
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_GRAPH_GRAPH_H_

@@ -1,0 +1,430 @@
+#include "delegate/graph/plan.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+
+#include "delegate/graph/fusion.h"
+#include "delegate/operator/elementwise.h"
+#include "delegate/operator/layout.h"
+#include "delegate/operator/pooling.h"
+#include "delegate/operator/sparse_conv.h"
+
+namespace actsparse {
+namespace graph {
+
+// One planned operator: reads and writes tensors by id through the pointer
+// table of the current run.
+class Step {
+ public:
+  virtual ~Step() = default;
+  virtual void Run(const std::vector<float*>& t, ThreadPool* pool) = 0;
+};
+
+namespace {
+
+constexpr size_t kNotInArena = std::numeric_limits<size_t>::max();
+constexpr size_t kArenaAlignFloats = 16;  // 64 bytes: a cache line
+
+class ConvStep : public Step {
+ public:
+  ConvStep(std::unique_ptr<SparseConvOperator> op, int input, int output, int residual)
+      : op_(std::move(op)), input_(input), output_(output), residual_(residual) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    op_->Run(t[input_], t[output_], pool, residual_ >= 0 ? t[residual_] : nullptr);
+  }
+
+ private:
+  std::unique_ptr<SparseConvOperator> op_;
+  int input_, output_, residual_;
+};
+
+class BinaryStep : public Step {
+ public:
+  BinaryStep(std::unique_ptr<BinaryOperator> op, int a, int b, int out)
+      : op_(std::move(op)), a_(a), b_(b), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[a_], t[b_], t[out_], pool); }
+
+ private:
+  std::unique_ptr<BinaryOperator> op_;
+  int a_, b_, out_;
+};
+
+// Every single-input operator with Run(const float*, float*, ThreadPool*).
+template <class Op>
+class UnaryStep : public Step {
+ public:
+  UnaryStep(std::unique_ptr<Op> op, int in, int out) : op_(std::move(op)), in_(in), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[in_], t[out_], pool); }
+
+ private:
+  std::unique_ptr<Op> op_;
+  int in_, out_;
+};
+
+template <class Op>
+std::unique_ptr<Step> MakeUnaryStep(std::unique_ptr<Op> op, const Node& node) {
+  if (op == nullptr) return nullptr;
+  return std::make_unique<UnaryStep<Op>>(std::move(op), node.inputs[0], node.output);
+}
+
+class ConcatStep : public Step {
+ public:
+  ConcatStep(std::unique_ptr<ConcatOperator> op, std::vector<int> inputs, int out)
+      : op_(std::move(op)), inputs_(std::move(inputs)), out_(out), pointers_(inputs_.size()) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    for (size_t i = 0; i < inputs_.size(); ++i) pointers_[i] = t[inputs_[i]];
+    op_->Run(pointers_.data(), t[out_], pool);
+  }
+
+ private:
+  std::unique_ptr<ConcatOperator> op_;
+  std::vector<int> inputs_;
+  int out_;
+  std::vector<const float*> pointers_;
+};
+
+// A reshape whose output shares its input's floats: nothing to do.
+class NoStep : public Step {
+ public:
+  void Run(const std::vector<float*>& /*t*/, ThreadPool* /*pool*/) override {}
+};
+
+OutputStage ToOutputStage(const Node::Stage& stage) {
+  OutputStage out;
+  out.residual = stage.residual;
+  out.residual_lo = stage.residual_min;
+  out.residual_hi = stage.residual_max;
+  out.unary = stage.unary;
+  out.unary_op = stage.unary_op;
+  out.unary_params = stage.unary_params;
+  return out;
+}
+
+std::string DimsTail(const Shape& shape) {
+  int d[3] = {1, 1, 1};
+  for (size_t i = 0; i < 3 && i < shape.size(); ++i) d[2 - i] = shape[shape.size() - 1 - i];
+  return std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]);
+}
+
+class StepBuilder {
+ public:
+  StepBuilder(const Graph& graph, const std::vector<bool>& aliased) : g_(graph), aliased_(aliased) {}
+
+  std::unique_ptr<Step> Build(const Node& node, std::string* error) {
+    error_ = error;
+    const Shape& in = g_.tensors[node.inputs[0]].shape;
+    const Shape& out = g_.tensors[node.output].shape;
+    switch (node.type) {
+      case OpType::kConv2D:
+      case OpType::kDepthwiseConv2D:
+        return Conv(node, in, out);
+      case OpType::kFullyConnected:
+        return FullyConnected(node, in, out);
+      case OpType::kBinary: {
+        if (node.inputs.size() != 2) return Fail("a binary op needs two inputs");
+        auto op = BinaryOperator::Create(node.binary_op, in, g_.tensors[node.inputs[1]].shape, out, node.act_min,
+                                         node.act_max, error);
+        if (op == nullptr) return nullptr;
+        return std::make_unique<BinaryStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+      }
+      case OpType::kUnary: {
+        if (NumElements(in) != NumElements(out)) return Fail("input and output sizes differ");
+        kernels::UnaryParams params;
+        params.alpha = node.alpha;
+        params.lo = node.act_min;
+        params.hi = node.act_max;
+        return MakeUnaryStep(UnaryOperator::Create(node.unary_op, NumElements(out), params), node);
+      }
+      case OpType::kMaxPool2D:
+      case OpType::kAveragePool2D:
+        return Pool(node, in, out);
+      case OpType::kMean:
+        return Mean(node, in, out);
+      case OpType::kPad: {
+        auto op = PadOperator::Create(in, node.paddings, node.pad_value, error);
+        if (op && op->output_shape() != out) return Fail("padded shape differs from " + ShapeText(out));
+        return MakeUnaryStep(std::move(op), node);
+      }
+      case OpType::kReshape:
+        if (NumElements(in) != NumElements(out)) return Fail("reshape changes the number of elements");
+        if (aliased_[node.output]) return std::make_unique<NoStep>();
+        return MakeUnaryStep(std::make_unique<CopyOperator>(NumElements(out)), node);
+      case OpType::kTranspose: {
+        Shape permuted;
+        for (int axis : node.axes) permuted.push_back(axis >= 0 && axis < static_cast<int>(in.size()) ? in[axis] : -1);
+        if (permuted != out) return Fail("transposed shape differs from " + ShapeText(out));
+        return MakeUnaryStep(TransposeOperator::Create(in, node.axes, error), node);
+      }
+      case OpType::kConcatenation: {
+        std::vector<Shape> shapes;
+        for (int t : node.inputs) shapes.push_back(g_.tensors[t].shape);
+        auto op = ConcatOperator::Create(shapes, node.axis, node.act_min, node.act_max, error);
+        if (op == nullptr) return nullptr;
+        if (op->output_shape() != out) return Fail("concatenated shape differs from " + ShapeText(out));
+        return std::make_unique<ConcatStep>(std::move(op), node.inputs, node.output);
+      }
+      case OpType::kResizeNearest: {
+        if (out.size() != 4 || in.size() != 4 || out[0] != in[0] || out[3] != in[3]) {
+          return Fail("resize from " + ShapeText(in) + " to " + ShapeText(out) + " changes batch or channels");
+        }
+        return MakeUnaryStep(
+            ResizeNearestOperator::Create(in, out[1], out[2], node.align_corners, node.half_pixel_centers, error),
+            node);
+      }
+      case OpType::kSoftmax: {
+        if (in != out || in.empty()) return Fail("softmax changes the shape");
+        const size_t row = static_cast<size_t>(in.back());
+        return MakeUnaryStep(SoftmaxOperator::Create(NumElements(in) / row, row, node.beta), node);
+      }
+    }
+    return Fail("unknown op");
+  }
+
+ private:
+  std::unique_ptr<Step> Fail(const std::string& message) {
+    *error_ = message;
+    return nullptr;
+  }
+
+  std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0]) {
+      return Fail("conv input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC of one batch");
+    }
+    const Node::Conv& c = node.conv;
+    SparseConvParams p;
+    p.batch = in[0];
+    p.input_height = in[1];
+    p.input_width = in[2];
+    p.input_channels = in[3];
+    p.output_height = out[1];
+    p.output_width = out[2];
+    p.output_channels = out[3];
+    p.kernel_height = c.kernel_height;
+    p.kernel_width = c.kernel_width;
+    p.stride_height = c.stride_height;
+    p.stride_width = c.stride_width;
+    p.dilation_height = c.dilation_height;
+    p.dilation_width = c.dilation_width;
+    p.padding_top = c.padding_top;
+    p.padding_left = c.padding_left;
+    p.depthwise = node.type == OpType::kDepthwiseConv2D;
+    p.depth_multiplier = c.depth_multiplier;
+    p.groups = c.groups;
+    p.output_min = node.act_min;
+    p.output_max = node.act_max;
+    if (!c.mask.empty() && c.mask.size() != static_cast<size_t>(out[1]) * out[2]) {
+      return Fail("mask of " + std::to_string(c.mask.size()) + " pixels for an output of " + ShapeText(out));
+    }
+    if (node.stage.residual && (node.inputs.size() != 2 || g_.tensors[node.inputs[1]].shape != out)) {
+      return Fail("residual operand does not have the output's shape");
+    }
+    auto op = SparseConvOperator::Create(p, c.weights, c.bias, c.mask_add_bias, c.mask.empty() ? nullptr : c.mask.data(),
+                                         error_, ToOutputStage(node.stage));
+    if (op == nullptr) return nullptr;
+    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output,
+                                      node.stage.residual ? node.inputs[1] : -1);
+  }
+
+  // An FC is a 1x1 conv over one image row of M "pixels" of K channels.
+  std::unique_ptr<Step> FullyConnected(const Node& node, const Shape& in, const Shape& out) {
+    if (in.empty() || out.empty() || node.conv.input_size < 1) return Fail("fully connected on a scalar");
+    const size_t k = static_cast<size_t>(node.conv.input_size), units = static_cast<size_t>(out.back());
+    const size_t rows = NumElements(in) / k;
+    if (rows * k != NumElements(in) || rows * units != NumElements(out)) {
+      return Fail("fully connected " + ShapeText(in) + " -> " + ShapeText(out) + " does not keep the rows");
+    }
+    SparseConvParams p;
+    p.input_height = p.output_height = 1;
+    p.input_width = p.output_width = static_cast<int>(rows);
+    p.input_channels = static_cast<int>(k);
+    p.output_channels = static_cast<int>(units);
+    p.output_min = node.act_min;
+    p.output_max = node.act_max;
+    auto op = SparseConvOperator::Create(p, node.conv.weights, node.conv.bias, nullptr, nullptr, error_,
+                                         ToOutputStage(node.stage));
+    if (op == nullptr) return nullptr;
+    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output,
+                                      node.stage.residual ? node.inputs[1] : -1);
+  }
+
+  std::unique_ptr<Step> Pool(const Node& node, const Shape& in, const Shape& out) {
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
+      return Fail("pool input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
+    }
+    Pool2DParams p;
+    p.max = node.type == OpType::kMaxPool2D;
+    p.batch = in[0];
+    p.input_height = in[1];
+    p.input_width = in[2];
+    p.channels = in[3];
+    p.output_height = out[1];
+    p.output_width = out[2];
+    p.filter_height = node.pool.filter_height;
+    p.filter_width = node.pool.filter_width;
+    p.stride_height = node.pool.stride_height;
+    p.stride_width = node.pool.stride_width;
+    p.padding_top = node.pool.padding_top;
+    p.padding_left = node.pool.padding_left;
+    p.output_min = node.act_min;
+    p.output_max = node.act_max;
+    return MakeUnaryStep(Pool2DOperator::Create(p, error_), node);
+  }
+
+  std::unique_ptr<Step> Mean(const Node& node, const Shape& in, const Shape& out) {
+    if (node.axes.empty()) return Fail("mean over no axes");
+    for (size_t i = 1; i < node.axes.size(); ++i) {
+      if (node.axes[i] != node.axes[i - 1] + 1) {
+        return Fail("mean over axes that are not contiguous: " + ShapeText(node.axes));
+      }
+    }
+    auto op = MeanOperator::Create(in, node.axes.front(), node.axes.back(), error_);
+    if (op == nullptr) return nullptr;
+    size_t reduced = 1;
+    for (int axis : node.axes) reduced *= static_cast<size_t>(in[axis]);
+    if (NumElements(out) * reduced != NumElements(in)) return Fail("mean output " + ShapeText(out) + " does not fit");
+    return MakeUnaryStep(std::move(op), node);
+  }
+
+  const Graph& g_;
+  const std::vector<bool>& aliased_;
+  std::string* error_ = nullptr;
+};
+
+}  // namespace
+
+PartitionPlan::~PartitionPlan() = default;
+
+std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOptions& options, std::string* error) {
+  if (!Validate(graph, error)) return nullptr;
+  std::unique_ptr<PartitionPlan> plan(new PartitionPlan());
+  if (options.fuse) plan->fusions_ = FuseGraph(&graph);
+  plan->graph_ = std::move(graph);
+  const Graph& g = plan->graph_;
+  const size_t num_tensors = g.tensors.size();
+  auto internal = [&](int t) { return !g.tensors[t].external && g.tensors[t].constant == nullptr; };
+
+  // A reshape between two internal tensors shares its input's floats.
+  std::vector<int> root(num_tensors);
+  std::vector<bool> aliased(num_tensors, false);
+  for (size_t t = 0; t < num_tensors; ++t) root[t] = static_cast<int>(t);
+  for (const Node& node : g.nodes) {
+    if (node.type == OpType::kReshape && internal(node.inputs[0]) && internal(node.output)) {
+      root[node.output] = root[node.inputs[0]];
+      aliased[node.output] = true;
+    }
+  }
+
+  StepBuilder builder(g, aliased);
+  for (const Node& node : g.nodes) {
+    std::string why;
+    std::unique_ptr<Step> step = builder.Build(node, &why);
+    if (step == nullptr) {
+      *error = node.label + ": " + why;
+      return nullptr;
+    }
+    plan->steps_.push_back(std::move(step));
+    StepInfo info;
+    info.label = node.label;
+    info.output = DimsTail(g.tensors[node.output].shape);
+    if (!node.conv.mask.empty()) {
+      const size_t active = static_cast<size_t>(std::count(node.conv.mask.begin(), node.conv.mask.end(), 1));
+      info.sparsity = 1.0f - static_cast<float>(active) / static_cast<float>(node.conv.mask.size());
+    }
+    plan->step_info_.push_back(info);
+  }
+
+  // Lifetimes of internal tensors (by root) in steps, then first fit by size.
+  const size_t none = kNotInArena;
+  std::vector<size_t> first(num_tensors, none), last(num_tensors, 0);
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    const Node& node = g.nodes[s];
+    auto touch = [&](int t) {
+      if (!internal(t)) return;
+      const int r = root[t];
+      first[r] = std::min(first[r], s);
+      last[r] = std::max(last[r], s);
+    };
+    touch(node.output);
+    for (int t : node.inputs) touch(t);
+  }
+  struct Block {
+    int root;
+    size_t floats, offset;
+  };
+  std::vector<Block> blocks;
+  for (size_t t = 0; t < num_tensors; ++t) {
+    if (root[t] == static_cast<int>(t) && first[t] != none) {
+      const size_t floats = (NumElements(g.tensors[t].shape) + kArenaAlignFloats - 1) / kArenaAlignFloats *
+                            kArenaAlignFloats;
+      blocks.push_back({static_cast<int>(t), floats, 0});
+    }
+  }
+  std::stable_sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) { return a.floats > b.floats; });
+  std::vector<Block> placed;
+  size_t arena_floats = 0;
+  for (Block& block : blocks) {
+    // Lowest offset that overlaps no placed block alive at the same time.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (const Block& other : placed) {
+      if (first[other.root] <= last[block.root] && first[block.root] <= last[other.root]) {
+        busy.emplace_back(other.offset, other.offset + other.floats);
+      }
+    }
+    std::sort(busy.begin(), busy.end());
+    size_t offset = 0;
+    for (const auto& range : busy) {
+      if (offset + block.floats <= range.first) break;
+      offset = std::max(offset, range.second);
+    }
+    block.offset = offset;
+    arena_floats = std::max(arena_floats, offset + block.floats);
+    placed.push_back(block);
+  }
+  plan->arena_.assign(arena_floats, 0.0f);
+  plan->arena_offset_.assign(num_tensors, kNotInArena);
+  for (const Block& block : placed) plan->arena_offset_[block.root] = block.offset;
+  for (size_t t = 0; t < num_tensors; ++t) {
+    if (internal(static_cast<int>(t)) && root[t] != static_cast<int>(t)) plan->arena_offset_[t] = plan->arena_offset_[root[t]];
+  }
+  plan->bound_.assign(num_tensors, nullptr);
+  return plan;
+}
+
+bool PartitionPlan::Run(const std::vector<float*>& pointers, ThreadPool* pool, std::string* error,
+                        const StepTimer* timer) {
+  const Graph& g = graph_;
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    const Tensor& tensor = g.tensors[t];
+    if (tensor.constant != nullptr) {
+      // The operators only read constants.
+      bound_[t] = const_cast<float*>(tensor.constant);
+    } else if (arena_offset_[t] != kNotInArena) {
+      bound_[t] = arena_.data() + arena_offset_[t];
+    } else if (tensor.external) {
+      bound_[t] = t < pointers.size() ? pointers[t] : nullptr;
+      if (bound_[t] == nullptr) {
+        *error = "tensor " + tensor.name + " is not allocated";
+        return false;
+      }
+    }
+  }
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    // The next step follows at once: keep the workers spinning for it.
+    if (pool != nullptr) pool->HoldWorkers(s + 1 < steps_.size());
+    if (timer == nullptr) {
+      steps_[s]->Run(bound_, pool);
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    steps_[s]->Run(bound_, pool);
+    (*timer)(s, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count()));
+  }
+  return true;
+}
+
+}  // namespace graph
+}  // namespace actsparse

@@ -1,0 +1,73 @@
+// A partition's plan: the graph after fusion, one operator per remaining
+// node (weights packed, loops planned), and one arena for every tensor that
+// lives only inside the partition, laid out by lifetime. Run() executes the
+// steps back to back on one thread pool, holding its workers between steps.
+// Knows nothing of the TFLite ABI.
+#ifndef ACTSPARSE_DELEGATE_GRAPH_PLAN_H_
+#define ACTSPARSE_DELEGATE_GRAPH_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/graph/graph.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+namespace graph {
+
+struct PlanOptions {
+  bool fuse = true;  // false: every node runs as its own step (for comparisons and tests)
+};
+
+// What each step is, for logs and the delegate's `profile` option.
+struct StepInfo {
+  std::string label;   // the node's label (after fusion: the node it ran as)
+  std::string output;  // its output shape, "HxWxC" (last three dims)
+  float sparsity = 0;  // masked conv: fraction of masked pixels
+};
+
+// Called after each step with its index and wall time, when timing is asked for.
+using StepTimer = std::function<void(size_t step, uint64_t nanoseconds)>;
+
+class Step;
+
+class PartitionPlan {
+ public:
+  ~PartitionPlan();
+  // Takes the graph; fails (null, `error` naming the node) when a node cannot be planned.
+  static std::unique_ptr<PartitionPlan> Create(Graph graph, const PlanOptions& options, std::string* error);
+
+  // `pointers[t]` for every external tensor t (others are ignored). Returns
+  // false (with `error`) when a pointer the plan needs is null. `timer`
+  // (may be null) is called after every step.
+  bool Run(const std::vector<float*>& pointers, ThreadPool* pool, std::string* error,
+           const StepTimer* timer = nullptr);
+
+  const Graph& graph() const { return graph_; }  // after fusion
+  size_t num_steps() const { return steps_.size(); }
+  size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+  // One line per fusion done: "ADD#7 into layer1.0.conv2 (residual)".
+  const std::vector<std::string>& fusions() const { return fusions_; }
+
+  const std::vector<StepInfo>& steps() const { return step_info_; }
+
+ private:
+  PartitionPlan() = default;
+  Graph graph_;
+  std::vector<std::string> fusions_;
+  std::vector<std::unique_ptr<Step>> steps_;
+  std::vector<float> arena_;
+  // Floats into the arena of each internal tensor; SIZE_MAX for external and constant tensors.
+  std::vector<size_t> arena_offset_;
+  std::vector<float*> bound_;  // pointer of every tensor for the current run
+  std::vector<StepInfo> step_info_;
+};
+
+}  // namespace graph
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_GRAPH_PLAN_H_

@@ -1,0 +1,217 @@
+// The elementwise micro-kernels written once, over a vector type `V` that each
+// ISA file defines in its own anonymous namespace (GCC vector extensions: 8
+// floats for AVX2, 4 for NEON, a plain float for the scalar table). Every
+// function here is a template of V, so each ISA file gets its own copies,
+// compiled with its own flags: nothing compiled for AVX2 can be linked into
+// the scalar path.
+//
+// V provides: F (float vector), I (int32 vector of the same width), kWidth,
+// Load, Store, Splat, SplatInt, AsInt / AsFloat (bit casts), Lane (read lane i).
+#ifndef ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_
+#define ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "delegate/kernels/elementwise_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+namespace elementwise_impl {
+
+// std::min / std::max semantics (the builtin kernels use them), lane-wise.
+template <class V>
+inline typename V::F Min(typename V::F a, typename V::F b) {
+  return b < a ? b : a;
+}
+template <class V>
+inline typename V::F Max(typename V::F a, typename V::F b) {
+  return a < b ? b : a;
+}
+template <class V>
+inline typename V::F Clamp(typename V::F x, typename V::F lo, typename V::F hi) {
+  return Min<V>(Max<V>(x, lo), hi);
+}
+
+// exp(x) to about 2 ulp for x in [-87, 88]; inputs outside are clamped there
+// (exp(-87) = 1.6e-38 stands for anything smaller: sigmoid, tanh and softmax
+// only ever see it added to 1 or normalised away).
+// exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2)/2, exp(r) from its
+// Taylor series to r^7 (truncation error below 6e-9 relative).
+template <class V>
+inline typename V::F Exp(typename V::F x) {
+  using F = typename V::F;
+  x = Clamp<V>(x, V::Splat(-87.0f), V::Splat(88.0f));
+  // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
+  const F magic = V::Splat(12582912.0f);
+  const F t = x * V::Splat(1.44269504088896341f) + magic;
+  const F n = t - magic;
+  // ln 2 in two parts: n * kLn2Hi is exact for |n| < 2^8.
+  F r = x - n * V::Splat(0.693145751953125f);
+  r = r - n * V::Splat(1.428606765330187045e-06f);
+  F p = V::Splat(1.0f / 5040.0f);
+  p = p * r + V::Splat(1.0f / 720.0f);
+  p = p * r + V::Splat(1.0f / 120.0f);
+  p = p * r + V::Splat(1.0f / 24.0f);
+  p = p * r + V::Splat(1.0f / 6.0f);
+  p = p * r + V::Splat(0.5f);
+  p = p * r + V::Splat(1.0f);
+  p = p * r + V::Splat(1.0f);
+  // 2^n: n + 127 in the exponent field (n is in [-126, 127] after the clamp).
+  const typename V::I exponent = (V::AsInt(t) - V::AsInt(magic) + V::SplatInt(127)) << 23;
+  return p * V::AsFloat(exponent);
+}
+
+template <class V>
+inline typename V::F Sigmoid(typename V::F x) {
+  using F = typename V::F;
+  const F zero = V::Splat(0.0f), one = V::Splat(1.0f);
+  // exp of -|x| never overflows; each side is then a quotient of values in (0, 1].
+  const F e = Exp<V>(Min<V>(x, zero - x));
+  const F d = one / (one + e);
+  return x < zero ? e * d : d;
+}
+
+template <class V>
+inline typename V::F Tanh(typename V::F x) {
+  using F = typename V::F;
+  const F zero = V::Splat(0.0f), one = V::Splat(1.0f);
+  const F e = Exp<V>(V::Splat(2.0f) * Min<V>(x, zero - x));
+  const F t = (one - e) / (one + e);
+  return x < zero ? zero - t : t;
+}
+
+template <class V, BinaryOp Op>
+inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
+  if constexpr (Op == BinaryOp::kAdd) return a + b;
+  if constexpr (Op == BinaryOp::kSub) return a - b;
+  if constexpr (Op == BinaryOp::kMul) return a * b;
+  if constexpr (Op == BinaryOp::kDiv) return a / b;
+  if constexpr (Op == BinaryOp::kMax) return Max<V>(a, b);
+  if constexpr (Op == BinaryOp::kMin) return Min<V>(a, b);
+}
+
+template <class V, UnaryOp Op>
+inline typename V::F ApplyUnary(typename V::F x, typename V::F alpha) {
+  using F = typename V::F;
+  if constexpr (Op == UnaryOp::kClamp) return x;
+  if constexpr (Op == UnaryOp::kLeakyRelu) return V::Splat(0.0f) < x ? x : x * alpha;
+  if constexpr (Op == UnaryOp::kSigmoid) return Sigmoid<V>(x);
+  if constexpr (Op == UnaryOp::kTanh) return Tanh<V>(x);
+  if constexpr (Op == UnaryOp::kHardSwish) {
+    const F relu6 = Min<V>(Max<V>(x + V::Splat(3.0f), V::Splat(0.0f)), V::Splat(6.0f));
+    return x * relu6 / V::Splat(6.0f);
+  }
+  if constexpr (Op == UnaryOp::kSilu) return x * Sigmoid<V>(x);
+  if constexpr (Op == UnaryOp::kExp) return Exp<V>(x);
+}
+
+template <class V, BinaryOp Op, BinaryForm Form>
+void BinaryRun(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  const F vlo = V::Splat(lo), vhi = V::Splat(hi);
+  const F sa = V::Splat(a[0]), sb = V::Splat(b[0]);
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    const F x = Form == BinaryForm::kScalarVector ? sa : V::Load(a + i);
+    const F y = Form == BinaryForm::kVectorScalar ? sb : V::Load(b + i);
+    V::Store(out + i, Clamp<V>(ApplyBinary<V, Op>(x, y), vlo, vhi));
+  }
+  if (i == n) return;
+  // The tail through one full vector on a copy (lanes past n are zeros).
+  float ta[W] = {}, tb[W] = {}, to[W];
+  for (size_t j = i; j < n; ++j) {
+    if (Form != BinaryForm::kScalarVector) ta[j - i] = a[j];
+    if (Form != BinaryForm::kVectorScalar) tb[j - i] = b[j];
+  }
+  const F x = Form == BinaryForm::kScalarVector ? sa : V::Load(ta);
+  const F y = Form == BinaryForm::kVectorScalar ? sb : V::Load(tb);
+  V::Store(to, Clamp<V>(ApplyBinary<V, Op>(x, y), vlo, vhi));
+  for (size_t j = i; j < n; ++j) out[j] = to[j - i];
+}
+
+template <class V, UnaryOp Op>
+void UnaryRun(size_t n, const float* x, float* y, const UnaryParams& params) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  const F vlo = V::Splat(params.lo), vhi = V::Splat(params.hi), alpha = V::Splat(params.alpha);
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    V::Store(y + i, Clamp<V>(ApplyUnary<V, Op>(V::Load(x + i), alpha), vlo, vhi));
+  }
+  if (i == n) return;
+  float tx[W] = {}, ty[W];
+  for (size_t j = i; j < n; ++j) tx[j - i] = x[j];
+  V::Store(ty, Clamp<V>(ApplyUnary<V, Op>(V::Load(tx), alpha), vlo, vhi));
+  for (size_t j = i; j < n; ++j) y[j] = ty[j - i];
+}
+
+template <class V>
+float ReduceMax(size_t n, const float* x) {
+  constexpr size_t W = V::kWidth;
+  size_t i = 0;
+  float best = x[0];
+  if (n >= W) {
+    typename V::F acc = V::Load(x);
+    for (i = W; i + W <= n; i += W) acc = Max<V>(acc, V::Load(x + i));
+    for (size_t lane = 0; lane < W; ++lane) best = best < V::Lane(acc, lane) ? V::Lane(acc, lane) : best;
+  }
+  for (; i < n; ++i) best = best < x[i] ? x[i] : best;
+  return best;
+}
+
+template <class V>
+float ReduceSum(size_t n, const float* x) {
+  constexpr size_t W = V::kWidth;
+  typename V::F acc = V::Splat(0.0f);
+  size_t i = 0;
+  for (; i + W <= n; i += W) acc = acc + V::Load(x + i);
+  float sum = 0.0f;
+  for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(acc, lane);
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+template <class V, BinaryOp Op>
+void FillBinary(ElementwiseKernels* k) {
+  k->binary[static_cast<int>(Op)][static_cast<int>(BinaryForm::kVectorVector)] =
+      &BinaryRun<V, Op, BinaryForm::kVectorVector>;
+  k->binary[static_cast<int>(Op)][static_cast<int>(BinaryForm::kVectorScalar)] =
+      &BinaryRun<V, Op, BinaryForm::kVectorScalar>;
+  k->binary[static_cast<int>(Op)][static_cast<int>(BinaryForm::kScalarVector)] =
+      &BinaryRun<V, Op, BinaryForm::kScalarVector>;
+}
+
+template <class V, UnaryOp Op>
+void FillUnary(ElementwiseKernels* k) {
+  k->unary[static_cast<int>(Op)] = &UnaryRun<V, Op>;
+}
+
+template <class V>
+ElementwiseKernels MakeElementwiseKernels(const char* name) {
+  ElementwiseKernels k{};
+  k.name = name;
+  FillBinary<V, BinaryOp::kAdd>(&k);
+  FillBinary<V, BinaryOp::kSub>(&k);
+  FillBinary<V, BinaryOp::kMul>(&k);
+  FillBinary<V, BinaryOp::kDiv>(&k);
+  FillBinary<V, BinaryOp::kMax>(&k);
+  FillBinary<V, BinaryOp::kMin>(&k);
+  FillUnary<V, UnaryOp::kClamp>(&k);
+  FillUnary<V, UnaryOp::kLeakyRelu>(&k);
+  FillUnary<V, UnaryOp::kSigmoid>(&k);
+  FillUnary<V, UnaryOp::kTanh>(&k);
+  FillUnary<V, UnaryOp::kHardSwish>(&k);
+  FillUnary<V, UnaryOp::kSilu>(&k);
+  FillUnary<V, UnaryOp::kExp>(&k);
+  k.reduce_max = &ReduceMax<V>;
+  k.reduce_sum = &ReduceSum<V>;
+  return k;
+}
+
+}  // namespace elementwise_impl
+}  // namespace kernels
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_

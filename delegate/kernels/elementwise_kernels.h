@@ -1,0 +1,84 @@
+// Elementwise micro-kernels: binary ops over runs of floats (both operands
+// vectors, or one of them a single value broadcast over the run), unary
+// activations, and the two reductions softmax needs. Pure functions over
+// pointers; they know nothing of shapes, broadcasting plans or threads (the
+// operators own those).
+//
+// Every ISA file instantiates the same templates (elementwise_impl.h) with its
+// own vector type, so the results are the same on every ISA up to the order
+// of the reductions' partial sums.
+#ifndef ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_KERNELS_H_
+#define ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_KERNELS_H_
+
+#include <cstddef>
+
+namespace actsparse {
+namespace kernels {
+
+enum class BinaryOp : int { kAdd = 0, kSub, kMul, kDiv, kMax, kMin };
+constexpr int kNumBinaryOps = 6;
+
+// How the two operands of one run are laid out.
+enum class BinaryForm : int {
+  kVectorVector = 0,  // a[i] op b[i]
+  kVectorScalar,      // a[i] op b[0]
+  kScalarVector,      // a[0] op b[i]
+};
+constexpr int kNumBinaryForms = 3;
+
+// out[i] = clamp(a op b, lo, hi) for i in [0, n). `out` may alias `a` or `b`.
+using BinaryFn = void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi);
+
+enum class UnaryOp : int {
+  kClamp = 0,    // clamp(x, lo, hi): RELU, RELU6, RELU_N1_TO_1, or a copy
+  kLeakyRelu,    // x > 0 ? x : alpha * x
+  kSigmoid,      // 1 / (1 + exp(-x))
+  kTanh,
+  kHardSwish,    // x * min(max(x + 3, 0), 6) / 6
+  kSilu,         // x * sigmoid(x)  (LOGISTIC then MUL in TFLite graphs)
+  kExp,          // exp(x), for softmax
+};
+constexpr int kNumUnaryOps = 7;
+
+struct UnaryParams {
+  float alpha = 0.0f;  // kLeakyRelu
+  // Applied after the op (every op): a fused activation of the producer.
+  float lo = -3.402823466e+38f;
+  float hi = 3.402823466e+38f;
+};
+
+// y[i] = clamp(op(x[i]), lo, hi) for i in [0, n). `y` may alias `x`.
+using UnaryFn = void (*)(size_t n, const float* x, float* y, const UnaryParams& params);
+
+// Reductions over n >= 1 floats (softmax, MEAN over the innermost axis).
+using ReduceFn = float (*)(size_t n, const float* x);
+
+struct ElementwiseKernels {
+  const char* name;
+  BinaryFn binary[kNumBinaryOps][kNumBinaryForms];
+  UnaryFn unary[kNumUnaryOps];
+  ReduceFn reduce_max;
+  ReduceFn reduce_sum;
+
+  BinaryFn Binary(BinaryOp op, BinaryForm form) const {
+    return binary[static_cast<int>(op)][static_cast<int>(form)];
+  }
+  UnaryFn Unary(UnaryOp op) const { return unary[static_cast<int>(op)]; }
+};
+
+// One table per ISA.
+const ElementwiseKernels& ElementwiseKernelsScalar();
+#if defined(__x86_64__)
+const ElementwiseKernels& ElementwiseKernelsAvx2();  // only where CpuHasAvx2Fma()
+#endif
+#if defined(__aarch64__)
+const ElementwiseKernels& ElementwiseKernelsNeon();
+#endif
+
+// The fastest table this CPU runs (ACTSPARSE_KERNELS=scalar forces the scalar one).
+const ElementwiseKernels& SelectElementwiseKernels();
+
+}  // namespace kernels
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_KERNELS_H_

@@ -1,0 +1,126 @@
+#include "delegate/operator/elementwise.h"
+
+#include <algorithm>
+
+namespace actsparse {
+namespace {
+
+// Below this many output floats per task, splitting costs more than it saves.
+constexpr size_t kMinFloatsPerTask = 16384;
+
+}  // namespace
+
+std::unique_ptr<BinaryOperator> BinaryOperator::Create(kernels::BinaryOp op, const Shape& a, const Shape& b,
+                                                       const Shape& out, float lo, float hi,
+                                                       std::string* error) {
+  const size_t rank = out.size();
+  if (rank > static_cast<size_t>(kMaxRank) || a.size() > rank || b.size() > rank) {
+    *error = "binary op: shapes " + ShapeText(a) + ", " + ShapeText(b) + " -> " + ShapeText(out) +
+             " exceed rank " + std::to_string(kMaxRank) + " or the output's rank";
+    return nullptr;
+  }
+  // Right-align both operands to the output's rank.
+  std::vector<size_t> da(rank, 1), db(rank, 1);
+  for (size_t i = 0; i < a.size(); ++i) da[rank - a.size() + i] = static_cast<size_t>(a[i]);
+  for (size_t i = 0; i < b.size(); ++i) db[rank - b.size() + i] = static_cast<size_t>(b[i]);
+  // Output dims that are not 1, each with whether a / b are broadcast along it.
+  struct Dim {
+    size_t extent;
+    bool a_broadcast, b_broadcast;
+  };
+  std::vector<Dim> dims;
+  for (size_t i = 0; i < rank; ++i) {
+    const size_t o = static_cast<size_t>(out[i]);
+    if ((da[i] != o && da[i] != 1) || (db[i] != o && db[i] != 1) || o == 0) {
+      *error = "binary op: " + ShapeText(a) + " and " + ShapeText(b) + " do not broadcast to " + ShapeText(out);
+      return nullptr;
+    }
+    if (o == 1) continue;
+    const Dim dim{o, da[i] == 1, db[i] == 1};
+    // Neighbours broadcast alike merge into one dim.
+    if (!dims.empty() && dims.back().a_broadcast == dim.a_broadcast && dims.back().b_broadcast == dim.b_broadcast) {
+      dims.back().extent *= o;
+    } else {
+      dims.push_back(dim);
+    }
+  }
+  std::unique_ptr<BinaryOperator> result(new BinaryOperator());
+  BinaryOperator& r = *result;
+  r.lo_ = lo;
+  r.hi_ = hi;
+  kernels::BinaryForm form = kernels::BinaryForm::kVectorVector;
+  if (!dims.empty()) {
+    const Dim inner = dims.back();
+    dims.pop_back();
+    r.inner_ = inner.extent;
+    if (inner.b_broadcast) form = kernels::BinaryForm::kVectorScalar;
+    if (inner.a_broadcast) form = kernels::BinaryForm::kScalarVector;
+    // Strides of the outer dims in each operand's own layout.
+    size_t a_step = inner.a_broadcast ? 1 : inner.extent, b_step = inner.b_broadcast ? 1 : inner.extent;
+    r.outer_.resize(dims.size());
+    r.a_stride_.resize(dims.size());
+    r.b_stride_.resize(dims.size());
+    for (size_t j = dims.size(); j-- > 0;) {
+      r.outer_[j] = dims[j].extent;
+      r.a_stride_[j] = dims[j].a_broadcast ? 0 : a_step;
+      r.b_stride_[j] = dims[j].b_broadcast ? 0 : b_step;
+      if (!dims[j].a_broadcast) a_step *= dims[j].extent;
+      if (!dims[j].b_broadcast) b_step *= dims[j].extent;
+      r.outer_total_ *= dims[j].extent;
+    }
+  }
+  r.run_ = kernels::SelectElementwiseKernels().Binary(op, form);
+  return result;
+}
+
+void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool* pool) const {
+  const size_t runs_per_task = std::max<size_t>(1, kMinFloatsPerTask / inner_);
+  ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
+    // Offsets of run `begin`, then advanced like an odometer.
+    const size_t rank = outer_.size();
+    size_t index[kMaxRank] = {};
+    size_t a_offset = 0, b_offset = 0;
+    for (size_t j = rank, rest = begin; j-- > 0;) {
+      index[j] = rest % outer_[j];
+      rest /= outer_[j];
+      a_offset += index[j] * a_stride_[j];
+      b_offset += index[j] * b_stride_[j];
+    }
+    for (size_t run = begin; run < end; ++run) {
+      run_(inner_, a + a_offset, b + b_offset, out + run * inner_, lo_, hi_);
+      for (size_t j = rank; j-- > 0;) {
+        a_offset += a_stride_[j];
+        b_offset += b_stride_[j];
+        if (++index[j] < outer_[j]) break;
+        a_offset -= index[j] * a_stride_[j];
+        b_offset -= index[j] * b_stride_[j];
+        index[j] = 0;
+      }
+    }
+  });
+}
+
+std::unique_ptr<UnaryOperator> UnaryOperator::Create(kernels::UnaryOp op, size_t elements,
+                                                     const kernels::UnaryParams& params) {
+  std::unique_ptr<UnaryOperator> result(new UnaryOperator());
+  result->run_ = kernels::SelectElementwiseKernels().Unary(op);
+  result->params_ = params;
+  result->elements_ = elements;
+  return result;
+}
+
+void UnaryOperator::Run(const float* x, float* y, ThreadPool* pool) const {
+  ParallelRanges(pool, elements_, kMinFloatsPerTask,
+                 [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin, params_); });
+}
+
+void ApplyOutputStage(const kernels::ElementwiseKernels& k, const OutputStage& stage, float* out,
+                      const float* residual, size_t count) {
+  if (stage.residual) {
+    k.Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector)(count, out, residual, out,
+                                                                          stage.residual_lo, stage.residual_hi);
+  }
+  if (stage.unary) k.Unary(stage.unary_op)(count, out, out, stage.unary_params);
+}
+
+}  // namespace actsparse

@@ -1,0 +1,71 @@
+// Elementwise operators over float32 tensors of any rank up to kMaxRank:
+// binary ops with NumPy/TFLite broadcasting, and unary activations. Create()
+// plans the loops once (broadcast dims collapsed, the innermost run handed to
+// a micro-kernel); Run() splits the output into tasks. Knows nothing of TFLite.
+#ifndef ACTSPARSE_DELEGATE_OPERATOR_ELEMENTWISE_H_
+#define ACTSPARSE_DELEGATE_OPERATOR_ELEMENTWISE_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/shape.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+
+class BinaryOperator {
+ public:
+  // out = clamp(a op b, lo, hi); `a` and `b` broadcast to `out` (right-aligned
+  // dims, each 1 or equal). Fails (null, `error` set) when they do not.
+  static std::unique_ptr<BinaryOperator> Create(kernels::BinaryOp op, const Shape& a, const Shape& b,
+                                                const Shape& out, float lo, float hi, std::string* error);
+  void Run(const float* a, const float* b, float* out, ThreadPool* pool) const;
+
+ private:
+  BinaryOperator() = default;
+  kernels::BinaryFn run_ = nullptr;
+  float lo_ = 0, hi_ = 0;
+  size_t inner_ = 1;  // floats per micro-kernel call
+  // The outer loops, outermost first, after collapsing: extents and the
+  // operands' strides in floats (0 where an operand is broadcast).
+  std::vector<size_t> outer_, a_stride_, b_stride_;
+  size_t outer_total_ = 1;
+};
+
+class UnaryOperator {
+ public:
+  static std::unique_ptr<UnaryOperator> Create(kernels::UnaryOp op, size_t elements,
+                                               const kernels::UnaryParams& params);
+  void Run(const float* x, float* y, ThreadPool* pool) const;
+
+ private:
+  UnaryOperator() = default;
+  kernels::UnaryFn run_ = nullptr;
+  kernels::UnaryParams params_;
+  size_t elements_ = 0;
+};
+
+// What a producer's output rows go through once written (fusion of the op
+// that consumed them): out = clamp(out + residual, lo, hi) when `residual`,
+// then out = unary(out) when `unary`. Applied to rows while they are in L1.
+struct OutputStage {
+  bool residual = false;
+  float residual_lo = -3.402823466e+38f, residual_hi = 3.402823466e+38f;
+  bool unary = false;
+  kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
+  kernels::UnaryParams unary_params;
+
+  bool empty() const { return !residual && !unary; }
+};
+
+// Applies `stage` to `count` floats at `out` (`residual`: the same floats of
+// the residual tensor, or null when the stage has none).
+void ApplyOutputStage(const kernels::ElementwiseKernels& k, const OutputStage& stage, float* out,
+                      const float* residual, size_t count);
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_OPERATOR_ELEMENTWISE_H_

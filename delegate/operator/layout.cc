@@ -1,0 +1,244 @@
+#include "delegate/operator/layout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace actsparse {
+namespace {
+
+constexpr size_t kMinFloatsPerTask = 16384;
+
+// Decomposes a flat index of `extents` (outermost first) into coordinates.
+void Unflatten(size_t flat, const std::vector<size_t>& extents, size_t* coords) {
+  for (size_t j = extents.size(); j-- > 0;) {
+    coords[j] = flat % extents[j];
+    flat /= extents[j];
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
+                                                 const std::vector<std::pair<int, int>>& amounts, float value,
+                                                 std::string* error) {
+  if (input.empty() || input.size() > static_cast<size_t>(kMaxRank) || amounts.size() != input.size()) {
+    *error = "pad: " + std::to_string(amounts.size()) + " padding pairs for input " + ShapeText(input);
+    return nullptr;
+  }
+  std::unique_ptr<PadOperator> op(new PadOperator());
+  op->input_ = input;
+  op->amounts_ = amounts;
+  op->value_ = value;
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (amounts[i].first < 0 || amounts[i].second < 0) {
+      *error = "pad: negative padding of dim " + std::to_string(i);
+      return nullptr;
+    }
+    op->output_.push_back(input[i] + amounts[i].first + amounts[i].second);
+  }
+  return op;
+}
+
+void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  // One output row (innermost dim) at a time: inside the input on every outer
+  // dim, it is [value x before, the input row, value x after]; else all value.
+  const size_t rank = output_.size();
+  const size_t out_row = static_cast<size_t>(output_[rank - 1]), in_row = static_cast<size_t>(input_[rank - 1]);
+  const size_t before = static_cast<size_t>(amounts_[rank - 1].first);
+  std::vector<size_t> outer(output_.begin(), output_.end() - 1);
+  const size_t rows = NumElements(Shape(output_.begin(), output_.end() - 1));
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / out_row), [&](size_t begin, size_t end) {
+    size_t coords[kMaxRank] = {};
+    for (size_t row = begin; row < end; ++row) {
+      float* out = output + row * out_row;
+      Unflatten(row, outer, coords);
+      bool inside = true;
+      size_t in_offset = 0;
+      for (size_t j = 0; j + 1 < rank; ++j) {
+        const long c = static_cast<long>(coords[j]) - amounts_[j].first;
+        if (c < 0 || c >= input_[j]) {
+          inside = false;
+          break;
+        }
+        in_offset = in_offset * static_cast<size_t>(input_[j]) + static_cast<size_t>(c);
+      }
+      if (!inside) {
+        std::fill(out, out + out_row, value_);
+        continue;
+      }
+      std::fill(out, out + before, value_);
+      std::memcpy(out + before, input + in_offset * in_row, in_row * sizeof(float));
+      std::fill(out + before + in_row, out + out_row, value_);
+    }
+  });
+}
+
+std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input, const std::vector<int>& perm,
+                                                             std::string* error) {
+  const size_t rank = input.size();
+  std::vector<bool> seen(rank, false);
+  bool valid = perm.size() == rank && rank <= static_cast<size_t>(kMaxRank);
+  for (size_t i = 0; valid && i < perm.size(); ++i) {
+    valid = perm[i] >= 0 && static_cast<size_t>(perm[i]) < rank && !seen[perm[i]];
+    if (valid) seen[perm[i]] = true;
+  }
+  if (!valid) {
+    *error = "transpose: " + ShapeText(perm) + " is not a permutation of " + ShapeText(input) + "'s dims";
+    return nullptr;
+  }
+  std::vector<size_t> in_stride(rank, 1);
+  for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  std::unique_ptr<TransposeOperator> op(new TransposeOperator());
+  for (size_t i = 0; i < rank; ++i) {
+    const size_t extent = static_cast<size_t>(input[perm[i]]);
+    if (extent == 1) continue;
+    const size_t stride = in_stride[perm[i]];
+    // An output dim whose input dim lies right inside the previous one's merges with it.
+    if (!op->extent_.empty() && op->stride_.back() == stride * extent) {
+      op->extent_.back() *= extent;
+      op->stride_.back() = stride;
+    } else {
+      op->extent_.push_back(extent);
+      op->stride_.push_back(stride);
+    }
+  }
+  if (op->extent_.empty()) {
+    op->extent_.push_back(1);
+    op->stride_.push_back(1);
+  }
+  op->total_ = NumElements(input);
+  return op;
+}
+
+void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t inner = extent_.back(), inner_stride = stride_.back();
+  const std::vector<size_t> outer(extent_.begin(), extent_.end() - 1);
+  const size_t rows = total_ / inner;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / inner), [&](size_t begin, size_t end) {
+    size_t coords[kMaxRank] = {};
+    for (size_t row = begin; row < end; ++row) {
+      Unflatten(row, outer, coords);
+      size_t offset = 0;
+      for (size_t j = 0; j < outer.size(); ++j) offset += coords[j] * stride_[j];
+      float* out = output + row * inner;
+      const float* in = input + offset;
+      if (inner_stride == 1) {
+        std::memcpy(out, in, inner * sizeof(float));
+      } else {
+        for (size_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
+      }
+    }
+  });
+}
+
+std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>& inputs, int axis, float lo,
+                                                       float hi, std::string* error) {
+  if (inputs.empty()) {
+    *error = "concatenation: no inputs";
+    return nullptr;
+  }
+  const int rank = static_cast<int>(inputs[0].size());
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank || rank > kMaxRank) {
+    *error = "concatenation: axis out of range for " + ShapeText(inputs[0]);
+    return nullptr;
+  }
+  std::unique_ptr<ConcatOperator> op(new ConcatOperator());
+  op->output_ = inputs[0];
+  op->output_[axis] = 0;
+  for (const Shape& s : inputs) {
+    for (int i = 0; i < rank; ++i) {
+      if (static_cast<int>(s.size()) != rank || (i != axis && s[i] != inputs[0][i])) {
+        *error = "concatenation: " + ShapeText(s) + " does not match " + ShapeText(inputs[0]) +
+                 " outside axis " + std::to_string(axis);
+        return nullptr;
+      }
+    }
+    op->output_[axis] += s[axis];
+    op->inner_.push_back(NumElements(Shape(s.begin() + axis, s.end())));
+  }
+  op->outer_ = NumElements(Shape(inputs[0].begin(), inputs[0].begin() + axis));
+  op->out_inner_ = NumElements(Shape(op->output_.begin() + axis, op->output_.end()));
+  op->clamp_ = lo > -3.402823466e+38f || hi < 3.402823466e+38f;
+  op->clamp_params_.lo = lo;
+  op->clamp_params_.hi = hi;
+  op->clamp_fn_ = kernels::SelectElementwiseKernels().Unary(kernels::UnaryOp::kClamp);
+  return op;
+}
+
+void ConcatOperator::Run(const float* const* inputs, float* output, ThreadPool* pool) const {
+  ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / out_inner_), [&](size_t begin, size_t end) {
+    for (size_t o = begin; o < end; ++o) {
+      float* out = output + o * out_inner_;
+      for (size_t i = 0; i < inner_.size(); ++i) {
+        const float* in = inputs[i] + o * inner_[i];
+        if (clamp_) {
+          clamp_fn_(inner_[i], in, out, clamp_params_);
+        } else {
+          std::memcpy(out, in, inner_[i] * sizeof(float));
+        }
+        out += inner_[i];
+      }
+    }
+  });
+}
+
+int NearestSourceIndex(int output_index, int input_size, int output_size, bool align_corners,
+                       bool half_pixel_centers) {
+  const float scale = (align_corners && output_size > 1)
+                          ? static_cast<float>(input_size - 1) / static_cast<float>(output_size - 1)
+                          : static_cast<float>(input_size) / static_cast<float>(output_size);
+  const float offset = half_pixel_centers ? 0.5f : 0.0f;
+  const float position = (static_cast<float>(output_index) + offset) * scale;
+  int index = align_corners ? static_cast<int>(std::round(position)) : static_cast<int>(std::floor(position));
+  index = std::min(index, input_size - 1);
+  if (half_pixel_centers) index = std::max(index, 0);
+  return index;
+}
+
+std::unique_ptr<ResizeNearestOperator> ResizeNearestOperator::Create(const Shape& input, int output_height,
+                                                                     int output_width, bool align_corners,
+                                                                     bool half_pixel_centers, std::string* error) {
+  if (input.size() != 4 || output_height < 1 || output_width < 1 || NumElements(input) == 0) {
+    *error = "resize nearest: input " + ShapeText(input) + " is not a non-empty NHWC image, or the output is empty";
+    return nullptr;
+  }
+  std::unique_ptr<ResizeNearestOperator> op(new ResizeNearestOperator());
+  op->batch_ = input[0];
+  op->input_height_ = input[1];
+  op->input_width_ = input[2];
+  op->channels_ = input[3];
+  for (int y = 0; y < output_height; ++y) {
+    op->source_y_.push_back(NearestSourceIndex(y, input[1], output_height, align_corners, half_pixel_centers));
+  }
+  for (int x = 0; x < output_width; ++x) {
+    op->source_x_.push_back(NearestSourceIndex(x, input[2], output_width, align_corners, half_pixel_centers));
+  }
+  return op;
+}
+
+void ResizeNearestOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t c = static_cast<size_t>(channels_);
+  const size_t out_h = source_y_.size(), out_w = source_x_.size();
+  const size_t rows = static_cast<size_t>(batch_) * out_h;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / (out_w * c)), [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; ++row) {
+      const size_t n = row / out_h, y = static_cast<size_t>(source_y_[row % out_h]);
+      const float* in_row = input + (n * input_height_ + y) * input_width_ * c;
+      float* out = output + row * out_w * c;
+      for (size_t x = 0; x < out_w; ++x, out += c) {
+        std::memcpy(out, in_row + static_cast<size_t>(source_x_[x]) * c, c * sizeof(float));
+      }
+    }
+  });
+}
+
+void CopyOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  if (input == output) return;
+  ParallelRanges(pool, elements_, kMinFloatsPerTask * 4, [&](size_t begin, size_t end) {
+    std::memcpy(output + begin, input + begin, (end - begin) * sizeof(float));
+  });
+}
+
+}  // namespace actsparse

@@ -1,0 +1,97 @@
+// Operators that move data without arithmetic (float32, any rank up to
+// kMaxRank unless noted): PAD / PADV2 with a constant, TRANSPOSE,
+// CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR (NHWC) and a
+// plain copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
+#ifndef ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
+#define ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/shape.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+
+class PadOperator {
+ public:
+  // `amounts[i]` = (before, after) for dim i, both >= 0.
+  static std::unique_ptr<PadOperator> Create(const Shape& input, const std::vector<std::pair<int, int>>& amounts,
+                                             float value, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+  const Shape& output_shape() const { return output_; }
+
+ private:
+  PadOperator() = default;
+  Shape input_, output_;
+  std::vector<std::pair<int, int>> amounts_;
+  float value_ = 0.0f;
+};
+
+class TransposeOperator {
+ public:
+  // output dim i = input dim perm[i].
+  static std::unique_ptr<TransposeOperator> Create(const Shape& input, const std::vector<int>& perm,
+                                                   std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  TransposeOperator() = default;
+  // After merging input dims that stay neighbours: output extents and the
+  // input stride of each (outermost first); the last is the innermost loop.
+  std::vector<size_t> extent_, stride_;
+  size_t total_ = 0;
+};
+
+class ConcatOperator {
+ public:
+  static std::unique_ptr<ConcatOperator> Create(const std::vector<Shape>& inputs, int axis, float lo, float hi,
+                                                std::string* error);
+  void Run(const float* const* inputs, float* output, ThreadPool* pool) const;
+  const Shape& output_shape() const { return output_; }
+
+ private:
+  ConcatOperator() = default;
+  Shape output_;
+  size_t outer_ = 1;
+  std::vector<size_t> inner_;  // floats each input contributes per outer index
+  size_t out_inner_ = 0;
+  bool clamp_ = false;
+  kernels::UnaryParams clamp_params_;
+  kernels::UnaryFn clamp_fn_ = nullptr;
+};
+
+// NHWC nearest-neighbour resize with the builtin kernel's index rule.
+class ResizeNearestOperator {
+ public:
+  static std::unique_ptr<ResizeNearestOperator> Create(const Shape& input, int output_height, int output_width,
+                                                       bool align_corners, bool half_pixel_centers,
+                                                       std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  ResizeNearestOperator() = default;
+  int batch_ = 1, input_height_ = 0, input_width_ = 0, channels_ = 0;
+  std::vector<int> source_y_, source_x_;
+};
+
+class CopyOperator {
+ public:
+  explicit CopyOperator(size_t elements) : elements_(elements) {}
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  size_t elements_;
+};
+
+// The builtin RESIZE_NEAREST_NEIGHBOR's source index along one axis.
+int NearestSourceIndex(int output_index, int input_size, int output_size, bool align_corners,
+                       bool half_pixel_centers);
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_

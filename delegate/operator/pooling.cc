@@ -1,0 +1,163 @@
+#include "delegate/operator/pooling.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace actsparse {
+namespace {
+
+constexpr size_t kMinFloatsPerTask = 16384;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+}  // namespace
+
+std::unique_ptr<Pool2DOperator> Pool2DOperator::Create(const Pool2DParams& p, std::string* error) {
+  if (p.batch < 1 || p.input_height < 1 || p.input_width < 1 || p.channels < 1 || p.output_height < 1 ||
+      p.output_width < 1 || p.filter_height < 1 || p.filter_width < 1 || p.stride_height < 1 ||
+      p.stride_width < 1 || p.padding_top < 0 || p.padding_left < 0) {
+    *error = "pool: non-positive size, filter or stride, or negative padding";
+    return nullptr;
+  }
+  // Every output position must see at least one input position.
+  for (int o : {0, p.output_height - 1}) {
+    const int y0 = o * p.stride_height - p.padding_top;
+    if (y0 + p.filter_height <= 0 || y0 >= p.input_height) {
+      *error = "pool: an output row has a window entirely in the padding";
+      return nullptr;
+    }
+  }
+  for (int o : {0, p.output_width - 1}) {
+    const int x0 = o * p.stride_width - p.padding_left;
+    if (x0 + p.filter_width <= 0 || x0 >= p.input_width) {
+      *error = "pool: an output column has a window entirely in the padding";
+      return nullptr;
+    }
+  }
+  std::unique_ptr<Pool2DOperator> op(new Pool2DOperator());
+  op->params_ = p;
+  op->k_ = &kernels::SelectElementwiseKernels();
+  return op;
+}
+
+void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const Pool2DParams& p = params_;
+  const size_t c = p.channels;
+  const size_t rows = static_cast<size_t>(p.batch) * p.output_height;
+  const size_t row_floats = static_cast<size_t>(p.output_width) * c;
+  const kernels::BinaryFn combine =
+      k_->Binary(p.max ? kernels::BinaryOp::kMax : kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
+  const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
+  const kernels::UnaryFn clamp = k_->Unary(kernels::UnaryOp::kClamp);
+  kernels::UnaryParams clamp_params;
+  clamp_params.lo = p.output_min;
+  clamp_params.hi = p.output_max;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / row_floats), [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; ++row) {
+      const int n = static_cast<int>(row / p.output_height), oy = static_cast<int>(row % p.output_height);
+      const int y0 = oy * p.stride_height - p.padding_top;
+      const int ys = std::max(y0, 0), ye = std::min(y0 + p.filter_height, p.input_height);
+      const float* image = input + static_cast<size_t>(n) * p.input_height * p.input_width * c;
+      for (int ox = 0; ox < p.output_width; ++ox) {
+        const int x0 = ox * p.stride_width - p.padding_left;
+        const int xs = std::max(x0, 0), xe = std::min(x0 + p.filter_width, p.input_width);
+        float* out = output + (row * p.output_width + ox) * c;
+        // The builtin kernels' order: window rows, then columns.
+        bool first = true;
+        for (int y = ys; y < ye; ++y) {
+          for (int x = xs; x < xe; ++x) {
+            const float* in = image + (static_cast<size_t>(y) * p.input_width + x) * c;
+            if (first) {
+              std::memcpy(out, in, c * sizeof(float));
+              first = false;
+            } else {
+              combine(c, out, in, out, -kInf, kInf);
+            }
+          }
+        }
+        if (p.max) {
+          clamp(c, out, out, clamp_params);
+        } else {
+          const float count = static_cast<float>((ye - ys) * (xe - xs));
+          divide(c, out, &count, out, p.output_min, p.output_max);
+        }
+      }
+    }
+  });
+}
+
+std::unique_ptr<MeanOperator> MeanOperator::Create(const Shape& input, int first_axis, int last_axis,
+                                                   std::string* error) {
+  const int rank = static_cast<int>(input.size());
+  if (first_axis < 0 || last_axis < first_axis || last_axis >= rank) {
+    *error = "mean: axes " + std::to_string(first_axis) + ".." + std::to_string(last_axis) +
+             " are not a range of " + ShapeText(input);
+    return nullptr;
+  }
+  std::unique_ptr<MeanOperator> op(new MeanOperator());
+  for (int i = 0; i < rank; ++i) {
+    const size_t d = static_cast<size_t>(input[i]);
+    (i < first_axis ? op->outer_ : i <= last_axis ? op->reduced_ : op->inner_) *= d;
+  }
+  if (op->reduced_ == 0) {
+    *error = "mean: reduces over no elements in " + ShapeText(input);
+    return nullptr;
+  }
+  op->k_ = &kernels::SelectElementwiseKernels();
+  return op;
+}
+
+void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const float count = static_cast<float>(reduced_);
+  const kernels::BinaryFn add = k_->Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
+  const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
+  if (inner_ == 1) {
+    // Each output is a contiguous run of `reduced_` floats.
+    ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / reduced_), [&](size_t begin, size_t end) {
+      for (size_t o = begin; o < end; ++o) output[o] = k_->reduce_sum(reduced_, input + o * reduced_) / count;
+    });
+    return;
+  }
+  // Sums of whole rows of `inner_` floats, in the reduced axes' order.
+  ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / (reduced_ * inner_)),
+                 [&](size_t begin, size_t end) {
+                   for (size_t o = begin; o < end; ++o) {
+                     const float* in = input + o * reduced_ * inner_;
+                     float* out = output + o * inner_;
+                     std::memcpy(out, in, inner_ * sizeof(float));
+                     for (size_t r = 1; r < reduced_; ++r) add(inner_, out, in + r * inner_, out, -kInf, kInf);
+                     divide(inner_, out, &count, out, -kInf, kInf);
+                   }
+                 });
+}
+
+std::unique_ptr<SoftmaxOperator> SoftmaxOperator::Create(size_t rows, size_t row, float beta) {
+  std::unique_ptr<SoftmaxOperator> op(new SoftmaxOperator());
+  op->rows_ = rows;
+  op->row_ = row;
+  op->beta_ = beta;
+  op->k_ = &kernels::SelectElementwiseKernels();
+  return op;
+}
+
+void SoftmaxOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const kernels::BinaryFn sub = k_->Binary(kernels::BinaryOp::kSub, kernels::BinaryForm::kVectorScalar);
+  const kernels::BinaryFn mul = k_->Binary(kernels::BinaryOp::kMul, kernels::BinaryForm::kVectorScalar);
+  const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
+  const kernels::UnaryFn exp = k_->Unary(kernels::UnaryOp::kExp);
+  const kernels::UnaryParams none;
+  ParallelRanges(pool, rows_, std::max<size_t>(1, kMinFloatsPerTask / row_), [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const float* in = input + r * row_;
+      float* out = output + r * row_;
+      const float max = k_->reduce_max(row_, in);
+      sub(row_, in, &max, out, -kInf, kInf);
+      mul(row_, out, &beta_, out, -kInf, kInf);
+      exp(row_, out, out, none);
+      const float sum = k_->reduce_sum(row_, out);
+      divide(row_, out, &sum, out, -kInf, kInf);
+    }
+  });
+}
+
+}  // namespace actsparse

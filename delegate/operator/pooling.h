@@ -1,0 +1,68 @@
+// Pooling and reductions over NHWC float32: MAX_POOL_2D / AVERAGE_POOL_2D
+// (the builtin kernels' rules: padded positions are skipped, an average
+// divides by the number of valid positions), MEAN over a contiguous range of
+// axes, and SOFTMAX over the innermost axis. Knows nothing of TFLite.
+#ifndef ACTSPARSE_DELEGATE_OPERATOR_POOLING_H_
+#define ACTSPARSE_DELEGATE_OPERATOR_POOLING_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/shape.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+
+struct Pool2DParams {
+  bool max = true;  // false: average
+  int batch = 1, input_height = 0, input_width = 0, channels = 0;
+  int output_height = 0, output_width = 0;
+  int filter_height = 1, filter_width = 1, stride_height = 1, stride_width = 1;
+  int padding_top = 0, padding_left = 0;  // bottom/right follow from the output size
+  float output_min = -3.402823466e+38f, output_max = 3.402823466e+38f;
+};
+
+class Pool2DOperator {
+ public:
+  static std::unique_ptr<Pool2DOperator> Create(const Pool2DParams& params, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+  const Pool2DParams& params() const { return params_; }
+
+ private:
+  Pool2DOperator() = default;
+  Pool2DParams params_;
+  const kernels::ElementwiseKernels* k_ = nullptr;
+};
+
+// out = mean of `input` over axes [first_axis, last_axis] (a contiguous range).
+class MeanOperator {
+ public:
+  static std::unique_ptr<MeanOperator> Create(const Shape& input, int first_axis, int last_axis,
+                                              std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  MeanOperator() = default;
+  size_t outer_ = 1, reduced_ = 1, inner_ = 1;
+  const kernels::ElementwiseKernels* k_ = nullptr;
+};
+
+// out = exp((x - max(x)) * beta) / sum, over rows of `row` floats.
+class SoftmaxOperator {
+ public:
+  static std::unique_ptr<SoftmaxOperator> Create(size_t rows, size_t row, float beta);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  SoftmaxOperator() = default;
+  size_t rows_ = 0, row_ = 0;
+  float beta_ = 1.0f;
+  const kernels::ElementwiseKernels* k_ = nullptr;
+};
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_OPERATOR_POOLING_H_

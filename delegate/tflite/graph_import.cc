@@ -1,0 +1,488 @@
+#include "delegate/tflite/graph_import.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "delegate/tflite/abi_check.h"
+
+namespace actsparse {
+namespace {
+
+const TfLiteTensor& T(const TfLiteContext* context, int index) { return context->tensors[index]; }
+
+Shape Dims(const TfLiteTensor& t) { return Shape(t.dims->data, t.dims->data + t.dims->size); }
+
+bool IsConstant(const TfLiteTensor& t) { return t.allocation_type == kTfLiteMmapRo && t.data.raw != nullptr; }
+
+int SamePaddingBefore(int in, int out, int kernel, int stride, int dilation) {
+  const int effective = dilation * (kernel - 1) + 1;
+  return std::max((out - 1) * stride + effective - in, 0) / 2;
+}
+
+int WindowOutputSize(int in, int kernel, int stride, int dilation, bool same) {
+  if (same) return (in + stride - 1) / stride;
+  const int effective = dilation * (kernel - 1) + 1;
+  return in < effective ? 0 : (in - effective) / stride + 1;
+}
+
+// Reads one runtime node; every check that fails says what it saw.
+class Importer {
+ public:
+  Importer(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why)
+      : context_(context), info_(info), node_(*info.node), out_(*out), why_(*why) {}
+
+  bool Run() {
+    const int code = info_.registration->builtin_code;
+    out_ = graph::Node();
+    // No spaces: the label names the step in profile tables.
+    out_.label = BuiltinName(code) + "#" + std::to_string(info_.index);
+    if (node_.outputs->size != 1) return Fail(std::to_string(node_.outputs->size) + " outputs");
+    out_.output = node_.outputs->data[0];
+    if (!Activation(out_.output, "output")) return false;
+    switch (code) {
+      case kTfLiteBuiltinConv2d:
+      case kTfLiteBuiltinDepthwiseConv2d:
+        return Conv(code == kTfLiteBuiltinDepthwiseConv2d);
+      case kTfLiteBuiltinFullyConnected:
+        return FullyConnected();
+      case kTfLiteBuiltinAdd:
+        return Binary(kernels::BinaryOp::kAdd, true);
+      case kTfLiteBuiltinSub:
+        return Binary(kernels::BinaryOp::kSub, true);
+      case kTfLiteBuiltinMul:
+        return Binary(kernels::BinaryOp::kMul, true);
+      case kTfLiteBuiltinDiv:
+        return Binary(kernels::BinaryOp::kDiv, true);
+      case kTfLiteBuiltinMaximum:
+        return Binary(kernels::BinaryOp::kMax, false);
+      case kTfLiteBuiltinMinimum:
+        return Binary(kernels::BinaryOp::kMin, false);
+      case kTfLiteBuiltinRelu:
+        return Unary(kernels::UnaryOp::kClamp, 0.0f, graph::kNoMax);
+      case kTfLiteBuiltinRelu6:
+        return Unary(kernels::UnaryOp::kClamp, 0.0f, 6.0f);
+      case kTfLiteBuiltinReluN1To1:
+        return Unary(kernels::UnaryOp::kClamp, -1.0f, 1.0f);
+      case kTfLiteBuiltinLeakyRelu:
+        if (node_.builtin_data == nullptr) return Fail("no parameters");
+        out_.alpha = static_cast<const TfLiteLeakyReluParams*>(node_.builtin_data)->alpha;
+        return Unary(kernels::UnaryOp::kLeakyRelu, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinLogistic:
+        return Unary(kernels::UnaryOp::kSigmoid, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinTanh:
+        return Unary(kernels::UnaryOp::kTanh, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinHardSwish:
+        return Unary(kernels::UnaryOp::kHardSwish, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinMaxPool2d:
+      case kTfLiteBuiltinAveragePool2d:
+        return Pool(code == kTfLiteBuiltinMaxPool2d);
+      case kTfLiteBuiltinMean:
+        return Mean();
+      case kTfLiteBuiltinPad:
+      case kTfLiteBuiltinPadv2:
+        return Pad(code == kTfLiteBuiltinPadv2);
+      case kTfLiteBuiltinReshape:
+      case kTfLiteBuiltinSqueeze:
+      case kTfLiteBuiltinExpandDims:
+        return Reshape();
+      case kTfLiteBuiltinTranspose:
+        return Transpose();
+      case kTfLiteBuiltinConcatenation:
+        return Concatenation();
+      case kTfLiteBuiltinResizeNearestNeighbor:
+        return Resize();
+      case kTfLiteBuiltinSoftmax:
+        return Softmax();
+      default:
+        return Fail("op not supported by the delegate");
+    }
+  }
+
+ private:
+  bool Fail(const std::string& message) {
+    why_ = message;
+    return false;
+  }
+
+  int Input(int i) const { return i < node_.inputs->size ? node_.inputs->data[i] : -1; }
+
+  // A float32 activation (or float constant used as an operand): static
+  // shape, every dim >= 1, rank <= kMaxRank.
+  bool Activation(int tensor, const char* role) {
+    if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) {
+      return Fail(std::string(role) + " tensor index " + std::to_string(tensor) + " out of range");
+    }
+    const TfLiteTensor& t = T(context_, tensor);
+    const std::string name = std::string(role) + " tensor " + std::to_string(tensor);
+    if (t.type != kTfLiteFloat32) return Fail(name + " is not float32");
+    if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
+    if (t.dims == nullptr || t.dims->size > kMaxRank) return Fail(name + " has no dims or rank > 6");
+    for (int i = 0; i < t.dims->size; ++i) {
+      if (t.dims->data[i] < 1) return Fail(name + " has shape " + ShapeText(Dims(t)));
+    }
+    return true;
+  }
+
+  bool FloatConstant(int tensor, const Shape& shape, const char* role, const float** data) {
+    if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) return Fail(std::string(role) + " missing");
+    const TfLiteTensor& t = T(context_, tensor);
+    if (t.type != kTfLiteFloat32 || !IsConstant(t)) return Fail(std::string(role) + " is not a float32 constant");
+    if (Dims(t) != shape) {
+      return Fail(std::string(role) + " is " + ShapeText(Dims(t)) + ", expected " + ShapeText(shape));
+    }
+    *data = t.data.f;
+    return true;
+  }
+
+  // An int32/int64 constant tensor, flattened.
+  bool IntConstant(int tensor, const char* role, std::vector<int64_t>* values) {
+    if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) return Fail(std::string(role) + " missing");
+    const TfLiteTensor& t = T(context_, tensor);
+    if ((t.type != kTfLiteInt32 && t.type != kTfLiteInt64) || !IsConstant(t) || t.dims == nullptr) {
+      return Fail(std::string(role) + " is not a constant int32/int64 tensor");
+    }
+    const size_t n = NumElements(Dims(t));
+    values->clear();
+    for (size_t i = 0; i < n; ++i) values->push_back(t.type == kTfLiteInt32 ? t.data.i32[i] : t.data.i64[i]);
+    return true;
+  }
+
+  // A fused activation as a clamp; TANH / SIGN_BIT / SIGMOID are not fused here.
+  bool FusedActivation(int32_t activation) {
+    switch (activation) {
+      case kTfLiteActNone: return true;
+      case kTfLiteActRelu: out_.act_min = 0.0f; return true;
+      case kTfLiteActReluN1To1: out_.act_min = -1.0f; out_.act_max = 1.0f; return true;
+      case kTfLiteActRelu6: out_.act_min = 0.0f; out_.act_max = 6.0f; return true;
+      default: return Fail("fused activation " + std::to_string(activation) + " is not supported");
+    }
+  }
+
+  bool Conv(bool depthwise) {
+    if (node_.inputs->size < 2 || node_.builtin_data == nullptr) return Fail("needs input, weights and parameters");
+    const int input = Input(0), weights = Input(1), bias = Input(2);
+    if (!Activation(input, "input")) return false;
+    const Shape in = Dims(T(context_, input)), out = Dims(T(context_, out_.output));
+    if (weights < 0 || T(context_, weights).dims == nullptr) return Fail("no weights");
+    const Shape w = Dims(T(context_, weights));
+    if (in.size() != 4 || out.size() != 4 || w.size() != 4 || in[0] != out[0]) {
+      return Fail("input " + ShapeText(in) + ", weights " + ShapeText(w) + ", output " + ShapeText(out) +
+                  " are not NHWC / 4-D");
+    }
+    int32_t padding, activation;
+    graph::Node::Conv& c = out_.conv;
+    if (depthwise) {
+      const auto* p = static_cast<const TfLiteDepthwiseConvParams*>(node_.builtin_data);
+      padding = p->padding;
+      activation = p->activation;
+      c.stride_width = p->stride_width;
+      c.stride_height = p->stride_height;
+      c.dilation_width = p->dilation_width_factor;
+      c.dilation_height = p->dilation_height_factor;
+      if (w[0] != 1 || w[3] != out[3] || out[3] % in[3] != 0) {
+        return Fail("depthwise weights " + ShapeText(w) + " do not fit " + ShapeText(in) + " -> " + ShapeText(out));
+      }
+      c.depth_multiplier = out[3] / in[3];
+      out_.type = graph::OpType::kDepthwiseConv2D;
+    } else {
+      const auto* p = static_cast<const TfLiteConvParamsPrefix*>(node_.builtin_data);
+      padding = p->padding;
+      activation = p->activation;
+      c.stride_width = p->stride_width;
+      c.stride_height = p->stride_height;
+      c.dilation_width = p->dilation_width_factor;
+      c.dilation_height = p->dilation_height_factor;
+      if (w[0] != out[3] || in[3] % w[3] != 0 || out[3] % (in[3] / w[3]) != 0) {
+        return Fail("conv weights " + ShapeText(w) + " do not fit " + ShapeText(in) + " -> " + ShapeText(out));
+      }
+      c.groups = in[3] / w[3];
+      out_.type = graph::OpType::kConv2D;
+    }
+    if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
+    if (bias >= 0 && !FloatConstant(bias, {out[3]}, "bias", &c.bias)) return false;
+    if (c.stride_height < 1 || c.stride_width < 1 || c.dilation_height < 1 || c.dilation_width < 1) {
+      return Fail("stride or dilation below 1");
+    }
+    if (padding != kTfLitePaddingSame && padding != kTfLitePaddingValid) return Fail("unknown padding");
+    const bool same = padding == kTfLitePaddingSame;
+    c.kernel_height = w[1];
+    c.kernel_width = w[2];
+    if (WindowOutputSize(in[1], w[1], c.stride_height, c.dilation_height, same) != out[1] ||
+        WindowOutputSize(in[2], w[2], c.stride_width, c.dilation_width, same) != out[2]) {
+      return Fail("output " + ShapeText(out) + " does not follow from input " + ShapeText(in));
+    }
+    if (same) {
+      c.padding_top = SamePaddingBefore(in[1], out[1], w[1], c.stride_height, c.dilation_height);
+      c.padding_left = SamePaddingBefore(in[2], out[2], w[2], c.stride_width, c.dilation_width);
+    }
+    out_.inputs = {input};
+    return FusedActivation(activation);
+  }
+
+  bool FullyConnected() {
+    if (node_.inputs->size < 2 || node_.builtin_data == nullptr) return Fail("needs input, weights and parameters");
+    const auto* p = static_cast<const TfLiteFullyConnectedParamsPrefix*>(node_.builtin_data);
+    if (p->weights_format != 0) return Fail("weights format " + std::to_string(p->weights_format));
+    const int input = Input(0), weights = Input(1), bias = Input(2);
+    if (!Activation(input, "input")) return false;
+    if (weights < 0 || T(context_, weights).dims == nullptr || T(context_, weights).dims->size != 2) {
+      return Fail("weights are not 2-D");
+    }
+    const Shape w = Dims(T(context_, weights));
+    const Shape in = Dims(T(context_, input)), out = Dims(T(context_, out_.output));
+    const size_t rows = NumElements(in) / static_cast<size_t>(w[1]);
+    if (rows * static_cast<size_t>(w[1]) != NumElements(in) || out.empty() || out.back() != w[0] ||
+        NumElements(out) != rows * static_cast<size_t>(w[0])) {
+      return Fail("input " + ShapeText(in) + ", weights " + ShapeText(w) + ", output " + ShapeText(out) + " do not fit");
+    }
+    out_.type = graph::OpType::kFullyConnected;
+    if (!FloatConstant(weights, w, "weights", &out_.conv.weights)) return false;
+    if (bias >= 0 && !FloatConstant(bias, {w[0]}, "bias", &out_.conv.bias)) return false;
+    out_.conv.input_size = w[1];
+    out_.inputs = {input};
+    return FusedActivation(p->activation);
+  }
+
+  bool Binary(kernels::BinaryOp op, bool has_activation) {
+    if (node_.inputs->size != 2) return Fail("needs two inputs");
+    for (int i = 0; i < 2; ++i) {
+      if (!Activation(Input(i), i == 0 ? "first input" : "second input")) return false;
+    }
+    const Shape a = Dims(T(context_, Input(0))), b = Dims(T(context_, Input(1)));
+    const Shape out = Dims(T(context_, out_.output));
+    // NumPy broadcasting, right-aligned.
+    const size_t rank = std::max(a.size(), b.size());
+    Shape expected(rank, 1);
+    for (size_t i = 0; i < rank; ++i) {
+      const int da = i + a.size() >= rank ? a[i + a.size() - rank] : 1;
+      const int db = i + b.size() >= rank ? b[i + b.size() - rank] : 1;
+      if (da != db && da != 1 && db != 1) return Fail(ShapeText(a) + " and " + ShapeText(b) + " do not broadcast");
+      expected[i] = std::max(da, db);
+    }
+    if (expected != out) return Fail("output " + ShapeText(out) + " is not the broadcast shape " + ShapeText(expected));
+    out_.type = graph::OpType::kBinary;
+    out_.binary_op = op;
+    out_.inputs = {Input(0), Input(1)};
+    if (!has_activation || node_.builtin_data == nullptr) return true;
+    return FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation);
+  }
+
+  bool Unary(kernels::UnaryOp op, float lo, float hi) {
+    if (node_.inputs->size < 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (Dims(T(context_, Input(0))) != Dims(T(context_, out_.output))) return Fail("input and output shapes differ");
+    out_.type = graph::OpType::kUnary;
+    out_.unary_op = op;
+    out_.act_min = lo;
+    out_.act_max = hi;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Pool(bool max) {
+    if (node_.inputs->size < 1 || node_.builtin_data == nullptr) return Fail("needs an input and parameters");
+    if (!Activation(Input(0), "input")) return false;
+    const auto* p = static_cast<const TfLitePoolParamsPrefix*>(node_.builtin_data);
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
+      return Fail("input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
+    }
+    graph::Node::Pool& pool = out_.pool;
+    pool.filter_height = p->filter_height;
+    pool.filter_width = p->filter_width;
+    pool.stride_height = p->stride_height;
+    pool.stride_width = p->stride_width;
+    if (pool.filter_height < 1 || pool.filter_width < 1 || pool.stride_height < 1 || pool.stride_width < 1) {
+      return Fail("filter or stride below 1");
+    }
+    if (p->padding != kTfLitePaddingSame && p->padding != kTfLitePaddingValid) return Fail("unknown padding");
+    const bool same = p->padding == kTfLitePaddingSame;
+    if (WindowOutputSize(in[1], pool.filter_height, pool.stride_height, 1, same) != out[1] ||
+        WindowOutputSize(in[2], pool.filter_width, pool.stride_width, 1, same) != out[2]) {
+      return Fail("output " + ShapeText(out) + " does not follow from input " + ShapeText(in));
+    }
+    if (same) {
+      pool.padding_top = SamePaddingBefore(in[1], out[1], pool.filter_height, pool.stride_height, 1);
+      pool.padding_left = SamePaddingBefore(in[2], out[2], pool.filter_width, pool.stride_width, 1);
+    }
+    out_.type = max ? graph::OpType::kMaxPool2D : graph::OpType::kAveragePool2D;
+    out_.inputs = {Input(0)};
+    return FusedActivation(p->activation);
+  }
+
+  bool Mean() {
+    if (node_.inputs->size != 2 || node_.builtin_data == nullptr) return Fail("needs input, axes and parameters");
+    if (!Activation(Input(0), "input")) return false;
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    std::vector<int64_t> axes;
+    if (!IntConstant(Input(1), "axes", &axes)) return false;
+    std::set<int> unique;
+    for (int64_t axis : axes) {
+      const int64_t a = axis < 0 ? axis + static_cast<int64_t>(in.size()) : axis;
+      if (a < 0 || a >= static_cast<int64_t>(in.size())) return Fail("axis " + std::to_string(axis) + " out of range");
+      unique.insert(static_cast<int>(a));
+    }
+    if (unique.empty()) return Fail("no axes");
+    out_.axes.assign(unique.begin(), unique.end());
+    for (size_t i = 1; i < out_.axes.size(); ++i) {
+      if (out_.axes[i] != out_.axes[i - 1] + 1) return Fail("axes " + ShapeText(out_.axes) + " are not contiguous");
+    }
+    size_t reduced = 1;
+    for (int a : out_.axes) reduced *= static_cast<size_t>(in[a]);
+    if (NumElements(out) * reduced != NumElements(in)) return Fail("output " + ShapeText(out) + " does not fit");
+    out_.type = graph::OpType::kMean;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Pad(bool v2) {
+    if (node_.inputs->size < 2 || (v2 && node_.inputs->size < 3)) return Fail("needs input and paddings");
+    if (!Activation(Input(0), "input")) return false;
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    std::vector<int64_t> amounts;
+    if (!IntConstant(Input(1), "paddings", &amounts)) return false;
+    if (amounts.size() != 2 * in.size()) return Fail("paddings do not cover the input's rank");
+    out_.paddings.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int64_t before = amounts[2 * i], after = amounts[2 * i + 1];
+      if (before < 0 || after < 0 || before > (1 << 20) || after > (1 << 20)) return Fail("padding out of range");
+      if (in[i] + before + after != out[i]) return Fail("padded shape is not " + ShapeText(out));
+      out_.paddings.emplace_back(static_cast<int>(before), static_cast<int>(after));
+    }
+    if (v2) {
+      const float* value = nullptr;
+      const int tensor = Input(2);
+      if (tensor < 0 || T(context_, tensor).type != kTfLiteFloat32 || !IsConstant(T(context_, tensor)) ||
+          NumElements(Dims(T(context_, tensor))) != 1) {
+        return Fail("pad value is not a float32 constant scalar");
+      }
+      value = T(context_, tensor).data.f;
+      out_.pad_value = *value;
+    }
+    out_.type = graph::OpType::kPad;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Reshape() {
+    if (node_.inputs->size < 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (NumElements(Dims(T(context_, Input(0)))) != NumElements(Dims(T(context_, out_.output)))) {
+      return Fail("changes the number of elements");
+    }
+    out_.type = graph::OpType::kReshape;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Transpose() {
+    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    std::vector<int64_t> perm;
+    if (!IntConstant(Input(1), "permutation", &perm)) return false;
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (perm.size() != in.size()) return Fail("permutation does not cover the input's rank");
+    out_.axes.clear();
+    for (int64_t axis : perm) {
+      if (axis < 0 || axis >= static_cast<int64_t>(in.size())) return Fail("permutation out of range");
+      out_.axes.push_back(static_cast<int>(axis));
+    }
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (out[i] != in[out_.axes[i]]) return Fail("output " + ShapeText(out) + " is not the permuted input");
+    }
+    out_.type = graph::OpType::kTranspose;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Concatenation() {
+    if (node_.inputs->size < 1 || node_.builtin_data == nullptr) return Fail("needs inputs and parameters");
+    const auto* p = static_cast<const TfLiteConcatenationParams*>(node_.builtin_data);
+    const Shape out = Dims(T(context_, out_.output));
+    const int rank = static_cast<int>(out.size());
+    out_.axis = p->axis < 0 ? p->axis + rank : p->axis;
+    if (out_.axis < 0 || out_.axis >= rank) return Fail("axis " + std::to_string(p->axis) + " out of range");
+    int total = 0;
+    for (int i = 0; i < node_.inputs->size; ++i) {
+      if (!Activation(Input(i), "input")) return false;
+      const Shape in = Dims(T(context_, Input(i)));
+      for (int d = 0; d < rank; ++d) {
+        if (static_cast<int>(in.size()) != rank || (d != out_.axis && in[d] != out[d])) {
+          return Fail("input " + ShapeText(in) + " does not fit output " + ShapeText(out));
+        }
+      }
+      total += in[out_.axis];
+      out_.inputs.push_back(Input(i));
+    }
+    if (total != out[out_.axis]) return Fail("inputs do not add up to the output");
+    out_.type = graph::OpType::kConcatenation;
+    return FusedActivation(p->activation);
+  }
+
+  bool Resize() {
+    if (node_.inputs->size < 1 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
+      return Fail(why_.empty() ? "needs an input and parameters" : why_);
+    }
+    const auto* p = static_cast<const TfLiteResizeNearestNeighborParams*>(node_.builtin_data);
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
+      return Fail("input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
+    }
+    out_.align_corners = p->align_corners;
+    out_.half_pixel_centers = p->half_pixel_centers;
+    out_.type = graph::OpType::kResizeNearest;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool Softmax() {
+    if (node_.inputs->size < 1 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
+      return Fail(why_.empty() ? "needs an input and parameters" : why_);
+    }
+    if (Dims(T(context_, Input(0))) != Dims(T(context_, out_.output))) return Fail("input and output shapes differ");
+    out_.beta = static_cast<const TfLiteSoftmaxParams*>(node_.builtin_data)->beta;
+    out_.type = graph::OpType::kSoftmax;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  const TfLiteContext* context_;
+  const NodeInfo& info_;
+  const TfLiteNode& node_;
+  graph::Node& out_;
+  std::string& why_;
+};
+
+}  // namespace
+
+bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why) {
+  why->clear();
+  return Importer(context, info, out, why).Run();
+}
+
+graph::Node ImportChain(const ChainPlan& chain) {
+  graph::Node node;
+  const SparseConvParams& p = chain.params;
+  node.type = p.depthwise ? graph::OpType::kDepthwiseConv2D : graph::OpType::kConv2D;
+  node.label = chain.meta.name;
+  node.inputs = {chain.input_tensor};
+  node.output = chain.output_tensor;
+  node.act_min = p.output_min;
+  node.act_max = p.output_max;
+  graph::Node::Conv& c = node.conv;
+  c.kernel_height = p.kernel_height;
+  c.kernel_width = p.kernel_width;
+  c.stride_height = p.stride_height;
+  c.stride_width = p.stride_width;
+  c.dilation_height = p.dilation_height;
+  c.dilation_width = p.dilation_width;
+  c.padding_top = p.padding_top;
+  c.padding_left = p.padding_left;
+  c.depth_multiplier = p.depth_multiplier;
+  c.weights = chain.weights;
+  c.bias = chain.conv_bias;
+  c.mask_add_bias = chain.add_bias;
+  c.mask = chain.meta.mask;
+  return node;
+}
+
+}  // namespace actsparse

@@ -1,0 +1,28 @@
+// Reading the runtime's nodes into the graph layer's form. The node filter
+// (what the delegate claims with claim=graph) and the partition kernel (what
+// it builds) call the same function, so what is claimed is exactly what is
+// built; a node it cannot read stays with the runtime, with the reason.
+#ifndef ACTSPARSE_DELEGATE_TFLITE_GRAPH_IMPORT_H_
+#define ACTSPARSE_DELEGATE_TFLITE_GRAPH_IMPORT_H_
+
+#include <string>
+
+#include "delegate/abi/tflite_abi.h"
+#include "delegate/graph/graph.h"
+#include "delegate/tflite/chain.h"
+#include "delegate/tflite/simple_delegate.h"
+
+namespace actsparse {
+
+// Whether the delegate can compute `info`; if so, fills `out` with its graph
+// form. Tensor ids in `out` (inputs, output) are the runtime's tensor
+// indices; the caller maps them. `why` names the failing check.
+bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why);
+
+// A validated masked chain (PAD -> CONV_2D -> MUL(mask) -> ADD) as one conv
+// node with its mask, in runtime tensor indices.
+graph::Node ImportChain(const ChainPlan& chain);
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_TFLITE_GRAPH_IMPORT_H_

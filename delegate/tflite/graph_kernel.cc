@@ -1,0 +1,111 @@
+#include "delegate/tflite/graph_kernel.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "delegate/tflite/graph_import.h"
+
+namespace actsparse {
+namespace {
+
+Shape Dims(const TfLiteTensor& t) { return Shape(t.dims->data, t.dims->data + t.dims->size); }
+
+TfLiteStatus Error(TfLiteContext* context, const std::string& message) {
+  context->ReportError(context, "%s", ("actsparse: " + message).c_str());
+  return kTfLiteError;
+}
+
+}  // namespace
+
+TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParams* params) {
+  if (chains_by_node_ == nullptr || params == nullptr || params->nodes_to_replace == nullptr ||
+      params->input_tensors == nullptr || params->output_tensors == nullptr) {
+    return Error(context, "delegate kernel created without a prepared delegate");
+  }
+  const std::set<int> inputs(params->input_tensors->data, params->input_tensors->data + params->input_tensors->size);
+  const std::set<int> outputs(params->output_tensors->data,
+                              params->output_tensors->data + params->output_tensors->size);
+  graph::Graph graph;
+  std::map<int, int> id_of;  // runtime tensor -> graph tensor
+  auto tensor_id = [&](int index) {
+    auto found = id_of.find(index);
+    if (found != id_of.end()) return found->second;
+    const TfLiteTensor& t = context->tensors[index];
+    graph::Tensor tensor;
+    tensor.shape = Dims(t);
+    tensor.name = "tensor " + std::to_string(index) + (t.name ? std::string(" (") + t.name + ")" : "");
+    if (t.allocation_type == kTfLiteMmapRo && t.type == kTfLiteFloat32) {
+      tensor.constant = t.data.f;
+    } else {
+      tensor.external = inputs.count(index) > 0 || outputs.count(index) > 0;
+    }
+    const int id = graph.AddTensor(std::move(tensor));
+    id_of[index] = id;
+    if (graph.tensors[id].external) externals_.emplace_back(id, index);
+    return id;
+  };
+  for (int i = 0; i < params->nodes_to_replace->size; ++i) {
+    const int index = params->nodes_to_replace->data[i];
+    graph::Node node;
+    auto chain = chains_by_node_->find(index);
+    if (chain != chains_by_node_->end()) {
+      // A masked chain is one conv; its other nodes (PAD, MUL, ADD) are inside it.
+      if (index != chain->second->meta.conv_op) continue;
+      node = ImportChain(*chain->second);
+    } else {
+      NodeInfo info;
+      info.index = index;
+      std::string why;
+      if (context->GetNodeAndRegistration(context, index, &info.node, &info.registration) != kTfLiteOk ||
+          !ImportNode(context, info, &node, &why)) {
+        return Error(context, "node " + std::to_string(index) + " cannot be read: " + why);
+      }
+    }
+    for (int& t : node.inputs) t = tensor_id(t);
+    node.output = tensor_id(node.output);
+    graph.nodes.push_back(std::move(node));
+  }
+  const size_t num_nodes = graph.nodes.size();
+  graph::PlanOptions options;
+  options.fuse = fuse_;
+  std::string error;
+  plan_ = graph::PartitionPlan::Create(std::move(graph), options, &error);
+  if (plan_ == nullptr) return Error(context, "cannot plan the partition: " + error);
+  pointers_.assign(plan_->graph().tensors.size(), nullptr);
+  logger_.Logf(LogLevel::kInfo, "partition: %d nodes as %zu graph nodes, %zu steps after %zu fusions; arena %.1f KB",
+               params->nodes_to_replace->size, num_nodes, plan_->num_steps(), plan_->fusions().size(),
+               plan_->arena_bytes() / 1024.0);
+  for (const std::string& fusion : plan_->fusions()) logger_.Log(LogLevel::kDebug, "fused " + fusion);
+  if (profile_) {
+    for (const graph::StepInfo& step : plan_->steps()) {
+      step_profiles_.push_back(profile_->Get(step.label, step.output, step.sparsity));
+    }
+    timer_ = [this](size_t step, uint64_t ns) { step_profiles_[step]->Add(ns); };
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) {
+  for (const auto& external : externals_) {
+    const Shape& planned = plan_->graph().tensors[external.first].shape;
+    const Shape now = Dims(context->tensors[external.second]);
+    if (now != planned) {
+      return Error(context, "tensor " + std::to_string(external.second) + " is " + ShapeText(now) +
+                                ", the delegate planned " + ShapeText(planned));
+    }
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
+  for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
+  std::string error;
+  if (!plan_->Run(pointers_, pool_.get(), &error, profile_ ? &timer_ : nullptr)) {
+    if (pool_) pool_->HoldWorkers(false);
+    return Error(context, error);
+  }
+  return kTfLiteOk;
+}
+
+}  // namespace actsparse

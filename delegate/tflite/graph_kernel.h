@@ -1,0 +1,52 @@
+// The kernel factory's product with claim=graph: one PartitionPlan per
+// partition the runtime hands back. Init reads the partition's nodes
+// (ImportNode; masked chains as one conv each) into a graph::Graph, binds the
+// partition's inputs and outputs as external tensors and plans it; Eval
+// binds the runtime's buffers and runs the plan.
+#ifndef ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
+#define ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "delegate/common/log.h"
+#include "delegate/graph/plan.h"
+#include "delegate/operator/thread_pool.h"
+#include "delegate/tflite/chain.h"
+#include "delegate/tflite/chain_profile.h"
+#include "delegate/tflite/simple_delegate.h"
+
+namespace actsparse {
+
+class GraphKernel : public DelegateKernel {
+ public:
+  // `chains_by_node`: validated masked chains (may be empty); `profile` may be null.
+  GraphKernel(std::shared_ptr<const ChainKernel::ChainsByNode> chains_by_node, std::shared_ptr<ThreadPool> pool,
+              std::shared_ptr<ChainProfile> profile, const Logger& logger, bool fuse)
+      : chains_by_node_(std::move(chains_by_node)),
+        pool_(std::move(pool)),
+        profile_(std::move(profile)),
+        logger_(logger),
+        fuse_(fuse) {}
+
+  TfLiteStatus Init(TfLiteContext* context, const TfLiteDelegateParams* params) override;
+  TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) override;
+  TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) override;
+
+ private:
+  std::shared_ptr<const ChainKernel::ChainsByNode> chains_by_node_;
+  std::shared_ptr<ThreadPool> pool_;
+  std::shared_ptr<ChainProfile> profile_;
+  Logger logger_;
+  bool fuse_;
+  std::unique_ptr<graph::PartitionPlan> plan_;
+  std::vector<std::pair<int, int>> externals_;  // (graph tensor, runtime tensor)
+  std::vector<float*> pointers_;                // by graph tensor id
+  std::vector<ChainProfile::Entry*> step_profiles_;
+  graph::StepTimer timer_;
+};
+
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
