@@ -12,6 +12,17 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: How far the delegate may be from the runtime's own kernels: 1e-5 of the
+#: output's scale (its largest magnitude). Fused and re-blocked ops sum in
+#: another order than the builtin kernels and XNNPACK (docs/ARCHITECTURE.md).
+OUTPUT_TOLERANCE = 1e-5
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """max |got - expected| over the output scale (max |expected|, at least 1e-30)."""
+    scale = max(float(np.abs(expected).max()), 1e-30)
+    return float(np.abs(np.asarray(got, np.float64) - expected).max()) / scale
 TFLITE214_PYTHON = REPO / ".venv-tflite214" / "bin" / "python"
 
 

@@ -106,6 +106,12 @@ std::string ChainGraph::EncodeOneChain(const std::string& name, int conv_op, int
   return entry;
 }
 
+DelegateOptions ChainsOnly() {
+  DelegateOptions options;
+  options.claim = DelegateOptions::Claim::kChains;
+  return options;
+}
+
 struct DelegateHandle {
   TfLiteDelegate* delegate;
   ActsparseDelegate* impl;
@@ -117,9 +123,9 @@ struct DelegateHandle {
   ~DelegateHandle() { DestroyTfLiteDelegate(delegate); }
 };
 
-TEST(DelegateTest, NoMetadataClaimsNothing) {
+TEST(DelegateTest, NoMetadataClaimsNothingWithClaimChains) {
   ChainGraph g;
-  DelegateHandle d;
+  DelegateHandle d(ChainsOnly());
   ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
   const PrepareSummary& s = d.impl->last_prepare();
   EXPECT_TRUE(s.abi_ok) << s.abi_error;
@@ -131,11 +137,23 @@ TEST(DelegateTest, NoMetadataClaimsNothing) {
   EXPECT_EQ(g.graph.replace_calls(), 0);
 }
 
+TEST(DelegateTest, NoMetadataClaimsTheWholeGraphDense) {
+  ChainGraph g;
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+  const PrepareSummary& s = d.impl->last_prepare();
+  EXPECT_FALSE(s.has_metadata);
+  EXPECT_EQ(s.num_claimed, 3u);
+  EXPECT_EQ(s.num_chains_claimed, 0u);
+  EXPECT_TRUE(s.refusals.empty());
+  EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");
   g.graph.SetMetadata(kMetadataName, std::string(37, '\x01'));
-  DelegateHandle d;
+  DelegateHandle d(ChainsOnly());
   ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
   EXPECT_TRUE(d.impl->last_prepare().has_metadata);
   EXPECT_EQ(d.impl->last_prepare().metadata_bytes, 37u);
@@ -143,24 +161,79 @@ TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   EXPECT_EQ(g.graph.replace_calls(), 0);
 }
 
-TEST(DelegateTest, ClaimsAValidChain) {
-  ChainGraph g;
+// Runs the claimed partition of `g` with `options` on the input 0.5, 1.0,
+// ...; returns the output (empty on failure, with the error in `error`).
+std::vector<float> RunClaimed(ChainGraph& g, const DelegateOptions& options, std::string* error) {
   g.graph.SetMetadata(kMetadataName, g.Metadata());
+  DelegateHandle d(options);
+  if (d.delegate->Prepare(g.graph.context(), d.delegate) != kTfLiteOk || g.graph.replace_calls() != 1) {
+    *error = "not claimed";
+    return {};
+  }
+  std::vector<float> input(8 * 8 * 3), output(8 * 8 * 4, -1.0f);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = 0.5f * static_cast<float>(i % 7);
+  const int out = 7;  // the ADD's output
+  g.graph.tensor(g.input).data.f = input.data();
+  g.graph.tensor(out).data.f = output.data();
+  if (g.graph.RunDelegateKernel(d.delegate) != kTfLiteOk) {
+    *error = g.graph.errors().empty() ? "failed" : g.graph.errors().back();
+    return {};
+  }
+  return output;
+}
+
+TEST(DelegateTest, ClaimsAValidChain) {
+  for (const DelegateOptions& options : {ChainsOnly(), DelegateOptions()}) {
+    ChainGraph g;
+    g.graph.SetMetadata(kMetadataName, g.Metadata());
+    DelegateHandle d(options);
+    ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+    const PrepareSummary& s = d.impl->last_prepare();
+    EXPECT_TRUE(s.refusals.empty()) << s.refusals.front();
+    EXPECT_EQ(s.num_chains_listed, 1u);
+    EXPECT_EQ(s.num_chains_claimed, 1u);
+    EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
+    // Without input and output buffers, eval must refuse rather than use null.
+    EXPECT_EQ(g.graph.RunDelegateKernel(d.delegate), kTfLiteError);
+    EXPECT_NE(g.graph.errors().back().find("not allocated"), std::string::npos) << g.graph.errors().back();
+  }
+}
+
+TEST(DelegateTest, GraphAndChainKernelsComputeTheSameChain) {
+  std::string error;
+  ChainGraph a, b;
+  const std::vector<float> chains = RunClaimed(a, ChainsOnly(), &error);
+  ASSERT_FALSE(chains.empty()) << error;
+  const std::vector<float> graph = RunClaimed(b, DelegateOptions(), &error);
+  ASSERT_FALSE(graph.empty()) << error;
+  EXPECT_EQ(chains, graph);
+  // Masked pixels hold relu(add_bias); active ones relu(27 * 0.5 * x + add_bias) > add_bias.
+  for (int pixel = 0; pixel < 64; ++pixel) {
+    for (int c = 0; c < 4; ++c) {
+      const float v = graph[pixel * 4 + c];
+      if (pixel % 3 == 0) {
+        EXPECT_EQ(v, static_cast<float>(c + 1)) << pixel;
+      } else {
+        EXPECT_GE(v, static_cast<float>(c + 1)) << pixel;
+      }
+    }
+  }
+}
+
+TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
+  ChainGraph g;
+  const int extra = g.graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
+  g.graph.AddNode(99 /* SQUARED_DIFFERENCE */, {7, 7}, {extra});
+  const int ints = g.graph.AddTensor(kTfLiteInt32, {1, 8, 8, 4});
+  const int ints_out = g.graph.AddTensor(kTfLiteInt32, {1, 8, 8, 4});
+  g.graph.AddNode(kTfLiteBuiltinRelu, {ints}, {ints_out});
   DelegateHandle d;
   ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
   const PrepareSummary& s = d.impl->last_prepare();
-  EXPECT_TRUE(s.refusals.empty()) << s.refusals.front();
-  EXPECT_EQ(s.num_chains_listed, 1u);
-  EXPECT_EQ(s.num_chains_claimed, 1u);
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
-  // The fake runtime runs the kernel with no partition outputs, so the chain
-  // writes into the kernel's own buffer: init, prepare and eval must succeed.
-  // Without input data, eval must refuse rather than read through null.
-  EXPECT_EQ(g.graph.RunDelegateKernel(d.delegate), kTfLiteError);
-  EXPECT_NE(g.graph.errors().back().find("not allocated"), std::string::npos);
-  std::vector<float> input(8 * 8 * 3, 1.0f);
-  g.graph.tensor(g.input).data.f = input.data();
-  ASSERT_EQ(g.graph.RunDelegateKernel(d.delegate), kTfLiteOk) << g.graph.errors().back();
+  ASSERT_EQ(s.refusals.size(), 2u);
+  EXPECT_NE(s.refusals[0].find("node 3 (SQUARED_DIFFERENCE): op not supported"), std::string::npos) << s.refusals[0];
+  EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is not float32"), std::string::npos) << s.refusals[1];
 }
 
 struct RefusalCase {
@@ -201,7 +274,7 @@ TEST(DelegateTest, RefusesChainsThatDoNotMatchTheGraph) {
     SCOPED_TRACE(c.what);
     ChainGraph g;
     c.mutate(&g);
-    DelegateHandle d;
+    DelegateHandle d(ChainsOnly());
     ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
     const PrepareSummary& s = d.impl->last_prepare();
     EXPECT_EQ(g.graph.replace_calls(), 0);
@@ -210,15 +283,23 @@ TEST(DelegateTest, RefusesChainsThatDoNotMatchTheGraph) {
   }
 }
 
-TEST(DelegateTest, CorruptMetadataClaimsNothing) {
-  ChainGraph g;
-  std::string metadata = g.Metadata();
-  metadata[20] ^= 0x40;
-  g.graph.SetMetadata(kMetadataName, metadata);
-  DelegateHandle d;
-  ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
-  EXPECT_NE(d.impl->last_prepare().metadata_error.find("checksum"), std::string::npos);
-  EXPECT_EQ(g.graph.replace_calls(), 0);
+TEST(DelegateTest, CorruptMetadataClaimsNoChain) {
+  for (const DelegateOptions& options : {ChainsOnly(), DelegateOptions()}) {
+    ChainGraph g;
+    std::string metadata = g.Metadata();
+    metadata[20] ^= 0x40;
+    g.graph.SetMetadata(kMetadataName, metadata);
+    DelegateHandle d(options);
+    ASSERT_EQ(d.delegate->Prepare(g.graph.context(), d.delegate), kTfLiteOk);
+    EXPECT_NE(d.impl->last_prepare().metadata_error.find("checksum"), std::string::npos);
+    EXPECT_EQ(d.impl->last_prepare().num_chains_claimed, 0u);
+    // claim=chains claims nothing; claim=graph runs the chain's ops dense.
+    if (options.claim == DelegateOptions::Claim::kChains) {
+      EXPECT_EQ(g.graph.replace_calls(), 0);
+    } else {
+      EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
+    }
+  }
 }
 
 TEST(DelegateTest, ThreadCountFollowsInterpreterWhenAuto) {

@@ -2,6 +2,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <set>
 
 #include "delegate/tflite/abi_check.h"
 
@@ -131,8 +132,28 @@ TfLiteStatus FakeGraph::RunDelegateKernel(TfLiteDelegate* delegate) {
   TfLiteDelegateParams params{};
   params.delegate = delegate;
   params.nodes_to_replace = NewIntArray(replaced_nodes_);
-  params.input_tensors = NewIntArray({});
-  params.output_tensors = NewIntArray({});
+  // As the runtime does: the partition's inputs are what its nodes read and
+  // do not write; its outputs what they write and nodes outside read, or
+  // nobody reads (the model's outputs).
+  std::set<int> replaced(replaced_nodes_.begin(), replaced_nodes_.end()), written, read_inside, read_outside;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const TfLiteNode& node = nodes_[n];
+    for (int i = 0; i < node.inputs->size; ++i) {
+      if (node.inputs->data[i] >= 0) (replaced.count(static_cast<int>(n)) ? read_inside : read_outside).insert(node.inputs->data[i]);
+    }
+    if (replaced.count(static_cast<int>(n))) {
+      for (int i = 0; i < node.outputs->size; ++i) written.insert(node.outputs->data[i]);
+    }
+  }
+  std::vector<int> inputs, outputs;
+  for (int t : read_inside) {
+    if (!written.count(t)) inputs.push_back(t);
+  }
+  for (int t : written) {
+    if (read_outside.count(t) || !read_inside.count(t)) outputs.push_back(t);
+  }
+  params.input_tensors = NewIntArray(inputs);
+  params.output_tensors = NewIntArray(outputs);
   TfLiteNode node{};
   node.inputs = params.input_tensors;
   node.outputs = params.output_tensors;
