@@ -414,8 +414,10 @@ class Importer {
       out_.inputs.push_back(Input(i));
     }
     if (total != out[out_.axis]) return Fail("inputs do not add up to the output");
+    // The builtin float kernel refuses one too: there is no reference to match.
+    if (p->activation != kTfLiteActNone) return Fail("fused activation on a float concatenation");
     out_.type = graph::OpType::kConcatenation;
-    return FusedActivation(p->activation);
+    return true;
   }
 
   bool Resize() {

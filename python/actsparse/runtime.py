@@ -25,13 +25,20 @@ _LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3, "0": 0, "1": 1, "2":
 
 @dataclass
 class DelegateReport:
-    """What the delegate did when the interpreter was built."""
+    """What the delegate did when the interpreter was built.
+
+    ``claimed_nodes`` of ``total_nodes`` run in the delegate (with claim=graph,
+    every node it can compute; ``partitions`` is how many pieces they form,
+    1 when the delegate runs the network whole); ``claimed_chains`` of
+    ``listed_chains`` masked chains run sparse; ``refusals`` says why the rest
+    did not."""
 
     claimed_nodes: int = 0
     total_nodes: int = 0
     claimed_chains: int = 0
     listed_chains: int = 0
-    refusals: list[str] = field(default_factory=list)   # "layer: reason"
+    refusals: list[str] = field(default_factory=list)   # "layer: reason" or "node N (OP): reason"
+    partitions: int = 0                                 # delegate kernels made (claim=graph)
     kernel: str = ""                                    # conv micro-kernel: "avx2", "scalar", ...
     log: str = ""                                       # the delegate's log, verbatim
 
@@ -74,6 +81,9 @@ def _parse(log: str) -> DelegateReport:
     for line in log.splitlines():
         if "actsparse [info] graph:" in line:  # a Prepare starts; the last one wins
             report.refusals = []
+            report.partitions = 0
+        if "actsparse [info] partition:" in line:
+            report.partitions += 1
         claimed = _CLAIMED.search(line)
         if claimed:
             (report.claimed_nodes, report.total_nodes, report.claimed_chains,

@@ -120,8 +120,9 @@ class GraphBuilder:
             code, options_type = s.BuiltinOperator.DEPTHWISE_CONV_2D, s.BuiltinOptions.DepthwiseConv2DOptions
         else:
             out_channels = weights.shape[0]
-            if weights.shape[3] != c:
-                raise ValueError(f"{name}: weights expect {weights.shape[3]} input channels, input has {c}")
+            if c % weights.shape[3] or out_channels % (c // weights.shape[3]):
+                raise ValueError(f"{name}: weights of {weights.shape[3]} input channels per group do not "
+                                 f"split an input of {c} channels and {out_channels} outputs into groups")
             options = s.Conv2DOptionsT()
             code, options_type = s.BuiltinOperator.CONV_2D, s.BuiltinOptions.Conv2DOptions
         options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
@@ -139,7 +140,8 @@ class GraphBuilder:
     def conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *, stride: int = 1,
                dilation: int = 1, padding: str = "same", activation: str = "none",
                name: str = "conv") -> int:
-        """CONV_2D with OHWI ``weights``; returns the NHWC output tensor."""
+        """CONV_2D with OHWI ``weights``; returns the NHWC output tensor. A
+        grouped conv has ``I = C_in / groups`` (groups follow from the shapes)."""
         return self._conv(x, weights, bias, depthwise=False, stride=stride, dilation=dilation,
                           padding=padding, activation=activation, name=name)
 
@@ -154,16 +156,167 @@ class GraphBuilder:
         s = self._s
         options = s.MulOptionsT()
         options.fusedActivationFunction = ACTIVATIONS[activation]
-        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
-        self.op(s.BuiltinOperator.MUL, [a, b], [out], s.BuiltinOptions.MulOptions, options)
-        return out
+        return self._binary(s.BuiltinOperator.MUL, s.BuiltinOptions.MulOptions, options, a, b, name)
 
     def add(self, a: int, b: int, *, activation: str = "none", name: str = "add") -> int:
         s = self._s
         options = s.AddOptionsT()
         options.fusedActivationFunction = ACTIVATIONS[activation]
+        return self._binary(s.BuiltinOperator.ADD, s.BuiltinOptions.AddOptions, options, a, b, name)
+
+    def _binary(self, code: int, options_type: int, options: Any, a: int, b: int, name: str) -> int:
         out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
-        self.op(s.BuiltinOperator.ADD, [a, b], [out], s.BuiltinOptions.AddOptions, options)
+        self.op(code, [a, b], [out], options_type, options)
+        return out
+
+    def sub(self, a: int, b: int, *, activation: str = "none", name: str = "sub") -> int:
+        s = self._s
+        options = s.SubOptionsT()
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        return self._binary(s.BuiltinOperator.SUB, s.BuiltinOptions.SubOptions, options, a, b, name)
+
+    def div(self, a: int, b: int, *, activation: str = "none", name: str = "div") -> int:
+        s = self._s
+        options = s.DivOptionsT()
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        return self._binary(s.BuiltinOperator.DIV, s.BuiltinOptions.DivOptions, options, a, b, name)
+
+    def maximum(self, a: int, b: int, name: str = "maximum") -> int:
+        s = self._s
+        return self._binary(s.BuiltinOperator.MAXIMUM, s.BuiltinOptions.MaximumMinimumOptions,
+                            s.MaximumMinimumOptionsT(), a, b, name)
+
+    def minimum(self, a: int, b: int, name: str = "minimum") -> int:
+        s = self._s
+        return self._binary(s.BuiltinOperator.MINIMUM, s.BuiltinOptions.MaximumMinimumOptions,
+                            s.MaximumMinimumOptionsT(), a, b, name)
+
+    def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
+        """A standalone activation: ``relu``, ``relu6``, ``relu_n1_to_1``,
+        ``leaky_relu`` (``alpha``), ``logistic``, ``tanh`` or ``hard_swish``."""
+        s = self._s
+        code = {"relu": s.BuiltinOperator.RELU, "relu6": s.BuiltinOperator.RELU6,
+                "relu_n1_to_1": s.BuiltinOperator.RELU_N1_TO_1, "leaky_relu": s.BuiltinOperator.LEAKY_RELU,
+                "logistic": s.BuiltinOperator.LOGISTIC, "tanh": s.BuiltinOperator.TANH,
+                "hard_swish": s.BuiltinOperator.HARD_SWISH}[op]
+        options_type, options = 0, None
+        if op == "leaky_relu":
+            options_type, options = s.BuiltinOptions.LeakyReluOptions, s.LeakyReluOptionsT()
+            options.alpha = alpha
+        elif op == "hard_swish":
+            options_type, options = s.BuiltinOptions.HardSwishOptions, s.HardSwishOptionsT()
+        out = self.activation(f"{name or op}/out", self.shape(x))
+        self.op(code, [x], [out], options_type, options)
+        return out
+
+    def pool2d(self, x: int, kind: str, filter_size: int, *, stride: int = 1, padding: str = "valid",
+               activation: str = "none", name: str = "pool") -> int:
+        """MAX_POOL_2D (``kind="max"``) or AVERAGE_POOL_2D (``"average"``), square filter."""
+        s = self._s
+        n, h, w, c = self.shape(x)
+        options = s.Pool2DOptionsT()
+        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
+        options.strideH = options.strideW = stride
+        options.filterHeight = options.filterWidth = filter_size
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", (n, conv_output_size(h, filter_size, stride, 1, padding),
+                                              conv_output_size(w, filter_size, stride, 1, padding), c))
+        code = s.BuiltinOperator.MAX_POOL_2D if kind == "max" else s.BuiltinOperator.AVERAGE_POOL_2D
+        self.op(code, [x], [out], s.BuiltinOptions.Pool2DOptions, options)
+        return out
+
+    def mean(self, x: int, axes: Sequence[int], *, keep_dims: bool = False, name: str = "mean") -> int:
+        s = self._s
+        shape = self.shape(x)
+        axes_set = {a % len(shape) for a in axes}
+        out_shape = tuple(1 if i in axes_set else d for i, d in enumerate(shape) if keep_dims or i not in axes_set)
+        options = s.ReducerOptionsT()
+        options.keepDims = keep_dims
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.MEAN, [x, self.constant(f"{name}/axes", np.array(axes, np.int32))], [out],
+                s.BuiltinOptions.ReducerOptions, options)
+        return out
+
+    def fully_connected(self, x: int, weights: np.ndarray, bias: np.ndarray | None, *,
+                        activation: str = "none", keep_num_dims: bool = False, name: str = "fc") -> int:
+        """FULLY_CONNECTED with ``weights`` [O, K]: the input is read as rows of K."""
+        s = self._s
+        shape = self.shape(x)
+        units, k = weights.shape
+        rows = int(np.prod(shape)) // k
+        out_shape = (*shape[:-1], units) if keep_num_dims else (rows, units)
+        options = s.FullyConnectedOptionsT()
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        options.keepNumDims = keep_num_dims
+        inputs = [x, self.constant(f"{name}/weights", weights.astype(np.float32))]
+        inputs.append(self.constant(f"{name}/bias", bias.astype(np.float32)) if bias is not None else -1)
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.FULLY_CONNECTED, inputs, [out], s.BuiltinOptions.FullyConnectedOptions, options)
+        return out
+
+    def pad_nd(self, x: int, paddings: Sequence[tuple[int, int]], *, value: float | None = None,
+               name: str = "pad") -> int:
+        """PAD (``value=None``, zeros) or PADV2 of any rank."""
+        s = self._s
+        shape = self.shape(x)
+        amounts = self.constant(f"{name}/paddings", np.array(paddings, np.int32).reshape(len(shape), 2))
+        out = self.activation(f"{name}/out", tuple(d + a + b for d, (a, b) in zip(shape, paddings)))
+        if value is None:
+            self.op(s.BuiltinOperator.PAD, [x, amounts], [out], s.BuiltinOptions.PadOptions, s.PadOptionsT())
+        else:
+            v = self.constant(f"{name}/value", np.array(value, np.float32))
+            self.op(s.BuiltinOperator.PADV2, [x, amounts, v], [out], s.BuiltinOptions.PadV2Options,
+                    s.PadV2OptionsT())
+        return out
+
+    def reshape(self, x: int, shape: Sequence[int], name: str = "reshape") -> int:
+        s = self._s
+        options = s.ReshapeOptionsT()
+        options.newShape = list(shape)
+        out = self.activation(f"{name}/out", shape)
+        self.op(s.BuiltinOperator.RESHAPE, [x, self.constant(f"{name}/shape", np.array(shape, np.int32))], [out],
+                s.BuiltinOptions.ReshapeOptions, options)
+        return out
+
+    def transpose(self, x: int, perm: Sequence[int], name: str = "transpose") -> int:
+        s = self._s
+        shape = self.shape(x)
+        out = self.activation(f"{name}/out", tuple(shape[p] for p in perm))
+        self.op(s.BuiltinOperator.TRANSPOSE, [x, self.constant(f"{name}/perm", np.array(perm, np.int32))], [out],
+                s.BuiltinOptions.TransposeOptions, s.TransposeOptionsT())
+        return out
+
+    def concatenation(self, inputs: Sequence[int], axis: int, *, activation: str = "none",
+                      name: str = "concat") -> int:
+        s = self._s
+        shape = list(self.shape(inputs[0]))
+        shape[axis] = sum(self.shape(t)[axis] for t in inputs)
+        options = s.ConcatenationOptionsT()
+        options.axis = axis
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", shape)
+        self.op(s.BuiltinOperator.CONCATENATION, list(inputs), [out], s.BuiltinOptions.ConcatenationOptions, options)
+        return out
+
+    def resize_nearest(self, x: int, height: int, width: int, *, align_corners: bool = False,
+                       half_pixel_centers: bool = False, name: str = "resize") -> int:
+        s = self._s
+        n, _, _, c = self.shape(x)
+        options = s.ResizeNearestNeighborOptionsT()
+        options.alignCorners = align_corners
+        options.halfPixelCenters = half_pixel_centers
+        out = self.activation(f"{name}/out", (n, height, width, c))
+        self.op(s.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR,
+                [x, self.constant(f"{name}/size", np.array([height, width], np.int32))], [out],
+                s.BuiltinOptions.ResizeNearestNeighborOptions, options)
+        return out
+
+    def softmax(self, x: int, beta: float = 1.0, name: str = "softmax") -> int:
+        s = self._s
+        options = s.SoftmaxOptionsT()
+        options.beta = beta
+        out = self.activation(f"{name}/out", self.shape(x))
+        self.op(s.BuiltinOperator.SOFTMAX, [x], [out], s.BuiltinOptions.SoftmaxOptions, options)
         return out
 
     def pad(self, x: int, top: int, bottom: int, left: int, right: int, name: str = "pad") -> int:

@@ -1,0 +1,331 @@
+"""Generated graphs for the whole-graph delegate tests: every op the delegate
+claims, alone with its variations (broadcast shapes, odd channel counts such
+as 7, 45 and 129, batch > 1, fused activations), and small networks of other
+structures (squeeze-excitation, concat + upsample, grouped convs, residuals
+around masked chains, several outputs). Each case builds the same model
+bytes and inputs every time.
+
+Used by tests/test_graph_ops.py in ai-edge-litert and in tflite-runtime 2.14
+(whose venv has no PyTorch: only numpy and actsparse.tflite_builder here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from actsparse.tflite_builder import GraphBuilder
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[GraphBuilder, np.random.Generator], list[int]]  # returns the outputs
+    #: per graph input: a function of (shape, rng) giving its values; default standard normal
+    inputs: dict[int, Callable] = field(default_factory=dict)
+    #: how many partitions the delegate must make (1: the graph runs whole)
+    partitions: int = 1
+    #: substrings that must appear among the delegate's refusals
+    refusals: tuple[str, ...] = ()
+    annotate: bool = False
+
+
+def _positive(shape, rng):
+    return (rng.random(shape) * 1.5 + 0.5).astype(np.float32)
+
+
+def _wide(shape, rng):
+    return (rng.standard_normal(shape) * 4).astype(np.float32)
+
+
+def _weights(rng, *shape, fan_in):
+    return rng.normal(0, 1 / np.sqrt(fan_in), shape).astype(np.float32)
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, **kwargs):
+    def register(build):
+        CASES.append(Case(name, build, **kwargs))
+        return build
+    return register
+
+
+# -- binary ops with broadcasting ------------------------------------------------
+
+_BROADCASTS = {
+    "same": ((2, 5, 7, 45), (2, 5, 7, 45), False),
+    "channel-const": ((1, 5, 7, 45), (45,), True),
+    "channel-4d-input": ((2, 5, 7, 7), (2, 1, 1, 7), False),
+    "scalar-const": ((1, 5, 7, 3), (), True),
+    "outer": ((1, 5, 1, 3), (1, 1, 7, 1), False),
+    "3d": ((3, 1, 129), (1, 4, 1), False),
+    "left-broadcast": ((1, 1, 1, 45), (2, 3, 4, 45), False),
+}
+for _op in ("add", "sub", "mul", "div", "maximum", "minimum"):
+    for _label, (_a, _b, _const) in _BROADCASTS.items():
+        def _build(g, rng, op=_op, a=_a, b=_b, const=_const):
+            x = g.input("a", a)
+            y = g.constant("b", _positive(b, rng)) if const else g.input("b", b)
+            kwargs = {} if op in ("maximum", "minimum") else {"activation": "relu6" if op == "mul" else "none"}
+            return [getattr(g, op)(x, y, **kwargs)]
+        CASES.append(Case(f"{_op}-{_label}", _build, inputs={1: _positive} if _op == "div" else {}))
+
+for _act in ("relu", "relu6", "relu_n1_to_1"):
+    @case(f"add-act-{_act}")
+    def _add_act(g, rng, act=_act):
+        return [g.add(g.input("a", (2, 3, 4, 7)), g.input("b", (2, 3, 4, 7)), activation=act)]
+
+
+# -- unary ops --------------------------------------------------------------------
+
+for _op in ("relu", "relu6", "relu_n1_to_1", "leaky_relu", "logistic", "tanh", "hard_swish"):
+    for _shape in ((2, 6, 5, 45), (1, 129)):
+        def _build(g, rng, op=_op, shape=_shape):
+            return [g.unary(op, g.input("x", shape), alpha=0.3)]
+        CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _wide}))
+
+
+@case("silu", inputs={0: _wide})
+def _silu(g, rng):
+    x = g.input("x", (2, 6, 5, 45))
+    return [g.mul(x, g.unary("logistic", x))]
+
+
+# -- convolutions ------------------------------------------------------------------
+
+_CONVS = [
+    # (input NHWC, out channels, kernel, stride, dilation, padding, groups, activation)
+    ((1, 9, 11, 7), 45, 3, 1, 1, "same", 1, "relu"),
+    ((2, 8, 8, 45), 7, 1, 1, 1, "valid", 1, "none"),
+    ((1, 12, 10, 3), 16, 5, 2, 1, "same", 1, "relu6"),
+    ((1, 11, 9, 8), 129, 3, 2, 2, "valid", 1, "relu_n1_to_1"),
+    ((2, 7, 9, 12), 24, 3, 1, 1, "same", 4, "relu"),
+    ((1, 9, 9, 45), 45, 3, 2, 1, "same", 3, "none"),
+    ((1, 6, 7, 14), 7, 1, 1, 1, "same", 7, "relu6"),
+]
+for _i, (_shape, _out, _k, _s, _d, _pad, _groups, _act) in enumerate(_CONVS):
+    def _build(g, rng, shape=_shape, out=_out, k=_k, s=_s, d=_d, pad=_pad, groups=_groups, act=_act):
+        cin = shape[3] // groups
+        w = _weights(rng, out, k, k, cin, fan_in=k * k * cin)
+        return [g.conv2d(g.input("x", shape), w, rng.normal(0, 0.1, out), stride=s, dilation=d,
+                         padding=pad, activation=act)]
+    CASES.append(Case(f"conv{_i}-k{_k}s{_s}d{_d}-g{_groups}-c{_shape[3]}to{_out}", _build))
+
+for _i, (_shape, _mult, _k, _s, _pad) in enumerate([((2, 9, 8, 45), 1, 3, 1, "same"),
+                                                    ((1, 10, 11, 7), 2, 5, 2, "same"),
+                                                    ((1, 9, 9, 129), 1, 3, 2, "valid")]):
+    def _build(g, rng, shape=_shape, mult=_mult, k=_k, s=_s, pad=_pad):
+        c = shape[3] * mult
+        return [g.depthwise_conv2d(g.input("x", shape), _weights(rng, 1, k, k, c, fan_in=k * k),
+                                   rng.normal(0, 0.1, c), stride=s, padding=pad, activation="relu6")]
+    CASES.append(Case(f"depthwise{_i}-m{_mult}-k{_k}s{_s}-c{_shape[3]}", _build))
+
+
+@case("conv-pad-fused")
+def _conv_pad(g, rng):
+    x = g.pad(g.input("x", (1, 10, 9, 16)), 1, 2, 2, 1)
+    return [g.conv2d(x, _weights(rng, 8, 3, 3, 16, fan_in=144), np.zeros(8), padding="valid", stride=2)]
+
+
+@case("conv-residual-relu")
+def _residual(g, rng):
+    x = g.input("x", (2, 8, 8, 16))
+    y = g.conv2d(x, _weights(rng, 16, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 16), activation="relu")
+    y = g.conv2d(y, _weights(rng, 16, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 16))
+    return [g.add(y, x, activation="relu")]
+
+
+@case("conv-then-activations", inputs={0: _wide})
+def _conv_acts(g, rng):
+    x = g.input("x", (1, 8, 8, 7))
+    y = g.conv2d(x, _weights(rng, 45, 1, 1, 7, fan_in=7), rng.normal(0, 0.1, 45))
+    y = g.unary("hard_swish", y)
+    y = g.depthwise_conv2d(y, _weights(rng, 1, 3, 3, 45, fan_in=9), np.zeros(45))
+    y = g.unary("leaky_relu", y, alpha=0.1)
+    z = g.conv2d(y, _weights(rng, 7, 1, 1, 45, fan_in=45), np.zeros(7))
+    return [g.mul(z, g.unary("logistic", z))]  # SiLU
+
+
+# -- fully connected, pooling, mean ------------------------------------------------
+
+@case("fc-2d-bias-relu")
+def _fc(g, rng):
+    return [g.fully_connected(g.input("x", (2, 45)), _weights(rng, 7, 45, fan_in=45), rng.normal(0, 0.1, 7),
+                              activation="relu")]
+
+
+@case("fc-flatten-nobias")
+def _fc_flat(g, rng):
+    return [g.fully_connected(g.input("x", (1, 2, 3, 8)), _weights(rng, 129, 48, fan_in=48), None)]
+
+
+@case("fc-keep-num-dims")
+def _fc_keep(g, rng):
+    return [g.fully_connected(g.input("x", (2, 3, 45)), _weights(rng, 7, 45, fan_in=45), np.zeros(7),
+                              keep_num_dims=True)]
+
+
+for _kind in ("max", "average"):
+    for _i, (_shape, _f, _s, _pad) in enumerate([((2, 9, 8, 7), 3, 2, "same"), ((1, 10, 11, 45), 2, 2, "valid"),
+                                                 ((1, 7, 7, 129), 3, 1, "same")]):
+        def _build(g, rng, kind=_kind, shape=_shape, f=_f, s=_s, pad=_pad):
+            return [g.pool2d(g.input("x", shape), kind, f, stride=s, padding=pad, activation="relu6")]
+        CASES.append(Case(f"{_kind}pool{_i}-f{_f}s{_s}-{_pad}-c{_shape[3]}", _build, inputs={0: _wide}))
+
+
+@case("maxpool-after-lowest-pad")
+def _pad_pool(g, rng):
+    x = g.pad_nd(g.input("x", (1, 8, 8, 16)), [(0, 0), (1, 1), (1, 1), (0, 0)], value=-3.4028234663852886e38)
+    return [g.pool2d(x, "max", 3, stride=2)]
+
+
+@case("avgpool-after-zero-pad")
+def _pad_avg(g, rng):
+    x = g.pad_nd(g.input("x", (1, 8, 8, 16)), [(0, 0), (1, 1), (1, 1), (0, 0)])
+    return [g.pool2d(x, "average", 3, stride=2)]
+
+
+for _axes, _keep, _shape in (([1, 2], True, (2, 7, 6, 45)), ([1, 2], False, (1, 5, 5, 129)),
+                             ([2, 3], False, (1, 7, 6, 5)), ([-1], False, (2, 3, 45)), ([1], True, (2, 6, 7))):
+    def _build(g, rng, axes=_axes, keep=_keep, shape=_shape):
+        return [g.mean(g.input("x", shape), axes, keep_dims=keep)]
+    CASES.append(Case(f"mean-{'-'.join(map(str, _axes))}-{'keep' if _keep else 'drop'}-{len(_shape)}d", _build))
+
+
+@case("mean-noncontiguous-left-to-runtime", partitions=0, refusals=("are not contiguous",))
+def _mean_gap(g, rng):
+    return [g.mean(g.input("x", (2, 5, 6, 7)), [0, 2])]
+
+
+# -- data movement -------------------------------------------------------------------
+
+@case("pad-4d-all-dims")
+def _pad4(g, rng):
+    return [g.pad_nd(g.input("x", (2, 3, 4, 5)), [(1, 0), (0, 2), (1, 1), (2, 1)])]
+
+
+@case("padv2-value-3d")
+def _pad3(g, rng):
+    return [g.pad_nd(g.input("x", (3, 4, 7)), [(0, 1), (2, 0), (1, 3)], value=1.5)]
+
+
+@case("reshape-between-ops")
+def _reshape(g, rng):
+    x = g.unary("relu", g.input("x", (2, 3, 4, 5)))
+    y = g.reshape(x, (6, 20))
+    return [g.softmax(y)]
+
+
+for _perm, _shape in (([0, 3, 1, 2], (1, 5, 6, 7)), ([0, 2, 3, 1], (2, 45, 4, 3)), ([2, 0, 1], (2, 3, 4)),
+                      ([1, 0], (129, 7))):
+    def _build(g, rng, perm=_perm, shape=_shape):
+        return [g.transpose(g.input("x", shape), perm)]
+    CASES.append(Case(f"transpose-{''.join(map(str, _perm))}", _build))
+
+
+# (The builtin CONCATENATION refuses a fused activation on float32.)
+for _axis, _act in ((3, "none"), (1, "none"), (0, "none"), (-1, "none")):
+    def _build(g, rng, axis=_axis, act=_act):
+        shapes = [[2, 4, 5, 7], [2, 4, 5, 7], [2, 4, 5, 7]]
+        for i, extra in enumerate((7, 45, 129)):
+            shapes[i][axis] = extra if axis in (3, -1) else (i + 1)
+        return [g.concatenation([g.input(f"x{i}", s) for i, s in enumerate(shapes)], axis, activation=act)]
+    CASES.append(Case(f"concat-axis{_axis}-{_act}", _build))
+
+
+for _i, (_hw, _out, _align, _half) in enumerate([((4, 5), (8, 10), False, False), ((5, 7), (8, 11), True, False),
+                                                ((5, 7), (8, 11), False, True), ((6, 6), (3, 4), False, False)]):
+    def _build(g, rng, hw=_hw, out=_out, align=_align, half=_half):
+        return [g.resize_nearest(g.input("x", (2, *hw, 7)), *out, align_corners=align, half_pixel_centers=half)]
+    CASES.append(Case(f"resize{_i}-{'align' if _align else ''}{'half' if _half else ''}", _build))
+
+
+for _shape, _beta in (((2, 1000), 1.0), ((1, 3, 4, 10), 0.5)):
+    def _build(g, rng, shape=_shape, beta=_beta):
+        return [g.softmax(g.input("x", shape), beta)]
+    CASES.append(Case(f"softmax-{len(_shape)}d-beta{_beta}", _build, inputs={0: _wide}))
+
+
+# -- networks of other structures ------------------------------------------------------
+
+@case("net-squeeze-excitation")
+def _se(g, rng):
+    x = g.input("x", (2, 12, 12, 3))
+    y = g.conv2d(x, _weights(rng, 45, 3, 3, 3, fan_in=27), rng.normal(0, 0.1, 45), stride=2, activation="relu")
+    y = g.depthwise_conv2d(y, _weights(rng, 1, 3, 3, 45, fan_in=9), rng.normal(0, 0.1, 45))
+    y = g.unary("hard_swish", y)
+    s = g.mean(y, [1, 2], keep_dims=True)
+    s = g.conv2d(s, _weights(rng, 12, 1, 1, 45, fan_in=45), rng.normal(0, 0.1, 12), activation="relu")
+    s = g.conv2d(s, _weights(rng, 45, 1, 1, 12, fan_in=12), rng.normal(0, 0.1, 45))
+    s = g.unary("logistic", s)
+    y = g.mul(y, s)
+    y = g.conv2d(y, _weights(rng, 7, 1, 1, 45, fan_in=45), np.zeros(7))
+    return [g.softmax(g.fully_connected(g.mean(y, [1, 2]), _weights(rng, 10, 7, fan_in=7), np.zeros(10)))]
+
+
+@case("net-concat-upsample-two-outputs")
+def _neck(g, rng):
+    x = g.input("x", (1, 16, 16, 3))
+    a = g.conv2d(x, _weights(rng, 16, 3, 3, 3, fan_in=27), rng.normal(0, 0.1, 16), stride=2, activation="relu")
+    b = g.conv2d(a, _weights(rng, 32, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 32), stride=2)
+    b = g.mul(b, g.unary("logistic", b))
+    up = g.resize_nearest(b, 8, 8)
+    cat = g.concatenation([up, a], 3)
+    p = g.pool2d(cat, "max", 5, stride=1, padding="same")
+    head1 = g.conv2d(p, _weights(rng, 9, 1, 1, 48, fan_in=48), np.zeros(9))
+    head2 = g.conv2d(b, _weights(rng, 5, 1, 1, 32, fan_in=32), np.zeros(5))
+    return [head1, head2]
+
+
+@case("net-grouped-convs")
+def _grouped(g, rng):
+    x = g.input("x", (2, 10, 10, 8))
+    y = g.conv2d(x, _weights(rng, 24, 1, 1, 8, fan_in=8), np.zeros(24), activation="relu")
+    y = g.conv2d(y, _weights(rng, 24, 3, 3, 6, fan_in=54), rng.normal(0, 0.1, 24), stride=2, activation="relu")
+    y = g.conv2d(y, _weights(rng, 24, 3, 3, 12, fan_in=108), rng.normal(0, 0.1, 24))
+    return [g.add(y, g.pool2d(g.conv2d(x, _weights(rng, 24, 1, 1, 8, fan_in=8), np.zeros(24)), "average", 2,
+                             stride=2), activation="relu")]
+
+
+@case("net-masked-residual", annotate=True)
+def _masked(g, rng):
+    x = g.input("x", (2, 10, 10, 16))
+    mask = (rng.random((10, 10)) > 0.3).astype(np.float32)
+    y = g.masked_conv2d(x, _weights(rng, 16, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 16), mask,
+                        activation="relu", name="block.conv1")
+    mask2 = (rng.random((10, 10)) > 0.3).astype(np.float32)
+    y = g.masked_conv2d(y, _weights(rng, 16, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 16), mask2,
+                        name="block.conv2")
+    return [g.add(y, x, activation="relu")]
+
+
+@case("net-split-by-unsupported-op", partitions=2, refusals=("(SQUARED_DIFFERENCE): op not supported",))
+def _split(g, rng):
+    s = g._s
+    x = g.input("x", (1, 6, 6, 7))
+    y = g.conv2d(x, _weights(rng, 7, 3, 3, 7, fan_in=63), np.zeros(7), activation="relu")
+    z = g.activation("sqdiff/out", g.shape(y))
+    g.op(s.BuiltinOperator.SQUARED_DIFFERENCE, [y, x], [z])
+    return [g.conv2d(z, _weights(rng, 7, 1, 1, 7, fan_in=7), np.zeros(7))]
+
+
+def build(c: Case) -> tuple[bytes, list[np.ndarray]]:
+    """The model and its inputs (in the order of the graph's inputs)."""
+    rng = np.random.default_rng(_seed(c.name))
+    g = GraphBuilder()
+    outputs = c.build(g, rng)
+    model = g.finish(outputs, annotate=c.annotate)
+    inputs = []
+    for i, t in enumerate(g.subgraph.inputs):
+        make = c.inputs.get(i, lambda shape, r: r.standard_normal(shape).astype(np.float32))
+        inputs.append(make(g.shape(t), rng))
+    return model, inputs
+
+
+def _seed(name: str) -> int:
+    # Stable across processes (str hash is salted).
+    return sum((i + 1) * ord(ch) for i, ch in enumerate(name))
