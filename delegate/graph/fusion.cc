@@ -97,12 +97,12 @@ class Fuser {
       const bool operands = (mul.inputs[0] == x && mul.inputs[1] == sigmoid.output) ||
                             (mul.inputs[1] == x && mul.inputs[0] == sigmoid.output);
       if (!operands || g_.tensors[x].shape != g_.tensors[mul.output].shape) continue;
+      Note(sigmoid, mul, "SiLU");
       mul.type = OpType::kUnary;
       mul.unary_op = kernels::UnaryOp::kSilu;
       mul.inputs = {x};
       mul.label += "+SiLU";
       dead_[i] = true;
-      Note(sigmoid, mul, "SiLU");
     }
   }
 

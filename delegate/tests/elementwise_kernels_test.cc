@@ -1,0 +1,158 @@
+// The elementwise micro-kernels of every ISA this build has (scalar, and AVX2
+// or NEON) against plain C++: binary ops and clamps bit for bit, the
+// exp-based activations to a few ulp, every length around the vector width
+// (the tails go through a copy).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/kernels/sparse_conv_kernels.h"
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+std::vector<const ElementwiseKernels*> Tables() {
+  std::vector<const ElementwiseKernels*> tables = {&ElementwiseKernelsScalar()};
+#if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) tables.push_back(&ElementwiseKernelsAvx2());
+#endif
+#if defined(__aarch64__)
+  tables.push_back(&ElementwiseKernelsNeon());
+#endif
+  return tables;
+}
+
+std::vector<float> Random(size_t n, unsigned seed, float scale = 3.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+float Reference(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::kAdd: return a + b;
+    case BinaryOp::kSub: return a - b;
+    case BinaryOp::kMul: return a * b;
+    case BinaryOp::kDiv: return a / b;
+    case BinaryOp::kMax: return std::max(a, b);
+    case BinaryOp::kMin: return std::min(a, b);
+  }
+  return 0;
+}
+
+TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (int op = 0; op < kNumBinaryOps; ++op) {
+      for (int form = 0; form < kNumBinaryForms; ++form) {
+        for (size_t n : {1, 3, 7, 8, 9, 15, 16, 17, 31, 45}) {
+          const std::vector<float> a = Random(n, 1 + n), b = Random(n, 100 + n);
+          for (float lo_hi : {0.0f, 1.0f}) {
+            const float lo = lo_hi ? -1.0f : -std::numeric_limits<float>::infinity();
+            const float hi = lo_hi ? 2.5f : std::numeric_limits<float>::infinity();
+            std::vector<float> out(n + 1, 77.0f);
+            k->binary[op][form](n, a.data(), b.data(), out.data(), lo, hi);
+            for (size_t i = 0; i < n; ++i) {
+              const float x = form == static_cast<int>(BinaryForm::kScalarVector) ? a[0] : a[i];
+              const float y = form == static_cast<int>(BinaryForm::kVectorScalar) ? b[0] : b[i];
+              const float want = std::min(std::max(Reference(static_cast<BinaryOp>(op), x, y), lo), hi);
+              ASSERT_EQ(out[i], want) << "op " << op << " form " << form << " n " << n << " i " << i;
+            }
+            EXPECT_EQ(out[n], 77.0f) << "wrote past the end";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ElementwiseKernelsTest, BinaryOutputMayAliasAnInput) {
+  for (const ElementwiseKernels* k : Tables()) {
+    std::vector<float> a = Random(19, 3), b = Random(19, 4), want(19);
+    for (size_t i = 0; i < 19; ++i) want[i] = a[i] + b[i];
+    k->Binary(BinaryOp::kAdd, BinaryForm::kVectorVector)(19, a.data(), b.data(), a.data(), -1e30f, 1e30f);
+    EXPECT_EQ(a, want) << k->name;
+  }
+}
+
+// |got - want| within `ulps` units in the last place of want, or `abs` absolutely.
+::testing::AssertionResult Near(float got, double want, double ulps, double abs) {
+  const double ulp = std::max(std::abs(want), 1e-30) * std::numeric_limits<float>::epsilon();
+  if (std::abs(got - want) <= std::max(ulps * ulp, abs)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << got << " vs " << want;
+}
+
+TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
+  std::vector<float> x = Random(1001, 9, 6.0f);
+  // Edges: zeros, saturation, and values past exp's clamp.
+  for (float v : {0.0f, -0.0f, 3.0f, -3.0f, 6.0f, 20.0f, -20.0f, 100.0f, -100.0f, 88.5f, -88.5f}) x.push_back(v);
+  const size_t n = x.size();
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    UnaryParams params;
+    params.alpha = 0.25f;
+    std::vector<float> y(n);
+    for (int op = 0; op < kNumUnaryOps; ++op) {
+      k->unary[op](n, x.data(), y.data(), params);
+      for (size_t i = 0; i < n; ++i) {
+        const double v = x[i];
+        switch (static_cast<UnaryOp>(op)) {
+          case UnaryOp::kClamp: ASSERT_EQ(y[i], x[i]); break;
+          case UnaryOp::kLeakyRelu: ASSERT_EQ(y[i], x[i] > 0 ? x[i] : x[i] * 0.25f); break;
+          case UnaryOp::kHardSwish:
+            ASSERT_EQ(y[i], x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f) << x[i];
+            break;
+          case UnaryOp::kSigmoid: ASSERT_TRUE(Near(y[i], 1.0 / (1.0 + std::exp(-v)), 6, 1e-37)) << v; break;
+          case UnaryOp::kSilu: ASSERT_TRUE(Near(y[i], v / (1.0 + std::exp(-v)), 8, 1e-35)) << v; break;
+          case UnaryOp::kTanh: ASSERT_TRUE(Near(y[i], std::tanh(v), 6, 2e-7)) << v; break;
+          case UnaryOp::kExp:
+            // Inputs below -87 give exp(-87) (see Exp); above 88, exp(88).
+            ASSERT_TRUE(Near(y[i], std::exp(std::min(std::max(v, -87.0), 88.0)), 4, 0)) << v;
+            break;
+        }
+      }
+    }
+    // The clamp after every op: the producer's fused activation.
+    params.lo = 0.1f;
+    params.hi = 0.6f;
+    k->Unary(UnaryOp::kSigmoid)(n, x.data(), y.data(), params);
+    for (size_t i = 0; i < n; ++i) ASSERT_TRUE(y[i] >= 0.1f && y[i] <= 0.6f);
+  }
+}
+
+TEST(ElementwiseKernelsTest, Reductions) {
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t n : {1, 5, 8, 13, 64, 1000}) {
+      const std::vector<float> x = Random(n, 40 + n);
+      double sum = 0;
+      for (float v : x) sum += v;
+      EXPECT_EQ(k->reduce_max(n, x.data()), *std::max_element(x.begin(), x.end())) << k->name << " " << n;
+      EXPECT_NEAR(k->reduce_sum(n, x.data()), sum, 1e-5 * n) << k->name << " " << n;
+    }
+  }
+}
+
+TEST(ElementwiseKernelsTest, SimdTablesAgreeWithScalarOnActivations) {
+  // The same polynomial in every table: a few ulp apart at most (FMA contraction).
+  const std::vector<float> x = Random(517, 21, 5.0f);
+  std::vector<float> want(x.size()), got(x.size());
+  for (const ElementwiseKernels* k : Tables()) {
+    for (UnaryOp op : {UnaryOp::kSigmoid, UnaryOp::kTanh, UnaryOp::kSilu, UnaryOp::kExp}) {
+      ElementwiseKernelsScalar().Unary(op)(x.size(), x.data(), want.data(), UnaryParams());
+      k->Unary(op)(x.size(), x.data(), got.data(), UnaryParams());
+      for (size_t i = 0; i < x.size(); ++i) ASSERT_TRUE(Near(got[i], want[i], 4, 1e-37)) << k->name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kernels
+}  // namespace actsparse

@@ -1,0 +1,219 @@
+// The graph layer: validation, the fusion passes (what they fuse and that the
+// fused plan computes what the unfused one does), the arena (tensors share
+// memory when their lifetimes do not overlap; reshapes alias), and running
+// with external tensors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "delegate/graph/fusion.h"
+#include "delegate/graph/graph.h"
+#include "delegate/graph/plan.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+namespace graph {
+namespace {
+
+std::vector<float> Random(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// Builds small graphs; the constants live as long as the builder.
+struct Builder {
+  Graph g;
+  std::vector<std::unique_ptr<std::vector<float>>> constants;
+
+  int Tensor(const Shape& shape, bool external = false) {
+    graph::Tensor t;
+    t.shape = shape;
+    t.external = external;
+    t.name = "t" + std::to_string(g.tensors.size());
+    return g.AddTensor(t);
+  }
+  const float* Constant(size_t n, unsigned seed) {
+    constants.push_back(std::make_unique<std::vector<float>>(Random(n, seed)));
+    return constants.back()->data();
+  }
+  int ConstantTensor(const Shape& shape, unsigned seed) {
+    const int t = Tensor(shape);
+    g.tensors[t].constant = Constant(NumElements(shape), seed);
+    return t;
+  }
+  Node& Add(OpType type, std::vector<int> inputs, int output, const std::string& label) {
+    Node node;
+    node.type = type;
+    node.inputs = std::move(inputs);
+    node.output = output;
+    node.label = label;
+    g.nodes.push_back(node);
+    return g.nodes.back();
+  }
+  Node& Conv(int input, int output, int cin, int cout, int k, unsigned seed, const std::string& label) {
+    Node& node = Add(OpType::kConv2D, {input}, output, label);
+    node.conv.kernel_height = node.conv.kernel_width = k;
+    node.conv.padding_top = node.conv.padding_left = k / 2;
+    node.conv.weights = Constant(static_cast<size_t>(cout) * k * k * cin, seed);
+    node.conv.bias = Constant(cout, seed + 1);
+    return node;
+  }
+  Node& Unary(kernels::UnaryOp op, int input, int output, const std::string& label) {
+    Node& node = Add(OpType::kUnary, {input}, output, label);
+    node.unary_op = op;
+    return node;
+  }
+};
+
+// A residual block with a zero PAD, SiLU, a residual ADD with RELU, and a
+// hard-swish after a depthwise conv: every fusion pass has work.
+Builder ResidualBlock() {
+  Builder b;
+  const int x = b.Tensor({2, 6, 6, 8}, true);
+  const int padded = b.Tensor({2, 8, 8, 8});
+  Node& pad = b.Add(OpType::kPad, {x}, padded, "PAD#0");
+  pad.paddings = {{0, 0}, {1, 1}, {1, 1}, {0, 0}};
+  const int c1 = b.Tensor({2, 6, 6, 8});
+  Node& conv1 = b.Conv(padded, c1, 8, 8, 3, 10, "CONV_2D#1");
+  conv1.conv.padding_top = conv1.conv.padding_left = 0;  // the PAD pads
+  const int s = b.Tensor({2, 6, 6, 8}), silu = b.Tensor({2, 6, 6, 8});
+  b.Unary(kernels::UnaryOp::kSigmoid, c1, s, "LOGISTIC#2");
+  Node& mul = b.Add(OpType::kBinary, {c1, s}, silu, "MUL#3");
+  mul.binary_op = kernels::BinaryOp::kMul;
+  const int c2 = b.Tensor({2, 6, 6, 8}), sum = b.Tensor({2, 6, 6, 8});
+  b.Conv(silu, c2, 8, 8, 3, 20, "CONV_2D#4");
+  Node& add = b.Add(OpType::kBinary, {x, c2}, sum, "ADD#5");
+  add.act_min = 0.0f;
+  const int dw = b.Tensor({2, 6, 6, 8}), out = b.Tensor({2, 6, 6, 8}, true);
+  Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {sum}, dw, "DEPTHWISE_CONV_2D#6");
+  depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+  depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
+  depthwise.conv.weights = b.Constant(9 * 8, 30);
+  b.Unary(kernels::UnaryOp::kHardSwish, dw, out, "HARD_SWISH#7");
+  return b;
+}
+
+std::vector<float> RunPlan(const Builder& b, bool fuse, const std::vector<float>& input, ThreadPool* pool,
+                           std::vector<std::string>* fusions = nullptr) {
+  PlanOptions options;
+  options.fuse = fuse;
+  std::string error;
+  auto plan = PartitionPlan::Create(b.g, options, &error);
+  EXPECT_NE(plan, nullptr) << error;
+  if (plan == nullptr) return {};
+  if (fusions) *fusions = plan->fusions();
+  std::vector<float> out(NumElements(b.g.tensors.back().shape));
+  std::vector<float*> pointers(b.g.tensors.size(), nullptr);
+  pointers[0] = const_cast<float*>(input.data());
+  pointers[b.g.tensors.size() - 1] = out.data();
+  EXPECT_TRUE(plan->Run(pointers, pool, &error)) << error;
+  return out;
+}
+
+TEST(GraphTest, FusionPassesFuseAndKeepTheResult) {
+  const Builder b = ResidualBlock();
+  const std::vector<float> input = Random(2 * 6 * 6 * 8, 1);
+  std::vector<std::string> fusions;
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    const std::vector<float> unfused = RunPlan(b, false, input, p);
+    const std::vector<float> fused = RunPlan(b, true, input, p, &fusions);
+    ASSERT_EQ(fused.size(), unfused.size());
+    for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-5) << i;
+  }
+  EXPECT_EQ(fusions, std::vector<std::string>({
+                         "PAD#0 into CONV_2D#1",
+                         "LOGISTIC#2 into MUL#3 (SiLU)",
+                         "ADD#5 into CONV_2D#4 (residual)",
+                         "MUL#3+SiLU into CONV_2D#1 (activation)",
+                         "HARD_SWISH#7 into DEPTHWISE_CONV_2D#6 (activation)",
+                     }));
+}
+
+TEST(GraphTest, NoFusionAcrossATensorReadTwiceOrByTheCaller) {
+  Builder b;
+  const int x = b.Tensor({1, 4, 4, 4}, true);
+  const int c = b.Tensor({1, 4, 4, 4}, true);  // the conv output is also a partition output
+  b.Conv(x, c, 4, 4, 1, 3, "CONV_2D#0");
+  const int r = b.Tensor({1, 4, 4, 4}, true);
+  b.Unary(kernels::UnaryOp::kClamp, c, r, "RELU#1").act_min = 0.0f;
+  Graph g = b.g;
+  EXPECT_TRUE(FuseGraph(&g).empty());
+  EXPECT_EQ(g.nodes.size(), 2u);
+}
+
+TEST(GraphTest, ArenaReusesMemoryAndReshapesAlias) {
+  // x -> relu -> a -> relu -> b -> reshape -> c -> relu -> d -> relu -> out:
+  // at most two of the internal tensors are alive at once, c is b.
+  Builder b;
+  const Shape shape = {1, 64, 64, 4};
+  const int x = b.Tensor(shape, true);
+  int prev = x;
+  std::vector<int> internal;
+  for (int i = 0; i < 4; ++i) {
+    const int next = i == 3 ? b.Tensor({1, 64, 256}, true) : b.Tensor(i >= 2 ? Shape{1, 64, 256} : shape);
+    if (i == 2) {
+      b.Add(OpType::kReshape, {prev}, next, "RESHAPE#" + std::to_string(i));
+    } else {
+      b.Unary(kernels::UnaryOp::kClamp, prev, next, "RELU#" + std::to_string(i)).act_min = 0.0f;
+    }
+    prev = next;
+  }
+  PlanOptions no_fusion;
+  no_fusion.fuse = false;
+  std::string error;
+  auto plan = PartitionPlan::Create(b.g, no_fusion, &error);
+  ASSERT_NE(plan, nullptr) << error;
+  // Two tensors of 64 KB (a, then b shared with c) alive together at most.
+  EXPECT_EQ(plan->arena_bytes(), 2u * 64 * 64 * 4 * 4);
+  const std::vector<float> input = Random(NumElements(shape), 2);
+  std::vector<float> out(input.size());
+  std::vector<float*> pointers(b.g.tensors.size(), nullptr);
+  pointers[x] = const_cast<float*>(input.data());
+  pointers[prev] = out.data();
+  ASSERT_TRUE(plan->Run(pointers, nullptr, &error)) << error;
+  for (size_t i = 0; i < input.size(); ++i) ASSERT_EQ(out[i], std::max(input[i], 0.0f));
+  // A missing external buffer is an error, not a crash.
+  pointers[prev] = nullptr;
+  EXPECT_FALSE(plan->Run(pointers, nullptr, &error));
+  EXPECT_NE(error.find("not allocated"), std::string::npos) << error;
+}
+
+TEST(GraphTest, ValidationNamesTheNode) {
+  {
+    Builder b;
+    const int x = b.Tensor({1, 4}, true), y = b.Tensor({1, 4}), z = b.Tensor({1, 4}, true);
+    b.Unary(kernels::UnaryOp::kTanh, y, z, "TANH#0");  // reads y, which nobody wrote
+    b.Unary(kernels::UnaryOp::kTanh, x, y, "TANH#1");
+    std::string error;
+    EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
+    EXPECT_NE(error.find("TANH#0: reads tensor t1 before any node writes it"), std::string::npos) << error;
+  }
+  {
+    Builder b;
+    const int x = b.Tensor({1, 4, 4, 3}, true), y = b.Tensor({1, 4, 4, 5}, true);
+    Node& mean = b.Add(OpType::kMean, {x}, y, "MEAN#0");
+    mean.axes = {0, 2};
+    std::string error;
+    EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
+    EXPECT_NE(error.find("MEAN#0: mean over axes that are not contiguous"), std::string::npos) << error;
+  }
+  {
+    Builder b;
+    const int x = b.Tensor({2, 3}, true), c = b.ConstantTensor({4, 3}, 1), y = b.Tensor({4, 3}, true);
+    b.Add(OpType::kBinary, {x, c}, y, "ADD#0");
+    std::string error;
+    EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
+    EXPECT_NE(error.find("ADD#0: binary op: [2,3] and [4,3] do not broadcast"), std::string::npos) << error;
+  }
+}
+
+}  // namespace
+}  // namespace graph
+}  // namespace actsparse

@@ -1,0 +1,333 @@
+// The operators added for whole-graph claiming, against naive loops written
+// here: broadcasting binary ops, pooling, MEAN, SOFTMAX, PAD, TRANSPOSE,
+// CONCATENATION, RESIZE_NEAREST_NEIGHBOR, grouped convs and the conv output
+// stage (residual + activation). Each runs without a pool and on 2 threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "delegate/operator/elementwise.h"
+#include "delegate/operator/layout.h"
+#include "delegate/operator/pooling.h"
+#include "delegate/operator/sparse_conv.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+std::vector<float> Random(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// Flat index of `coords` (right-aligned to `shape`, broadcast dims read at 0).
+size_t BroadcastIndex(const Shape& shape, const std::vector<int>& coords) {
+  size_t index = 0;
+  const size_t offset = coords.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i) index = index * shape[i] + (shape[i] == 1 ? 0 : coords[offset + i]);
+  return index;
+}
+
+std::vector<int> Coords(size_t flat, const Shape& shape) {
+  std::vector<int> coords(shape.size());
+  for (size_t i = shape.size(); i-- > 0;) {
+    coords[i] = static_cast<int>(flat % shape[i]);
+    flat /= shape[i];
+  }
+  return coords;
+}
+
+class OperatorsTest : public ::testing::TestWithParam<int> {
+ protected:
+  ThreadPool* pool() {
+    if (GetParam() == 1) return nullptr;
+    if (!pool_) pool_ = std::make_unique<ThreadPool>(GetParam());
+    return pool_.get();
+  }
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+TEST_P(OperatorsTest, BinaryBroadcastsLikeNumPy) {
+  struct Case {
+    Shape a, b, out;
+  };
+  const std::vector<Case> cases = {
+      {{2, 5, 7, 45}, {2, 5, 7, 45}, {2, 5, 7, 45}}, {{1, 5, 7, 45}, {45}, {1, 5, 7, 45}},
+      {{2, 5, 7, 7}, {2, 1, 1, 7}, {2, 5, 7, 7}},   {{1, 5, 7, 3}, {}, {1, 5, 7, 3}},
+      {{1, 5, 1, 3}, {1, 1, 7, 1}, {1, 5, 7, 3}},   {{3, 1, 129}, {1, 4, 1}, {3, 4, 129}},
+      {{1}, {2, 3, 200, 70}, {2, 3, 200, 70}},      {{2, 1, 3, 1, 5, 1}, {1, 4, 1, 6, 1, 7}, {2, 4, 3, 6, 5, 7}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeText(c.a) + " op " + ShapeText(c.b));
+    const std::vector<float> a = Random(NumElements(c.a), 1), b = Random(NumElements(c.b), 2);
+    std::string error;
+    auto op = BinaryOperator::Create(kernels::BinaryOp::kSub, c.a, c.b, c.out, -1.5f, kInf, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(NumElements(c.out));
+    op->Run(a.data(), b.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const std::vector<int> coords = Coords(i, c.out);
+      const float want = std::max(a[BroadcastIndex(c.a, coords)] - b[BroadcastIndex(c.b, coords)], -1.5f);
+      ASSERT_EQ(out[i], want) << i;
+    }
+  }
+  std::string error;
+  EXPECT_EQ(BinaryOperator::Create(kernels::BinaryOp::kAdd, {2, 3}, {4, 3}, {4, 3}, -kInf, kInf, &error), nullptr);
+  EXPECT_NE(error.find("do not broadcast"), std::string::npos) << error;
+}
+
+TEST_P(OperatorsTest, PoolingSkipsPaddingAndCountsValidPositions) {
+  for (bool max : {true, false}) {
+    Pool2DParams p;
+    p.max = max;
+    p.batch = 2;
+    p.input_height = 9;
+    p.input_width = 8;
+    p.channels = 45;
+    p.filter_height = p.filter_width = 3;
+    p.stride_height = p.stride_width = 2;
+    p.padding_top = p.padding_left = 1;
+    p.output_height = 5;
+    p.output_width = 4;
+    p.output_min = -0.5f;
+    p.output_max = 6.0f;
+    std::string error;
+    auto op = Pool2DOperator::Create(p, &error);
+    ASSERT_NE(op, nullptr) << error;
+    const std::vector<float> in = Random(2 * 9 * 8 * 45, 5);
+    std::vector<float> out(2 * 5 * 4 * 45);
+    op->Run(in.data(), out.data(), pool());
+    for (int n = 0; n < 2; ++n)
+      for (int oy = 0; oy < 5; ++oy)
+        for (int ox = 0; ox < 4; ++ox)
+          for (int c = 0; c < 45; ++c) {
+            float acc = max ? -kInf : 0.0f;
+            int count = 0;
+            for (int y = oy * 2 - 1; y < oy * 2 + 2; ++y)
+              for (int x = ox * 2 - 1; x < ox * 2 + 2; ++x) {
+                if (y < 0 || y >= 9 || x < 0 || x >= 8) continue;
+                const float v = in[((n * 9 + y) * 8 + x) * 45 + c];
+                acc = max ? std::max(acc, v) : acc + v;
+                ++count;
+              }
+            const float want = std::min(std::max(max ? acc : acc / count, -0.5f), 6.0f);
+            ASSERT_EQ(out[((n * 5 + oy) * 4 + ox) * 45 + c], want);
+          }
+  }
+  Pool2DParams bad;
+  bad.batch = bad.input_height = bad.input_width = bad.channels = bad.output_height = bad.output_width = 1;
+  bad.padding_top = 3;
+  std::string error;
+  EXPECT_EQ(Pool2DOperator::Create(bad, &error), nullptr);
+  EXPECT_NE(error.find("entirely in the padding"), std::string::npos) << error;
+}
+
+TEST_P(OperatorsTest, MeanOverAxisRanges) {
+  const Shape shape = {2, 7, 6, 45};
+  const std::vector<float> in = Random(NumElements(shape), 6);
+  for (const auto& axes : std::vector<std::pair<int, int>>{{1, 2}, {2, 3}, {3, 3}, {0, 3}, {0, 0}}) {
+    std::string error;
+    auto op = MeanOperator::Create(shape, axes.first, axes.second, &error);
+    ASSERT_NE(op, nullptr) << error;
+    size_t reduced = 1;
+    for (int a = axes.first; a <= axes.second; ++a) reduced *= shape[a];
+    std::vector<float> out(in.size() / reduced);
+    op->Run(in.data(), out.data(), pool());
+    std::vector<double> want(out.size(), 0.0);
+    for (size_t i = 0; i < in.size(); ++i) {
+      std::vector<int> c = Coords(i, shape);
+      size_t o = 0;
+      for (int d = 0; d < 4; ++d) {
+        if (d >= axes.first && d <= axes.second) continue;
+        o = o * shape[d] + c[d];
+      }
+      want[o] += in[i];
+    }
+    for (size_t o = 0; o < out.size(); ++o) ASSERT_NEAR(out[o], want[o] / reduced, 1e-6) << axes.first;
+  }
+  std::string error;
+  EXPECT_EQ(MeanOperator::Create(shape, 2, 1, &error), nullptr);
+}
+
+TEST_P(OperatorsTest, SoftmaxRows) {
+  const std::vector<float> in = Random(3 * 1000, 8);
+  auto op = SoftmaxOperator::Create(3, 1000, 0.5f);
+  std::vector<float> out(in.size());
+  op->Run(in.data(), out.data(), pool());
+  for (int r = 0; r < 3; ++r) {
+    double max = -1e30, sum = 0;
+    for (int i = 0; i < 1000; ++i) max = std::max<double>(max, in[r * 1000 + i]);
+    for (int i = 0; i < 1000; ++i) sum += std::exp((in[r * 1000 + i] - max) * 0.5);
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_NEAR(out[r * 1000 + i], std::exp((in[r * 1000 + i] - max) * 0.5) / sum, 1e-8);
+    }
+  }
+}
+
+TEST_P(OperatorsTest, PadEveryDim) {
+  const Shape shape = {2, 3, 4, 5};
+  const std::vector<std::pair<int, int>> amounts = {{1, 0}, {0, 2}, {1, 1}, {2, 1}};
+  const std::vector<float> in = Random(NumElements(shape), 9);
+  std::string error;
+  auto op = PadOperator::Create(shape, amounts, 1.5f, &error);
+  ASSERT_NE(op, nullptr) << error;
+  const Shape out_shape = op->output_shape();
+  ASSERT_EQ(out_shape, Shape({3, 5, 6, 8}));
+  std::vector<float> out(NumElements(out_shape));
+  op->Run(in.data(), out.data(), pool());
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::vector<int> c = Coords(i, out_shape);
+    bool inside = true;
+    for (int d = 0; d < 4; ++d) {
+      c[d] -= amounts[d].first;
+      inside = inside && c[d] >= 0 && c[d] < shape[d];
+    }
+    ASSERT_EQ(out[i], inside ? in[BroadcastIndex(shape, c)] : 1.5f) << i;
+  }
+}
+
+TEST_P(OperatorsTest, TransposeAnyPermutation) {
+  for (const auto& c : std::vector<std::pair<Shape, std::vector<int>>>{
+           {{1, 5, 6, 7}, {0, 3, 1, 2}}, {{2, 45, 4, 3}, {0, 2, 3, 1}}, {{2, 3, 4}, {2, 0, 1}},
+           {{129, 7}, {1, 0}}, {{1, 224, 224, 3}, {0, 3, 1, 2}}, {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}}}) {
+    const Shape& shape = c.first;
+    const std::vector<float> in = Random(NumElements(shape), 10);
+    std::string error;
+    auto op = TransposeOperator::Create(shape, c.second, &error);
+    ASSERT_NE(op, nullptr) << error;
+    Shape out_shape;
+    for (int p : c.second) out_shape.push_back(shape[p]);
+    std::vector<float> out(in.size());
+    op->Run(in.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const std::vector<int> oc = Coords(i, out_shape);
+      std::vector<int> ic(shape.size());
+      for (size_t d = 0; d < shape.size(); ++d) ic[c.second[d]] = oc[d];
+      ASSERT_EQ(out[i], in[BroadcastIndex(shape, ic)]) << ShapeText(shape);
+    }
+  }
+  std::string error;
+  EXPECT_EQ(TransposeOperator::Create({2, 3}, {0, 0}, &error), nullptr);
+}
+
+TEST_P(OperatorsTest, ConcatenateAlongEachAxis) {
+  for (int axis : {0, 1, 3}) {
+    std::vector<Shape> shapes = {{2, 4, 5, 7}, {2, 4, 5, 7}, {2, 4, 5, 7}};
+    for (int i = 0; i < 3; ++i) shapes[i][axis] = axis == 3 ? std::vector<int>{7, 45, 129}[i] : i + 1;
+    std::vector<std::vector<float>> ins;
+    std::vector<const float*> pointers;
+    for (int i = 0; i < 3; ++i) {
+      ins.push_back(Random(NumElements(shapes[i]), 11 + i));
+      pointers.push_back(ins.back().data());
+    }
+    std::string error;
+    auto op = ConcatOperator::Create(shapes, axis, -kInf, kInf, &error);
+    ASSERT_NE(op, nullptr) << error;
+    const Shape out_shape = op->output_shape();
+    std::vector<float> out(NumElements(out_shape));
+    op->Run(pointers.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::vector<int> c = Coords(i, out_shape);
+      int which = 0;
+      while (c[axis] >= shapes[which][axis]) c[axis] -= shapes[which++][axis];
+      ASSERT_EQ(out[i], ins[which][BroadcastIndex(shapes[which], c)]) << axis;
+    }
+  }
+}
+
+TEST_P(OperatorsTest, ResizeNearestFollowsTheBuiltinRule) {
+  // Source indices the builtin kernel gives (computed by hand from its formula).
+  EXPECT_EQ(NearestSourceIndex(3, 4, 8, false, false), 1);
+  EXPECT_EQ(NearestSourceIndex(7, 5, 8, true, false), 4);
+  EXPECT_EQ(NearestSourceIndex(2, 5, 8, true, false), 1);   // round(2 * 4/7 = 1.14)
+  EXPECT_EQ(NearestSourceIndex(0, 5, 8, false, true), 0);   // floor(0.5 * 0.625)
+  EXPECT_EQ(NearestSourceIndex(7, 5, 8, false, true), 4);   // floor(7.5 * 0.625 = 4.69)
+  EXPECT_EQ(NearestSourceIndex(2, 6, 3, false, false), 4);
+  const Shape shape = {2, 5, 7, 3};
+  const std::vector<float> in = Random(NumElements(shape), 12);
+  std::string error;
+  auto op = ResizeNearestOperator::Create(shape, 8, 11, false, true, &error);
+  ASSERT_NE(op, nullptr) << error;
+  std::vector<float> out(2 * 8 * 11 * 3);
+  op->Run(in.data(), out.data(), pool());
+  for (int n = 0; n < 2; ++n)
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 11; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const int sy = NearestSourceIndex(y, 5, 8, false, true), sx = NearestSourceIndex(x, 7, 11, false, true);
+          ASSERT_EQ(out[((n * 8 + y) * 11 + x) * 3 + c], in[((n * 5 + sy) * 7 + sx) * 3 + c]);
+        }
+}
+
+// A grouped conv with a fused residual add and hard-swish, against loops.
+TEST_P(OperatorsTest, GroupedConvWithOutputStage) {
+  const int batch = 2, h = 7, w = 9, cin = 12, cout = 24, groups = 4, k = 3;
+  const int gin = cin / groups, gout = cout / groups;
+  SparseConvParams p;
+  p.batch = batch;
+  p.input_height = p.output_height = h;
+  p.input_width = p.output_width = w;
+  p.input_channels = cin;
+  p.output_channels = cout;
+  p.kernel_height = p.kernel_width = k;
+  p.padding_top = p.padding_left = 1;
+  p.groups = groups;
+  p.output_min = 0.0f;  // the conv's own RELU, before the residual
+  const std::vector<float> in = Random(batch * h * w * cin, 13), weights = Random(cout * k * k * gin, 14),
+                           bias = Random(cout, 15), residual = Random(batch * h * w * cout, 16);
+  std::vector<uint8_t> mask(h * w);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = i % 4 != 1;
+  OutputStage stage;
+  stage.residual = true;
+  stage.residual_hi = 4.0f;
+  stage.unary = true;
+  stage.unary_op = kernels::UnaryOp::kHardSwish;
+  std::string error;
+  auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), nullptr, mask.data(), &error, stage);
+  ASSERT_NE(op, nullptr) << error;
+  std::vector<float> out(residual.size());
+  op->Run(in.data(), out.data(), pool(), residual.data());
+  for (int n = 0; n < batch; ++n)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int co = 0; co < cout; ++co) {
+          const int g = co / gout;
+          double acc = 0;
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = y - 1 + ky, ix = x - 1 + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (int ci = 0; ci < gin; ++ci) {
+                acc += in[((n * h + iy) * w + ix) * cin + g * gin + ci] * weights[((co * k + ky) * k + kx) * gin + ci];
+              }
+            }
+          const size_t o = ((n * h + y) * w + x) * cout + co;
+          // A masked pixel's conv output is 0 (no add bias here), then the stage.
+          const float conv = mask[y * w + x] ? std::max(static_cast<float>(acc) + bias[co], 0.0f) : 0.0f;
+          const float sum = std::min(conv + residual[o], 4.0f);
+          const float want = sum * std::min(std::max(sum + 3.0f, 0.0f), 6.0f) / 6.0f;
+          ASSERT_NEAR(out[o], want, 2e-5) << n << " " << y << " " << x << " " << co;
+        }
+  SparseConvParams bad = p;
+  bad.groups = 5;
+  EXPECT_EQ(SparseConvOperator::Create(bad, weights.data(), nullptr, nullptr, nullptr, &error), nullptr);
+  EXPECT_NE(error.find("groups"), std::string::npos) << error;
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "thread";
+                         });
+
+}  // namespace
+}  // namespace actsparse
