@@ -232,3 +232,99 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
 
 }  // namespace kernels
 }  // namespace actsparse
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+// How far ahead of its loads the igemm kernel asks for its weight stream in
+// L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the
+// same; without it the weights' L2 latency shows whenever the host is loaded
+// (ResNet-18 layer3 13% slower, layer4 30%; see benchmarks/README.md).
+constexpr size_t kWeightsPrefetch = 448;
+// The igemm block: R rows x every tile of the call. Per reduction step, two
+// weight loads and R broadcasts feed 2R FMAs into 2R accumulators that start
+// at the tile's bias and leave the registers once, clamped.
+template <size_t R>
+void IgemmBlock(const IgemmArgs& a) {
+  const __m256 lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
+  const size_t taps = a.taps, kc = a.tap_channels;
+  const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
+  const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(taps, kc);
+  const float* tile = a.packed;
+  const char* next = reinterpret_cast<const char*>(a.prefetch);
+  size_t next_lines = a.prefetch_lines;
+  for (size_t c0 = 0; c0 < a.channels; c0 += kIgemmTile, tile += tile_stride) {
+    __m256 acc[R][2];
+    const size_t width = std::min(kIgemmTile, a.channels - c0);
+    if (!a.accumulate) {
+      const __m256 bias0 = _mm256_loadu_ps(tile), bias1 = _mm256_loadu_ps(tile + 8);
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        acc[r][0] = bias0;
+        acc[r][1] = bias1;
+      }
+    } else {
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        alignas(32) float tmp[kIgemmTile] = {};
+        std::copy(a.outputs[r] + c0, a.outputs[r] + c0 + width, tmp);
+        acc[r][0] = _mm256_load_ps(tmp);
+        acc[r][1] = _mm256_load_ps(tmp + 8);
+      }
+    }
+    const float* w = tile + kIgemmTile * (1 + a.reduction_offset);
+    for (size_t t = 0; t < taps; ++t) {
+      const float* in[R];
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + a.input_offset;
+      for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+        _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
+        if (next_lines != 0) {
+          _mm_prefetch(next, _MM_HINT_T1);
+          next += 64;
+          --next_lines;
+        }
+#pragma GCC unroll 6
+        for (size_t r = 0; r < R; ++r) {
+          const __m256 x = _mm256_broadcast_ss(in[r] + k);
+          acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
+        }
+      }
+    }
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) {
+      const __m256 v0 = a.finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
+      const __m256 v1 = a.finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
+      float* out = a.outputs[r] + c0;
+      if (width == kIgemmTile) {
+        _mm256_storeu_ps(out, v0);
+        _mm256_storeu_ps(out + 8, v1);
+      } else {
+        alignas(32) float tmp[kIgemmTile];
+        _mm256_store_ps(tmp, v0);
+        _mm256_store_ps(tmp + 8, v1);
+        std::copy(tmp, tmp + width, out);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void IgemmAvx2(const IgemmArgs& args) {
+  switch (args.rows) {
+    case 1: IgemmBlock<1>(args); break;
+    case 2: IgemmBlock<2>(args); break;
+    case 3: IgemmBlock<3>(args); break;
+    case 4: IgemmBlock<4>(args); break;
+    case 5: IgemmBlock<5>(args); break;
+    case 6: IgemmBlock<6>(args); break;
+    default: break;
+  }
+}
+
+}  // namespace kernels
+}  // namespace actsparse

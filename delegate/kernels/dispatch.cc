@@ -56,6 +56,28 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   return DepthwiseRowsScalar;
 }
 
+IgemmFn SelectIgemm(const char** name, size_t* max_rows) {
+  const char* conv_name = nullptr;
+  SelectConvRows(&conv_name);
+#if defined(__x86_64__)
+  if (std::strcmp(conv_name, "avx2") == 0) {
+    if (name) *name = "avx2";
+    if (max_rows) *max_rows = 6;
+    return IgemmAvx2;
+  }
+#endif
+#if defined(__aarch64__)
+  if (std::strcmp(conv_name, "neon") == 0) {
+    if (name) *name = "neon";
+    if (max_rows) *max_rows = 4;
+    return IgemmNeon;
+  }
+#endif
+  if (name) *name = "scalar";
+  if (max_rows) *max_rows = 4;
+  return IgemmScalar;
+}
+
 const ElementwiseKernels& SelectElementwiseKernels() {
   const char* conv_name = nullptr;
   SelectConvRows(&conv_name);

@@ -236,3 +236,119 @@ void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multipli
 
 }  // namespace kernels
 }  // namespace actsparse
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+// How far ahead of its loads the igemm kernel asks for its weight stream in
+// L1, in floats (as the AVX2 kernel; untimed on ARM).
+constexpr size_t kWeightsPrefetch = 448;
+
+// 16 weights (four vectors) times lane L of each row's input vector.
+template <size_t R, int L>
+inline void IgemmStep(const float* w, const float32x4_t x[R], float32x4_t acc[R][4]) {
+  const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+  const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
+  #pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r) {
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], w0, x[r], L);
+    acc[r][1] = vfmaq_laneq_f32(acc[r][1], w1, x[r], L);
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], w2, x[r], L);
+    acc[r][3] = vfmaq_laneq_f32(acc[r][3], w3, x[r], L);
+  }
+}
+
+// The igemm block: R (1..4) rows x every tile of the call; input channels
+// four at a time through lane-indexed FMAs (one 128-bit load per row feeds
+// four steps), accumulators start at the tile's bias.
+template <size_t R>
+void IgemmBlock(const IgemmArgs& a) {
+  const float32x4_t lo = vdupq_n_f32(a.lo), hi = vdupq_n_f32(a.hi);
+  const size_t taps = a.taps, kc = a.tap_channels;
+  const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
+  const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(taps, kc);
+  const float* tile = a.packed;
+  const float* next = a.prefetch;
+  size_t next_lines = a.prefetch_lines;
+  for (size_t c0 = 0; c0 < a.channels; c0 += kIgemmTile, tile += tile_stride) {
+    float32x4_t acc[R][4];
+    const size_t width = std::min(kIgemmTile, a.channels - c0);
+    #pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) {
+      if (!a.accumulate) {
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = vld1q_f32(tile + 4 * j);
+      } else {
+        alignas(16) float tmp[kIgemmTile] = {};
+        std::copy(a.outputs[r] + c0, a.outputs[r] + c0 + width, tmp);
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = vld1q_f32(tmp + 4 * j);
+      }
+    }
+    const float* w = tile + kIgemmTile * (1 + a.reduction_offset);
+    for (size_t t = 0; t < taps; ++t) {
+      const float* in[R];
+      #pragma GCC unroll 4
+      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + a.input_offset;
+      size_t k = 0;
+      for (; k + 4 <= kc; k += 4, w += 4 * kIgemmTile) {
+        // Four lines of weights per group of four steps: the stream ahead
+        // into L1, and the next call's weights into L2.
+        __builtin_prefetch(w + kWeightsPrefetch, 0, 3);
+        __builtin_prefetch(w + kWeightsPrefetch + kIgemmTile, 0, 3);
+        __builtin_prefetch(w + kWeightsPrefetch + 2 * kIgemmTile, 0, 3);
+        __builtin_prefetch(w + kWeightsPrefetch + 3 * kIgemmTile, 0, 3);
+        if (next_lines != 0) {
+          __builtin_prefetch(next, 0, 2);
+          next += kIgemmTile;
+          --next_lines;
+        }
+        float32x4_t x[R];
+        #pragma GCC unroll 4
+        for (size_t r = 0; r < R; ++r) x[r] = vld1q_f32(in[r] + k);
+        IgemmStep<R, 0>(w, x, acc);
+        IgemmStep<R, 1>(w + kIgemmTile, x, acc);
+        IgemmStep<R, 2>(w + 2 * kIgemmTile, x, acc);
+        IgemmStep<R, 3>(w + 3 * kIgemmTile, x, acc);
+      }
+      for (; k < kc; ++k, w += kIgemmTile) {
+        float32x4_t x[R];
+        #pragma GCC unroll 4
+        for (size_t r = 0; r < R; ++r) x[r] = vld1q_dup_f32(in[r] + k);
+        IgemmStep<R, 0>(w, x, acc);
+      }
+    }
+    #pragma GCC unroll 4
+    for (size_t r = 0; r < R; ++r) {
+      float32x4_t v[4];
+      #pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) v[j] = a.finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
+      float* out = a.outputs[r] + c0;
+      if (width == kIgemmTile) {
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) vst1q_f32(out + 4 * j, v[j]);
+      } else {
+        alignas(16) float tmp[kIgemmTile];
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) vst1q_f32(tmp + 4 * j, v[j]);
+        std::copy(tmp, tmp + width, out);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void IgemmNeon(const IgemmArgs& args) {
+  switch (args.rows) {
+    case 1: IgemmBlock<1>(args); break;
+    case 2: IgemmBlock<2>(args); break;
+    case 3: IgemmBlock<3>(args); break;
+    case 4: IgemmBlock<4>(args); break;
+    default: break;
+  }
+}
+
+}  // namespace kernels
+}  // namespace actsparse

@@ -77,6 +77,49 @@ void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multip
   }
 }
 
+size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_channels) {
+  return (out_channels + kIgemmTile - 1) / kIgemmTile * IgemmTileFloats(taps, tap_channels);
+}
+
+void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
+                      size_t out_channels, float* packed) {
+  const size_t k_total = taps * tap_channels;
+  const size_t tile_floats = IgemmTileFloats(taps, tap_channels);
+  std::memset(packed, 0, PackedIgemmWeightsSize(taps, tap_channels, out_channels) * sizeof(float));
+  for (size_t co = 0; co < out_channels; ++co) {
+    float* tile = packed + (co / kIgemmTile) * tile_floats + co % kIgemmTile;
+    tile[0] = bias ? bias[co] : 0.0f;
+    for (size_t k = 0; k < k_total; ++k) tile[(k + 1) * kIgemmTile] = ohwi[co * k_total + k];
+  }
+}
+
+void IgemmScalar(const IgemmArgs& args) {
+  const size_t row_stride = args.indirection_stride ? args.indirection_stride : args.taps;
+  const size_t tile_stride = args.tile_stride ? args.tile_stride : IgemmTileFloats(args.taps, args.tap_channels);
+  const float* tile = args.packed;
+  for (size_t c0 = 0; c0 < args.channels; c0 += kIgemmTile, tile += tile_stride) {
+    const size_t width = std::min(kIgemmTile, args.channels - c0);
+    for (size_t r = 0; r < args.rows; ++r) {
+      float acc[kIgemmTile] = {};
+      if (args.accumulate) {
+        std::copy(args.outputs[r] + c0, args.outputs[r] + c0 + width, acc);
+      } else {
+        std::copy(tile, tile + kIgemmTile, acc);
+      }
+      const float* w = tile + kIgemmTile * (1 + args.reduction_offset);
+      for (size_t t = 0; t < args.taps; ++t) {
+        const float* in = args.indirection[r * row_stride + t] + args.input_offset;
+        for (size_t k = 0; k < args.tap_channels; ++k, w += kIgemmTile) {
+          for (size_t j = 0; j < kIgemmTile; ++j) acc[j] += in[k] * w[j];
+        }
+      }
+      for (size_t j = 0; j < width; ++j) {
+        args.outputs[r][c0 + j] = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
+      }
+    }
+  }
+}
+
 void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels) {
   for (size_t r = 0; r < rows; ++r) std::memcpy(outputs[r], value, out_channels * sizeof(float));
 }

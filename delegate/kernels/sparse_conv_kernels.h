@@ -84,6 +84,62 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
 #endif
 DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 
+// ---- igemm: the regular conv in XNNPACK's structure ----
+// One call computes up to the kernel's row count of output pixels for every
+// output channel of the call (tile after tile inside the call), over the full
+// reduction: no partial sums leave the registers, and the bias is packed in
+// front of each tile's weights, so a call has almost no fixed cost (which
+// matters for 1x1 convs with a short reduction).
+constexpr size_t kIgemmTile = 16;  // output channels per packed tile
+
+struct IgemmArgs {
+  size_t rows = 0;                            // 1..the kernel's max rows
+  size_t channels = 0;                        // output channels; the last tile may be partial
+  size_t taps = 1;                            // reduction = taps x tap_channels
+  size_t tap_channels = 0;
+  const float* const* indirection = nullptr;  // rows x indirection_stride input pointers (row-major)
+  size_t indirection_stride = 0;              // pointers from one row to the next (0: taps)
+  size_t input_offset = 0;                    // floats added to every pointer (a group's slice)
+  const float* packed = nullptr;              // tiles of [16 bias][reduction][16], at the first tile
+  size_t tile_stride = 0;                     // floats from one tile to the next (0: packed contiguously)
+  size_t reduction_offset = 0;                // reduction steps of each tile before this call's
+  float* const* outputs = nullptr;            // rows pointers, at the call's first channel
+  float lo = -3.402823466e+38f;               // fused activation as a clamp
+  float hi = 3.402823466e+38f;
+  // A reduction split in blocks (weights too big for the caches): a call
+  // after the first adds to the partial sums in the outputs instead of the
+  // bias, and a call before the last stores raw sums, not clamped ones.
+  bool accumulate = false;
+  bool finish = true;
+  // Weights the next call will stream (a ResNet's come from DRAM): the
+  // kernel asks for `prefetch_lines` cache lines from here into L2, one per
+  // reduction step, so they arrive while this call computes.
+  const float* prefetch = nullptr;
+  size_t prefetch_lines = 0;
+};
+
+// Floats of one packed tile, and of a whole layer's packed weights.
+inline size_t IgemmTileFloats(size_t taps, size_t tap_channels) {
+  return kIgemmTile * (1 + taps * tap_channels);
+}
+size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_channels);
+// Packs OHWI weights (`taps * tap_channels` per output channel, in the
+// kernels' reduction order) and `bias` (null: zeros) into tiles; the last
+// tile is zero-padded.
+void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
+                      size_t out_channels, float* packed);
+
+using IgemmFn = void (*)(const IgemmArgs& args);
+void IgemmScalar(const IgemmArgs& args);
+#if defined(__aarch64__)
+void IgemmNeon(const IgemmArgs& args);  // up to 4 rows
+#endif
+#if defined(__x86_64__)
+void IgemmAvx2(const IgemmArgs& args);  // up to 6 rows; only where CpuHasAvx2Fma()
+#endif
+// The fastest igemm this CPU runs and its row count (ACTSPARSE_KERNELS=scalar forces scalar).
+IgemmFn SelectIgemm(const char** name, size_t* max_rows);
+
 // Masked pixels: copies `value` (out_channels floats) to each output row.
 void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels);
 

@@ -8,16 +8,17 @@ namespace actsparse {
 namespace {
 
 // Cache blocking of the regular conv (see WorkPlan in the header):
-// - a task covers at most kMaxActiveRowsPerTask active pixels, so its input
-//   rows of one tap block (rows x ~kTapBlockChannels floats) stay in L2 while
+// - a task covers at most rows_per_task active pixels, so its input
+//   rows of one tap block (rows x ~reduction_block floats) stay in L2 while
 //   every channel tile of the chunk walks over them;
-// - a tap block holds about kTapBlockChannels reduction values per output, so
+// - a tap block holds about reduction_block reduction values per output, so
 //   one tile's weights of the block (kTapBlockChannels x 16 floats, 64 KB)
 //   stay in L2 across the task's row blocks. Measured on ResNet-18 (Zen 3):
 //   256 and 512 were slower than 1024 (partial sums round-trip more often);
 //   1024 and 2048 were alike; no blocking was ~1% slower.
-constexpr size_t kMaxActiveRowsPerTask = 96;
-constexpr size_t kTapBlockChannels = 1024;
+// (Defaults of ConvBlocking: rows_per_task = 96, reduction_block = 1024.)
+// A task's row pointers live on the stack: rows_per_task is capped here.
+constexpr size_t kMaxRowsPerTask = 512;
 // Masked pixels are a plain copy: larger tasks.
 constexpr size_t kMaskedRowsPerTask = 128;
 // With several threads, aim for this many tasks per thread so a thread that
@@ -94,6 +95,16 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
                                group_cout, op->packed_weights_.data() + g * op->group_weights_);
     }
     op->conv_rows_ = kernels::SelectConvRows(nullptr);
+    // The same weights for the igemm kernel, each tile led by its bias.
+    std::vector<float> bias(cout, 0.0f);
+    for (size_t c = 0; c < cout; ++c) bias[c] = (conv_bias ? conv_bias[c] : 0.0f) + (add_bias ? add_bias[c] : 0.0f);
+    op->group_igemm_weights_ = kernels::PackedIgemmWeightsSize(op->kernel_taps_, op->kernel_channels_, group_cout);
+    op->igemm_weights_.resize(groups * op->group_igemm_weights_);
+    for (size_t g = 0; g < groups; ++g) {
+      kernels::PackIgemmWeights(weights + g * group_cout * taps * cin, bias.data() + g * group_cout, op->kernel_taps_,
+                                op->kernel_channels_, group_cout, op->igemm_weights_.data() + g * op->group_igemm_weights_);
+    }
+    op->igemm_ = kernels::SelectIgemm(nullptr, &op->igemm_rows_);
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
@@ -202,7 +213,8 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   const size_t threads = static_cast<size_t>(std::max(1, num_threads));
   WorkPlan plan;
   plan.num_threads = num_threads;
-  size_t row_chunks = std::max<size_t>(1, CeilDiv(active, kMaxActiveRowsPerTask));
+  const size_t rows_per_task = std::min(std::max<size_t>(blocking_.rows_per_task, 1), kMaxRowsPerTask);
+  size_t row_chunks = std::max<size_t>(1, CeilDiv(active, rows_per_task));
   size_t channel_chunks = 1;
   if (threads > 1 && active > 0) {
     const size_t target = kTasksPerThread * threads;
@@ -228,9 +240,18 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   plan.channel_tasks = channel_chunks;  // 1 for depthwise; <= tiles by construction
   // Reduction blocks: whole taps while a tap is short, else one tap split
   // into balanced blocks of input channels.
-  const size_t taps_per_block = std::max<size_t>(1, kTapBlockChannels / kernel_channels_);
+  // igemm: the whole reduction in one pass; ConvRows: blocks of reduction_block.
+  const size_t reduction = blocking_.reduction_block && !uses_igemm() ? blocking_.reduction_block
+                                                                      : kernel_taps_ * kernel_channels_;
+  const size_t taps_per_block = std::max<size_t>(1, reduction / kernel_channels_);
   plan.taps_per_block = p.depthwise ? kernel_taps_ : CeilDiv(kernel_taps_, CeilDiv(kernel_taps_, taps_per_block));
-  plan.channels_per_block = CeilDiv(kernel_channels_, CeilDiv(kernel_channels_, kTapBlockChannels));
+  plan.channels_per_block = CeilDiv(kernel_channels_, CeilDiv(kernel_channels_, reduction));
+  // igemm: tiles per pass over the rows, as many as fit tile_pass_bytes of
+  // weights (they stay in L2 while every row block of the task streams them).
+  const size_t tile_bytes = kernels::IgemmTileFloats(kernel_taps_, kernel_channels_) * sizeof(float);
+  plan.tiles_per_pass = blocking_.tile_pass_bytes && uses_igemm()
+                            ? std::max<size_t>(1, blocking_.tile_pass_bytes / tile_bytes)
+                            : std::max<size_t>(group_tiles_, 1);
   plan.masked_tasks = CeilDiv(masked_pixels_.size(), kMaskedRowsPerTask);
   return plan;
 }
@@ -269,7 +290,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
     const size_t n = index / tasks_per_image;
     const size_t t = index % tasks_per_image;
     float* image_out = output + n * pixels_per_image * cout;
-    float* rows[kMaskedRowsPerTask > kMaxActiveRowsPerTask ? kMaskedRowsPerTask : kMaxActiveRowsPerTask];
+    float* rows[kMaskedRowsPerTask > kMaxRowsPerTask ? kMaskedRowsPerTask : kMaxRowsPerTask];
     if (t >= active_tasks) {
       const size_t first = (t - active_tasks) * kMaskedRowsPerTask;
       const size_t count = std::min(kMaskedRowsPerTask, masked - first);
@@ -302,11 +323,63 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       return;
     }
     args.weights_tile_stride = tile_stride;
-    // This task's channel tiles, as runs of consecutive tiles of one group.
+    if (uses_igemm()) {
+      kernels::IgemmArgs a;
+      a.indirection_stride = taps;
+      a.lo = p.output_min;
+      a.hi = p.output_max;
+      a.tile_stride = kernels::IgemmTileFloats(taps, cin);
+      const size_t unit_end = (channel_task + 1) * units / plan.channel_tasks;
+      for (size_t unit = channel_task * units / plan.channel_tasks; unit < unit_end;) {
+        const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
+        const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
+        const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
+        const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
+        for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout + c0;
+        a.channels = width;
+        a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
+        // The next pass's weights, into L2 while this pass computes: a share
+        // of them in every call of its first reduction block.
+        const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
+        const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
+        const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
+        // Calls of balanced heights (49 rows: four of 6 and five of 5, not
+        // eight of 6 and one of 1, which streams the weights for one row).
+        const size_t calls = CeilDiv(count, igemm_rows_);
+        // Reduction blocks in (tap, channel) order, the order of one
+        // unblocked call: each adds to the sums the previous one left.
+        for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+          a.taps = std::min(plan.taps_per_block, taps - tap);
+          for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+            a.tap_channels = std::min(plan.channels_per_block, cin - c);
+            a.input_offset = group * cin + c;
+            a.reduction_offset = tap * cin + c;
+            a.accumulate = tap > 0 || c > 0;
+            a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
+            for (size_t r0 = 0, call = 0; call < calls; r0 += a.rows, ++call) {
+              a.rows = (call + 1) * count / calls - call * count / calls;
+              a.indirection = indirection + r0 * taps + tap;
+              a.outputs = rows + r0;
+              const size_t first_line = call * next_lines / calls, end_line = (call + 1) * next_lines / calls;
+              const bool first_block = tap == 0 && c == 0;
+              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + first_line * kernels::kIgemmTile;
+              a.prefetch_lines = first_block ? end_line - first_line : 0;
+              igemm_(a);
+            }
+          }
+        }
+        finish_rows(n, count, rows, pixels, c0, width);
+        unit += tile_end - tile0;
+      }
+      return;
+    }
+    // This task's channel tiles, as runs of consecutive tiles of one group,
+    // at most tiles_per_pass at a time.
+    const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
     const size_t unit_end = (channel_task + 1) * units / plan.channel_tasks;
     for (size_t unit = channel_task * units / plan.channel_tasks; unit < unit_end;) {
       const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
-      const size_t tile_end = std::min(group_tiles_, tile0 + (unit_end - unit));
+      const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
       const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
       const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
       for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout + c0;
@@ -318,14 +391,18 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       const size_t group_input = group * cin;
       for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
         args.taps = std::min(plan.taps_per_block, taps - tap);
-        args.indirection = indirection + tap;
         for (size_t c = 0; c < cin; c += plan.channels_per_block) {
           const size_t block = std::min(plan.channels_per_block, cin - c);
           args.input_offset = group_input + c;
           args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
           args.accumulate = tap > 0 || c > 0;
           args.finish = tap + args.taps == taps && c + block == cin;
-          conv_rows_(args, block, width);
+          for (size_t r0 = 0; r0 < count; r0 += rows_per_call) {
+            args.rows = std::min(rows_per_call, count - r0);
+            args.outputs = rows + r0;
+            args.indirection = indirection + r0 * taps + tap;
+            conv_rows_(args, block, width);
+          }
         }
       }
       finish_rows(n, count, rows, pixels, c0, width);

@@ -40,6 +40,20 @@ struct SparseConvParams {
   float output_max = 3.402823466e+38f;
 };
 
+// How a regular conv's work is blocked for the caches (see sparse_conv.cc
+// for the measured defaults). Exposed for the benchmark tool and tests;
+// every blocking computes the same sums in the same order.
+struct ConvBlocking {
+  size_t rows_per_task = 96;  // active pixels per task (a chunk)
+  // Convs whose reduction (taps x input channels) is at most this use the
+  // igemm kernel: rows outer, every tile of a pass inside one call, no
+  // partial sums; larger ones the tap-blocked kernel (ConvRows).
+  size_t igemm_max_reduction = 2048;
+  size_t tile_pass_bytes = 320 * 1024;  // igemm: packed weights per pass over the rows (0: all tiles)
+  size_t reduction_block = 1024;        // ConvRows: reduction values per pass (0: the whole K)
+  size_t rows_per_call = 0;             // ConvRows: rows per call (0: the whole chunk, tiles outer)
+};
+
 class SparseConvOperator {
  public:
   // weights: OHWI for a conv (I = C_in / groups), [1, KH, KW, C*M] for a
@@ -57,6 +71,15 @@ class SparseConvOperator {
   void Run(const float* input, float* output, ThreadPool* pool, const float* residual = nullptr);
 
   const SparseConvParams& params() const { return params_; }
+  const ConvBlocking& blocking() const { return blocking_; }
+  void set_blocking(const ConvBlocking& blocking) {
+    blocking_ = blocking;
+    plan_ = WorkPlan();
+  }
+  // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
+  bool uses_igemm() const {
+    return !params_.depthwise && kernel_taps_ * kernel_channels_ <= blocking_.igemm_max_reduction;
+  }
 
  private:
   // How Run() splits the work into tasks: active pixels in row_tasks
@@ -70,6 +93,7 @@ class SparseConvOperator {
     size_t row_tasks = 0, channel_tasks = 0;
     size_t taps_per_block = 0;
     size_t channels_per_block = 0;  // < channels only with one tap per block
+    size_t tiles_per_pass = 0;      // channel tiles whose weights one pass over the rows streams
     size_t masked_tasks = 0;
   };
 
@@ -79,8 +103,13 @@ class SparseConvOperator {
   WorkPlan PlanWork(int num_threads) const;
 
   SparseConvParams params_;
+  ConvBlocking blocking_;
   std::vector<float> packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
+  kernels::IgemmFn igemm_ = nullptr;
+  size_t igemm_rows_ = 0;                   // rows per igemm call
+  std::vector<float> igemm_weights_;        // per group: igemm tiles (bias = conv_bias + add_bias)
+  size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
   const kernels::ElementwiseKernels* elementwise_ = nullptr;
   OutputStage stage_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
@@ -205,6 +206,106 @@ TEST(KernelsTest, Avx2IsSelectedWhereAvailable) {
   EXPECT_STREQ(name, CpuHasAvx2Fma() ? "avx2" : "scalar");
 }
 #endif
+
+// ---- igemm ----
+
+struct IgemmCase {
+  size_t rows, taps, tap_channels, channels;
+  size_t taps_per_call;  // < taps: the reduction in blocks (accumulate / finish)
+  size_t input_offset;
+};
+
+// Runs `fn` on random data; `max_rows` rows per call, as the operator does.
+std::vector<float> RunIgemm(IgemmFn fn, size_t max_rows, const IgemmCase& c, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  const size_t pixel = c.tap_channels + c.input_offset;
+  std::vector<float> pixels((c.rows * c.taps + 1) * pixel);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<const float*> indirection(c.rows * c.taps);
+  for (const float*& p : indirection) p = &pixels[(rng() % (c.rows * c.taps + 1)) * pixel];
+  std::vector<float> ohwi(c.channels * c.taps * c.tap_channels), bias(c.channels);
+  for (float& v : ohwi) v = normal(rng);
+  for (float& v : bias) v = normal(rng);
+  std::vector<float> packed(PackedIgemmWeightsSize(c.taps, c.tap_channels, c.channels));
+  PackIgemmWeights(ohwi.data(), bias.data(), c.taps, c.tap_channels, c.channels, packed.data());
+  std::vector<float> out(c.rows * (c.channels + 3), -7.0f);  // row stride > channels: tails must not spill
+  std::vector<float*> outputs(c.rows);
+  for (size_t r = 0; r < c.rows; ++r) outputs[r] = &out[r * (c.channels + 3)];
+  IgemmArgs a;
+  a.channels = c.channels;
+  a.tap_channels = c.tap_channels;
+  a.indirection_stride = c.taps;
+  a.input_offset = c.input_offset;
+  a.packed = packed.data();
+  a.tile_stride = IgemmTileFloats(c.taps, c.tap_channels);
+  a.lo = -1.5f;
+  a.hi = 2.5f;
+  a.prefetch = packed.data();  // harmless: only a hint
+  a.prefetch_lines = 3;
+  const size_t per_call = c.taps_per_call ? c.taps_per_call : c.taps;
+  for (size_t tap = 0; tap < c.taps; tap += per_call) {
+    a.taps = std::min(per_call, c.taps - tap);
+    a.reduction_offset = tap * c.tap_channels;
+    a.accumulate = tap > 0;
+    a.finish = tap + a.taps == c.taps;
+    for (size_t r0 = 0; r0 < c.rows; r0 += max_rows) {
+      a.rows = std::min(max_rows, c.rows - r0);
+      a.indirection = indirection.data() + r0 * c.taps + tap;
+      a.outputs = outputs.data() + r0;
+      fn(a);
+    }
+  }
+  return out;
+}
+
+TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
+  // Two rows, one tap: out = clamp(bias + sum_k x*w).
+  const float x0[3] = {1, 2, 3}, x1[3] = {-1, 0, 2};
+  const float* ind[2] = {x0, x1};
+  const float ohwi[2 * 3] = {1, 0, 0, 0, 1, 1};
+  const float bias[2] = {0.5f, -10.0f};
+  std::vector<float> packed(PackedIgemmWeightsSize(1, 3, 2));
+  PackIgemmWeights(ohwi, bias, 1, 3, 2, packed.data());
+  float out0[2], out1[2];
+  float* outs[2] = {out0, out1};
+  IgemmArgs a;
+  a.rows = 2;
+  a.channels = 2;
+  a.tap_channels = 3;
+  a.indirection = ind;
+  a.packed = packed.data();
+  a.outputs = outs;
+  a.lo = -6.0f;
+  a.hi = 100.0f;
+  IgemmScalar(a);
+  EXPECT_EQ(out0[0], 1.5f);
+  EXPECT_EQ(out0[1], -5.0f);
+  EXPECT_EQ(out1[0], -0.5f);
+  EXPECT_EQ(out1[1], -6.0f);  // -8 clamped
+}
+
+TEST(KernelsTest, IgemmSimdMatchesScalar) {
+  const char* name = nullptr;
+  size_t max_rows = 0;
+  const IgemmFn fn = SelectIgemm(&name, &max_rows);
+  if (std::string(name) == "scalar") GTEST_SKIP() << "no SIMD igemm on this CPU";
+  const std::vector<IgemmCase> cases = {
+      {1, 1, 1, 1, 0, 0},    {6, 1, 16, 96, 0, 0},  {7, 9, 64, 64, 0, 0},   {13, 1, 45, 129, 0, 3},
+      {49, 9, 17, 40, 4, 0}, {5, 7, 21, 16, 3, 0}, {12, 3, 5, 7, 0, 11},    {25, 1, 320, 33, 0, 0},
+  };
+  for (const IgemmCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.rows << " rows, " << c.taps << " taps x " << c.tap_channels << " -> "
+                                    << c.channels << ", " << c.taps_per_call << " taps per call");
+    const std::vector<float> want = RunIgemm(IgemmScalar, max_rows, c, 7);
+    const std::vector<float> got = RunIgemm(fn, max_rows, c, 7);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // Same products and order; FMA contraction may differ in the last bits.
+      ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace kernels

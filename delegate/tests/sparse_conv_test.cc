@@ -56,7 +56,8 @@ std::vector<float> Reference(const Case& c, const SparseConvParams& p, const std
 }
 
 // Checks one case against the naive conv; `result` (optional) gets the output.
-void RunCase(const Case& c, ThreadPool* pool, unsigned seed, std::vector<float>* result = nullptr) {
+void RunCase(const Case& c, ThreadPool* pool, unsigned seed, std::vector<float>* result = nullptr,
+             const ConvBlocking& blocking = ConvBlocking()) {
   SparseConvParams p;
   p.batch = c.batch;
   p.input_height = c.in_h;
@@ -97,6 +98,7 @@ void RunCase(const Case& c, ThreadPool* pool, unsigned seed, std::vector<float>*
   std::string error;
   auto op = SparseConvOperator::Create(p, w.data(), cb.data(), ab.data(), mask.data(), &error);
   ASSERT_NE(op, nullptr) << error;
+  op->set_blocking(blocking);
   std::vector<float> out(static_cast<size_t>(c.batch) * p.output_height * p.output_width * p.output_channels, NAN);
   op->Run(in.data(), out.data(), pool);
   const std::vector<float> expected = Reference(c, p, in, w, cb, ab, mask);
@@ -166,6 +168,26 @@ TEST(SparseConvTest, MatchesNaiveConvolutionWithThreads) {
   ThreadPool pool(3);
   unsigned seed = 100;
   for (const Case& c : Grid()) RunCase(c, &pool, seed++);
+}
+
+// Both regular-conv kernels on the whole grid: the tap-blocked one (with
+// reduction blocks of 8 values, so every case splits) and igemm (with one
+// tile per pass), at 1 and 2 threads.
+TEST(SparseConvTest, GridWithEachConvKernel) {
+  ThreadPool pool(2);
+  ConvBlocking rows_kernel;
+  rows_kernel.igemm_max_reduction = 0;
+  rows_kernel.reduction_block = 8;
+  ConvBlocking igemm;
+  igemm.igemm_max_reduction = static_cast<size_t>(-1);
+  igemm.tile_pass_bytes = 1;
+  unsigned seed = 500;
+  for (const ConvBlocking& blocking : {rows_kernel, igemm}) {
+    for (const Case& c : Grid()) {
+      RunCase(c, nullptr, seed, nullptr, blocking);
+      RunCase(c, &pool, seed++, nullptr, blocking);
+    }
+  }
 }
 
 TEST(SparseConvTest, AsymmetricPaddingAndOddShapes) {

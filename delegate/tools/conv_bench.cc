@@ -1,0 +1,123 @@
+// Times the conv operator on network layer shapes under several cache
+// blockings, interleaved in one process (round robin, medians), so that the
+// host's outside load hits every variant alike. A tool for choosing the
+// defaults of ConvBlocking, not a test.
+//
+//   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|all]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "delegate/operator/sparse_conv.h"
+#include "delegate/operator/thread_pool.h"
+
+namespace actsparse {
+namespace {
+
+struct Layer {
+  const char* network;
+  const char* name;
+  int size, cin, cout, kernel, stride;  // square input of `size`, SAME padding
+};
+
+const Layer kLayers[] = {
+    {"resnet18", "stem7x7", 224, 3, 64, 7, 2},   {"resnet18", "layer1", 56, 64, 64, 3, 1},
+    {"resnet18", "layer2.s2", 56, 64, 128, 3, 2}, {"resnet18", "layer2", 28, 128, 128, 3, 1},
+    {"resnet18", "layer3", 14, 256, 256, 3, 1},   {"resnet18", "layer4", 7, 512, 512, 3, 1},
+    {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
+    {"mobilenet_v2", "expand56", 56, 24, 144, 1, 1},  {"mobilenet_v2", "expand14", 14, 64, 384, 1, 1},
+    {"mobilenet_v2", "project14", 14, 384, 64, 1, 1}, {"mobilenet_v2", "last7", 7, 320, 1280, 1, 1},
+};
+
+struct Variant {
+  const char* name;
+  ConvBlocking blocking;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Main(int argc, char** argv) {
+  int threads = 1, rounds = 31;
+  std::string which = "all";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--layers")) which = argv[i + 1];
+  }
+  std::vector<Variant> variants;
+  variants.push_back({"default", ConvBlocking()});
+  ConvBlocking rows_kernel;
+  rows_kernel.igemm_max_reduction = 0;
+  variants.push_back({"conv-rows", rows_kernel});
+  ConvBlocking igemm;
+  igemm.igemm_max_reduction = static_cast<size_t>(-1);
+  variants.push_back({"igemm", igemm});
+  igemm.tile_pass_bytes = 160 * 1024;
+  variants.push_back({"igemm-160k", igemm});
+
+  std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::printf("%d thread(s), %d rounds; ms per run (median) and GFLOP/s\n", threads, rounds);
+  for (const Layer& layer : kLayers) {
+    if (which != "all" && which != layer.network) continue;
+    SparseConvParams p;
+    p.input_height = p.input_width = layer.size;
+    p.input_channels = layer.cin;
+    p.output_channels = layer.cout;
+    p.kernel_height = p.kernel_width = layer.kernel;
+    p.stride_height = p.stride_width = layer.stride;
+    p.output_height = p.output_width = (layer.size + layer.stride - 1) / layer.stride;
+    const int pad = std::max((p.output_height - 1) * layer.stride + layer.kernel - layer.size, 0);
+    p.padding_top = p.padding_left = pad / 2;
+    p.output_min = 0.0f;
+    std::vector<float> weights(static_cast<size_t>(layer.cout) * layer.kernel * layer.kernel * layer.cin);
+    for (float& w : weights) w = normal(rng) * 0.05f;
+    std::vector<float> input(static_cast<size_t>(layer.size) * layer.size * layer.cin);
+    for (float& x : input) x = normal(rng);
+    std::vector<float> output(static_cast<size_t>(p.output_height) * p.output_width * layer.cout);
+    std::vector<std::unique_ptr<SparseConvOperator>> ops;
+    std::string error;
+    for (const Variant& v : variants) {
+      ops.push_back(SparseConvOperator::Create(p, weights.data(), nullptr, nullptr, nullptr, &error));
+      if (!ops.back()) {
+        std::fprintf(stderr, "%s: %s\n", layer.name, error.c_str());
+        return 1;
+      }
+      ops.back()->set_blocking(v.blocking);
+      ops.back()->Run(input.data(), output.data(), pool.get());
+    }
+    std::vector<std::vector<double>> times(variants.size());
+    for (int r = 0; r < rounds; ++r) {
+      for (size_t k = 0; k < variants.size(); ++k) {
+        const size_t v = (r % 2 == 0) ? k : variants.size() - 1 - k;
+        const auto start = std::chrono::steady_clock::now();
+        ops[v]->Run(input.data(), output.data(), pool.get());
+        times[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
+    const double flops = 2.0 * p.output_height * p.output_width * layer.cout * layer.kernel * layer.kernel * layer.cin;
+    std::printf("%-13s %-10s", layer.network, layer.name);
+    const double base = Median(times[0]);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const double ms = Median(times[v]);
+      std::printf("  %s %.3f %5.1f x%.2f", variants[v].name, ms, flops / ms / 1e6, base / ms);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace actsparse
+
+int main(int argc, char** argv) { return actsparse::Main(argc, argv); }
