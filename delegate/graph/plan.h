@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "delegate/graph/graph.h"
+#include "delegate/operator/shape.h"
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
@@ -60,7 +61,7 @@ class PartitionPlan {
   Graph graph_;
   std::vector<std::string> fusions_;
   std::vector<std::unique_ptr<Step>> steps_;
-  std::vector<float> arena_;
+  AlignedFloats arena_;
   // Floats into the arena of each internal tensor; SIZE_MAX for external and constant tensors.
   std::vector<size_t> arena_offset_;
   std::vector<float*> bound_;  // pointer of every tensor for the current run

@@ -17,6 +17,15 @@ bool CpuHasAvx2Fma() {
 #endif
 }
 
+bool CpuHasAvx512() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return CpuHasAvx2Fma() && __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
 ConvRowsFn SelectConvRows(const char** name) {
   const char* forced = std::getenv("ACTSPARSE_KERNELS");
   const bool scalar_only = forced != nullptr && std::strcmp(forced, "scalar") == 0;
@@ -56,26 +65,20 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   return DepthwiseRowsScalar;
 }
 
-IgemmFn SelectIgemm(const char** name, size_t* max_rows) {
+IgemmKernel SelectIgemm() {
   const char* conv_name = nullptr;
   SelectConvRows(&conv_name);
+  constexpr size_t kAll = static_cast<size_t>(-1);
 #if defined(__x86_64__)
-  if (std::strcmp(conv_name, "avx2") == 0) {
-    if (name) *name = "avx2";
-    if (max_rows) *max_rows = 6;
-    return IgemmAvx2;
-  }
+  const char* forced = std::getenv("ACTSPARSE_KERNELS");
+  const bool avx2_only = forced != nullptr && std::strcmp(forced, "avx2") == 0;
+  if (std::strcmp(conv_name, "avx2") == 0 && !avx2_only && CpuHasAvx512()) return {IgemmAvx512, "avx512", 7, kAll};
+  if (std::strcmp(conv_name, "avx2") == 0) return {IgemmAvx2, "avx2", 6, 2048};
 #endif
 #if defined(__aarch64__)
-  if (std::strcmp(conv_name, "neon") == 0) {
-    if (name) *name = "neon";
-    if (max_rows) *max_rows = 4;
-    return IgemmNeon;
-  }
+  if (std::strcmp(conv_name, "neon") == 0) return {IgemmNeon, "neon", 4, 2048};
 #endif
-  if (name) *name = "scalar";
-  if (max_rows) *max_rows = 4;
-  return IgemmScalar;
+  return {IgemmScalar, "scalar", 4, kAll};
 }
 
 const ElementwiseKernels& SelectElementwiseKernels() {

@@ -67,6 +67,8 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 // Whether the CPU running us has AVX2 and FMA (false off x86-64).
 bool CpuHasAvx2Fma();
+// Whether it has AVX512F (and AVX2 + FMA).
+bool CpuHasAvx512();
 // The fastest conv micro-kernel this CPU runs; ACTSPARSE_KERNELS=scalar forces the scalar one.
 ConvRowsFn SelectConvRows(const char** name);
 
@@ -135,10 +137,21 @@ void IgemmScalar(const IgemmArgs& args);
 void IgemmNeon(const IgemmArgs& args);  // up to 4 rows
 #endif
 #if defined(__x86_64__)
-void IgemmAvx2(const IgemmArgs& args);  // up to 6 rows; only where CpuHasAvx2Fma()
+void IgemmAvx2(const IgemmArgs& args);    // up to 6 rows; only where CpuHasAvx2Fma()
+void IgemmAvx512(const IgemmArgs& args);  // up to 7 rows; only where CpuHasAvx512()
 #endif
-// The fastest igemm this CPU runs and its row count (ACTSPARSE_KERNELS=scalar forces scalar).
-IgemmFn SelectIgemm(const char** name, size_t* max_rows);
+
+struct IgemmKernel {
+  IgemmFn fn;
+  const char* name;     // "avx512", "avx2", "neon", "scalar"
+  size_t max_rows;      // rows per call
+  // Longest reduction the conv operator gives this kernel; longer ones go to
+  // the tap-blocked ConvRows kernel (faster for them with AVX2, measured on
+  // ResNet-18's layer3/4; AVX-512 has no ConvRows kernel of its own).
+  size_t max_reduction;
+};
+// The fastest igemm this CPU runs. ACTSPARSE_KERNELS=scalar|avx2 caps the ISA.
+IgemmKernel SelectIgemm();
 
 // Masked pixels: copies `value` (out_channels floats) to each output row.
 void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels);

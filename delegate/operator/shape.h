@@ -5,12 +5,35 @@
 
 #include <cstddef>
 #include <functional>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
+
+// Memory for packed weights and activations: 64-byte (cache line) aligned,
+// so a 16-float weight row is one line and no vector load splits across
+// two (glibc's malloc gives 16 bytes; split loads were half of the igemm
+// kernel's loads and cost most when the core is shared).
+template <class T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  static constexpr std::size_t kAlignment = 64;
+  CacheAlignedAllocator() = default;
+  template <class U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kAlignment)));
+  }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(kAlignment)); }
+  template <class U>
+  bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const CacheAlignedAllocator<U>&) const { return false; }
+};
+using AlignedFloats = std::vector<float, CacheAlignedAllocator<float>>;
 
 // Dimensions, outermost first (NHWC for images).
 using Shape = std::vector<int>;

@@ -104,7 +104,7 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
       kernels::PackIgemmWeights(weights + g * group_cout * taps * cin, bias.data() + g * group_cout, op->kernel_taps_,
                                 op->kernel_channels_, group_cout, op->igemm_weights_.data() + g * op->group_igemm_weights_);
     }
-    op->igemm_ = kernels::SelectIgemm(nullptr, &op->igemm_rows_);
+    op->igemm_ = kernels::SelectIgemm();
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
@@ -345,7 +345,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
         const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
         // Calls of balanced heights (49 rows: four of 6 and five of 5, not
         // eight of 6 and one of 1, which streams the weights for one row).
-        const size_t calls = CeilDiv(count, igemm_rows_);
+        const size_t calls = CeilDiv(count, igemm_.max_rows);
         // Reduction blocks in (tap, channel) order, the order of one
         // unblocked call: each adds to the sums the previous one left.
         for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
@@ -364,7 +364,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
               const bool first_block = tap == 0 && c == 0;
               a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + first_line * kernels::kIgemmTile;
               a.prefetch_lines = first_block ? end_line - first_line : 0;
-              igemm_(a);
+              igemm_.fn(a);
             }
           }
         }

@@ -20,6 +20,7 @@
 #include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/operator/elementwise.h"
+#include "delegate/operator/shape.h"
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
@@ -47,8 +48,9 @@ struct ConvBlocking {
   size_t rows_per_task = 96;  // active pixels per task (a chunk)
   // Convs whose reduction (taps x input channels) is at most this use the
   // igemm kernel: rows outer, every tile of a pass inside one call, no
-  // partial sums; larger ones the tap-blocked kernel (ConvRows).
-  size_t igemm_max_reduction = 2048;
+  // partial sums; larger ones the tap-blocked kernel (ConvRows). 0: the
+  // igemm kernel's own limit (IgemmKernel::max_reduction).
+  size_t igemm_max_reduction = 0;
   size_t tile_pass_bytes = 320 * 1024;  // igemm: packed weights per pass over the rows (0: all tiles)
   size_t reduction_block = 1024;        // ConvRows: reduction values per pass (0: the whole K)
   size_t rows_per_call = 0;             // ConvRows: rows per call (0: the whole chunk, tiles outer)
@@ -78,7 +80,8 @@ class SparseConvOperator {
   }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {
-    return !params_.depthwise && kernel_taps_ * kernel_channels_ <= blocking_.igemm_max_reduction;
+    const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : igemm_.max_reduction;
+    return !params_.depthwise && kernel_taps_ * kernel_channels_ <= limit;
   }
 
  private:
@@ -104,11 +107,10 @@ class SparseConvOperator {
 
   SparseConvParams params_;
   ConvBlocking blocking_;
-  std::vector<float> packed_weights_;
+  AlignedFloats packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
-  kernels::IgemmFn igemm_ = nullptr;
-  size_t igemm_rows_ = 0;                   // rows per igemm call
-  std::vector<float> igemm_weights_;        // per group: igemm tiles (bias = conv_bias + add_bias)
+  kernels::IgemmKernel igemm_{};
+  AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
   const kernels::ElementwiseKernels* elementwise_ = nullptr;
@@ -119,7 +121,7 @@ class SparseConvOperator {
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
-  std::vector<float> zero_row_;  // what a padding tap reads: kernel_channels_ zeros
+  AlignedFloats zero_row_;  // what a padding tap reads: kernel_channels_ zeros
   // The reduction as the kernels see it, taps x channels per tap. With
   // merge_rows_ (regular conv, few input channels) a tap is a whole kernel
   // row: kernel_width * C_in contiguous floats of the NHWC input.
@@ -133,7 +135,7 @@ class SparseConvOperator {
     int image, y, x;
   };
   std::vector<RowPatch> row_patches_;
-  std::vector<float> patches_;
+  AlignedFloats patches_;
   // batch * active * taps pointers into the input; valid for planned_input_.
   std::vector<const float*> indirection_;
   const float* planned_input_ = nullptr;

@@ -285,25 +285,45 @@ TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
   EXPECT_EQ(out1[1], -6.0f);  // -8 clamped
 }
 
+// Every igemm kernel this CPU runs, with its row count.
+std::vector<IgemmKernel> SimdIgemms() {
+  std::vector<IgemmKernel> kernels;
+#if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 0});
+  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 0});
+#endif
+#if defined(__aarch64__)
+  kernels.push_back({IgemmNeon, "neon", 4, 0});
+#endif
+  return kernels;
+}
+
+TEST(KernelsTest, SelectIgemmPicksTheWidestIsa) {
+  const IgemmKernel chosen = SelectIgemm();
+  const std::vector<IgemmKernel> simd = SimdIgemms();
+  EXPECT_STREQ(chosen.name, simd.empty() ? "scalar" : simd.back().name);
+}
+
 TEST(KernelsTest, IgemmSimdMatchesScalar) {
-  const char* name = nullptr;
-  size_t max_rows = 0;
-  const IgemmFn fn = SelectIgemm(&name, &max_rows);
-  if (std::string(name) == "scalar") GTEST_SKIP() << "no SIMD igemm on this CPU";
+  const std::vector<IgemmKernel> kernels = SimdIgemms();
+  if (kernels.empty()) GTEST_SKIP() << "no SIMD igemm on this CPU";
   const std::vector<IgemmCase> cases = {
       {1, 1, 1, 1, 0, 0},    {6, 1, 16, 96, 0, 0},  {7, 9, 64, 64, 0, 0},   {13, 1, 45, 129, 0, 3},
       {49, 9, 17, 40, 4, 0}, {5, 7, 21, 16, 3, 0}, {12, 3, 5, 7, 0, 11},    {25, 1, 320, 33, 0, 0},
+      {14, 2, 9, 48, 0, 0},  {7, 1, 3, 17, 0, 0},  {21, 1, 8, 32, 0, 0},
   };
+  for (const IgemmKernel& kernel : kernels) {
   for (const IgemmCase& c : cases) {
-    SCOPED_TRACE(testing::Message() << c.rows << " rows, " << c.taps << " taps x " << c.tap_channels << " -> "
+    SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.taps << " taps x " << c.tap_channels << " -> "
                                     << c.channels << ", " << c.taps_per_call << " taps per call");
-    const std::vector<float> want = RunIgemm(IgemmScalar, max_rows, c, 7);
-    const std::vector<float> got = RunIgemm(fn, max_rows, c, 7);
+    const std::vector<float> want = RunIgemm(IgemmScalar, kernel.max_rows, c, 7);
+    const std::vector<float> got = RunIgemm(kernel.fn, kernel.max_rows, c, 7);
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
       // Same products and order; FMA contraction may differ in the last bits.
       ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
     }
+  }
   }
 }
 

@@ -176,7 +176,7 @@ TEST(SparseConvTest, MatchesNaiveConvolutionWithThreads) {
 TEST(SparseConvTest, GridWithEachConvKernel) {
   ThreadPool pool(2);
   ConvBlocking rows_kernel;
-  rows_kernel.igemm_max_reduction = 0;
+  rows_kernel.igemm_max_reduction = 1;  // every conv through ConvRows
   rows_kernel.reduction_block = 8;
   ConvBlocking igemm;
   igemm.igemm_max_reduction = static_cast<size_t>(-1);

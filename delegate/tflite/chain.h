@@ -69,7 +69,7 @@ class ChainKernel : public DelegateKernel {
   std::shared_ptr<ThreadPool> pool_;
   std::shared_ptr<ChainProfile> profile_;
   std::vector<Step> steps_;
-  std::vector<std::vector<float>> buffers_;
+  std::vector<AlignedFloats> buffers_;
 };
 
 }  // namespace actsparse

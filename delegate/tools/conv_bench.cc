@@ -1,9 +1,11 @@
 // Times the conv operator on network layer shapes under several cache
 // blockings, interleaved in one process (round robin, medians), so that the
 // host's outside load hits every variant alike. A tool for choosing the
-// defaults of ConvBlocking, not a test.
+// defaults of ConvBlocking, not a test. The igemm kernel is the widest this
+// CPU has (ACTSPARSE_KERNELS=avx2 or scalar caps it).
 //
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|all]
+//                                              [--cold 1]  (caches evicted before every run)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,22 +49,22 @@ double Median(std::vector<double> v) {
 
 int Main(int argc, char** argv) {
   int threads = 1, rounds = 31;
+  bool cold = false;  // evict the caches before every run, as a network's next layer finds them
   std::string which = "all";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--layers")) which = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--cold")) cold = std::atoi(argv[i + 1]) != 0;
   }
   std::vector<Variant> variants;
   variants.push_back({"default", ConvBlocking()});
   ConvBlocking rows_kernel;
-  rows_kernel.igemm_max_reduction = 0;
+  rows_kernel.igemm_max_reduction = 1;  // every conv through ConvRows
   variants.push_back({"conv-rows", rows_kernel});
   ConvBlocking igemm;
-  igemm.igemm_max_reduction = static_cast<size_t>(-1);
+  igemm.igemm_max_reduction = static_cast<size_t>(-1);  // every conv through igemm
   variants.push_back({"igemm", igemm});
-  igemm.tile_pass_bytes = 160 * 1024;
-  variants.push_back({"igemm-160k", igemm});
 
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   std::mt19937 rng(1);
@@ -96,10 +98,12 @@ int Main(int argc, char** argv) {
       ops.back()->set_blocking(v.blocking);
       ops.back()->Run(input.data(), output.data(), pool.get());
     }
+    std::vector<float> evict(cold ? 64 << 20 >> 2 : 0, 1.0f);  // 64 MB
     std::vector<std::vector<double>> times(variants.size());
     for (int r = 0; r < rounds; ++r) {
       for (size_t k = 0; k < variants.size(); ++k) {
         const size_t v = (r % 2 == 0) ? k : variants.size() - 1 - k;
+        for (size_t i = 0; i < evict.size(); i += 16) evict[i] += 1.0f;
         const auto start = std::chrono::steady_clock::now();
         ops[v]->Run(input.data(), output.data(), pool.get());
         times[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
