@@ -50,6 +50,12 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   const char* conv_name = nullptr;
   SelectConvRows(&conv_name);
 #if defined(__x86_64__)
+  const char* forced = std::getenv("ACTSPARSE_KERNELS");
+  const bool avx2_only = forced != nullptr && std::strcmp(forced, "avx2") == 0;
+  if (std::strcmp(conv_name, "avx2") == 0 && !avx2_only && CpuHasAvx512()) {
+    if (name) *name = "avx512";
+    return DepthwiseRowsAvx512;
+  }
   if (std::strcmp(conv_name, "avx2") == 0) {
     if (name) *name = "avx2";
     return DepthwiseRowsAvx2;

@@ -83,6 +83,8 @@ void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multipli
 #if defined(__x86_64__)
 // AVX2 + FMA, 4 pixels x 16 channels per step (multiplier 1; other multipliers use the scalar code).
 void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier);
+// AVX-512, 4 pixels x 32 channels per step (multiplier 1; others scalar). Only where CpuHasAvx512().
+void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multiplier);
 #endif
 DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 

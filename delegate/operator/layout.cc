@@ -108,10 +108,47 @@ std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input,
     op->stride_.push_back(1);
   }
   op->total_ = NumElements(input);
+  // Output [..., X, Y] read from input [..., Y, X]: X has stride 1, Y stride X,
+  // every outer dim the product of what follows it.
+  const size_t rank2 = op->extent_.size();
+  if (rank2 >= 2 && op->stride_[rank2 - 2] == 1 && op->stride_[rank2 - 1] == op->extent_[rank2 - 2]) {
+    size_t expected = op->extent_[rank2 - 2] * op->extent_[rank2 - 1];
+    bool outer_in_order = true;
+    for (size_t j = rank2 - 2; j-- > 0;) {
+      outer_in_order = outer_in_order && op->stride_[j] == expected;
+      expected *= op->extent_[j];
+    }
+    op->blocked_2d_ = outer_in_order;
+  }
   return op;
 }
 
 void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  if (blocked_2d_) {
+    // Tiles of kBlock x kBlock: both the reads (rows of the input) and the
+    // writes (rows of the output) touch whole cache lines.
+    constexpr size_t kBlock = 32;
+    const size_t rank = extent_.size();
+    const size_t x_size = extent_[rank - 2], y_size = extent_[rank - 1];
+    const size_t matrices = total_ / (x_size * y_size);
+    const size_t x_blocks = (x_size + kBlock - 1) / kBlock;
+    ParallelRanges(pool, matrices * x_blocks, std::max<size_t>(1, kMinFloatsPerTask / (kBlock * y_size)),
+                   [&](size_t begin, size_t end) {
+                     for (size_t task = begin; task < end; ++task) {
+                       const size_t m = task / x_blocks, x0 = task % x_blocks * kBlock;
+                       const size_t x1 = std::min(x0 + kBlock, x_size);
+                       const float* in = input + m * x_size * y_size;
+                       float* out = output + m * x_size * y_size;
+                       for (size_t y0 = 0; y0 < y_size; y0 += kBlock) {
+                         const size_t y1 = std::min(y0 + kBlock, y_size);
+                         for (size_t x = x0; x < x1; ++x) {
+                           for (size_t y = y0; y < y1; ++y) out[x * y_size + y] = in[y * x_size + x];
+                         }
+                       }
+                     }
+                   });
+    return;
+  }
   const size_t inner = extent_.back(), inner_stride = stride_.back();
   const std::vector<size_t> outer(extent_.begin(), extent_.end() - 1);
   const size_t rows = total_ / inner;

@@ -45,6 +45,9 @@ class TransposeOperator {
   // input stride of each (outermost first); the last is the innermost loop.
   std::vector<size_t> extent_, stride_;
   size_t total_ = 0;
+  // The last two output dims swap the input's last two (NCHW <-> NHWC, with
+  // the outer dims in order): blocked 2-D transposes, one per outer index.
+  bool blocked_2d_ = false;
 };
 
 class ConcatOperator {

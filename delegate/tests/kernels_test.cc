@@ -172,14 +172,19 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
   return out;
 }
 
-TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
-  DepthwiseRowsFn selected = SelectDepthwiseRows(nullptr);
+TEST(KernelsTest, EveryDepthwiseKernelMatchesScalar) {
+  std::vector<DepthwiseRowsFn> kernels = {SelectDepthwiseRows(nullptr)};
+#if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) kernels.push_back(DepthwiseRowsAvx2);
+  if (CpuHasAvx512()) kernels.push_back(DepthwiseRowsAvx512);
+#endif
+  for (DepthwiseRowsFn selected : kernels) {
   unsigned seed = 500;
   // Rows cover whole pixel blocks and every remainder; channels cover the
   // 16-wide steps, the 8-wide step and the scalar tail, alone and together.
   for (size_t rows : {1, 2, 3, 4, 5, 6, 7, 9})
     for (size_t taps : {1, 9, 25})
-      for (size_t cin : {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 96})
+      for (size_t cin : {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 45, 96, 129})
         for (size_t multiplier : {1, 2}) {
           SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " m=" << multiplier);
           const std::vector<float> ref = RunDepthwise(DepthwiseRowsScalar, rows, taps, cin, multiplier, seed);
@@ -187,6 +192,7 @@ TEST(KernelsTest, SelectedDepthwiseKernelMatchesScalar) {
           ++seed;
           for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])));
         }
+  }
 }
 
 #if defined(__aarch64__)
