@@ -18,6 +18,9 @@ class Fuser {
   explicit Fuser(Graph* graph) : g_(*graph), dead_(graph->nodes.size(), false) {}
 
   std::vector<std::string> Run() {
+    MeansThroughTransposes();
+    BinariesThroughTransposePairs();
+    RemoveUnread();
     FusePads();
     FuseSilu();
     FuseResiduals();
@@ -55,6 +58,121 @@ class Fuser {
 
   void Note(const Node& from, const Node& into, const char* what) {
     log_.push_back(from.label + " into " + into.label + (what[0] ? " (" : "") + what + (what[0] ? ")" : ""));
+  }
+
+  // MEAN(TRANSPOSE(x, perm), axes) reads the same numbers as a MEAN of x over
+  // perm[axes]; when the kept dims stay in order the output bytes are the
+  // same too (litert-torch: TRANSPOSE to NCHW, then MEAN over H and W).
+  void MeansThroughTransposes() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& mean = g_.nodes[i];
+      if (dead_[i] || mean.type != OpType::kMean) continue;
+      const int p = Producer(mean.inputs[0]);
+      if (p < 0 || g_.nodes[p].type != OpType::kTranspose) continue;
+      const std::vector<int>& perm = g_.nodes[p].axes;
+      std::vector<int> axes;
+      for (int a : mean.axes) axes.push_back(perm[a]);
+      std::sort(axes.begin(), axes.end());
+      bool contiguous = true, kept_in_order = true;
+      for (size_t k = 1; k < axes.size(); ++k) contiguous = contiguous && axes[k] == axes[k - 1] + 1;
+      int last = -1;
+      for (size_t d = 0; d < perm.size(); ++d) {
+        if (std::find(mean.axes.begin(), mean.axes.end(), static_cast<int>(d)) != mean.axes.end()) continue;
+        kept_in_order = kept_in_order && perm[d] > last;
+        last = perm[d];
+      }
+      if (!contiguous || !kept_in_order) continue;
+      Note(g_.nodes[p], mean, "mean of the untransposed input");
+      mean.inputs[0] = g_.nodes[p].inputs[0];
+      mean.axes = axes;
+    }
+  }
+
+  // TRANSPOSE(x, p) -> binary op with an operand that only broadcasts ->
+  // TRANSPOSE(q = p^-1): the binary op on x itself, with the other operand
+  // viewed in x's layout (a reshape when its non-1 dims keep their order:
+  // squeeze-excitation's per-channel scale).
+  void BinariesThroughTransposePairs() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& first = g_.nodes[i];
+      if (dead_[i] || first.type != OpType::kTranspose) continue;
+      const int b = OnlyReader(first.output);
+      if (b < 0 || g_.nodes[b].type != OpType::kBinary) continue;
+      Node& binary = g_.nodes[b];
+      const int side = binary.inputs[0] == first.output ? 0 : 1;
+      const int other = binary.inputs[1 - side];
+      if (other == first.output) continue;
+      const int s = OnlyReader(binary.output);
+      if (s < 0 || g_.nodes[s].type != OpType::kTranspose) continue;
+      Node& second = g_.nodes[s];
+      const std::vector<int>& perm = first.axes;
+      bool inverse = second.axes.size() == perm.size();
+      for (size_t d = 0; inverse && d < perm.size(); ++d) inverse = perm[second.axes[d]] == static_cast<int>(d);
+      const Shape& y = g_.tensors[first.output].shape;
+      if (!inverse || g_.tensors[binary.output].shape != y) continue;
+      // The other operand, right-aligned to y's rank, moved to x's layout.
+      const Shape& o = g_.tensors[other].shape;
+      if (o.size() > y.size()) continue;
+      Shape aligned(y.size() - o.size(), 1);
+      aligned.insert(aligned.end(), o.begin(), o.end());
+      Shape moved(y.size(), 1);
+      int last = -1;
+      bool reshape_only = true;
+      for (size_t d = 0; d < y.size(); ++d) {
+        moved[perm[d]] = aligned[d];
+        if (aligned[d] == 1) continue;
+        reshape_only = reshape_only && perm[d] > last;
+        last = perm[d];
+      }
+      if (!reshape_only) continue;
+      Tensor view = g_.tensors[other];
+      view.shape = moved;
+      view.external = false;
+      view.name += " (in the untransposed layout)";
+      const int moved_id = g_.AddTensor(view);
+      if (g_.tensors[other].constant == nullptr) {
+        // An activation: a reshape node (it aliases its input) right before the binary op.
+        Node reshape;
+        reshape.type = OpType::kReshape;
+        reshape.inputs = {other};
+        reshape.output = moved_id;
+        reshape.label = binary.label + "/view";
+        pending_.emplace_back(static_cast<size_t>(b), reshape);
+      }
+      Note(first, binary, "transposes around it removed");
+      Note(second, binary, "transposes around it removed");
+      binary.inputs[side] = first.inputs[0];
+      binary.inputs[1 - side] = moved_id;
+      binary.output = second.output;
+      dead_[s] = true;
+    }
+    // Insert the views (back to front, so earlier positions stay valid).
+    std::sort(pending_.begin(), pending_.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (auto& entry : pending_) {
+      g_.nodes.insert(g_.nodes.begin() + static_cast<long>(entry.first), entry.second);
+      dead_.insert(dead_.begin() + static_cast<long>(entry.first), false);
+    }
+    pending_.clear();
+  }
+
+  // Nodes whose output nobody reads any more (and the caller does not bind).
+  void RemoveUnread() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t i = 0; i < g_.nodes.size(); ++i) {
+        if (dead_[i] || g_.tensors[g_.nodes[i].output].external) continue;
+        bool read = false;
+        for (size_t j = 0; j < g_.nodes.size() && !read; ++j) {
+          if (dead_[j]) continue;
+          for (int t : g_.nodes[j].inputs) read = read || t == g_.nodes[i].output;
+        }
+        if (!read) {
+          dead_[i] = true;
+          changed = true;
+        }
+      }
+    }
   }
 
   void FusePads() {
@@ -169,6 +287,7 @@ class Fuser {
   Graph& g_;
   std::vector<bool> dead_;
   std::vector<std::string> log_;
+  std::vector<std::pair<size_t, Node>> pending_;  // nodes to insert before the given index
 };
 
 }  // namespace

@@ -1,6 +1,10 @@
 // Fusion passes over a partition's graph. Each rewrite is exact in the
 // builtin kernels' float semantics except where noted in ARCHITECTURE.md
 // (the summation order of a fused op is its producer's):
+//   - a MEAN of a TRANSPOSE reads the untransposed tensor (NCHW MEAN over H,W
+//     is an NHWC MEAN over H,W), and a binary op between two inverse
+//     TRANSPOSEs runs in the untransposed layout when its other operand only
+//     broadcasts (squeeze-excitation's scale); transposes nobody reads go;
 //   - a zero PAD (H and W only) into the conv or depthwise conv it feeds, and
 //     a PAD by the lowest float into the max pool it feeds (padded positions
 //     never win a max);

@@ -220,8 +220,7 @@ bool ActsparseDelegate::IsNodeSupported(TfLiteContext* context, const NodeInfo& 
 void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector<NodeInfo>& plan,
                                    const std::vector<int>& claimed) {
   summary_.num_claimed = claimed.size();
-  const char* kernel = "scalar";
-  kernels::SelectConvRows(&kernel);
+  const char* kernel = kernels::SelectIgemm().name;
   logger_.Logf(LogLevel::kInfo, "claimed %zu of %zu nodes: %zu of %zu listed chains; conv micro-kernel %s",
                claimed.size(), plan.size(), summary_.num_chains_claimed, summary_.num_chains_listed,
                kernel);
