@@ -7,6 +7,27 @@
 
 namespace actsparse {
 namespace kernels {
+namespace {
+
+enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+
+// The widest instruction set this CPU runs, capped by ACTSPARSE_KERNELS
+// ("scalar": the portable kernels; "avx2": no AVX-512), for comparisons.
+Isa SelectIsa() {
+  const char* forced = std::getenv("ACTSPARSE_KERNELS");
+  if (forced != nullptr && std::strcmp(forced, "scalar") == 0) return Isa::kScalar;
+#if defined(__x86_64__)
+  const bool avx2_only = forced != nullptr && std::strcmp(forced, "avx2") == 0;
+  if (CpuHasAvx512() && !avx2_only) return Isa::kAvx512;
+  if (CpuHasAvx2Fma()) return Isa::kAvx2;
+#endif
+#if defined(__aarch64__)
+  return Isa::kNeon;
+#endif
+  return Isa::kScalar;
+}
+
+}  // namespace
 
 bool CpuHasAvx2Fma() {
 #if defined(__x86_64__)
@@ -26,77 +47,81 @@ bool CpuHasAvx512() {
 #endif
 }
 
+// ConvRows has no AVX-512 version: AVX-512 CPUs run the AVX2 one (and send
+// every conv to igemm, see SelectIgemm).
 ConvRowsFn SelectConvRows(const char** name) {
-  const char* forced = std::getenv("ACTSPARSE_KERNELS");
-  const bool scalar_only = forced != nullptr && std::strcmp(forced, "scalar") == 0;
+  switch (SelectIsa()) {
 #if defined(__x86_64__)
-  if (!scalar_only && CpuHasAvx2Fma()) {
-    if (name) *name = "avx2";
-    return ConvRowsAvx2;
-  }
+    case Isa::kAvx512:
+    case Isa::kAvx2:
+      if (name) *name = "avx2";
+      return ConvRowsAvx2;
 #endif
 #if defined(__aarch64__)
-  if (!scalar_only) {
-    if (name) *name = "neon";
-    return ConvRowsNeon;
-  }
+    case Isa::kNeon:
+      if (name) *name = "neon";
+      return ConvRowsNeon;
 #endif
-  (void)scalar_only;
-  if (name) *name = "scalar";
-  return ConvRowsScalar;
+    default:
+      if (name) *name = "scalar";
+      return ConvRowsScalar;
+  }
 }
 
 DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
-  const char* conv_name = nullptr;
-  SelectConvRows(&conv_name);
+  switch (SelectIsa()) {
 #if defined(__x86_64__)
-  const char* forced = std::getenv("ACTSPARSE_KERNELS");
-  const bool avx2_only = forced != nullptr && std::strcmp(forced, "avx2") == 0;
-  if (std::strcmp(conv_name, "avx2") == 0 && !avx2_only && CpuHasAvx512()) {
-    if (name) *name = "avx512";
-    return DepthwiseRowsAvx512;
-  }
-  if (std::strcmp(conv_name, "avx2") == 0) {
-    if (name) *name = "avx2";
-    return DepthwiseRowsAvx2;
-  }
+    case Isa::kAvx512:
+      if (name) *name = "avx512";
+      return DepthwiseRowsAvx512;
+    case Isa::kAvx2:
+      if (name) *name = "avx2";
+      return DepthwiseRowsAvx2;
 #endif
 #if defined(__aarch64__)
-  if (std::strcmp(conv_name, "neon") == 0) {
-    if (name) *name = "neon";
-    return DepthwiseRowsNeon;
-  }
+    case Isa::kNeon:
+      if (name) *name = "neon";
+      return DepthwiseRowsNeon;
 #endif
-  if (name) *name = "scalar";
-  return DepthwiseRowsScalar;
+    default:
+      if (name) *name = "scalar";
+      return DepthwiseRowsScalar;
+  }
 }
 
 IgemmKernel SelectIgemm() {
-  const char* conv_name = nullptr;
-  SelectConvRows(&conv_name);
   constexpr size_t kAll = static_cast<size_t>(-1);
+  switch (SelectIsa()) {
 #if defined(__x86_64__)
-  const char* forced = std::getenv("ACTSPARSE_KERNELS");
-  const bool avx2_only = forced != nullptr && std::strcmp(forced, "avx2") == 0;
-  if (std::strcmp(conv_name, "avx2") == 0 && !avx2_only && CpuHasAvx512()) return {IgemmAvx512, "avx512", 7, kAll};
-  if (std::strcmp(conv_name, "avx2") == 0) return {IgemmAvx2, "avx2", 6, 2048};
+    case Isa::kAvx512:
+      return {IgemmAvx512, "avx512", 7, kAll};
+    case Isa::kAvx2:
+      return {IgemmAvx2, "avx2", 6, 2048};
 #endif
 #if defined(__aarch64__)
-  if (std::strcmp(conv_name, "neon") == 0) return {IgemmNeon, "neon", 4, 2048};
+    case Isa::kNeon:
+      return {IgemmNeon, "neon", 4, 2048};
 #endif
-  return {IgemmScalar, "scalar", 4, kAll};
+    default:
+      return {IgemmScalar, "scalar", 4, kAll};
+  }
 }
 
+// Elementwise kernels have no AVX-512 table: AVX2's is memory-bound already.
 const ElementwiseKernels& SelectElementwiseKernels() {
-  const char* conv_name = nullptr;
-  SelectConvRows(&conv_name);
+  switch (SelectIsa()) {
 #if defined(__x86_64__)
-  if (std::strcmp(conv_name, "avx2") == 0) return ElementwiseKernelsAvx2();
+    case Isa::kAvx512:
+    case Isa::kAvx2:
+      return ElementwiseKernelsAvx2();
 #endif
 #if defined(__aarch64__)
-  if (std::strcmp(conv_name, "neon") == 0) return ElementwiseKernelsNeon();
+    case Isa::kNeon:
+      return ElementwiseKernelsNeon();
 #endif
-  return ElementwiseKernelsScalar();
+    default:
+      return ElementwiseKernelsScalar();
+  }
 }
 
 }  // namespace kernels
