@@ -8,37 +8,43 @@ import subprocess
 import sys
 
 
-def _result(speedup: float, reference: float | None) -> dict:
-    return {"speedup": speedup, "speedup_vs_reference": reference, "cpu_busy": False, "dense_ms": 40.0,
-            "reference_ms": 41.0 if reference else None, "claimed_chains": 17, "listed_chains": 17,
-            "conv_kernel": "avx2"}
+def _result(speedup: float, reference: float | None, load: float | None = None) -> dict:
+    result = {"speedup": speedup, "speedup_vs_reference": reference, "cpu_busy": False, "dense_ms": 40.0,
+              "reference_ms": 41.0 if reference else None, "claimed_chains": 17, "listed_chains": 17,
+              "claimed_nodes": 72, "total_nodes": 72, "partitions": 1, "conv_kernel": "avx512"}
+    if load is not None:
+        result["load"] = {"pairs": 120, "correlation": -0.1, "slow_over_fast": load,
+                          "quartiles": [{"dense_ms": [40.0 + 2 * k, 42.0 + 2 * k], "delegate_ms": 30.0,
+                                         "pair_ratio": 1.4 * (1 - k * (1 - load) / 3)} for k in range(4)]}
+    return result
 
 
 def test_paper_table_from_json(repo, tmp_path):
-    rows = [{"model": "resnet18", "variant": "skip1x1", "sparsity": 0.0, "ideal": 1.0, "paper": None,
-             "t1": _result(1.0, None)},
-            {"model": "resnet18", "variant": "skip1x1", "sparsity": 0.0, "forced": True, "ideal": 1.0,
-             "paper": None, "t1": _result(0.99, 0.98)},
+    rows = [{"model": "resnet18", "variant": "dense", "sparsity": 0.0, "ideal": 1.0, "paper": None,
+             "t1": _result(1.03, None)},
             {"model": "resnet18", "variant": "skip1x1", "sparsity": 0.1, "ideal": 1.11, "paper": 1.11,
-             "t1": _result(1.2, 1.12)},
+             "t1": _result(1.2, 1.12), "chains_t1": _result(1.1, 1.02)},
             {"model": "resnet18", "variant": "skip1x1", "sparsity": 0.3, "ideal": 1.43, "paper": 1.42,
-             "t1": _result(1.5, 1.30)}]
-    chains = [{"name": "conv1", "output_shape": [1, 112, 112, 64], "sparsity": 0.3, "xnnpack_conv_ms": 2.0,
-               "delegate_ms": 1.4, "efficiency": 1.0},
-              {"name": "layer4.0.conv1", "output_shape": [1, 7, 7, 512], "sparsity": 0.3, "xnnpack_conv_ms": 1.0,
-               "delegate_ms": 0.8, "efficiency": 0.875}]
+             "t1": _result(1.5, 1.30, load=0.90)},
+            {"model": "mobilenet_v2", "variant": "dense", "sparsity": 0.0, "ideal": 1.0, "paper": None,
+             "t1": _result(1.02, None)}]
     saved = tmp_path / "saved.json"
-    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "threads": [1], "rows": rows,
-                                 "resnet18_s0.3_per_chain": {"1": chains}}))
+    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "load_runs": 120, "threads": [1], "rows": rows,
+                                 "machine": {"cpu": "Test CPU"}}))
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "paper_table.md").read_text()
-    assert "on 2026-01-01" in table and "7 interleaved runs" in table
-    assert "| s=0 (forced through the delegate) >= 0.97x | 0.98x | met |" in table
-    assert "| s=0.1 >= 1.11x | 1.12x | met |" in table          # the headline is vs the dense model
-    assert "| s=0.3 >= 1.42x | 1.30x | **not met** |" in table
-    assert "1 of 2 chains | **not met** |" in table
+    assert "on 2026-01-01, Test CPU (kernels: avx512)" in table and "7 interleaved runs" in table
+    assert "| resnet18 dense through the delegate >= 1.00x | 1.03x | met |" in table
+    assert "| mobilenet_v2 dense through the delegate >= 1.05x | 1.02x | **not met** |" in table
+    assert "| resnet18 (1x1 skipped) s=0.1 >= 1.11x | 1.12x | met |" in table   # vs the dense model
+    assert "| resnet18 (1x1 skipped) s=0.3 >= 1.42x | 1.30x | **not met** |" in table
+    assert "slowest-quartile pair ratio >= 95% of the fastest's | 90% | **not met** |" in table
+    assert "| resnet18 (1x1 skipped) s=0.3 | 1 | 120 | 40.0-42.0 | 1.400 |" in table
+    assert "| resnet18 | all but 1x1 | 0.1 | 1.11x | 1.11x | **1.12x** | 101% | 1.20x | 1.02x | 41.0 | 72/72 in 1 |" \
+        in table
+    assert "| resnet18 | none | 0.0 | 1.00x | - | **1.03x** | 103% | - | - | 40.0 |" in table
     assert (tmp_path / "speedup.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -78,7 +84,7 @@ def test_paper_table_marks_loaded_rows(repo, tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "paper_table.md").read_text()
-    assert "| **1.05x**† | 1.10x† |" in table
+    assert "| **1.05x**† | 95% | 1.10x† |" in table
     assert "more than 20% slower" in table and "at most 3 more times" in table and "marked †" in table
 
 
@@ -91,8 +97,8 @@ def test_paper_table_without_the_target_rows_says_so(repo, tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "paper_table.md").read_text()
-    assert "| **1.10x** | 1.20x |" in table
-    assert "Not measured in this run: the targets are for ResNet-18" in table
+    assert "| **1.10x** | 69% | 1.20x |" in table
+    assert "Not measured in this run: the targets are for the dense networks" in table
     assert "| target |" not in table
 
 
@@ -102,7 +108,8 @@ def test_paper_table_rejects_bad_lists_before_measuring(repo):
              ("--sparsities", "0.1,1.0"): "--sparsities: each must be in [0, 1)",
              ("--sparsities", "0.1,a"): "could not convert string to float: 'a'",
              ("--threads", "0"): "--threads: each must be a positive count",
-             ("--runs", "0"): "--runs: must be at least 1"}
+             ("--runs", "0"): "--runs: must be at least 1",
+             ("--load-runs", "4"): "--load-runs: must be at least 8"}
     for argv, message in cases.items():
         out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), *argv],
                              capture_output=True, text=True, timeout=60)
@@ -118,3 +125,21 @@ def test_accuracy_script_runs(repo, tmp_path):
     assert [r["config"] for r in report["rows"]] == ["dense", "s=0.2", "s=0.2 + KD"]
     assert all(0 <= r["mean"] <= 100 for r in report["rows"])
     assert "359 test images" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_load_sensitivity_groups_pairs_by_the_dense_time():
+    import numpy as np
+    import pytest
+
+    from actsparse.bench import load_sensitivity
+
+    dense = list(np.linspace(40, 60, 40))
+    robust = load_sensitivity(dense, [d / 1.4 for d in dense])      # slows down with the host
+    assert robust["pairs"] == 40 and len(robust["quartiles"]) == 4
+    assert all(abs(q["pair_ratio"] - 1.4) < 1e-6 for q in robust["quartiles"])
+    assert robust["slow_over_fast"] == 1.0
+    fragile = load_sensitivity(dense, [d / 1.4 * (1 + (d - 40) / 20) for d in dense])  # slows down more
+    assert fragile["slow_over_fast"] < 0.7 and fragile["correlation"] < -0.9
+    assert fragile["quartiles"][0]["dense_ms"][0] == 40.0 and fragile["quartiles"][3]["dense_ms"][1] == 60.0
+    with pytest.raises(ValueError, match="at least 8 pairs"):
+        load_sensitivity([1.0] * 5, [1.0] * 5)

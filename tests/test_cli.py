@@ -87,8 +87,10 @@ def test_bench_json(tmp_path):
         assert key in report
     assert report["num_threads"] == 2 and report["claimed_chains"] == 1
     assert report["dense_ms"] > 0 and report["delegate_ms"] > 0
-    assert report["max_relative_error"] <= 1e-4
+    assert report["max_relative_error"] <= 1e-5
     assert 0.0 <= report["cpu_busy_fraction"] <= 1.0
+    assert report["partitions"] == 1 and report["claimed_nodes"] == report["total_nodes"] == 3
+    assert report["load"] is None  # fewer than 8 pairs
     missing = _run("bench", str(tmp_path / "nope.tflite"))
     assert missing.returncode == 1 and "nope.tflite: no such file" in missing.stderr
     profiled = _run("bench", str(model), "--num_runs", "5", "--warmup_runs", "2", "--profile", "--json")
@@ -100,10 +102,15 @@ def test_bench_json(tmp_path):
     assert row["calls"] == 7  # 2 warm-up + 5 timed; the first (output check) run is not counted
     assert 0 < row["best_ms"] <= row["mean_ms"] and row["share"] == 1.0
     assert report["profile"] is not None and json.loads(out.stdout)["profile"] is None
-    text = _run("bench", str(model), "--num_runs", "3", "--warmup_runs", "1", "--profile")
+    text = _run("bench", str(model), "--num_runs", "8", "--warmup_runs", "1", "--profile")
     assert text.returncode == 0, text.stderr
-    assert "per chain, inside the model" in text.stdout and "    mconv" in text.stdout
+    assert "per step, inside the model" in text.stdout and "    mconv" in text.stdout
     assert "the rest of an inference" in text.stdout
+    assert "3/3 nodes delegated in 1 partition(s)" in text.stdout
+    assert "quartile 4:" in text.stdout and "slowest over fastest quartile" in text.stdout
+    chains = _run("bench", str(model), "--num_runs", "3", "--warmup_runs", "1", "--profile", "--claim", "chains")
+    assert chains.returncode == 0, chains.stderr
+    assert "per chain, inside the model" in chains.stdout and "3/3 nodes delegated" in chains.stdout
 
 
 def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:

@@ -47,6 +47,15 @@ class BenchResult:
     # With profile=True: each chain's wall time inside the model over the
     # warm-up and timed runs (see actsparse.runtime.parse_profile_report).
     profile: list[dict] | None = None
+    # What the delegate ran: nodes of all, and how many partitions they made
+    # (1: the network ran whole in the delegate); the options it was given.
+    claimed_nodes: int = 0
+    total_nodes: int = 0
+    partitions: int = 0
+    delegate_options: dict | None = None
+    # The run's interleaved pairs grouped by how slow the plain dense network
+    # was (see load_sensitivity): how the speedup holds as outside load changes.
+    load: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -82,6 +91,37 @@ def interleaved_times(interpreters: list[Any], runs: int) -> list[list[float]]:
     return times
 
 
+def load_sensitivity(dense_ms: list[float], delegate_ms: list[float]) -> dict:
+    """How a speedup holds as the host's outside load changes.
+
+    ``dense_ms[i]`` and ``delegate_ms[i]`` are one interleaved pair (the dense
+    network on XNNPACK and the delegate's model). Outside load shows in the
+    dense run's time, not in /proc/stat, so the pairs are grouped into
+    quartiles of the dense time; a load-robust runtime keeps the same pair
+    ratio (dense / delegate) in every quartile.
+
+    Returns ``{"pairs", "quartiles": [{"dense_ms": [lo, hi], "delegate_ms"
+    (median), "pair_ratio" (median)}, ...], "correlation"}`` (Pearson, dense
+    time against pair ratio; near 0 = robust), and ``"slow_over_fast"``: the
+    slowest quartile's pair ratio over the fastest's (1.0 = no loss under load).
+    """
+    dense = np.asarray(dense_ms, dtype=float)
+    sparse = np.asarray(delegate_ms, dtype=float)
+    if dense.shape != sparse.shape or dense.size < 8:
+        raise ValueError(f"need at least 8 pairs of equal length, got {dense.size} and {sparse.size}")
+    ratio = dense / sparse
+    edges = np.quantile(dense, [0.0, 0.25, 0.5, 0.75, 1.0])
+    quartiles = []
+    for k in range(4):
+        chosen = (dense >= edges[k]) & (dense <= edges[k + 1])
+        quartiles.append({"dense_ms": [round(float(edges[k]), 3), round(float(edges[k + 1]), 3)],
+                          "delegate_ms": round(float(np.median(sparse[chosen])), 3),
+                          "pair_ratio": round(float(np.median(ratio[chosen])), 4)})
+    correlation = float(np.corrcoef(dense, ratio)[0, 1]) if dense.std() > 0 and ratio.std() > 0 else 0.0
+    return {"pairs": int(dense.size), "quartiles": quartiles, "correlation": round(correlation, 3),
+            "slow_over_fast": round(quartiles[3]["pair_ratio"] / quartiles[0]["pair_ratio"], 4)}
+
+
 def set_random_inputs(interpreter: Any, seed: int) -> None:
     """Allocate ``interpreter`` and fill every input with standard-normal float32
     drawn from ``seed`` (the same seed gives the same inputs in every interpreter)."""
@@ -97,7 +137,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, warmup_runs: int = 5,
               busy_threshold: float = 0.15, seed: int = 0,
-              reference: str | Path | None = None, profile: bool = False) -> BenchResult:
+              reference: str | Path | None = None, profile: bool = False,
+              delegate_options: dict | None = None) -> BenchResult:
     """Benchmark ``model`` (an annotated .tflite) as described in the module docstring.
 
     ``dense`` is ``model`` itself on XNNPACK (its masked convs as CONV_2D ->
@@ -106,12 +147,19 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     XNNPACK in the same interleaving. ``profile`` turns on the delegate's
     ``profile`` option: each chain's wall time inside the model, over the
     warm-up and timed runs, comes back in ``BenchResult.profile``.
+    ``delegate_options`` go to the delegate (e.g. ``{"claim": "chains"}``).
+    ``BenchResult.load`` groups the timed pairs by the plain dense network's
+    time (the reference when given, else ``model`` on XNNPACK), see
+    :func:`load_sensitivity`.
     """
     import actsparse
 
     busy = cpu_busy_fraction()
     dense = actsparse.Interpreter(model, num_threads=num_threads, use_delegate=False)
-    sparse = actsparse.Interpreter(model, num_threads=num_threads, **({"profile": True} if profile else {}))
+    options = dict(delegate_options or {})
+    if profile:
+        options["profile"] = True
+    sparse = actsparse.Interpreter(model, num_threads=num_threads, **options)
     plain = None
     if reference is not None:
         plain = actsparse.Interpreter(reference, num_threads=num_threads, use_delegate=False)
@@ -166,4 +214,8 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
         reference=str(reference) if reference is not None else None,
         reference_ms=round(statistics.median(all_times[2]), 3) if plain is not None else None,
         speedup_vs_reference=round(statistics.median(all_times[2]) / delegate_ms, 4) if plain is not None else None,
-        profile=chain_times)
+        profile=chain_times,
+        claimed_nodes=report.claimed_nodes, total_nodes=report.total_nodes, partitions=report.partitions,
+        delegate_options=dict(delegate_options) if delegate_options else None,
+        load=load_sensitivity(all_times[2] if plain is not None else dense_times, delegate_times)
+        if num_runs >= 8 else None)

@@ -14,7 +14,9 @@ examples:
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
   actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
   actsparse bench sparse.tflite --reference dense.tflite   # also vs. the model converted without masks
-  actsparse bench resnet18.tflite --profile           # each chain's time inside the model
+  actsparse bench resnet18.tflite --profile           # each step's time inside the model
+  actsparse bench dense.tflite                        # a model without masks: the delegate's engine vs XNNPACK
+  actsparse bench resnet18.tflite --claim chains      # only the masked chains (the old behaviour)
 
 On Android or another C++ host (untested here):
   benchmark_model --graph=model.tflite --external_delegate_path=libactsparse_delegate.so \\
@@ -41,8 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also time each delegated chain alone against the same conv on XNNPACK "
                    "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")
     p.add_argument("--profile", action="store_true",
-                   help="also report each delegated chain's wall time inside the model, over the warm-up "
-                   "and timed runs (the delegate's profile option; in --json: \"profile\")")
+                   help="also report each delegated step's (claim=chains: chain's) wall time inside the "
+                   "model, over the warm-up and timed runs (the delegate's profile option; in --json: \"profile\")")
+    p.add_argument("--claim", choices=("graph", "chains"), default="graph",
+                   help="what the delegate claims: every node it can compute (default), or only the "
+                   "masked chains")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -63,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
-                           warmup_runs=args.warmup_runs, reference=args.reference, profile=args.profile)
+                           warmup_runs=args.warmup_runs, reference=args.reference, profile=args.profile,
+                           delegate_options={"claim": args.claim})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -74,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
             obj["layers"] = [layer.to_json() for layer in layers]
         print(json.dumps(obj, indent=2))
     else:
-        print(f"{result.model}: {result.claimed_chains}/{result.listed_chains} chains delegated "
-              f"(conv micro-kernel {result.conv_kernel}), {result.num_threads} thread(s), "
+        print(f"{result.model}: {result.claimed_nodes}/{result.total_nodes} nodes delegated in "
+              f"{result.partitions} partition(s), {result.claimed_chains}/{result.listed_chains} masked chains "
+              f"sparse (conv micro-kernel {result.conv_kernel}), {result.num_threads} thread(s), "
               f"{result.num_runs} interleaved runs")
         print(f"  dense XNNPACK  median {result.dense_ms:8.2f} ms  (p10 {result.dense_p10_ms:.2f}, p90 {result.dense_p90_ms:.2f})")
         print(f"  with delegate  median {result.delegate_ms:8.2f} ms  (p10 {result.delegate_p10_ms:.2f}, p90 {result.delegate_p90_ms:.2f})")
@@ -84,28 +91,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"  speedup {result.speedup:.3f}x; outputs agree to {result.max_relative_error:.2g} of the output scale")
         if result.speedup_vs_reference is not None:
             print(f"  speedup vs reference {result.speedup_vs_reference:.3f}x")
+        if result.load is not None:
+            _print_load(result.load, "reference" if result.reference_ms is not None else "dense XNNPACK")
         if result.cpu_busy:
             print(f"  WARNING: other processes used {result.cpu_busy_fraction:.0%} of the CPU before the run; "
                   "these figures are not trustworthy")
         if layers is not None:
             _print_layers(layers)
         if result.profile is not None:
-            _print_profile(result.profile, result.delegate_ms)
-    return 0 if result.max_relative_error <= 1e-4 else 1
+            _print_profile(result.profile, result.delegate_ms, "step" if args.claim == "graph" else "chain")
+    # The delegate promises 1e-5 of the output scale (docs/ARCHITECTURE.md, Numerics).
+    return 0 if result.max_relative_error <= 1e-5 else 1
 
 
-def _print_profile(rows: list[dict], model_ms: float) -> None:
-    width = max([len("chain")] + [len(row["name"]) for row in rows])
-    print("  per chain, inside the model (ms per call; first call not counted):")
-    print(f"    {'chain':<{width}}  {'output':<12} {'sparsity':>8} {'calls':>6} {'mean':>8} {'best':>8} {'share':>6}")
+def _print_load(load: dict, dense_label: str) -> None:
+    print(f"  as outside load changes ({load['pairs']} pairs grouped by the {dense_label} time):")
+    for k, q in enumerate(load["quartiles"]):
+        lo, hi = q["dense_ms"]
+        print(f"    quartile {k + 1}: {dense_label} {lo:7.2f}-{hi:7.2f} ms, delegate {q['delegate_ms']:7.2f} ms, "
+              f"pair ratio {q['pair_ratio']:.3f}")
+    print(f"    slowest over fastest quartile {load['slow_over_fast']:.3f}; correlation of {dense_label} time "
+          f"and pair ratio {load['correlation']:+.2f} (near 0: robust to load)")
+
+
+def _print_profile(rows: list[dict], model_ms: float, unit: str) -> None:
+    width = max([len(f"all {unit}s")] + [len(row["name"]) for row in rows])
+    print(f"  per {unit}, inside the model (ms per call; first call not counted):")
+    print(f"    {unit:<{width}}  {'output':<12} {'sparsity':>8} {'calls':>6} {'mean':>8} {'best':>8} {'share':>6}")
     for row in rows:
         print(f"    {row['name']:<{width}}  {row['output']:<12} {row['sparsity']:8.3f} {row['calls']:6d} "
               f"{row['mean_ms']:8.3f} {row['best_ms']:8.3f} {row['share']:6.1%}")
     chains_ms = sum(r["mean_ms"] for r in rows)
-    print(f"    {'all chains':<{width}}  {'':<12} {'':>8} {'':>6} {chains_ms:8.3f}")
+    print(f"    {'all ' + unit + 's':<{width}}  {'':<12} {'':>8} {'':>6} {chains_ms:8.3f}")
     # Means against the model's median: a rough split, but it shows where
     # the rest of an inference goes.
-    print(f"  the rest of an inference (the runtime's own ops, switching between them and the chains): "
+    print(f"  the rest of an inference (the runtime's own ops, switching between them and the delegate): "
           f"~{max(model_ms - chains_ms, 0.0):.3f} ms of {model_ms:.3f}")
 
 
