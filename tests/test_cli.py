@@ -61,6 +61,7 @@ def test_demo_json(tmp_path):
     report = json.loads(out.stdout)
     assert report["model"] == "resnet18" and report["masked_layers"] == 17
     assert report["claimed_chains"] == 17
+    assert report["partitions"] == 1 and report["claimed_nodes"] == report["total_nodes"]
     assert report["outputs_match"] is True and report["relative_error"] <= 1e-4
     assert report["num_threads"] == 2 and report["input_shape"] == [1, 3, 64, 64]
     assert report["dense_ms"] > 0 and report["delegate_ms"] > 0

@@ -14,9 +14,20 @@
 namespace actsparse {
 namespace {
 
-constexpr int kIndexBits = 24;
+// A range word: generation (24 bits) | front (20) | back (20). The generation
+// wraps after 16.7 million calls; a worker would have to stay descheduled
+// between reading a call and claiming from it for that many calls (seconds
+// at the very least) to mistake a new call for its old one.
+constexpr int kIndexBits = 20;
 constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
-constexpr uint64_t kGenerationMask = ~uint64_t{0} >> kIndexBits;
+constexpr uint64_t kGenerationMask = (uint64_t{1} << 24) - 1;
+
+uint64_t Pack(uint64_t generation, uint64_t front, uint64_t back) {
+  return (generation << (2 * kIndexBits)) | (front << kIndexBits) | back;
+}
+uint64_t GenerationOf(uint64_t word) { return word >> (2 * kIndexBits); }
+uint64_t FrontOf(uint64_t word) { return (word >> kIndexBits) & kIndexMask; }
+uint64_t BackOf(uint64_t word) { return word & kIndexMask; }
 // Longest anyone spins before sleeping anyway: a held worker (a guard
 // against a caller that holds the workers and then does something slow) and
 // the caller waiting for the workers' last tasks (a guard against a worker
@@ -48,7 +59,9 @@ bool SpinUntil(Done done) {
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  const int participants = num_threads < 1 ? 1 : num_threads;
+  ranges_.reset(new Range[participants]);
+  for (int i = 1; i < participants; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -61,32 +74,45 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::RunTasks(uint64_t generation, const std::function<void(size_t)>& task,
+void ThreadPool::RunTasks(uint64_t generation, int participant, const std::function<void(size_t)>& task,
                           size_t count) {
-  for (;;) {
-    uint64_t word = claim_.load(std::memory_order_acquire);
-    do {
-      if ((word >> kIndexBits) != generation || (word & kIndexMask) >= count) return;
-    } while (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
-                                           std::memory_order_acquire));
-    task(static_cast<size_t>(word & kIndexMask));
-    if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
-      // Taking the mutex orders this notify after the caller's predicate
-      // check, so the wakeup cannot be lost.
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_.notify_one();
+  const int participants = num_threads();
+  // Own range first, from the front; then the others', from the back.
+  for (int k = 0; k < participants; ++k) {
+    const int owner = (participant + k) % participants;
+    std::atomic<uint64_t>& range = ranges_[owner].word;
+    for (;;) {
+      uint64_t word = range.load(std::memory_order_acquire);
+      bool claimed = false;
+      uint64_t index = 0;
+      while (GenerationOf(word) == generation && FrontOf(word) < BackOf(word)) {
+        const uint64_t front = FrontOf(word), back = BackOf(word);
+        const uint64_t next = k == 0 ? Pack(generation, front + 1, back) : Pack(generation, front, back - 1);
+        if (range.compare_exchange_weak(word, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          index = k == 0 ? front : back - 1;
+          claimed = true;
+          break;
+        }
+      }
+      if (!claimed) break;  // this range is empty (or the call is over)
+      task(static_cast<size_t>(index));
+      if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
+        // Taking the mutex orders this notify after the caller's predicate
+        // check, so the wakeup cannot be lost.
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 }
 
 void ThreadPool::SpinForNextCall(uint64_t seen) const {
   SpinUntil([&] {
-    return (claim_.load(std::memory_order_acquire) >> kIndexBits) != seen ||
-           !hold_.load(std::memory_order_acquire);
+    return current_.load(std::memory_order_acquire) != seen || !hold_.load(std::memory_order_acquire);
   });
 }
 
-void ThreadPool::WorkerLoop() {
+void ThreadPool::WorkerLoop(int participant) {
 #if defined(__linux__)
   // Named so that `top -H`, perf and /proc/PID/task tell our workers from
   // XNNPACK's (the name is at most 15 characters).
@@ -104,7 +130,7 @@ void ThreadPool::WorkerLoop() {
       task = task_;
       count = count_;
     }
-    RunTasks(seen, *task, count);
+    RunTasks(seen, participant, *task, count);
     // Returns at once unless held. If a call came meanwhile, the wait above
     // finds it without sleeping.
     SpinForNextCall(seen);
@@ -113,12 +139,13 @@ void ThreadPool::WorkerLoop() {
 
 void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& task) {
   if (count == 0) return;
-  if (count > kIndexMask) std::abort();  // a programming error, not an input error
+  if (count >= kIndexMask) std::abort();  // a programming error, not an input error
   std::lock_guard<std::mutex> call(call_mutex_);
   if (workers_.empty() || count == 1) {
     for (size_t i = 0; i < count; ++i) task(i);
     return;
   }
+  const size_t participants = static_cast<size_t>(num_threads());
   uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -126,12 +153,16 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
     task_ = &task;
     count_ = count;
     completed_.store(0, std::memory_order_relaxed);
-    claim_.store(generation << kIndexBits, std::memory_order_release);
+    for (size_t p = 0; p < participants; ++p) {
+      ranges_[p].word.store(Pack(generation, p * count / participants, (p + 1) * count / participants),
+                            std::memory_order_release);
+    }
+    current_.store(generation, std::memory_order_release);
   }
   wake_.notify_all();
-  RunTasks(generation, task, count);
+  RunTasks(generation, 0, task, count);
   if (completed_.load(std::memory_order_acquire) == count) return;
-  // The worker is finishing its last task, which is shorter than a chain:
+  // A worker is finishing its last task, which is shorter than an op:
   // spinning for it beats a futex sleep, whose wakeup costs 15-30 us here.
   if (SpinUntil([&] { return completed_.load(std::memory_order_acquire) == count; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
