@@ -127,9 +127,10 @@ void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool)
   if (blocked_2d_) {
     // Tiles of kBlock x kBlock: both the reads (rows of the input) and the
     // writes (rows of the output) touch whole cache lines.
-    constexpr size_t kBlock = 32;
     const size_t rank = extent_.size();
     const size_t x_size = extent_[rank - 2], y_size = extent_[rank - 1];
+    // A few planes go in longer blocks (their output rows are short).
+    const size_t kBlock = y_size <= 4 ? 1024 : 32;
     const size_t matrices = total_ / (x_size * y_size);
     const size_t x_blocks = (x_size + kBlock - 1) / kBlock;
     ParallelRanges(pool, matrices * x_blocks, std::max<size_t>(1, kMinFloatsPerTask / (kBlock * y_size)),
@@ -139,6 +140,14 @@ void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool)
                        const size_t x1 = std::min(x0 + kBlock, x_size);
                        const float* in = input + m * x_size * y_size;
                        float* out = output + m * x_size * y_size;
+                       if (y_size <= 4) {
+                         // Few planes (an RGB image to NHWC): one plane at a
+                         // time, contiguous reads, the block's output in L1.
+                         for (size_t y = 0; y < y_size; ++y) {
+                           for (size_t x = x0; x < x1; ++x) out[x * y_size + y] = in[y * x_size + x];
+                         }
+                         continue;
+                       }
                        for (size_t y0 = 0; y0 < y_size; y0 += kBlock) {
                          const size_t y1 = std::min(y0 + kBlock, y_size);
                          for (size_t x = x0; x < x1; ++x) {
