@@ -15,7 +15,8 @@ bool HasActivation(const Node& node) { return node.act_min > kNoMin || node.act_
 
 class Fuser {
  public:
-  explicit Fuser(Graph* graph) : g_(*graph), dead_(graph->nodes.size(), false) {}
+  Fuser(Graph* graph, const FusionOptions& options)
+      : g_(*graph), options_(options), dead_(graph->nodes.size(), false) {}
 
   std::vector<std::string> Run() {
     MeansThroughTransposes();
@@ -25,6 +26,7 @@ class Fuser {
     FuseSilu();
     FuseResiduals();
     FuseActivations();
+    if (options_.bands) FuseInvertedResiduals();
     std::vector<Node> kept;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (!dead_[i]) kept.push_back(std::move(g_.nodes[i]));
@@ -284,7 +286,46 @@ class Fuser {
     }
   }
 
+  static bool IsPointwise(const Node& node) {
+    const Node::Conv& c = node.conv;
+    return node.type == OpType::kConv2D && c.kernel_height == 1 && c.kernel_width == 1 &&
+           c.stride_height == 1 && c.stride_width == 1 && c.groups == 1 && c.padding_top == 0 &&
+           c.padding_left == 0;
+  }
+
+  void FuseInvertedResiduals() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      // The first conv may be any (MobileNet's stem is 3x3, stride 2): its
+      // rows go to the ring whatever computes them.
+      if (dead_[i] || g_.nodes[i].type != OpType::kConv2D) continue;
+      const Node& expand = g_.nodes[i];
+      const int d = OnlyReader(expand.output);
+      if (d < 0 || g_.nodes[d].type != OpType::kDepthwiseConv2D || g_.nodes[d].inputs[0] != expand.output) continue;
+      const Node& depthwise = g_.nodes[d];
+      const int p = OnlyReader(depthwise.output);
+      if (p < 0 || !IsPointwise(g_.nodes[p]) || g_.nodes[p].inputs[0] != depthwise.output) continue;
+      const Shape& mid = g_.tensors[expand.output].shape;
+      if (mid.size() != 4 || NumElements(mid) * sizeof(float) < kMinBandedBytes) continue;
+      Node& project = g_.nodes[p];
+      Node banded;
+      banded.type = OpType::kBandedConvs;
+      banded.label = expand.label + "+" + depthwise.label + "+" + project.label;
+      banded.chain = {expand, depthwise, project};
+      // Everything the three read from outside the chain.
+      for (const Node& conv : banded.chain) {
+        for (int t : conv.inputs) {
+          if (t != expand.output && t != depthwise.output) banded.inputs.push_back(t);
+        }
+      }
+      banded.output = project.output;
+      log_.push_back(expand.label + ", " + depthwise.label + " and " + project.label + " into bands");
+      dead_[i] = dead_[d] = true;
+      project = std::move(banded);  // runs where the last of the three ran
+    }
+  }
+
   Graph& g_;
+  const FusionOptions options_;
   std::vector<bool> dead_;
   std::vector<std::string> log_;
   std::vector<std::pair<size_t, Node>> pending_;  // nodes to insert before the given index
@@ -292,7 +333,9 @@ class Fuser {
 
 }  // namespace
 
-std::vector<std::string> FuseGraph(Graph* graph) { return Fuser(graph).Run(); }
+std::vector<std::string> FuseGraph(Graph* graph, const FusionOptions& options) {
+  return Fuser(graph, options).Run();
+}
 
 }  // namespace graph
 }  // namespace actsparse

@@ -12,7 +12,15 @@
 //   - an ADD of a conv's output and another tensor of the same shape (a
 //     residual) into the conv's output stage, with the ADD's activation;
 //   - an activation (RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, SiLU)
-//     into the conv that produces its input.
+//     into the conv that produces its input;
+//   - a conv -> depthwise conv -> 1x1 conv (MobileNet's inverted residual
+//     and its stem, with what was fused into them) whose first intermediate
+//     tensor is large, into one banded node: computed a few output rows at a
+//     time, the two intermediate tensors never written whole (same sums in
+//     the same order: exact). Single-threaded plans only: with several
+//     threads, every band's three ops hand rows across cores and synchronise
+//     three times per band (MobileNetV2 at 2 threads lost 25%); thread-private
+//     rings with recomputed halo rows would be the way there.
 // A rewrite needs the intermediate tensor to be read by exactly one node
 // and not by anyone outside the partition.
 #ifndef ACTSPARSE_DELEGATE_GRAPH_FUSION_H_
@@ -26,9 +34,17 @@
 namespace actsparse {
 namespace graph {
 
+struct FusionOptions {
+  bool bands = true;  // inverted residuals into bands (single-threaded plans)
+};
+
 // Rewrites `graph` in place; returns one line per fusion, e.g.
 // "PAD#5 into CONV_2D#6".
-std::vector<std::string> FuseGraph(Graph* graph);
+std::vector<std::string> FuseGraph(Graph* graph, const FusionOptions& options = FusionOptions());
+
+// Intermediate tensors below this size are left to the arena: they fit in
+// the caches anyway, and bands would only add synchronisation.
+constexpr size_t kMinBandedBytes = 512 * 1024;
 
 }  // namespace graph
 }  // namespace actsparse

@@ -19,6 +19,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kSoftmax: return "SOFTMAX";
+    case OpType::kBandedConvs: return "BANDED_CONVS";
   }
   return "?";
 }

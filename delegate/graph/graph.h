@@ -44,6 +44,10 @@ enum class OpType {
   kConcatenation,
   kResizeNearest,
   kSoftmax,
+  // Fusion's product: `chain` (a 1x1 conv, a depthwise conv, a 1x1 conv, as
+  // in MobileNet's inverted residual) computed in bands of output rows, the
+  // two tensors between them held in small rings of rows.
+  kBandedConvs,
 };
 
 const char* OpTypeName(OpType type);
@@ -102,6 +106,7 @@ struct Node {
   int axis = 0;                                  // kConcatenation
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest
   float beta = 1.0f;                             // kSoftmax
+  std::vector<Node> chain;                       // kBandedConvs: its convs, in order
 };
 
 struct Graph {

@@ -91,6 +91,79 @@ class NoStep : public Step {
   void Run(const std::vector<float*>& /*t*/, ThreadPool* /*pool*/) override {}
 };
 
+// A 1x1 conv, a depthwise conv and a 1x1 conv run a band of output rows at a
+// time: the first writes the rows the depthwise needs into a ring, the
+// depthwise writes its band into a second ring, the last reads it and writes
+// the output. The rings are a few rows each, so the two intermediate tensors
+// stay in L2 and are never written to memory whole.
+class BandedConvStep : public Step {
+ public:
+  struct Stage {
+    std::unique_ptr<SparseConvOperator> op;
+    int residual;  // tensor id, or -1
+  };
+
+  BandedConvStep(std::vector<Stage> stages, int input, int output)
+      : stages_(std::move(stages)), input_(input), output_(output) {
+    const SparseConvParams& expand = stages_[0].op->params();
+    const SparseConvParams& depthwise = stages_[1].op->params();
+    const SparseConvParams& project = stages_[2].op->params();
+    stride_ = depthwise.stride_height;
+    pad_top_ = depthwise.padding_top;
+    window_ = depthwise.dilation_height * (depthwise.kernel_height - 1) + 1;
+    // Output rows per band: as many as keep both rings within kRingBytes.
+    const size_t row1 = static_cast<size_t>(expand.output_width) * expand.output_channels;
+    const size_t row2 = static_cast<size_t>(depthwise.output_width) * depthwise.output_channels;
+    band_ = 1;
+    while (band_ < depthwise.output_height &&
+           RingBytes(band_ + 1, row1, row2) * static_cast<size_t>(expand.batch) <= kRingBytes) {
+      ++band_;
+    }
+    ring1_rows_ = (band_ - 1) * stride_ + window_;
+    const PixelLayout ring1{row1, static_cast<size_t>(ring1_rows_), ring1_rows_ * row1};
+    const PixelLayout ring2{row2, static_cast<size_t>(band_), band_ * row2};
+    ring1_.assign(expand.batch * ring1.image_stride, 0.0f);
+    ring2_.assign(expand.batch * ring2.image_stride, 0.0f);
+    stages_[0].op->SetLayouts(PixelLayout::Dense(expand.input_height, expand.input_width, expand.input_channels),
+                              ring1);
+    stages_[1].op->SetLayouts(ring1, ring2);
+    stages_[2].op->SetLayouts(ring2,
+                              PixelLayout::Dense(project.output_height, project.output_width, project.output_channels));
+  }
+
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    const int height1 = stages_[0].op->params().output_height;
+    const int height2 = stages_[1].op->params().output_height;
+    auto residual = [&](const Stage& stage) { return stage.residual >= 0 ? t[stage.residual] : nullptr; };
+    int produced = 0;  // rows of the first ring computed so far
+    for (int first = 0; first < height2; first += band_) {
+      const int end = std::min(first + band_, height2);
+      const int needed = std::min(height1, (end - 1) * stride_ - pad_top_ + window_);
+      if (needed > produced) {
+        stages_[0].op->RunRows(t[input_], ring1_.data(), pool, residual(stages_[0]), produced, needed);
+        produced = needed;
+      }
+      stages_[1].op->RunRows(ring1_.data(), ring2_.data(), pool, residual(stages_[1]), first, end);
+      stages_[2].op->RunRows(ring2_.data(), t[output_], pool, residual(stages_[2]), first, end);
+    }
+  }
+
+ private:
+  // Both rings' floats per image for `band` output rows, in bytes.
+  size_t RingBytes(int band, size_t row1, size_t row2) const {
+    return (static_cast<size_t>((band - 1) * stride_ + window_) * row1 + static_cast<size_t>(band) * row2) *
+           sizeof(float);
+  }
+
+  // Half of a 512 KB L2 (the smallest here, Zen 3's): room for the weights
+  // and the block's input rows beside the rings.
+  static constexpr size_t kRingBytes = 256 * 1024;
+  std::vector<Stage> stages_;
+  int input_, output_;
+  int stride_ = 1, pad_top_ = 0, window_ = 1, band_ = 1, ring1_rows_ = 1;
+  AlignedFloats ring1_, ring2_;
+};
+
 OutputStage ToOutputStage(const Node::Stage& stage) {
   OutputStage out;
   out.residual = stage.residual;
@@ -173,6 +246,8 @@ class StepBuilder {
             ResizeNearestOperator::Create(in, out[1], out[2], node.align_corners, node.half_pixel_centers, error),
             node);
       }
+      case OpType::kBandedConvs:
+        return Banded(node);
       case OpType::kSoftmax: {
         if (in != out || in.empty()) return Fail("softmax changes the shape");
         const size_t row = static_cast<size_t>(in.back());
@@ -188,9 +263,11 @@ class StepBuilder {
     return nullptr;
   }
 
-  std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
+  // The operator of a conv node reading `in` and writing `out` (null, error set, if it cannot be made).
+  std::unique_ptr<SparseConvOperator> ConvOperator(const Node& node, const Shape& in, const Shape& out) {
     if (in.size() != 4 || out.size() != 4 || in[0] != out[0]) {
-      return Fail("conv input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC of one batch");
+      *error_ = "conv input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC of one batch";
+      return nullptr;
     }
     const Node::Conv& c = node.conv;
     SparseConvParams p;
@@ -215,16 +292,35 @@ class StepBuilder {
     p.output_min = node.act_min;
     p.output_max = node.act_max;
     if (!c.mask.empty() && c.mask.size() != static_cast<size_t>(out[1]) * out[2]) {
-      return Fail("mask of " + std::to_string(c.mask.size()) + " pixels for an output of " + ShapeText(out));
+      *error_ = "mask of " + std::to_string(c.mask.size()) + " pixels for an output of " + ShapeText(out);
+      return nullptr;
     }
     if (node.stage.residual && (node.inputs.size() != 2 || g_.tensors[node.inputs[1]].shape != out)) {
-      return Fail("residual operand does not have the output's shape");
+      *error_ = "residual operand does not have the output's shape";
+      return nullptr;
     }
-    auto op = SparseConvOperator::Create(p, c.weights, c.bias, c.mask_add_bias, c.mask.empty() ? nullptr : c.mask.data(),
-                                         error_, ToOutputStage(node.stage));
+    return SparseConvOperator::Create(p, c.weights, c.bias, c.mask_add_bias, c.mask.empty() ? nullptr : c.mask.data(),
+                                      error_, ToOutputStage(node.stage));
+  }
+
+  std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
+    auto op = ConvOperator(node, in, out);
     if (op == nullptr) return nullptr;
     return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output,
                                       node.stage.residual ? node.inputs[1] : -1);
+  }
+
+  std::unique_ptr<Step> Banded(const Node& node) {
+    std::vector<BandedConvStep::Stage> stages;
+    for (const Node& conv : node.chain) {
+      auto op = ConvOperator(conv, g_.tensors[conv.inputs[0]].shape, g_.tensors[conv.output].shape);
+      if (op == nullptr) {
+        *error_ = conv.label + ": " + *error_;
+        return nullptr;
+      }
+      stages.push_back({std::move(op), conv.stage.residual ? conv.inputs[1] : -1});
+    }
+    return std::make_unique<BandedConvStep>(std::move(stages), node.chain.front().inputs[0], node.output);
   }
 
   // An FC is a 1x1 conv over one image row of M "pixels" of K channels.
@@ -299,7 +395,11 @@ PartitionPlan::~PartitionPlan() = default;
 std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOptions& options, std::string* error) {
   if (!Validate(graph, error)) return nullptr;
   std::unique_ptr<PartitionPlan> plan(new PartitionPlan());
-  if (options.fuse) plan->fusions_ = FuseGraph(&graph);
+  if (options.fuse) {
+    FusionOptions fusion;
+    fusion.bands = options.num_threads <= 1;
+    plan->fusions_ = FuseGraph(&graph, fusion);
+  }
   plan->graph_ = std::move(graph);
   const Graph& g = plan->graph_;
   const size_t num_tensors = g.tensors.size();

@@ -21,7 +21,8 @@ namespace actsparse {
 namespace graph {
 
 struct PlanOptions {
-  bool fuse = true;  // false: every node runs as its own step (for comparisons and tests)
+  bool fuse = true;     // false: every node runs as its own step (for comparisons and tests)
+  int num_threads = 1;  // of the pool the plan will run on (some fusions suit one thread only)
 };
 
 // What each step is, for logs and the delegate's `profile` option.

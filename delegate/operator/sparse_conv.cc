@@ -116,13 +116,42 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
     op->masked_value_[c] = std::min(std::max(op->add_bias_[c], p.output_min), p.output_max);
   }
   const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
-  for (size_t i = 0; i < pixels; ++i) {
-    (mask == nullptr || mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
+  for (int y = 0; y < p.output_height; ++y) {
+    op->active_row_start_.push_back(op->active_pixels_.size());
+    op->masked_row_start_.push_back(op->masked_pixels_.size());
+    for (size_t i = static_cast<size_t>(y) * p.output_width; i < static_cast<size_t>(y + 1) * p.output_width; ++i) {
+      (mask == nullptr || mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
+    }
   }
+  op->active_row_start_.push_back(op->active_pixels_.size());
+  op->masked_row_start_.push_back(op->masked_pixels_.size());
+  (void)pixels;
+  op->input_layout_ = PixelLayout::Dense(p.input_height, p.input_width, p.input_channels);
+  op->output_layout_ = PixelLayout::Dense(p.output_height, p.output_width, p.output_channels);
+  op->PlanOutputOffsets();
   // A padding tap reads zeros: a whole input pixel (a group reads its slice
   // of it), or a whole merged kernel row.
   op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
   return op;
+}
+
+void SparseConvOperator::SetLayouts(const PixelLayout& input, const PixelLayout& output) {
+  input_layout_ = input;
+  output_layout_ = output;
+  planned_input_ = nullptr;  // the indirection follows the input layout
+  PlanOutputOffsets();
+}
+
+void SparseConvOperator::PlanOutputOffsets() {
+  const size_t width = static_cast<size_t>(params_.output_width), cout = params_.output_channels;
+  auto offsets = [&](const std::vector<uint32_t>& pixels, std::vector<size_t>* out) {
+    out->clear();
+    for (uint32_t pixel : pixels) {
+      out->push_back(output_layout_.Offset(static_cast<int>(pixel / width), static_cast<int>(pixel % width), cout));
+    }
+  };
+  offsets(active_pixels_, &active_offsets_);
+  offsets(masked_pixels_, &masked_offsets_);
 }
 
 void SparseConvOperator::FillRowPatches(const float* input) {
@@ -130,7 +159,7 @@ void SparseConvOperator::FillRowPatches(const float* input) {
   const size_t cin = p.input_channels;
   for (const RowPatch& patch : row_patches_) {
     float* dst = patches_.data() + patch.offset;
-    const float* row = input + (static_cast<size_t>(patch.image) * p.input_height + patch.y) * p.input_width * cin;
+    const float* row = input + patch.image * input_layout_.image_stride + input_layout_.Offset(patch.y, 0, cin);
     for (int kx = 0; kx < p.kernel_width; ++kx, dst += cin) {
       const int x = patch.x + kx;
       if (x >= 0 && x < p.input_width) {
@@ -148,7 +177,6 @@ void SparseConvOperator::PlanIndirection(const float* input) {
     // One pointer per (pixel, kernel row): into the input where the row lies
     // inside it, at zeros where it lies above or below, else at a patch.
     const size_t cin = p.input_channels;
-    const size_t image = static_cast<size_t>(p.input_height) * p.input_width * cin;
     const size_t row_floats = kernel_channels_;
     indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_);
     row_patches_.clear();
@@ -157,7 +185,7 @@ void SparseConvOperator::PlanIndirection(const float* input) {
     std::vector<size_t> patched_entries;
     const float** out = indirection_.data();
     for (int n = 0; n < p.batch; ++n) {
-      const float* base = input + n * image;
+      const float* base = input + n * input_layout_.image_stride;
       for (uint32_t pixel : active_pixels_) {
         const int oy = static_cast<int>(pixel) / p.output_width;
         const int x = static_cast<int>(pixel) % p.output_width * p.stride_width - p.padding_left;
@@ -170,7 +198,7 @@ void SparseConvOperator::PlanIndirection(const float* input) {
             patched_entries.push_back(static_cast<size_t>(out - indirection_.data()));
             row_patches_.push_back({row_patches_.size() * row_floats, n, y, x});
           } else {
-            *out = base + (static_cast<size_t>(y) * p.input_width + x) * cin;
+            *out = base + input_layout_.Offset(y, x, cin);
           }
         }
       }
@@ -183,11 +211,10 @@ void SparseConvOperator::PlanIndirection(const float* input) {
     return;
   }
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
-  const size_t image = static_cast<size_t>(p.input_height) * p.input_width * p.input_channels;
   indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * taps);
   const float** out = indirection_.data();
   for (int n = 0; n < p.batch; ++n) {
-    const float* base = input + n * image;
+    const float* base = input + n * input_layout_.image_stride;
     for (uint32_t pixel : active_pixels_) {
       const int oy = static_cast<int>(pixel) / p.output_width;
       const int ox = static_cast<int>(pixel) % p.output_width;
@@ -196,8 +223,7 @@ void SparseConvOperator::PlanIndirection(const float* input) {
         for (int kx = 0; kx < p.kernel_width; ++kx) {
           const int ix = ox * p.stride_width - p.padding_left + kx * p.dilation_width;
           const bool inside = iy >= 0 && iy < p.input_height && ix >= 0 && ix < p.input_width;
-          *out++ = inside ? base + (static_cast<size_t>(iy) * p.input_width + ix) * p.input_channels
-                          : zero_row_.data();
+          *out++ = inside ? base + input_layout_.Offset(iy, ix, p.input_channels) : zero_row_.data();
         }
       }
     }
@@ -205,9 +231,8 @@ void SparseConvOperator::PlanIndirection(const float* input) {
   planned_input_ = input;
 }
 
-SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const {
+SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_t active, size_t masked) const {
   const SparseConvParams& p = params_;
-  const size_t active = active_pixels_.size();
   // Channel tiles of every group: what channel chunks split.
   const size_t tiles = p.depthwise ? 1 : p.groups * group_tiles_;
   const size_t threads = static_cast<size_t>(std::max(1, num_threads));
@@ -252,24 +277,33 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads) const
   plan.tiles_per_pass = blocking_.tile_pass_bytes && uses_igemm()
                             ? std::max<size_t>(1, blocking_.tile_pass_bytes / tile_bytes)
                             : std::max<size_t>(group_tiles_, 1);
-  plan.masked_tasks = CeilDiv(masked_pixels_.size(), kMaskedRowsPerTask);
+  plan.masked_tasks = CeilDiv(masked, kMaskedRowsPerTask);
   return plan;
 }
 
-void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool, const float* residual) {
+void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* pool, const float* residual,
+                                 int first_row, int end_row) {
   const SparseConvParams& p = params_;
+  first_row = std::max(first_row, 0);
+  end_row = std::min(end_row, p.output_height);
+  if (first_row >= end_row) return;
   // The runtime may move its arena between invocations; re-plan when it does.
   if (input != planned_input_) PlanIndirection(input);
   const int num_threads = pool != nullptr ? pool->num_threads() : 1;
-  if (plan_.num_threads != num_threads) plan_ = PlanWork(num_threads);
-  const WorkPlan& plan = plan_;
+  // This call's pixels: a range of the active and of the masked lists.
+  const size_t a0 = active_row_start_[first_row], a1 = active_row_start_[end_row];
+  const size_t m0 = masked_row_start_[first_row], m1 = masked_row_start_[end_row];
+  const bool whole = first_row == 0 && end_row == p.output_height;
+  if (whole && plan_.num_threads != num_threads) plan_ = PlanWork(num_threads, a1 - a0, m1 - m0);
+  const WorkPlan plan = whole ? plan_ : PlanWork(num_threads, a1 - a0, m1 - m0);
   // Edge patches copy the input, so they follow it at every run.
   if (merge_rows_) FillRowPatches(input);
   const size_t taps = kernel_taps_, cin = kernel_channels_;
   const size_t cout = p.output_channels;
   const size_t group_cout = p.depthwise ? cout : cout / p.groups;
   const size_t pixels_per_image = static_cast<size_t>(p.output_height) * p.output_width;
-  const size_t active = active_pixels_.size(), masked = masked_pixels_.size();
+  const size_t all_active = active_pixels_.size();
+  const size_t active = a1 - a0, masked = m1 - m0;
   const size_t active_tasks = plan.row_tasks * plan.channel_tasks;
   const size_t tasks_per_image = active_tasks + plan.masked_tasks;
   const size_t tile_stride = taps * cin * kernels::kConvTile;
@@ -289,22 +323,23 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
   auto task = [&](size_t index) {
     const size_t n = index / tasks_per_image;
     const size_t t = index % tasks_per_image;
-    float* image_out = output + n * pixels_per_image * cout;
+    float* image_out = output + n * output_layout_.image_stride;
     float* rows[kMaskedRowsPerTask > kMaxRowsPerTask ? kMaskedRowsPerTask : kMaxRowsPerTask];
     if (t >= active_tasks) {
-      const size_t first = (t - active_tasks) * kMaskedRowsPerTask;
-      const size_t count = std::min(kMaskedRowsPerTask, masked - first);
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_pixels_[first + r] * cout;
+      const size_t first = m0 + (t - active_tasks) * kMaskedRowsPerTask;
+      const size_t count = std::min(kMaskedRowsPerTask, m1 - first);
+      for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[first + r];
       kernels::FillRows(count, rows, masked_value_.data(), cout);
       finish_rows(n, count, rows, masked_pixels_.data() + first, 0, cout);
       return;
     }
     // Balanced chunks: sizes differ by at most one row (one tile).
     const size_t row_task = t / plan.channel_tasks, channel_task = t % plan.channel_tasks;
-    const size_t first = row_task * active / plan.row_tasks;
-    const size_t count = (row_task + 1) * active / plan.row_tasks - first;
+    const size_t first = a0 + row_task * active / plan.row_tasks;
+    const size_t count = a0 + (row_task + 1) * active / plan.row_tasks - first;
     const uint32_t* pixels = active_pixels_.data() + first;
-    const float* const* indirection = indirection_.data() + (n * active + first) * taps;
+    const size_t* offsets = active_offsets_.data() + first;
+    const float* const* indirection = indirection_.data() + (n * all_active + first) * taps;
     kernels::RowsArgs args;
     args.rows = count;
     args.outputs = rows;
@@ -312,7 +347,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
     args.out_max = p.output_max;
     args.indirection_stride = taps;
     if (p.depthwise) {
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout;
+      for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r];
       args.conv_bias = conv_bias_.data();
       args.add_bias = add_bias_.data();
       args.taps = taps;
@@ -335,7 +370,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
         const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
         const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
         const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
-        for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout + c0;
+        for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r] + c0;
         a.channels = width;
         a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
         // The next pass's weights, into L2 while this pass computes: a share
@@ -382,7 +417,7 @@ void SparseConvOperator::Run(const float* input, float* output, ThreadPool* pool
       const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
       const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
       const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + pixels[r] * cout + c0;
+      for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r] + c0;
       args.conv_bias = conv_bias_.data() + c0;
       args.add_bias = add_bias_.data() + c0;
       // Reduction blocks in (tap, channel) order, the order of one unblocked

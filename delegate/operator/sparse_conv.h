@@ -56,6 +56,25 @@ struct ConvBlocking {
   size_t rows_per_call = 0;             // ConvRows: rows per call (0: the whole chunk, tiles outer)
 };
 
+// Where pixel (n, y, x) of an NHWC tensor lives, in floats from its base:
+// n * image_stride + (y % ring_rows) * row_stride + x * channels. The default
+// is the dense tensor; a ring of a few rows lets a band of rows flow through
+// consecutive convs without the whole tensor ever existing (see
+// graph/plan.cc, inverted residual blocks).
+struct PixelLayout {
+  size_t row_stride = 0;    // floats from one row to the next
+  size_t ring_rows = 0;     // rows held; row y is stored at y % ring_rows
+  size_t image_stride = 0;  // floats from one image of the batch to the next
+
+  static PixelLayout Dense(int height, int width, int channels) {
+    const size_t row = static_cast<size_t>(width) * channels;
+    return {row, static_cast<size_t>(height), row * height};
+  }
+  size_t Offset(int y, int x, size_t channels) const {
+    return (static_cast<size_t>(y) % ring_rows) * row_stride + static_cast<size_t>(x) * channels;
+  }
+};
+
 class SparseConvOperator {
  public:
   // weights: OHWI for a conv (I = C_in / groups), [1, KH, KW, C*M] for a
@@ -68,9 +87,17 @@ class SparseConvOperator {
                                                     std::string* error,
                                                     const OutputStage& stage = OutputStage());
 
-  // input: batch * H_in * W_in * C_in floats; output: batch * H_out * W_out * C_out;
-  // residual: the stage's residual operand, laid out as the output (null if none).
-  void Run(const float* input, float* output, ThreadPool* pool, const float* residual = nullptr);
+  // input: batch * H_in * W_in * C_in floats; output: batch * H_out * W_out * C_out
+  // (or as their layouts say); residual: the stage's residual operand, a
+  // dense tensor shaped as the output (null if none).
+  void Run(const float* input, float* output, ThreadPool* pool, const float* residual = nullptr) {
+    RunRows(input, output, pool, residual, 0, params_.output_height);
+  }
+  // Computes output rows [first_row, end_row) of every image only.
+  void RunRows(const float* input, float* output, ThreadPool* pool, const float* residual, int first_row,
+               int end_row);
+  // Reads the input / writes the output through these layouts (default: dense).
+  void SetLayouts(const PixelLayout& input, const PixelLayout& output);
 
   const SparseConvParams& params() const { return params_; }
   const ConvBlocking& blocking() const { return blocking_; }
@@ -103,7 +130,8 @@ class SparseConvOperator {
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
   void FillRowPatches(const float* input);
-  WorkPlan PlanWork(int num_threads) const;
+  WorkPlan PlanWork(int num_threads, size_t active, size_t masked) const;
+  void PlanOutputOffsets();
 
   SparseConvParams params_;
   ConvBlocking blocking_;
@@ -121,6 +149,11 @@ class SparseConvOperator {
   std::vector<float> conv_bias_, add_bias_, masked_value_;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
+  // Index of the first active (masked) pixel of each output row, and the end.
+  std::vector<size_t> active_row_start_, masked_row_start_;
+  PixelLayout input_layout_, output_layout_;
+  // Each active / masked pixel's output offset within its image (output_layout_).
+  std::vector<size_t> active_offsets_, masked_offsets_;
   AlignedFloats zero_row_;  // what a padding tap reads: kernel_channels_ zeros
   // The reduction as the kernels see it, taps x channels per tap. With
   // merge_rows_ (regular conv, few input channels) a tap is a whole kernel

@@ -136,6 +136,48 @@ TEST(GraphTest, FusionPassesFuseAndKeepTheResult) {
                      }));
 }
 
+// MobileNet's inverted residual (1x1 expand, ReLU6 -> 3x3 depthwise, stride
+// 1 or 2 -> 1x1 project [+ residual]) with a large expanded tensor runs in
+// bands of rows: the same numbers as running the three convs whole.
+TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
+  for (int stride : {1, 2}) {
+    Builder b;
+    const int h = 57, w = 40, cin = 16, expanded = 96, cout = stride == 1 ? 16 : 24;
+    const int oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+    const int x = b.Tensor({2, h, w, cin}, true);
+    const int e = b.Tensor({2, h, w, expanded}), d = b.Tensor({2, oh, ow, expanded});
+    const int p = b.Tensor({2, oh, ow, cout}), out = b.Tensor({2, oh, ow, cout}, true);
+    Node& expand = b.Conv(x, e, cin, expanded, 1, 40, "CONV_2D#0");
+    expand.act_min = 0.0f;
+    expand.act_max = 6.0f;
+    Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {e}, d, "DEPTHWISE_CONV_2D#1");
+    depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+    depthwise.conv.stride_height = depthwise.conv.stride_width = stride;
+    depthwise.conv.padding_top = depthwise.conv.padding_left = stride == 1 ? 1 : 0;
+    depthwise.conv.weights = b.Constant(9 * expanded, 41);
+    depthwise.act_min = 0.0f;
+    depthwise.act_max = 6.0f;
+    if (stride == 1) {
+      b.Conv(d, p, expanded, cout, 1, 42, "CONV_2D#2");
+      Node& add = b.Add(OpType::kBinary, {p, x}, out, "ADD#3");
+      add.binary_op = kernels::BinaryOp::kAdd;
+    } else {
+      b.Conv(d, out, expanded, cout, 1, 42, "CONV_2D#2");
+    }
+    const std::vector<float> input = Random(2 * h * w * cin, 43);
+    ThreadPool pool(2);
+    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::vector<std::string> fusions;
+      const std::vector<float> unfused = RunPlan(b, false, input, threads);
+      const std::vector<float> fused = RunPlan(b, true, input, threads, &fusions);
+      ASSERT_FALSE(fusions.empty());
+      EXPECT_EQ(fusions.back(), "CONV_2D#0, DEPTHWISE_CONV_2D#1 and " +
+                                    std::string(stride == 1 ? "CONV_2D#2" : "CONV_2D#2") + " into bands");
+      EXPECT_EQ(fused, unfused) << "stride " << stride;
+    }
+  }
+}
+
 TEST(GraphTest, NoFusionAcrossATensorReadTwiceOrByTheCaller) {
   Builder b;
   const int x = b.Tensor({1, 4, 4, 4}, true);

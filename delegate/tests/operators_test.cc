@@ -324,6 +324,59 @@ TEST_P(OperatorsTest, GroupedConvWithOutputStage) {
   EXPECT_NE(error.find("groups"), std::string::npos) << error;
 }
 
+// Rows computed band by band through ring layouts (input rows in a ring of
+// 5, output rows in a ring of 2) give what one dense run gives, bit for bit.
+TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
+  for (bool depthwise : {false, true}) {
+    SparseConvParams p;
+    p.batch = 2;
+    p.input_height = 13;
+    p.input_width = 9;
+    p.input_channels = 5;
+    p.output_channels = depthwise ? 5 : 7;
+    p.depthwise = depthwise;
+    p.kernel_height = p.kernel_width = 3;
+    p.stride_height = p.stride_width = 2;
+    p.padding_top = p.padding_left = 1;
+    p.output_height = 7;
+    p.output_width = 5;
+    const std::vector<float> in = Random(2 * 13 * 9 * 5, 21);
+    const std::vector<float> w = Random(depthwise ? 9 * 5 : 7 * 9 * 5, 22), bias = Random(p.output_channels, 23);
+    std::vector<uint8_t> mask(35);
+    for (size_t i = 0; i < mask.size(); ++i) mask[i] = i % 3 != 0;
+    std::string error;
+    auto dense = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, mask.data(), &error);
+    auto banded = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, mask.data(), &error);
+    ASSERT_NE(banded, nullptr) << error;
+    const size_t out_row = 5 * p.output_channels;
+    std::vector<float> want(2 * 35 * p.output_channels);
+    dense->Run(in.data(), want.data(), pool());
+    constexpr int kInRing = 5, kOutRing = 2;  // 2 output rows need 5 input rows at stride 2
+    const PixelLayout in_layout{9 * 5, kInRing, kInRing * 9 * 5};
+    const PixelLayout out_layout{out_row, kOutRing, kOutRing * out_row};
+    banded->SetLayouts(in_layout, out_layout);
+    std::vector<float> ring_in(2 * kInRing * 9 * 5), ring_out(2 * kOutRing * out_row);
+    for (int b0 = 0; b0 < 7; b0 += kOutRing) {
+      const int b1 = std::min(b0 + kOutRing, 7);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = std::max(b0 * 2 - 1, 0); y < std::min((b1 - 1) * 2 + 2, 13); ++y) {
+          std::copy(&in[((n * 13 + y) * 9) * 5], &in[((n * 13 + y + 1) * 9) * 5],
+                    &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 5)]);
+        }
+      }
+      banded->RunRows(ring_in.data(), ring_out.data(), pool(), nullptr, b0, b1);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = b0; y < b1; ++y) {
+          const float* got = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, 0, p.output_channels)];
+          for (size_t i = 0; i < out_row; ++i) {
+            ASSERT_EQ(got[i], want[(n * 7 + y) * out_row + i]) << depthwise << " n " << n << " y " << y;
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::to_string(info.param) + "thread";

@@ -69,6 +69,7 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
   const size_t num_nodes = graph.nodes.size();
   graph::PlanOptions options;
   options.fuse = fuse_;
+  options.num_threads = pool_ ? pool_->num_threads() : 1;
   std::string error;
   plan_ = graph::PartitionPlan::Create(std::move(graph), options, &error);
   if (plan_ == nullptr) return Error(context, "cannot plan the partition: " + error);
