@@ -147,6 +147,7 @@ struct IgemmKernel {
   IgemmFn fn;
   const char* name;     // "avx512", "avx2", "neon", "scalar"
   size_t max_rows;      // rows per call
+  size_t tiles_per_step;  // 16-channel tiles computed together (AVX-512: 2); split channels in multiples
   // Longest reduction the conv operator gives this kernel; longer ones go to
   // the tap-blocked ConvRows kernel (faster for them with AVX2, measured on
   // ResNet-18's layer3/4; AVX-512 has no ConvRows kernel of its own).

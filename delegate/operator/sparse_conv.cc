@@ -135,6 +135,13 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   return op;
 }
 
+size_t SparseConvOperator::ChannelGranule() const { return uses_igemm() ? igemm_.tiles_per_step : 1; }
+
+size_t SparseConvOperator::ChunkStart(size_t chunk, size_t chunks, size_t units) const {
+  const size_t granule = ChannelGranule();
+  return std::min(units, chunk * CeilDiv(units, granule) / chunks * granule);
+}
+
 void SparseConvOperator::SetLayouts(const PixelLayout& input, const PixelLayout& output) {
   input_layout_ = input;
   output_layout_ = output;
@@ -233,8 +240,10 @@ void SparseConvOperator::PlanIndirection(const float* input) {
 
 SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_t active, size_t masked) const {
   const SparseConvParams& p = params_;
-  // Channel tiles of every group: what channel chunks split.
-  const size_t tiles = p.depthwise ? 1 : p.groups * group_tiles_;
+  // Channel tiles of every group, in the igemm kernel's steps (AVX-512
+  // computes two tiles together: a chunk of one tile would halve it): what
+  // channel chunks split.
+  const size_t tiles = p.depthwise ? 1 : CeilDiv(p.groups * group_tiles_, ChannelGranule());
   const size_t threads = static_cast<size_t>(std::max(1, num_threads));
   WorkPlan plan;
   plan.num_threads = num_threads;
@@ -364,8 +373,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      const size_t unit_end = (channel_task + 1) * units / plan.channel_tasks;
-      for (size_t unit = channel_task * units / plan.channel_tasks; unit < unit_end;) {
+      const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
+      for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
         const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
         const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
         const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
@@ -411,8 +420,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     // This task's channel tiles, as runs of consecutive tiles of one group,
     // at most tiles_per_pass at a time.
     const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
-    const size_t unit_end = (channel_task + 1) * units / plan.channel_tasks;
-    for (size_t unit = channel_task * units / plan.channel_tasks; unit < unit_end;) {
+    const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
+    for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
       const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
       const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
       const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;

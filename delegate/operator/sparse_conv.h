@@ -131,6 +131,9 @@ class SparseConvOperator {
   void PlanIndirection(const float* input);
   void FillRowPatches(const float* input);
   WorkPlan PlanWork(int num_threads, size_t active, size_t masked) const;
+  // Channel tiles a channel chunk holds a multiple of, and chunk k of n's first tile.
+  size_t ChannelGranule() const;
+  size_t ChunkStart(size_t chunk, size_t chunks, size_t units) const;
   void PlanOutputOffsets();
 
   SparseConvParams params_;

@@ -295,11 +295,11 @@ TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
 std::vector<IgemmKernel> SimdIgemms() {
   std::vector<IgemmKernel> kernels;
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 0});
-  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 0});
+  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 1, 0});
+  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 2, 0});
 #endif
 #if defined(__aarch64__)
-  kernels.push_back({IgemmNeon, "neon", 4, 0});
+  kernels.push_back({IgemmNeon, "neon", 4, 1, 0});
 #endif
   return kernels;
 }
