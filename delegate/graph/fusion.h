@@ -19,8 +19,10 @@
 //     time, the two intermediate tensors never written whole (same sums in
 //     the same order: exact). Single-threaded plans only: with several
 //     threads, every band's three ops hand rows across cores and synchronise
-//     three times per band (MobileNetV2 at 2 threads lost 25%); thread-private
-//     rings with recomputed halo rows would be the way there.
+//     three times per band (MobileNetV2 at 2 threads lost 25%). Thread-private
+//     rings (a copy of the three operators and a slice of rows per thread,
+//     boundary rows computed twice) were tried: 0.98x of running the three
+//     ops whole at 2 threads, so they were left out.
 // A rewrite needs the intermediate tensor to be read by exactly one node
 // and not by anyone outside the partition.
 #ifndef ACTSPARSE_DELEGATE_GRAPH_FUSION_H_

@@ -99,6 +99,7 @@ Builder ResidualBlock() {
   return b;
 }
 
+// A plan made for one thread (`pool` may still have more: the plan must stay correct).
 std::vector<float> RunPlan(const Builder& b, bool fuse, const std::vector<float>& input, ThreadPool* pool,
                            std::vector<std::string>* fusions = nullptr) {
   PlanOptions options;
@@ -165,8 +166,8 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
       b.Conv(d, out, expanded, cout, 1, 42, "CONV_2D#2");
     }
     const std::vector<float> input = Random(2 * h * w * cin, 43);
-    ThreadPool pool(2);
-    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    ThreadPool pool(2), three(3);  // a plan made for one thread, run on more: each band's ops split
+    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool, &three}) {
       std::vector<std::string> fusions;
       const std::vector<float> unfused = RunPlan(b, false, input, threads);
       const std::vector<float> fused = RunPlan(b, true, input, threads, &fusions);
