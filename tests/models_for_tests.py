@@ -74,3 +74,82 @@ class GroupedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+
+# -- networks of other structures, for whole-graph claiming (claim=graph) ------
+
+class ResNeXtNet(nn.Module):
+    """ResNeXt / RegNet style: bottleneck blocks whose 3x3 conv is grouped
+    (groups 4 and 8), a max pool, residual adds, global mean, linear head."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.blocks = nn.ModuleList([self._block(32, 64, 4, 1), self._block(64, 64, 8, 2)])
+        self.shortcuts = nn.ModuleList([nn.Sequential(nn.Conv2d(32, 64, 1, bias=False), nn.BatchNorm2d(64)),
+                                        nn.Sequential(nn.Conv2d(64, 64, 1, 2, bias=False), nn.BatchNorm2d(64))])
+        self.fc = nn.Linear(64, num_classes)
+
+    @staticmethod
+    def _block(cin: int, cout: int, groups: int, stride: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                             nn.Conv2d(cout, cout, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(), nn.Conv2d(cout, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))
+        for block, shortcut in zip(self.blocks, self.shortcuts):
+            x = F.relu(block(x) + shortcut(x))
+        return self.fc(x.mean((2, 3)))
+
+
+class SqueezeExciteNet(nn.Module):
+    """EfficientNet style: SiLU, an inverted residual with a 5x5 depthwise
+    conv and squeeze-excitation (mean, 1x1 convs, sigmoid gate), hard-swish,
+    leaky ReLU and tanh, an average pool, a linear head and softmax."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 24, 3, 2, 1, bias=False), nn.BatchNorm2d(24), nn.SiLU())
+        self.expand = nn.Sequential(nn.Conv2d(24, 72, 1, bias=False), nn.BatchNorm2d(72), nn.SiLU())
+        self.depthwise = nn.Sequential(nn.Conv2d(72, 72, 5, 1, 2, groups=72, bias=False), nn.BatchNorm2d(72),
+                                       nn.Hardswish())
+        self.squeeze = nn.Conv2d(72, 18, 1)
+        self.excite = nn.Conv2d(18, 72, 1)
+        self.project = nn.Sequential(nn.Conv2d(72, 24, 1, bias=False), nn.BatchNorm2d(24))
+        self.tail = nn.Sequential(nn.Conv2d(24, 40, 3, 2, 1), nn.LeakyReLU(0.1), nn.AvgPool2d(2),
+                                  nn.Conv2d(40, 40, 1), nn.Tanh())
+        self.fc = nn.Linear(40, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        y = self.depthwise(self.expand(x))
+        gate = torch.sigmoid(self.excite(F.silu(self.squeeze(y.mean((2, 3), keepdim=True)))))
+        x = x + self.project(y * gate)
+        x = self.tail(x)
+        return torch.softmax(self.fc(x.mean((2, 3))), dim=1)
+
+
+class UNetLike(nn.Module):
+    """An encoder-decoder with skip connections: max pools down, nearest
+    upsampling up, concatenation of encoder and decoder features, per-pixel
+    logits (a segmentation head)."""
+
+    def __init__(self, classes: int = 3) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+        self.enc1, self.enc2, self.mid = conv(3, 16), conv(16, 32), conv(32, 32)
+        self.dec2, self.dec1 = conv(64, 16), conv(32, 16)
+        self.head = nn.Conv2d(16, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(F.max_pool2d(e1, 2))
+        m = self.mid(F.max_pool2d(e2, 2))
+        d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2, mode="nearest"), e2], dim=1))
+        d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2, mode="nearest"), e1], dim=1))
+        return self.head(d1)

@@ -157,6 +157,8 @@ def test_mobilenet_v3_large_through_the_delegate(tmp_path, delegate_path):
     for threads in (1, 2):
         interpreter = actsparse.Interpreter(out, num_threads=threads)
         assert interpreter.claimed_chains == 46
+        report = interpreter.delegate_report
+        assert report.partitions == 1 and report.claimed_nodes == report.total_nodes, report.refusals
         _, plain = run_interpreter(out, x)
         _, delegated = run_interpreter(out, x, delegates=[actsparse.load_delegate(num_threads=threads)])
         assert float(np.abs(delegated - plain).max()) <= 1e-5 * float(np.abs(plain).max())

@@ -1,0 +1,59 @@
+"""claim=graph on converted networks of structures the benchmark table does
+not use -- grouped bottlenecks (ResNeXt), squeeze-excitation with SiLU,
+hard-swish, leaky ReLU, tanh, average pooling and softmax (EfficientNet),
+and an encoder-decoder with max pools, nearest upsampling and concatenation
+(U-Net, batch 2) -- each masked at s=0.3, converted with the converter and
+run in ai-edge-litert: the delegate runs every node as ONE partition, every
+listed chain sparse, within 1e-5 of the output scale of the builtin kernels
+and of XNNPACK, at 1 and 2 threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import actsparse
+from actsparse.converter.convert import convert_file
+from actsparse.torch import attach_masks
+from actsparse.torch.models import randomize_batchnorm
+from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
+from models_for_tests import ResNeXtNet, SqueezeExciteNet, UNetLike
+
+NETWORKS = {
+    "resnext": (ResNeXtNet, (1, 3, 64, 64)),
+    "squeeze_excite": (SqueezeExciteNet, (1, 3, 64, 64)),
+    "unet_batch2": (UNetLike, (2, 3, 32, 48)),
+}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    out = {}
+    directory = tmp_path_factory.mktemp("networks")
+    for name, (cls, shape) in NETWORKS.items():
+        torch.manual_seed(0)
+        model = randomize_batchnorm(cls()).eval()
+        attach_masks(model, torch.zeros(shape), 0.3, seed=5)
+        torch.save(model, directory / f"{name}.pt")
+        report = convert_file(directory / f"{name}.pt", directory / f"{name}.tflite", verify_samples=1)
+        assert report.verified and report.layers, name
+        out[name] = (directory / f"{name}.tflite", shape, len(report.layers))
+    return out
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_network_runs_whole_in_the_delegate(converted, name):
+    path, shape, chains = converted[name]
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    _, builtin = run_interpreter(path, x, xnnpack=False)
+    _, xnnpack = run_interpreter(path, x)
+    for threads in (1, 2):
+        report = actsparse.Interpreter(path, num_threads=threads).delegate_report
+        assert report.partitions == 1, report.log
+        assert report.claimed_nodes == report.total_nodes and not report.refusals, report.refusals
+        assert report.claimed_chains == report.listed_chains == chains
+        _, got = run_interpreter(path, x, num_threads=threads,
+                                 delegates=[actsparse.load_delegate(num_threads=threads)])
+        assert relative_error(got, builtin) <= OUTPUT_TOLERANCE
+        assert relative_error(got, xnnpack) <= OUTPUT_TOLERANCE
