@@ -77,6 +77,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::RunTasks(uint64_t generation, int participant, const std::function<void(size_t)>& task,
                           size_t count) {
   const int participants = num_threads();
+  size_t done = 0;  // counted here, added once: a shared counter per task ping-pongs between cores
   // Own range first, from the front; then the others', from the back.
   for (int k = 0; k < participants; ++k) {
     const int owner = (participant + k) % participants;
@@ -96,13 +97,14 @@ void ThreadPool::RunTasks(uint64_t generation, int participant, const std::funct
       }
       if (!claimed) break;  // this range is empty (or the call is over)
       task(static_cast<size_t>(index));
-      if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
-        // Taking the mutex orders this notify after the caller's predicate
-        // check, so the wakeup cannot be lost.
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_.notify_one();
-      }
+      ++done;
     }
+  }
+  if (done != 0 && completed_.fetch_add(done, std::memory_order_acq_rel) + done == count) {
+    // Taking the mutex orders this notify after the caller's predicate
+    // check, so the wakeup cannot be lost.
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_.notify_one();
   }
 }
 
