@@ -315,15 +315,7 @@ void IgemmBlock(const IgemmArgs& a) {
 }  // namespace
 
 void IgemmAvx2(const IgemmArgs& args) {
-  switch (args.rows) {
-    case 1: IgemmBlock<1>(args); break;
-    case 2: IgemmBlock<2>(args); break;
-    case 3: IgemmBlock<3>(args); break;
-    case 4: IgemmBlock<4>(args); break;
-    case 5: IgemmBlock<5>(args); break;
-    case 6: IgemmBlock<6>(args); break;
-    default: break;
-  }
+  WithBlockRows<kIgemmRowsAvx2>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
 }
 
 }  // namespace kernels

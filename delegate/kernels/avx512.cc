@@ -95,16 +95,7 @@ void IgemmBlock(const IgemmArgs& a) {
 }  // namespace
 
 void IgemmAvx512(const IgemmArgs& args) {
-  switch (args.rows) {
-    case 1: IgemmBlock<1>(args); break;
-    case 2: IgemmBlock<2>(args); break;
-    case 3: IgemmBlock<3>(args); break;
-    case 4: IgemmBlock<4>(args); break;
-    case 5: IgemmBlock<5>(args); break;
-    case 6: IgemmBlock<6>(args); break;
-    case 7: IgemmBlock<7>(args); break;
-    default: break;
-  }
+  WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
 }
 
 }  // namespace kernels

@@ -341,13 +341,7 @@ void IgemmBlock(const IgemmArgs& a) {
 }  // namespace
 
 void IgemmNeon(const IgemmArgs& args) {
-  switch (args.rows) {
-    case 1: IgemmBlock<1>(args); break;
-    case 2: IgemmBlock<2>(args); break;
-    case 3: IgemmBlock<3>(args); break;
-    case 4: IgemmBlock<4>(args); break;
-    default: break;
-  }
+  WithBlockRows<kIgemmRowsNeon>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
 }
 
 }  // namespace kernels

@@ -133,14 +133,20 @@ size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_chann
 void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
                       size_t out_channels, float* packed);
 
+// Rows per call (register block height) of each igemm kernel.
+constexpr size_t kIgemmRowsScalar = 4;
+constexpr size_t kIgemmRowsNeon = 4;
+constexpr size_t kIgemmRowsAvx2 = 6;
+constexpr size_t kIgemmRowsAvx512 = 7;
+
 using IgemmFn = void (*)(const IgemmArgs& args);
 void IgemmScalar(const IgemmArgs& args);
 #if defined(__aarch64__)
-void IgemmNeon(const IgemmArgs& args);  // up to 4 rows
+void IgemmNeon(const IgemmArgs& args);
 #endif
 #if defined(__x86_64__)
-void IgemmAvx2(const IgemmArgs& args);    // up to 6 rows; only where CpuHasAvx2Fma()
-void IgemmAvx512(const IgemmArgs& args);  // up to 7 rows; only where CpuHasAvx512()
+void IgemmAvx2(const IgemmArgs& args);    // only where CpuHasAvx2Fma()
+void IgemmAvx512(const IgemmArgs& args);  // only where CpuHasAvx512()
 #endif
 
 struct IgemmKernel {

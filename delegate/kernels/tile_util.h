@@ -1,5 +1,5 @@
 // ISA-independent pieces shared by the SIMD micro-kernel files: the per-tile
-// bias bookkeeping, and the pixel blocking and scalar channel tail of the
+// bias bookkeeping, the dispatch on register block height, and the pixel blocking and scalar channel tail of the
 // depthwise kernels.
 // Header-only and inline so each ISA file compiles them with its own flags.
 #ifndef ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
@@ -67,6 +67,19 @@ inline void ForEachDepthwiseBlock(size_t rows, Block&& block) {
     case 2: block(std::integral_constant<size_t, 2>{}, r); break;
     case 1: block(std::integral_constant<size_t, 1>{}, r); break;
     default: break;
+  }
+}
+
+// Calls fn(std::integral_constant<size_t, rows>{}) for 1 <= rows <= kMax, so
+// a kernel's register block height is a compile-time constant; else nothing.
+template <size_t kMax, typename Fn>
+inline void WithBlockRows(size_t rows, Fn&& fn) {
+  if constexpr (kMax > 0) {
+    if (rows == kMax) {
+      fn(std::integral_constant<size_t, kMax>{});
+    } else {
+      WithBlockRows<kMax - 1>(rows, fn);
+    }
   }
 }
 

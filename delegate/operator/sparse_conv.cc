@@ -367,20 +367,34 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       return;
     }
     args.weights_tile_stride = tile_stride;
+    // This task's channel tiles, as passes: runs of consecutive tiles of one
+    // group, at most tiles_per_pass at a time. Each pass points `rows` at its
+    // first channel, computes them (compute_pass) and applies the fused stage.
+    const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
+    auto for_each_pass = [&](auto&& compute_pass) {
+      for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
+        TilePass pass;
+        pass.unit = unit;
+        pass.group = unit / group_tiles_;
+        pass.tile0 = unit % group_tiles_;
+        pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
+        pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
+        pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
+        for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r] + pass.c0;
+        compute_pass(pass);
+        finish_rows(n, count, rows, pixels, pass.c0, pass.width);
+        unit += pass.tile_end - pass.tile0;
+      }
+    };
     if (uses_igemm()) {
       kernels::IgemmArgs a;
       a.indirection_stride = taps;
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
-      for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
-        const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
-        const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
-        const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
-        const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
-        for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r] + c0;
-        a.channels = width;
+      for_each_pass([&](const TilePass& pass) {
+        const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
+        a.channels = pass.width;
         a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
         // The next pass's weights, into L2 while this pass computes: a share
         // of them in every call of its first reduction block.
@@ -412,21 +426,12 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             }
           }
         }
-        finish_rows(n, count, rows, pixels, c0, width);
-        unit += tile_end - tile0;
-      }
+      });
       return;
     }
-    // This task's channel tiles, as runs of consecutive tiles of one group,
-    // at most tiles_per_pass at a time.
     const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
-    const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
-    for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
-      const size_t group = unit / group_tiles_, tile0 = unit % group_tiles_;
-      const size_t tile_end = std::min({group_tiles_, tile0 + (unit_end - unit), tile0 + plan.tiles_per_pass});
-      const size_t c0 = group * group_cout + tile0 * kernels::kConvTile;
-      const size_t width = std::min(tile_end * kernels::kConvTile, group_cout) - tile0 * kernels::kConvTile;
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + offsets[r] + c0;
+    for_each_pass([&](const TilePass& pass) {
+      const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
       args.conv_bias = conv_bias_.data() + c0;
       args.add_bias = add_bias_.data() + c0;
       // Reduction blocks in (tap, channel) order, the order of one unblocked
@@ -449,9 +454,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
           }
         }
       }
-      finish_rows(n, count, rows, pixels, c0, width);
-      unit += tile_end - tile0;
-    }
+    });
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;
   if (pool != nullptr) {

@@ -127,6 +127,13 @@ class SparseConvOperator {
     size_t masked_tasks = 0;
   };
 
+  // A run of consecutive output channel tiles of one group that one pass
+  // over a task's rows computes: tiles [tile0, tile_end) of `group`,
+  // channels [c0, c0 + width); unit = group * group_tiles_ + tile0.
+  struct TilePass {
+    size_t unit = 0, group = 0, tile0 = 0, tile_end = 0, c0 = 0, width = 0;
+  };
+
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
   void FillRowPatches(const float* input);
