@@ -27,6 +27,14 @@ constexpr size_t kMaskedRowsPerTask = 128;
 constexpr size_t kTasksPerThread = 4;
 // Register-tile height of the widest kernel: row chunks are at least this tall.
 constexpr size_t kRowGranule = 6;
+// With several threads, a conv with few active rows splits its rows alone
+// (every task all output channels) while each task keeps at least this many
+// rows and the weights are small enough for every task to stream them from
+// L2; else it splits the output channels too. Rows alone keep every pixel's
+// channels on one core, where the next op (the depthwise conv of an inverted
+// residual, which reads all channels of its rows) finds them.
+constexpr size_t kMinRowsPerRowOnlyTask = 12;
+constexpr size_t kRowOnlyMaxWeightBytes = 512 * 1024;
 // A regular conv with at most this many input channels reads each kernel row
 // as kernel_width * in_channels contiguous floats: one long "tap" instead of
 // kernel_width short ones (the 7x7 stem on RGB: 7 taps of 21 channels
@@ -254,7 +262,9 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
     const size_t target = kTasksPerThread * threads;
     // Few active rows (deep layers): split the output channels too, into a
     // number of chunks that divides the tiles, so channel chunks are equal.
-    if (!p.depthwise && row_chunks < target) {
+    const size_t weight_bytes = kernel_taps_ * kernel_channels_ * p.output_channels * sizeof(float);
+    const bool rows_suffice = active >= target * kMinRowsPerRowOnlyTask && weight_bytes <= kRowOnlyMaxWeightBytes;
+    if (!p.depthwise && row_chunks < target && !rows_suffice) {
       channel_chunks = tiles;
       for (size_t d = CeilDiv(target, row_chunks); d < tiles; ++d) {
         if (tiles % d == 0) {

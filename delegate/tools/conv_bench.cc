@@ -1,7 +1,8 @@
 // Times the conv operator on network layer shapes under several cache
 // blockings, interleaved in one process (round robin, medians), so that the
 // host's outside load hits every variant alike. A tool for choosing the
-// defaults of ConvBlocking, not a test. The igemm kernel is the widest this
+// defaults of ConvBlocking, not a test; the depthwise layers time its
+// depthwise kernel (the same in every variant). The igemm kernel is the widest this
 // CPU has (ACTSPARSE_KERNELS=avx2 or scalar caps it).
 //
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|all]
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "delegate/operator/shape.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/thread_pool.h"
 
@@ -26,6 +28,7 @@ struct Layer {
   const char* network;
   const char* name;
   int size, cin, cout, kernel, stride;  // square input of `size`, SAME padding
+  bool depthwise = false;               // cout == cin, multiplier 1
 };
 
 const Layer kLayers[] = {
@@ -35,6 +38,9 @@ const Layer kLayers[] = {
     {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
     {"mobilenet_v2", "expand56", 56, 24, 144, 1, 1},  {"mobilenet_v2", "expand14", 14, 64, 384, 1, 1},
     {"mobilenet_v2", "project14", 14, 384, 64, 1, 1}, {"mobilenet_v2", "last7", 7, 320, 1280, 1, 1},
+    {"mobilenet_v2", "dw112", 112, 32, 32, 3, 1, true},   {"mobilenet_v2", "dw112.s2", 112, 96, 96, 3, 2, true},
+    {"mobilenet_v2", "dw56", 56, 144, 144, 3, 1, true},   {"mobilenet_v2", "dw28", 28, 192, 192, 3, 1, true},
+    {"mobilenet_v2", "dw14", 14, 384, 384, 3, 1, true},   {"mobilenet_v2", "dw7", 7, 960, 960, 3, 1, true},
 };
 
 struct Variant {
@@ -82,11 +88,15 @@ int Main(int argc, char** argv) {
     const int pad = std::max((p.output_height - 1) * layer.stride + layer.kernel - layer.size, 0);
     p.padding_top = p.padding_left = pad / 2;
     p.output_min = 0.0f;
-    std::vector<float> weights(static_cast<size_t>(layer.cout) * layer.kernel * layer.kernel * layer.cin);
+    p.depthwise = layer.depthwise;
+    const int kernel_channels = layer.depthwise ? 1 : layer.cin;
+    std::vector<float> weights(static_cast<size_t>(layer.cout) * layer.kernel * layer.kernel * kernel_channels);
     for (float& w : weights) w = normal(rng) * 0.05f;
-    std::vector<float> input(static_cast<size_t>(layer.size) * layer.size * layer.cin);
+    // 64-byte aligned as the delegate's arena: a vector's malloc'd block
+    // would split every vector load across two cache lines.
+    AlignedFloats input(static_cast<size_t>(layer.size) * layer.size * layer.cin);
     for (float& x : input) x = normal(rng);
-    std::vector<float> output(static_cast<size_t>(p.output_height) * p.output_width * layer.cout);
+    AlignedFloats output(static_cast<size_t>(p.output_height) * p.output_width * layer.cout);
     std::vector<std::unique_ptr<SparseConvOperator>> ops;
     std::string error;
     for (const Variant& v : variants) {
@@ -109,7 +119,7 @@ int Main(int argc, char** argv) {
         times[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
       }
     }
-    const double flops = 2.0 * p.output_height * p.output_width * layer.cout * layer.kernel * layer.kernel * layer.cin;
+    const double flops = 2.0 * p.output_height * p.output_width * layer.cout * layer.kernel * layer.kernel * kernel_channels;
     std::printf("%-13s %-10s", layer.network, layer.name);
     const double base = Median(times[0]);
     for (size_t v = 0; v < variants.size(); ++v) {
