@@ -115,10 +115,14 @@ inline void DepthwiseStore(const RowsArgs& args, __m512 acc, size_t c, __mmask16
 
 // P output pixels x 32 channels per step (two zmm per pixel), then 16, then
 // a masked tail: each weight vector serves P pixels, the inputs go straight
-// into the FMAs (as the AVX2 kernel, twice as wide). Not inlined, as there.
-template <size_t P>
+// into the FMAs (as the AVX2 kernel, twice as wide). kTaps > 0 unrolls the
+// taps (3x3 and 5x5 kernels), so that every input load instruction walks
+// one tap's channels at a constant stride, which the hardware prefetchers
+// follow; a tap loop sends one load instruction through all taps' rows.
+// kTaps = 0: args.taps at run time. Not inlined, as the AVX2 kernel.
+template <size_t P, size_t kTaps>
 [[gnu::noinline]] void DepthwiseBlock(const RowsArgs& args, size_t row, size_t channels, __m512 lo, __m512 hi) {
-  const size_t stride = RowStride(args), taps = args.taps;
+  const size_t stride = RowStride(args), taps = kTaps != 0 ? kTaps : args.taps;
   const float* const* ind = args.indirection + row * stride;
   const float* weights = args.packed_weights;
   float* out[P];
@@ -130,6 +134,7 @@ template <size_t P>
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) acc[p][0] = acc[p][1] = _mm512_setzero_ps();
     const float* w = weights + c;
+#pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t, w += channels) {
       const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
 #pragma GCC unroll 4
@@ -151,6 +156,7 @@ template <size_t P>
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
     const float* w = weights + c;
+#pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t, w += channels) {
       const __m512 w0 = _mm512_maskz_loadu_ps(mask, w);
 #pragma GCC unroll 4
@@ -163,6 +169,13 @@ template <size_t P>
   }
 }
 
+template <size_t kTaps>
+void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 hi) {
+  ForEachDepthwiseBlock(args.rows, [&](auto pixels, size_t row) {
+    DepthwiseBlock<decltype(pixels)::value, kTaps>(args, row, channels, lo, hi);
+  });
+}
+
 }  // namespace
 
 void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multiplier) {
@@ -172,9 +185,11 @@ void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multip
   }
   const __m512 lo = _mm512_set1_ps(args.out_min);
   const __m512 hi = _mm512_set1_ps(args.out_max);
-  ForEachDepthwiseBlock(args.rows, [&](auto pixels, size_t row) {
-    DepthwiseBlock<decltype(pixels)::value>(args, row, in_channels, lo, hi);
-  });
+  switch (args.taps) {
+    case 9: DepthwiseRowsTaps<9>(args, in_channels, lo, hi); break;
+    case 25: DepthwiseRowsTaps<25>(args, in_channels, lo, hi); break;
+    default: DepthwiseRowsTaps<0>(args, in_channels, lo, hi); break;
+  }
 }
 
 }  // namespace kernels

@@ -133,6 +133,27 @@ size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_chann
 void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
                       size_t out_channels, float* packed);
 
+// Rows split into as few blocks of at most `max_rows` as possible, their
+// heights balanced (34 rows in blocks of 6: four of 6 and two of 5) rather
+// than a ragged last block; or (Split) a total in `parts` shares that differ
+// by at most one. Divides once, not once per block.
+struct BalancedBlocks {
+  size_t count, base_rows, taller;
+  BalancedBlocks(size_t rows, size_t max_rows)
+      : count((rows + max_rows - 1) / max_rows),
+        base_rows(count ? rows / count : 0),
+        taller(count ? rows % count : 0) {}
+  static BalancedBlocks Split(size_t total, size_t parts) {
+    BalancedBlocks b(0, 1);
+    b.count = parts;
+    b.base_rows = parts ? total / parts : 0;
+    b.taller = parts ? total % parts : 0;
+    return b;
+  }
+  // Rows of block i; the first `taller` blocks have one more.
+  size_t rows(size_t i) const { return i < taller ? base_rows + 1 : base_rows; }
+};
+
 // Rows per call (register block height) of each igemm kernel.
 constexpr size_t kIgemmRowsScalar = 4;
 constexpr size_t kIgemmRowsNeon = 4;

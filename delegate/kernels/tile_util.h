@@ -28,19 +28,6 @@ struct TileBias {
   }
 };
 
-// A call's rows split into as few register blocks of at most `max_rows` as
-// possible, their heights balanced (34 rows in blocks of 6: four of 6 and
-// two of 5) rather than a ragged last block computing rows it drops.
-struct BalancedBlocks {
-  size_t count, base_rows, taller;
-  BalancedBlocks(size_t rows, size_t max_rows)
-      : count((rows + max_rows - 1) / max_rows),
-        base_rows(count ? rows / count : 0),
-        taller(count ? rows % count : 0) {}
-  // Rows of block i; the first `taller` blocks have one more.
-  size_t rows(size_t i) const { return i < taller ? base_rows + 1 : base_rows; }
-};
-
 // One output channel of a depthwise row (multiplier 1), for the channels a
 // vector loop leaves over.
 inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, size_t channels,

@@ -412,8 +412,12 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
         const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
         // Calls of balanced heights (49 rows: four of 6 and five of 5, not
-        // eight of 6 and one of 1, which streams the weights for one row).
-        const size_t calls = CeilDiv(count, igemm_.max_rows);
+        // eight of 6 and one of 1, which streams the weights for one row),
+        // each prefetching its share of the next pass's lines. No division
+        // per call: with a short reduction (1x1 convs) a call is a few
+        // hundred cycles and four divisions were a quarter of it.
+        const kernels::BalancedBlocks calls(count, igemm_.max_rows);
+        const kernels::BalancedBlocks line_shares = kernels::BalancedBlocks::Split(next_lines, calls.count);
         // Reduction blocks in (tap, channel) order, the order of one
         // unblocked call: each adds to the sums the previous one left.
         for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
@@ -424,14 +428,15 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             a.reduction_offset = tap * cin + c;
             a.accumulate = tap > 0 || c > 0;
             a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-            for (size_t r0 = 0, call = 0; call < calls; r0 += a.rows, ++call) {
-              a.rows = (call + 1) * count / calls - call * count / calls;
+            const bool first_block = tap == 0 && c == 0;
+            for (size_t r0 = 0, call = 0, line = 0; call < calls.count; r0 += a.rows, ++call) {
+              a.rows = calls.rows(call);
               a.indirection = indirection + r0 * taps + tap;
               a.outputs = rows + r0;
-              const size_t first_line = call * next_lines / calls, end_line = (call + 1) * next_lines / calls;
-              const bool first_block = tap == 0 && c == 0;
-              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + first_line * kernels::kIgemmTile;
-              a.prefetch_lines = first_block ? end_line - first_line : 0;
+              const size_t lines = line_shares.rows(call);
+              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + line * kernels::kIgemmTile;
+              a.prefetch_lines = first_block ? lines : 0;
+              line += lines;
               igemm_.fn(a);
             }
           }

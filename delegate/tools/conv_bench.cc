@@ -73,6 +73,8 @@ int Main(int argc, char** argv) {
   variants.push_back({"igemm", igemm});
 
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  // Workers spin between runs, as between the steps of a delegate partition.
+  if (pool) pool->HoldWorkers(true);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::printf("%d thread(s), %d rounds; ms per run (median) and GFLOP/s\n", threads, rounds);
