@@ -254,10 +254,17 @@ void IgemmBlock(const IgemmArgs& a) {
   const float* tile = a.packed;
   const char* next = reinterpret_cast<const char*>(a.prefetch);
   size_t next_lines = a.prefetch_lines;
+  // Read once: a vector store may alias anything, so fields read after one
+  // would be loaded again in every tile.
+  const size_t input_offset = a.input_offset;
+  const bool accumulate = a.accumulate, finish = a.finish;
+  float* out_rows[R];
+#pragma GCC unroll 6
+  for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
   for (size_t c0 = 0; c0 < a.channels; c0 += kIgemmTile, tile += tile_stride) {
     __m256 acc[R][2];
     const size_t width = std::min(kIgemmTile, a.channels - c0);
-    if (!a.accumulate) {
+    if (!accumulate) {
       const __m256 bias0 = _mm256_loadu_ps(tile), bias1 = _mm256_loadu_ps(tile + 8);
 #pragma GCC unroll 6
       for (size_t r = 0; r < R; ++r) {
@@ -268,7 +275,7 @@ void IgemmBlock(const IgemmArgs& a) {
 #pragma GCC unroll 6
       for (size_t r = 0; r < R; ++r) {
         alignas(32) float tmp[kIgemmTile] = {};
-        std::copy(a.outputs[r] + c0, a.outputs[r] + c0 + width, tmp);
+        std::copy(out_rows[r] + c0, out_rows[r] + c0 + width, tmp);
         acc[r][0] = _mm256_load_ps(tmp);
         acc[r][1] = _mm256_load_ps(tmp + 8);
       }
@@ -277,7 +284,7 @@ void IgemmBlock(const IgemmArgs& a) {
     for (size_t t = 0; t < taps; ++t) {
       const float* in[R];
 #pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + a.input_offset;
+      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + input_offset;
       for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
         const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
         _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
@@ -296,9 +303,9 @@ void IgemmBlock(const IgemmArgs& a) {
     }
 #pragma GCC unroll 6
     for (size_t r = 0; r < R; ++r) {
-      const __m256 v0 = a.finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
-      const __m256 v1 = a.finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
-      float* out = a.outputs[r] + c0;
+      const __m256 v0 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
+      const __m256 v1 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
+      float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {
         _mm256_storeu_ps(out, v0);
         _mm256_storeu_ps(out + 8, v1);

@@ -23,9 +23,16 @@ inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << 
 template <size_t R, size_t T>
 inline void IgemmTiles(const IgemmArgs& a, const float* tile, size_t tile_stride, size_t c0, size_t last_width,
                        const char*& next, size_t& next_lines) {
+  // Read once: a vector store may alias anything, so fields read after one
+  // would be loaded again (the finish flag once per row).
   const size_t taps = a.taps, kc = a.tap_channels;
   const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
+  const size_t input_offset = a.input_offset;
+  const bool accumulate = a.accumulate, finish = a.finish;
   const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
+  float* out[R];
+#pragma GCC unroll 7
+  for (size_t r = 0; r < R; ++r) out[r] = a.outputs[r] + c0;
   __m512 acc[R][T];
   const float* w[T];
 #pragma GCC unroll 2
@@ -35,14 +42,13 @@ inline void IgemmTiles(const IgemmArgs& a, const float* tile, size_t tile_stride
     const __mmask16 mask = t + 1 == T ? WidthMask(last_width) : WidthMask(kIgemmTile);
 #pragma GCC unroll 7
     for (size_t r = 0; r < R; ++r) {
-      acc[r][t] = a.accumulate ? _mm512_maskz_loadu_ps(mask, a.outputs[r] + c0 + t * kIgemmTile)
-                               : _mm512_loadu_ps(header);
+      acc[r][t] = accumulate ? _mm512_maskz_loadu_ps(mask, out[r] + t * kIgemmTile) : _mm512_loadu_ps(header);
     }
   }
   for (size_t p = 0; p < taps; ++p) {
     const float* in[R];
 #pragma GCC unroll 7
-    for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + p] + a.input_offset;
+    for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + p] + input_offset;
     for (size_t k = 0; k < kc; ++k) {
       __m512 wv[T];
 #pragma GCC unroll 2
@@ -69,8 +75,8 @@ inline void IgemmTiles(const IgemmArgs& a, const float* tile, size_t tile_stride
     const __mmask16 mask = t + 1 == T ? WidthMask(last_width) : WidthMask(kIgemmTile);
 #pragma GCC unroll 7
     for (size_t r = 0; r < R; ++r) {
-      const __m512 v = a.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], lo), hi) : acc[r][t];
-      _mm512_mask_storeu_ps(a.outputs[r] + c0 + t * kIgemmTile, mask, v);
+      const __m512 v = finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], lo), hi) : acc[r][t];
+      _mm512_mask_storeu_ps(out[r] + t * kIgemmTile, mask, v);
     }
   }
 }

@@ -271,17 +271,24 @@ void IgemmBlock(const IgemmArgs& a) {
   const float* tile = a.packed;
   const float* next = a.prefetch;
   size_t next_lines = a.prefetch_lines;
+  // Read once: a vector store may alias anything, so fields read after one
+  // would be loaded again in every tile.
+  const size_t input_offset = a.input_offset;
+  const bool accumulate = a.accumulate, finish = a.finish;
+  float* out_rows[R];
+#pragma GCC unroll 4
+  for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
   for (size_t c0 = 0; c0 < a.channels; c0 += kIgemmTile, tile += tile_stride) {
     float32x4_t acc[R][4];
     const size_t width = std::min(kIgemmTile, a.channels - c0);
     #pragma GCC unroll 4
     for (size_t r = 0; r < R; ++r) {
-      if (!a.accumulate) {
+      if (!accumulate) {
         #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) acc[r][j] = vld1q_f32(tile + 4 * j);
       } else {
         alignas(16) float tmp[kIgemmTile] = {};
-        std::copy(a.outputs[r] + c0, a.outputs[r] + c0 + width, tmp);
+        std::copy(out_rows[r] + c0, out_rows[r] + c0 + width, tmp);
         #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) acc[r][j] = vld1q_f32(tmp + 4 * j);
       }
@@ -290,7 +297,7 @@ void IgemmBlock(const IgemmArgs& a) {
     for (size_t t = 0; t < taps; ++t) {
       const float* in[R];
       #pragma GCC unroll 4
-      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + a.input_offset;
+      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + input_offset;
       size_t k = 0;
       for (; k + 4 <= kc; k += 4, w += 4 * kIgemmTile) {
         // Four lines of weights per group of four steps: the stream ahead
@@ -323,8 +330,8 @@ void IgemmBlock(const IgemmArgs& a) {
     for (size_t r = 0; r < R; ++r) {
       float32x4_t v[4];
       #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) v[j] = a.finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
-      float* out = a.outputs[r] + c0;
+      for (int j = 0; j < 4; ++j) v[j] = finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
+      float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {
         #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) vst1q_f32(out + 4 * j, v[j]);
