@@ -111,34 +111,40 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// Biases and clamp on the channels of `mask` starting at c, for one depthwise pixel.
-inline void DepthwiseStore(const RowsArgs& args, __m512 acc, size_t c, __mmask16 mask, __m512 lo, __m512 hi,
-                           float* out) {
-  const __m512 v = _mm512_add_ps(_mm512_add_ps(acc, _mm512_maskz_loadu_ps(mask, args.conv_bias + c)),
-                                 _mm512_maskz_loadu_ps(mask, args.add_bias + c));
-  _mm512_mask_storeu_ps(out + c, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+// The add bias and clamp on an accumulator that started at the conv bias,
+// stored to the channels of `mask`.
+inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, float* out) {
+  _mm512_mask_storeu_ps(out, mask, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi));
 }
 
 // P output pixels x 32 channels per step (two zmm per pixel), then 16, then
 // a masked tail: each weight vector serves P pixels, the inputs go straight
-// into the FMAs (as the AVX2 kernel, twice as wide). kTaps > 0 unrolls the
+// into the FMAs (as the AVX2 kernel, twice as wide); sums start at the conv
+// bias, as XNNPACK's. kTaps > 0 unrolls the
 // taps (3x3 and 5x5 kernels), so that every input load instruction walks
 // one tap's channels at a constant stride, which the hardware prefetchers
 // follow; a tap loop sends one load instruction through all taps' rows.
 // kTaps = 0: args.taps at run time. Not inlined, as the AVX2 kernel.
 template <size_t P, size_t kTaps>
 [[gnu::noinline]] void DepthwiseBlock(const RowsArgs& args, size_t row, size_t channels, __m512 lo, __m512 hi) {
+  // Read once: a vector store may alias anything, args included.
   const size_t stride = RowStride(args), taps = kTaps != 0 ? kTaps : args.taps;
   const float* const* ind = args.indirection + row * stride;
   const float* weights = args.packed_weights;
+  const float* conv_bias = args.conv_bias;
+  const float* add_bias = args.add_bias;
   float* out[P];
 #pragma GCC unroll 4
   for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
   size_t c = 0;
   for (; c + 32 <= channels; c += 32) {
     __m512 acc[P][2];
+    const __m512 bias0 = _mm512_loadu_ps(conv_bias + c), bias1 = _mm512_loadu_ps(conv_bias + c + 16);
 #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) acc[p][0] = acc[p][1] = _mm512_setzero_ps();
+    for (size_t p = 0; p < P; ++p) {
+      acc[p][0] = bias0;
+      acc[p][1] = bias1;
+    }
     const float* w = weights + c;
 #pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t, w += channels) {
@@ -150,17 +156,19 @@ template <size_t P, size_t kTaps>
         acc[p][1] = _mm512_fmadd_ps(_mm512_loadu_ps(in + 16), w1, acc[p][1]);
       }
     }
+    const __m512 add0 = _mm512_loadu_ps(add_bias + c), add1 = _mm512_loadu_ps(add_bias + c + 16);
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args, acc[p][0], c, 0xFFFF, lo, hi, out[p]);
-      DepthwiseStore(args, acc[p][1], c + 16, 0xFFFF, lo, hi, out[p]);
+      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, out[p] + c);
+      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, out[p] + c + 16);
     }
   }
   for (; c < channels; c += 16) {
     const __mmask16 mask = WidthMask(std::min<size_t>(16, channels - c));
     __m512 acc[P];
+    const __m512 bias = _mm512_maskz_loadu_ps(mask, conv_bias + c);
 #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
+    for (size_t p = 0; p < P; ++p) acc[p] = bias;
     const float* w = weights + c;
 #pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t, w += channels) {
@@ -170,8 +178,9 @@ template <size_t P, size_t kTaps>
         acc[p] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ind[p * stride + t] + c), w0, acc[p]);
       }
     }
+    const __m512 add = _mm512_maskz_loadu_ps(mask, add_bias + c);
 #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(args, acc[p], c, mask, lo, hi, out[p]);
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, out[p] + c);
   }
 }
 
