@@ -4,6 +4,7 @@ results (targets computed from the rows), accuracy.py trains and reports."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,28 @@ def test_load_sensitivity_groups_pairs_by_the_dense_time():
     assert fragile["quartiles"][0]["dense_ms"][0] == 40.0 and fragile["quartiles"][3]["dense_ms"][1] == 60.0
     with pytest.raises(ValueError, match="at least 8 pairs"):
         load_sensitivity([1.0] * 5, [1.0] * 5)
+
+
+def test_alternate_times_both_runtimes_in_one_process(repo, tmp_path, delegate_path):
+    from actsparse.tflite_builder import demo_model
+    model = tmp_path / "demo.tflite"
+    model.write_bytes(demo_model(annotate=True))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "alternate.py"), str(model), "--threads", "2",
+                          "--seconds", "0.2", "--option", "claim=chains", "--json"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "ACTSPARSE_DELEGATE": str(delegate_path)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["alternations"] >= 1
+    assert result["xnnpack_ms"] > 0 and result["delegate_ms"] > 0
+    assert abs(result["ratio"] - result["xnnpack_ms"] / result["delegate_ms"]) < 1e-9
+
+
+def test_alternate_rejects_bad_arguments(repo, tmp_path):
+    script = str(repo / "benchmarks" / "alternate.py")
+    for args, message in (([str(tmp_path / "missing.tflite")], "missing.tflite: no such file"),
+                          ([script, "--threads", "0"], "--threads must be at least 1"),
+                          ([script, "--seconds", "0"], "--seconds must be positive"),
+                          ([script, "--option", "claim"], "expected KEY=VALUE")):
+        out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
