@@ -115,9 +115,11 @@ class SparseConvOperator {
   // How Run() splits the work into tasks: active pixels in row_tasks
   // balanced chunks, output channel tiles in channel_tasks balanced chunks
   // (regular conv with several threads and few pixels), the reduction in
-  // blocks of taps_per_block taps (regular conv); masked pixels in separate
-  // tasks. With several threads, row_tasks * channel_tasks is a multiple of
-  // the thread count, so equal tasks leave no thread a tail to wait for.
+  // blocks of taps_per_block taps (regular conv). With several threads a row
+  // task also fills the masked pixels of its region of the image; else they
+  // have tasks of their own (masked_tasks). With several threads, row_tasks *
+  // channel_tasks is a multiple of the thread count, so equal tasks leave
+  // no thread a tail to wait for.
   struct WorkPlan {
     int num_threads = 0;  // the plan is for this many threads (0: none made yet)
     size_t row_tasks = 0, channel_tasks = 0;
