@@ -24,7 +24,8 @@
 //     boundary rows computed twice) were tried: 0.98x of running the three
 //     ops whole at 2 threads, so they were left out.
 // A rewrite needs the intermediate tensor to be read by exactly one node
-// and not by anyone outside the partition.
+// and not by anyone outside the partition. (Once the operators exist, the
+// plan also elides masked outputs: see ElideMaskedOutputs in plan.cc.)
 #ifndef ACTSPARSE_DELEGATE_GRAPH_FUSION_H_
 #define ACTSPARSE_DELEGATE_GRAPH_FUSION_H_
 

@@ -181,9 +181,40 @@ std::string DimsTail(const Shape& shape) {
   return std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]);
 }
 
+// A masked conv whose every reader is a conv reading through pointers
+// (not kernel rows whole) need not write its masked pixels: they all hold
+// one value, and the readers' pointers for them go to that value instead.
+// Saves the writes (and the readers' reads) of the masked share of the
+// tensor; the largest tensors of an inverted residual are the ones masked.
+bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseConvOperator*>& readers) {
+  if (!producer->has_uniform_masked_value() || readers.empty()) return false;
+  const SparseConvParams& out = producer->params();
+  for (const SparseConvOperator* reader : readers) {
+    const SparseConvParams& in = reader->params();
+    if (!reader->can_read_masked_input() || in.batch != out.batch || in.input_height != out.output_height ||
+        in.input_width != out.output_width || in.input_channels != out.output_channels) {
+      return false;
+    }
+  }
+  const std::vector<uint8_t> mask = producer->OutputMask();
+  for (SparseConvOperator* reader : readers) reader->ReadMaskedInput(mask, producer->masked_output_value());
+  producer->SkipMaskedOutputs();
+  return true;
+}
+
 class StepBuilder {
  public:
   StepBuilder(const Graph& graph, const std::vector<bool>& aliased) : g_(graph), aliased_(aliased) {}
+
+  // Every conv operator built, with the tensors it reads and writes (-1: a
+  // ring inside a banded step), for ElideMaskedOutputs.
+  struct ConvUse {
+    SparseConvOperator* op;
+    int input, output, residual;
+    std::string label;
+  };
+  std::vector<ConvUse> conv_uses;
+  std::vector<std::string> notes;  // masked outputs elided inside banded steps
 
   std::unique_ptr<Step> Build(const Node& node, std::string* error) {
     error_ = error;
@@ -306,8 +337,9 @@ class StepBuilder {
   std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
     auto op = ConvOperator(node, in, out);
     if (op == nullptr) return nullptr;
-    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output,
-                                      node.stage.residual ? node.inputs[1] : -1);
+    const int residual = node.stage.residual ? node.inputs[1] : -1;
+    conv_uses.push_back({op.get(), node.inputs[0], node.output, residual, node.label});
+    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output, residual);
   }
 
   std::unique_ptr<Step> Banded(const Node& node) {
@@ -320,6 +352,16 @@ class StepBuilder {
       }
       stages.push_back({std::move(op), conv.stage.residual ? conv.inputs[1] : -1});
     }
+    // The rings between the three have one reader each: the next stage.
+    for (size_t s = 0; s + 1 < stages.size(); ++s) {
+      if (ElideMaskedOutputs(stages[s].op.get(), {stages[s + 1].op.get()})) {
+        notes.push_back("masked pixels of " + node.chain[s].label + " read as one value by " +
+                        node.chain[s + 1].label);
+      }
+    }
+    conv_uses.push_back({stages.front().op.get(), node.chain.front().inputs[0], -1, stages.front().residual,
+                         node.chain.front().label});
+    conv_uses.push_back({stages.back().op.get(), -1, node.output, stages.back().residual, node.chain.back().label});
     return std::make_unique<BandedConvStep>(std::move(stages), node.chain.front().inputs[0], node.output);
   }
 
@@ -433,6 +475,36 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
       info.sparsity = 1.0f - static_cast<float>(active) / static_cast<float>(node.conv.mask.size());
     }
     plan->step_info_.push_back(info);
+  }
+
+  if (options.fuse) {
+    for (const std::string& note : builder.notes) plan->fusions_.push_back(note);
+    // Between steps: a tensor whose only readers are convs reading it as
+    // their input (not as a residual, not through a reshape).
+    std::vector<size_t> readers(num_tensors, 0);
+    for (const Node& node : g.nodes) {
+      for (int t : node.inputs) ++readers[t];
+    }
+    std::vector<bool> shared(num_tensors, false);  // another tensor aliases it
+    for (size_t t = 0; t < num_tensors; ++t) {
+      if (root[t] != static_cast<int>(t)) shared[root[t]] = true;
+    }
+    for (const StepBuilder::ConvUse& producer : builder.conv_uses) {
+      const int t = producer.output;
+      if (t < 0 || !internal(t) || aliased[t] || shared[t]) continue;
+      std::vector<SparseConvOperator*> ops;
+      std::vector<std::string> labels;
+      for (const StepBuilder::ConvUse& reader : builder.conv_uses) {
+        if (reader.input != t || reader.residual == t) continue;
+        ops.push_back(reader.op);
+        labels.push_back(reader.label);
+      }
+      if (ops.size() != readers[t] || !ElideMaskedOutputs(producer.op, ops)) continue;
+      std::sort(labels.begin(), labels.end());
+      std::string note = "masked pixels of " + producer.label + " read as one value by ";
+      for (size_t i = 0; i < labels.size(); ++i) note += (i ? ", " : "") + labels[i];
+      plan->fusions_.push_back(note);
+    }
   }
 
   // Lifetimes of internal tensors (by root) in steps, then first fit by size.

@@ -123,6 +123,10 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   for (size_t c = 0; c < cout; ++c) {
     op->masked_value_[c] = std::min(std::max(op->add_bias_[c], p.output_min), p.output_max);
   }
+  op->masked_output_.assign(op->masked_value_.begin(), op->masked_value_.end());
+  if (!stage.residual && !stage.empty()) {
+    ApplyOutputStage(*op->elementwise_, stage, op->masked_output_.data(), nullptr, cout);
+  }
   const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
   for (int y = 0; y < p.output_height; ++y) {
     op->active_row_start_.push_back(op->active_pixels_.size());
@@ -186,6 +190,30 @@ void SparseConvOperator::FillRowPatches(const float* input) {
   }
 }
 
+std::vector<uint8_t> SparseConvOperator::OutputMask() const {
+  std::vector<uint8_t> mask(static_cast<size_t>(params_.output_height) * params_.output_width, 1);
+  for (uint32_t pixel : masked_pixels_) mask[pixel] = 0;
+  return mask;
+}
+
+void SparseConvOperator::SkipMaskedOutputs() {
+  if (!has_uniform_masked_value()) return;
+  skip_masked_ = true;
+  plan_ = WorkPlan();
+}
+
+bool SparseConvOperator::ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value) {
+  const SparseConvParams& p = params_;
+  if (merge_rows_ || value == nullptr ||
+      producer_mask.size() != static_cast<size_t>(p.input_height) * p.input_width) {
+    return false;
+  }
+  masked_input_mask_ = producer_mask;
+  masked_input_value_ = value;
+  planned_input_ = nullptr;  // re-plan the pointers at the next run
+  return true;
+}
+
 void SparseConvOperator::PlanIndirection(const float* input) {
   const SparseConvParams& p = params_;
   if (merge_rows_) {
@@ -238,7 +266,13 @@ void SparseConvOperator::PlanIndirection(const float* input) {
         for (int kx = 0; kx < p.kernel_width; ++kx) {
           const int ix = ox * p.stride_width - p.padding_left + kx * p.dilation_width;
           const bool inside = iy >= 0 && iy < p.input_height && ix >= 0 && ix < p.input_width;
-          *out++ = inside ? base + input_layout_.Offset(iy, ix, p.input_channels) : zero_row_.data();
+          if (!inside) {
+            *out++ = zero_row_.data();
+          } else if (!masked_input_mask_.empty() && !masked_input_mask_[static_cast<size_t>(iy) * p.input_width + ix]) {
+            *out++ = masked_input_value_;  // a pixel its producer left unwritten
+          } else {
+            *out++ = base + input_layout_.Offset(iy, ix, p.input_channels);
+          }
         }
       }
     }
@@ -300,7 +334,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   // region of the image (see RunRows); else, and when nothing in the call
   // is active, in tasks of their own after the active ones (at one thread,
   // filling per region was 3-4% slower on MobileNetV2 with every conv masked).
-  plan.masked_tasks = threads > 1 && active > 0 ? 0 : CeilDiv(masked, kMaskedRowsPerTask);
+  plan.masked_tasks = skip_masked_ || (threads > 1 && active > 0) ? 0 : CeilDiv(masked, kMaskedRowsPerTask);
   return plan;
 }
 
@@ -380,7 +414,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     // wrote them (masked pixels in tasks of their own, split alike across
     // the threads, had each thread write all over the image: MobileNetV2
     // with every conv masked, s=0.3, 2 threads, 9% slower).
-    if (plan.masked_tasks == 0) {
+    if (plan.masked_tasks == 0 && !skip_masked_) {
       const uint32_t* masked_begin = masked_pixels_.data() + m0;
       const uint32_t* masked_end = masked_pixels_.data() + m1;
       const size_t mf = row_task == 0 ? m0

@@ -99,6 +99,23 @@ class SparseConvOperator {
   // Reads the input / writes the output through these layouts (default: dense).
   void SetLayouts(const PixelLayout& input, const PixelLayout& output);
 
+  // Masked outputs that are never written (graph/plan.cc decides where):
+  // with a mask and no residual stage every masked pixel holds one value,
+  // masked_output_value() (output_channels floats, after the stage).
+  bool has_uniform_masked_value() const { return !masked_pixels_.empty() && !stage_.residual; }
+  const float* masked_output_value() const { return masked_output_.data(); }
+  // The output mask: output_height * output_width bytes, 1 = computed.
+  std::vector<uint8_t> OutputMask() const;
+  // Leaves masked pixels unwritten: every reader must take them from
+  // masked_output_value() (ReadMaskedInput). Only with has_uniform_masked_value().
+  void SkipMaskedOutputs();
+  // Reads input pixels whose byte in `producer_mask` (input_height *
+  // input_width, row-major) is 0 at `value` (input_channels floats, kept
+  // alive by the caller) instead of the input. False, and nothing changed,
+  // when this conv reads kernel rows whole (few input channels).
+  bool ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value);
+  bool can_read_masked_input() const { return !merge_rows_; }
+
   const SparseConvParams& params() const { return params_; }
   const ConvBlocking& blocking() const { return blocking_; }
   void set_blocking(const ConvBlocking& blocking) {
@@ -159,6 +176,11 @@ class SparseConvOperator {
   // (group_tiles_ each), its packed weights group_weights_ floats apart.
   size_t group_tiles_ = 0, group_weights_ = 0;
   std::vector<float> conv_bias_, add_bias_, masked_value_;
+  AlignedFloats masked_output_;  // masked_value_ through a stage without residual
+  bool skip_masked_ = false;     // masked pixels are not written (SkipMaskedOutputs)
+  // ReadMaskedInput: input pixels read at masked_input_value_ where this is 0 (empty: none).
+  std::vector<uint8_t> masked_input_mask_;
+  const float* masked_input_value_ = nullptr;
   std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
   std::vector<uint32_t> masked_pixels_;
   // Index of the first active (masked) pixel of each output row, and the end.

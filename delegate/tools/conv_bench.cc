@@ -7,6 +7,7 @@
 //
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|all]
 //                                              [--cold 1]  (caches evicted before every run)
+//                                              [--density D]  (random mask keeping a fraction D of the pixels)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,7 +36,7 @@ const Layer kLayers[] = {
     {"resnet18", "stem7x7", 224, 3, 64, 7, 2},   {"resnet18", "layer1", 56, 64, 64, 3, 1},
     {"resnet18", "layer2.s2", 56, 64, 128, 3, 2}, {"resnet18", "layer2", 28, 128, 128, 3, 1},
     {"resnet18", "layer3", 14, 256, 256, 3, 1},   {"resnet18", "layer4", 7, 512, 512, 3, 1},
-    {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
+    {"mobilenet_v2", "stem", 224, 3, 32, 3, 2},       {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
     {"mobilenet_v2", "expand56", 56, 24, 144, 1, 1},  {"mobilenet_v2", "expand14", 14, 64, 384, 1, 1},
     {"mobilenet_v2", "project14", 14, 384, 64, 1, 1}, {"mobilenet_v2", "last7", 7, 320, 1280, 1, 1},
     {"mobilenet_v2", "dw112", 112, 32, 32, 3, 1, true},   {"mobilenet_v2", "dw112.s2", 112, 96, 96, 3, 2, true},
@@ -56,12 +57,14 @@ double Median(std::vector<double> v) {
 int Main(int argc, char** argv) {
   int threads = 1, rounds = 31;
   bool cold = false;  // evict the caches before every run, as a network's next layer finds them
+  double density = 1.0;
   std::string which = "all";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--layers")) which = argv[i + 1];
     else if (!std::strcmp(argv[i], "--cold")) cold = std::atoi(argv[i + 1]) != 0;
+    else if (!std::strcmp(argv[i], "--density")) density = std::atof(argv[i + 1]);
   }
   std::vector<Variant> variants;
   variants.push_back({"default", ConvBlocking()});
@@ -77,7 +80,8 @@ int Main(int argc, char** argv) {
   if (pool) pool->HoldWorkers(true);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::printf("%d thread(s), %d rounds; ms per run (median) and GFLOP/s\n", threads, rounds);
+  std::printf("%d thread(s), %d rounds, mask density %.2f; ms per run (median) and GFLOP/s of the dense conv\n",
+              threads, rounds, density);
   for (const Layer& layer : kLayers) {
     if (which != "all" && which != layer.network) continue;
     SparseConvParams p;
@@ -99,10 +103,14 @@ int Main(int argc, char** argv) {
     AlignedFloats input(static_cast<size_t>(layer.size) * layer.size * layer.cin);
     for (float& x : input) x = normal(rng);
     AlignedFloats output(static_cast<size_t>(p.output_height) * p.output_width * layer.cout);
+    std::vector<uint8_t> mask(static_cast<size_t>(p.output_height) * p.output_width);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    for (uint8_t& m : mask) m = uniform(rng) < density;
     std::vector<std::unique_ptr<SparseConvOperator>> ops;
     std::string error;
     for (const Variant& v : variants) {
-      ops.push_back(SparseConvOperator::Create(p, weights.data(), nullptr, nullptr, nullptr, &error));
+      ops.push_back(SparseConvOperator::Create(p, weights.data(), nullptr, nullptr,
+                                               density < 1.0 ? mask.data() : nullptr, &error));
       if (!ops.back()) {
         std::fprintf(stderr, "%s: %s\n", layer.name, error.c_str());
         return 1;
