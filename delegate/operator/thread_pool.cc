@@ -126,6 +126,7 @@ void ThreadPool::WorkerLoop(int participant) {
     size_t count;
     {
       std::unique_lock<std::mutex> lock(mutex_);
+      if (!stop_ && generation_ == seen) sleeps_.fetch_add(1, std::memory_order_relaxed);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;

@@ -52,8 +52,13 @@ class ThreadPool {
   // `count` must be below 2^20 (the operators use a few hundred tasks at most).
   void ParallelFor(size_t count, const std::function<void(size_t)>& task);
   // Whether workers spin for the next call (see above). Release the hold
-  // before the last call of a burst so the workers sleep right after it.
+  // once the burst's last call has returned: released before that call, a
+  // worker spinning for it may see the release first and go to sleep just
+  // before the call, which must then wake it.
   void HoldWorkers(bool hold) { hold_.store(hold, std::memory_order_release); }
+  // Times a worker has gone to sleep waiting for a call, since the pool was
+  // made: each costs a wakeup (15-30 us here) in the call that follows.
+  uint64_t worker_sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
 
  private:
   // One participant's range of the current call: (generation << 40) |
@@ -86,6 +91,7 @@ class ThreadPool {
   std::atomic<uint64_t> current_{0};  // generation of the latest call, for held workers
   std::atomic<size_t> completed_{0};  // tasks of the current call finished
   std::atomic<bool> hold_{false};
+  std::atomic<uint64_t> sleeps_{0};
 };
 
 }  // namespace actsparse

@@ -392,9 +392,9 @@ TfLiteStatus ChainKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
       context->ReportError(context, "%s", ("actsparse: " + step.plan->meta.name + ": tensor not allocated").c_str());
       return kTfLiteError;
     }
-    // The next chain of this partition follows at once: keep the workers
-    // spinning for it instead of putting them to sleep (see ThreadPool).
-    if (pool_) pool_->HoldWorkers(i + 1 < steps_.size());
+    // The chains of this partition follow one another at once: keep the
+    // workers spinning between them instead of sleeping (see ThreadPool).
+    if (pool_) pool_->HoldWorkers(true);
     if (step.profile == nullptr) {
       step.op->Run(in, out, pool_.get());
       continue;
@@ -405,6 +405,7 @@ TfLiteStatus ChainKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
     step.profile->Add(ns);
   }
+  if (pool_) pool_->HoldWorkers(false);
   return kTfLiteOk;
 }
 
