@@ -470,10 +470,16 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
     StepInfo info;
     info.label = node.label;
     info.output = DimsTail(g.tensors[node.output].shape);
-    if (!node.conv.mask.empty()) {
-      const size_t active = static_cast<size_t>(std::count(node.conv.mask.begin(), node.conv.mask.end(), 1));
-      info.sparsity = 1.0f - static_cast<float>(active) / static_cast<float>(node.conv.mask.size());
-    }
+    // A banded node's convs keep their masks: report the fraction of their
+    // output pixels that are masked, over the convs of the band.
+    size_t masked = 0, pixels = 0;
+    auto count_mask = [&](const Node& conv) {
+      masked += static_cast<size_t>(std::count(conv.conv.mask.begin(), conv.conv.mask.end(), 0));
+      pixels += conv.conv.mask.size();
+    };
+    count_mask(node);
+    for (const Node& conv : node.chain) count_mask(conv);
+    if (pixels != 0) info.sparsity = static_cast<float>(masked) / static_cast<float>(pixels);
     plan->step_info_.push_back(info);
   }
 

@@ -199,6 +199,18 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
       EXPECT_EQ(has("masked pixels of DEPTHWISE_CONV_2D#1 read as one value by CONV_2D#2"), masked);
       EXPECT_EQ(fused, unfused) << "stride " << stride << " masked " << masked;
     }
+    // The profile's sparsity of the banded step: the masked share of its convs' output pixels.
+    size_t zeros = 0, pixels = 0;
+    for (const Node& node : b.g.nodes) {
+      zeros += static_cast<size_t>(std::count(node.conv.mask.begin(), node.conv.mask.end(), 0));
+      pixels += node.conv.mask.size();
+    }
+    PlanOptions options;
+    std::string error;
+    auto plan = PartitionPlan::Create(b.g, options, &error);
+    ASSERT_NE(plan, nullptr) << error;
+    ASSERT_FALSE(plan->steps().empty());
+    EXPECT_FLOAT_EQ(plan->steps()[0].sparsity, masked ? static_cast<float>(zeros) / pixels : 0.0f);
   }
 }
 
