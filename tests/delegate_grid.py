@@ -33,13 +33,14 @@ class Config:
     height: int
     width: int
     two_chains: bool      # a second masked chain fed directly by the first
+    groups: int = 1       # a grouped CONV_2D (ResNeXt, RegNet): filters of in_channels / groups
 
     @property
     def chains(self) -> int:
         return 2 if self.two_chains else 1
 
     def __str__(self) -> str:
-        kind = f"dw{self.multiplier}" if self.depthwise else "conv"
+        kind = f"dw{self.multiplier}" if self.depthwise else f"conv{f'-g{self.groups}' if self.groups > 1 else ''}"
         return (f"{self.index:03d}-{kind}-k{self.kernel}s{self.stride}d{self.dilation}-{self.padding}-"
                 f"m{self.density}-{self.activation}{'' if self.with_add else '-noadd'}-n{self.batch}"
                 f"{'-2x' if self.two_chains else ''}")
@@ -63,6 +64,21 @@ def grid() -> list[Config]:
                 with_add=index % 7 != 3, conv_bias=index % 3 == 1, batch=1 + index % 2,
                 in_channels=int(rng.choice((1, 3, 5, 8, 13))), out_channels=int(rng.choice((1, 4, 7, 16, 19))),
                 height=height, width=width, two_chains=index % 6 == 5))
+    # Grouped convs, after the rest so that their configurations stay as they were.
+    grouped_rng = np.random.default_rng(2025)
+    for kernel, stride, groups in itertools.product((1, 3, 5), (1, 2), (2, 3, 4)):
+        index = len(configs)
+        dilation = 1 + index % 2 if kernel > 1 else 1
+        span = dilation * (kernel - 1)
+        configs.append(Config(
+            index=index, kernel=kernel, stride=stride, dilation=dilation,
+            padding=("same", "valid", "pad")[index % 3], depthwise=False, multiplier=1,
+            density=(0.0, 0.3, 0.7, 1.0, 0.5)[index % 5], activation=("none", "relu", "relu6", "relu_n1_to_1")[index % 4],
+            with_add=index % 7 != 3, conv_bias=index % 3 == 1, batch=1 + index % 2,
+            in_channels=groups * int(grouped_rng.choice((1, 2, 5, 8))),
+            out_channels=groups * int(grouped_rng.choice((1, 3, 6, 16))),
+            height=int(grouped_rng.integers(span + 2, span + 12)), width=int(grouped_rng.integers(span + 2, span + 12)),
+            two_chains=index % 4 == 1, groups=groups))
     return configs
 
 
@@ -81,7 +97,8 @@ def _chain(g: GraphBuilder, x: int, c: Config, rng: np.random.Generator, name: s
         weights = rng.normal(0, 0.5, (1, k, k, out_channels))
     else:
         out_channels = c.out_channels
-        weights = rng.normal(0, 1 / np.sqrt(k * k * in_channels), (out_channels, k, k, in_channels))
+        group_in = in_channels // c.groups
+        weights = rng.normal(0, 1 / np.sqrt(k * k * group_in), (out_channels, k, k, group_in))
     from actsparse.tflite_builder import conv_output_size
     ph = h + (pad[0] + pad[1] if pad else 0)
     pw = w + (pad[2] + pad[3] if pad else 0)

@@ -199,13 +199,29 @@ def test_model_without_masks(tmp_path):
         convert_file(path, tmp_path / "o.tflite")
 
 
-def test_grouped_masked_conv_is_refused(tmp_path):
+@pytest.mark.parametrize("claim", ["graph", "chains"])
+def test_grouped_masked_conv(tmp_path, claim, delegate_path):
+    """A masked grouped conv (2 groups, not depthwise) is a CONV_2D chain whose
+    filter has in_channels / groups inputs; the delegate runs it sparse."""
+    torch.manual_seed(0)
     model = GroupedNet().eval()
-    masked = MaskedConv2d(4, 8, 3, padding=1, groups=2, mask_shape=(8, 8))
-    masked.example_input_shape.copy_(torch.tensor([1, 4, 8, 8]))
-    model.conv = masked
-    with pytest.raises(ConversionError, match=r"conv: masked conv with groups=2 and 4 input channels"):
-        convert_file(_save(model, tmp_path / "g.pt"), tmp_path / "o.tflite")
+    attach_masks(model, torch.zeros(1, 4, 9, 7), 0.4, seed=3)
+    out = tmp_path / "g.tflite"
+    report = convert_file(_save(model, tmp_path / "g.pt"), out)
+    assert report.verified and [l["name"] for l in report.layers] == ["conv"]
+    _check_exact(model, out, (1, 4, 9, 7))
+    layers = _check_metadata_matches_masks(model, out, {"conv"})
+    model_t = tflite_file.load_model(out.read_bytes())
+    from actsparse.tflite_graph import SubgraphView
+    view = SubgraphView(model_t, 0)
+    assert view.ops[layers["conv"].conv_op].name == "CONV_2D"
+    import actsparse
+    interpreter = actsparse.Interpreter(out, claim=claim)
+    assert interpreter.delegate_report.claimed_chains == 1, interpreter.delegate_report.log
+    x = np.random.default_rng(4).standard_normal((1, 4, 9, 7)).astype(np.float32)
+    _, builtin = run_interpreter(out, x, xnnpack=False)
+    _, got = run_interpreter(out, x, delegates=[actsparse.load_delegate(claim=claim)])
+    assert float(np.abs(got - builtin).max()) <= 1e-5 * max(float(np.abs(builtin).max()), 1e-6)
 
 
 def test_input_shape_that_does_not_fit_the_masks(residual, tmp_path):

@@ -25,6 +25,7 @@ def test_grid_is_large_and_varied():
     assert any(c.depthwise and c.multiplier == 2 for c in GRID)
     assert any(not c.with_add for c in GRID) and any(c.two_chains for c in GRID)
     assert {c.batch for c in GRID} == {1, 2}
+    assert {c.groups for c in GRID} == {1, 2, 3, 4}
 
 
 def _run(model: bytes, x: np.ndarray, **kwargs) -> tuple[np.ndarray, actsparse.Interpreter]:

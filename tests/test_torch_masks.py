@@ -46,14 +46,14 @@ def test_skip_rules_and_eligibility():
     model = DepthwiseNet()
     assert eligible_convs(model) == ["pw0", "dw1", "dw2", "pw3", "pw4"]
     assert eligible_convs(model, skip_1x1=True) == ["dw1", "dw2"]
-    assert eligible_convs(GroupedNet()) == []
+    assert eligible_convs(GroupedNet()) == ["conv"]  # grouped (ResNeXt, RegNet) convs too
 
     class Custom(nn.Conv2d):  # a subclass may compute something else: never masked
         pass
 
     assert eligible_convs(nn.Sequential(Custom(3, 3, 3))) == []
-    with pytest.raises(MaskError, match="grouped Conv2d"):
-        attach_masks(GroupedNet(), torch.zeros(1, 4, 8, 8), 0.5, layers=["conv"])
+    with pytest.raises(MaskError, match="Custom \\(a Conv2d subclass with its own forward\\)"):
+        attach_masks(nn.Sequential(Custom(3, 3, 3)), torch.zeros(1, 3, 8, 8), 0.5, layers=["0"])
 
 
 def test_per_layer_sparsity_and_errors():

@@ -139,7 +139,7 @@ bool ValidateChain(TfLiteContext* context, const std::vector<NodeInfo>& plan,
     return fail("mask is " + std::to_string(chain.height) + "x" + std::to_string(chain.width) +
                 " but the conv output is " + DimsText(out_dims));
   }
-  int padding, stride_h, stride_w, dilation_h, dilation_w, activation, multiplier = 1;
+  int padding, stride_h, stride_w, dilation_h, dilation_w, activation, multiplier = 1, groups = 1;
   if (depthwise) {
     const auto* p = static_cast<const TfLiteDepthwiseConvParams*>(conv->node->builtin_data);
     padding = p->padding; stride_w = p->stride_width; stride_h = p->stride_height;
@@ -154,10 +154,12 @@ bool ValidateChain(TfLiteContext* context, const std::vector<NodeInfo>& plan,
     padding = p->padding; stride_w = p->stride_width; stride_h = p->stride_height;
     dilation_w = p->dilation_width_factor; dilation_h = p->dilation_height_factor;
     activation = p->activation;
-    if (w_dims[0] != out_c || w_dims[3] != in_dims[3]) {
-      return fail("conv weights " + DimsText(w_dims) + " do not fit " + DimsText(in_dims) + " -> " + DimsText(out_dims) +
-                  " (grouped convs are not supported)");
+    // A grouped conv (ResNeXt, RegNet) has filters of in_channels / groups
+    // inputs; groups follow from the shapes, as in the builtin kernel.
+    if (w_dims[0] != out_c || w_dims[3] < 1 || in_dims[3] % w_dims[3] != 0 || out_c % (in_dims[3] / w_dims[3]) != 0) {
+      return fail("conv weights " + DimsText(w_dims) + " do not fit " + DimsText(in_dims) + " -> " + DimsText(out_dims));
     }
+    groups = in_dims[3] / w_dims[3];
   }
   if (activation != kTfLiteActNone) return fail("the conv has a fused activation");
   if (stride_h < 1 || stride_w < 1 || dilation_h < 1 || dilation_w < 1) return fail("bad stride or dilation");
@@ -299,6 +301,7 @@ bool ValidateChain(TfLiteContext* context, const std::vector<NodeInfo>& plan,
   p.padding_left = pad_left;
   p.depthwise = depthwise;
   p.depth_multiplier = multiplier;
+  p.groups = groups;
   p.output_min = lo;
   p.output_max = hi;
   plan_out.weights = w_t.data.f;

@@ -480,6 +480,7 @@ graph::Node ImportChain(const ChainPlan& chain) {
   c.padding_top = p.padding_top;
   c.padding_left = p.padding_left;
   c.depth_multiplier = p.depth_multiplier;
+  c.groups = p.groups;
   c.weights = chain.weights;
   c.bias = chain.conv_bias;
   c.mask_add_bias = chain.add_bias;

@@ -173,10 +173,9 @@ def fold_masked_convs(module: torch.nn.Module, sample: torch.Tensor) -> tuple[fx
             raise ConversionError(f"{name}: conv weights are not constants of the model")
         weight = _attr(gm, weight_node).detach()
         in_channels = weight.shape[1] * groups
-        depthwise = groups > 1
-        if depthwise and groups != in_channels:
-            raise ConversionError(f"{name}: masked conv with groups={groups} and {in_channels} input "
-                                  "channels (neither plain nor depthwise) cannot be expressed")
+        # Depthwise (one input channel per group) becomes DEPTHWISE_CONV_2D;
+        # other groups a CONV_2D whose filter has in_channels / groups inputs.
+        depthwise = groups > 1 and groups == in_channels
         mask = _attr(gm, mask_node).detach()
         mask_np = mask.cpu().numpy()
         if mask.ndim != 2 or not np.isin(mask_np, (0.0, 1.0)).all():

@@ -85,20 +85,16 @@ def _as_mask_tensor(mask: torch.Tensor | np.ndarray, device: torch.device) -> to
 
 
 def is_eligible(conv: nn.Module) -> bool:
-    """Convs a mask can go on: plain or depthwise ``nn.Conv2d`` (not grouped).
+    """Convs a mask can go on: ``nn.Conv2d`` of any groups (plain, grouped as
+    in ResNeXt / RegNet, depthwise).
 
     Subclasses of Conv2d other than MaskedConv2d are not eligible: their
     forward may differ from a plain convolution.
     """
-    if type(conv) is not nn.Conv2d and type(conv) is not MaskedConv2d:
-        return False
-    return conv.groups == 1 or conv.groups == conv.in_channels
+    return type(conv) is nn.Conv2d or type(conv) is MaskedConv2d
 
 
 def _describe(module: nn.Module) -> str:
-    if isinstance(module, nn.Conv2d) and type(module) in (nn.Conv2d, MaskedConv2d):
-        return (f"grouped Conv2d (groups={module.groups}, in_channels={module.in_channels}); "
-                "masks go on plain or depthwise convs")
     if isinstance(module, nn.Conv2d):
         return f"{type(module).__name__} (a Conv2d subclass with its own forward)"
     return f"{type(module).__name__} (not an nn.Conv2d)"
@@ -230,8 +226,8 @@ def attach_masks(model: nn.Module, example_input: torch.Tensor,
     """Attach frozen masks to every eligible conv of ``model`` (in place).
 
     Args:
-        model: any ``nn.Module``; its ``nn.Conv2d`` children that are plain or
-            depthwise become :class:`MaskedConv2d` (grouped convs are skipped).
+        model: any ``nn.Module``; its ``nn.Conv2d`` children (plain, grouped
+            or depthwise) become :class:`MaskedConv2d`.
         example_input: an NCHW input; fixes each conv's output size, and is
             recorded as the converter's default input shape.
         sparsity: fraction of output pixels to mask, in [0, 1], for all layers
