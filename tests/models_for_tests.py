@@ -76,6 +76,26 @@ class GroupedNet(nn.Module):
         return self.conv(x)
 
 
+class MultiOutputNet(nn.Module):
+    """Several outputs, as a detector has: a 4-D map at two scales and a
+    vector, returned as a flat dict (``kind="dict"``) or as a nested tuple
+    (``kind="tuple"``). The two maps differ in scale by ~100x."""
+
+    def __init__(self, kind: str = "dict") -> None:
+        super().__init__()
+        self.kind = kind
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.down = nn.Conv2d(8, 6, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(8, 5, 1)
+
+    def forward(self, x: torch.Tensor):
+        y = torch.relu(self.stem(x))
+        boxes, scores = self.down(y), self.head(y) * 100.0
+        if self.kind == "dict":
+            return {"boxes": boxes, "scores": scores, "pooled": boxes.mean((2, 3))}
+        return boxes, (scores, boxes.mean((2, 3)))
+
+
 # -- networks of other structures, for whole-graph claiming (claim=graph) ------
 
 class ResNeXtNet(nn.Module):

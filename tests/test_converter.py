@@ -19,7 +19,7 @@ from actsparse.inspect import inspect_model
 from actsparse.torch import MaskedConv2d, attach_masks, masked_convs, set_mask
 from actsparse.torch.models import mobilenet_v2, mobilenet_v3_large, randomize_batchnorm, resnet18
 from conftest import REPO, run_interpreter
-from models_for_tests import DepthwiseNet, GroupedNet, ResidualNet
+from models_for_tests import DepthwiseNet, GroupedNet, MultiOutputNet, ResidualNet
 
 CONVERT = [sys.executable, str(REPO / "converter" / "convert.py")]
 
@@ -165,6 +165,53 @@ def test_mobilenet_v3_large_through_the_delegate(tmp_path, delegate_path):
 
 
 # ---- bad input -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,nhwc", [("dict", False), ("tuple", False), ("dict", True), ("tuple", True)])
+def test_several_outputs(tmp_path, kind, nhwc):
+    """A detector-like model with several outputs (flat dict, nested tuple) is
+    converted and verified output by output, each against its own scale, and
+    runs with the delegate as one partition, every output exact."""
+    import actsparse
+
+    torch.manual_seed(0)
+    model = MultiOutputNet(kind).eval()
+    attach_masks(model, torch.zeros(1, 3, 16, 12), 0.3, seed=1)
+    out = tmp_path / "multi.tflite"
+    report = convert_file(_save(model, tmp_path / "multi.pt"), out, nhwc=nhwc)
+    names = ["boxes", "scores", "pooled"] if kind == "dict" else ["output_0", "output_1", "output_2"]
+    assert [o["name"] for o in report.outputs] == names
+    assert [o["shape"] for o in report.outputs] == [[1, 6, 8, 6], [1, 5, 16, 12], [1, 6]]
+    assert report.outputs[1]["scale"] > 20 * report.outputs[0]["scale"]
+    assert report.verified and all(o["relative_error"] <= 1e-5 for o in report.outputs)
+    assert len(report.layers) == 3
+    shape = (1, 16, 12, 3) if nhwc else (1, 3, 16, 12)
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    runs = []
+    for use in (False, True):
+        interpreter = actsparse.Interpreter(out, use_delegate=use, num_threads=2)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        runs.append({d["name"]: interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()})
+        if use:
+            assert interpreter.delegate_report.partitions == 1
+            assert interpreter.delegate_report.claimed_chains == 3
+    assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 3
+    for name, expected in runs[0].items():
+        assert float(np.abs(runs[1][name] - expected).max()) <= 1e-5 * float(np.abs(expected).max()), name
+
+
+def test_several_outputs_on_the_command_line(tmp_path):
+    model = MultiOutputNet("dict").eval()
+    attach_masks(model, torch.zeros(1, 3, 16, 12), 0.3, seed=1)
+    result = subprocess.run(CONVERT + [str(_save(model, tmp_path / "m.pt")), str(tmp_path / "m.tflite"),
+                                       "--import", str(REPO / "tests" / "models_for_tests.py")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "verified against PyTorch, 3 outputs, each against its own scale" in result.stdout
+    for name in ("boxes", "scores", "pooled"):
+        assert f"  {name} " in result.stdout
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConversionError, match="nope.pt: no such file"):

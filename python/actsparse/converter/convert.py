@@ -30,7 +30,8 @@ class ConversionReport:
     unannotated: list[str] = field(default_factory=list)
     verified: bool = False
     max_abs_error: float | None = None
-    relative_error: float | None = None
+    relative_error: float | None = None  # the worst output's, relative to that output's scale
+    outputs: list[dict] = field(default_factory=list)  # per output: name, shape, errors, scale
     tolerance: float | None = None
     seconds: float = 0.0
 
@@ -45,34 +46,93 @@ def _quiet_litert() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+@dataclass
+class OutputCheck:
+    """How one output of the .tflite compares with PyTorch's."""
+
+    name: str                 # the .tflite signature's output name (output_0, ... or the dict key)
+    shape: list[int]          # PyTorch's shape (NCHW for 4-D outputs)
+    max_abs_error: float
+    scale: float              # max abs value of PyTorch's output
+
+
+def flatten_outputs(result) -> tuple[list[str], list]:
+    """A model's outputs (a tensor, or tuples / lists / dicts of them) in
+    torch.export's order, each with the name litert-torch gives it in the
+    .tflite signature: the key of a flat dict, else ``output_<i>``."""
+    import torch.utils._pytree as pytree
+
+    leaves, _ = pytree.tree_flatten(result)
+    if isinstance(result, dict) and len(leaves) == len(result):
+        return [str(k) for k in result], leaves
+    return [f"output_{i}" for i in range(len(leaves))], leaves
+
+
+def _channel_last(module):
+    """``module`` taking an NHWC input and giving its 4-D outputs as NHWC
+    (litert-torch's own wrapper takes a tensor or a flat tuple of outputs
+    only): the outputs flattened as :func:`flatten_outputs` does, a flat
+    dict kept a dict."""
+    import torch
+
+    class ChannelLast(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor):
+            result = self.inner(x.permute(0, 3, 1, 2))
+            names, leaves = flatten_outputs(result)
+            leaves = [t.permute(0, 2, 3, 1) if t.ndim == 4 else t for t in leaves]
+            if isinstance(result, torch.Tensor):
+                return leaves[0]
+            if isinstance(result, dict) and names == [str(k) for k in result]:
+                return dict(zip(names, leaves))
+            return tuple(leaves)
+
+    return ChannelLast(module)  # set_inference_mode, not eval(): an exported GraphModule refuses train()
+
+
 def verify(module, tflite_bytes: bytes, input_shape: Sequence[int], *, nhwc: bool,
-           samples: int = 3, seed: int = 0) -> tuple[float, float]:
-    """Max abs error of the .tflite (ai_edge_litert, default kernels) against
-    ``module`` on ``samples`` standard-normal inputs, and the reference's max
-    abs output (the scale the error is relative to)."""
+           samples: int = 3, seed: int = 0) -> list[OutputCheck]:
+    """Each output of the .tflite (ai_edge_litert, default kernels) against
+    ``module``'s on ``samples`` standard-normal inputs: max abs error and the
+    reference's max abs value (the scale the error is relative to), matched
+    by the .tflite signature's output names."""
     import torch
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=tflite_bytes)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
+    signatures = interpreter.get_signature_list()
+    if len(signatures) != 1:
+        raise ConversionError(f"verification: the .tflite has {len(signatures)} signatures, expected one")
+    key, signature = next(iter(signatures.items()))
+    if len(signature["inputs"]) != 1:
+        raise ConversionError(f"verification: the .tflite takes {len(signature['inputs'])} inputs; "
+                              "the converter handles models of one input")
+    runner = interpreter.get_signature_runner(key)
     rng = np.random.default_rng(seed)
-    error, scale = 0.0, 0.0
+    checks: dict[str, OutputCheck] = {}
     for _ in range(samples):
         x = rng.standard_normal(tuple(input_shape)).astype(np.float32)
         with torch.no_grad():
-            expected = module(torch.from_numpy(x)).numpy()
-        interpreter.set_tensor(inp["index"], x.transpose(0, 2, 3, 1).copy() if nhwc else x)
-        interpreter.invoke()
-        got = interpreter.get_tensor(out["index"])
-        if got.shape != expected.shape and got.ndim == 4 and nhwc:
-            got = got.transpose(0, 3, 1, 2)
-        if got.shape != expected.shape:
-            raise ConversionError(f"verification: .tflite output is {got.shape}, PyTorch gives {expected.shape}")
-        error = max(error, float(np.max(np.abs(got - expected))))
-        scale = max(scale, float(np.max(np.abs(expected))))
-    return error, scale
+            names, expected = flatten_outputs(module(torch.from_numpy(x)))
+        if sorted(names) != sorted(signature["outputs"]):
+            raise ConversionError(f"verification: the .tflite's outputs {sorted(signature['outputs'])} do not "
+                                  f"match PyTorch's {len(names)} output(s) {names}")
+        got_all = runner(**{signature["inputs"][0]: x.transpose(0, 2, 3, 1).copy() if nhwc else x})
+        for name, reference in zip(names, expected):
+            reference = reference.numpy()
+            got = got_all[name]
+            if got.shape != reference.shape and got.ndim == 4 and nhwc:
+                got = got.transpose(0, 3, 1, 2)
+            if got.shape != reference.shape:
+                raise ConversionError(f"verification: .tflite output {name} is {got.shape}, "
+                                      f"PyTorch gives {reference.shape}")
+            check = checks.setdefault(name, OutputCheck(name, list(reference.shape), 0.0, 0.0))
+            check.max_abs_error = max(check.max_abs_error, float(np.max(np.abs(got - reference))))
+            check.scale = max(check.scale, float(np.max(np.abs(reference))))
+    return list(checks.values())
 
 
 def convert_file(model_path: str | Path, output_path: str | Path, *,
@@ -151,10 +211,7 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         to_convert = folded_module
         convert_sample = sample
         if nhwc:
-            with torch.no_grad():
-                out_ndim = folded_module(sample).ndim
-            to_convert = litert_torch.to_channel_last_io(
-                folded_module, args=[0], outputs=[0] if out_ndim == 4 else [])
+            to_convert = _channel_last(folded_module)
             convert_sample = sample.permute(0, 2, 3, 1).contiguous()
         set_inference_mode(to_convert)
         try:
@@ -187,13 +244,19 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
 
     if verify_samples > 0:
         say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")
-        error, scale = verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples)
-        report.max_abs_error = error
-        report.relative_error = error / max(scale, 1e-12)
+        checks = verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples)
+        # Each output against its own scale: a detector's box and class outputs differ by orders.
+        relative = [c.max_abs_error / max(c.scale, 1e-12) for c in checks]
+        worst = int(np.argmax(relative))
+        report.outputs = [asdict(c) | {"relative_error": r} for c, r in zip(checks, relative)]
+        report.max_abs_error = max(c.max_abs_error for c in checks)
+        report.relative_error = relative[worst]
         report.verified = report.relative_error <= tolerance
         if not report.verified:
-            raise ConversionError(f"verification failed: max abs error {error:.3g} is "
-                                  f"{report.relative_error:.3g} of the output scale {scale:.3g} "
+            bad = checks[worst]
+            where = f"output {bad.name} {tuple(bad.shape)}: " if len(checks) > 1 else ""
+            raise ConversionError(f"verification failed: {where}max abs error {bad.max_abs_error:.3g} is "
+                                  f"{report.relative_error:.3g} of the output scale {bad.scale:.3g} "
                                   f"(tolerance {tolerance:g}); {output_path} was not written")
     else:
         say("[5/5] verification skipped (--no-verify)")
