@@ -227,6 +227,16 @@ for _perm, _shape in (([0, 3, 1, 2], (1, 5, 6, 7)), ([0, 2, 3, 1], (2, 45, 4, 3)
     CASES.append(Case(f"transpose-{''.join(map(str, _perm))}", _build))
 
 
+for _i, (_shape, _begin, _size) in enumerate([((1, 6, 5, 32), (0, 0, 0, 16), (1, 6, 5, 16)),
+                                              ((2, 7, 5, 45), (0, 0, 0, 0), (-1, -1, -1, 22)),
+                                              ((2, 7, 5, 45), (1, 2, 0, 0), (1, 3, -1, -1)),
+                                              ((2, 7, 5, 45), (0, 1, 2, 3), (2, 5, 3, 40)),
+                                              ((129, 7), (7, 1), (100, 5))]):
+    def _build(g, rng, shape=_shape, begin=_begin, size=_size):
+        return [g.slice(g.input("x", shape), begin, size)]
+    CASES.append(Case(f"slice{_i}-{len(_shape)}d", _build))
+
+
 # (The builtin CONCATENATION refuses a fused activation on float32.)
 for _axis, _act in ((3, "none"), (1, "none"), (0, "none"), (-1, "none")):
     def _build(g, rng, axis=_axis, act=_act):
@@ -279,6 +289,20 @@ def _neck(g, rng):
     head1 = g.conv2d(p, _weights(rng, 9, 1, 1, 48, fan_in=48), np.zeros(9))
     head2 = g.conv2d(b, _weights(rng, 5, 1, 1, 32, fan_in=32), np.zeros(5))
     return [head1, head2]
+
+
+@case("net-c2f-split-concat")
+def _c2f(g, rng):
+    """YOLOv8's C2f: a 1x1 conv split in two channel halves (SLICE), a
+    bottleneck on the second half, the three concatenated, a 1x1 conv."""
+    x = g.input("x", (1, 8, 8, 16))
+    y = g.conv2d(x, _weights(rng, 32, 1, 1, 16, fan_in=16), rng.normal(0, 0.1, 32))
+    y = g.mul(y, g.unary("logistic", y))
+    a = g.slice(y, (0, 0, 0, 0), (-1, -1, -1, 16), name="split0")
+    b = g.slice(y, (0, 0, 0, 16), (-1, -1, -1, 16), name="split1")
+    c = g.conv2d(b, _weights(rng, 16, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 16), activation="relu")
+    c = g.add(c, b)
+    return [g.conv2d(g.concatenation([a, b, c], 3), _weights(rng, 16, 1, 1, 48, fan_in=48), np.zeros(16))]
 
 
 @case("net-grouped-convs")

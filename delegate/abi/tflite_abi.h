@@ -111,6 +111,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinMaximum = 55,
   kTfLiteBuiltinMinimum = 57,
   kTfLiteBuiltinPadv2 = 60,
+  kTfLiteBuiltinSlice = 65,
   kTfLiteBuiltinExpandDims = 70,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,

@@ -16,6 +16,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kPad: return "PAD";
     case OpType::kReshape: return "RESHAPE";
     case OpType::kTranspose: return "TRANSPOSE";
+    case OpType::kSlice: return "SLICE";
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kSoftmax: return "SOFTMAX";

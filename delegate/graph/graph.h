@@ -41,6 +41,7 @@ enum class OpType {
   kPad,
   kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
   kTranspose,
+  kSlice,            // a box of the input: `begin` per dim, the output's shape
   kConcatenation,
   kResizeNearest,
   kSoftmax,
@@ -102,6 +103,7 @@ struct Node {
 
   std::vector<int> axes;                         // kMean (sorted), kTranspose (the permutation)
   std::vector<std::pair<int, int>> paddings;     // kPad: (before, after) per dim
+  std::vector<int> begin;                        // kSlice: first input index per dim
   float pad_value = 0.0f;                        // kPad
   int axis = 0;                                  // kConcatenation
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest

@@ -261,6 +261,8 @@ class StepBuilder {
         if (permuted != out) return Fail("transposed shape differs from " + ShapeText(out));
         return MakeUnaryStep(TransposeOperator::Create(in, node.axes, error), node);
       }
+      case OpType::kSlice:
+        return MakeUnaryStep(SliceOperator::Create(in, node.begin, out, error), node);
       case OpType::kConcatenation: {
         std::vector<Shape> shapes;
         for (int t : node.inputs) shapes.push_back(g_.tensors[t].shape);

@@ -74,6 +74,58 @@ void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const
   });
 }
 
+std::unique_ptr<SliceOperator> SliceOperator::Create(const Shape& input, const std::vector<int>& begin,
+                                                     const Shape& output, std::string* error) {
+  if (input.empty() || input.size() > static_cast<size_t>(kMaxRank) || begin.size() != input.size() ||
+      output.size() != input.size()) {
+    *error = "slice: begin " + ShapeText(begin) + " and output " + ShapeText(output) + " for input " +
+             ShapeText(input);
+    return nullptr;
+  }
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (begin[i] < 0 || output[i] < 1 || begin[i] + output[i] > input[i]) {
+      *error = "slice: " + std::to_string(output[i]) + " from " + std::to_string(begin[i]) + " of dim " +
+               std::to_string(i) + " leaves the input " + ShapeText(input);
+      return nullptr;
+    }
+  }
+  std::unique_ptr<SliceOperator> op(new SliceOperator());
+  // Trailing dims taken whole merge into the one before them: a channel
+  // slice of NHWC copies runs of C_out floats, a row slice whole rows.
+  size_t inner = 1, last = input.size();
+  while (last > 1 && begin[last - 1] == 0 && output[last - 1] == input[last - 1]) {
+    --last;
+    inner *= static_cast<size_t>(input[last]);
+  }
+  for (size_t i = 0; i < last; ++i) {
+    op->out_extent_.push_back(static_cast<size_t>(output[i]));
+    op->in_extent_.push_back(static_cast<size_t>(input[i]));
+    op->begin_.push_back(static_cast<size_t>(begin[i]));
+  }
+  op->out_extent_.back() *= inner;
+  op->in_extent_.back() *= inner;
+  op->begin_.back() *= inner;
+  return op;
+}
+
+void SliceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t rank = out_extent_.size();
+  const size_t run = out_extent_[rank - 1];
+  const std::vector<size_t> outer(out_extent_.begin(), out_extent_.end() - 1);
+  size_t rows = 1;
+  for (size_t e : outer) rows *= e;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / run), [&](size_t first, size_t end) {
+    size_t coords[kMaxRank] = {};
+    for (size_t row = first; row < end; ++row) {
+      Unflatten(row, outer, coords);
+      size_t in_offset = 0;
+      for (size_t j = 0; j + 1 < rank; ++j) in_offset = in_offset * in_extent_[j] + coords[j] + begin_[j];
+      std::memcpy(output + row * run, input + in_offset * in_extent_[rank - 1] + begin_[rank - 1],
+                  run * sizeof(float));
+    }
+  });
+}
+
 std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input, const std::vector<int>& perm,
                                                              std::string* error) {
   const size_t rank = input.size();

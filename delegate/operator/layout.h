@@ -1,5 +1,5 @@
 // Operators that move data without arithmetic (float32, any rank up to
-// kMaxRank unless noted): PAD / PADV2 with a constant, TRANSPOSE,
+// kMaxRank unless noted): PAD / PADV2 with a constant, SLICE, TRANSPOSE,
 // CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR (NHWC) and a
 // plain copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
@@ -30,6 +30,20 @@ class PadOperator {
   Shape input_, output_;
   std::vector<std::pair<int, int>> amounts_;
   float value_ = 0.0f;
+};
+
+// SLICE: the box of the input starting at `begin` with the output's shape.
+class SliceOperator {
+ public:
+  static std::unique_ptr<SliceOperator> Create(const Shape& input, const std::vector<int>& begin,
+                                               const Shape& output, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  SliceOperator() = default;
+  // After merging trailing dims the slice keeps whole: output extents, the
+  // input's extents and the begin offsets; the last dim is one contiguous run.
+  std::vector<size_t> out_extent_, in_extent_, begin_;
 };
 
 class TransposeOperator {

@@ -1,5 +1,5 @@
 // The operators added for whole-graph claiming, against naive loops written
-// here: broadcasting binary ops, pooling, MEAN, SOFTMAX, PAD, TRANSPOSE,
+// here: broadcasting binary ops, pooling, MEAN, SOFTMAX, PAD, SLICE, TRANSPOSE,
 // CONCATENATION, RESIZE_NEAREST_NEIGHBOR, grouped convs and the conv output
 // stage (residual + activation). Each runs without a pool and on 2 threads.
 #include <gtest/gtest.h>
@@ -194,6 +194,40 @@ TEST_P(OperatorsTest, PadEveryDim) {
     }
     ASSERT_EQ(out[i], inside ? in[BroadcastIndex(shape, c)] : 1.5f) << i;
   }
+}
+
+// Channel slices of NHWC (C2f's split), row and column slices, slices on
+// several dims, a whole copy, and ranks 1 to 5; out-of-range boxes refused.
+TEST_P(OperatorsTest, SliceAnyBox) {
+  struct Case {
+    Shape input;
+    std::vector<int> begin;
+    Shape output;
+  };
+  for (const Case& c : std::vector<Case>{{{1, 40, 40, 32}, {0, 0, 0, 16}, {1, 40, 40, 16}},
+                                         {{2, 7, 5, 45}, {0, 0, 0, 0}, {2, 7, 5, 22}},
+                                         {{2, 7, 5, 45}, {1, 2, 0, 0}, {1, 3, 5, 45}},
+                                         {{2, 7, 5, 45}, {0, 1, 2, 3}, {2, 5, 3, 40}},
+                                         {{3, 4, 5}, {0, 0, 0}, {3, 4, 5}},
+                                         {{129}, {7}, {100}},
+                                         {{2, 3, 4, 5, 6}, {1, 0, 1, 2, 0}, {1, 3, 2, 3, 6}}}) {
+    const std::vector<float> in = Random(NumElements(c.input), 12);
+    std::string error;
+    auto op = SliceOperator::Create(c.input, c.begin, c.output, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(NumElements(c.output), -7.0f);
+    op->Run(in.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::vector<int> ic = Coords(i, c.output);
+      for (size_t d = 0; d < ic.size(); ++d) ic[d] += c.begin[d];
+      ASSERT_EQ(out[i], in[BroadcastIndex(c.input, ic)]) << ShapeText(c.input) << " element " << i;
+    }
+  }
+  std::string error;
+  EXPECT_EQ(SliceOperator::Create({1, 8, 8, 16}, {0, 0, 0, 8}, {1, 8, 8, 9}, &error), nullptr);
+  EXPECT_NE(error.find("slice: 9 from 8 of dim 3 leaves the input [1,8,8,16]"), std::string::npos) << error;
+  EXPECT_EQ(SliceOperator::Create({1, 8, 8, 16}, {0, 0}, {1, 8, 8, 16}, &error), nullptr);
+  EXPECT_NE(error.find("slice: begin"), std::string::npos) << error;
 }
 
 TEST_P(OperatorsTest, TransposeAnyPermutation) {

@@ -89,6 +89,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinMaximum: return "MAXIMUM";
     case kTfLiteBuiltinMinimum: return "MINIMUM";
     case kTfLiteBuiltinPadv2: return "PADV2";
+    case kTfLiteBuiltinSlice: return "SLICE";
     case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
     case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
@@ -101,7 +102,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 49: return "SPLIT";
     case 53: return "CAST";
     case 54: return "PRELU";
-    case 65: return "SLICE";
     case 67: return "TRANSPOSE_CONV";
     case 83: return "PACK";
     case 99: return "SQUARED_DIFFERENCE";

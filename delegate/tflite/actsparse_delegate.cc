@@ -54,6 +54,7 @@ bool IsGraphOperator(int32_t builtin_code) {
     case kTfLiteBuiltinMaximum:
     case kTfLiteBuiltinMinimum:
     case kTfLiteBuiltinPadv2:
+    case kTfLiteBuiltinSlice:
     case kTfLiteBuiltinExpandDims:
     case kTfLiteBuiltinResizeNearestNeighbor:
     case kTfLiteBuiltinLeakyRelu:

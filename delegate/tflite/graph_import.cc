@@ -89,6 +89,8 @@ class Importer {
         return Reshape();
       case kTfLiteBuiltinTranspose:
         return Transpose();
+      case kTfLiteBuiltinSlice:
+        return Slice();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -371,6 +373,31 @@ class Importer {
       return Fail("changes the number of elements");
     }
     out_.type = graph::OpType::kReshape;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // SLICE(input, begin, size): a size of -1 runs to the end of its dim; the
+  // output tensor's shape must be what begin and size give.
+  bool Slice() {
+    if (node_.inputs->size != 3 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    std::vector<int64_t> begin, size;
+    if (!IntConstant(Input(1), "begin", &begin) || !IntConstant(Input(2), "size", &size)) return false;
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (begin.size() != in.size() || size.size() != in.size() || out.size() != in.size()) {
+      return Fail("begin and size do not cover the input's rank");
+    }
+    out_.begin.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int64_t extent = size[i] == -1 ? in[i] - begin[i] : size[i];
+      if (begin[i] < 0 || extent < 1 || begin[i] + extent > in[i]) {
+        return Fail("slice of " + std::to_string(extent) + " from " + std::to_string(begin[i]) + " leaves dim " +
+                    std::to_string(i) + " of " + ShapeText(in));
+      }
+      if (extent != out[i]) return Fail("output " + ShapeText(out) + " is not the slice's shape");
+      out_.begin.push_back(static_cast<int>(begin[i]));
+    }
+    out_.type = graph::OpType::kSlice;
     out_.inputs = {Input(0)};
     return true;
   }

@@ -286,6 +286,17 @@ class GraphBuilder:
                 s.BuiltinOptions.TransposeOptions, s.TransposeOptionsT())
         return out
 
+    def slice(self, x: int, begin: Sequence[int], size: Sequence[int], name: str = "slice") -> int:
+        """SLICE: ``size[i]`` elements of dim i from ``begin[i]`` (-1: to the end)."""
+        s = self._s
+        shape = self.shape(x)
+        out_shape = tuple(n - b if z == -1 else z for n, b, z in zip(shape, begin, size))
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.SLICE, [x, self.constant(f"{name}/begin", np.array(begin, np.int32)),
+                                          self.constant(f"{name}/size", np.array(size, np.int32))], [out],
+                s.BuiltinOptions.SliceOptions, s.SliceOptionsT())
+        return out
+
     def concatenation(self, inputs: Sequence[int], axis: int, *, activation: str = "none",
                       name: str = "concat") -> int:
         s = self._s
