@@ -126,7 +126,6 @@ void ThreadPool::WorkerLoop(int participant) {
     size_t count;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (!stop_ && generation_ == seen) sleeps_.fetch_add(1, std::memory_order_relaxed);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
@@ -149,6 +148,7 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
     return;
   }
   const size_t participants = static_cast<size_t>(num_threads());
+  if (!hold_.load(std::memory_order_relaxed)) unheld_calls_.fetch_add(1, std::memory_order_relaxed);
   uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);

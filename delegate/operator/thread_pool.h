@@ -56,9 +56,10 @@ class ThreadPool {
   // worker spinning for it may see the release first and go to sleep just
   // before the call, which must then wake it.
   void HoldWorkers(bool hold) { hold_.store(hold, std::memory_order_release); }
-  // Times a worker has gone to sleep waiting for a call, since the pool was
-  // made: each costs a wakeup (15-30 us here) in the call that follows.
-  uint64_t worker_sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
+  // Calls with more than one task made while the workers were not held,
+  // since the pool was made. A burst's calls should all be held: a worker
+  // released before a call may go to sleep just before it.
+  uint64_t unheld_calls() const { return unheld_calls_.load(std::memory_order_relaxed); }
 
  private:
   // One participant's range of the current call: (generation << 40) |
@@ -91,7 +92,7 @@ class ThreadPool {
   std::atomic<uint64_t> current_{0};  // generation of the latest call, for held workers
   std::atomic<size_t> completed_{0};  // tasks of the current call finished
   std::atomic<bool> hold_{false};
-  std::atomic<uint64_t> sleeps_{0};
+  std::atomic<uint64_t> unheld_calls_{0};
 };
 
 }  // namespace actsparse
