@@ -27,6 +27,7 @@ each stage are arguments; the defaults are the "n" scale (widths 16, 32,
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Sequence
 
@@ -73,14 +74,40 @@ class C2f(nn.Module):
         super().__init__()
         self.hidden = out_channels // 2
         self.cv1 = ConvBnSiLU(in_channels, 2 * self.hidden, 1)
+        self.halves: nn.ModuleList | None = None  # see unsplit()
         self.m = nn.ModuleList(Bottleneck(self.hidden, shortcut) for _ in range(depth))
         self.cv2 = ConvBnSiLU((2 + depth) * self.hidden, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = list(self.cv1(x).split(self.hidden, dim=1))
+        if self.halves is not None:
+            parts = [half(x) for half in self.halves]
+        else:
+            parts = list(self.cv1(x).split(self.hidden, dim=1))
         for bottleneck in self.m:
             parts.append(bottleneck(parts[-1]))
         return self.cv2(torch.cat(parts, dim=1))
+
+    def unsplit(self) -> None:
+        """Replace ``cv1`` and its split by two 1x1 Convs that compute the two
+        halves (the same numbers; a mask on ``cv1`` goes to both): the form
+        in which channel pruning can remove channels of each half."""
+        if self.halves is not None:
+            return
+        halves = []
+        for first in (0, self.hidden):
+            half = copy.deepcopy(self.cv1)
+            keep = slice(first, first + self.hidden)
+            half.conv.weight = nn.Parameter(self.cv1.conv.weight.detach()[keep].clone())
+            half.conv.out_channels = self.hidden
+            bn = half.bn
+            bn.weight = nn.Parameter(self.cv1.bn.weight.detach()[keep].clone())
+            bn.bias = nn.Parameter(self.cv1.bn.bias.detach()[keep].clone())
+            bn.running_mean = self.cv1.bn.running_mean[keep].clone()
+            bn.running_var = self.cv1.bn.running_var[keep].clone()
+            bn.num_features = self.hidden
+            halves.append(half)
+        self.halves = nn.ModuleList(halves)
+        del self.cv1
 
 
 class SPPF(nn.Module):
