@@ -201,6 +201,17 @@ def _mean_gap(g, rng):
     return [g.mean(g.input("x", (2, 5, 6, 7)), [0, 2])]
 
 
+@case("sum-hw-keepdims")
+def _sum_hw(g, rng):
+    return [g.mean(g.input("x", (2, 5, 6, 45)), [1, 2], keep_dims=True, op="SUM")]
+
+
+@case("sum-over-1x1-map")
+def _sum_1x1(g, rng):
+    """litert-torch writes a global mean over a 1x1 map as a SUM."""
+    return [g.mean(g.input("x", (1, 1, 1, 129)), [1, 2], op="SUM")]
+
+
 # -- data movement -------------------------------------------------------------------
 
 @case("pad-4d-all-dims")

@@ -81,3 +81,29 @@ def test_pruned_masked_detector_runs_exact_in_the_delegate(tmp_path):
         assert interpreter.delegate_report.claimed_chains == len(conversion.layers)
         for name, got in outputs(interpreter).items():
             assert relative_error(got, builtin[name]) <= OUTPUT_TOLERANCE, name
+
+
+def test_prune_sparsify_example_end_to_end(tmp_path):
+    """Smallest settings: one budget, pruned alone and pruned + AS, trained,
+    converted, timed; the table, JSON and plot written."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "prune"
+    result = subprocess.run([sys.executable, str(REPO / "examples" / "prune_sparsify.py"), "--budgets", "0.5",
+                             "--epochs", "2", "--latency-size", "32", "--runs", "3", "--out", str(out), "--quiet"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "pruning.json").read_text())
+    assert [(r["budget"], r["method"]) for r in data["rows"]] == [(0.5, "pruned"), (0.5, "pruned + AS")]
+    for row in data["rows"]:
+        assert 0.4 <= row["mac_fraction"] <= 0.5 and 0 < row["top1"] <= 100 and row["speedup"] > 0
+        claimed, total = row["claimed"].split("/")
+        assert claimed == total
+    assert "| 50% |" in (out / "pruning.md").read_text() and (out / "pruning.png").stat().st_size > 1000
+    bad = subprocess.run([sys.executable, str(REPO / "examples" / "prune_sparsify.py"), "--budgets", "1.5",
+                          "--out", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "budgets are fractions of the MACs in (0, 1]" in bad.stderr

@@ -113,6 +113,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinPadv2 = 60,
   kTfLiteBuiltinSlice = 65,
   kTfLiteBuiltinExpandDims = 70,
+  kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
   kTfLiteBuiltinHardSwish = 117,

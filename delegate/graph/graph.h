@@ -37,7 +37,7 @@ enum class OpType {
   kUnary,            // RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, (fused) SiLU
   kMaxPool2D,
   kAveragePool2D,
-  kMean,
+  kMean,             // also SUM (`sum`)
   kPad,
   kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
   kTranspose,
@@ -104,6 +104,7 @@ struct Node {
   std::vector<int> axes;                         // kMean (sorted), kTranspose (the permutation)
   std::vector<std::pair<int, int>> paddings;     // kPad: (before, after) per dim
   std::vector<int> begin;                        // kSlice: first input index per dim
+  bool sum = false;                              // kMean: a SUM (no division by the count)
   float pad_value = 0.0f;                        // kPad
   int axis = 0;                                  // kConcatenation
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest

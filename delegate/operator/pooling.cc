@@ -87,7 +87,7 @@ void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) co
 }
 
 std::unique_ptr<MeanOperator> MeanOperator::Create(const Shape& input, int first_axis, int last_axis,
-                                                   std::string* error) {
+                                                   std::string* error, bool sum) {
   const int rank = static_cast<int>(input.size());
   if (first_axis < 0 || last_axis < first_axis || last_axis >= rank) {
     *error = "mean: axes " + std::to_string(first_axis) + ".." + std::to_string(last_axis) +
@@ -103,12 +103,13 @@ std::unique_ptr<MeanOperator> MeanOperator::Create(const Shape& input, int first
     *error = "mean: reduces over no elements in " + ShapeText(input);
     return nullptr;
   }
+  op->sum_ = sum;
   op->k_ = &kernels::SelectElementwiseKernels();
   return op;
 }
 
 void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  const float count = static_cast<float>(reduced_);
+  const float count = sum_ ? 1.0f : static_cast<float>(reduced_);
   const kernels::BinaryFn add = k_->Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
   const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
   if (inner_ == 1) {
@@ -126,7 +127,7 @@ void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) cons
                      float* out = output + o * inner_;
                      std::memcpy(out, in, inner_ * sizeof(float));
                      for (size_t r = 1; r < reduced_; ++r) add(inner_, out, in + r * inner_, out, -kInf, kInf);
-                     divide(inner_, out, &count, out, -kInf, kInf);
+                     if (!sum_) divide(inner_, out, &count, out, -kInf, kInf);
                    }
                  });
 }

@@ -40,13 +40,15 @@ class Pool2DOperator {
 // out = mean of `input` over axes [first_axis, last_axis] (a contiguous range).
 class MeanOperator {
  public:
+  // `sum`: the sum over the axes (SUM), not the mean.
   static std::unique_ptr<MeanOperator> Create(const Shape& input, int first_axis, int last_axis,
-                                              std::string* error);
+                                              std::string* error, bool sum = false);
   void Run(const float* input, float* output, ThreadPool* pool) const;
 
  private:
   MeanOperator() = default;
   size_t outer_ = 1, reduced_ = 1, inner_ = 1;
+  bool sum_ = false;
   const kernels::ElementwiseKernels* k_ = nullptr;
 };
 

@@ -154,6 +154,10 @@ TEST_P(OperatorsTest, MeanOverAxisRanges) {
       want[o] += in[i];
     }
     for (size_t o = 0; o < out.size(); ++o) ASSERT_NEAR(out[o], want[o] / reduced, 1e-6) << axes.first;
+    auto sum = MeanOperator::Create(shape, axes.first, axes.second, &error, /*sum=*/true);
+    ASSERT_NE(sum, nullptr) << error;
+    sum->Run(in.data(), out.data(), pool());
+    for (size_t o = 0; o < out.size(); ++o) ASSERT_NEAR(out[o], want[o], 1e-5 * reduced) << "sum " << axes.first;
   }
   std::string error;
   EXPECT_EQ(MeanOperator::Create(shape, 2, 1, &error), nullptr);

@@ -91,6 +91,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinPadv2: return "PADV2";
     case kTfLiteBuiltinSlice: return "SLICE";
     case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
+    case kTfLiteBuiltinSum: return "SUM";
     case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
     case kTfLiteBuiltinHardSwish: return "HARD_SWISH";

@@ -56,6 +56,7 @@ bool IsGraphOperator(int32_t builtin_code) {
     case kTfLiteBuiltinPadv2:
     case kTfLiteBuiltinSlice:
     case kTfLiteBuiltinExpandDims:
+    case kTfLiteBuiltinSum:
     case kTfLiteBuiltinResizeNearestNeighbor:
     case kTfLiteBuiltinLeakyRelu:
     case kTfLiteBuiltinHardSwish:

@@ -79,7 +79,9 @@ class Importer {
       case kTfLiteBuiltinAveragePool2d:
         return Pool(code == kTfLiteBuiltinMaxPool2d);
       case kTfLiteBuiltinMean:
-        return Mean();
+        return Mean(/*sum=*/false);
+      case kTfLiteBuiltinSum:
+        return Mean(/*sum=*/true);
       case kTfLiteBuiltinPad:
       case kTfLiteBuiltinPadv2:
         return Pad(code == kTfLiteBuiltinPadv2);
@@ -313,7 +315,9 @@ class Importer {
     return FusedActivation(p->activation);
   }
 
-  bool Mean() {
+  // MEAN, or SUM (`sum`: no division; litert-torch writes a mean over a
+  // 1x1 map as a SUM).
+  bool Mean(bool sum) {
     if (node_.inputs->size != 2 || node_.builtin_data == nullptr) return Fail("needs input, axes and parameters");
     if (!Activation(Input(0), "input")) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
@@ -334,6 +338,7 @@ class Importer {
     for (int a : out_.axes) reduced *= static_cast<size_t>(in[a]);
     if (NumElements(out) * reduced != NumElements(in)) return Fail("output " + ShapeText(out) + " does not fit");
     out_.type = graph::OpType::kMean;
+    out_.sum = sum;
     out_.inputs = {Input(0)};
     return true;
   }

@@ -225,7 +225,9 @@ class GraphBuilder:
         self.op(code, [x], [out], s.BuiltinOptions.Pool2DOptions, options)
         return out
 
-    def mean(self, x: int, axes: Sequence[int], *, keep_dims: bool = False, name: str = "mean") -> int:
+    def mean(self, x: int, axes: Sequence[int], *, keep_dims: bool = False, name: str = "mean",
+             op: str = "MEAN") -> int:
+        """MEAN (or ``op="SUM"``) over ``axes``."""
         s = self._s
         shape = self.shape(x)
         axes_set = {a % len(shape) for a in axes}
@@ -233,7 +235,7 @@ class GraphBuilder:
         options = s.ReducerOptionsT()
         options.keepDims = keep_dims
         out = self.activation(f"{name}/out", out_shape)
-        self.op(s.BuiltinOperator.MEAN, [x, self.constant(f"{name}/axes", np.array(axes, np.int32))], [out],
+        self.op(getattr(s.BuiltinOperator, op), [x, self.constant(f"{name}/axes", np.array(axes, np.int32))], [out],
                 s.BuiltinOptions.ReducerOptions, options)
         return out
 
