@@ -76,6 +76,22 @@ class GroupedNet(nn.Module):
         return self.conv(x)
 
 
+class SharedHeadNet(nn.Module):
+    """A head conv shared by two pyramid levels (as RetinaNet / FCOS share
+    theirs): it runs at two output sizes, so no fixed mask fits it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor):
+        p3 = torch.relu(self.stem(x))
+        p4 = torch.relu(self.down(p3))
+        return self.head(p3), self.head(p4)
+
+
 class MultiOutputNet(nn.Module):
     """Several outputs, as a detector has: a 4-D map at two scales and a
     vector, returned as a flat dict (``kind="dict"``) or as a nested tuple

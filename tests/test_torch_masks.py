@@ -11,7 +11,7 @@ from actsparse.torch import (MaskedConv2d, MaskError, attach_masks, eligible_con
                              import_bin_mask, masked_convs, read_bin_mask, write_bin_mask)
 from actsparse.torch.models import (mobilenet_v2, mobilenet_v3_large, randomize_batchnorm, resnet18,
                                     resnet34)
-from models_for_tests import DepthwiseNet, GroupedNet, ResidualNet
+from models_for_tests import DepthwiseNet, GroupedNet, ResidualNet, SharedHeadNet
 
 
 def _zeros(mask: torch.Tensor) -> int:
@@ -54,6 +54,24 @@ def test_skip_rules_and_eligibility():
     assert eligible_convs(nn.Sequential(Custom(3, 3, 3))) == []
     with pytest.raises(MaskError, match="Custom \\(a Conv2d subclass with its own forward\\)"):
         attach_masks(nn.Sequential(Custom(3, 3, 3)), torch.zeros(1, 3, 8, 8), 0.5, layers=["0"])
+
+
+def test_convs_shared_across_sizes_stay_dense():
+    """A conv run at two output sizes (a head shared by pyramid levels) cannot
+    take a fixed mask: left dense with a warning, an error when asked for by
+    name, and the rest of the model converts."""
+    from actsparse.torch import SparsityController
+
+    model = SharedHeadNet().eval()
+    x = torch.zeros(1, 3, 16, 12)
+    with pytest.warns(UserWarning, match="left dense, they run at several output sizes .*: head"):
+        masked = attach_masks(model, x, 0.3, seed=1)
+    assert sorted(masked) == ["down", "stem"]
+    with pytest.raises(MaskError, match=r"head: 16x12, 8x6"):
+        attach_masks(SharedHeadNet(), x, 0.3, layers=["head"])
+    with pytest.warns(UserWarning, match="several output sizes .*: head"):
+        controller = SparsityController(SharedHeadNet(), x, 0.3, total_steps=10)
+    assert sorted(controller.layers) == ["down", "stem"]
 
 
 def test_per_layer_sparsity_and_errors():
