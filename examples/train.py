@@ -26,7 +26,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     from torch.utils.data.distributed import DistributedSampler
     from tqdm import tqdm
 
-    from actsparse.png import mask_grid, write_gray_png
+    from actsparse.torch.checkpoint import load_training_state, save_run_outputs, save_training_state
     from actsparse.torch.data import load_dataset
     from actsparse.torch.training import SparsityController
 
@@ -147,20 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = args.out / "checkpoint.pt"
-    start_epoch = 0
+    start_epoch, history = 0, []
     if args.resume:
-        if not checkpoint_path.is_file():
-            raise SystemExit(f"error: --resume: {checkpoint_path} does not exist")
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if controller is not None:
-            controller.load_state_dict(state["controller"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch = state["epoch"]
-    history = state.get("history", []) if args.resume else []
+        start_epoch, history = load_training_state(checkpoint_path, model=model, optimizer=optimizer,
+                                                   schedule=schedule, controller=controller, generator=generator,
+                                                   map_location=device)
 
     started = time.time()
     show = rank == 0 and not args.quiet
@@ -205,12 +195,9 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"epoch {epoch + 1}/{args.epochs}: loss {np.mean(losses):.4f}, top-1 {accuracy:.2f}%"
                   + (f", frozen={controller.frozen}" if controller else ""), file=sys.stderr)
         if rank == 0:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "controller": controller.state_dict() if controller else None,
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                        "epoch": epoch + 1, "history": history, "args": vars(args)},
-                       checkpoint_path)
+            save_training_state(checkpoint_path, model=model, optimizer=optimizer, schedule=schedule,
+                                controller=controller, generator=generator, epoch=epoch + 1, history=history,
+                                args=vars(args))
 
     if last_epoch < args.epochs:
         print(f"stopped after epoch {last_epoch}/{args.epochs}; continue with --resume", file=sys.stderr)
@@ -227,12 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
                "layer_sparsity": controller.current_sparsity() if controller else {},
                "best_step": controller.best_step if controller else None, "history": history}
     if rank == 0:
-        model.eval().cpu()
-        torch.save(model, args.out / "model.pt")
-        if controller is not None:
-            write_gray_png(args.out / "masks.png", mask_grid(list(controller.masks().values())))
-        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        print(f"top-1 {accuracy:.2f}% -> {args.out / 'model.pt'}", file=sys.stderr)
+        saved = save_run_outputs(args.out, model=model, controller=controller, metrics=metrics)
+        print(f"top-1 {accuracy:.2f}% -> {saved}", file=sys.stderr)
     if world > 1:
         torch.distributed.destroy_process_group()
     return metrics

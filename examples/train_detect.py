@@ -30,7 +30,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from actsparse.png import mask_grid, write_gray_png
+    from actsparse.torch.checkpoint import load_training_state, save_run_outputs, save_training_state
     from actsparse.torch.data import detection_collate
     from actsparse.torch.detection import DetectionLoss, distillation_loss
     from actsparse.torch.models import yolo_detector
@@ -170,17 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint_path = args.out / "checkpoint.pt"
     start_epoch, history = 0, []
     if args.resume:
-        if not checkpoint_path.is_file():
-            raise SystemExit(f"error: --resume: {checkpoint_path} does not exist")
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if controller is not None:
-            controller.load_state_dict(state["controller"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, history = state["epoch"], state["history"]
+        start_epoch, history = load_training_state(checkpoint_path, model=model, optimizer=optimizer,
+                                                   schedule=schedule, controller=controller, generator=generator)
 
     started = time.time()
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
@@ -222,10 +212,9 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"epoch {epoch + 1}/{args.epochs}: loss {np.mean(losses):.4f}, mAP@0.5 {scores.map50:.3f}, "
                   f"mAP@0.5:0.95 {scores.map50_95:.3f}" + (f", frozen={controller.frozen}" if controller else ""),
                   file=sys.stderr)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "controller": controller.state_dict() if controller else None,
-                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
-                    "history": history, "args": {k: str(v) for k, v in vars(args).items()}}, checkpoint_path)
+        save_training_state(checkpoint_path, model=model, optimizer=optimizer, schedule=schedule,
+                            controller=controller, generator=generator, epoch=epoch + 1, history=history,
+                            args={k: str(v) for k, v in vars(args).items()})
 
     if last_epoch < args.epochs:
         print(f"stopped after epoch {last_epoch}/{args.epochs}; continue with --resume", file=sys.stderr)
@@ -239,13 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
                "epochs": args.epochs, "seed": args.seed, "map50": scores.map50, "map50_95": scores.map50_95,
                "val_boxes": scores.boxes, "train_seconds": round(time.time() - started, 1),
                "layer_sparsity": controller.current_sparsity() if controller else {}, "history": history}
-    model.eval()
-    torch.save(model, args.out / "model.pt")
-    if controller is not None:
-        write_gray_png(args.out / "masks.png", mask_grid(list(controller.masks().values())))
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"mAP@0.5 {scores.map50:.3f}, mAP@0.5:0.95 {scores.map50_95:.3f} -> {args.out / 'model.pt'}",
-          file=sys.stderr)
+    saved = save_run_outputs(args.out, model=model, controller=controller, metrics=metrics)
+    print(f"mAP@0.5 {scores.map50:.3f}, mAP@0.5:0.95 {scores.map50_95:.3f} -> {saved}", file=sys.stderr)
     return metrics
 
 
