@@ -1,28 +1,21 @@
-"""Minimal grayscale PNG writer (8-bit, no dependencies beyond zlib)."""
+"""Mask pictures: masks drawn as grayscale images (numpy) and written as PNG
+with Pillow (imported when writing, so reading a .tflite never needs it)."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
 def write_gray_png(path: str | Path, image: np.ndarray) -> None:
     """Write ``image`` (uint8 ``[H, W]``, 0 = black) as a grayscale PNG."""
+    from PIL import Image
+
     image = np.ascontiguousarray(image, dtype=np.uint8)
     if image.ndim != 2 or image.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {image.shape}")
-    height, width = image.shape
-    rows = b"".join(b"\x00" + image[r].tobytes() for r in range(height))  # filter 0 per row
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-                           + _chunk(b"IDAT", zlib.compress(rows, 9)) + _chunk(b"IEND", b""))
+    Image.fromarray(image, mode="L").save(Path(path), format="PNG", optimize=True)
 
 
 def mask_image(mask: np.ndarray, min_size: int = 112) -> np.ndarray:
