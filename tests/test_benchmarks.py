@@ -1,5 +1,5 @@
 """The benchmark scripts run: paper_table.py rewrites its report from saved
-results (targets computed from the rows), accuracy.py trains and reports."""
+results (targets computed from the rows), accuracy.py and detection.py train and report."""
 
 from __future__ import annotations
 
@@ -126,6 +126,18 @@ def test_accuracy_script_runs(repo, tmp_path):
     assert [r["config"] for r in report["rows"]] == ["dense", "s=0.2", "s=0.2 + KD"]
     assert all(0 <= r["mean"] <= 100 for r in report["rows"])
     assert "359 test images" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_detection_script_runs(repo, tmp_path):
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "detection.py"), "--seeds", "0,1", "--epochs", "1",
+                          "--train-images", "16", "--val-images", "8", "--sparsities", "0.3", "--jobs", "2",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "detection.json").read_text())
+    assert [r["config"] for r in report["rows"]] == ["dense", "s=0.3"]
+    assert all(len(r["map50"]) == 2 and all(0 <= v <= 1 for v in r["map50"] + r["map50_95"]) for r in report["rows"])
+    text = (tmp_path / "detection.md").read_text()
+    assert "| s=0.3 |" in text and "--seeds 0,1 --epochs 1" in text
 
 
 def test_load_sensitivity_groups_pairs_by_the_dense_time():
