@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--begin", type=float, default=0.1, help="ramp start, fraction of the run")
     p.add_argument("--end", type=float, default=0.5, help="ramp end / freeze, fraction of the run")
     p.add_argument("--skip-1x1", action="store_true", help="leave 1x1 convs dense")
+    p.add_argument("--skip", action="append", default=[], metavar="PATTERN",
+                   help="leave convs whose module path matches PATTERN (fnmatch) dense, e.g. 'head.*'; repeatable")
     p.add_argument("--teacher", type=Path, help="a dense detector (.pt) to distil from")
     p.add_argument("--distill-weight", type=float, default=1.0)
     p.add_argument("--score-threshold", type=float, default=0.01, help="detections kept for mAP (default 0.01)")
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sparsity > 0:
         controller = SparsityController(model, torch.zeros(1, 3, size, size), args.sparsity, total_steps=total_steps,
                                         begin_step=args.begin, end_step=args.end, criterion=args.criterion,
-                                        skip_1x1=args.skip_1x1, seed=args.seed)
+                                        skip_1x1=args.skip_1x1, skip=args.skip, seed=args.seed)
     teacher = None
     if args.teacher:
         if not args.teacher.is_file():
@@ -224,7 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
     scores = evaluate(model, val_loader, num_classes, size, args)
     metrics = {"data": args.data, "classes": class_names, "image_size": size, "widths": list(args.widths),
                "depths": list(args.depths), "train_images": len(train_set), "val_images": len(val_set),
-               "sparsity": args.sparsity, "skip_1x1": args.skip_1x1, "teacher": str(args.teacher or ""),
+               "sparsity": args.sparsity, "skip_1x1": args.skip_1x1, "skip": args.skip,
+               "teacher": str(args.teacher or ""),
                "epochs": args.epochs, "seed": args.seed, "map50": scores.map50, "map50_95": scores.map50_95,
                "val_boxes": scores.boxes, "train_seconds": round(time.time() - started, 1),
                "layer_sparsity": controller.current_sparsity() if controller else {}, "history": history}

@@ -126,7 +126,7 @@ def test_train_detect_end_to_end(tmp_path, delegate_path):
     model and run it with the delegate, every chain claimed."""
     out = tmp_path / "run"
     common = ["--epochs", "2", "--train-images", "24", "--val-images", "8", "--batch-size", "8",
-              "--image-size", "64", "--sparsity", "0.3", "--out", str(out), "--quiet"]
+              "--image-size", "64", "--sparsity", "0.3", "--skip", "head.cls.*", "--out", str(out), "--quiet"]
     first = subprocess.run(TRAIN_DETECT + common + ["--stop-after", "1"], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "stopped after epoch 1/2; continue with --resume" in first.stderr
@@ -134,7 +134,9 @@ def test_train_detect_end_to_end(tmp_path, delegate_path):
     assert second.returncode == 0, second.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
-    assert 0 <= metrics["map50"] <= 1 and metrics["layer_sparsity"]
+    assert 0 <= metrics["map50"] <= 1 and metrics["layer_sparsity"] and metrics["skip"] == ["head.cls.*"]
+    assert not any(name.startswith("head.cls") for name in metrics["layer_sparsity"])
+    assert any(name.startswith("head.box") for name in metrics["layer_sparsity"])
     assert abs(np.mean(list(metrics["layer_sparsity"].values())) - 0.3) < 0.02
     assert (out / "masks.png").is_file()
 
