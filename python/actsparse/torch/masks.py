@@ -141,18 +141,27 @@ def conv_output_hw(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def _call_sizes(model: nn.Module, example_input: torch.Tensor, names: Iterable[str],
-                partial: bool) -> dict[str, list[tuple[int, int]]]:
-    """The distinct output ``(H, W)`` of each named conv over one forward pass, in call order."""
+def conv_output_sizes(model: nn.Module, example_input: torch.Tensor, names: Iterable[str],
+                      *, partial: bool = False, leave_shared_dense: bool = False) -> dict[str, tuple[int, int]]:
+    """Output ``(H, W)`` of each named conv for ``example_input`` (one forward pass).
+
+    Sizes are recorded as each conv is entered, so with ``partial=True`` a
+    forward pass that fails part-way (e.g. a mask that does not fit) still
+    returns the sizes of the convs reached, the failing one included.
+
+    A conv that runs at several output sizes (a head shared by the levels of
+    a feature pyramid) cannot take a fixed mask: an error, or with
+    ``leave_shared_dense`` left out of the result with a warning naming it.
+    """
     wanted = set(names)
-    sizes: dict[str, list[tuple[int, int]]] = {}
+    all_sizes: dict[str, list[tuple[int, int]]] = {}  # distinct sizes per conv, in call order
     hooks = []
     for name, module in model.named_modules():
         if name in wanted and isinstance(module, nn.Conv2d):
             def hook(conv, inputs, name=name):
                 size = conv_output_hw(conv, int(inputs[0].shape[-2]), int(inputs[0].shape[-1]))
-                if size not in sizes.setdefault(name, []):
-                    sizes[name].append(size)
+                if size not in all_sizes.setdefault(name, []):
+                    all_sizes[name].append(size)
             hooks.append(module.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
@@ -163,38 +172,18 @@ def _call_sizes(model: nn.Module, example_input: torch.Tensor, names: Iterable[s
     finally:
         for handle in hooks:
             handle.remove()
-    return sizes
-
-
-def shared_across_sizes(model: nn.Module, example_input: torch.Tensor,
-                        names: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
-    """The named convs that run at several output sizes in one forward pass
-    (a head shared by the levels of a feature pyramid), with those sizes: a
-    fixed mask fits one size only, so they cannot be masked."""
-    return {n: v for n, v in _call_sizes(model, example_input, names, partial=False).items() if len(v) > 1}
-
-
-def conv_output_sizes(model: nn.Module, example_input: torch.Tensor, names: Iterable[str],
-                      *, partial: bool = False) -> dict[str, tuple[int, int]]:
-    """Output ``(H, W)`` of each named conv for ``example_input`` (one forward pass).
-
-    Sizes are recorded as each conv is entered, so with ``partial=True`` a
-    forward pass that fails part-way (e.g. a mask that does not fit) still
-    returns the sizes of the convs reached, the failing one included. A conv
-    that runs at several sizes is an error (see :func:`shared_across_sizes`).
-    """
-    wanted = set(names)
-    all_sizes = _call_sizes(model, example_input, wanted, partial)
     shared = {n: v for n, v in all_sizes.items() if len(v) > 1}
-    if shared and not partial:
+    if shared and leave_shared_dense:
+        warnings.warn("left dense, they run at several output sizes (a fixed mask fits one): "
+                      + ", ".join(sorted(shared)), stacklevel=3)
+    elif shared and not partial:
         raise MaskError("convs that run at several output sizes cannot take a fixed mask (shared across the "
                         "levels of a feature pyramid?); leave them dense: " + "; ".join(
                             f"{n}: {', '.join(f'{h}x{w}' for h, w in v)}" for n, v in sorted(shared.items())))
-    sizes = {n: v[-1] for n, v in all_sizes.items()}
-    missing = wanted - set(sizes)
+    missing = wanted - set(all_sizes)
     if missing and not partial:
         raise MaskError(f"these convs did not run for the example input: {sorted(missing)}")
-    return sizes
+    return {n: v[-1] for n, v in all_sizes.items() if not (leave_shared_dense and n in shared)}
 
 
 def _replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
@@ -289,14 +278,10 @@ def attach_masks(model: nn.Module, example_input: torch.Tensor,
     for name, s in sparsities.items():
         if not 0.0 <= s <= 1.0 or math.isnan(s):
             raise MaskError(f"{name}: sparsity {s} is outside [0, 1]")
-    if layers is None and not isinstance(sparsity, Mapping):
-        # Not asked for by name: convs shared across sizes stay dense, with a warning.
-        shared = shared_across_sizes(model, example_input, sparsities)
-        if shared:
-            warnings.warn("left dense, they run at several output sizes (a fixed mask fits one): "
-                          + ", ".join(sorted(shared)), stacklevel=2)
-            sparsities = {n: v for n, v in sparsities.items() if n not in shared}
-    sizes = conv_output_sizes(model, example_input, sparsities)
+    # Not asked for by name, convs shared across sizes stay dense (with a warning).
+    sizes = conv_output_sizes(model, example_input, sparsities,
+                              leave_shared_dense=layers is None and not isinstance(sparsity, Mapping))
+    sparsities = {n: v for n, v in sparsities.items() if n in sizes}
     input_shape = tuple(int(d) for d in example_input.shape)
     if criterion == "random":
         generator = np.random.default_rng(seed)

@@ -89,14 +89,14 @@ def prune_to_macs(model: nn.Module, example_input: torch.Tensor, mac_fraction: f
             module.unsplit()
     macs_before, params_before = count_macs(model, example_input)
     before = {name: m.out_channels for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-    ignored_names = {id(m) for m in (default_ignored(model) if ignored is None else ignored)}
+    ignored_ids = {id(m) for m in (default_ignored(model) if ignored is None else ignored)}
     ratio = 0.0
     if mac_fraction < 1:
         low, high = 0.0, 0.95
         for _ in range(12):
             middle = (low + high) / 2
             trial = copy.deepcopy(model)
-            trial_ignored = [m for m, original in zip(trial.modules(), model.modules()) if id(original) in ignored_names]
+            trial_ignored = [m for m, original in zip(trial.modules(), model.modules()) if id(original) in ignored_ids]
             _prune(trial, example_input, middle, trial_ignored, round_to)
             fraction = count_macs(trial, example_input)[0] / macs_before
             if fraction <= mac_fraction:
@@ -108,7 +108,7 @@ def prune_to_macs(model: nn.Module, example_input: torch.Tensor, mac_fraction: f
         if ratio == 0.0:
             raise ValueError(f"cannot reach {mac_fraction:.0%} of the MACs by pruning channels "
                              f"(the ignored layers alone cost more)")
-        _prune(model, example_input, ratio, [m for m in model.modules() if id(m) in ignored_names], round_to)
+        _prune(model, example_input, ratio, [m for m in model.modules() if id(m) in ignored_ids], round_to)
     macs_after, params_after = count_macs(model, example_input)
     after = {name: m.out_channels for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     model.train(was_training)

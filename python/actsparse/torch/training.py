@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
 
@@ -53,7 +52,6 @@ from actsparse.torch.masks import (
     lnorm_masks,
     random_mask,
     set_mask,
-    shared_across_sizes,
 )
 
 CRITERIA = ("random", "lnorm")
@@ -180,12 +178,9 @@ class SparsityController:
         try:
             example = example_input[:1].to(self._device())
             names = self._select(model, skip_1x1, list(skip), skip_first, skip_last, example)
-            shared = shared_across_sizes(model, example, names)
-            if shared:  # a head shared by pyramid levels: a fixed mask fits one of its sizes only
-                warnings.warn("left dense, they run at several output sizes (a fixed mask fits one): "
-                              + ", ".join(sorted(shared)), stacklevel=2)
-                names = [n for n in names if n not in shared]
-            sizes = conv_output_sizes(model, example, names)
+            # A head shared by pyramid levels: a fixed mask fits one of its sizes only.
+            sizes = conv_output_sizes(model, example, names, leave_shared_dense=True)
+            names = [n for n in names if n in sizes]
         finally:
             model.train(was_training)
         overrides = dict(layer_sparsity or {})
