@@ -181,3 +181,33 @@ def test_alternate_rejects_bad_arguments(repo, tmp_path):
                           ([script, "--option", "claim"], "expected KEY=VALUE")):
         out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+
+
+def test_interleaving_never_runs_an_interpreter_right_after_itself():
+    """A run right after its own previous run finds its caches warm; the
+    old forward-then-reversed order (0 1 2 2 1 0) gave that to the two ends
+    and never to the middle one (the delegate, in run_bench)."""
+    from collections import Counter
+
+    from actsparse.bench import interleaved_order, interleaved_times
+
+    for count in (2, 3, 4):
+        order = interleaved_order(count, 10)
+        assert Counter(order) == {i: 10 for i in range(count)}
+        follows = Counter(zip(order, order[1:]))
+        assert all(a != b for a, b in follows), f"{count}: a self-follow in {order}"
+        if count <= 3:  # every interpreter after each of the others alike (+-1 at the ends)
+            assert max(follows.values()) - min(follows.values()) <= 1, follows
+            assert len(follows) == count * (count - 1)
+
+    class Recorder:
+        def __init__(self, name: str, log: list) -> None:
+            self.name, self.log = name, log
+
+        def invoke(self) -> None:
+            self.log.append(self.name)
+
+    log: list[str] = []
+    times = interleaved_times([Recorder(n, log) for n in "abc"], 4)
+    assert [len(t) for t in times] == [4, 4, 4]
+    assert log == list("abcacbabcacb")
