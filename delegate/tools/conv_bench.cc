@@ -5,7 +5,7 @@
 // depthwise kernel (the same in every variant). The igemm kernel is the widest this
 // CPU has (ACTSPARSE_KERNELS=avx2 or scalar caps it).
 //
-//   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|all]
+//   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|mobilenet_v3|all|NETWORK.LAYER]
 //                                              [--cold 1]  (caches evicted before every run)
 //                                              [--density D]  (random mask keeping a fraction D of the pixels)
 #include <algorithm>
@@ -42,6 +42,9 @@ const Layer kLayers[] = {
     {"mobilenet_v2", "dw112", 112, 32, 32, 3, 1, true},   {"mobilenet_v2", "dw112.s2", 112, 96, 96, 3, 2, true},
     {"mobilenet_v2", "dw56", 56, 144, 144, 3, 1, true},   {"mobilenet_v2", "dw28", 28, 192, 192, 3, 1, true},
     {"mobilenet_v2", "dw14", 14, 384, 384, 3, 1, true},   {"mobilenet_v2", "dw7", 7, 960, 960, 3, 1, true},
+    {"mobilenet_v3", "stem", 224, 3, 16, 3, 2},        {"mobilenet_v3", "conv112", 112, 16, 16, 1, 1},
+    {"mobilenet_v3", "expand112", 112, 16, 64, 1, 1}, {"mobilenet_v3", "dw112", 112, 16, 16, 3, 1, true},
+    {"mobilenet_v3", "project56", 56, 72, 24, 1, 1},  {"mobilenet_v3", "expand28", 28, 40, 120, 1, 1},
 };
 
 struct Variant {
@@ -83,7 +86,7 @@ int Main(int argc, char** argv) {
   std::printf("%d thread(s), %d rounds, mask density %.2f; ms per run (median) and GFLOP/s of the dense conv\n",
               threads, rounds, density);
   for (const Layer& layer : kLayers) {
-    if (which != "all" && which != layer.network) continue;
+    if (which != "all" && which != layer.network && which != std::string(layer.network) + "." + layer.name) continue;
     SparseConvParams p;
     p.input_height = p.input_width = layer.size;
     p.input_channels = layer.cin;
