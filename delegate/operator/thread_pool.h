@@ -23,7 +23,9 @@
 // When the caller knows that its next call follows at once (the steps of one
 // delegate partition run back to back), it holds the workers: while held, a
 // worker that runs out of tasks spins for the next call instead of sleeping,
-// for at most kMaxSpin. Nothing spins between partitions, where the
+// for at most kMaxSpin, and joins it without taking the mutex (the caller
+// publishes the task in atomics): an empty call with held workers costs
+// ~0.8 us instead of 1.0-1.5. Nothing spins between partitions, where the
 // runtime's own threads may need the cores.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_THREAD_POOL_H_
@@ -90,7 +92,11 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
   std::atomic<uint64_t> current_{0};  // generation of the latest call, for held workers
+  // The latest call's task and count, for held workers (stored before current_).
+  std::atomic<const std::function<void(size_t)>*> published_task_{nullptr};
+  std::atomic<size_t> published_count_{0};
   std::atomic<size_t> completed_{0};  // tasks of the current call finished
+  std::atomic<bool> caller_asleep_{false};  // the caller waits on done_
   std::atomic<bool> hold_{false};
   std::atomic<uint64_t> unheld_calls_{0};
 };

@@ -328,6 +328,32 @@ TEST(ThreadPoolTest, HeldWorkersJoinEveryCallAndStillSleepWhenReleased) {
   EXPECT_GT(on_workers.load(), 0);
 }
 
+// Held workers join a call without the mutex, reading the task the caller
+// published: a worker late for one call may read the next call's task, and
+// must then run nothing of either until it sees the next call (a stale
+// claim would run a task whose captures are gone: ASan). Every tenth call
+// has a long task on a worker, so the caller goes to sleep and must still
+// be woken by the worker that finishes last.
+TEST(ThreadPoolTest, HeldWorkersJoinShortCallsAndWakeASleepingCaller) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    const std::thread::id caller = std::this_thread::get_id();
+    pool.HoldWorkers(true);
+    for (int round = 0; round < 20000; ++round) {
+      std::vector<int> hits(static_cast<size_t>(round % 3 + 2), 0);
+      const bool long_task = round % 1000 == 999;
+      pool.ParallelFor(hits.size(), [&hits, long_task, caller](size_t i) {
+        if (long_task && std::this_thread::get_id() != caller) {
+          std::this_thread::sleep_for(std::chrono::microseconds(1000));
+        }
+        hits[i] += 1;
+      });
+      for (int h : hits) ASSERT_EQ(h, 1) << "round " << round;
+    }
+    pool.HoldWorkers(false);
+  }
+}
+
 // Destroying a pool whose workers are held and spinning must not hang.
 TEST(ThreadPoolTest, DestroysWhileWorkersAreHeld) {
   for (int round = 0; round < 100; ++round) {
