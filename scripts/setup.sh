@@ -3,6 +3,7 @@
 #   apt:  bazel-bootstrap, googletest, g++-aarch64-linux-gnu, qemu-user, ...
 #   .venv            pinned Python environment (requirements/main.lock) + actsparse (editable)
 #   .venv-tflite214  tflite-runtime 2.14.0, the second runtime the delegate is tested in
+#   .aarch64-runtime arm64 CPython + aarch64 ai-edge-litert, run under qemu-aarch64
 # A second run does nothing that is already done.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -85,4 +86,45 @@ if make_venv "$VENV_TFLITE214" "$tfl_stamp"; then
   echo "$tfl_stamp" > "$VENV_TFLITE214/.actsparse-stamp"
 else
   say ".venv-tflite214: up to date"
+fi
+
+# aarch64 LiteRT under qemu (tests/test_aarch64_runtime.py): Debian's arm64
+# CPython 3.11 and its libraries extracted into a sysroot, and the aarch64
+# wheels of ai-edge-litert and numpy unzipped into a site folder. Nothing
+# arm64 is installed system-wide; the folder is redone only when its lists
+# change.
+A64="$ACTSPARSE_ROOT/.aarch64-runtime"
+a64_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/aarch64-debs.txt" "$ACTSPARSE_ROOT/requirements/aarch64-wheels.lock")"
+if [ "$(cat "$A64/.actsparse-stamp" 2>/dev/null)" != "$a64_stamp" ]; then
+  say ".aarch64-runtime: arm64 CPython 3.11 (Debian) + aarch64 ai-edge-litert and numpy wheels (~190 MB)"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    as_root dpkg --add-architecture arm64
+    as_root apt-get update -qq
+  fi
+  rm -rf "$A64"
+  mkdir -p "$A64/debs" "$A64/sysroot/proc" "$A64/site" "$A64/wheels"
+  chmod 0777 "$A64/debs"  # apt's download user (_apt) writes there
+  mapfile -t debs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ACTSPARSE_ROOT/requirements/aarch64-debs.txt")
+  if ! (cd "$A64/debs" && apt-get download -qq "${debs[@]}"); then
+    # arm64 was added before, but its package lists were never fetched.
+    as_root apt-get update -qq
+    (cd "$A64/debs" && apt-get download -qq "${debs[@]}") || die "apt-get download of the arm64 packages failed"
+  fi
+  for deb in "$A64"/debs/*.deb; do dpkg-deb -x "$deb" "$A64/sysroot"; done
+  # qemu-user shows the guest the host's /proc/cpuinfo; LiteRT's CPU
+  # detection crashes on an x86 one. `-L` redirects /proc/cpuinfo here.
+  for cpu in 0 1; do
+    printf 'processor\t: %s\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' "$cpu"
+  done > "$A64/sysroot/proc/cpuinfo"
+  pip_run "$VENV/bin/pip" download --no-deps --disable-pip-version-check -q --only-binary=:all: \
+    --platform manylinux_2_27_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 \
+    --python-version 3.11 --implementation cp -d "$A64/wheels" -r "$ACTSPARSE_ROOT/requirements/aarch64-wheels.lock"
+  for wheel in "$A64"/wheels/*.whl; do "$VENV/bin/python" -m zipfile -e "$wheel" "$A64/site"; done
+  rm -rf "$A64/debs" "$A64/wheels"
+  PYTHONPATH="$A64/site" PYTHONNOUSERSITE=1 qemu-aarch64 -L "$A64/sysroot" "$A64/sysroot/usr/bin/python3.11" -c \
+    "import platform, ai_edge_litert.interpreter; assert platform.machine() == 'aarch64'" \
+    || die "the aarch64 Python in $A64 cannot import ai_edge_litert under qemu"
+  echo "$a64_stamp" > "$A64/.actsparse-stamp"
+else
+  say ".aarch64-runtime: up to date"
 fi

@@ -69,6 +69,9 @@ def _machine_mismatch(path: Path) -> str | None:
 
 def _candidate_paths() -> Iterable[tuple[str, Path]]:
     package_dir = Path(__file__).resolve().parent
+    # A cross build for this CPU (scripts/build_delegate.sh --aarch64 puts it
+    # in _lib/aarch64/), then the host build.
+    yield "packaged", package_dir / "_lib" / platform.machine().lower() / LIBRARY_NAME
     yield "packaged", package_dir / "_lib" / LIBRARY_NAME
     # A source checkout: python/actsparse/ -> repository root.
     repo_root = package_dir.parent.parent
@@ -80,9 +83,10 @@ def delegate_library_path(library_path: str | os.PathLike[str] | None = None) ->
     """Path of the delegate library that :func:`load_delegate` would load.
 
     Order: ``library_path`` if given, else ``$ACTSPARSE_DELEGATE``, else the copy
-    inside the installed package (``actsparse/_lib/``), else ``bazel-bin/`` of a
-    source checkout. A library built for another CPU (e.g. the aarch64 cross
-    build) is skipped.
+    inside the installed package for this CPU (``actsparse/_lib/<machine>/``,
+    e.g. ``_lib/aarch64/``), then the host build's (``actsparse/_lib/``), else
+    ``bazel-bin/`` of a source checkout. A library built for another CPU is
+    skipped.
 
     Raises:
         DelegateNotFoundError: nothing usable was found; the message says where
