@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _result(speedup: float, reference: float | None, load: float | None = None) -> dict:
@@ -211,3 +212,39 @@ def test_interleaving_never_runs_an_interpreter_right_after_itself():
     times = interleaved_times([Recorder(n, log) for n in "abc"], 4)
     assert [len(t) for t in times] == [4, 4, 4]
     assert log == list("abcacbabcacb")
+
+
+def test_arm_model_finds_the_innermost_hot_loop():
+    """benchmarks/arm_model.py feeds llvm-mca the innermost loop with the most
+    FMLAs (an outer loop around it would count its edges as the kernel's)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import arm_model
+
+    source = """
+    // an XNNPACK-style kernel
+0:
+        LDR x20, [x4], 8
+1:
+        LDP q12, q13, [x5], 32   # weights
+        FMLA v20.4s, v12.4s, v0.s[0]
+        FMLA v21.4s, v13.4s, v0.s[0]
+        FMLA v22.4s, v12.4s, v0.s[1]
+        SUBS x0, x0, 16
+        B.HS 1b
+2:
+        FMLA v20.4s, v12.4s, v0.s[0]
+        SUBS x9, x9, 8
+        B.HI 0b
+"""
+    loop = arm_model.assembly_loop(source)
+    assert loop[0].startswith("ldp") and loop[-1].startswith("subs") and len(loop) == 5
+    assert arm_model.fmla_macs(loop) == 12
+    assert arm_model.fmla_macs(["fmla v0.2s, v1.2s, v2.s[0]", "fmla v3.4s, v1.4s, v2.4s", "add x0, x0, 1"]) == 6
+    lines = [("10", "ldr q0, [x1]"), ("14", "fmla v1.4s, v0.4s, v2.4s"), ("18", "b.ne 10"),
+             ("1c", "fmla v1.4s, v0.4s, v2.4s"), ("20", "cbnz x3, 10")]
+
+    def target(instruction: str):
+        parts = instruction.replace(",", " ").split()
+        return parts[-1] if parts[0] in ("b.ne", "cbnz") else None
+
+    assert arm_model.hottest_loop(lines, target) == ["ldr q0, [x1]", "fmla v1.4s, v0.4s, v2.4s"]
