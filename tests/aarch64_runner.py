@@ -25,16 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import actsparse
-
-
-def run(model: Path, inputs: list[np.ndarray], **kwargs) -> tuple[list[np.ndarray], object]:
-    interpreter = actsparse.Interpreter(model, **kwargs)
-    interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    outputs = [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
-    return outputs, interpreter.delegate_report
+from model_runs import run_with_inputs  # this script's folder is on sys.path
 
 
 def main(folder: Path) -> None:
@@ -43,11 +34,11 @@ def main(folder: Path) -> None:
         start = time.time()
         inputs = [np.load(p) for p in sorted(folder.glob(model.stem + ".in*.npy"))]
         arrays = {}
-        outputs, _ = run(model, inputs, use_delegate=False)
+        outputs, _ = run_with_inputs(model, inputs, use_delegate=False)
         arrays.update({f"plain.{k}": out for k, out in enumerate(outputs)})
         entry = {}
         for threads in (1, 2):
-            outputs, report = run(model, inputs, num_threads=threads)
+            outputs, report = run_with_inputs(model, inputs, num_threads=threads)
             arrays.update({f"t{threads}.{k}": out for k, out in enumerate(outputs)})
             entry[f"t{threads}"] = {
                 "claimed_nodes": report.claimed_nodes, "total_nodes": report.total_nodes,

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import actsparse
 from conftest import OUTPUT_TOLERANCE, REPO, relative_error
 from graph_cases import CASES, build
+from model_runs import run_with_inputs
 
 A64 = REPO / ".aarch64-runtime"
 SYSROOT = A64 / "sysroot"
@@ -71,16 +71,6 @@ def _network(factory: str):
     return zoo.randomize_batchnorm(make()).eval()
 
 
-def _run_host(model: Path, inputs: list[np.ndarray]):
-    interpreter = actsparse.Interpreter(model, num_threads=1)
-    interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    outputs = [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
-    return outputs, interpreter.delegate_report
-
-
 @pytest.fixture(scope="module")
 def aarch64(tmp_path_factory):
     """Every model converted and run on the host, then all of them in one
@@ -103,13 +93,13 @@ def aarch64(tmp_path_factory):
         (folder / f"{name}.pt").unlink()
         inputs = [np.random.default_rng(7).standard_normal(shape).astype(np.float32)]
         np.save(folder / f"{name}.in00.npy", inputs[0])
-        host[name] = _run_host(folder / f"{name}.tflite", inputs)
+        host[name] = run_with_inputs(folder / f"{name}.tflite", inputs, num_threads=1)
     for name, case in GRAPHS.items():
         model, inputs = build(case)
         (folder / f"{name}.tflite").write_bytes(model)
         for j, x in enumerate(inputs):
             np.save(folder / f"{name}.in{j:02d}.npy", x)
-        host[name] = _run_host(folder / f"{name}.tflite", inputs)
+        host[name] = run_with_inputs(folder / f"{name}.tflite", inputs, num_threads=1)
 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(PYTHONPATH=f"{SITE}:{REPO / 'python'}", PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1")

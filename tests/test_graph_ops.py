@@ -12,19 +12,9 @@ import json
 import numpy as np
 import pytest
 
-import actsparse
 from conftest import OUTPUT_TOLERANCE, relative_error, run_python
 from graph_cases import CASES, build
-
-
-def _run(model: bytes, inputs: list[np.ndarray], **kwargs):
-    interpreter = actsparse.Interpreter(model_content=model, **kwargs)
-    interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    outputs = [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
-    return outputs, interpreter.delegate_report
+from model_runs import run_with_inputs as _run
 
 
 def test_cases_cover_every_claimed_op():
