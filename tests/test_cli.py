@@ -166,3 +166,22 @@ def test_bench_per_layer_and_reference_json(tmp_path):
     assert bad.returncode == 1 and "inputs differ" in bad.stderr
     gone = _run("bench", str(model), "--reference", str(tmp_path / "gone.tflite"))
     assert gone.returncode == 1 and "gone.tflite: no such file" in gone.stderr
+
+
+def test_python_dash_m_actsparse_is_the_cli():
+    done = subprocess.run([sys.executable, "-m", "actsparse", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "usage: actsparse" in done.stdout and "convert" in done.stdout
+
+
+def test_zero_threads_is_refused_naming_the_option(tmp_path):
+    import pytest
+
+    import actsparse
+
+    with pytest.raises(ValueError, match="num_threads must be an integer >= 1"):
+        actsparse.Interpreter(tmp_path / "absent.tflite", num_threads=0)
+    for command in (["bench", str(tmp_path / "m.tflite"), "--num_threads", "0"], ["demo", "--num-threads", "0"]):
+        done = subprocess.run([sys.executable, "-m", "actsparse", *command], capture_output=True, text=True)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "--num" in done.stderr and "0 threads: give 1 or more" in done.stderr, done.stderr

@@ -217,3 +217,21 @@ def test_bin_mask_errors_name_the_problem(tmp_path):
         read_bin_mask(empty)
     with pytest.raises(MaskError, match="cannot read"):
         read_bin_mask(tmp_path / "missing.h")
+
+
+def test_a_model_without_convs_gets_a_warning_not_silence():
+    import warnings
+
+    import torch
+    import torch.nn as nn
+
+    from actsparse.torch import attach_masks
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert attach_masks(nn.Sequential(nn.Flatten(), nn.Linear(48, 4)), torch.zeros(1, 3, 4, 4), 0.3) == {}
+        only_1x1 = nn.Sequential(nn.Conv2d(3, 4, 1))
+        assert attach_masks(only_1x1, torch.zeros(1, 3, 4, 4), 0.3, skip_1x1=True) == {}
+    messages = [str(w.message) for w in caught]
+    assert any("Sequential has no conv that can be masked (nn.Conv2d)" in m for m in messages), messages
+    assert any("other than 1x1" in m for m in messages), messages

@@ -123,6 +123,11 @@ class Interpreter:
                  model_content: bytes | None = None, num_threads: int | None = None,
                  use_delegate: bool = True, xnnpack: bool = True, runtime: str | None = None,
                  **delegate_options: Any) -> None:
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or (num_threads < 1 and num_threads != -1)):
+            # The runtimes' own message does not name the option.
+            raise ValueError(f"num_threads must be an integer >= 1 (or -1 for the runtime's default), "
+                             f"got {num_threads!r}")
         runtime, module = runtime_module(runtime)
         kwargs: dict[str, Any] = {}
         if model_path is not None:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from actsparse.commands import thread_count
+
 _EXAMPLE = """\
 examples:
   actsparse bench resnet18.tflite
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "that both give the same outputs and how busy the CPU was.",
                        epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="annotated .tflite")
-    p.add_argument("--num_threads", "--num-threads", type=int, default=1)
+    p.add_argument("--num_threads", "--num-threads", type=thread_count, default=1, help="default 1")
     p.add_argument("--num_runs", "--num-runs", type=int, default=30, help="timed runs of each (default 30)")
     p.add_argument("--warmup_runs", "--warmup-runs", type=int, default=5, help="default 5")
     p.add_argument("--require-idle", action="store_true",

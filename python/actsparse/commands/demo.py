@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from actsparse.commands import thread_count
+
 _EXAMPLE = """\
 examples:
   actsparse demo                                   # ResNet-18, sparsity 0.3, 1 thread
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", choices=sorted(MODELS), default="resnet18")
     p.add_argument("--sparsity", type=float, default=0.3, help="fraction of masked pixels (default 0.3)")
     p.add_argument("--input-size", type=int, default=224, help="input height = width (default 224)")
-    p.add_argument("--num-threads", type=int, default=1, help="interpreter threads (default 1)")
+    p.add_argument("--num-threads", type=thread_count, default=1, help="interpreter threads (default 1)")
     p.add_argument("--runs", type=int, default=20, help="timed runs per variant (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="directory for model.pt and model.tflite (default: temporary)")

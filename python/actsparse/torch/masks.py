@@ -260,6 +260,10 @@ def attach_masks(model: nn.Module, example_input: torch.Tensor,
     if example_input.ndim != 4:
         raise MaskError(f"example_input must be NCHW (4-D), got shape {tuple(example_input.shape)}")
     names = eligible_convs(model, skip_1x1=skip_1x1)
+    if not names and layers is None:
+        warnings.warn(f"attach_masks: {type(model).__name__} has no conv that can be masked "
+                      f"(nn.Conv2d{', other than 1x1' if skip_1x1 else ''}): nothing was masked", stacklevel=2)
+        return {}
     if layers is not None:
         wanted = list(layers)
         unknown = [n for n in wanted if n not in names]
