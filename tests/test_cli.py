@@ -185,3 +185,30 @@ def test_zero_threads_is_refused_naming_the_option(tmp_path):
         done = subprocess.run([sys.executable, "-m", "actsparse", *command], capture_output=True, text=True)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert "--num" in done.stderr and "0 threads: give 1 or more" in done.stderr, done.stderr
+
+
+def test_bad_outputs_and_corrupt_files_are_named_before_any_work(tmp_path):
+    """One line naming the problem, exit 1, no traceback: an existing folder as
+    the converter's output (checked before converting), a file where inspect's
+    --png folder should go, a corrupt .tflite given to bench."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"not a model")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        ([sys.executable, str(repo / "converter" / "convert.py"), str(tmp_path / "absent.pt"), str(tmp_path)],
+         f"{tmp_path} is a folder; give the .tflite file to write"),
+        ([sys.executable, str(repo / "converter" / "convert.py"), str(tmp_path / "absent.pt"),
+          str(blocker / "out.tflite")], f"{blocker} is a file"),
+        ([sys.executable, "-m", "actsparse", "inspect", str(corrupt), "--png", str(blocker)],
+         f"--png {blocker}: a file of that name exists"),
+        ([sys.executable, "-m", "actsparse", "bench", str(corrupt)], f"error: {corrupt}: not a .tflite"),
+    ]
+    for command, message in cases:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, (command, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

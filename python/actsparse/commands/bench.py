@@ -68,6 +68,16 @@ def run(args: argparse.Namespace) -> int:
     if args.reference is not None and not args.reference.is_file():
         print(f"error: {args.reference}: no such file", file=sys.stderr)
         return 1
+    # The runtimes' message for a corrupt file does not name it.
+    from actsparse.tflite_file import TfliteFileError, load_model
+
+    for path in (args.model, args.reference):
+        try:
+            if path is not None:
+                load_model(path)
+        except TfliteFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
         result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
                            warmup_runs=args.warmup_runs, reference=args.reference, profile=args.profile,

@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from actsparse.inspect import InspectError, inspect_model
     from actsparse.png import mask_grid, mask_image, write_gray_png
 
+    if args.png and args.png.exists() and not args.png.is_dir():
+        print(f"error: --png {args.png}: a file of that name exists; --png takes a folder for the PNGs",
+              file=sys.stderr)
+        return 1
     try:
         report = inspect_model(args.model)
     except InspectError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 DESCRIPTION = """\
@@ -55,6 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
+def output_problem(output: Path) -> str | None:
+    """Why ``output`` cannot be written as the converted .tflite, or None."""
+    if output.is_dir():
+        return f"{output} is a folder; give the .tflite file to write, e.g. {output / 'model.tflite'}"
+    for folder in output.parents:  # missing folders are made; a file in the way is not
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} is a file, so {output} cannot be written"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from actsparse.converter import ConversionError
     from actsparse.converter.convert import convert_file
@@ -62,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    # Before the conversion (tens of seconds), not after it.
+    problem = output_problem(Path(args.output))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         report = convert_file(args.model, args.output, input_shape=args.input_shape, nhwc=args.nhwc,
                               imports=args.imports,
