@@ -124,6 +124,19 @@ def test_batch_resize_is_exact():
                                ref.get_tensor(ref.get_output_details()[0]["index"]), rtol=1e-4, atol=1e-4)
 
 
+def test_a_batch_resize_stays_quiet_unless_asked(capfd):
+    """After a resize the delegate plans again and logs at info level; a
+    non-verbose actsparse.Interpreter shows none of it (it showed all of it)."""
+    for verbose in (False, True):
+        it = actsparse.Interpreter(model_content=_model(), verbose=verbose)
+        capfd.readouterr()
+        it.resize_tensor_input(0, [3, 8, 8, 3])
+        it.allocate_tensors()
+        err = capfd.readouterr().err
+        assert ("actsparse [info]" in err) == verbose, err
+        assert it.delegate_report.claimed_chains == it.delegate_report.listed_chains > 0
+
+
 def test_one_delegate_shared_by_two_interpreters():
     from ai_edge_litert.interpreter import Interpreter
 

@@ -152,17 +152,45 @@ class Interpreter:
         options["log_level"] = "debug" if wanted >= 3 else "info"
         delegate = load_delegate(runtime=runtime, **options)
         kwargs["experimental_delegates"] = [delegate]
+        self._wanted = wanted
         self._interpreter, log = _capture_fd2(lambda: module.Interpreter(**kwargs))
         self._delegate = delegate  # the interpreter must not outlive it
         self.delegate_report = _parse(log)
+        self._show(log)
+
+    def _show(self, log: str) -> None:
+        """Re-emits the delegate's log at the level the caller asked for."""
         shown = []
         for line in log.splitlines(keepends=True):
             level = re.match(r"actsparse \[(\w+)\]", line)
-            if level is None or _LEVELS.get(level.group(1), 0) <= wanted:
+            if level is None or _LEVELS.get(level.group(1), 0) <= self._wanted:
                 shown.append(line)
         if shown:
             sys.stderr.write("".join(shown))
             sys.stderr.flush()
+
+    def allocate_tensors(self) -> None:
+        """The runtime's ``allocate_tensors``. After a resize the delegate
+        plans its partitions again and logs at info level: that log is caught
+        as at construction (shown only at the asked level) and the report
+        follows the new plan."""
+        if self.delegate_report is None:
+            self._interpreter.allocate_tensors()
+            return
+        failure: list[BaseException] = []
+
+        def allocate() -> None:
+            try:
+                self._interpreter.allocate_tensors()
+            except Exception as exc:  # re-raised below, after the log is shown
+                failure.append(exc)
+
+        _, log = _capture_fd2(allocate)
+        if "actsparse [info] graph:" in log:
+            self.delegate_report = _parse(log)
+        self._show(log)
+        if failure:
+            raise failure[0]
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """The runtime's resize, refusing sizes the masks cannot fit.
