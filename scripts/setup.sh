@@ -87,6 +87,10 @@ if make_venv "$VENV_TFLITE214" "$tfl_stamp"; then
 else
   say ".venv-tflite214: up to date"
 fi
+# actsparse itself (pure Python, numpy only on this path) from the checkout,
+# so that `import actsparse` works there as the README shows.
+tfl_site="$("$VENV_TFLITE214/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$ACTSPARSE_ROOT/python" > "$tfl_site/actsparse-checkout.pth"
 
 # aarch64 LiteRT under qemu (tests/test_aarch64_runtime.py): Debian's arm64
 # CPython 3.11 and its libraries extracted into a sysroot, and the aarch64

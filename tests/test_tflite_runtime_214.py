@@ -62,3 +62,22 @@ def test_delegate_in_tflite_runtime_214(tflite214_python, delegate_path, tmp_pat
     # GetModelMetadata and the context layout work in this runtime too.
     assert f"model metadata '{METADATA_NAME}': 40 bytes" in result.stderr
     assert "claimed 8 of 8 nodes: 0 of 0 listed chains" in result.stderr
+
+
+def test_actsparse_imports_in_the_tflite_runtime_venv_as_the_readme_shows(tflite214_python, tmp_path):
+    """No PYTHONPATH: setup.sh makes the checkout's package importable there."""
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    model = tmp_path / "demo.tflite"
+    model.write_bytes(demo_model(seed=5))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import actsparse; it = actsparse.Interpreter(%r, runtime='tflite_runtime'); "
+            "print(actsparse.__file__, it.delegate_report.claimed_nodes, it.delegate_report.total_nodes)" % str(model))
+    done = subprocess.run([str(tflite214_python), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path, claimed, total = done.stdout.split()
+    assert path == str(REPO / "python" / "actsparse" / "__init__.py")
+    assert claimed == total != "0"
