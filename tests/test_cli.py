@@ -212,3 +212,33 @@ def test_bad_outputs_and_corrupt_files_are_named_before_any_work(tmp_path):
         assert done.returncode == 1, (command, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_converter_and_inspect_print_a_chains_ops_alike(tmp_path):
+    """The same chain, the same `pad/conv/mul/add` text (absent ops as `-`) in
+    the converter's table and in `actsparse inspect`'s."""
+    from pathlib import Path
+
+    import torch
+    import torch.nn as nn
+
+    from actsparse.torch import attach_masks
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)).eval()
+    attach_masks(model, torch.zeros(1, 3, 16, 16), 0.3)
+    torch.save(model, tmp_path / "m.pt")
+    convert = Path(__file__).resolve().parent.parent / "converter" / "convert.py"
+    converted = subprocess.run([sys.executable, str(convert), str(tmp_path / "m.pt"), str(tmp_path / "m.tflite")],
+                               capture_output=True, text=True, timeout=300)
+    assert converted.returncode == 0, converted.stderr
+    inspected = _run("inspect", str(tmp_path / "m.tflite"))
+    assert inspected.returncode == 0, inspected.stderr
+
+    def ops_by_layer(text: str) -> dict[str, str]:
+        rows = [line.split() for line in text.splitlines() if line.startswith("  ") and "/" in line]
+        return {row[0]: row[1] for row in rows if row[0] in ("0", "2")}
+
+    from_converter, from_inspect = ops_by_layer(converted.stdout), ops_by_layer(inspected.stdout)
+    assert set(from_converter) == {"0", "2"} and from_converter == from_inspect, (converted.stdout, inspected.stdout)
+    assert all(text.count("/") == 3 and "-1" not in text for text in from_inspect.values())

@@ -73,6 +73,16 @@ class MaskedLayer:
     __hash__ = None  # type: ignore[assignment]
 
 
+#: Column title of :func:`chain_ops_text` in the converter's and inspect's tables.
+CHAIN_OPS_TITLE = "ops (pad/conv/mul/add)"
+
+
+def chain_ops_text(pad_op: int, conv_op: int, mul_op: int, add_op: int) -> str:
+    """A chain's operator indices as both the converter and ``actsparse
+    inspect`` print them: ``pad/conv/mul/add``, ``-`` for an absent one."""
+    return "/".join("-" if index < 0 else str(index) for index in (pad_op, conv_op, mul_op, add_op))
+
+
 def _pad4(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 4)
 

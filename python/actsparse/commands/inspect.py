@@ -34,6 +34,7 @@ def _safe_name(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from actsparse.format import CHAIN_OPS_TITLE, chain_ops_text
     from actsparse.inspect import InspectError, inspect_model
     from actsparse.png import mask_grid, mask_image, write_gray_png
 
@@ -56,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
         return 0
     print(f"{report.path}: {len(report.layers)} masked layer(s)")
-    print(f"  {'layer':<28} {'ops (pad/conv/mul/add)':<24} {'output HxWxC':<14} {'kernel':<7} "
+    print(f"  {'layer':<28} {CHAIN_OPS_TITLE:<24} {'output HxWxC':<14} {'kernel':<7} "
           f"{'sparsity':>8} {'MMACs':>9} {'saved':>9}")
     for r in report.layers:
         l = r.layer
-        ops = f"{l.pad_op}/{l.conv_op}/{l.mul_op}/{l.add_op}"
+        ops = chain_ops_text(l.pad_op, l.conv_op, l.mul_op, l.add_op)
         shape = f"{l.height}x{l.width}x{r.output_shape[-1]}"
         print(f"  {l.name[:28]:<28} {ops:<24} {shape:<14} {r.kernel[0]}x{r.kernel[1]:<5} "
               f"{l.sparsity:8.3f} {r.macs / 1e6:9.2f} {r.macs_saved / 1e6:9.2f}")

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from actsparse.format import CHAIN_OPS_TITLE, chain_ops_text
 from typing import Sequence
 
 DESCRIPTION = """\
@@ -92,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {report.output} ({report.layout} input {'x'.join(map(str, report.input_shape))}) "
           f"in {report.seconds:.1f} s")
     print(f"annotated {len(report.layers)} masked conv chain(s):")
+    print(f"  {'layer':<28} {CHAIN_OPS_TITLE:<24} {'mask HxW':<10} sparsity")
     for layer in report.layers:
-        print(f"  {layer['name']:<28} ops {layer['conv_op']:>3}/{layer['mul_op']}/{layer['add_op']}  "
-              f"{layer['height']}x{layer['width']}  sparsity {layer['sparsity']:.3f}")
+        ops = chain_ops_text(layer["pad_op"], layer["conv_op"], layer["mul_op"], layer["add_op"])
+        print(f"  {layer['name']:<28} {ops:<24} {str(layer['height']) + 'x' + str(layer['width']):<10} "
+              f"{layer['sparsity']:.3f}")
     for note in report.notes:
         print(f"  note: {note}")
     for name in report.unannotated:
