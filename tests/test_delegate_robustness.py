@@ -193,3 +193,30 @@ def test_scalar_kernels_can_be_forced_and_agree(monkeypatch):
         avx2, it = _outputs(_model(), X)
         assert it.delegate_report.kernel == "avx2" and it.claimed_chains == 2
         np.testing.assert_allclose(avx2, fast, rtol=1e-5, atol=1e-5)
+
+
+def test_rejected_metadata_is_reported_and_bench_gives_no_speedup(tmp_path):
+    """Corrupt mask metadata: the report says why it was rejected, and
+    `actsparse bench` refuses to time it (one line, exit 1) instead of
+    printing "0/0 chains" and a speedup."""
+    import subprocess
+    import sys
+
+    from actsparse.format import METADATA_NAME
+    from actsparse.tflite_builder import demo_model
+
+    model = demo_model(seed=5, metadata={METADATA_NAME: b"\x00" * 40})
+    for claim in ("graph", "chains"):
+        report = actsparse.Interpreter(model_content=model, claim=claim, log_level="error").delegate_report
+        assert report.metadata_error == "corrupt 'actsparse.masks' metadata: bad magic: not an actsparse.masks entry"
+    good = actsparse.Interpreter(model_content=_model(), log_level="error").delegate_report
+    assert good.metadata_error == "" and good.claimed_chains > 0
+    path = tmp_path / "corrupt-metadata.tflite"
+    path.write_bytes(model)
+    done = subprocess.run([sys.executable, "-m", "actsparse", "bench", str(path), "--num_runs", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "speedup" not in done.stdout, (done.stdout, done.stderr)
+    assert done.stderr.strip().splitlines() == [
+        f"error: {path}: the delegate rejected its mask metadata (corrupt 'actsparse.masks' metadata: bad magic: "
+        "not an actsparse.masks entry), so nothing would run sparse; convert the model again (actsparse convert); "
+        "no speedup reported"], done.stderr

@@ -20,6 +20,8 @@ from actsparse.delegate import load_delegate, runtime_module
 
 _CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
+_METADATA_REJECTED = re.compile(r"ignoring corrupt '([^']+)' metadata, claiming .*?\): (.*)$|"
+                                r"ignoring corrupt '([^']+)' metadata, claiming nothing: (.*)$")
 _LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3, "0": 0, "1": 1, "2": 2, "3": 3}
 
 
@@ -31,7 +33,8 @@ class DelegateReport:
     every node it can compute; ``partitions`` is how many pieces they form,
     1 when the delegate runs the network whole); ``claimed_chains`` of
     ``listed_chains`` masked chains run sparse; ``refusals`` says why the rest
-    did not."""
+    did not; ``metadata_error`` why the model's ``actsparse.masks`` metadata
+    was rejected (then no chain runs sparse), empty if it was not."""
 
     claimed_nodes: int = 0
     total_nodes: int = 0
@@ -40,6 +43,7 @@ class DelegateReport:
     refusals: list[str] = field(default_factory=list)   # "layer: reason" or "node N (OP): reason"
     partitions: int = 0                                 # delegate kernels made (claim=graph)
     kernel: str = ""                                    # conv micro-kernel: "avx2", "scalar", ...
+    metadata_error: str = ""                            # why the model's mask metadata was rejected, if it was
     log: str = ""                                       # the delegate's log, verbatim
 
 
@@ -82,6 +86,11 @@ def _parse(log: str) -> DelegateReport:
         if "actsparse [info] graph:" in line:  # a Prepare starts; the last one wins
             report.refusals = []
             report.partitions = 0
+            report.metadata_error = ""
+        rejected = _METADATA_REJECTED.search(line)
+        if rejected:
+            name, reason = (rejected.group(1), rejected.group(2)) if rejected.group(1) else rejected.group(3, 4)
+            report.metadata_error = f"corrupt '{name}' metadata: {reason}"
         if "actsparse [info] partition:" in line:
             report.partitions += 1
         claimed = _CLAIMED.search(line)

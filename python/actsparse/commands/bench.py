@@ -78,6 +78,25 @@ def run(args: argparse.Namespace) -> int:
         except TfliteFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+    # A speedup is only meaningful when the delegate runs the model: say
+    # why not instead of timing it.
+    import actsparse
+
+    try:
+        report = actsparse.Interpreter(args.model, num_threads=args.num_threads, claim=args.claim,
+                                       log_level="error").delegate_report
+    except ValueError as exc:
+        print(f"error: {args.model}: {exc}", file=sys.stderr)
+        return 1
+    problem = None
+    if report.metadata_error:
+        problem = (f"the delegate rejected its mask metadata ({report.metadata_error}), so nothing would run "
+                   "sparse; convert the model again (actsparse convert)")
+    elif report.claimed_nodes == 0:
+        problem = "the delegate claimed no node" + (f" ({'; '.join(report.refusals[:3])})" if report.refusals else "")
+    if problem:
+        print(f"error: {args.model}: {problem}; no speedup reported", file=sys.stderr)
+        return 1
     try:
         result = run_bench(args.model, num_threads=args.num_threads, num_runs=args.num_runs,
                            warmup_runs=args.warmup_runs, reference=args.reference, profile=args.profile,
