@@ -242,3 +242,44 @@ def test_converter_and_inspect_print_a_chains_ops_alike(tmp_path):
     from_converter, from_inspect = ops_by_layer(converted.stdout), ops_by_layer(inspected.stdout)
     assert set(from_converter) == {"0", "2"} and from_converter == from_inspect, (converted.stdout, inspected.stdout)
     assert all(text.count("/") == 3 and "-1" not in text for text in from_inspect.values())
+
+
+def test_convert_dense_writes_the_plain_network(tmp_path):
+    """convert.py --dense: the dense baseline of a masked model (masks dropped)
+    and of a model without masks (with --input-shape): no mask metadata,
+    outputs those of the network without masks; without --dense a model
+    without masks is refused with a message that points to it."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    import torch.nn as nn
+
+    from actsparse.format import METADATA_NAME
+    from actsparse.tflite_file import read_metadata
+    from actsparse.torch import attach_masks
+    from conftest import relative_error, run_interpreter
+
+    convert = Path(__file__).resolve().parent.parent / "converter" / "convert.py"
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1)).eval()
+    torch.save(plain, tmp_path / "plain.pt")
+    masked = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1)).eval()
+    masked.load_state_dict(plain.state_dict())
+    attach_masks(masked, torch.zeros(1, 3, 12, 12), 0.5)
+    torch.save(masked, tmp_path / "masked.pt")
+    x = np.random.default_rng(1).standard_normal((1, 3, 12, 12)).astype(np.float32)
+    expected = plain(torch.from_numpy(x)).detach().numpy()
+
+    refused = subprocess.run([sys.executable, str(convert), str(tmp_path / "plain.pt"), str(tmp_path / "p.tflite")],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "convert with --dense" in refused.stderr, refused.stderr
+    for source, extra in (("masked.pt", []), ("plain.pt", ["--input-shape", "1,3,12,12"])):
+        out = tmp_path / f"dense-{source}.tflite"
+        done = subprocess.run([sys.executable, str(convert), str(tmp_path / source), str(out), "--dense", *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "the plain network (--dense)" in done.stdout
+        assert read_metadata(out, METADATA_NAME) is None
+        _, got = run_interpreter(out, x)
+        assert relative_error(got, expected) <= 1e-4, source

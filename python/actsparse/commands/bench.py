@@ -15,7 +15,7 @@ examples:
   actsparse bench resnet18.tflite --num_threads 2 --num_runs 50 --json
   actsparse bench model.tflite --require-idle        # refuse to measure on a busy CPU
   actsparse bench resnet18.tflite --per-layer         # each chain vs. the same conv on XNNPACK
-  actsparse bench sparse.tflite --reference dense.tflite   # also vs. the model converted without masks
+  actsparse bench sparse.tflite --reference dense.tflite   # also vs. the plain network (convert --dense)
   actsparse bench resnet18.tflite --profile           # each step's time inside the model
   actsparse bench dense.tflite                        # a model without masks: the delegate's engine vs XNNPACK
   actsparse bench resnet18.tflite --claim chains      # only the masked chains (the old behaviour)
@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--require-idle", action="store_true",
                    help="exit 3 without measuring if other processes use >15%% of the CPU")
     p.add_argument("--reference", type=Path, metavar="DENSE.tflite",
-                   help="also time this model (the network converted without masks) on XNNPACK")
+                   help="also time this model (the network converted without masks: "
+                   "`actsparse convert model.pt dense.tflite --dense`) on XNNPACK")
     p.add_argument("--per-layer", action="store_true",
                    help="also time each delegated chain alone against the same conv on XNNPACK "
                    "(efficiency = (1-s) x XNNPACK conv time / delegate time; 1.0 = on par per useful MAC)")

@@ -25,6 +25,7 @@ examples:
   python converter/convert.py resnet18_masked.pt resnet18.tflite
   actsparse convert model.pt model.tflite --input-shape 1,3,160,160 --nhwc
   actsparse convert model.pt model.tflite --import my_project.models --json
+  actsparse convert model.pt dense.tflite --dense      # the plain network, for bench --reference
 """
 
 
@@ -55,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="max abs error relative to the output scale (default 1e-4)")
     parser.add_argument("--strict", action="store_true",
                         help="fail if a masked conv's chain is not found in the .tflite")
+    parser.add_argument("--dense", action="store_true",
+                        help="write the plain network (masks dropped, as if all ones; no mask metadata): the "
+                        "dense baseline for `actsparse bench --reference`; a model without masks needs "
+                        "--input-shape")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -84,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         report = convert_file(args.model, args.output, input_shape=args.input_shape, nhwc=args.nhwc,
                               imports=args.imports,
                               verify_samples=0 if args.no_verify else args.verify_samples,
-                              tolerance=args.tolerance, strict=args.strict, progress=progress)
+                              tolerance=args.tolerance, strict=args.strict, progress=progress,
+                              dense=args.dense)
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -93,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {report.output} ({report.layout} input {'x'.join(map(str, report.input_shape))}) "
           f"in {report.seconds:.1f} s")
-    print(f"annotated {len(report.layers)} masked conv chain(s):")
-    print(f"  {'layer':<28} {CHAIN_OPS_TITLE:<24} {'mask HxW':<10} sparsity")
+    if args.dense:
+        print("the plain network (--dense): masks dropped, no 'actsparse.masks' metadata")
+    else:
+        print(f"annotated {len(report.layers)} masked conv chain(s):")
+        print(f"  {'layer':<28} {CHAIN_OPS_TITLE:<24} {'mask HxW':<10} sparsity")
     for layer in report.layers:
         ops = chain_ops_text(layer["pad_op"], layer["conv_op"], layer["mul_op"], layer["add_op"])
         print(f"  {layer['name']:<28} {ops:<24} {str(layer['height']) + 'x' + str(layer['width']):<10} "

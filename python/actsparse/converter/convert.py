@@ -139,7 +139,7 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
                  input_shape: Sequence[int] | None = None, nhwc: bool = False,
                  imports: Sequence[str] = (), verify_samples: int = 3,
                  tolerance: float = 1e-4, strict: bool = False,
-                 progress: Progress | None = None) -> ConversionReport:
+                 progress: Progress | None = None, dense: bool = False) -> ConversionReport:
     """Convert a saved PyTorch model with activation masks to an annotated .tflite.
 
     Args:
@@ -152,6 +152,10 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         tolerance: max abs error allowed, relative to the reference output's max abs value.
         strict: fail when a masked conv's chain cannot be found in the .tflite.
         progress: called with one line per stage.
+        dense: write the plain network instead: every mask counted as all
+            ones (kept pixels everywhere), no ``actsparse.masks`` metadata; the
+            model may have no masks at all (then give ``input_shape``). The
+            dense baseline that speedups are measured against.
 
     Raises:
         ConversionError: with a message naming the file, layer or shape at fault.
@@ -176,10 +180,15 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     module, program_shape = load_model(model_path)
     set_inference_mode(module)
     masks = mask_buffers(module)
-    if not masks:
+    if dense:
+        with torch.no_grad():
+            for mask in masks.values():
+                mask.fill_(1.0)
+    elif not masks:
         raise ConversionError(f"{model_path}: the model has no activation masks (no MaskedConv2d): "
                               "nothing to annotate. Attach masks with actsparse.torch.attach_masks "
-                              "or import_bin_mask before saving")
+                              "or import_bin_mask before saving; for the plain network (a dense "
+                              "baseline) convert with --dense")
     recorded = set(recorded_input_shapes(module).values())
     if input_shape is None:
         if len(recorded) > 1:
@@ -224,14 +233,19 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     converted = tmp.read_bytes()
     tmp.unlink()
 
-    say("[4/5] annotating masked chains")
-    model_t = tflite_file.load_model(converted)
-    view = SubgraphView(model_t, 0)
-    annotation = annotate(view, folded)
-    if annotation.unannotated and strict:
-        raise ConversionError("no CONV->MUL(mask) chain found in the .tflite for: "
-                              + ", ".join(annotation.unannotated))
-    annotated = tflite_file.with_metadata(converted, METADATA_NAME, encode(annotation.layers))
+    if dense:
+        # Every mask all ones: no chain to list, a plain .tflite.
+        say("[4/5] no annotation (--dense)")
+        layers, notes, unannotated = [], [], []
+        annotated = converted
+    else:
+        say("[4/5] annotating masked chains")
+        annotation = annotate(SubgraphView(tflite_file.load_model(converted), 0), folded)
+        if annotation.unannotated and strict:
+            raise ConversionError("no CONV->MUL(mask) chain found in the .tflite for: "
+                                  + ", ".join(annotation.unannotated))
+        layers, notes, unannotated = annotation.layers, annotation.notes, annotation.unannotated
+        annotated = tflite_file.with_metadata(converted, METADATA_NAME, encode(layers))
 
     report = ConversionReport(
         model=str(model_path), output=str(output_path),
@@ -239,8 +253,8 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         layout="NHWC" if nhwc else "NCHW",
         layers=[{"name": l.name, "conv_op": l.conv_op, "mul_op": l.mul_op, "add_op": l.add_op,
                  "pad_op": l.pad_op, "mask_tensor": l.mask_tensor, "height": l.height,
-                 "width": l.width, "sparsity": round(l.sparsity, 6)} for l in annotation.layers],
-        notes=annotation.notes, unannotated=annotation.unannotated, tolerance=tolerance)
+                 "width": l.width, "sparsity": round(l.sparsity, 6)} for l in layers],
+        notes=notes, unannotated=unannotated, tolerance=tolerance)
 
     if verify_samples > 0:
         say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")
