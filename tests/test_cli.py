@@ -283,3 +283,56 @@ def test_convert_dense_writes_the_plain_network(tmp_path):
         assert read_metadata(out, METADATA_NAME) is None
         _, got = run_interpreter(out, x)
         assert relative_error(got, expected) <= 1e-4, source
+
+
+_DATA_DEPENDENT_MODEL = '''
+import torch
+import torch.nn as nn
+
+
+class BranchOnValues(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.sum() > 0:  # data-dependent control flow: torch.export cannot trace it
+            return y * 2
+        return y
+'''
+
+
+def test_a_model_torch_export_cannot_trace_gets_one_line_first(tmp_path):
+    """torch printed the traced graph (dozens of lines) before the error; now
+    the error comes first, in one line that says what to change, and the dump
+    only with --verbose."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from actsparse.torch import attach_masks
+
+    source = tmp_path / "branch_model.py"
+    source.write_text(_DATA_DEPENDENT_MODEL)
+    spec = importlib.util.spec_from_file_location("branch_model", source)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["branch_model"] = module
+    try:
+        spec.loader.exec_module(module)
+        model = module.BranchOnValues().eval()
+        attach_masks(model, torch.zeros(1, 3, 8, 8), 0.3)
+        torch.save(model, tmp_path / "m.pt")
+    finally:
+        del sys.modules["branch_model"]
+    convert = Path(__file__).resolve().parent.parent / "converter" / "convert.py"
+    command = [sys.executable, str(convert), str(tmp_path / "m.pt"), str(tmp_path / "m.tflite"), "--import", str(source)]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 1
+    errors = [line for line in quiet.stderr.splitlines() if not line.startswith("[")]
+    assert errors[0].startswith("error: torch.export failed for input shape (1, 3, 8, 8)"), quiet.stderr
+    assert "data-dependent control flow" in errors[0] and "def forward" not in quiet.stderr, quiet.stderr
+    assert errors[1:] == ["(--verbose shows what torch printed)"], quiet.stderr
+    verbose = subprocess.run(command + ["--verbose"], capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 1 and "def forward" in verbose.stderr, verbose.stderr

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from actsparse.delegate import load_delegate, runtime_module
+from actsparse.fd_capture import capture_fd2 as _capture_fd2
 
 _CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
@@ -45,20 +46,6 @@ class DelegateReport:
     kernel: str = ""                                    # conv micro-kernel: "avx2", "scalar", ...
     metadata_error: str = ""                            # why the model's mask metadata was rejected, if it was
     log: str = ""                                       # the delegate's log, verbatim
-
-
-def _capture_fd2(build: Callable[[], Any]) -> tuple[Any, str]:
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            result = build()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        sink.seek(0)
-        return result, sink.read().decode("utf-8", "replace")
 
 
 _PROFILE_ROW = re.compile(r"^  (\S+)\s+(\d+x\d+x\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%$")

@@ -8,4 +8,8 @@ modules do.
 
 
 class ConversionError(RuntimeError):
-    """Conversion cannot proceed; the message names the file, layer or shape."""
+    """Conversion cannot proceed; the message names the file, layer or shape.
+    ``details`` holds what a tool printed before failing (torch.export's
+    graph dump), for ``--verbose``."""
+
+    details: str = ""

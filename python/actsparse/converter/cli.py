@@ -61,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "dense baseline for `actsparse bench --reference`; a model without masks needs "
                         "--input-shape")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--verbose", action="store_true",
+                        help="on failure, also show what torch printed (e.g. torch.export's traced graph)")
 
 
 def output_problem(output: Path) -> str | None:
@@ -93,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
                               dense=args.dense)
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if exc.details and args.verbose:
+            print(exc.details.rstrip(), file=sys.stderr)
+        elif exc.details:
+            print("(--verbose shows what torch printed)", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

@@ -20,13 +20,16 @@ A masked conv with no BatchNorm after it keeps conv -> mul.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.fx as fx
 
 from actsparse.converter import ConversionError
+from actsparse.fd_capture import capture_fd2
 
 MASK_BUFFER = "activation_mask"
 INPUT_SHAPE_BUFFER = "example_input_shape"
@@ -144,11 +147,26 @@ def fold_masked_convs(module: torch.nn.Module, sample: torch.Tensor) -> tuple[fx
     :class:`FoldedLayer` per masked conv, in graph order.
     """
     set_inference_mode(module)
-    try:
-        program = torch.export.export(module, (sample,))
-    except Exception as exc:
-        raise ConversionError(f"torch.export failed for input shape {tuple(sample.shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+    def export() -> tuple[Any, Exception | None]:
+        try:
+            return torch.export.export(module, (sample,)), None
+        except Exception as exc:  # reported below, with what torch printed kept aside
+            return None, exc
+
+    # torch prints the traced graph (dozens of lines) before some failures:
+    # the user first needs one line that says what to change.
+    (program, failure), printed = capture_fd2(export)
+    if failure is not None:
+        name = type(failure).__name__
+        hint = ("; the model's forward branches on tensor values (data-dependent control flow): make it "
+                "depend on shapes only, or move that logic out of forward" if "DataDependent" in name else "")
+        error = ConversionError(f"torch.export failed for input shape {tuple(sample.shape)}: {name}: "
+                                f"{str(failure).splitlines()[0] if str(failure) else ''}{hint}")
+        error.details = printed
+        raise error from None
+    if printed:
+        sys.stderr.write(printed)
     gm = program.module()
     graph = gm.graph
     folded: list[FoldedLayer] = []
