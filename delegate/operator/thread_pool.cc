@@ -129,28 +129,25 @@ void ThreadPool::WorkerLoop(int participant) {
 #endif
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(size_t)>* task;
-    size_t count;
     const uint64_t latest = current_.load(std::memory_order_acquire);
     if (latest != seen) {
       // A call came while this worker spun: join it without the mutex. The
       // caller holds the mutex while it publishes a call, so locking it here
       // (a worker sees `current_` the moment it is stored) made the worker
       // sleep on the mutex and the caller's unlock wake it: 1.3 us per empty
-      // call instead of 0.3. The task and count read here may belong to a
-      // later call than `latest`; then every claim of call `latest` fails
-      // (its ranges are empty before a later call can start) and nothing runs.
-      task = published_task_.load(std::memory_order_acquire);
-      count = published_count_.load(std::memory_order_acquire);
+      // call instead of 0.3.
       seen = latest;
     } else {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
-      task = task_;
-      count = count_;
     }
+    // Stored before the generation, so these belong to call `seen` or to a
+    // later one; for a later one every claim of call `seen` fails (its
+    // ranges are empty before a later call can start) and nothing runs.
+    const std::function<void(size_t)>* task = published_task_.load(std::memory_order_acquire);
+    const size_t count = published_count_.load(std::memory_order_acquire);
     RunTasks(seen, participant, *task, count);
     // Returns at once unless held. If a call came meanwhile, the next turn
     // of the loop finds it without sleeping.
@@ -172,8 +169,6 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation = generation_ = (generation_ + 1) & kGenerationMask;
-    task_ = &task;
-    count_ = count;
     completed_.store(0, std::memory_order_relaxed);
     for (size_t p = 0; p < participants; ++p) {
       ranges_[p].word.store(Pack(generation, p * count / participants, (p + 1) * count / participants),

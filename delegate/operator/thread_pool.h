@@ -86,13 +86,12 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  // Guarded by mutex_: what a waking worker reads to join the current call.
-  const std::function<void(size_t)>* task_ = nullptr;
-  size_t count_ = 0;
+  // Guarded by mutex_: what a sleeping worker waits on.
   uint64_t generation_ = 0;
   bool stop_ = false;
   std::atomic<uint64_t> current_{0};  // generation of the latest call, for held workers
-  // The latest call's task and count, for held workers (stored before current_).
+  // The latest call's task and count, for every worker (stored before the
+  // generation, inside the mutex).
   std::atomic<const std::function<void(size_t)>*> published_task_{nullptr};
   std::atomic<size_t> published_count_{0};
   std::atomic<size_t> completed_{0};  // tasks of the current call finished
