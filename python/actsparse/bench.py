@@ -204,7 +204,8 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
     report = sparse.delegate_report
     chain_times = None
     if profile:  # the delegate prints its table when it is deleted: catch it
-        from actsparse.runtime import _capture_fd2, parse_profile_report
+        from actsparse.fd_capture import capture_fd2
+        from actsparse.runtime import parse_profile_report
 
         holder = [sparse]
         del sparse, timed, interpreter  # `interpreter`: the loops above leave it bound to one of them
@@ -213,7 +214,7 @@ def run_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 30, wa
             holder.clear()
             gc.collect()
 
-        _, text = _capture_fd2(release)
+        _, text = capture_fd2(release)
         chain_times = parse_profile_report(text)
         other = [line for line in text.splitlines(keepends=True)
                  if not line.startswith(("actsparse profile:", "  "))]

@@ -12,17 +12,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from actsparse.delegate import load_delegate, runtime_module
-from actsparse.fd_capture import capture_fd2 as _capture_fd2
+from actsparse.fd_capture import capture_fd2
 
 _CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
-_METADATA_REJECTED = re.compile(r"ignoring corrupt '([^']+)' metadata, claiming .*?\): (.*)$|"
-                                r"ignoring corrupt '([^']+)' metadata, claiming nothing: (.*)$")
+# "claiming no masked chain (the graph runs dense): REASON" or "claiming nothing: REASON".
+_METADATA_REJECTED = re.compile(r"ignoring corrupt '([^']+)' metadata, claiming [^:]*: (.*)$")
 _LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3, "0": 0, "1": 1, "2": 2, "3": 3}
 
 
@@ -76,8 +75,7 @@ def _parse(log: str) -> DelegateReport:
             report.metadata_error = ""
         rejected = _METADATA_REJECTED.search(line)
         if rejected:
-            name, reason = (rejected.group(1), rejected.group(2)) if rejected.group(1) else rejected.group(3, 4)
-            report.metadata_error = f"corrupt '{name}' metadata: {reason}"
+            report.metadata_error = f"corrupt '{rejected.group(1)}' metadata: {rejected.group(2)}"
         if "actsparse [info] partition:" in line:
             report.partitions += 1
         claimed = _CLAIMED.search(line)
@@ -149,7 +147,7 @@ class Interpreter:
         delegate = load_delegate(runtime=runtime, **options)
         kwargs["experimental_delegates"] = [delegate]
         self._wanted = wanted
-        self._interpreter, log = _capture_fd2(lambda: module.Interpreter(**kwargs))
+        self._interpreter, log = capture_fd2(lambda: module.Interpreter(**kwargs))
         self._delegate = delegate  # the interpreter must not outlive it
         self.delegate_report = _parse(log)
         self._show(log)
@@ -181,7 +179,7 @@ class Interpreter:
             except Exception as exc:  # re-raised below, after the log is shown
                 failure.append(exc)
 
-        _, log = _capture_fd2(allocate)
+        _, log = capture_fd2(allocate)
         if "actsparse [info] graph:" in log:
             self.delegate_report = _parse(log)
         self._show(log)

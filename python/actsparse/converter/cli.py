@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from actsparse.format import CHAIN_OPS_TITLE, chain_ops_text
-from typing import Sequence
 
 DESCRIPTION = """\
 Convert a sparse-trained PyTorch model to a .tflite whose masked convolutions
