@@ -44,11 +44,11 @@ XNNPACK_KERNELS = {
                    "depthwise": "src/f32-dwconv/gen/f32-dwconv-9p8c-minmax-neonfma.c"},
     "cortex-a76": {"igemm": "src/f32-igemm/gen/f32-igemm-6x8-minmax-asm-aarch64-neonfma-cortex-a75-prfm.S",
                    "depthwise": "src/f32-dwconv/gen/f32-dwconv-9p8c-minmax-neonfma.c"},
-    "neoverse-n1": {"igemm": "src/f32-igemm/gen/f32-igemm-6x8-minmax-asm-aarch64-neonfma-cortex-a75-prfm.S",
-                    "depthwise": "src/f32-dwconv/gen/f32-dwconv-9p8c-minmax-neonfma.c"},
     "cortex-a55": {"igemm": "src/f32-igemm/f32-igemm-6x8-minmax-asm-aarch64-neonfma-cortex-a55.S",
                    "depthwise": "src/f32-dwconv/f32-dwconv-9p4c-minmax-asm-aarch64-neonfma-cortex-a55.S"},
 }
+# XNNPACK's configs treat the Neoverse N1 as the A76.
+XNNPACK_KERNELS["neoverse-n1"] = XNNPACK_KERNELS["cortex-a76"]
 # Ours: (function in neon.o, what one loop iteration computes).
 OURS = {"igemm": "IgemmBlock<4ul>", "depthwise": "DepthwiseBlock<4ul>"}
 
@@ -233,11 +233,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         loops = {("ours", kind): objdump_loop(objdump, obj, function) for kind, function in OURS.items()}
-        for core, files in XNNPACK_KERNELS.items():
-            for kind, rel in files.items():
-                source = read_xnnpack(args.xnnpack, rel)
-                loops[("xnnpack", rel)] = (c_kernel_loop(gcc, objdump, source, work) if rel.endswith(".c")
-                                           else assembly_loop(source))
+        for rel in sorted({rel for files in XNNPACK_KERNELS.values() for rel in files.values()}):
+            source = read_xnnpack(args.xnnpack, rel)
+            loops[("xnnpack", rel)] = (c_kernel_loop(gcc, objdump, source, work) if rel.endswith(".c")
+                                       else assembly_loop(source))
         bound_loop = [f"fmla v{i}.4s, v{24 + i % 4}.4s, v{28 + i % 4}.4s" for i in range(24)]
         kernels = {}
         for core in CORES:
