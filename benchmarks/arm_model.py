@@ -12,8 +12,10 @@ of MACs (times the active share of the output pixels, for our masked
 convs) over the kernel's MACs per cycle: a model of the compute-bound
 inner loops only (no memory, no edges, no other ops, no threads).
 
-    bazel build --config=aarch64 //delegate:libactsparse_delegate.so
     .venv/bin/python benchmarks/arm_model.py --xnnpack XNNPACK_CHECKOUT [--mca llvm-mca-19]
+
+(it builds the aarch64 library with Bazel first, so the object it reads
+matches the source)
 
 writes benchmarks/results/arm_model.md (and .json).
 """
@@ -221,10 +223,13 @@ def main() -> int:
     objdump, gcc = "aarch64-linux-gnu-objdump", "aarch64-linux-gnu-gcc"
     obj = args.object
     if obj is None:
+        # Built here, so the object matches the source (an object left by an
+        # earlier experiment's build would be modelled instead).
+        run(["bazel", "build", "--config=aarch64", "//delegate:libactsparse_delegate.so"])
         base = Path(run(["bazel", "info", "--config=aarch64", "bazel-bin"]).strip())
         obj = base / "delegate" / "_objs" / "kernels_neon" / "neon.pic.o"  # what the .so links
     if not obj.is_file():
-        sys.exit(f"{obj} is missing: bazel build --config=aarch64 //delegate:libactsparse_delegate.so")
+        sys.exit(f"{obj} is missing")
     if not Path(args.mca).exists() and not shutil.which(args.mca):
         sys.exit(f"{args.mca} not found (apt-get install llvm-19)")
     mca_version = next((line.strip() for line in run([args.mca, "--version"]).splitlines() if "version" in line),
