@@ -3,6 +3,7 @@
 #   apt:  bazel-bootstrap, googletest, g++-aarch64-linux-gnu, qemu-user, ...
 #   .venv            pinned Python environment (requirements/main.lock) + actsparse (editable)
 #   .venv-tflite214  tflite-runtime 2.14.0, the second runtime the delegate is tested in
+#   .venv-tf221      tensorflow-cpu 2.21.0, its tf.lite is the third
 #   .aarch64-runtime arm64 CPython + aarch64 ai-edge-litert, run under qemu-aarch64
 # A second run does nothing that is already done.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -79,18 +80,26 @@ if [ "$(cat "$VENV/.actsparse-package-stamp" 2>/dev/null)" != "$package_stamp" ]
   echo "$package_stamp" > "$VENV/.actsparse-package-stamp"
 fi
 
-tfl_stamp="$(stamp_of "$ACTSPARSE_ROOT/requirements/tflite214.lock")"
-if make_venv "$VENV_TFLITE214" "$tfl_stamp"; then
-  say ".venv-tflite214: installing tflite-runtime 2.14.0"
-  pip_run "$VENV_TFLITE214/bin/pip" install "${PIP_FLAGS[@]}" -r "$ACTSPARSE_ROOT/requirements/tflite214.lock"
-  echo "$tfl_stamp" > "$VENV_TFLITE214/.actsparse-stamp"
-else
-  say ".venv-tflite214: up to date"
-fi
-# actsparse itself (pure Python, numpy only on this path) from the checkout,
-# so that `import actsparse` works there as the README shows.
-tfl_site="$("$VENV_TFLITE214/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-echo "$ACTSPARSE_ROOT/python" > "$tfl_site/actsparse-checkout.pth"
+# The other runtimes the delegate is tested in, each in its own venv from a
+# lock; actsparse itself (pure Python, numpy only on these paths) from the
+# checkout through a .pth, so that `import actsparse` works there as the
+# README shows.
+runtime_venv() {  # runtime_venv DIR LOCK WHAT
+  local dir="$1" lock="$2" what="$3" stamp site
+  stamp="$(stamp_of "$lock")"
+  if make_venv "$dir" "$stamp"; then
+    say "$(basename "$dir"): installing $what"
+    pip_run "$dir/bin/pip" install "${PIP_FLAGS[@]}" -r "$lock"
+    pip_run "$dir/bin/pip" check
+    echo "$stamp" > "$dir/.actsparse-stamp"
+  else
+    say "$(basename "$dir"): up to date"
+  fi
+  site="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$ACTSPARSE_ROOT/python" > "$site/actsparse-checkout.pth"
+}
+runtime_venv "$VENV_TFLITE214" "$ACTSPARSE_ROOT/requirements/tflite214.lock" "tflite-runtime 2.14.0"
+runtime_venv "$VENV_TF221" "$ACTSPARSE_ROOT/requirements/tensorflow221.lock" "tensorflow-cpu 2.21.0 (tf.lite; ~1.6 GB)"
 
 # aarch64 LiteRT under qemu (tests/test_aarch64_runtime.py): Debian's arm64
 # CPython 3.11 and its libraries extracted into a sysroot, and the aarch64

@@ -1,4 +1,4 @@
-"""Shared fixtures. The test command (scripts/test.sh) sets up both venvs and
+"""Shared fixtures. The test command (scripts/test.sh) sets up the venvs and
 builds the delegate first; a test that finds either missing fails and says so."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,27 @@ def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
     """max |got - expected| over the output scale (max |expected|, at least 1e-30)."""
     scale = max(float(np.abs(expected).max()), 1e-30)
     return float(np.abs(np.asarray(got, np.float64) - expected).max()) / scale
-TFLITE214_PYTHON = REPO / ".venv-tflite214" / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class OtherRuntime:
+    """A runtime in its own venv (scripts/setup.sh): ``name`` as
+    ``actsparse.load_delegate(runtime=...)`` takes it, ``version`` the
+    package version its venv pins."""
+    name: str
+    venv: str
+    version: str
+
+    @property
+    def python(self) -> Path:
+        return REPO / self.venv / "bin" / "python"
+
+
+#: The runtimes besides the main venv's ai-edge-litert that the delegate is tested in.
+OTHER_RUNTIMES = (
+    OtherRuntime("tflite_runtime", ".venv-tflite214", "2.14.0"),
+    OtherRuntime("tensorflow", ".venv-tf221", "2.21.0"),
+)
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +62,13 @@ def delegate_path() -> Path:
         pytest.fail(f"the delegate is not built ({exc}); run scripts/test.sh")
 
 
-@pytest.fixture(scope="session")
-def tflite214_python() -> Path:
-    if not TFLITE214_PYTHON.exists():
-        pytest.fail(f"{TFLITE214_PYTHON} is missing; scripts/setup.sh creates it")
-    return TFLITE214_PYTHON
+@pytest.fixture(scope="session", params=OTHER_RUNTIMES, ids=lambda r: r.name)
+def other_runtime(request) -> OtherRuntime:
+    """Each runtime of OTHER_RUNTIMES in turn; fails (not skips) when its venv is missing."""
+    runtime = request.param
+    if not runtime.python.exists():
+        pytest.fail(f"{runtime.python} is missing; scripts/setup.sh creates it")
+    return runtime
 
 
 def run_interpreter(model: bytes | Path, x: np.ndarray | None = None, *, delegates=(),

@@ -49,7 +49,7 @@ def test_delegate_matches_the_runtime(config):
     assert relative_error(delegated, xnnpack) <= OUTPUT_TOLERANCE
 
 
-_TFLITE214 = r"""
+_OTHER_RUNTIME = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -59,7 +59,7 @@ for model in sorted(Path(sys.argv[1]).glob("*.tflite")):
     x = np.load(model.with_suffix(".npy"))
     outs = []
     for use in (False, True):
-        it = actsparse.Interpreter(model, use_delegate=use, runtime="tflite_runtime")
+        it = actsparse.Interpreter(model, use_delegate=use, runtime=sys.argv[2])
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"], x)
         it.invoke()
@@ -71,14 +71,14 @@ print(json.dumps(results))
 """
 
 
-def test_grid_in_tflite_runtime_214(tflite214_python, delegate_path, tmp_path):
+def test_grid_in_the_other_runtimes(other_runtime, delegate_path, tmp_path):
     expected = {}
     for config in GRID:
         model, x = build(config)
         (tmp_path / f"{config.index:03d}.tflite").write_bytes(model)
         np.save(tmp_path / f"{config.index:03d}.npy", x)
         expected[f"{config.index:03d}"] = config.chains
-    result = run_python(tflite214_python, _TFLITE214, str(tmp_path),
+    result = run_python(other_runtime.python, _OTHER_RUNTIME, str(tmp_path), other_runtime.name,
                         env={"ACTSPARSE_DELEGATE": str(delegate_path)}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -59,7 +59,7 @@ def test_fusion_off_gives_the_same_outputs():
             assert relative_error(a, b) <= OUTPUT_TOLERANCE, case.name
 
 
-_TFLITE214 = r"""
+_OTHER_RUNTIME = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -69,7 +69,7 @@ for model in sorted(Path(sys.argv[1]).glob("*.tflite")):
     inputs = [np.load(p) for p in sorted(model.parent.glob(model.stem + ".in*.npy"))]
     outs, report = [], None
     for use in (False, True):
-        it = actsparse.Interpreter(model, use_delegate=use, runtime="tflite_runtime", num_threads=2)
+        it = actsparse.Interpreter(model, use_delegate=use, runtime=sys.argv[2], num_threads=2)
         it.allocate_tensors()
         for d, x in zip(it.get_input_details(), inputs):
             it.set_tensor(d["index"], x)
@@ -82,7 +82,7 @@ print(json.dumps(results))
 """
 
 
-def test_graph_cases_in_tflite_runtime_214(tflite214_python, delegate_path, tmp_path):
+def test_graph_cases_in_the_other_runtimes(other_runtime, delegate_path, tmp_path):
     expected = {}
     for i, case in enumerate(CASES):
         model, inputs = build(case)
@@ -90,7 +90,7 @@ def test_graph_cases_in_tflite_runtime_214(tflite214_python, delegate_path, tmp_
         for j, x in enumerate(inputs):
             np.save(tmp_path / f"{i:03d}.in{j}.npy", x)
         expected[f"{i:03d}"] = case
-    result = run_python(tflite214_python, _TFLITE214, str(tmp_path),
+    result = run_python(other_runtime.python, _OTHER_RUNTIME, str(tmp_path), other_runtime.name,
                         env={"ACTSPARSE_DELEGATE": str(delegate_path)}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -108,10 +108,19 @@ def test_library_for_another_cpu_is_skipped(monkeypatch, tmp_path, delegate_path
 
 
 def test_unknown_runtime_is_an_error():
-    with pytest.raises(actsparse.DelegateError, match="unknown runtime 'tensorflow'"):
+    expected = "unknown runtime 'tflite'; expected one of ai_edge_litert, tflite_runtime, tensorflow"
+    with pytest.raises(actsparse.DelegateError, match=expected):
+        actsparse.load_delegate(runtime="tflite")
+    with pytest.raises(actsparse.DelegateError, match=expected):
+        actsparse.Interpreter(model_content=demo_model(), runtime="tflite")
+
+
+def test_a_runtime_not_installed_says_what_to_install():
+    """The main venv has no TensorFlow (it lives in .venv-tf221)."""
+    with pytest.raises(actsparse.DelegateError,
+                       match=r"runtime 'tensorflow' is not importable \(tensorflow: No module named 'tensorflow'\); "
+                             r"install tensorflow-cpu==2\.21\.0"):
         actsparse.load_delegate(runtime="tensorflow")
-    with pytest.raises(actsparse.DelegateError, match="unknown runtime 'tensorflow'"):
-        actsparse.Interpreter(model_content=demo_model(), runtime="tensorflow")
 
 
 def test_verbose_log_shows_metadata_read_through_the_runtime(capfd):

@@ -1,7 +1,9 @@
 """Finding and loading ``libactsparse_delegate.so`` as an external delegate.
 
-Works with the ``ai_edge_litert`` runtime (LiteRT 2.x) and the older
-``tflite_runtime`` package; neither PyTorch nor TensorFlow is imported.
+Works with the ``ai_edge_litert`` runtime (LiteRT 2.x), the older
+``tflite_runtime`` package and ``tf.lite`` of TensorFlow (``runtime="tensorflow"``).
+Neither PyTorch nor TensorFlow is imported unless that runtime is asked for
+(or is the only one installed).
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ LIBRARY_NAME = "libactsparse_delegate.so"
 #: Environment variable that overrides where the library is loaded from.
 LIBRARY_ENV = "ACTSPARSE_DELEGATE"
 
-#: The runtimes load_delegate knows, in the order it tries them.
-RUNTIMES = ("ai_edge_litert", "tflite_runtime")
+#: The runtimes load_delegate knows, in the order it tries them, and the
+#: module each one's ``Interpreter`` and ``load_delegate`` live in.
+RUNTIME_MODULES = {
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    # tf.lite.Interpreter; TensorFlow deprecates it for ai_edge_litert.
+    "tensorflow": "tensorflow.lite.python.interpreter",
+}
+RUNTIMES = tuple(RUNTIME_MODULES)
 
 _BUILD_HINT = (
     "build it with `bash scripts/build_delegate.sh` (or `bazel build "
@@ -118,21 +127,37 @@ def delegate_library_path(library_path: str | os.PathLike[str] | None = None) ->
     )
 
 
+#: What to install for each runtime (the versions the delegate is tested with).
+_RUNTIME_PACKAGES = {
+    "ai_edge_litert": "ai-edge-litert==2.3.0",
+    "tflite_runtime": "tflite-runtime==2.14.0 (with numpy<2)",
+    "tensorflow": "tensorflow-cpu==2.21.0",
+}
+
+
 def runtime_module(runtime: str | None = None) -> tuple[str, Any]:
     """``(name, interpreter module)`` of ``runtime``, or of the first runtime of
-    :data:`RUNTIMES` that imports when ``runtime`` is None."""
-    names = RUNTIMES if runtime is None else (runtime,)
+    :data:`RUNTIMES` that imports when ``runtime`` is None.
+
+    Raises:
+        DelegateError: ``runtime`` is unknown, or is not importable (the
+            message says what to install).
+    """
     if runtime is not None and runtime not in RUNTIMES:
         raise DelegateError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    names = RUNTIMES if runtime is None else (runtime,)
     errors = []
     for name in names:
         try:
-            return name, importlib.import_module(f"{name}.interpreter")
+            return name, importlib.import_module(RUNTIME_MODULES[name])
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
+    if runtime is not None:
+        raise DelegateError(f"runtime {runtime!r} is not importable ({errors[0]}); "
+                            f"install {_RUNTIME_PACKAGES[runtime]} or choose another runtime")
     raise DelegateError(
         "no LiteRT/TFLite runtime is importable (" + "; ".join(errors) + "); "
-        "install ai-edge-litert==2.3.0 (see README)"
+        f"install {_RUNTIME_PACKAGES['ai_edge_litert']} (see README)"
     )
 
 
@@ -161,8 +186,9 @@ def load_delegate(
     Args:
         library_path: explicit path of ``libactsparse_delegate.so``; by default
             see :func:`delegate_library_path`.
-        runtime: ``"ai_edge_litert"`` or ``"tflite_runtime"``; by default the
-            first of them that imports. The returned object belongs to that
+        runtime: ``"ai_edge_litert"``, ``"tflite_runtime"`` or
+            ``"tensorflow"`` (``tf.lite``); by default the first of them that
+            imports, in that order. The returned object belongs to that
             runtime and must be used with its ``Interpreter``.
         **options: delegate options, passed to the library as strings:
             ``num_threads`` (int in [1, 256], or -1 for the interpreter's

@@ -105,7 +105,8 @@ class Interpreter:
         use_delegate: False gives the plain runtime (for comparisons).
         xnnpack: False disables the runtime's default XNNPACK delegate, so
             unclaimed nodes use the builtin reference kernels.
-        runtime: ``"ai_edge_litert"`` (default when installed) or ``"tflite_runtime"``.
+        runtime: ``"ai_edge_litert"`` (default when installed), ``"tflite_runtime"``
+            or ``"tensorflow"`` (``tf.lite.Interpreter``).
         **delegate_options: passed to :func:`actsparse.load_delegate`
             (``num_threads``, ``log_level``, ``verbose``).
 

@@ -9,7 +9,8 @@ import platform
 import sys
 from typing import Any
 
-_PACKAGES = ("ai-edge-litert", "tflite-runtime", "torch", "litert-torch", "numpy", "flatbuffers")
+_PACKAGES = ("ai-edge-litert", "tflite-runtime", "tensorflow-cpu", "tensorflow", "torch", "litert-torch", "numpy",
+             "flatbuffers")
 
 _EXAMPLE = """\
 example:
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def collect() -> dict[str, Any]:
     """Environment facts as a JSON-able dict (never raises)."""
     from actsparse import __version__
-    from actsparse.delegate import DelegateError, delegate_library_path, load_delegate
+    from actsparse.delegate import DelegateError, delegate_library_path, load_delegate, runtime_module
 
     packages: dict[str, str | None] = {}
     for name in _PACKAGES:
@@ -47,13 +48,15 @@ def collect() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "packages": packages,
+        "runtime": None,
         "delegate_library": None,
         "delegate_loads": False,
         "delegate_error": None,
     }
     try:
+        report["runtime"] = runtime_module()[0]
         report["delegate_library"] = str(delegate_library_path())
-        load_delegate()
+        load_delegate(runtime=report["runtime"])
         report["delegate_loads"] = True
     except DelegateError as exc:
         report["delegate_error"] = str(exc)
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"actsparse {report['actsparse']} on Python {report['python']} ({report['machine']})")
         for name, version in report["packages"].items():
             print(f"  {name:16s} {version or '-'}")
+        print(f"runtime:          {report['runtime'] or '-'}")
         print(f"delegate library: {report['delegate_library'] or '-'}")
         status = "yes" if report["delegate_loads"] else f"no: {report['delegate_error']}"
         print(f"delegate loads:   {status}")
