@@ -94,7 +94,9 @@ def test_overlapping_chains_are_not_claimed_twice():
 
 def test_resize_the_masks_cannot_fit_is_refused():
     it = actsparse.Interpreter(model_content=_model())
-    with pytest.raises(ValueError, match=r"from \[1, 8, 8, 3\] to \[1, 10, 10, 3\].*made for \[8, 8, 3\]"):
+    with pytest.raises(ValueError, match=r"from \[1, 8, 8, 3\] to \[1, 10, 10, 3\].*made for \[8, 8, 3\].*"
+                                         r"convert\.py MODEL\.pt OUT\.tflite --input-shape 1,3,10,10 --nhwc "
+                                         r"--resample-masks"):
         it.resize_tensor_input(0, [1, 10, 10, 3])
     it.allocate_tensors()  # still usable
 

@@ -89,6 +89,32 @@ def _parse(log: str) -> DelegateReport:
     return report
 
 
+def convert_again_hint(old: list[int], new: list[int]) -> str:
+    """How to get a .tflite for input shape ``new`` from the PyTorch model:
+    the converter command with ``--input-shape`` in NCHW (the converter's
+    convention) and ``--nhwc`` when the .tflite's input is channel-last.
+
+    The layout is read from which dimensions change: H and W do, the
+    channels do not (NCHW: 2 and 3; NHWC: 1 and 2). When that cannot tell
+    (only dimension 2 changes), the smaller of dimensions 1 and 3 is taken
+    for the channels.
+    """
+    if len(old) != 4 or len(new) != 4 or min(new) <= 0:
+        return "convert the model again for that input shape (converter/convert.py --input-shape N,C,H,W)"
+    changed = {i for i in range(1, 4) if old[i] != new[i]}
+    if changed <= {2, 3} and changed != {2}:
+        nhwc = False
+    elif changed <= {1, 2} and changed != {2}:
+        nhwc = True
+    else:
+        nhwc = old[3] < old[1]
+    n, c, h, w = (new[0], new[3], new[1], new[2]) if nhwc else tuple(new)
+    return (f"convert the model again for it: python converter/convert.py MODEL.pt OUT.tflite --input-shape "
+            f"{n},{c},{h},{w}{' --nhwc' if nhwc else ''} --resample-masks (MODEL.pt: the masked PyTorch "
+            "model; --resample-masks fits each mask to the new size, an approximation of training the "
+            "masks at that size)")
+
+
 class Interpreter:
     """The runtime's ``Interpreter`` with the actsparse delegate applied.
 
@@ -204,7 +230,7 @@ class Interpreter:
                         raise ValueError(
                             f"cannot resize input {input_index} from {old} to {new}: the model's "
                             f"activation masks were made for {old[1:]} (all but the batch "
-                            "dimension); convert the model again for another input size")
+                            f"dimension); {convert_again_hint(old, new)}")
         self._interpreter.resize_tensor_input(input_index, tensor_size, strict=strict)
 
     @property

@@ -26,6 +26,8 @@ examples:
   actsparse convert model.pt model.tflite --input-shape 1,3,160,160 --nhwc
   actsparse convert model.pt model.tflite --import my_project.models --json
   actsparse convert model.pt dense.tflite --dense      # the plain network, for bench --reference
+  actsparse convert model.pt model_160.tflite --input-shape 1,3,160,160 --resample-masks
+                                                       # masks trained at 224 resampled to 160
 """
 
 
@@ -60,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the plain network (masks dropped, as if all ones; no mask metadata): the "
                         "dense baseline for `actsparse bench --reference`; a model without masks needs "
                         "--input-shape")
+    parser.add_argument("--resample-masks", action="store_true",
+                        help="with --input-shape other than the masks were trained for: resample each mask to "
+                        "its conv's new output size (nearest; each layer's sparsity kept as closely as the "
+                        "new pixel count allows; reported per layer). An approximation of training the "
+                        "masks at that size")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--verbose", action="store_true",
                         help="on failure, also show what torch printed (e.g. torch.export's traced graph)")
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                               imports=args.imports,
                               verify_samples=0 if args.no_verify else args.verify_samples,
                               tolerance=args.tolerance, strict=args.strict, progress=progress,
-                              dense=args.dense)
+                              dense=args.dense, resample_masks=args.resample_masks)
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if exc.details and args.verbose:
@@ -105,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {report.output} ({report.layout} input {'x'.join(map(str, report.input_shape))}) "
           f"in {report.seconds:.1f} s")
+    if report.resampled:
+        print(f"resampled {len(report.resampled)} mask(s) to the new input size (nearest, sparsity kept per "
+              "layer; an approximation of training them at this size):")
+        print(f"  {'layer':<28} {'mask HxW':<20} sparsity")
+        for row in report.resampled:
+            sizes = "x".join(map(str, row["old_size"])) + " -> " + "x".join(map(str, row["new_size"]))
+            print(f"  {row['name']:<28} {sizes:<20} {row['old_sparsity']:.3f} -> {row['new_sparsity']:.3f}")
     if args.dense:
         print("the plain network (--dense): masks dropped, no 'actsparse.masks' metadata")
     else:

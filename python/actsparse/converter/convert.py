@@ -34,6 +34,8 @@ class ConversionReport:
     outputs: list[dict] = field(default_factory=list)  # per output: name, shape, errors, scale
     tolerance: float | None = None
     seconds: float = 0.0
+    # With resample_masks: per masked conv, name, old_size / new_size (H, W) and old / new sparsity.
+    resampled: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -135,11 +137,26 @@ def verify(module, tflite_bytes: bytes, input_shape: Sequence[int], *, nhwc: boo
     return list(checks.values())
 
 
+def _resample(module, input_shape: tuple[int, ...], model_path: Path) -> list:
+    from actsparse.torch.masks import MaskError
+    from actsparse.torch.resample import resample_masks
+
+    try:
+        return resample_masks(module, input_shape)
+    except MaskError as exc:
+        raise ConversionError(f"{model_path}: cannot resample the masks for input shape {input_shape}: {exc}") \
+            from None
+    except Exception as exc:
+        raise ConversionError(f"the model does not run on input shape {input_shape}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
 def convert_file(model_path: str | Path, output_path: str | Path, *,
                  input_shape: Sequence[int] | None = None, nhwc: bool = False,
                  imports: Sequence[str] = (), verify_samples: int = 3,
                  tolerance: float = 1e-4, strict: bool = False,
-                 progress: Progress | None = None, dense: bool = False) -> ConversionReport:
+                 progress: Progress | None = None, dense: bool = False,
+                 resample_masks: bool = False) -> ConversionReport:
     """Convert a saved PyTorch model with activation masks to an annotated .tflite.
 
     Args:
@@ -156,6 +173,11 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
             ones (kept pixels everywhere), no ``actsparse.masks`` metadata; the
             model may have no masks at all (then give ``input_shape``). The
             dense baseline that speedups are measured against.
+        resample_masks: the masks were trained for another input size:
+            resample each to its conv's output size at ``input_shape``
+            (nearest, sparsity kept per layer; :mod:`actsparse.torch.resample`),
+            an approximation of training them at that size. Listed per layer
+            in the report's ``resampled``.
 
     Raises:
         ConversionError: with a message naming the file, layer or shape at fault.
@@ -163,6 +185,8 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     started = time.perf_counter()
     say = progress or (lambda _line: None)
     model_path, output_path = Path(model_path), Path(output_path)
+    if resample_masks and input_shape is None:
+        raise ConversionError("--resample-masks needs the new size: pass --input-shape N,C,H,W")
     _quiet_litert()
 
     say(f"[1/5] loading {model_path}")
@@ -205,7 +229,20 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         raise ConversionError(f"{model_path}: the ExportedProgram was exported for input shape "
                               f"{tuple(program_shape)} and is fixed to it; cannot convert it for "
                               f"{input_shape}. Re-export with that shape, or convert a torch.save pickle")
-    check_masks_fit(module, input_shape)
+    resampled = []
+    if (resample_masks or dense) and masks and program_shape is None:
+        # --dense: every mask is all ones, at another input size it needs only the new shape.
+        rows = _resample(module, input_shape, model_path)
+        if not dense:
+            resampled = rows
+    try:
+        check_masks_fit(module, input_shape)
+    except ConversionError as exc:
+        if "does not fit the masks" in str(exc) and program_shape is None:
+            raise ConversionError(f"{exc}. To convert for this size anyway, add --resample-masks: each mask "
+                                  "resampled to its conv's new output size (an approximation of training "
+                                  "the masks at that size)") from None
+        raise
 
     sample = torch.zeros(input_shape)
     say(f"[2/5] folding BatchNorm into {len(masks)} masked conv(s)")
@@ -254,7 +291,10 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         layers=[{"name": l.name, "conv_op": l.conv_op, "mul_op": l.mul_op, "add_op": l.add_op,
                  "pad_op": l.pad_op, "mask_tensor": l.mask_tensor, "height": l.height,
                  "width": l.width, "sparsity": round(l.sparsity, 6)} for l in layers],
-        notes=notes, unannotated=unannotated, tolerance=tolerance)
+        notes=notes, unannotated=unannotated, tolerance=tolerance,
+        resampled=[{"name": r.name, "old_size": list(r.old_size), "new_size": list(r.new_size),
+                    "old_sparsity": round(r.old_sparsity, 6), "new_sparsity": round(r.new_sparsity, 6)}
+                   for r in resampled])
 
     if verify_samples > 0:
         say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")

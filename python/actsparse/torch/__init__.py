@@ -14,6 +14,7 @@ from actsparse.torch.masks import (
     masked_convs,
     set_mask,
 )
+from actsparse.torch.resample import resample_masks
 from actsparse.torch.training import PolynomialSchedule, SparsityController
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "import_bin_mask",
     "masked_convs",
     "read_bin_mask",
+    "resample_masks",
     "set_mask",
     "write_bin_mask",
 ]
