@@ -35,6 +35,16 @@ def test_unknown_command_is_rejected():
     assert out.returncode == 2 and "invalid choice: 'frobnicate'" in out.stderr
 
 
+def test_an_unknown_option_is_named_by_its_subcommand():
+    """Its usage line then shows that subcommand's options, not the top level's."""
+    out = _run("bench", "model.tflite", "--runs", "5")
+    assert out.returncode == 2
+    assert "usage: actsparse bench" in out.stderr and "--num_runs" in out.stderr
+    assert "actsparse bench: error: unrecognized arguments: --runs 5" in out.stderr
+    top = _run("--bogus")
+    assert top.returncode == 2 and "actsparse: error: unrecognized arguments: --bogus" in top.stderr
+
+
 def test_doctor_json(delegate_path):
     out = _run("doctor", "--json")
     assert out.returncode == 0, out.stderr

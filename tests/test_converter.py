@@ -307,6 +307,8 @@ def test_cli_json_and_errors(depthwise, tmp_path):
     assert [l["name"] for l in report["layers"]] == ["dw1", "dw2", "pw3"]
     assert report["verified"] is True
     assert "[3/5] converting with litert-torch" in result.stderr      # progress on stderr
+    # Nothing else: TensorFlow's native notices (absl, oneDNN) are not for the user.
+    assert [line for line in result.stderr.splitlines() if not line.startswith("[")] == [], result.stderr
     bad = subprocess.run(CONVERT + [str(tmp_path / "missing.pt"), str(out)], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "error: " in bad.stderr and "missing.pt: no such file" in bad.stderr

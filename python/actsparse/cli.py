@@ -36,12 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in _COMMANDS:
         command.register(sub)
+    parser.set_defaults(subparsers=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse leaves a subcommand's unknown options to the top parser,
+        # whose usage line does not show the subcommand's options: let the
+        # subcommand's parser say it (e.g. "actsparse bench: error: ...").
+        where = args.subparsers.choices.get(args.command, parser) if args.command else parser
+        where.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from actsparse.converter import ConversionError
+from actsparse.fd_capture import capture_fd2
 
 Progress = Callable[[str], None]
 
@@ -252,21 +253,32 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         # litert-torch and its dependencies warn about their own internals.
         warnings.simplefilter("ignore")
-        import litert_torch
-
         to_convert = folded_module
         convert_sample = sample
         if nhwc:
             to_convert = _channel_last(folded_module)
             convert_sample = sample.permute(0, 2, 3, 1).contiguous()
         set_inference_mode(to_convert)
-        try:
-            edge = litert_torch.convert(to_convert, (convert_sample,))
-        except Exception as exc:
-            raise ConversionError(f"litert-torch could not convert the model: {type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         tmp = output_path.with_suffix(output_path.suffix + ".tmp")
-        edge.export(str(tmp))
+
+        def convert_and_export() -> Exception | None:
+            try:
+                import litert_torch
+
+                litert_torch.convert(to_convert, (convert_sample,)).export(str(tmp))
+                return None
+            except Exception as exc:  # reported below, with what the tools printed
+                return exc
+
+        # TensorFlow's native logging (absl, oneDNN notices), from the import
+        # on, writes to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says: shown only
+        # when the conversion fails (with --verbose).
+        failure, printed = capture_fd2(convert_and_export)
+        if failure is not None:
+            error = ConversionError(f"litert-torch could not convert the model: {type(failure).__name__}: "
+                                    f"{str(failure).splitlines()[0] if str(failure) else ''}")
+            error.details = printed
+            raise error from None
     converted = tmp.read_bytes()
     tmp.unlink()
 
@@ -298,7 +310,18 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
 
     if verify_samples > 0:
         say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")
-        checks = verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples)
+        def run_verify():
+            try:
+                return verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples), None
+            except Exception as exc:  # re-raised below, fd 2 restored
+                return None, exc
+
+        # The runtime announces its XNNPACK delegate on fd 2 ("INFO: Created ..."): not for the user.
+        (checks, failure), printed = capture_fd2(run_verify)
+        if failure is not None:
+            if isinstance(failure, ConversionError) and not failure.details:
+                failure.details = printed
+            raise failure
         # Each output against its own scale: a detector's box and class outputs differ by orders.
         relative = [c.max_abs_error / max(c.scale, 1e-12) for c in checks]
         worst = int(np.argmax(relative))
