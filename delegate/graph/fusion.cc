@@ -305,7 +305,7 @@ class Fuser {
       const int p = OnlyReader(depthwise.output);
       if (p < 0 || !IsPointwise(g_.nodes[p]) || g_.nodes[p].inputs[0] != depthwise.output) continue;
       const Shape& mid = g_.tensors[expand.output].shape;
-      if (mid.size() != 4 || NumElements(mid) * sizeof(float) < kMinBandedBytes) continue;
+      if (mid.size() != 4 || NumElements(mid) * sizeof(float) < options_.min_banded_bytes) continue;
       Node& project = g_.nodes[p];
       Node banded;
       banded.type = OpType::kBandedConvs;

@@ -17,12 +17,13 @@
 //     and its stem, with what was fused into them) whose first intermediate
 //     tensor is large, into one banded node: computed a few output rows at a
 //     time, the two intermediate tensors never written whole (same sums in
-//     the same order: exact). Single-threaded plans only: with several
-//     threads, every band's three ops hand rows across cores and synchronise
-//     three times per band (MobileNetV2 at 2 threads lost 25%). Thread-private
-//     rings (a copy of the three operators and a slice of rows per thread,
-//     boundary rows computed twice) were tried: 0.98x of running the three
-//     ops whole at 2 threads, so they were left out.
+//     the same order: exact). With several threads the plan gives each
+//     thread a lane (its own copy of the three operators and its own rings)
+//     and hands out segments of output rows, boundary rows of the first conv
+//     computed by both segments (plan.cc); only from a larger tensor, see
+//     kMinBandedBytesThreaded. (Each band's three ops split across the
+//     threads instead synchronise three times per band: MobileNetV2 at 2
+//     threads lost 25%.)
 // A rewrite needs the intermediate tensor to be read by exactly one node
 // and not by anyone outside the partition. (Once the operators exist, the
 // plan also elides masked outputs: see ElideMaskedOutputs in plan.cc.)
@@ -37,17 +38,25 @@
 namespace actsparse {
 namespace graph {
 
+// Intermediate tensors below this size are left to the arena: they fit in
+// the caches anyway, and bands would only add synchronisation.
+constexpr size_t kMinBandedBytes = 512 * 1024;
+// With several threads, each core's L2 holds its share of the tensor
+// unbanded, and a lane computes its segments' boundary rows twice: bands
+// pay only from a larger tensor. Measured at 2 threads, one process,
+// interleaved: MobileNetV2's 0.6-1.8 MB blocks 3-65% slower banded, its
+// 4.8 MB block faster (network +1.8-2.6%); MobileNetV3-Large with its 3.2 MB
+// block banded +1.5-2.2%.
+constexpr size_t kMinBandedBytesThreaded = 2 * 1024 * 1024;
+
 struct FusionOptions {
-  bool bands = true;  // inverted residuals into bands (single-threaded plans)
+  bool bands = true;  // inverted residuals into bands
+  size_t min_banded_bytes = kMinBandedBytes;  // from this size of their first intermediate tensor
 };
 
 // Rewrites `graph` in place; returns one line per fusion, e.g.
 // "PAD#5 into CONV_2D#6".
 std::vector<std::string> FuseGraph(Graph* graph, const FusionOptions& options = FusionOptions());
-
-// Intermediate tensors below this size are left to the arena: they fit in
-// the caches anyway, and bands would only add synchronisation.
-constexpr size_t kMinBandedBytes = 512 * 1024;
 
 }  // namespace graph
 }  // namespace actsparse

@@ -1,6 +1,7 @@
 #include "delegate/graph/plan.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -96,18 +97,27 @@ class NoStep : public Step {
 // depthwise writes its band into a second ring, the last reads it and writes
 // the output. The rings are a few rows each, so the two intermediate tensors
 // stay in L2 and are never written to memory whole.
+//
+// With several threads, the output rows are cut into segments (a few per
+// thread) that the pool hands out as tasks; a task runs its segment's bands
+// on one thread through a lane: its own copy of the three operators (they
+// keep per-input indirection) and its own rings. The first conv's rows that
+// two segments both need (the depthwise window's overlap) are computed by
+// both. No synchronisation inside the block, and a slow thread's segments
+// are taken by the other.
 class BandedConvStep : public Step {
  public:
   struct Stage {
     std::unique_ptr<SparseConvOperator> op;
     int residual;  // tensor id, or -1
   };
+  using Lane = std::vector<Stage>;  // the three stages
 
-  BandedConvStep(std::vector<Stage> stages, int input, int output)
-      : stages_(std::move(stages)), input_(input), output_(output) {
-    const SparseConvParams& expand = stages_[0].op->params();
-    const SparseConvParams& depthwise = stages_[1].op->params();
-    const SparseConvParams& project = stages_[2].op->params();
+  // `lanes`: one per thread of the pool the plan runs on (one: the pool splits each call).
+  BandedConvStep(std::vector<Lane> lanes, int input, int output) : input_(input), output_(output) {
+    const SparseConvParams& expand = lanes[0][0].op->params();
+    const SparseConvParams& depthwise = lanes[0][1].op->params();
+    const SparseConvParams& project = lanes[0][2].op->params();
     stride_ = depthwise.stride_height;
     pad_top_ = depthwise.padding_top;
     window_ = depthwise.dilation_height * (depthwise.kernel_height - 1) + 1;
@@ -122,33 +132,69 @@ class BandedConvStep : public Step {
     ring1_rows_ = (band_ - 1) * stride_ + window_;
     const PixelLayout ring1{row1, static_cast<size_t>(ring1_rows_), ring1_rows_ * row1};
     const PixelLayout ring2{row2, static_cast<size_t>(band_), band_ * row2};
-    ring1_.assign(expand.batch * ring1.image_stride, 0.0f);
-    ring2_.assign(expand.batch * ring2.image_stride, 0.0f);
-    stages_[0].op->SetLayouts(PixelLayout::Dense(expand.input_height, expand.input_width, expand.input_channels),
-                              ring1);
-    stages_[1].op->SetLayouts(ring1, ring2);
-    stages_[2].op->SetLayouts(ring2,
-                              PixelLayout::Dense(project.output_height, project.output_width, project.output_channels));
+    lanes_.resize(lanes.size());
+    for (size_t l = 0; l < lanes.size(); ++l) {
+      LaneState& lane = lanes_[l];
+      lane.stages = std::move(lanes[l]);
+      lane.ring1.assign(expand.batch * ring1.image_stride, 0.0f);
+      lane.ring2.assign(expand.batch * ring2.image_stride, 0.0f);
+      lane.stages[0].op->SetLayouts(
+          PixelLayout::Dense(expand.input_height, expand.input_width, expand.input_channels), ring1);
+      lane.stages[1].op->SetLayouts(ring1, ring2);
+      lane.stages[2].op->SetLayouts(
+          ring2, PixelLayout::Dense(project.output_height, project.output_width, project.output_channels));
+    }
+    busy_ = std::make_unique<std::atomic<bool>[]>(lanes_.size());
+    for (size_t l = 0; l < lanes_.size(); ++l) busy_[l].store(false);
+    // Segments of at least two bands, a few per thread.
+    const int height2 = depthwise.output_height;
+    const int by_threads = static_cast<int>(lanes_.size()) * kSegmentsPerThread;
+    segments_ = lanes_.size() <= 1 ? 1 : std::max(1, std::min(by_threads, height2 / (2 * band_)));
   }
 
   void Run(const std::vector<float*>& t, ThreadPool* pool) override {
-    const int height1 = stages_[0].op->params().output_height;
-    const int height2 = stages_[1].op->params().output_height;
-    auto residual = [&](const Stage& stage) { return stage.residual >= 0 ? t[stage.residual] : nullptr; };
-    int produced = 0;  // rows of the first ring computed so far
-    for (int first = 0; first < height2; first += band_) {
-      const int end = std::min(first + band_, height2);
-      const int needed = std::min(height1, (end - 1) * stride_ - pad_top_ + window_);
-      if (needed > produced) {
-        stages_[0].op->RunRows(t[input_], ring1_.data(), pool, residual(stages_[0]), produced, needed);
-        produced = needed;
-      }
-      stages_[1].op->RunRows(ring1_.data(), ring2_.data(), pool, residual(stages_[1]), first, end);
-      stages_[2].op->RunRows(ring2_.data(), t[output_], pool, residual(stages_[2]), first, end);
+    const int height2 = lanes_[0].stages[1].op->params().output_height;
+    if (segments_ <= 1 || pool == nullptr || pool->num_threads() <= 1) {
+      RunSegment(lanes_[0], t, lanes_.size() <= 1 ? pool : nullptr, 0, height2);
+      return;
     }
+    pool->ParallelFor(static_cast<size_t>(segments_), [&](size_t segment) {
+      const int first = static_cast<int>(segment * height2 / segments_);
+      const int end = static_cast<int>((segment + 1) * height2 / segments_);
+      // At most one task per thread runs at a time, so a lane is free.
+      size_t l = 0;
+      for (;; l = (l + 1) % lanes_.size()) {
+        bool expected = false;
+        if (busy_[l].compare_exchange_weak(expected, true, std::memory_order_acquire)) break;
+      }
+      RunSegment(lanes_[l], t, nullptr, first, end);
+      busy_[l].store(false, std::memory_order_release);
+    });
   }
 
  private:
+  struct LaneState {
+    Lane stages;
+    AlignedFloats ring1, ring2;
+  };
+
+  // Output rows [row0, row_end) band by band; `pool` splits each call (one lane only).
+  void RunSegment(LaneState& lane, const std::vector<float*>& t, ThreadPool* pool, int row0, int row_end) {
+    const int height1 = lane.stages[0].op->params().output_height;
+    auto residual = [&](const Stage& stage) { return stage.residual >= 0 ? t[stage.residual] : nullptr; };
+    int produced = std::max(0, row0 * stride_ - pad_top_);  // first-conv rows in the ring so far
+    for (int first = row0; first < row_end; first += band_) {
+      const int end = std::min(first + band_, row_end);
+      const int needed = std::min(height1, (end - 1) * stride_ - pad_top_ + window_);
+      if (needed > produced) {
+        lane.stages[0].op->RunRows(t[input_], lane.ring1.data(), pool, residual(lane.stages[0]), produced, needed);
+        produced = needed;
+      }
+      lane.stages[1].op->RunRows(lane.ring1.data(), lane.ring2.data(), pool, residual(lane.stages[1]), first, end);
+      lane.stages[2].op->RunRows(lane.ring2.data(), t[output_], pool, residual(lane.stages[2]), first, end);
+    }
+  }
+
   // Both rings' floats per image for `band` output rows, in bytes.
   size_t RingBytes(int band, size_t row1, size_t row2) const {
     return (static_cast<size_t>((band - 1) * stride_ + window_) * row1 + static_cast<size_t>(band) * row2) *
@@ -158,10 +204,11 @@ class BandedConvStep : public Step {
   // Half of a 512 KB L2 (the smallest here, Zen 3's): room for the weights
   // and the block's input rows beside the rings.
   static constexpr size_t kRingBytes = 256 * 1024;
-  std::vector<Stage> stages_;
+  static constexpr int kSegmentsPerThread = 4;
+  std::vector<LaneState> lanes_;
+  std::unique_ptr<std::atomic<bool>[]> busy_;
   int input_, output_;
-  int stride_ = 1, pad_top_ = 0, window_ = 1, band_ = 1, ring1_rows_ = 1;
-  AlignedFloats ring1_, ring2_;
+  int stride_ = 1, pad_top_ = 0, window_ = 1, band_ = 1, ring1_rows_ = 1, segments_ = 1;
 };
 
 OutputStage ToOutputStage(const Node::Stage& stage) {
@@ -204,7 +251,8 @@ bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseCo
 
 class StepBuilder {
  public:
-  StepBuilder(const Graph& graph, const std::vector<bool>& aliased) : g_(graph), aliased_(aliased) {}
+  StepBuilder(const Graph& graph, const std::vector<bool>& aliased, int num_threads)
+      : g_(graph), aliased_(aliased), num_threads_(num_threads) {}
 
   // Every conv operator built, with the tensors it reads and writes (-1: a
   // ring inside a banded step), for ElideMaskedOutputs.
@@ -345,26 +393,37 @@ class StepBuilder {
   }
 
   std::unique_ptr<Step> Banded(const Node& node) {
-    std::vector<BandedConvStep::Stage> stages;
-    for (const Node& conv : node.chain) {
-      auto op = ConvOperator(conv, g_.tensors[conv.inputs[0]].shape, g_.tensors[conv.output].shape);
-      if (op == nullptr) {
-        *error_ = conv.label + ": " + *error_;
-        return nullptr;
+    // One lane per thread when several threads run the segments (see BandedConvStep).
+    const int num_lanes = std::max(1, num_threads_);
+    std::vector<BandedConvStep::Lane> lanes;
+    for (int l = 0; l < num_lanes; ++l) {
+      BandedConvStep::Lane stages;
+      for (const Node& conv : node.chain) {
+        auto op = ConvOperator(conv, g_.tensors[conv.inputs[0]].shape, g_.tensors[conv.output].shape);
+        if (op == nullptr) {
+          *error_ = conv.label + ": " + *error_;
+          return nullptr;
+        }
+        stages.push_back({std::move(op), conv.stage.residual ? conv.inputs[1] : -1});
       }
-      stages.push_back({std::move(op), conv.stage.residual ? conv.inputs[1] : -1});
-    }
-    // The rings between the three have one reader each: the next stage.
-    for (size_t s = 0; s + 1 < stages.size(); ++s) {
-      if (ElideMaskedOutputs(stages[s].op.get(), {stages[s + 1].op.get()})) {
-        notes.push_back("masked pixels of " + node.chain[s].label + " read as one value by " +
-                        node.chain[s + 1].label);
+      // The rings between the three have one reader each: the next stage.
+      for (size_t s = 0; s + 1 < stages.size(); ++s) {
+        if (ElideMaskedOutputs(stages[s].op.get(), {stages[s + 1].op.get()}) && l == 0) {
+          notes.push_back("masked pixels of " + node.chain[s].label + " read as one value by " +
+                          node.chain[s + 1].label);
+        }
       }
+      lanes.push_back(std::move(stages));
     }
-    conv_uses.push_back({stages.front().op.get(), node.chain.front().inputs[0], -1, stages.front().residual,
-                         node.chain.front().label});
-    conv_uses.push_back({stages.back().op.get(), -1, node.output, stages.back().residual, node.chain.back().label});
-    return std::make_unique<BandedConvStep>(std::move(stages), node.chain.front().inputs[0], node.output);
+    // Elision across steps reads and configures one operator per tensor end:
+    // with several lanes the block's ends are not offered to it.
+    if (num_lanes == 1) {
+      conv_uses.push_back({lanes[0].front().op.get(), node.chain.front().inputs[0], -1, lanes[0].front().residual,
+                           node.chain.front().label});
+      conv_uses.push_back({lanes[0].back().op.get(), -1, node.output, lanes[0].back().residual,
+                           node.chain.back().label});
+    }
+    return std::make_unique<BandedConvStep>(std::move(lanes), node.chain.front().inputs[0], node.output);
   }
 
   // An FC is a 1x1 conv over one image row of M "pixels" of K channels.
@@ -429,6 +488,7 @@ class StepBuilder {
 
   const Graph& g_;
   const std::vector<bool>& aliased_;
+  const int num_threads_;
   std::string* error_ = nullptr;
 };
 
@@ -441,7 +501,9 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
   std::unique_ptr<PartitionPlan> plan(new PartitionPlan());
   if (options.fuse) {
     FusionOptions fusion;
-    fusion.bands = options.num_threads <= 1;
+    fusion.min_banded_bytes = options.min_banded_bytes != 0 ? options.min_banded_bytes
+                              : options.num_threads <= 1  ? kMinBandedBytes
+                                                          : kMinBandedBytesThreaded;
     plan->fusions_ = FuseGraph(&graph, fusion);
   }
   plan->graph_ = std::move(graph);
@@ -460,7 +522,7 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
     }
   }
 
-  StepBuilder builder(g, aliased);
+  StepBuilder builder(g, aliased, options.num_threads);
   for (const Node& node : g.nodes) {
     std::string why;
     std::unique_ptr<Step> step = builder.Build(node, &why);

@@ -22,7 +22,10 @@ namespace graph {
 
 struct PlanOptions {
   bool fuse = true;     // false: every node runs as its own step (for comparisons and tests)
-  int num_threads = 1;  // of the pool the plan will run on (some fusions suit one thread only)
+  int num_threads = 1;  // of the pool the plan will run on (banding depends on it)
+  // Inverted residuals are banded from this size of their first intermediate
+  // tensor; 0: by num_threads (kMinBandedBytes / kMinBandedBytesThreaded, fusion.h).
+  size_t min_banded_bytes = 0;
 };
 
 // What each step is, for logs and the delegate's `profile` option.

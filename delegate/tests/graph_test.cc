@@ -110,10 +110,14 @@ Builder ResidualBlock() {
 }
 
 // A plan made for one thread (`pool` may still have more: the plan must stay correct).
+// `plan_threads` 0: a plan for one thread, whatever the pool. `min_banded_bytes` as PlanOptions'.
 std::vector<float> RunPlan(const Builder& b, bool fuse, const std::vector<float>& input, ThreadPool* pool,
-                           std::vector<std::string>* fusions = nullptr) {
+                           std::vector<std::string>* fusions = nullptr, int plan_threads = 0,
+                           size_t min_banded_bytes = 0) {
   PlanOptions options;
   options.fuse = fuse;
+  options.num_threads = plan_threads > 0 ? plan_threads : 1;
+  options.min_banded_bytes = min_banded_bytes;
   std::string error;
   auto plan = PartitionPlan::Create(b.g, options, &error);
   EXPECT_NE(plan, nullptr) << error;
@@ -184,19 +188,35 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
       b.Conv(d, out, expanded, cout, 1, 42, "CONV_2D#2");
     }
     const std::vector<float> input = Random(2 * h * w * cin, 43);
-    ThreadPool pool(2), three(3);  // a plan made for one thread, run on more: each band's ops split
-    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool, &three}) {
+    ThreadPool pool(2), three(3);
+    // A plan made for one thread, run on more (each band's ops split), and
+    // plans made for the pool's threads: a lane per thread, segments of rows
+    // as tasks (banded here below the threaded default size).
+    struct Config {
+      ThreadPool* pool;
+      int plan_threads;
+    };
+    for (const Config& config : {Config{nullptr, 0}, Config{&pool, 0}, Config{&three, 0}, Config{&pool, 2},
+                                 Config{&three, 3}}) {
+      ThreadPool* threads = config.pool;
+      const size_t min_bytes = config.plan_threads > 1 ? 1 : 0;
       std::vector<std::string> fusions;
       const std::vector<float> unfused = RunPlan(b, false, input, threads);
-      const std::vector<float> fused = RunPlan(b, true, input, threads, &fusions);
+      const std::vector<float> fused = RunPlan(b, true, input, threads, &fusions, config.plan_threads, min_bytes);
       auto has = [&](const std::string& line) {
         return std::find(fusions.begin(), fusions.end(), line) != fusions.end();
       };
       EXPECT_TRUE(has("CONV_2D#0, DEPTHWISE_CONV_2D#1 and CONV_2D#2 into bands"));
       EXPECT_EQ(has("masked pixels of CONV_2D#0 read as one value by DEPTHWISE_CONV_2D#1"), masked);
       EXPECT_EQ(has("masked pixels of DEPTHWISE_CONV_2D#1 read as one value by CONV_2D#2"), masked);
-      EXPECT_EQ(fused, unfused) << "stride " << stride << " masked " << masked;
+      EXPECT_EQ(fused, unfused) << "stride " << stride << " masked " << masked << " plan threads "
+                                << config.plan_threads;
     }
+    // By default a 2-thread plan leaves this block (1.75 MB expanded) unbanded: kMinBandedBytesThreaded.
+    std::vector<std::string> fusions;
+    RunPlan(b, true, input, &pool, &fusions, 2);
+    EXPECT_EQ(std::find(fusions.begin(), fusions.end(), "CONV_2D#0, DEPTHWISE_CONV_2D#1 and CONV_2D#2 into bands"),
+              fusions.end());
     // The profile's sparsity of the banded step: the masked share of its convs' output pixels.
     size_t zeros = 0, pixels = 0;
     for (const Node& node : b.g.nodes) {
