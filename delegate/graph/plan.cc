@@ -233,7 +233,11 @@ std::string DimsTail(const Shape& shape) {
 // one value, and the readers' pointers for them go to that value instead.
 // Saves the writes (and the readers' reads) of the masked share of the
 // tensor; the largest tensors of an inverted residual are the ones masked.
-bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseConvOperator*>& readers) {
+// `producers`: the copies of one operator (lanes); all alike, so the first
+// one's mask and value serve every reader.
+bool ElideMaskedOutputs(const std::vector<SparseConvOperator*>& producers,
+                        const std::vector<SparseConvOperator*>& readers) {
+  SparseConvOperator* producer = producers.front();
   if (!producer->has_uniform_masked_value() || readers.empty()) return false;
   const SparseConvParams& out = producer->params();
   for (const SparseConvOperator* reader : readers) {
@@ -245,8 +249,12 @@ bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseCo
   }
   const std::vector<uint8_t> mask = producer->OutputMask();
   for (SparseConvOperator* reader : readers) reader->ReadMaskedInput(mask, producer->masked_output_value());
-  producer->SkipMaskedOutputs();
+  for (SparseConvOperator* copy : producers) copy->SkipMaskedOutputs();
   return true;
+}
+
+bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseConvOperator*>& readers) {
+  return ElideMaskedOutputs(std::vector<SparseConvOperator*>{producer}, readers);
 }
 
 class StepBuilder {
@@ -254,10 +262,11 @@ class StepBuilder {
   StepBuilder(const Graph& graph, const std::vector<bool>& aliased, int num_threads)
       : g_(graph), aliased_(aliased), num_threads_(num_threads) {}
 
-  // Every conv operator built, with the tensors it reads and writes (-1: a
-  // ring inside a banded step), for ElideMaskedOutputs.
+  // Every conv operator built (with its copies, one per lane, in banded
+  // steps), with the tensors it reads and writes (-1: a ring inside the
+  // step), for ElideMaskedOutputs.
   struct ConvUse {
-    SparseConvOperator* op;
+    std::vector<SparseConvOperator*> ops;
     int input, output, residual;
     std::string label;
   };
@@ -388,7 +397,7 @@ class StepBuilder {
     auto op = ConvOperator(node, in, out);
     if (op == nullptr) return nullptr;
     const int residual = node.stage.residual ? node.inputs[1] : -1;
-    conv_uses.push_back({op.get(), node.inputs[0], node.output, residual, node.label});
+    conv_uses.push_back({{op.get()}, node.inputs[0], node.output, residual, node.label});
     return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output, residual);
   }
 
@@ -415,14 +424,15 @@ class StepBuilder {
       }
       lanes.push_back(std::move(stages));
     }
-    // Elision across steps reads and configures one operator per tensor end:
-    // with several lanes the block's ends are not offered to it.
-    if (num_lanes == 1) {
-      conv_uses.push_back({lanes[0].front().op.get(), node.chain.front().inputs[0], -1, lanes[0].front().residual,
-                           node.chain.front().label});
-      conv_uses.push_back({lanes[0].back().op.get(), -1, node.output, lanes[0].back().residual,
-                           node.chain.back().label});
+    // The step's two ends, every lane's copy, for elision across steps.
+    ConvUse first{{}, node.chain.front().inputs[0], -1, lanes[0].front().residual, node.chain.front().label};
+    ConvUse last{{}, -1, node.output, lanes[0].back().residual, node.chain.back().label};
+    for (const auto& lane : lanes) {
+      first.ops.push_back(lane.front().op.get());
+      last.ops.push_back(lane.back().op.get());
     }
+    conv_uses.push_back(std::move(first));
+    conv_uses.push_back(std::move(last));
     return std::make_unique<BandedConvStep>(std::move(lanes), node.chain.front().inputs[0], node.output);
   }
 
@@ -564,12 +574,14 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
       if (t < 0 || !internal(t) || aliased[t] || shared[t]) continue;
       std::vector<SparseConvOperator*> ops;
       std::vector<std::string> labels;
+      size_t reader_nodes = 0;
       for (const StepBuilder::ConvUse& reader : builder.conv_uses) {
         if (reader.input != t || reader.residual == t) continue;
-        ops.push_back(reader.op);
+        ops.insert(ops.end(), reader.ops.begin(), reader.ops.end());
         labels.push_back(reader.label);
+        ++reader_nodes;
       }
-      if (ops.size() != readers[t] || !ElideMaskedOutputs(producer.op, ops)) continue;
+      if (reader_nodes != readers[t] || !ElideMaskedOutputs(producer.ops, ops)) continue;
       std::sort(labels.begin(), labels.end());
       std::string note = "masked pixels of " + producer.label + " read as one value by ";
       for (size_t i = 0; i < labels.size(); ++i) note += (i ? ", " : "") + labels[i];

@@ -232,6 +232,42 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
   }
 }
 
+// A banded block planned for several threads has one copy of its convs per
+// lane: a masked conv before it and a masked conv after it still elide
+// their masked pixels across the block's ends, into and out of every
+// lane's copy. The same bits as unfused, on plans for 2 and 3 threads.
+TEST(GraphTest, MaskedOutputsAreElidedAcrossTheEndsOfLaneBands) {
+  Builder b;
+  const int n = 1, h = 23, w = 21, cin = 8, mid = 48, cout = 16;  // 16: CONV_2D#4 reads through pointers
+  const int x = b.Tensor({n, h, w, cin}, true);
+  const int s = b.Tensor({n, h, w, cin}), e = b.Tensor({n, h, w, mid}), d = b.Tensor({n, h, w, mid});
+  const int p = b.Tensor({n, h, w, cout}), out = b.Tensor({n, h, w, cout}, true);
+  auto mask = [&](Node& conv, int channels, double keep, unsigned seed) {
+    conv.conv.mask = RandomMask(static_cast<size_t>(h) * w, keep, seed);
+    conv.conv.mask_add_bias = b.Constant(channels, seed + 1);
+  };
+  mask(b.Conv(x, s, cin, cin, 3, 80, "CONV_2D#0"), cin, 0.6, 81);  // 3x3: reads its input through pointers
+  mask(b.Conv(s, e, cin, mid, 1, 83, "CONV_2D#1"), mid, 0.7, 84);
+  Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {e}, d, "DEPTHWISE_CONV_2D#2");
+  depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+  depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
+  depthwise.conv.weights = b.Constant(9 * mid, 86);
+  mask(depthwise, mid, 0.5, 87);
+  mask(b.Conv(d, p, mid, cout, 1, 89, "CONV_2D#3"), cout, 0.8, 90);
+  b.Conv(p, out, cout, cout, 3, 92, "CONV_2D#4");
+  const std::vector<float> input = Random(static_cast<size_t>(n) * h * w * cin, 93);
+  const std::vector<float> unfused = RunPlan(b, false, input, nullptr);
+  ThreadPool two(2), three(3);
+  for (ThreadPool* pool : {&two, &three}) {
+    std::vector<std::string> fusions;
+    EXPECT_EQ(RunPlan(b, true, input, pool, &fusions, pool->num_threads(), 1), unfused) << pool->num_threads();
+    auto has = [&](const std::string& line) { return std::find(fusions.begin(), fusions.end(), line) != fusions.end(); };
+    EXPECT_TRUE(has("CONV_2D#1, DEPTHWISE_CONV_2D#2 and CONV_2D#3 into bands"));
+    EXPECT_TRUE(has("masked pixels of CONV_2D#0 read as one value by CONV_2D#1"));
+    EXPECT_TRUE(has("masked pixels of CONV_2D#3 read as one value by CONV_2D#4"));
+  }
+}
+
 // A masked conv whose every reader is a conv leaves its masked pixels
 // unwritten; the readers take them as one value (the masked value through
 // the conv's activation). Its output read by a second kind of op, or as a
