@@ -184,6 +184,36 @@ def test_alternate_rejects_bad_arguments(repo, tmp_path):
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
 
 
+def test_compare_builds_times_each_library_in_one_process(repo, tmp_path, delegate_path):
+    """The same build twice: two delegates from one file, each its own interpreter."""
+    from actsparse.tflite_builder import demo_model
+    model = tmp_path / "demo.tflite"
+    model.write_bytes(demo_model(annotate=True))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "compare_builds.py"), str(model),
+                          str(delegate_path), str(delegate_path), "--threads", "2", "--rounds", "5", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["xnnpack_ms"] > 0 and len(result["builds"]) == 2
+    first, second = result["builds"]
+    assert first["library"] == second["library"] == str(delegate_path)
+    assert first["vs_first"] == 1.0
+    assert abs(second["vs_first"] - first["ms"] / second["ms"]) < 1e-9
+    assert abs(first["vs_xnnpack"] - result["xnnpack_ms"] / first["ms"]) < 1e-9
+
+
+def test_compare_builds_rejects_bad_arguments(repo, tmp_path, delegate_path):
+    script = str(repo / "benchmarks" / "compare_builds.py")
+    lib = str(delegate_path)
+    for args, message in (([str(tmp_path / "missing.tflite"), lib], "missing.tflite: no such file"),
+                          ([script, str(tmp_path / "old.so")], "old.so: no such file"),
+                          ([script, lib, "--threads", "0"], "--threads must be at least 1"),
+                          ([script, lib, "--rounds", "0"], "--rounds must be at least 1"),
+                          ([script, lib, "--option", "claim"], "expected KEY=VALUE")):
+        out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+
+
 def test_interleaving_never_runs_an_interpreter_right_after_itself():
     """A run right after its own previous run finds its caches warm; the
     old forward-then-reversed order (0 1 2 2 1 0) gave that to the two ends
