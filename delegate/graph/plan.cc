@@ -155,7 +155,8 @@ class BandedConvStep : public Step {
   void Run(const std::vector<float*>& t, ThreadPool* pool) override {
     const int height2 = lanes_[0].stages[1].op->params().output_height;
     if (segments_ <= 1 || pool == nullptr || pool->num_threads() <= 1) {
-      RunSegment(lanes_[0], t, lanes_.size() <= 1 ? pool : nullptr, 0, height2);
+      // One lane (or too few rows for segments): the pool splits each band's ops.
+      RunSegment(lanes_[0], t, pool, 0, height2);
       return;
     }
     pool->ParallelFor(static_cast<size_t>(segments_), [&](size_t segment) {
