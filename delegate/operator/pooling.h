@@ -50,6 +50,8 @@ class MeanOperator {
   size_t outer_ = 1, reduced_ = 1, inner_ = 1;
   bool sum_ = false;
   const kernels::ElementwiseKernels* k_ = nullptr;
+  // Per-thread partial sums when rows are split across threads (see Run).
+  mutable std::vector<float> partials_;
 };
 
 // out = exp((x - max(x)) * beta) / sum, over rows of `row` floats.

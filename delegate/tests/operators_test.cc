@@ -163,6 +163,29 @@ TEST_P(OperatorsTest, MeanOverAxisRanges) {
   EXPECT_EQ(MeanOperator::Create(shape, 2, 1, &error), nullptr);
 }
 
+// A global average pool at batch 1 with many rows: with several threads
+// each sums its own range of rows, the partials added after (another order,
+// within float rounding of the exact mean).
+TEST_P(OperatorsTest, MeanOfManyRowsSplitAcrossThreads) {
+  const Shape shape = {1, 29, 31, 72};  // 899 rows of 72: above the split threshold
+  const std::vector<float> in = Random(NumElements(shape), 9);
+  for (bool sum : {false, true}) {
+    std::string error;
+    auto op = MeanOperator::Create(shape, 1, 2, &error, sum);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(72);
+    for (int repeat = 0; repeat < 2; ++repeat) {  // the partials are reused
+      op->Run(in.data(), out.data(), pool());
+      for (size_t c = 0; c < 72; ++c) {
+        double want = 0.0;
+        for (size_t r = 0; r < 899; ++r) want += in[r * 72 + c];
+        if (!sum) want /= 899.0;
+        ASSERT_NEAR(out[c], want, sum ? 2e-4 : 2e-7) << c << " sum " << sum;
+      }
+    }
+  }
+}
+
 TEST_P(OperatorsTest, SoftmaxRows) {
   const std::vector<float> in = Random(3 * 1000, 8);
   auto op = SoftmaxOperator::Create(3, 1000, 0.5f);
