@@ -51,14 +51,30 @@ def alternate(model: Path, *, threads: int, seconds: float, options: dict[str, s
             "ratio": xnnpack_ms / delegate_ms}
 
 
+def add_option_argument(parser: argparse.ArgumentParser) -> None:
+    """``--option KEY=VALUE`` (repeatable): a delegate option, as the benchmark scripts take it."""
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="delegate option, repeatable (e.g. claim=chains)")
+
+
+def delegate_options(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """``{key: value}`` of the ``--option`` items; a malformed one is a usage error (exit 2)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--option {item!r}: expected KEY=VALUE")
+        options[key] = value
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, epilog=EXAMPLE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help=".tflite model")
     parser.add_argument("--threads", type=int, default=1, help="threads of both runtimes (default 1)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to alternate (default 10)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="delegate option, repeatable (e.g. claim=chains)")
+    add_option_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if not args.model.is_file():
@@ -67,12 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.seconds <= 0:
         parser.error(f"--seconds must be positive, got {args.seconds}")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--option {item!r}: expected KEY=VALUE")
-        options[key] = value
+    options = delegate_options(parser, args.option)
     result = alternate(args.model, threads=args.threads, seconds=args.seconds, options=options)
     if args.json:
         print(json.dumps(result))

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alternate import add_option_argument, delegate_options  # this folder: run as a script
+
 EXAMPLE = """example (before and after a change, 2 threads, 400 rounds):
   git stash && bash scripts/build_delegate.sh && cp python/actsparse/_lib/libactsparse_delegate.so /tmp/old.so
   git stash pop && bash scripts/build_delegate.sh && cp python/actsparse/_lib/libactsparse_delegate.so /tmp/new.so
@@ -65,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="builds of libactsparse_delegate.so to compare (the first is the reference)")
     parser.add_argument("--threads", type=int, default=1, help="threads of every interpreter (default 1)")
     parser.add_argument("--rounds", type=int, default=200, help="interleaved rounds (default 200)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="delegate option for every build, repeatable (e.g. claim=chains)")
+    add_option_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     for path in [args.model, *args.libraries]:
@@ -76,12 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--option {item!r}: expected KEY=VALUE")
-        options[key] = value
+    options = delegate_options(parser, args.option)
     result = compare(args.model, args.libraries, threads=args.threads, rounds=args.rounds, options=options)
     if args.json:
         print(json.dumps(result))
