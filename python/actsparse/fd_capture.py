@@ -26,3 +26,17 @@ def capture_fd2(build: Callable[[], Any]) -> tuple[Any, str]:
             os.close(saved)
         sink.seek(0)
         return result, sink.read().decode("utf-8", "replace")
+
+
+def capture_fd2_outcome(build: Callable[[], Any]) -> tuple[Any, Exception | None, str]:
+    """``(build(), None, text)``, or ``(None, what build raised, text)``: for
+    callers that report a failure together with what was printed before it
+    (fd 2 is restored either way)."""
+    def attempt() -> tuple[Any, Exception | None]:
+        try:
+            return build(), None
+        except Exception as exc:  # returned to the caller with the text
+            return None, exc
+
+    (result, error), text = capture_fd2(attempt)
+    return result, error, text

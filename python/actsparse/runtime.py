@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actsparse.delegate import load_delegate, runtime_module
-from actsparse.fd_capture import capture_fd2
+from actsparse.fd_capture import capture_fd2, capture_fd2_outcome
 
 _CLAIMED = re.compile(r"claimed (\d+) of (\d+) nodes: (\d+) of (\d+) listed chains(?:; conv micro-kernel (\w+))?")
 _REFUSED = re.compile(r"not claiming (.+?): (.*)$")
@@ -198,20 +198,13 @@ class Interpreter:
         if self.delegate_report is None:
             self._interpreter.allocate_tensors()
             return
-        failure: list[BaseException] = []
-
-        def allocate() -> None:
-            try:
-                self._interpreter.allocate_tensors()
-            except Exception as exc:  # re-raised below, after the log is shown
-                failure.append(exc)
-
-        _, log = capture_fd2(allocate)
+        # A failure is re-raised after the log is shown.
+        _, failure, log = capture_fd2_outcome(self._interpreter.allocate_tensors)
         if "actsparse [info] graph:" in log:
             self.delegate_report = _parse(log)
         self._show(log)
-        if failure:
-            raise failure[0]
+        if failure is not None:
+            raise failure
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """The runtime's resize, refusing sizes the masks cannot fit.

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from actsparse.converter import ConversionError
-from actsparse.fd_capture import capture_fd2
+from actsparse.fd_capture import capture_fd2_outcome
 
 Progress = Callable[[str], None]
 
@@ -139,6 +139,7 @@ def verify(module, tflite_bytes: bytes, input_shape: Sequence[int], *, nhwc: boo
 
 
 def _resample(module, input_shape: tuple[int, ...], model_path: Path) -> list:
+    from actsparse.converter.fold import does_not_run
     from actsparse.torch.masks import MaskError
     from actsparse.torch.resample import resample_masks
 
@@ -148,8 +149,7 @@ def _resample(module, input_shape: tuple[int, ...], model_path: Path) -> list:
         raise ConversionError(f"{model_path}: cannot resample the masks for input shape {input_shape}: {exc}") \
             from None
     except Exception as exc:
-        raise ConversionError(f"the model does not run on input shape {input_shape}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise does_not_run(input_shape, exc) from None
 
 
 def convert_file(model_path: str | Path, output_path: str | Path, *,
@@ -236,14 +236,9 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         rows = _resample(module, input_shape, model_path)
         if not dense:
             resampled = rows
-    try:
-        check_masks_fit(module, input_shape)
-    except ConversionError as exc:
-        if "does not fit the masks" in str(exc) and program_shape is None:
-            raise ConversionError(f"{exc}. To convert for this size anyway, add --resample-masks: each mask "
-                                  "resampled to its conv's new output size (an approximation of training "
-                                  "the masks at that size)") from None
-        raise
+    check_masks_fit(module, input_shape, misfit_hint=(
+        ". To convert for this size anyway, add --resample-masks: each mask resampled to its conv's new "
+        "output size (an approximation of training the masks at that size)" if program_shape is None else ""))
 
     sample = torch.zeros(input_shape)
     say(f"[2/5] folding BatchNorm into {len(masks)} masked conv(s)")
@@ -261,19 +256,15 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         set_inference_mode(to_convert)
         tmp = output_path.with_suffix(output_path.suffix + ".tmp")
 
-        def convert_and_export() -> Exception | None:
-            try:
-                import litert_torch
+        def convert_and_export() -> None:
+            import litert_torch
 
-                litert_torch.convert(to_convert, (convert_sample,)).export(str(tmp))
-                return None
-            except Exception as exc:  # reported below, with what the tools printed
-                return exc
+            litert_torch.convert(to_convert, (convert_sample,)).export(str(tmp))
 
         # TensorFlow's native logging (absl, oneDNN notices), from the import
         # on, writes to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says: shown only
         # when the conversion fails (with --verbose).
-        failure, printed = capture_fd2(convert_and_export)
+        _, failure, printed = capture_fd2_outcome(convert_and_export)
         if failure is not None:
             error = ConversionError(f"litert-torch could not convert the model: {type(failure).__name__}: "
                                     f"{str(failure).splitlines()[0] if str(failure) else ''}")
@@ -310,14 +301,9 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
 
     if verify_samples > 0:
         say(f"[5/5] verifying against PyTorch on {verify_samples} random input(s)")
-        def run_verify():
-            try:
-                return verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples), None
-            except Exception as exc:  # re-raised below, fd 2 restored
-                return None, exc
-
         # The runtime announces its XNNPACK delegate on fd 2 ("INFO: Created ..."): not for the user.
-        (checks, failure), printed = capture_fd2(run_verify)
+        checks, failure, printed = capture_fd2_outcome(
+            lambda: verify(module, annotated, input_shape, nhwc=nhwc, samples=verify_samples))
         if failure is not None:
             if isinstance(failure, ConversionError) and not failure.details:
                 failure.details = printed

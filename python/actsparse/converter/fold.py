@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.fx as fx
 
 from actsparse.converter import ConversionError
-from actsparse.fd_capture import capture_fd2
+from actsparse.fd_capture import capture_fd2_outcome
 
 MASK_BUFFER = "activation_mask"
 INPUT_SHAPE_BUFFER = "example_input_shape"
@@ -100,9 +99,16 @@ class _MaskFitChecker(fx.Interpreter):
         return super().run_node(node)
 
 
-def check_masks_fit(module: torch.nn.Module, input_shape: tuple[int, ...]) -> None:
+def does_not_run(input_shape: tuple[int, ...], exc: Exception) -> ConversionError:
+    """The error for a model that fails on ``input_shape`` (NCHW) with ``exc``."""
+    return ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def check_masks_fit(module: torch.nn.Module, input_shape: tuple[int, ...], misfit_hint: str = "") -> None:
     """Raise ConversionError naming every masked conv whose output size for
-    ``input_shape`` (NCHW) differs from its mask's."""
+    ``input_shape`` (NCHW) differs from its mask's (``misfit_hint`` appended
+    to that message), or saying that the model does not run on it."""
     from actsparse.torch.masks import conv_output_sizes
 
     masks = mask_buffers(module)
@@ -116,21 +122,19 @@ def check_masks_fit(module: torch.nn.Module, input_shape: tuple[int, ...]) -> No
         modules = dict(module.named_modules())
         sizes = conv_output_sizes(module, sample, [n for n in masks if n in modules], partial=True)
     except ConversionError as exc:
-        raise ConversionError(prefix + str(exc)) from None
+        raise ConversionError(prefix + str(exc) + misfit_hint) from None
     except Exception as exc:
-        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise does_not_run(input_shape, exc) from None
     wrong = [f"{n} outputs {sizes[n][0]}x{sizes[n][1]} but its mask is "
              f"{tuple(masks[n].shape)[0]}x{tuple(masks[n].shape)[1]}"
              for n in sizes if tuple(masks[n].shape) != sizes[n]]
     if wrong:
-        raise ConversionError(prefix + "; ".join(wrong))
+        raise ConversionError(prefix + "; ".join(wrong) + misfit_hint)
     try:  # shapes fit; anything else that stops the model is reported as such
         with torch.no_grad():
             module(sample)
     except Exception as exc:
-        raise ConversionError(f"the model does not run on input shape {tuple(input_shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise does_not_run(input_shape, exc) from None
 
 
 def _conv_weight_to_tflite(weight: torch.Tensor, depthwise: bool) -> np.ndarray:
@@ -148,15 +152,9 @@ def fold_masked_convs(module: torch.nn.Module, sample: torch.Tensor) -> tuple[fx
     """
     set_inference_mode(module)
 
-    def export() -> tuple[Any, Exception | None]:
-        try:
-            return torch.export.export(module, (sample,)), None
-        except Exception as exc:  # reported below, with what torch printed kept aside
-            return None, exc
-
     # torch prints the traced graph (dozens of lines) before some failures:
     # the user first needs one line that says what to change.
-    (program, failure), printed = capture_fd2(export)
+    program, failure, printed = capture_fd2_outcome(lambda: torch.export.export(module, (sample,)))
     if failure is not None:
         name = type(failure).__name__
         hint = ("; the model's forward branches on tensor values (data-dependent control flow): make it "
