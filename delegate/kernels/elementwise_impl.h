@@ -183,6 +183,84 @@ void FillBinary(ElementwiseKernels* k) {
       &BinaryRun<V, Op, BinaryForm::kScalarVector>;
 }
 
+// Two vectors' lanes interleaved: the low halves (a0 b0 a1 b1 ...) or the
+// high halves. Repeating "row i and row i + W/2 to rows 2i and 2i + 1"
+// log2(W) times transposes a W x W block.
+template <class V, bool kHigh>
+inline typename V::F Zip(typename V::F a, typename V::F b) {
+  using I = typename V::I;
+  if constexpr (V::kWidth == 8) {
+    return kHigh ? __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15}) : __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
+  } else {
+    static_assert(V::kWidth == 4, "Zip: 4 or 8 lanes");
+    return kHigh ? __builtin_shuffle(a, b, I{2, 6, 3, 7}) : __builtin_shuffle(a, b, I{0, 4, 1, 5});
+  }
+}
+
+// W columns of three rows (an RGB image's planes) into 3 * W floats,
+// a0 b0 c0 a1 b1 c1 ...: a's and b's into place, then c's.
+template <class V>
+inline void Interleave3(typename V::F a, typename V::F b, typename V::F c, float* out) {
+  using I = typename V::I;
+  if constexpr (V::kWidth == 8) {
+    V::Store(out, __builtin_shuffle(__builtin_shuffle(a, b, I{0, 8, 0, 1, 9, 0, 2, 10}), c, I{0, 1, 8, 3, 4, 9, 6, 7}));
+    V::Store(out + 8,
+             __builtin_shuffle(__builtin_shuffle(a, b, I{0, 3, 11, 0, 4, 12, 0, 5}), c, I{10, 1, 2, 11, 4, 5, 12, 7}));
+    V::Store(out + 16,
+             __builtin_shuffle(__builtin_shuffle(a, b, I{13, 0, 6, 14, 0, 7, 15, 0}), c, I{0, 13, 2, 3, 14, 5, 6, 15}));
+  } else {
+    static_assert(V::kWidth == 4, "Interleave3: 4 or 8 lanes");
+    V::Store(out, __builtin_shuffle(__builtin_shuffle(a, b, I{0, 4, 0, 1}), c, I{0, 1, 4, 3}));
+    V::Store(out + 4, __builtin_shuffle(__builtin_shuffle(a, b, I{5, 0, 2, 6}), c, I{0, 5, 2, 3}));
+    V::Store(out + 8, __builtin_shuffle(__builtin_shuffle(a, b, I{0, 3, 7, 0}), c, I{6, 1, 2, 7}));
+  }
+}
+
+template <class V>
+void Transpose(size_t rows, size_t cols, const float* in, size_t in_stride, float* out, size_t out_stride) {
+  constexpr size_t W = V::kWidth;
+  size_t r0 = 0;
+  if constexpr (W > 1) {
+    using F = typename V::F;
+    if (rows == 3 && out_stride == 3) {  // planes to pixels: rows of the output end to end
+      size_t c = 0;
+      for (; c + W <= cols; c += W) {
+        Interleave3<V>(V::Load(in + c), V::Load(in + in_stride + c), V::Load(in + 2 * in_stride + c), out + 3 * c);
+      }
+      for (; c < cols; ++c) {
+        for (size_t r = 0; r < 3; ++r) out[c * 3 + r] = in[r * in_stride + c];
+      }
+      return;
+    }
+    for (; r0 + W <= rows; r0 += W) {
+      size_t c0 = 0;
+      for (; c0 + W <= cols; c0 += W) {
+        F v[W], t[W];
+#pragma GCC unroll 8
+        for (size_t i = 0; i < W; ++i) v[i] = V::Load(in + (r0 + i) * in_stride + c0);
+#pragma GCC unroll 3
+        for (size_t stage = W; stage > 1; stage /= 2) {
+#pragma GCC unroll 4
+          for (size_t i = 0; i < W / 2; ++i) {
+            t[2 * i] = Zip<V, false>(v[i], v[i + W / 2]);
+            t[2 * i + 1] = Zip<V, true>(v[i], v[i + W / 2]);
+          }
+#pragma GCC unroll 8
+          for (size_t i = 0; i < W; ++i) v[i] = t[i];
+        }
+#pragma GCC unroll 8
+        for (size_t i = 0; i < W; ++i) V::Store(out + (c0 + i) * out_stride + r0, v[i]);
+      }
+      for (size_t c = c0; c < cols; ++c) {
+        for (size_t r = r0; r < r0 + W; ++r) out[c * out_stride + r] = in[r * in_stride + c];
+      }
+    }
+  }
+  for (size_t c = 0; c < cols; ++c) {
+    for (size_t r = r0; r < rows; ++r) out[c * out_stride + r] = in[r * in_stride + c];
+  }
+}
+
 template <class V, UnaryOp Op>
 void FillUnary(ElementwiseKernels* k) {
   k->unary[static_cast<int>(Op)] = &UnaryRun<V, Op>;
@@ -207,6 +285,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillUnary<V, UnaryOp::kExp>(&k);
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
+  k.transpose = &Transpose<V>;
   return k;
 }
 

@@ -53,12 +53,19 @@ using UnaryFn = void (*)(size_t n, const float* x, float* y, const UnaryParams& 
 // Reductions over n >= 1 floats (softmax, MEAN over the innermost axis).
 using ReduceFn = float (*)(size_t n, const float* x);
 
+// out[c * out_stride + r] = in[r * in_stride + c] for r < rows, c < cols
+// (strides in floats): a block of a transpose. Square blocks of the vector
+// width go through registers; edges one float at a time.
+using TransposeFn = void (*)(size_t rows, size_t cols, const float* in, size_t in_stride, float* out,
+                             size_t out_stride);
+
 struct ElementwiseKernels {
   const char* name;
   BinaryFn binary[kNumBinaryOps][kNumBinaryForms];
   UnaryFn unary[kNumUnaryOps];
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
+  TransposeFn transpose;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];

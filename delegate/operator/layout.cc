@@ -172,40 +172,48 @@ std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input,
     }
     op->blocked_2d_ = outer_in_order;
   }
+  op->transpose_ = kernels::SelectElementwiseKernels().transpose;
   return op;
 }
 
 void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool) const {
   if (blocked_2d_) {
-    // Tiles of kBlock x kBlock: both the reads (rows of the input) and the
-    // writes (rows of the output) touch whole cache lines.
     const size_t rank = extent_.size();
     const size_t x_size = extent_[rank - 2], y_size = extent_[rank - 1];
-    // A few planes go in longer blocks (their output rows are short).
-    const size_t kBlock = y_size <= 4 ? 1024 : 32;
     const size_t matrices = total_ / (x_size * y_size);
-    const size_t x_blocks = (x_size + kBlock - 1) / kBlock;
-    ParallelRanges(pool, matrices * x_blocks, std::max<size_t>(1, kMinFloatsPerTask / (kBlock * y_size)),
+    if (y_size <= 4) {
+      // Few planes (an RGB image to NHWC): blocks of output pixels,
+      // contiguous reads of every plane (the kernel interleaves three in
+      // registers).
+      constexpr size_t kBlock = 1024;
+      const size_t x_blocks = (x_size + kBlock - 1) / kBlock;
+      ParallelRanges(pool, matrices * x_blocks, std::max<size_t>(1, kMinFloatsPerTask / (kBlock * y_size)),
+                     [&](size_t begin, size_t end) {
+                       for (size_t task = begin; task < end; ++task) {
+                         const size_t m = task / x_blocks, x0 = task % x_blocks * kBlock;
+                         const size_t x1 = std::min(x0 + kBlock, x_size);
+                         const float* in = input + m * x_size * y_size;
+                         float* out = output + m * x_size * y_size;
+                         transpose_(y_size, x1 - x0, in + x0, x_size, out + x0 * y_size, y_size);
+                       }
+                     });
+      return;
+    }
+    // Tiles of kTile x kTile: both the reads (rows of the input) and the
+    // writes (rows of the output) touch whole cache lines. Tiles over both
+    // dims, so that a matrix of few rows (an NHWC feature map back to NCHW:
+    // 32 x 12544) still splits across the threads (it was one task).
+    constexpr size_t kTile = 32;
+    const size_t x_tiles = (x_size + kTile - 1) / kTile, y_tiles = (y_size + kTile - 1) / kTile;
+    ParallelRanges(pool, matrices * x_tiles * y_tiles, std::max<size_t>(1, kMinFloatsPerTask / (kTile * kTile)),
                    [&](size_t begin, size_t end) {
                      for (size_t task = begin; task < end; ++task) {
-                       const size_t m = task / x_blocks, x0 = task % x_blocks * kBlock;
-                       const size_t x1 = std::min(x0 + kBlock, x_size);
+                       const size_t m = task / (x_tiles * y_tiles), tile = task % (x_tiles * y_tiles);
+                       const size_t x0 = tile / y_tiles * kTile, y0 = tile % y_tiles * kTile;
+                       const size_t x1 = std::min(x0 + kTile, x_size), y1 = std::min(y0 + kTile, y_size);
                        const float* in = input + m * x_size * y_size;
                        float* out = output + m * x_size * y_size;
-                       if (y_size <= 4) {
-                         // Few planes (an RGB image to NHWC): one plane at a
-                         // time, contiguous reads, the block's output in L1.
-                         for (size_t y = 0; y < y_size; ++y) {
-                           for (size_t x = x0; x < x1; ++x) out[x * y_size + y] = in[y * x_size + x];
-                         }
-                         continue;
-                       }
-                       for (size_t y0 = 0; y0 < y_size; y0 += kBlock) {
-                         const size_t y1 = std::min(y0 + kBlock, y_size);
-                         for (size_t x = x0; x < x1; ++x) {
-                           for (size_t y = y0; y < y1; ++y) out[x * y_size + y] = in[y * x_size + x];
-                         }
-                       }
+                       transpose_(y1 - y0, x1 - x0, in + y0 * x_size + x0, x_size, out + x0 * y_size + y0, y_size);
                      }
                    });
     return;

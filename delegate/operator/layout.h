@@ -62,6 +62,7 @@ class TransposeOperator {
   // The last two output dims swap the input's last two (NCHW <-> NHWC, with
   // the outer dims in order): blocked 2-D transposes, one per outer index.
   bool blocked_2d_ = false;
+  kernels::TransposeFn transpose_ = nullptr;  // the blocks' kernel
 };
 
 class ConcatOperator {

@@ -140,6 +140,31 @@ TEST(ElementwiseKernelsTest, Reductions) {
   }
 }
 
+TEST(ElementwiseKernelsTest, TransposeBlocksOfEverySize) {
+  // Around the vector widths (4, 8), three rows (planes to pixels), strides
+  // wider than the block.
+  const std::vector<size_t> sizes = {1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 33};
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t rows : sizes) {
+      for (size_t cols : sizes) {
+        for (size_t pad : {size_t{0}, size_t{3}}) {
+          const size_t in_stride = cols + pad, out_stride = rows + (pad ? 5 : 0);
+          const std::vector<float> in = Random(rows * in_stride, static_cast<unsigned>(rows * 100 + cols));
+          std::vector<float> out(cols * out_stride, -9.0f);
+          k->transpose(rows, cols, in.data(), in_stride, out.data(), out_stride);
+          for (size_t c = 0; c < cols; ++c) {
+            for (size_t o = 0; o < out_stride; ++o) {
+              const float expected = o < rows ? in[o * in_stride + c] : -9.0f;  // the gaps stay untouched
+              ASSERT_EQ(out[c * out_stride + o], expected)
+                  << k->name << " rows " << rows << " cols " << cols << " stride pad " << pad << " at " << c << "," << o;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, SimdTablesAgreeWithScalarOnActivations) {
   // The same polynomial in every table: a few ulp apart at most (FMA contraction).
   const std::vector<float> x = Random(517, 21, 5.0f);

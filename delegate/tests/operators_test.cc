@@ -260,7 +260,12 @@ TEST_P(OperatorsTest, SliceAnyBox) {
 TEST_P(OperatorsTest, TransposeAnyPermutation) {
   for (const auto& c : std::vector<std::pair<Shape, std::vector<int>>>{
            {{1, 5, 6, 7}, {0, 3, 1, 2}}, {{2, 45, 4, 3}, {0, 2, 3, 1}}, {{2, 3, 4}, {2, 0, 1}},
-           {{129, 7}, {1, 0}}, {{1, 224, 224, 3}, {0, 3, 1, 2}}, {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}}}) {
+           {{129, 7}, {1, 0}}, {{1, 224, 224, 3}, {0, 3, 1, 2}}, {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},
+           // NCHW images to NHWC (3 planes: interleaved in registers; 2 and 4), odd sizes, batch 2.
+           {{1, 3, 224, 224}, {0, 2, 3, 1}}, {{2, 3, 17, 19}, {0, 2, 3, 1}}, {{1, 2, 9, 7}, {0, 2, 3, 1}},
+           {{2, 4, 9, 9}, {0, 2, 3, 1}},
+           // Feature maps both ways: tiles over both dims, edges of every size.
+           {{1, 20, 37, 29}, {0, 2, 3, 1}}, {{2, 37, 29, 20}, {0, 3, 1, 2}}, {{1, 112, 112, 32}, {0, 3, 1, 2}}}) {
     const Shape& shape = c.first;
     const std::vector<float> in = Random(NumElements(shape), 10);
     std::string error;
