@@ -159,6 +159,11 @@ constexpr size_t kIgemmRowsScalar = 4;
 constexpr size_t kIgemmRowsNeon = 4;
 constexpr size_t kIgemmRowsAvx2 = 6;
 constexpr size_t kIgemmRowsAvx512 = 7;
+// The most of any of them.
+constexpr size_t kMaxIgemmRows = 7;
+static_assert(kIgemmRowsScalar <= kMaxIgemmRows && kIgemmRowsNeon <= kMaxIgemmRows &&
+                  kIgemmRowsAvx2 <= kMaxIgemmRows && kIgemmRowsAvx512 <= kMaxIgemmRows,
+              "kMaxIgemmRows bounds every kernel's rows");
 
 using IgemmFn = void (*)(const IgemmArgs& args);
 void IgemmScalar(const IgemmArgs& args);

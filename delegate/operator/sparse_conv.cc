@@ -168,6 +168,19 @@ void SparseConvOperator::SetLayouts(const PixelLayout& input, const PixelLayout&
   PlanOutputOffsets();
 }
 
+bool SparseConvOperator::ReadsPixelsDirectly() const {
+  const SparseConvParams& p = params_;
+  auto dense = [](const PixelLayout& layout, int height, int width, int channels) {
+    const PixelLayout d = PixelLayout::Dense(height, width, channels);
+    return layout.row_stride == d.row_stride && layout.ring_rows == d.ring_rows && layout.image_stride == d.image_stride;
+  };
+  return !p.depthwise && p.groups == 1 && kernel_taps_ == 1 && !merge_rows_ && p.stride_height == 1 &&
+         p.stride_width == 1 && p.padding_top == 0 && p.padding_left == 0 && p.input_height == p.output_height &&
+         p.input_width == p.output_width && masked_pixels_.empty() && masked_input_mask_.empty() && uses_igemm() &&
+         dense(input_layout_, p.input_height, p.input_width, p.input_channels) &&
+         dense(output_layout_, p.output_height, p.output_width, p.output_channels);
+}
+
 void SparseConvOperator::PlanOutputOffsets() {
   const size_t width = static_cast<size_t>(params_.output_width), cout = params_.output_channels;
   auto offsets = [&](const std::vector<uint32_t>& pixels, std::vector<size_t>* out) {
@@ -356,8 +369,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   first_row = std::max(first_row, 0);
   end_row = std::min(end_row, p.output_height);
   if (first_row >= end_row) return;
+  const bool direct = ReadsPixelsDirectly();
   // The runtime may move its arena between invocations; re-plan when it does.
-  if (input != planned_input_) PlanIndirection(input);
+  if (!direct && input != planned_input_) PlanIndirection(input);
   const int num_threads = pool != nullptr ? pool->num_threads() : 1;
   // This call's pixels: a range of the active and of the masked lists.
   const size_t a0 = active_row_start_[first_row], a1 = active_row_start_[end_row];
@@ -394,6 +408,18 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       const float* res = residual ? residual + (n * pixels_per_image + pixels[r]) * cout + c0 : nullptr;
       ApplyOutputStage(*elementwise_, stage_, rows[r], res, run * width);
       r += run;
+    }
+  };
+  // The stage on a direct conv's pixels [first, first + count) (dense, in order).
+  auto finish_direct = [&](size_t n, float* image_out, size_t first, size_t count, size_t c0, size_t width) {
+    if (stage_.empty()) return;
+    const float* res = residual ? residual + (n * pixels_per_image + first) * cout + c0 : nullptr;
+    if (width == cout) {
+      ApplyOutputStage(*elementwise_, stage_, image_out + first * cout, res, count * cout);
+      return;
+    }
+    for (size_t r = 0; r < count; ++r) {
+      ApplyOutputStage(*elementwise_, stage_, image_out + (first + r) * cout + c0, res ? res + r * cout : nullptr, width);
     }
   };
   // Output row pointers of `count` pixels at these offsets from `base`.
@@ -461,7 +487,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     }
     const uint32_t* pixels = active_pixels_.data() + first;
     const size_t* offsets = active_offsets_.data() + first;
-    const float* const* indirection = indirection_.data() + (n * all_active + first) * taps;
+    const float* const* indirection = direct ? nullptr : indirection_.data() + (n * all_active + first) * taps;
     kernels::RowsArgs args;
     args.rows = count;
     args.outputs = rows;
@@ -493,9 +519,14 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
         pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
         pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
-        point_rows(image_out + pass.c0, offsets, count, rows);
-        compute_pass(pass);
-        finish_rows(n, count, rows, pixels, pass.c0, pass.width);
+        if (direct) {
+          compute_pass(pass);
+          finish_direct(n, image_out, first, count, pass.c0, pass.width);
+        } else {
+          point_rows(image_out + pass.c0, offsets, count, rows);
+          compute_pass(pass);
+          finish_rows(n, count, rows, pixels, pass.c0, pass.width);
+        }
         unit += pass.tile_end - pass.tile0;
       }
     };
@@ -505,6 +536,10 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
+      // ReadsPixelsDirectly: each call's pointers, from arithmetic.
+      const float* image_in = input + n * input_layout_.image_stride;
+      const float* call_inputs[kernels::kMaxIgemmRows];
+      float* call_outputs[kernels::kMaxIgemmRows];
       for_each_pass([&](const TilePass& pass) {
         const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
         a.channels = pass.width;
@@ -534,8 +569,17 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             const bool first_block = tap == 0 && c == 0;
             for (size_t r0 = 0, call = 0, line = 0; call < calls.count; r0 += a.rows, ++call) {
               a.rows = calls.rows(call);
-              a.indirection = indirection + r0 * taps + tap;
-              a.outputs = rows + r0;
+              if (direct) {
+                for (size_t r = 0; r < a.rows; ++r) {
+                  call_inputs[r] = image_in + (first + r0 + r) * p.input_channels;
+                  call_outputs[r] = image_out + (first + r0 + r) * cout + pass.c0;
+                }
+                a.indirection = call_inputs;
+                a.outputs = call_outputs;
+              } else {
+                a.indirection = indirection + r0 * taps + tap;
+                a.outputs = rows + r0;
+              }
               const size_t lines = line_shares.rows(call);
               a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + line * kernels::kIgemmTile;
               a.prefetch_lines = first_block ? lines : 0;

@@ -122,6 +122,12 @@ class SparseConvOperator {
     blocking_ = blocking;
     plan_ = WorkPlan();
   }
+  // A 1x1 conv of stride 1 with no mask between dense tensors: pixel i reads
+  // input pixel i and writes output pixel i, so the igemm calls take their
+  // pointers from arithmetic, not from the indirection buffer and the output
+  // offsets (per task two arrays that were often out of cache; XNNPACK runs
+  // such convs as a GEMM for the same reason).
+  bool ReadsPixelsDirectly() const;
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {
     const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : igemm_.max_reduction;

@@ -390,6 +390,50 @@ TEST_P(OperatorsTest, GroupedConvWithOutputStage) {
   EXPECT_NE(error.find("groups"), std::string::npos) << error;
 }
 
+// 1x1 convs between dense tensors take their pointers from arithmetic
+// (ReadsPixelsDirectly): with a residual and hard-swish fused, batch 2, few
+// pixels (2 threads split the channels: the stage runs per row) and many
+// (whole rows in one call), a partial last tile; against loops.
+TEST_P(OperatorsTest, PointwiseConvReadsPixelsDirectly) {
+  struct Case {
+    int h, w, cin, cout;
+  };
+  for (const Case& c : {Case{7, 7, 64, 160}, Case{28, 28, 24, 40}, Case{3, 5, 7, 45}}) {
+    const int batch = 2;
+    SparseConvParams p;
+    p.batch = batch;
+    p.input_height = p.output_height = c.h;
+    p.input_width = p.output_width = c.w;
+    p.input_channels = c.cin;
+    p.output_channels = c.cout;
+    p.output_max = 6.0f;
+    const size_t pixels = static_cast<size_t>(batch) * c.h * c.w;
+    const std::vector<float> in = Random(pixels * c.cin, 21), weights = Random(c.cout * c.cin, 22),
+                             bias = Random(c.cout, 23), residual = Random(pixels * c.cout, 24);
+    OutputStage stage;
+    stage.residual = true;
+    stage.residual_lo = -2.0f;
+    stage.unary = true;
+    stage.unary_op = kernels::UnaryOp::kHardSwish;
+    std::string error;
+    auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), nullptr, nullptr, &error, stage);
+    ASSERT_NE(op, nullptr) << error;
+    if (op->uses_igemm()) EXPECT_TRUE(op->ReadsPixelsDirectly());
+    std::vector<float> out(residual.size());
+    op->Run(in.data(), out.data(), pool(), residual.data());
+    for (size_t px = 0; px < pixels; ++px)
+      for (int co = 0; co < c.cout; ++co) {
+        double acc = 0;
+        for (int ci = 0; ci < c.cin; ++ci) acc += in[px * c.cin + ci] * weights[co * c.cin + ci];
+        const size_t o = px * c.cout + co;
+        const float conv = std::min(static_cast<float>(acc) + bias[co], 6.0f);
+        const float sum = std::max(conv + residual[o], -2.0f);
+        const float want = sum * std::min(std::max(sum + 3.0f, 0.0f), 6.0f) / 6.0f;
+        ASSERT_NEAR(out[o], want, 2e-5) << c.h << "x" << c.w << " pixel " << px << " channel " << co;
+      }
+  }
+}
+
 // Rows computed band by band through ring layouts (input rows in a ring of
 // 5, output rows in a ring of 2) give what one dense run gives, bit for bit.
 TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
