@@ -146,6 +146,7 @@ class SparseConvOperator {
   struct WorkPlan {
     int num_threads = 0;  // the plan is for this many threads (0: none made yet)
     size_t row_tasks = 0, channel_tasks = 0;
+    bool guided = false;  // row chunks shrink toward the back of each thread's range (RunRows)
     size_t taps_per_block = 0;
     size_t channels_per_block = 0;  // < channels only with one tap per block
     size_t tiles_per_pass = 0;      // channel tiles whose weights one pass over the rows streams

@@ -171,7 +171,7 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
     generation = generation_ = (generation_ + 1) & kGenerationMask;
     completed_.store(0, std::memory_order_relaxed);
     for (size_t p = 0; p < participants; ++p) {
-      ranges_[p].word.store(Pack(generation, p * count / participants, (p + 1) * count / participants),
+      ranges_[p].word.store(Pack(generation, RangeStart(p, participants, count), RangeStart(p + 1, participants, count)),
                             std::memory_order_release);
     }
     published_task_.store(&task, std::memory_order_release);

@@ -51,6 +51,13 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // The first task of `participant`'s range in a call of `count` tasks over
+  // `participants` (the next participant's first ends it). An operator that
+  // sizes its tasks knows from this which ones a participant runs first
+  // (the front of its range) and which are stolen or run last (the back).
+  static size_t RangeStart(size_t participant, size_t participants, size_t count) {
+    return participant * count / participants;
+  }
   // `count` must be below 2^20 (the operators use a few hundred tasks at most).
   void ParallelFor(size_t count, const std::function<void(size_t)>& task);
   // Whether workers spin for the next call (see above). Release the hold
