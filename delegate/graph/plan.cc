@@ -159,9 +159,17 @@ class BandedConvStep : public Step {
       RunSegment(lanes_[0], t, pool, 0, height2);
       return;
     }
-    pool->ParallelFor(static_cast<size_t>(segments_), [&](size_t segment) {
-      const int first = static_cast<int>(segment * height2 / segments_);
-      const int end = static_cast<int>((segment + 1) * height2 / segments_);
+    // Guided segments (see ThreadPool::GuidedChunkStart): equal ones left
+    // the other thread waiting for up to a segment, a tenth of the step.
+    const size_t threads = static_cast<size_t>(pool->num_threads()), segments = static_cast<size_t>(segments_);
+    const bool guided = segments % threads == 0;
+    auto segment_start = [&](size_t segment) {
+      return static_cast<int>(guided ? ThreadPool::GuidedChunkStart(segment, segments, threads, height2)
+                                     : segment * height2 / segments);
+    };
+    pool->ParallelFor(segments, [&](size_t segment) {
+      const int first = segment_start(segment), end = segment_start(segment + 1);
+      if (first >= end) return;
       // At most one task per thread runs at a time, so a lane is free.
       size_t l = 0;
       for (;; l = (l + 1) % lanes_.size()) {

@@ -469,15 +469,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     const size_t row_task = t / plan.channel_tasks, channel_task = t % plan.channel_tasks;
     auto chunk_start = [&](size_t chunk) {
       if (chunk >= plan.row_tasks) return a1;
-      size_t offset = chunk * active / plan.row_tasks;
-      if (plan.guided) {
-        const size_t threads = static_cast<size_t>(plan.num_threads), per_thread = plan.row_tasks / threads;
-        const size_t owner = chunk / per_thread, j = chunk % per_thread;
-        const size_t begin = owner * active / threads, share = (owner + 1) * active / threads - begin;
-        // Chunk j of m weighs m - j: the weights before it sum to j*m - j(j-1)/2 of m(m+1)/2.
-        const size_t before = j * per_thread - j * (j - 1) / 2, all = per_thread * (per_thread + 1) / 2;
-        offset = begin + share * before / all;
-      }
+      const size_t offset =
+          plan.guided ? ThreadPool::GuidedChunkStart(chunk, plan.row_tasks, static_cast<size_t>(plan.num_threads), active)
+                      : chunk * active / plan.row_tasks;
       return a0 + (p.depthwise ? offset / kDepthwisePixelBlock * kDepthwisePixelBlock : offset);
     };
     const size_t first = chunk_start(row_task);

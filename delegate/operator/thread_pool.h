@@ -58,6 +58,18 @@ class ThreadPool {
   static size_t RangeStart(size_t participant, size_t participants, size_t count) {
     return participant * count / participants;
   }
+  // Where chunk `chunk` of `chunks` (a multiple of `participants`) starts in
+  // [0, total) when each participant's range of chunks covers an equal share
+  // of the total in chunks that shrink toward its back (m:m-1:...:1 for m
+  // per participant): what a call's end waits for, or what is stolen, is
+  // small, while the first chunks stay large. chunk = chunks gives total.
+  static size_t GuidedChunkStart(size_t chunk, size_t chunks, size_t participants, size_t total) {
+    if (chunk >= chunks) return total;
+    const size_t per = chunks / participants, owner = chunk / per, j = chunk % per;
+    const size_t begin = owner * total / participants, share = (owner + 1) * total / participants - begin;
+    // Chunk j weighs per - j: the weights before it sum to j*per - j(j-1)/2 of per(per+1)/2.
+    return begin + share * (j * per - j * (j - 1) / 2) / (per * (per + 1) / 2);
+  }
   // `count` must be below 2^20 (the operators use a few hundred tasks at most).
   void ParallelFor(size_t count, const std::function<void(size_t)>& task);
   // Whether workers spin for the next call (see above). Release the hold
