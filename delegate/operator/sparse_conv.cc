@@ -33,7 +33,6 @@ constexpr size_t kRowGranule = 6;
 // 7x7 and 14x14 layers at 2 threads were split into 8 tasks of 6 pixels
 // (a 4- and a 2-pixel block each) and ran at 1.2-1.5x their 1-thread speed.
 constexpr size_t kDepthwiseTaskPixels = 16;
-constexpr bool kGuidedChunks = true;
 constexpr size_t kDepthwisePixelBlock = 4;
 // With several threads, a conv with few active rows splits its rows alone
 // (every task all output channels) while each task keeps at least this many
@@ -347,7 +346,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   // goes in chunks of decreasing size (4:3:2:1 for four), so what is left
   // to wait for (or to steal) at the end is small. The pool hands task
   // ranges out contiguously (ThreadPool::RangeStart), one image's tasks.
-  plan.guided = kGuidedChunks && threads > 1 && channel_chunks == 1 && p.batch == 1 && plan.row_tasks % threads == 0 &&
+  plan.guided = threads > 1 && channel_chunks == 1 && p.batch == 1 && plan.row_tasks % threads == 0 &&
                 plan.row_tasks / threads >= 2;
   plan.channel_tasks = channel_chunks;  // 1 for depthwise; <= tiles by construction
   // Reduction blocks: whole taps while a tap is short, else one tap split
