@@ -19,89 +19,148 @@ constexpr size_t kWeightsPrefetch = 448;
 
 inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << width) - 1u); }
 
-// R rows x T (1 or 2) tiles starting at `tile`; `width` channels of the last tile.
-template <size_t R, size_t T>
-inline void IgemmTiles(const IgemmArgs& a, const float* tile, size_t tile_stride, size_t c0, size_t last_width,
-                       const char*& next, size_t& next_lines) {
-  // Read once: a vector store may alias anything, so fields read after one
-  // would be loaded again (the finish flag once per row).
-  const size_t taps = a.taps, kc = a.tap_channels;
-  const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
-  const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish;
-  const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
+// What every tile of one call shares, read from IgemmArgs once per call:
+// a vector store may alias anything, so fields read after one would be
+// loaded again.
+template <size_t R>
+struct IgemmCall {
+  const float* const* indirection;
+  size_t row_stride, taps, kc, input_offset;
+  const float* direct_input;  // with direct_stride: row r's input at + r * direct_stride
+  size_t direct_stride;
+  size_t tile_stride;    // floats from a tile to the next
+  size_t weights_skip;   // floats from a tile's start to this call's weights
   float* out[R];
-#pragma GCC unroll 7
-  for (size_t r = 0; r < R; ++r) out[r] = a.outputs[r] + c0;
+  bool accumulate, finish;
+  __m512 lo, hi;
+};
+
+// R rows x T (1 or 2) tiles at `tile`, channels from c0; `last_mask` covers
+// the last tile's channels. Inlined into the call's tile loop: as a function
+// of its own per tile pair, re-reading the args and rebuilding row pointers
+// and masks, it ran a 1x1 conv of 32 -> 192 channels 7-10% slower (alone,
+// interleaved); the loops as here also need -fira-region=all (BUILD).
+template <size_t R, size_t T>
+[[gnu::always_inline]] inline void IgemmTiles(const IgemmCall<R>& c, const float* tile, size_t c0, __mmask16 last_mask,
+                                              const char*& next, size_t& next_lines) {
   __m512 acc[R][T];
-  const float* w[T];
 #pragma GCC unroll 2
   for (size_t t = 0; t < T; ++t) {
-    const float* header = tile + t * tile_stride;
-    w[t] = header + kIgemmTile * (1 + a.reduction_offset);
-    const __mmask16 mask = t + 1 == T ? WidthMask(last_width) : WidthMask(kIgemmTile);
+    const __mmask16 mask = t + 1 == T ? last_mask : __mmask16{0xffff};
 #pragma GCC unroll 7
     for (size_t r = 0; r < R; ++r) {
-      acc[r][t] = accumulate ? _mm512_maskz_loadu_ps(mask, out[r] + t * kIgemmTile) : _mm512_loadu_ps(header);
+      acc[r][t] = c.accumulate ? _mm512_maskz_loadu_ps(mask, c.out[r] + c0 + t * kIgemmTile)
+                               : _mm512_loadu_ps(tile + t * c.tile_stride);
     }
   }
-  for (size_t p = 0; p < taps; ++p) {
+  // Tile 1's weights at a fixed distance from tile 0's: one pointer.
+  const float* w = tile + c.weights_skip;
+  const size_t second = T == 2 ? c.tile_stride : 0;
+  for (size_t p = 0; p < c.taps; ++p) {
     const float* in[R];
 #pragma GCC unroll 7
-    for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + p] + input_offset;
-    for (size_t k = 0; k < kc; ++k) {
+    for (size_t r = 0; r < R; ++r) {
+      in[r] = (c.direct_stride ? c.direct_input + r * c.direct_stride : c.indirection[r * c.row_stride + p]) +
+              c.input_offset;
+    }
+    const auto step = [&](size_t k) [[gnu::always_inline]] {
       __m512 wv[T];
-#pragma GCC unroll 2
-      for (size_t t = 0; t < T; ++t) {
-        wv[t] = _mm512_loadu_ps(w[t]);
-        _mm_prefetch(reinterpret_cast<const char*>(w[t] + kWeightsPrefetch), _MM_HINT_T0);
-        w[t] += kIgemmTile;
+      wv[0] = _mm512_loadu_ps(w);
+      _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
+      if constexpr (T == 2) {
+        wv[1] = _mm512_loadu_ps(w + second);
+        _mm_prefetch(reinterpret_cast<const char*>(w + second + kWeightsPrefetch), _MM_HINT_T0);
       }
-      if (next_lines != 0) {
-        _mm_prefetch(next, _MM_HINT_T1);
-        next += 64;
-        --next_lines;
-      }
+      w += kIgemmTile;
 #pragma GCC unroll 7
       for (size_t r = 0; r < R; ++r) {
         const __m512 x = _mm512_set1_ps(in[r][k]);
 #pragma GCC unroll 2
         for (size_t t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(x, wv[t], acc[r][t]);
       }
+    };
+    // Steps that also ask for a line of the next call's weights (spread
+    // over the steps: a burst of them stalls the loop), then the rest with
+    // no cursor to test.
+    const size_t prefetching = std::min(c.kc, next_lines);
+    size_t k = 0;
+    for (; k < prefetching; ++k) {
+      step(k);
+      _mm_prefetch(next, _MM_HINT_T1);
+      next += 64;
     }
+    next_lines -= prefetching;
+    for (; k < c.kc; ++k) step(k);
   }
 #pragma GCC unroll 2
   for (size_t t = 0; t < T; ++t) {
-    const __mmask16 mask = t + 1 == T ? WidthMask(last_width) : WidthMask(kIgemmTile);
+    const __mmask16 mask = t + 1 == T ? last_mask : __mmask16{0xffff};
 #pragma GCC unroll 7
     for (size_t r = 0; r < R; ++r) {
-      const __m512 v = finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], lo), hi) : acc[r][t];
-      _mm512_mask_storeu_ps(out[r] + t * kIgemmTile, mask, v);
+      const __m512 v = c.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], c.lo), c.hi) : acc[r][t];
+      _mm512_mask_storeu_ps(c.out[r] + c0 + t * kIgemmTile, mask, v);
     }
   }
 }
 
+// One block of R rows; `direct_input` / `out_base` non-null: rows by
+// arithmetic (IgemmArgs::direct_*_stride) from there.
 template <size_t R>
-void IgemmBlock(const IgemmArgs& a) {
-  const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(a.taps, a.tap_channels);
-  const char* next = reinterpret_cast<const char*>(a.prefetch);
-  size_t next_lines = a.prefetch_lines;
+[[gnu::noinline]] void IgemmBlock(const IgemmArgs& a, const float* direct_input, float* out_base, const char* next,
+                                  size_t next_lines) {
+  IgemmCall<R> c;
+  c.indirection = a.indirection;
+  c.taps = a.taps;
+  c.kc = a.tap_channels;
+  c.row_stride = a.indirection_stride ? a.indirection_stride : a.taps;
+  c.input_offset = a.input_offset;
+  c.direct_input = direct_input;
+  c.direct_stride = direct_input ? a.direct_input_stride : 0;
+  c.tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(a.taps, a.tap_channels);
+  c.weights_skip = kIgemmTile * (1 + a.reduction_offset);
+#pragma GCC unroll 7
+  for (size_t r = 0; r < R; ++r) c.out[r] = out_base ? out_base + r * a.direct_output_stride : a.outputs[r];
+  c.accumulate = a.accumulate;
+  c.finish = a.finish;
+  c.lo = _mm512_set1_ps(a.lo);
+  c.hi = _mm512_set1_ps(a.hi);
+  const size_t channels = a.channels;
   const float* tile = a.packed;
   size_t c0 = 0;
-  for (; c0 + 2 * kIgemmTile <= a.channels; c0 += 2 * kIgemmTile, tile += 2 * tile_stride) {
-    IgemmTiles<R, 2>(a, tile, tile_stride, c0, kIgemmTile, next, next_lines);
+  for (; c0 + 2 * kIgemmTile <= channels; c0 += 2 * kIgemmTile, tile += 2 * c.tile_stride) {
+    IgemmTiles<R, 2>(c, tile, c0, 0xffff, next, next_lines);
   }
-  if (c0 + kIgemmTile < a.channels) {
-    IgemmTiles<R, 2>(a, tile, tile_stride, c0, a.channels - c0 - kIgemmTile, next, next_lines);
-  } else if (c0 < a.channels) {
-    IgemmTiles<R, 1>(a, tile, tile_stride, c0, a.channels - c0, next, next_lines);
+  if (c0 + kIgemmTile < channels) {
+    IgemmTiles<R, 2>(c, tile, c0, WidthMask(channels - c0 - kIgemmTile), next, next_lines);
+  } else if (c0 < channels) {
+    IgemmTiles<R, 1>(c, tile, c0, WidthMask(channels - c0), next, next_lines);
   }
 }
 
 }  // namespace
 
 void IgemmAvx512(const IgemmArgs& args) {
-  WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
+  const char* next = reinterpret_cast<const char*>(args.prefetch);
+  if (args.direct_input_stride == 0) {
+    WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) {
+      IgemmBlock<decltype(rows)::value>(args, nullptr, nullptr, next, args.prefetch_lines);
+    });
+    return;
+  }
+  // Blocks of balanced heights, each with its share of the prefetch lines.
+  const BalancedBlocks blocks(args.rows, kIgemmRowsAvx512);
+  const BalancedBlocks line_shares = BalancedBlocks::Split(args.prefetch_lines, blocks.count);
+  const float* input = args.indirection[0];
+  float* output = args.outputs[0];
+  for (size_t b = 0; b < blocks.count; ++b) {
+    const size_t rows = blocks.rows(b), lines = line_shares.rows(b);
+    WithBlockRows<kIgemmRowsAvx512>(rows, [&](auto r) {
+      IgemmBlock<decltype(r)::value>(args, input, output, next, lines);
+    });
+    input += rows * args.direct_input_stride;
+    output += rows * args.direct_output_stride;
+    next += lines * 64;
+  }
 }
 
 }  // namespace kernels

@@ -579,6 +579,20 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             a.accumulate = tap > 0 || c > 0;
             a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
             const bool first_block = tap == 0 && c == 0;
+            if (direct && igemm_.direct_rows) {
+              // One call: the kernel steps through the rows itself.
+              const float* first_input = image_in + first * p.input_channels;
+              float* first_output = image_out + first * cout + pass.c0;
+              a.rows = count;
+              a.indirection = &first_input;
+              a.outputs = &first_output;
+              a.direct_input_stride = p.input_channels;
+              a.direct_output_stride = cout;
+              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
+              a.prefetch_lines = first_block ? next_lines : 0;
+              igemm_.fn(a);
+              continue;
+            }
             for (size_t r0 = 0, call = 0, line = 0; call < calls.count; r0 += a.rows, ++call) {
               a.rows = calls.rows(call);
               if (direct) {

@@ -295,11 +295,11 @@ TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
 std::vector<IgemmKernel> SimdIgemms() {
   std::vector<IgemmKernel> kernels;
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 1, 0});
-  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 2, 0});
+  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 1, false, 0});
+  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 2, true, 0});
 #endif
 #if defined(__aarch64__)
-  kernels.push_back({IgemmNeon, "neon", 4, 1, 0});
+  kernels.push_back({IgemmNeon, "neon", 4, 1, false, 0});
 #endif
   return kernels;
 }
@@ -330,6 +330,99 @@ TEST(KernelsTest, IgemmSimdMatchesScalar) {
       ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
     }
   }
+  }
+}
+
+// A 1x1 conv over contiguous pixels (`pixel` floats apart, outputs
+// `channels + 3` apart), its reduction in `blocks` channel blocks. direct:
+// one call per block with rows by arithmetic (IgemmArgs::direct_*_stride);
+// else calls of `max_rows` rows through pointer arrays, as RunIgemm.
+std::vector<float> RunIgemmRows(IgemmFn fn, size_t max_rows, bool direct, size_t rows, size_t tap_channels,
+                                size_t channels, size_t input_offset, size_t blocks, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  const size_t pixel = tap_channels + input_offset + 2;
+  std::vector<float> pixels(rows * pixel);
+  for (float& v : pixels) v = normal(rng);
+  std::vector<float> ohwi(channels * tap_channels), bias(channels);
+  for (float& v : ohwi) v = normal(rng);
+  for (float& v : bias) v = normal(rng);
+  std::vector<float> packed(PackedIgemmWeightsSize(1, tap_channels, channels));
+  PackIgemmWeights(ohwi.data(), bias.data(), 1, tap_channels, channels, packed.data());
+  const size_t out_stride = channels + 3;
+  std::vector<float> out(rows * out_stride, -7.0f);
+  std::vector<const float*> inputs(rows);
+  std::vector<float*> outputs(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    inputs[r] = &pixels[r * pixel];
+    outputs[r] = &out[r * out_stride];
+  }
+  IgemmArgs a;
+  a.channels = channels;
+  a.indirection_stride = 1;
+  a.packed = packed.data();
+  a.tile_stride = IgemmTileFloats(1, tap_channels);
+  a.lo = -1.5f;
+  a.hi = 2.5f;
+  a.prefetch = packed.data();  // harmless: only a hint
+  const size_t per_block = (tap_channels + blocks - 1) / blocks;
+  for (size_t c = 0; c < tap_channels; c += per_block) {
+    a.tap_channels = std::min(per_block, tap_channels - c);
+    a.input_offset = input_offset + c;
+    a.reduction_offset = c;
+    a.accumulate = c > 0;
+    a.finish = c + a.tap_channels == tap_channels;
+    a.prefetch_lines = 5;
+    if (direct) {
+      a.rows = rows;
+      a.indirection = inputs.data();  // only [0] is read
+      a.outputs = outputs.data();
+      a.direct_input_stride = pixel;
+      a.direct_output_stride = out_stride;
+      fn(a);
+      continue;
+    }
+    for (size_t r0 = 0; r0 < rows; r0 += max_rows) {
+      a.rows = std::min(max_rows, rows - r0);
+      a.indirection = inputs.data() + r0;
+      a.outputs = outputs.data() + r0;
+      fn(a);
+    }
+  }
+  return out;
+}
+
+TEST(KernelsTest, IgemmDirectRowsMatchPointerRows) {
+  const IgemmKernel selected = SelectIgemm();
+  std::vector<IgemmKernel> kernels;
+  for (const IgemmKernel& k : SimdIgemms()) {
+    if (k.direct_rows) kernels.push_back(k);
+  }
+  // The kernel the operator uses must say whether it takes direct rows truly.
+  for (const IgemmKernel& k : SimdIgemms()) {
+    if (std::string(k.name) == selected.name) EXPECT_EQ(k.direct_rows, selected.direct_rows) << k.name;
+  }
+  if (kernels.empty()) GTEST_SKIP() << "no igemm kernel with direct rows on this CPU";
+  struct Case {
+    size_t rows, tap_channels, channels, input_offset, blocks;
+  };
+  const std::vector<Case> cases = {
+      {1, 1, 1, 0, 1},    {6, 16, 16, 0, 1},  {7, 32, 192, 0, 1}, {8, 45, 129, 3, 1},  {13, 24, 17, 0, 2},
+      {49, 64, 33, 0, 1}, {50, 7, 48, 5, 3},  {100, 16, 96, 0, 1}, {15, 144, 24, 0, 2}, {22, 3, 7, 1, 1},
+  };
+  for (const IgemmKernel& kernel : kernels) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.tap_channels << " -> "
+                                      << c.channels << ", offset " << c.input_offset << ", " << c.blocks << " blocks");
+      const std::vector<float> want =
+          RunIgemmRows(IgemmScalar, kIgemmRowsScalar, false, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
+      const std::vector<float> got =
+          RunIgemmRows(kernel.fn, kernel.max_rows, true, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
+      }
+    }
   }
 }
 
