@@ -103,23 +103,23 @@ template <size_t R, size_t T>
   }
 }
 
-// One block of R rows; `direct_input` / `out_base` non-null: rows by
-// arithmetic (IgemmArgs::direct_*_stride) from there.
+// One block of R rows from row r0 of the call; `direct_input` / `out_base`
+// non-null: rows by arithmetic (IgemmArgs::direct_*_stride) from there.
 template <size_t R>
-[[gnu::noinline]] void IgemmBlock(const IgemmArgs& a, const float* direct_input, float* out_base, const char* next,
-                                  size_t next_lines) {
+[[gnu::noinline]] void IgemmBlock(const IgemmArgs& a, size_t r0, const float* direct_input, float* out_base,
+                                  const char* next, size_t next_lines) {
   IgemmCall<R> c;
-  c.indirection = a.indirection;
   c.taps = a.taps;
   c.kc = a.tap_channels;
   c.row_stride = a.indirection_stride ? a.indirection_stride : a.taps;
+  c.indirection = a.indirection + r0 * c.row_stride;
   c.input_offset = a.input_offset;
   c.direct_input = direct_input;
   c.direct_stride = direct_input ? a.direct_input_stride : 0;
   c.tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(a.taps, a.tap_channels);
   c.weights_skip = kIgemmTile * (1 + a.reduction_offset);
 #pragma GCC unroll 7
-  for (size_t r = 0; r < R; ++r) c.out[r] = out_base ? out_base + r * a.direct_output_stride : a.outputs[r];
+  for (size_t r = 0; r < R; ++r) c.out[r] = out_base ? out_base + r * a.direct_output_stride : a.outputs[r0 + r];
   c.accumulate = a.accumulate;
   c.finish = a.finish;
   c.lo = _mm512_set1_ps(a.lo);
@@ -141,24 +141,28 @@ template <size_t R>
 
 void IgemmAvx512(const IgemmArgs& args) {
   const char* next = reinterpret_cast<const char*>(args.prefetch);
-  if (args.direct_input_stride == 0) {
+  const bool direct = args.direct_input_stride != 0;
+  const float* input = direct ? args.indirection[0] : nullptr;
+  float* output = direct ? args.outputs[0] : nullptr;
+  if (args.rows <= kIgemmRowsAvx512) {
     WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) {
-      IgemmBlock<decltype(rows)::value>(args, nullptr, nullptr, next, args.prefetch_lines);
+      IgemmBlock<decltype(rows)::value>(args, 0, input, output, next, args.prefetch_lines);
     });
     return;
   }
   // Blocks of balanced heights, each with its share of the prefetch lines.
   const BalancedBlocks blocks(args.rows, kIgemmRowsAvx512);
   const BalancedBlocks line_shares = BalancedBlocks::Split(args.prefetch_lines, blocks.count);
-  const float* input = args.indirection[0];
-  float* output = args.outputs[0];
-  for (size_t b = 0; b < blocks.count; ++b) {
+  for (size_t b = 0, r0 = 0; b < blocks.count; ++b) {
     const size_t rows = blocks.rows(b), lines = line_shares.rows(b);
     WithBlockRows<kIgemmRowsAvx512>(rows, [&](auto r) {
-      IgemmBlock<decltype(r)::value>(args, input, output, next, lines);
+      IgemmBlock<decltype(r)::value>(args, r0, input, output, next, lines);
     });
-    input += rows * args.direct_input_stride;
-    output += rows * args.direct_output_stride;
+    r0 += rows;
+    if (direct) {
+      input += rows * args.direct_input_stride;
+      output += rows * args.direct_output_stride;
+    }
     next += lines * 64;
   }
 }

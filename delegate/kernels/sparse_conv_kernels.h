@@ -97,7 +97,10 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 constexpr size_t kIgemmTile = 16;  // output channels per packed tile
 
 struct IgemmArgs {
-  size_t rows = 0;                            // 1..the kernel's max rows
+  // 1..the kernel's max rows; any count for a kernel with
+  // IgemmKernel::any_rows, taken in balanced blocks of its height (the
+  // prefetch lines shared among them): one call per pass of a task.
+  size_t rows = 0;
   size_t channels = 0;                        // output channels; the last tile may be partial
   size_t taps = 1;                            // reduction = taps x tap_channels
   size_t tap_channels = 0;
@@ -120,12 +123,10 @@ struct IgemmArgs {
   // reduction step, so they arrive while this call computes.
   const float* prefetch = nullptr;
   size_t prefetch_lines = 0;
-  // Rows by arithmetic (a dense 1x1 conv between dense tensors: one tap), for a
-  // kernel with IgemmKernel::direct_rows: when nonzero, indirection[0] is
-  // the first row's input and outputs[0] its output, row r's are r times
-  // these strides (floats) further; `rows` is then any count, taken in
-  // balanced blocks of the kernel's height, the prefetch lines shared among
-  // them. Saves the caller a call and two pointer arrays per block.
+  // Rows by arithmetic (a dense 1x1 conv between dense tensors: one tap), for
+  // a kernel with IgemmKernel::any_rows: when nonzero, indirection[0] is the
+  // first row's input and outputs[0] its output, row r's are r times these
+  // strides (floats) further. Saves the caller two pointer arrays.
   size_t direct_input_stride = 0;
   size_t direct_output_stride = 0;
 };
@@ -188,7 +189,7 @@ struct IgemmKernel {
   const char* name;     // "avx512", "avx2", "neon", "scalar"
   size_t max_rows;      // rows per call
   size_t tiles_per_step;  // 16-channel tiles computed together (AVX-512: 2); split channels in multiples
-  bool direct_rows;       // takes IgemmArgs::direct_*_stride
+  bool any_rows;          // takes any IgemmArgs::rows, and IgemmArgs::direct_*_stride
   // Longest reduction the conv operator gives this kernel; longer ones go to
   // the tap-blocked ConvRows kernel (faster for them with AVX2, measured on
   // ResNet-18's layer3/4; AVX-512 has no ConvRows kernel of its own).

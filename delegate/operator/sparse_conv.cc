@@ -579,15 +579,22 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             a.accumulate = tap > 0 || c > 0;
             a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
             const bool first_block = tap == 0 && c == 0;
-            if (direct && igemm_.direct_rows) {
+            if (igemm_.any_rows) {
               // One call: the kernel steps through the rows itself.
-              const float* first_input = image_in + first * p.input_channels;
-              float* first_output = image_out + first * cout + pass.c0;
+              const float* first_input = nullptr;
+              float* first_output = nullptr;
               a.rows = count;
-              a.indirection = &first_input;
-              a.outputs = &first_output;
-              a.direct_input_stride = p.input_channels;
-              a.direct_output_stride = cout;
+              if (direct) {
+                first_input = image_in + first * p.input_channels;
+                first_output = image_out + first * cout + pass.c0;
+                a.indirection = &first_input;
+                a.outputs = &first_output;
+                a.direct_input_stride = p.input_channels;
+                a.direct_output_stride = cout;
+              } else {
+                a.indirection = indirection + tap;
+                a.outputs = rows;
+              }
               a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
               a.prefetch_lines = first_block ? next_lines : 0;
               igemm_.fn(a);
