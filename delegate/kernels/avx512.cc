@@ -144,6 +144,8 @@ void IgemmAvx512(const IgemmArgs& args) {
   const bool direct = args.direct_input_stride != 0;
   const float* input = direct ? args.indirection[0] : nullptr;
   float* output = direct ? args.outputs[0] : nullptr;
+  // One block (a task of at most 7 rows, as in 7x7 layers): none of the
+  // split's divisions, a sizeable share of a short-reduction call.
   if (args.rows <= kIgemmRowsAvx512) {
     WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) {
       IgemmBlock<decltype(rows)::value>(args, 0, input, output, next, args.prefetch_lines);

@@ -561,13 +561,6 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
         const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
         const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
-        // Calls of balanced heights (49 rows: four of 6 and five of 5, not
-        // eight of 6 and one of 1, which streams the weights for one row),
-        // each prefetching its share of the next pass's lines. No division
-        // per call: with a short reduction (1x1 convs) a call is a few
-        // hundred cycles and four divisions were a quarter of it.
-        const kernels::BalancedBlocks calls(count, igemm_.max_rows);
-        const kernels::BalancedBlocks line_shares = kernels::BalancedBlocks::Split(next_lines, calls.count);
         // Reduction blocks in (tap, channel) order, the order of one
         // unblocked call: each adds to the sums the previous one left.
         for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
@@ -600,6 +593,14 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
               igemm_.fn(a);
               continue;
             }
+            // Calls of balanced heights (49 rows: four of 6 and five of 5, not
+            // eight of 6 and one of 1, which streams the weights for one row),
+            // each prefetching its share of the next pass's lines. No division
+            // per call: with a short reduction (1x1 convs) a call is a few
+            // hundred cycles and four divisions were a quarter of it. (An
+            // igemm pass has one reduction block: these are built once.)
+            const kernels::BalancedBlocks calls(count, igemm_.max_rows);
+            const kernels::BalancedBlocks line_shares = kernels::BalancedBlocks::Split(next_lines, calls.count);
             for (size_t r0 = 0, call = 0, line = 0; call < calls.count; r0 += a.rows, ++call) {
               a.rows = calls.rows(call);
               if (direct) {
