@@ -322,7 +322,7 @@ void IgemmBlock(const IgemmArgs& a) {
 }  // namespace
 
 void IgemmAvx2(const IgemmArgs& args) {
-  WithBlockRows<kIgemmRowsAvx2>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
+  IgemmInBlocks<kIgemmRowsAvx2>(args, [](auto rows, const IgemmArgs& block) { IgemmBlock<decltype(rows)::value>(block); });
 }
 
 }  // namespace kernels

@@ -140,33 +140,17 @@ template <size_t R>
 }  // namespace
 
 void IgemmAvx512(const IgemmArgs& args) {
-  const char* next = reinterpret_cast<const char*>(args.prefetch);
+  // Rows by arithmetic are read as such, not through pointers built per block.
   const bool direct = args.direct_input_stride != 0;
   const float* input = direct ? args.indirection[0] : nullptr;
   float* output = direct ? args.outputs[0] : nullptr;
-  // One block (a task of at most 7 rows, as in 7x7 layers): none of the
-  // split's divisions, a sizeable share of a short-reduction call.
-  if (args.rows <= kIgemmRowsAvx512) {
-    WithBlockRows<kIgemmRowsAvx512>(args.rows, [&](auto rows) {
-      IgemmBlock<decltype(rows)::value>(args, 0, input, output, next, args.prefetch_lines);
+  ForEachIgemmRowBlock<kIgemmRowsAvx512>(args, [&](const IgemmRowBlock& b) {
+    WithBlockRows<kIgemmRowsAvx512>(b.rows, [&](auto rows) {
+      IgemmBlock<decltype(rows)::value>(args, b.first_row, direct ? input + b.first_row * args.direct_input_stride : nullptr,
+                                        direct ? output + b.first_row * args.direct_output_stride : nullptr,
+                                        b.prefetch, b.prefetch_lines);
     });
-    return;
-  }
-  // Blocks of balanced heights, each with its share of the prefetch lines.
-  const BalancedBlocks blocks(args.rows, kIgemmRowsAvx512);
-  const BalancedBlocks line_shares = BalancedBlocks::Split(args.prefetch_lines, blocks.count);
-  for (size_t b = 0, r0 = 0; b < blocks.count; ++b) {
-    const size_t rows = blocks.rows(b), lines = line_shares.rows(b);
-    WithBlockRows<kIgemmRowsAvx512>(rows, [&](auto r) {
-      IgemmBlock<decltype(r)::value>(args, r0, input, output, next, lines);
-    });
-    r0 += rows;
-    if (direct) {
-      input += rows * args.direct_input_stride;
-      output += rows * args.direct_output_stride;
-    }
-    next += lines * 64;
-  }
+  });
 }
 
 }  // namespace kernels

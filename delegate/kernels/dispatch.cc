@@ -94,16 +94,16 @@ IgemmKernel SelectIgemm() {
   switch (SelectIsa()) {
 #if defined(__x86_64__)
     case Isa::kAvx512:
-      return {IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, true, kAll};
+      return {IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, kAll};
     case Isa::kAvx2:
-      return {IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, false, 2048};
+      return {IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 2048};
 #endif
 #if defined(__aarch64__)
     case Isa::kNeon:
-      return {IgemmNeon, "neon", kIgemmRowsNeon, 1, false, 2048};
+      return {IgemmNeon, "neon", kIgemmRowsNeon, 1, 2048};
 #endif
     default:
-      return {IgemmScalar, "scalar", kIgemmRowsScalar, 1, false, kAll};
+      return {IgemmScalar, "scalar", kIgemmRowsScalar, 1, kAll};
   }
 }
 

@@ -359,7 +359,7 @@ void IgemmBlock(const IgemmArgs& a) {
 }  // namespace
 
 void IgemmNeon(const IgemmArgs& args) {
-  WithBlockRows<kIgemmRowsNeon>(args.rows, [&](auto rows) { IgemmBlock<decltype(rows)::value>(args); });
+  IgemmInBlocks<kIgemmRowsNeon>(args, [](auto rows, const IgemmArgs& block) { IgemmBlock<decltype(rows)::value>(block); });
 }
 
 }  // namespace kernels

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
+#include "delegate/kernels/tile_util.h"
 
 namespace actsparse {
 namespace kernels {
@@ -93,7 +94,10 @@ void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t 
   }
 }
 
-void IgemmScalar(const IgemmArgs& args) {
+namespace {
+
+// Any rows through pointers: the reference the SIMD kernels are tested against.
+void IgemmPointerRows(const IgemmArgs& args) {
   const size_t row_stride = args.indirection_stride ? args.indirection_stride : args.taps;
   const size_t tile_stride = args.tile_stride ? args.tile_stride : IgemmTileFloats(args.taps, args.tap_channels);
   const float* tile = args.packed;
@@ -118,6 +122,12 @@ void IgemmScalar(const IgemmArgs& args) {
       }
     }
   }
+}
+
+}  // namespace
+
+void IgemmScalar(const IgemmArgs& args) {
+  IgemmInBlocks<kIgemmRowsScalar>(args, [](auto, const IgemmArgs& block) { IgemmPointerRows(block); });
 }
 
 void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels) {

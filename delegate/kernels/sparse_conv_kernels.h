@@ -97,9 +97,9 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 constexpr size_t kIgemmTile = 16;  // output channels per packed tile
 
 struct IgemmArgs {
-  // 1..the kernel's max rows; any count for a kernel with
-  // IgemmKernel::any_rows, taken in balanced blocks of its height (the
-  // prefetch lines shared among them): one call per pass of a task.
+  // Any count: every kernel steps through them in balanced blocks of its
+  // register height (IgemmKernel::block_rows), sharing the prefetch lines
+  // among the blocks, so a pass of a task is one call.
   size_t rows = 0;
   size_t channels = 0;                        // output channels; the last tile may be partial
   size_t taps = 1;                            // reduction = taps x tap_channels
@@ -123,10 +123,10 @@ struct IgemmArgs {
   // reduction step, so they arrive while this call computes.
   const float* prefetch = nullptr;
   size_t prefetch_lines = 0;
-  // Rows by arithmetic (a dense 1x1 conv between dense tensors: one tap), for
-  // a kernel with IgemmKernel::any_rows: when nonzero, indirection[0] is the
-  // first row's input and outputs[0] its output, row r's are r times these
-  // strides (floats) further. Saves the caller two pointer arrays.
+  // Rows by arithmetic (a dense 1x1 conv between dense tensors: one tap):
+  // when nonzero, indirection[0] is the first row's input and outputs[0] its
+  // output, row r's are r times these strides (floats) further. Saves the
+  // caller two pointer arrays.
   size_t direct_input_stride = 0;
   size_t direct_output_stride = 0;
 };
@@ -142,37 +142,11 @@ size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_chann
 void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
                       size_t out_channels, float* packed);
 
-// Rows split into as few blocks of at most `max_rows` as possible, their
-// heights balanced (34 rows in blocks of 6: four of 6 and two of 5) rather
-// than a ragged last block; or (Split) a total in `parts` shares that differ
-// by at most one. Divides once, not once per block.
-struct BalancedBlocks {
-  size_t count, base_rows, taller;
-  BalancedBlocks(size_t rows, size_t max_rows)
-      : count((rows + max_rows - 1) / max_rows),
-        base_rows(count ? rows / count : 0),
-        taller(count ? rows % count : 0) {}
-  static BalancedBlocks Split(size_t total, size_t parts) {
-    BalancedBlocks b(0, 1);
-    b.count = parts;
-    b.base_rows = parts ? total / parts : 0;
-    b.taller = parts ? total % parts : 0;
-    return b;
-  }
-  // Rows of block i; the first `taller` blocks have one more.
-  size_t rows(size_t i) const { return i < taller ? base_rows + 1 : base_rows; }
-};
-
-// Rows per call (register block height) of each igemm kernel.
+// Register block height (rows per block) of each igemm kernel.
 constexpr size_t kIgemmRowsScalar = 4;
 constexpr size_t kIgemmRowsNeon = 4;
 constexpr size_t kIgemmRowsAvx2 = 6;
 constexpr size_t kIgemmRowsAvx512 = 7;
-// The most of any of them.
-constexpr size_t kMaxIgemmRows = 7;
-static_assert(kIgemmRowsScalar <= kMaxIgemmRows && kIgemmRowsNeon <= kMaxIgemmRows &&
-                  kIgemmRowsAvx2 <= kMaxIgemmRows && kIgemmRowsAvx512 <= kMaxIgemmRows,
-              "kMaxIgemmRows bounds every kernel's rows");
 
 using IgemmFn = void (*)(const IgemmArgs& args);
 void IgemmScalar(const IgemmArgs& args);
@@ -187,9 +161,8 @@ void IgemmAvx512(const IgemmArgs& args);  // only where CpuHasAvx512()
 struct IgemmKernel {
   IgemmFn fn;
   const char* name;     // "avx512", "avx2", "neon", "scalar"
-  size_t max_rows;      // rows per call
+  size_t block_rows;      // register block height (rows computed together)
   size_t tiles_per_step;  // 16-channel tiles computed together (AVX-512: 2); split channels in multiples
-  bool any_rows;          // takes any IgemmArgs::rows, and IgemmArgs::direct_*_stride
   // Longest reduction the conv operator gives this kernel; longer ones go to
   // the tap-blocked ConvRows kernel (faster for them with AVX2, measured on
   // ResNet-18's layer3/4; AVX-512 has no ConvRows kernel of its own).

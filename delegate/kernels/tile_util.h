@@ -1,6 +1,7 @@
-// ISA-independent pieces shared by the SIMD micro-kernel files: the per-tile
-// bias bookkeeping, the dispatch on register block height, and the pixel blocking and scalar channel tail of the
-// depthwise kernels.
+// ISA-independent pieces shared by the micro-kernel files: the per-tile
+// bias bookkeeping, the dispatch on register block height, the igemm's
+// stepping through a call's rows in blocks, and the pixel blocking and
+// scalar channel tail of the depthwise kernels.
 // Header-only and inline so each ISA file compiles them with its own flags.
 #ifndef ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
 #define ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
@@ -68,6 +69,95 @@ inline void WithBlockRows(size_t rows, Fn&& fn) {
       WithBlockRows<kMax - 1>(rows, fn);
     }
   }
+}
+
+// Rows split into as few blocks of at most `max_rows` as possible, their
+// heights balanced (34 rows in blocks of 6: four of 6 and two of 5) rather
+// than a ragged last block; or (Split) a total in `parts` shares that differ
+// by at most one. Divides once, not once per block.
+struct BalancedBlocks {
+  size_t count, base_rows, taller;
+  BalancedBlocks(size_t rows, size_t max_rows)
+      : count((rows + max_rows - 1) / max_rows),
+        base_rows(count ? rows / count : 0),
+        taller(count ? rows % count : 0) {}
+  static BalancedBlocks Split(size_t total, size_t parts) {
+    BalancedBlocks b(0, 1);
+    b.count = parts;
+    b.base_rows = parts ? total / parts : 0;
+    b.taller = parts ? total % parts : 0;
+    return b;
+  }
+  // Rows of block i; the first `taller` blocks have one more.
+  size_t rows(size_t i) const { return i < taller ? base_rows + 1 : base_rows; }
+};
+
+// One register block of an igemm call: its rows [first_row, first_row +
+// rows) of the call's, and its share of the call's prefetch lines.
+struct IgemmRowBlock {
+  size_t first_row, rows;
+  const char* prefetch;
+  size_t prefetch_lines;
+};
+
+// Steps an igemm call's rows in balanced blocks of at most kRows (49 rows
+// in blocks of 6: four of 6 and five of 5, not eight of 6 and one of 1,
+// which streams every weight for one row), calling block(IgemmRowBlock)
+// for each; each block prefetches its share of the next call's lines, so
+// the prefetches stay spread over the call. A call of at most kRows rows
+// skips the split's divisions: with a short reduction (a 1x1 conv in a 7x7
+// layer) they are a sizeable share of it.
+template <size_t kRows, typename Block>
+inline void ForEachIgemmRowBlock(const IgemmArgs& a, Block&& block) {
+  const char* next = reinterpret_cast<const char*>(a.prefetch);
+  if (a.rows <= kRows) {
+    if (a.rows != 0) block(IgemmRowBlock{0, a.rows, next, a.prefetch_lines});
+    return;
+  }
+  const BalancedBlocks blocks(a.rows, kRows);
+  const BalancedBlocks line_shares = BalancedBlocks::Split(a.prefetch_lines, blocks.count);
+  for (size_t b = 0, r0 = 0; b < blocks.count; ++b) {
+    const size_t rows = blocks.rows(b), lines = line_shares.rows(b);
+    block(IgemmRowBlock{r0, rows, next, lines});
+    r0 += rows;
+    next += lines * 64;
+  }
+}
+
+// For a kernel whose block function fn(std::integral_constant<size_t, R>,
+// const IgemmArgs&) takes R <= kRows rows through pointers: any rows, in
+// blocks. Each block gets the call's args from its first row (one copy per
+// call, a few fields per block) or, for rows by arithmetic
+// (IgemmArgs::direct_*_stride), pointers built for its rows.
+template <size_t kRows, typename BlockFn>
+inline void IgemmInBlocks(const IgemmArgs& a, BlockFn&& fn) {
+  IgemmArgs block = a;
+  const float* inputs[kRows];
+  float* outputs[kRows];
+  const bool direct = a.direct_input_stride != 0;
+  if (direct) {
+    block.indirection = inputs;
+    block.outputs = outputs;
+    block.indirection_stride = 1;
+    block.direct_input_stride = 0;
+    block.direct_output_stride = 0;
+  }
+  const size_t row_stride = a.indirection_stride ? a.indirection_stride : a.taps;
+  ForEachIgemmRowBlock<kRows>(a, [&](const IgemmRowBlock& b) {
+    block.rows = b.rows;
+    block.prefetch = reinterpret_cast<const float*>(b.prefetch);
+    block.prefetch_lines = b.prefetch_lines;
+    if (direct) {
+      for (size_t r = 0; r < b.rows; ++r) {
+        inputs[r] = a.indirection[0] + (b.first_row + r) * a.direct_input_stride;
+        outputs[r] = a.outputs[0] + (b.first_row + r) * a.direct_output_stride;
+      }
+    } else {
+      block.indirection = a.indirection + b.first_row * row_stride;
+      block.outputs = a.outputs + b.first_row;
+    }
+    WithBlockRows<kRows>(b.rows, [&](auto rows) { fn(rows, block); });
+  });
 }
 
 }  // namespace kernels

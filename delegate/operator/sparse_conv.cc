@@ -548,16 +548,14 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      // ReadsPixelsDirectly: each call's pointers, from arithmetic.
+      // ReadsPixelsDirectly: rows by arithmetic, from here.
       const float* image_in = input + n * input_layout_.image_stride;
-      const float* call_inputs[kernels::kMaxIgemmRows];
-      float* call_outputs[kernels::kMaxIgemmRows];
       for_each_pass([&](const TilePass& pass) {
         const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
         a.channels = pass.width;
         a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
-        // The next pass's weights, into L2 while this pass computes: a share
-        // of them in every call of its first reduction block.
+        // The next pass's weights, into L2 while this pass computes: in its
+        // first reduction block (the kernel spreads them over the row blocks).
         const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
         const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
         const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
@@ -571,55 +569,24 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             a.reduction_offset = tap * cin + c;
             a.accumulate = tap > 0 || c > 0;
             a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-            const bool first_block = tap == 0 && c == 0;
-            if (igemm_.any_rows) {
-              // One call: the kernel steps through the rows itself.
-              const float* first_input = nullptr;
-              float* first_output = nullptr;
-              a.rows = count;
-              if (direct) {
-                first_input = image_in + first * p.input_channels;
-                first_output = image_out + first * cout + pass.c0;
-                a.indirection = &first_input;
-                a.outputs = &first_output;
-                a.direct_input_stride = p.input_channels;
-                a.direct_output_stride = cout;
-              } else {
-                a.indirection = indirection + tap;
-                a.outputs = rows;
-              }
-              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
-              a.prefetch_lines = first_block ? next_lines : 0;
-              igemm_.fn(a);
-              continue;
+            // One call per pass and reduction block: the kernel steps through the rows.
+            const float* first_input = nullptr;
+            float* first_output = nullptr;
+            a.rows = count;
+            if (direct) {
+              first_input = image_in + first * p.input_channels;
+              first_output = image_out + first * cout + pass.c0;
+              a.indirection = &first_input;
+              a.outputs = &first_output;
+              a.direct_input_stride = p.input_channels;
+              a.direct_output_stride = cout;
+            } else {
+              a.indirection = indirection + tap;
+              a.outputs = rows;
             }
-            // Calls of balanced heights (49 rows: four of 6 and five of 5, not
-            // eight of 6 and one of 1, which streams the weights for one row),
-            // each prefetching its share of the next pass's lines. No division
-            // per call: with a short reduction (1x1 convs) a call is a few
-            // hundred cycles and four divisions were a quarter of it. (An
-            // igemm pass has one reduction block: these are built once.)
-            const kernels::BalancedBlocks calls(count, igemm_.max_rows);
-            const kernels::BalancedBlocks line_shares = kernels::BalancedBlocks::Split(next_lines, calls.count);
-            for (size_t r0 = 0, call = 0, line = 0; call < calls.count; r0 += a.rows, ++call) {
-              a.rows = calls.rows(call);
-              if (direct) {
-                for (size_t r = 0; r < a.rows; ++r) {
-                  call_inputs[r] = image_in + (first + r0 + r) * p.input_channels;
-                  call_outputs[r] = image_out + (first + r0 + r) * cout + pass.c0;
-                }
-                a.indirection = call_inputs;
-                a.outputs = call_outputs;
-              } else {
-                a.indirection = indirection + r0 * taps + tap;
-                a.outputs = rows + r0;
-              }
-              const size_t lines = line_shares.rows(call);
-              a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride + line * kernels::kIgemmTile;
-              a.prefetch_lines = first_block ? lines : 0;
-              line += lines;
-              igemm_.fn(a);
-            }
+            a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
+            a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
+            igemm_.fn(a);
           }
         }
       });

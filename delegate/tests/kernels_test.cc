@@ -221,9 +221,9 @@ struct IgemmCase {
   size_t input_offset;
 };
 
-// Runs `fn` on random data; `max_rows` rows per call (a kernel with any_rows:
-// pass every row at once, as the operator does then).
-std::vector<float> RunIgemm(IgemmFn fn, size_t max_rows, const IgemmCase& c, unsigned seed) {
+// Runs `fn` on random data, `rows_per_call` rows per call (every row at
+// once is what the operator does; one row per call is the reference).
+std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t pixel = c.tap_channels + c.input_offset;
@@ -256,8 +256,8 @@ std::vector<float> RunIgemm(IgemmFn fn, size_t max_rows, const IgemmCase& c, uns
     a.reduction_offset = tap * c.tap_channels;
     a.accumulate = tap > 0;
     a.finish = tap + a.taps == c.taps;
-    for (size_t r0 = 0; r0 < c.rows; r0 += max_rows) {
-      a.rows = std::min(max_rows, c.rows - r0);
+    for (size_t r0 = 0; r0 < c.rows; r0 += rows_per_call) {
+      a.rows = std::min(rows_per_call, c.rows - r0);
       a.indirection = indirection.data() + r0 * c.taps + tap;
       a.outputs = outputs.data() + r0;
       fn(a);
@@ -292,16 +292,24 @@ TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
   EXPECT_EQ(out1[1], -6.0f);  // -8 clamped
 }
 
-// Every igemm kernel this CPU runs, with its row count.
+// Every SIMD igemm kernel this CPU runs, with its block height.
 std::vector<IgemmKernel> SimdIgemms() {
   std::vector<IgemmKernel> kernels;
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", 6, 1, false, 0});
-  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", 7, 2, true, 0});
+  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 0});
+  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, 0});
 #endif
 #if defined(__aarch64__)
-  kernels.push_back({IgemmNeon, "neon", 4, 1, false, 0});
+  kernels.push_back({IgemmNeon, "neon", kIgemmRowsNeon, 1, 0});
 #endif
+  return kernels;
+}
+
+// The SIMD ones and the scalar one (its blocks and direct rows are the
+// shared kernel-layer code the SIMD ones use too).
+std::vector<IgemmKernel> AllIgemms() {
+  std::vector<IgemmKernel> kernels = SimdIgemms();
+  kernels.push_back({IgemmScalar, "scalar", kIgemmRowsScalar, 1, 0});
   return kernels;
 }
 
@@ -311,34 +319,38 @@ TEST(KernelsTest, SelectIgemmPicksTheWidestIsa) {
   EXPECT_STREQ(chosen.name, simd.empty() ? "scalar" : simd.back().name);
 }
 
-TEST(KernelsTest, IgemmSimdMatchesScalar) {
-  const std::vector<IgemmKernel> kernels = SimdIgemms();
-  if (kernels.empty()) GTEST_SKIP() << "no SIMD igemm on this CPU";
+// Each kernel with every row in one call (in its blocks, the prefetch lines
+// shared among them) and with a block per call, against the scalar kernel
+// one row per call.
+TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
   const std::vector<IgemmCase> cases = {
       {1, 1, 1, 1, 0, 0},    {6, 1, 16, 96, 0, 0},  {7, 9, 64, 64, 0, 0},   {13, 1, 45, 129, 0, 3},
       {49, 9, 17, 40, 4, 0}, {5, 7, 21, 16, 3, 0}, {12, 3, 5, 7, 0, 11},    {25, 1, 320, 33, 0, 0},
       {14, 2, 9, 48, 0, 0},  {7, 1, 3, 17, 0, 0},  {21, 1, 8, 32, 0, 0},
   };
-  for (const IgemmKernel& kernel : kernels) {
-  for (const IgemmCase& c : cases) {
-    SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.taps << " taps x " << c.tap_channels << " -> "
-                                    << c.channels << ", " << c.taps_per_call << " taps per call");
-    const std::vector<float> want = RunIgemm(IgemmScalar, kIgemmRowsScalar, c, 7);
-    const std::vector<float> got = RunIgemm(kernel.fn, kernel.any_rows ? c.rows : kernel.max_rows, c, 7);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      // Same products and order; FMA contraction may differ in the last bits.
-      ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
+  for (const IgemmKernel& kernel : AllIgemms()) {
+    for (const IgemmCase& c : cases) {
+      const std::vector<float> want = RunIgemm(IgemmScalar, 1, c, 7);
+      for (size_t rows_per_call : {c.rows, kernel.block_rows}) {
+        SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows (" << rows_per_call << " per call), "
+                                        << c.taps << " taps x " << c.tap_channels << " -> " << c.channels << ", "
+                                        << c.taps_per_call << " taps per call");
+        const std::vector<float> got = RunIgemm(kernel.fn, rows_per_call, c, 7);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+          // Same products and order; FMA contraction may differ in the last bits.
+          ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
+        }
+      }
     }
-  }
   }
 }
 
 // A 1x1 conv over contiguous pixels (`pixel` floats apart, outputs
 // `channels + 3` apart), its reduction in `blocks` channel blocks. direct:
 // one call per block with rows by arithmetic (IgemmArgs::direct_*_stride);
-// else calls of `max_rows` rows through pointer arrays, as RunIgemm.
-std::vector<float> RunIgemmRows(IgemmFn fn, size_t max_rows, bool direct, size_t rows, size_t tap_channels,
+// else one call per row through pointers (the reference).
+std::vector<float> RunIgemmRows(IgemmFn fn, bool direct, size_t rows, size_t tap_channels,
                                 size_t channels, size_t input_offset, size_t blocks, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
@@ -383,8 +395,8 @@ std::vector<float> RunIgemmRows(IgemmFn fn, size_t max_rows, bool direct, size_t
       fn(a);
       continue;
     }
-    for (size_t r0 = 0; r0 < rows; r0 += max_rows) {
-      a.rows = std::min(max_rows, rows - r0);
+    for (size_t r0 = 0; r0 < rows; ++r0) {
+      a.rows = 1;
       a.indirection = inputs.data() + r0;
       a.outputs = outputs.data() + r0;
       fn(a);
@@ -394,16 +406,6 @@ std::vector<float> RunIgemmRows(IgemmFn fn, size_t max_rows, bool direct, size_t
 }
 
 TEST(KernelsTest, IgemmDirectRowsMatchPointerRows) {
-  const IgemmKernel selected = SelectIgemm();
-  std::vector<IgemmKernel> kernels;
-  for (const IgemmKernel& k : SimdIgemms()) {
-    if (k.any_rows) kernels.push_back(k);
-  }
-  // The kernel the operator uses must say whether it takes direct rows truly.
-  for (const IgemmKernel& k : SimdIgemms()) {
-    if (std::string(k.name) == selected.name) EXPECT_EQ(k.any_rows, selected.any_rows) << k.name;
-  }
-  if (kernels.empty()) GTEST_SKIP() << "no igemm kernel with direct rows on this CPU";
   struct Case {
     size_t rows, tap_channels, channels, input_offset, blocks;
   };
@@ -411,14 +413,14 @@ TEST(KernelsTest, IgemmDirectRowsMatchPointerRows) {
       {1, 1, 1, 0, 1},    {6, 16, 16, 0, 1},  {7, 32, 192, 0, 1}, {8, 45, 129, 3, 1},  {13, 24, 17, 0, 2},
       {49, 64, 33, 0, 1}, {50, 7, 48, 5, 3},  {100, 16, 96, 0, 1}, {15, 144, 24, 0, 2}, {22, 3, 7, 1, 1},
   };
-  for (const IgemmKernel& kernel : kernels) {
+  for (const IgemmKernel& kernel : AllIgemms()) {
     for (const Case& c : cases) {
       SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.tap_channels << " -> "
                                       << c.channels << ", offset " << c.input_offset << ", " << c.blocks << " blocks");
       const std::vector<float> want =
-          RunIgemmRows(IgemmScalar, kIgemmRowsScalar, false, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
+          RunIgemmRows(IgemmScalar, false, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
       const std::vector<float> got =
-          RunIgemmRows(kernel.fn, kernel.max_rows, true, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
+          RunIgemmRows(kernel.fn, true, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;

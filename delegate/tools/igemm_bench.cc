@@ -122,8 +122,7 @@ int Main(int argc, char** argv) {
   }
   const kernels::IgemmKernel kernel = kernels::SelectIgemm();
   const double peak = PeakGflops(kernel.name, 5);
-  std::printf("igemm kernel: %s (%zu rows per block%s); FMA bound of one core: ", kernel.name, kernel.max_rows,
-              kernel.any_rows ? ", any rows per call" : "");
+  std::printf("igemm kernel: %s (%zu rows per block); FMA bound of one core: ", kernel.name, kernel.block_rows);
   if (peak > 0) {
     std::printf("%.1f GFLOP/s\n", peak);
   } else {
@@ -140,12 +139,8 @@ int Main(int argc, char** argv) {
     for (float& v : bias) v = uniform(rng);
     std::vector<float> packed(kernels::PackedIgemmWeightsSize(1, s.in_channels, s.out_channels));
     kernels::PackIgemmWeights(ohwi.data(), bias.data(), 1, s.in_channels, s.out_channels, packed.data());
-    std::vector<const float*> inputs(s.pixels);
-    std::vector<float*> outputs(s.pixels);
-    for (size_t p = 0; p < s.pixels; ++p) {
-      inputs[p] = input.data() + p * s.in_channels;
-      outputs[p] = output.data() + p * s.out_channels;
-    }
+    const float* first_input = input.data();
+    float* first_output = output.data();
     kernels::IgemmArgs a;
     a.channels = s.out_channels;
     a.tap_channels = s.in_channels;
@@ -158,22 +153,13 @@ int Main(int argc, char** argv) {
     const int reps = std::max(1, static_cast<int>(2e8 / flops));
     auto run = [&] {
       for (int rep = 0; rep < reps; ++rep) {
-        if (kernel.any_rows) {
-          // As the operator calls it: all of a task's rows, by arithmetic.
-          a.rows = s.pixels;
-          a.indirection = inputs.data();
-          a.outputs = outputs.data();
-          a.direct_input_stride = s.in_channels;
-          a.direct_output_stride = s.out_channels;
-          kernel.fn(a);
-          continue;
-        }
-        for (size_t r0 = 0; r0 < s.pixels; r0 += kernel.max_rows) {
-          a.rows = std::min(kernel.max_rows, s.pixels - r0);
-          a.indirection = inputs.data() + r0;
-          a.outputs = outputs.data() + r0;
-          kernel.fn(a);
-        }
+        // As the operator calls it: all of a task's rows, by arithmetic.
+        a.rows = s.pixels;
+        a.indirection = &first_input;
+        a.outputs = &first_output;
+        a.direct_input_stride = s.in_channels;
+        a.direct_output_stride = s.out_channels;
+        kernel.fn(a);
       }
     };
     run();  // warm the caches
