@@ -2,13 +2,35 @@
 
 #include <algorithm>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace actsparse {
 namespace {
+
+constexpr std::size_t kHugePageBytes = 2 * 1024 * 1024;
+constexpr std::size_t kCacheLine = 64;
 
 // Tasks per thread, so a thread the OS delays holds up the others briefly.
 constexpr size_t kTasksPerThread = 4;
 
 }  // namespace
+
+void* AllocateBuffer(std::size_t bytes) {
+  if (bytes < kHugePageBytes) return ::operator new(bytes, std::align_val_t(kCacheLine));
+  void* p = ::operator new(bytes, std::align_val_t(kHugePageBytes));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Before the first touch, so the pages are faulted in huge. A hint: where
+  // THP is off it fails and the block keeps small pages.
+  madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+void FreeBuffer(void* p, std::size_t bytes) {
+  ::operator delete(p, std::align_val_t(bytes < kHugePageBytes ? kCacheLine : kHugePageBytes));
+}
 
 size_t NumElements(const Shape& shape) {
   size_t n = 1;

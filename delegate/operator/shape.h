@@ -13,6 +13,14 @@
 
 namespace actsparse {
 
+// Buffers of 2 MB or more start on a 2 MB boundary and ask Linux for
+// transparent huge pages (madvise; where THP is off, or off Linux, they
+// keep small pages): a ResNet's packed weights are tens of MB, streamed
+// every inference, and 4 KB pages cost a TLB miss per page. Measured on
+// ResNet-18 s=0.3 at 1 thread, interleaved: +1.9-3%; MobileNetV2 +0.5-1.5%.
+void* AllocateBuffer(std::size_t bytes);
+void FreeBuffer(void* p, std::size_t bytes);
+
 // Memory for packed weights and activations: 64-byte (cache line) aligned,
 // so a 16-float weight row is one line and no vector load splits across
 // two (glibc's malloc gives 16 bytes; split loads were half of the igemm
@@ -24,10 +32,8 @@ struct CacheAlignedAllocator {
   CacheAlignedAllocator() = default;
   template <class U>
   CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
-  T* allocate(std::size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kAlignment)));
-  }
-  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(kAlignment)); }
+  T* allocate(std::size_t n) { return static_cast<T*>(AllocateBuffer(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { FreeBuffer(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
   template <class U>

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -14,6 +16,7 @@
 #include "delegate/operator/elementwise.h"
 #include "delegate/operator/layout.h"
 #include "delegate/operator/pooling.h"
+#include "delegate/operator/shape.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/thread_pool.h"
 
@@ -45,6 +48,27 @@ std::vector<int> Coords(size_t flat, const Shape& shape) {
     flat /= shape[i];
   }
   return coords;
+}
+
+// Packed weights and activations: 64-byte aligned; from 2 MB on, on a 2 MB
+// boundary (whole huge pages for the kernel's THP hint), and usable to the end.
+TEST(BufferTest, LargeBuffersStartOnHugePageBoundaries) {
+  constexpr size_t kHuge = 2 * 1024 * 1024;
+  for (size_t bytes : {size_t{4}, size_t{4096}, kHuge - 4, kHuge, 5 * kHuge + 12}) {
+    SCOPED_TRACE(bytes);
+    void* p = AllocateBuffer(bytes);
+    ASSERT_NE(p, nullptr);
+    const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+    EXPECT_EQ(address % (bytes >= kHuge ? kHuge : 64), 0u);
+    std::memset(p, 0x5a, bytes);
+    EXPECT_EQ(static_cast<unsigned char*>(p)[bytes - 1], 0x5a);
+    FreeBuffer(p, bytes);
+  }
+  AlignedFloats weights(kHuge / sizeof(float) + 3, 1.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(weights.data()) % kHuge, 0u);
+  weights.resize(10);  // reallocation frees with the size it was allocated with
+  weights.shrink_to_fit();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(weights.data()) % 64, 0u);
 }
 
 class OperatorsTest : public ::testing::TestWithParam<int> {
