@@ -200,6 +200,32 @@ def test_compare_builds_times_each_library_in_one_process(repo, tmp_path, delega
     assert first["vs_first"] == 1.0
     assert abs(second["vs_first"] - first["ms"] / second["ms"]) < 1e-9
     assert abs(first["vs_xnnpack"] - result["xnnpack_ms"] / first["ms"]) < 1e-9
+    assert result["xnnpack_model"] == str(model)
+    assert first["load"] is None  # under 8 rounds
+
+
+def test_compare_builds_reports_each_builds_load_sensitivity(repo, tmp_path, delegate_path):
+    """--reference: XNNPACK runs the other model; each build gets the
+    quartile table of its own rounds against XNNPACK's."""
+    from actsparse.tflite_builder import demo_model
+    model, dense = tmp_path / "demo.tflite", tmp_path / "dense.tflite"
+    model.write_bytes(demo_model(annotate=True))
+    dense.write_bytes(demo_model(annotate=False))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "compare_builds.py"), str(model),
+                          str(delegate_path), "--reference", str(dense), "--rounds", "12", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["xnnpack_model"] == str(dense)
+    load = result["builds"][0]["load"]
+    assert load["pairs"] == 12 and len(load["quartiles"]) == 4
+    fast, slow = load["quartiles"][0], load["quartiles"][3]
+    assert fast["dense_ms"][1] <= slow["dense_ms"][0]
+    assert abs(load["slow_over_fast"] - slow["pair_ratio"] / fast["pair_ratio"]) < 1e-3
+    text = subprocess.run([sys.executable, str(repo / "benchmarks" / "compare_builds.py"), str(model),
+                           str(delegate_path), "--reference", str(dense), "--rounds", "8"],
+                          capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0 and "under load:" in text.stdout and "dense.tflite" in text.stdout, text.stdout
 
 
 def test_compare_builds_rejects_bad_arguments(repo, tmp_path, delegate_path):
@@ -209,6 +235,7 @@ def test_compare_builds_rejects_bad_arguments(repo, tmp_path, delegate_path):
                           ([script, str(tmp_path / "old.so")], "old.so: no such file"),
                           ([script, lib, "--threads", "0"], "--threads must be at least 1"),
                           ([script, lib, "--rounds", "0"], "--rounds must be at least 1"),
+                          ([script, lib, "--reference", str(tmp_path / "dense.tflite")], "dense.tflite: no such file"),
                           ([script, lib, "--option", "claim"], "expected KEY=VALUE")):
         out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
