@@ -146,7 +146,7 @@ void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t 
 constexpr size_t kIgemmRowsScalar = 4;
 constexpr size_t kIgemmRowsNeon = 4;
 constexpr size_t kIgemmRowsAvx2 = 6;
-constexpr size_t kIgemmRowsAvx512 = 7;
+constexpr size_t kIgemmRowsAvx512 = 10;
 
 using IgemmFn = void (*)(const IgemmArgs& args);
 void IgemmScalar(const IgemmArgs& args);
