@@ -550,12 +550,24 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      // ReadsPixelsDirectly: rows by arithmetic, from here.
-      const float* image_in = input + n * input_layout_.image_stride;
+      // One call per pass and reduction block: the kernel steps through the
+      // task's rows. ReadsPixelsDirectly: rows by arithmetic from the task's
+      // first pixel (its output at each pass's first channel).
+      a.rows = count;
+      const float* first_input = direct ? input + n * input_layout_.image_stride + first * p.input_channels : nullptr;
+      float* first_output = nullptr;
+      if (direct) {
+        a.indirection = &first_input;
+        a.outputs = &first_output;
+        a.direct_input_stride = p.input_channels;
+        a.direct_output_stride = cout;
+      }
       for_each_pass([&](const TilePass& pass) {
         const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
         a.channels = pass.width;
         a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
+        a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
+        first_output = image_out + first * cout + pass.c0;
         // The next pass's weights, into L2 while this pass computes: in its
         // first reduction block (the kernel spreads them over the row blocks).
         const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
@@ -571,22 +583,10 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             a.reduction_offset = tap * cin + c;
             a.accumulate = tap > 0 || c > 0;
             a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-            // One call per pass and reduction block: the kernel steps through the rows.
-            const float* first_input = nullptr;
-            float* first_output = nullptr;
-            a.rows = count;
-            if (direct) {
-              first_input = image_in + first * p.input_channels;
-              first_output = image_out + first * cout + pass.c0;
-              a.indirection = &first_input;
-              a.outputs = &first_output;
-              a.direct_input_stride = p.input_channels;
-              a.direct_output_stride = cout;
-            } else {
+            if (!direct) {
               a.indirection = indirection + tap;
               a.outputs = rows;
             }
-            a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
             a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
             igemm_.fn(a);
           }
