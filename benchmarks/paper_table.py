@@ -14,7 +14,11 @@ timings of a row in one process, interleaved (actsparse.bench), medians:
   delegate with claim=chains (masked chains only, 1 thread);
 - **load sensitivity**: for ResNet-18 (1x1 skipped) and MobileNetV2 (every
   conv masked) at s=0.3, the interleaved pairs grouped by how slow the dense
-  network was (quartiles; actsparse.bench.load_sensitivity).
+  network was (quartiles; actsparse.bench.load_sensitivity); beside each,
+  the same grouping for the dense network through the delegate (the engine
+  alone, no sparsity) and for a control on XNNPACK alone: the dense network
+  at a smaller input with about the sparse model's MACs
+  (actsparse.bench.xnnpack_load_control), i.e. less work on the same engine.
 
 Writes benchmarks/results/paper_table.md (and .json) and speedup.png.
 
@@ -60,7 +64,16 @@ SPEEDUP_TARGETS = {("resnet18", "skip1x1"): {0.1: 1.11, 0.2: 1.25, 0.3: 1.42},
                    ("mobilenet_v2", "all"): {0.1: 1.04, 0.2: 1.10, 0.3: 1.20}}
 LOAD_ROWS = (("resnet18", "skip1x1", 0.3), ("mobilenet_v2", "all", 0.3))
 LOAD_TARGET = 0.95  # slowest quartile's pair ratio over the fastest's
+# Diagnostics beside the load rows (no target): the same networks dense
+# through the delegate, and the load control (see control_size).
+LOAD_ENGINE_ROWS = tuple(dict.fromkeys((model, DENSE, 0.0) for model, _, _ in LOAD_ROWS))
 MASK_SEED = 17  # held out: not the seed of the tests or of earlier tables
+
+
+def control_size(ideal: float, size: int = 224) -> int:
+    """Input side (pixels, a multiple of 16) at which the dense network has about
+    1 / ``ideal`` of its MACs at ``size``: the load control's smaller network."""
+    return max(32, int(round(size / ideal ** 0.5 / 16)) * 16)
 
 
 def items(text: str) -> list[str]:
@@ -137,7 +150,8 @@ def main() -> int:
         threads = saved.get("threads") or [int(t) for t in items(args.threads)]
         args.out.mkdir(parents=True, exist_ok=True)
         write_markdown(saved["rows"], threads, args, args.out / "paper_table.md",
-                       saved.get("date", time.strftime("%Y-%m-%d")), saved.get("machine", {}))
+                       saved.get("date", time.strftime("%Y-%m-%d")), saved.get("machine", {}),
+                       saved.get("load_controls", []))
         plot(saved["rows"], threads, args.out / "speedup.png")
         return 0
     return measure(args)
@@ -147,7 +161,7 @@ def measure(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from actsparse.bench import cpu_busy_fraction, run_bench
+    from actsparse.bench import cpu_busy_fraction, run_bench, xnnpack_load_control
     from actsparse.converter.convert import convert_file
     from actsparse.inspect import inspect_model
     from actsparse.torch import attach_masks
@@ -160,9 +174,10 @@ def measure(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     files: dict[int, tuple[Path, Path | None, dict, int]] = {}  # id(row) -> what to measure again
     with tempfile.TemporaryDirectory() as tmp:
-        def convert(model_name: str, variant: str, sparsity: float) -> Path:
-            path = Path(tmp) / f"{model_name}-{variant}-{sparsity}.tflite"
-            factory, size = DETECTORS.get(model_name, (model_name, 224))
+        def convert(model_name: str, variant: str, sparsity: float, size: int | None = None) -> Path:
+            factory, default_size = DETECTORS.get(model_name, (model_name, 224))
+            size = size or default_size
+            path = Path(tmp) / f"{model_name}-{variant}-{sparsity}-{size}.tflite"
             torch.manual_seed(0)
             model = zoo.randomize_batchnorm(getattr(zoo, factory)()).eval()
             attach_masks(model, torch.zeros(1, 3, size, size), sparsity, skip_1x1=variant == "skip1x1",
@@ -188,7 +203,8 @@ def measure(args: argparse.Namespace) -> int:
                 ideal = round(inspect_model(tfl).ideal_speedup, 3)
             row = {"model": model_name, "variant": variant, "sparsity": sparsity, "ideal": ideal,
                    "paper": PAPER.get((model_name, sparsity)) if variant == "skip1x1" else None}
-            runs = max(args.runs, args.load_runs) if (model_name, variant, sparsity) in LOAD_ROWS else args.runs
+            in_load_table = (model_name, variant, sparsity) in LOAD_ROWS + LOAD_ENGINE_ROWS
+            runs = max(args.runs, args.load_runs) if in_load_table else args.runs
             for n in threads:
                 busy = cpu_busy_fraction(1.0)
                 if args.require_idle and busy > 0.15:
@@ -199,6 +215,18 @@ def measure(args: argparse.Namespace) -> int:
                 bench(row, "chains_t1", 1, tfl, reference, args.runs, {"claim": "chains"})
             files[id(row)] = (tfl, reference, {"claim": "graph"}, runs)
             rows.append(row)
+        controls = []  # the load control of each load row measured (see xnnpack_load_control)
+        for model_name, variant, sparsity in LOAD_ROWS:
+            row = _find(rows, model_name, variant, sparsity)
+            if row is None or model_name not in dense_file:
+                continue
+            size = control_size(row["ideal"])
+            smaller = convert(model_name, DENSE, 0.0, size)
+            control = {"model": model_name, "size": size, "for": [variant, sparsity]}
+            for n in tqdm(threads, desc=f"load control, {model_name} at {size}x{size}", unit="thread count"):
+                control[f"t{n}"] = xnnpack_load_control(dense_file[model_name], smaller, num_threads=n,
+                                                        num_runs=args.load_runs)
+            controls.append(control)
         for attempt in range(args.retries):
             loaded = host_loaded(rows, threads, args.noise_tolerance)
             if not loaded:
@@ -220,8 +248,9 @@ def measure(args: argparse.Namespace) -> int:
     machine = {"cpu": cpu_name(), "arch": platform.machine()}
     (args.out / "paper_table.json").write_text(json.dumps(
         {"date": date, "machine": machine, "runs": args.runs, "load_runs": args.load_runs, "threads": threads,
-         "retries": args.retries, "noise_tolerance": args.noise_tolerance, "rows": rows}, indent=2) + "\n")
-    write_markdown(rows, threads, args, args.out / "paper_table.md", date, machine)
+         "retries": args.retries, "noise_tolerance": args.noise_tolerance, "rows": rows,
+         "load_controls": controls}, indent=2) + "\n")
+    write_markdown(rows, threads, args, args.out / "paper_table.md", date, machine, controls)
     plot(rows, threads, args.out / "speedup.png")
     print((args.out / "paper_table.md").read_text())
     return 0
@@ -335,36 +364,48 @@ def targets_section(rows: list[dict], threads: list[int]) -> list[str]:
     return lines + ["", "Where the time goes and what is left: `benchmarks/README.md`.", ""]
 
 
-def load_section(rows: list[dict], threads: list[int]) -> list[str]:
+def _load_line(label: str, n: int, load: dict) -> str:
+    q = load["quartiles"]
+    return (f"| {label} | {n} | {load['pairs']} | "
+            f"{q[0]['dense_ms'][0]:.1f}-{q[0]['dense_ms'][1]:.1f} | {q[0]['pair_ratio']:.3f} | "
+            f"{q[1]['pair_ratio']:.3f} | {q[2]['pair_ratio']:.3f} | "
+            f"{q[3]['dense_ms'][0]:.1f}-{q[3]['dense_ms'][1]:.1f} | {q[3]['pair_ratio']:.3f} | "
+            f"{load['slow_over_fast']:.1%} | {load['correlation']:+.2f} |")
+
+
+def load_section(rows: list[dict], threads: list[int], controls: list[dict] = ()) -> list[str]:
+    """The load table: each load row, then (diagnostics, no target) the dense
+    network through the delegate and the control on XNNPACK alone."""
     lines = []
     for model, variant, sparsity in LOAD_ROWS:
-        row = _find(rows, model, variant, sparsity)
-        if not row:
-            continue
-        for n in threads:
-            load = row[f"t{n}"].get("load")
-            if not load:
-                continue
-            if not lines:
-                lines += ["## Robustness to outside load", "",
-                          "The interleaved pairs of a row (the dense network on XNNPACK, the sparse model with "
-                          "the delegate), grouped into quartiles of the dense run's time: outside load shows "
-                          "there, not in /proc/stat. A load-robust runtime keeps its pair ratio in every "
-                          "quartile.", "",
-                          "| row | threads | pairs | q1 dense ms | q1 ratio | q2 ratio | q3 ratio | q4 dense ms "
-                          "| q4 ratio | q4 / q1 | correlation |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            q = load["quartiles"]
-            masked = "1x1 skipped" if variant == "skip1x1" else "every conv masked"
-            lines.append(f"| {model} ({masked}) s={sparsity} | {n} | {load['pairs']} | "
-                         f"{q[0]['dense_ms'][0]:.1f}-{q[0]['dense_ms'][1]:.1f} | {q[0]['pair_ratio']:.3f} | "
-                         f"{q[1]['pair_ratio']:.3f} | {q[2]['pair_ratio']:.3f} | "
-                         f"{q[3]['dense_ms'][0]:.1f}-{q[3]['dense_ms'][1]:.1f} | {q[3]['pair_ratio']:.3f} | "
-                         f"{load['slow_over_fast']:.1%} | {load['correlation']:+.2f} |")
-    return lines + [""] if lines else []
+        masked = "1x1 skipped" if variant == "skip1x1" else "every conv masked"
+        entries = [(f"{model} ({masked}) s={sparsity}", _find(rows, model, variant, sparsity)),
+                   (f"{model} dense through the delegate (the engine alone)", _find(rows, model, DENSE, 0.0))]
+        control = next((c for c in controls if c["model"] == model and c["for"] == [variant, sparsity]), None)
+        if control:
+            entries.append((f"{model} dense at {control['size']}x{control['size']} on XNNPACK "
+                            f"({control[f't{threads[0]}']['speedup']:.2f}x less time: the control)", control))
+        for label, entry in entries:
+            for n in threads:
+                load = entry.get(f"t{n}", {}).get("load") if entry else None
+                if load:
+                    lines.append(_load_line(label, n, load))
+    if not lines:
+        return []
+    return ["## Robustness to outside load", "",
+            "The interleaved pairs of a row (the dense network on XNNPACK, the row's model), grouped into "
+            "quartiles of the dense run's time: outside load shows there, not in /proc/stat. A load-robust "
+            "runtime keeps its pair ratio in every quartile. Below each target row, two diagnostics of the "
+            "same run: the dense network through the delegate (does the engine lose, without sparsity?) and "
+            "the control, XNNPACK alone on the dense network at a smaller input with about the sparse "
+            "model's MACs (does doing less work lose, on XNNPACK's engine?).", "",
+            "| row | threads | pairs | q1 dense ms | q1 ratio | q2 ratio | q3 ratio | q4 dense ms "
+            "| q4 ratio | q4 / q1 | correlation |", "|---|---|---|---|---|---|---|---|---|---|---|",
+            *lines, ""]
 
 
 def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespace, path: Path,
-                   date: str, machine: dict) -> None:
+                   date: str, machine: dict, controls: list[dict] | None = None) -> None:
     first = rows[0][f"t{threads[0]}"] if rows else {}
 
     def listed(values) -> str:
@@ -428,7 +469,7 @@ def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespac
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "![speedup vs sparsity](speedup.png)", ""]
     lines += targets_section(rows, threads)
-    lines += load_section(rows, threads)
+    lines += load_section(rows, threads, controls or [])
     path.write_text("\n".join(lines))
 
 

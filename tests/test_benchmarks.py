@@ -30,9 +30,13 @@ def test_paper_table_from_json(repo, tmp_path):
              "t1": _result(1.5, 1.30, load=0.90)},
             {"model": "mobilenet_v2", "variant": "dense", "sparsity": 0.0, "ideal": 1.0, "paper": None,
              "t1": _result(1.02, None)}]
+    rows[0]["t1"]["load"] = _result(1.0, None, load=0.93)["load"]  # the engine alone
+    control = {"model": "resnet18", "size": 192, "for": ["skip1x1", 0.3],
+               "t1": {"network_ms": 40.0, "smaller_ms": 29.0, "speedup": 1.3793,
+                      "load": _result(1.0, None, load=1.01)["load"]}}
     saved = tmp_path / "saved.json"
     saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "load_runs": 120, "threads": [1], "rows": rows,
-                                 "machine": {"cpu": "Test CPU"}}))
+                                 "machine": {"cpu": "Test CPU"}, "load_controls": [control]}))
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -44,6 +48,14 @@ def test_paper_table_from_json(repo, tmp_path):
     assert "| resnet18 (1x1 skipped) s=0.3 >= 1.42x | 1.30x | **not met** |" in table
     assert "slowest-quartile pair ratio >= 95% of the fastest's | 90% | **not met** |" in table
     assert "| resnet18 (1x1 skipped) s=0.3 | 1 | 120 | 40.0-42.0 | 1.400 |" in table
+    load_table = table[table.index("## Robustness to outside load"):]
+    engine = "| resnet18 dense through the delegate (the engine alone) | 1 | 120 | 40.0-42.0 | 1.400 |"
+    control_line = "| resnet18 dense at 192x192 on XNNPACK (1.38x less time: the control) | 1 | 120 |"
+    assert engine in load_table and "| 93.0% |" in load_table
+    assert control_line in load_table and "| 101.0% |" in load_table
+    # Diagnostics sit below their target row and carry no verdict.
+    assert load_table.index("s=0.3 | 1 |") < load_table.index(engine) < load_table.index(control_line)
+    assert table.count("slowest-quartile pair ratio >=") == 1
     assert "| resnet18 | all but 1x1 | 0.1 | 1.11x | 1.11x | **1.12x** | 101% | 1.20x | 1.02x | 41.0 | 72/72 in 1 |" \
         in table
     assert "| resnet18 | none | 0.0 | 1.00x | - | **1.03x** | 103% | - | - | 40.0 |" in table
@@ -157,6 +169,31 @@ def test_load_sensitivity_groups_pairs_by_the_dense_time():
     assert fragile["quartiles"][0]["dense_ms"][0] == 40.0 and fragile["quartiles"][3]["dense_ms"][1] == 60.0
     with pytest.raises(ValueError, match="at least 8 pairs"):
         load_sensitivity([1.0] * 5, [1.0] * 5)
+
+
+def test_xnnpack_load_control_times_two_networks_on_xnnpack_alone(tmp_path):
+    import pytest
+
+    from actsparse.bench import xnnpack_load_control
+    from actsparse.tflite_builder import demo_model
+
+    network, smaller = tmp_path / "network.tflite", tmp_path / "smaller.tflite"
+    network.write_bytes(demo_model(seed=0))
+    smaller.write_bytes(demo_model(seed=1))
+    result = xnnpack_load_control(network, smaller, num_threads=2, num_runs=8, warmup_runs=1)
+    assert result["network_ms"] > 0 and result["smaller_ms"] > 0
+    # The medians are rounded to 1 us, and these runs take tens of us.
+    assert result["speedup"] == pytest.approx(result["network_ms"] / result["smaller_ms"], rel=0.1)
+    assert result["load"]["pairs"] == 8 and len(result["load"]["quartiles"]) == 4
+    with pytest.raises(ValueError, match="num_runs: need at least 8 pairs"):
+        xnnpack_load_control(network, smaller, num_runs=7)
+
+
+def test_control_size_has_about_the_sparse_models_macs(repo):
+    paper_table = _paper_table_module(repo)
+    assert paper_table.control_size(1.0) == 224
+    assert paper_table.control_size(1.36) == 192      # (192 / 224)^2 = 0.73 of the MACs
+    assert paper_table.control_size(1000.0) == 32
 
 
 def test_alternate_times_both_runtimes_in_one_process(repo, tmp_path, delegate_path):

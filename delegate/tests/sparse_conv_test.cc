@@ -234,6 +234,27 @@ TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
   }
 }
 
+TEST(SparseConvTest, DeepLayersSplitChannels) {
+  // Few active rows and large weights (ResNet's deep layers): the threads
+  // split the output channels (7x7: one row chunk for all threads; 14x14:
+  // about one row chunk per thread), 200 channels with a tile tail. Same
+  // bits as one thread.
+  for (int cout : {512, 200}) {
+    for (int size : {7, 14}) {
+      Case c{1, size, size, 64, cout, 3, 3, 1, 1, 1, 1, false, 1, 0.7f, 0.0f, 6.0f};
+      std::vector<float> single;
+      RunCase(c, nullptr, 950, &single);
+      for (int threads : {2, 3, 4}) {
+        SCOPED_TRACE(testing::Message() << "cout=" << cout << " size=" << size << " threads=" << threads);
+        ThreadPool pool(threads);
+        std::vector<float> split;
+        RunCase(c, &pool, 950, &split);
+        EXPECT_EQ(single, split);
+      }
+    }
+  }
+}
+
 TEST(SparseConvTest, MergedKernelRowsOnFewChannels) {
   // Few input channels: a kernel row is read as one span of the input, or of
   // a zero-padded patch where it crosses the left or right edge.

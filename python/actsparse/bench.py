@@ -140,6 +140,39 @@ def load_sensitivity(dense_ms: list[float], delegate_ms: list[float]) -> dict:
             "slow_over_fast": round(quartiles[3]["pair_ratio"] / quartiles[0]["pair_ratio"], 4)}
 
 
+def xnnpack_load_control(network: str | Path, smaller: str | Path, *, num_threads: int = 1, num_runs: int = 120,
+                         warmup_runs: int = 5, seed: int = 0) -> dict:
+    """How a speedup that comes from doing less work on the same engine holds
+    under outside load: the control for :func:`load_sensitivity`'s rows.
+
+    ``network`` and ``smaller`` are two .tflite files, both run on XNNPACK
+    alone (no delegate), interleaved in one process: normally the network
+    converted without masks and the same network at a smaller input (fewer
+    pixels per conv with the same weights, as masking gives). Their pairs go
+    through :func:`load_sensitivity` with ``network`` as the dense run.
+
+    Returns ``{"network_ms", "smaller_ms"}`` (medians, ms), ``"speedup"``
+    (network / smaller) and ``"load"``. A pair ratio that holds here and not
+    in a sparse row under the same load is the delegate's engine losing more
+    than XNNPACK's, not a cost of doing less work.
+    """
+    import actsparse
+
+    if num_runs < 8:
+        raise ValueError(f"num_runs: need at least 8 pairs for the load quartiles, got {num_runs}")
+    interpreters = [actsparse.Interpreter(path, num_threads=num_threads, use_delegate=False)
+                    for path in (network, smaller)]
+    for interpreter in interpreters:
+        set_random_inputs(interpreter, seed)
+    for _ in range(warmup_runs):
+        for interpreter in interpreters:
+            interpreter.invoke()
+    network_times, smaller_times = interleaved_times(interpreters, num_runs)
+    network_ms, smaller_ms = statistics.median(network_times), statistics.median(smaller_times)
+    return {"network_ms": round(network_ms, 3), "smaller_ms": round(smaller_ms, 3),
+            "speedup": round(network_ms / smaller_ms, 4), "load": load_sensitivity(network_times, smaller_times)}
+
+
 def set_random_inputs(interpreter: Any, seed: int) -> None:
     """Allocate ``interpreter`` and fill every input with standard-normal float32
     drawn from ``seed`` (the same seed gives the same inputs in every interpreter)."""
