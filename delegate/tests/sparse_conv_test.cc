@@ -213,6 +213,19 @@ TEST(SparseConvTest, ManyInputChannelsAndFewRows) {
   }
 }
 
+// `c` at 2, 3 and 4 threads gives the same bits as at one thread.
+void ExpectEveryThreadCountGivesOneThreadsBits(const Case& c, unsigned seed) {
+  std::vector<float> single;
+  RunCase(c, nullptr, seed, &single);
+  for (int threads : {2, 3, 4}) {
+    SCOPED_TRACE(testing::Message() << "threads=" << threads);
+    ThreadPool pool(threads);
+    std::vector<float> split;
+    RunCase(c, &pool, seed, &split);
+    EXPECT_EQ(single, split);
+  }
+}
+
 TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
   // Active rows in balanced chunks (not multiples of the register tile), the
   // task count rounded up to a multiple of the threads, output channels in
@@ -220,16 +233,9 @@ TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
   // each output's sum runs in the same order whatever the split.
   for (int cout : {96, 80}) {
     for (float density : {0.13f, 0.71f}) {
-      Case c{1, 21, 19, 12, cout, 3, 3, 1, 1, 1, 1, false, 1, density, 0.0f, 6.0f};
-      std::vector<float> single;
-      RunCase(c, nullptr, 900, &single);
-      for (int threads : {2, 3, 4}) {
-        SCOPED_TRACE(testing::Message() << "cout=" << cout << " density=" << density << " threads=" << threads);
-        ThreadPool pool(threads);
-        std::vector<float> split;
-        RunCase(c, &pool, 900, &split);
-        EXPECT_EQ(single, split);
-      }
+      SCOPED_TRACE(testing::Message() << "cout=" << cout << " density=" << density);
+      ExpectEveryThreadCountGivesOneThreadsBits({1, 21, 19, 12, cout, 3, 3, 1, 1, 1, 1, false, 1, density, 0.0f, 6.0f},
+                                                900);
     }
   }
 }
@@ -237,20 +243,12 @@ TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
 TEST(SparseConvTest, DeepLayersSplitChannels) {
   // Few active rows and large weights (ResNet's deep layers): the threads
   // split the output channels (7x7: one row chunk for all threads; 14x14:
-  // about one row chunk per thread), 200 channels with a tile tail. Same
-  // bits as one thread.
+  // about one row chunk per thread), 200 channels with a tile tail.
   for (int cout : {512, 200}) {
     for (int size : {7, 14}) {
-      Case c{1, size, size, 64, cout, 3, 3, 1, 1, 1, 1, false, 1, 0.7f, 0.0f, 6.0f};
-      std::vector<float> single;
-      RunCase(c, nullptr, 950, &single);
-      for (int threads : {2, 3, 4}) {
-        SCOPED_TRACE(testing::Message() << "cout=" << cout << " size=" << size << " threads=" << threads);
-        ThreadPool pool(threads);
-        std::vector<float> split;
-        RunCase(c, &pool, 950, &split);
-        EXPECT_EQ(single, split);
-      }
+      SCOPED_TRACE(testing::Message() << "cout=" << cout << " size=" << size);
+      ExpectEveryThreadCountGivesOneThreadsBits({1, size, size, 64, cout, 3, 3, 1, 1, 1, 1, false, 1, 0.7f, 0.0f, 6.0f},
+                                                950);
     }
   }
 }
