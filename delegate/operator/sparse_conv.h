@@ -52,6 +52,11 @@ struct ConvBlocking {
   // igemm kernel's own limit (IgemmKernel::max_reduction).
   size_t igemm_max_reduction = 0;
   size_t tile_pass_bytes = 320 * 1024;  // igemm: packed weights per pass over the rows (0: all tiles)
+  // igemm with a reduction above igemm_blocked_from: blocks of about this
+  // many reduction values, the partial sums left in the output rows between
+  // them (0: always the whole reduction in one pass).
+  size_t igemm_reduction_block = 512;
+  size_t igemm_blocked_from = 3072;
   size_t reduction_block = 1024;        // ConvRows: reduction values per pass (0: the whole K)
   size_t rows_per_call = 0;             // ConvRows: rows per call (0: the whole chunk, tiles outer)
 };

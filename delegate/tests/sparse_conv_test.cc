@@ -171,8 +171,8 @@ TEST(SparseConvTest, MatchesNaiveConvolutionWithThreads) {
 }
 
 // Both regular-conv kernels on the whole grid: the tap-blocked one (with
-// reduction blocks of 8 values, so every case splits) and igemm (with one
-// tile per pass), at 1 and 2 threads.
+// reduction blocks of 8 values, so every case splits), igemm (with one tile
+// per pass) and igemm with reduction blocks of 8 values, at 1 and 2 threads.
 TEST(SparseConvTest, GridWithEachConvKernel) {
   ThreadPool pool(2);
   ConvBlocking rows_kernel;
@@ -181,8 +181,11 @@ TEST(SparseConvTest, GridWithEachConvKernel) {
   ConvBlocking igemm;
   igemm.igemm_max_reduction = static_cast<size_t>(-1);
   igemm.tile_pass_bytes = 1;
+  ConvBlocking igemm_blocked = igemm;
+  igemm_blocked.igemm_blocked_from = 0;
+  igemm_blocked.igemm_reduction_block = 8;
   unsigned seed = 500;
-  for (const ConvBlocking& blocking : {rows_kernel, igemm}) {
+  for (const ConvBlocking& blocking : {rows_kernel, igemm, igemm_blocked}) {
     for (const Case& c : Grid()) {
       RunCase(c, nullptr, seed, nullptr, blocking);
       RunCase(c, &pool, seed++, nullptr, blocking);
@@ -249,6 +252,28 @@ TEST(SparseConvTest, DeepLayersSplitChannels) {
       SCOPED_TRACE(testing::Message() << "cout=" << cout << " size=" << size);
       ExpectEveryThreadCountGivesOneThreadsBits({1, size, size, 64, cout, 3, 3, 1, 1, 1, 1, false, 1, 0.7f, 0.0f, 6.0f},
                                                 950);
+    }
+  }
+}
+
+TEST(SparseConvTest, IgemmReductionBlocksGiveOnePassBits) {
+  // Reductions above igemm_blocked_from run in blocks whose partial sums wait
+  // in the output rows: ResNet's 7x7 layer (3x3 taps of 512 channels, one
+  // tap per block) and a 1x1 conv of 3200 channels read directly (one tap
+  // split into blocks of channels). The sums are the one-pass kernel's, in
+  // its order: the same bits, at 1 and 2 threads.
+  ConvBlocking one_pass;
+  one_pass.igemm_reduction_block = 0;
+  ThreadPool pool(2);
+  const Case cases[] = {{1, 7, 7, 512, 96, 3, 3, 1, 1, 1, 1, false, 1, 0.7f, 0.0f, 6.0f},
+                        {1, 5, 6, 3200, 40, 1, 1, 1, 1, 0, 0, false, 1, 1.0f, -3.4e38f, 3.4e38f}};
+  for (const Case& c : cases) {
+    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      SCOPED_TRACE(testing::Message() << "cin=" << c.cin << (threads ? " 2 threads" : " 1 thread"));
+      std::vector<float> blocked, whole;
+      RunCase(c, threads, 960, &blocked);
+      RunCase(c, threads, 960, &whole, one_pass);
+      EXPECT_EQ(blocked, whole);
     }
   }
 }
