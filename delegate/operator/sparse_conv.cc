@@ -373,7 +373,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   // igemm: tiles per pass over the rows, as many as fit tile_pass_bytes of
   // one block's weights (they stay in L2 while every row block of the task
   // streams them).
-  const size_t block_values = std::min(full_reduction, plan.taps_per_block * plan.channels_per_block);
+  const size_t block_values = plan.taps_per_block * plan.channels_per_block;  // channels split: one tap
   const size_t tile_bytes = igemm_blocked ? block_values * kernels::kIgemmTile * sizeof(float)
                                           : kernels::IgemmTileFloats(kernel_taps_, kernel_channels_) * sizeof(float);
   plan.tiles_per_pass = blocking_.tile_pass_bytes && uses_igemm()
