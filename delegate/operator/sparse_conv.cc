@@ -195,18 +195,25 @@ void SparseConvOperator::PlanOutputOffsets() {
   offsets(masked_pixels_, &masked_offsets_);
 }
 
-void SparseConvOperator::FillRowPatches(const float* input) {
+void SparseConvOperator::FillRowPatches(const float* input, int first_row, int end_row) {
   const SparseConvParams& p = params_;
   const size_t cin = p.input_channels;
-  for (const RowPatch& patch : row_patches_) {
-    float* dst = patches_.data() + patch.offset;
-    const float* row = input + patch.image * input_layout_.image_stride + input_layout_.Offset(patch.y, 0, cin);
-    for (int kx = 0; kx < p.kernel_width; ++kx, dst += cin) {
-      const int x = patch.x + kx;
-      if (x >= 0 && x < p.input_width) {
-        std::copy(row + static_cast<size_t>(x) * cin, row + static_cast<size_t>(x + 1) * cin, dst);
-      } else {
-        std::fill(dst, dst + cin, 0.0f);
+  for (int n = 0; n < p.batch; ++n) {
+    const auto image_begin = row_patches_.begin() + static_cast<std::ptrdiff_t>(image_patch_start_[n]);
+    const auto image_end = row_patches_.begin() + static_cast<std::ptrdiff_t>(image_patch_start_[n + 1]);
+    const auto begin = std::partition_point(image_begin, image_end,
+                                            [&](const RowPatch& patch) { return patch.output_row < first_row; });
+    for (auto it = begin; it != image_end && it->output_row < end_row; ++it) {
+      const RowPatch& patch = *it;
+      float* dst = patches_.data() + patch.offset;
+      const float* row = input + patch.image * input_layout_.image_stride + input_layout_.Offset(patch.y, 0, cin);
+      for (int kx = 0; kx < p.kernel_width; ++kx, dst += cin) {
+        const int x = patch.x + kx;
+        if (x >= 0 && x < p.input_width) {
+          std::copy(row + static_cast<size_t>(x) * cin, row + static_cast<size_t>(x + 1) * cin, dst);
+        } else {
+          std::fill(dst, dst + cin, 0.0f);
+        }
       }
     }
   }
@@ -245,6 +252,7 @@ void SparseConvOperator::PlanIndirection(const float* input) {
     const size_t row_floats = kernel_channels_;
     indirection_.resize(static_cast<size_t>(p.batch) * active_pixels_.size() * kernel_taps_);
     row_patches_.clear();
+    image_patch_start_.assign(1, 0);
     // Entries that read a patch, in patch order: they get their pointers once
     // patches_ is allocated and no longer moves.
     std::vector<size_t> patched_entries;
@@ -261,12 +269,13 @@ void SparseConvOperator::PlanIndirection(const float* input) {
             *out = zero_row_.data();
           } else if (crosses_edge) {
             patched_entries.push_back(static_cast<size_t>(out - indirection_.data()));
-            row_patches_.push_back({row_patches_.size() * row_floats, n, y, x});
+            row_patches_.push_back({row_patches_.size() * row_floats, n, y, x, oy});
           } else {
             *out = base + input_layout_.Offset(y, x, cin);
           }
         }
       }
+      image_patch_start_.push_back(row_patches_.size());
     }
     patches_.assign(row_patches_.size() * row_floats, 0.0f);
     for (size_t i = 0; i < patched_entries.size(); ++i) {
@@ -404,7 +413,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   if (whole && plan_.num_threads != num_threads) plan_ = PlanWork(num_threads, a1 - a0, m1 - m0);
   const WorkPlan plan = whole ? plan_ : PlanWork(num_threads, a1 - a0, m1 - m0);
   // Edge patches copy the input, so they follow it at every run.
-  if (merge_rows_) FillRowPatches(input);
+  if (merge_rows_) FillRowPatches(input, first_row, end_row);
   const size_t taps = kernel_taps_, cin = kernel_channels_;
   const size_t cout = p.output_channels;
   const size_t group_cout = p.depthwise ? cout : cout / p.groups;

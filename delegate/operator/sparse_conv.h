@@ -167,7 +167,8 @@ class SparseConvOperator {
 
   SparseConvOperator() = default;
   void PlanIndirection(const float* input);
-  void FillRowPatches(const float* input);
+  // The patches of output rows [first_row, end_row) of every image.
+  void FillRowPatches(const float* input, int first_row, int end_row);
   WorkPlan PlanWork(int num_threads, size_t active, size_t masked) const;
   // Channel tiles a channel chunk holds a multiple of, and chunk k of n's first tile.
   size_t ChannelGranule() const;
@@ -208,12 +209,15 @@ class SparseConvOperator {
   bool merge_rows_ = false;
   // A kernel row that crosses the input's left or right edge, read from
   // patches_ + offset: input row y of `image`, columns x .. x + kernel_width - 1,
-  // zeros outside the input. Filled by every Run (the input changes).
+  // zeros outside the input. Filled by every Run for the output rows it
+  // computes (the input changes; a banded step runs a few rows at a time).
   struct RowPatch {
     size_t offset;
     int image, y, x;
+    int output_row;
   };
-  std::vector<RowPatch> row_patches_;
+  std::vector<RowPatch> row_patches_;  // by image, then output row
+  std::vector<size_t> image_patch_start_;  // batch + 1 indices into row_patches_
   AlignedFloats patches_;
   // batch * active * taps pointers into the input; valid for planned_input_.
   std::vector<const float*> indirection_;
