@@ -151,14 +151,16 @@ TEST(KernelsTest, ChannelBlocksGiveTheSameBitsAsOneCall) {
       }
 }
 
+// `pad_pointers`: extra pointers between one row's taps and the next row's
+// (RowsArgs::indirection_stride = taps + pad_pointers).
 std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, size_t cin,
-                                size_t multiplier, unsigned seed) {
+                                size_t multiplier, unsigned seed, size_t pad_pointers = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t cout = cin * multiplier;
   std::vector<float> pixels((rows * taps + 1) * cin);
   for (float& v : pixels) v = normal(rng);
-  std::vector<const float*> indirection(rows * taps);
+  std::vector<const float*> indirection(rows * (taps + pad_pointers));
   for (size_t i = 0; i < indirection.size(); ++i) indirection[i] = &pixels[(rng() % (rows * taps + 1)) * cin];
   std::vector<float> w(taps * cout), cb(cout), ab(cout);
   for (float& v : w) v = normal(rng);
@@ -168,6 +170,7 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
   std::vector<float*> outputs(rows);
   for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 5)];
   RowsArgs args{rows, taps, indirection.data(), outputs.data(), w.data(), cb.data(), ab.data(), -2.0f, 3.0f};
+  args.indirection_stride = taps + pad_pointers;
   fn(args, cin, multiplier);
   return out;
 }
@@ -180,15 +183,20 @@ TEST(KernelsTest, EveryDepthwiseKernelMatchesScalar) {
 #endif
   for (DepthwiseRowsFn selected : kernels) {
   unsigned seed = 500;
-  // Rows cover whole pixel blocks and every remainder; channels cover the
-  // 16-wide steps, the 8-wide step and the scalar tail, alone and together.
-  for (size_t rows : {1, 2, 3, 4, 5, 6, 7, 9})
+  // Rows cover whole pixel blocks (4 and 6) and every remainder; channels
+  // cover the 16-wide steps, the 8-wide step and the scalar tail, alone and
+  // together; rows' pointers end to end and apart (the unrolled 3x3 and 5x5
+  // loops take only the former).
+  for (size_t rows : {1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13})
     for (size_t taps : {1, 9, 25})
       for (size_t cin : {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 45, 96, 129})
         for (size_t multiplier : {1, 2}) {
-          SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " m=" << multiplier);
-          const std::vector<float> ref = RunDepthwise(DepthwiseRowsScalar, rows, taps, cin, multiplier, seed);
-          const std::vector<float> got = RunDepthwise(selected, rows, taps, cin, multiplier, seed);
+          const size_t pad_pointers = (rows + cin) % 3 == 0 ? 2 : 0;
+          SCOPED_TRACE(testing::Message() << "rows=" << rows << " taps=" << taps << " cin=" << cin << " m=" << multiplier
+                                          << " pad_pointers=" << pad_pointers);
+          const std::vector<float> ref =
+              RunDepthwise(DepthwiseRowsScalar, rows, taps, cin, multiplier, seed, pad_pointers);
+          const std::vector<float> got = RunDepthwise(selected, rows, taps, cin, multiplier, seed, pad_pointers);
           ++seed;
           for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])));
         }
