@@ -248,6 +248,75 @@ void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 
   });
 }
 
+// P output pixels from x0 of one output row, 16 channels from c (`mask`),
+// over KW kernel columns: each kernel row's P + KW - 1 input vectors are
+// loaded once and feed P * KW FMAs from registers. kEdges: some of those
+// input columns lie outside the row (zeros, as a padding tap reads).
+template <size_t KW, size_t P, bool kEdges>
+[[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
+                                                         size_t c, __mmask16 mask, size_t x0, float* out,
+                                                         __m512 add, __m512 lo, __m512 hi) {
+  const size_t channels = a.channels;
+  __m512 acc[P];
+  const __m512 bias = _mm512_maskz_loadu_ps(mask, a.conv_bias + c);
+#pragma GCC unroll 8
+  for (size_t p = 0; p < P; ++p) acc[p] = bias;
+  for (size_t ky = 0; ky < a.kernel_height; ++ky) {
+    const float* row = rows[ky];
+    if (row == nullptr) continue;
+    __m512 col[P + KW - 1];
+#pragma GCC unroll 12
+    for (size_t j = 0; j < P + KW - 1; ++j) {
+      const size_t ix = x0 + j;  // input column ix - pad_left
+      if constexpr (kEdges) {
+        col[j] = ix >= a.pad_left && ix - a.pad_left < a.input_width
+                     ? _mm512_maskz_loadu_ps(mask, row + (ix - a.pad_left) * channels + c)
+                     : _mm512_setzero_ps();
+      } else {
+        col[j] = _mm512_maskz_loadu_ps(mask, row + (ix - a.pad_left) * channels + c);
+      }
+    }
+    const float* w = a.weights + ky * KW * channels + c;
+#pragma GCC unroll 5
+    for (size_t kx = 0; kx < KW; ++kx) {
+      const __m512 wv = _mm512_maskz_loadu_ps(mask, w + kx * channels);
+#pragma GCC unroll 8
+      for (size_t p = 0; p < P; ++p) acc[p] = _mm512_fmadd_ps(col[p + kx], wv, acc[p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, out + (x0 + p) * channels + c);
+}
+
+// Channels outermost: one 16-channel slice of every row of the call, so the
+// kernel rows a slice needs (a few hundred bytes each) stay in L1 from one
+// output row to the next; each input line comes from L2 once per call.
+template <size_t KW>
+[[gnu::noinline]] void DepthwiseImageRowsKw(const DepthwiseImageRowsArgs& a) {
+  constexpr size_t kP = 8;
+  const __m512 lo = _mm512_set1_ps(a.out_min), hi = _mm512_set1_ps(a.out_max);
+  const size_t width = a.output_width;
+  for (size_t c = 0; c < a.channels; c += 16) {
+    const __mmask16 mask = WidthMask(std::min<size_t>(16, a.channels - c));
+    const __m512 add = _mm512_maskz_loadu_ps(mask, a.add_bias + c);
+    for (size_t r = 0; r < a.rows; ++r) {
+      const float* const* rows = a.input_rows + r;
+      float* out = a.output_rows[r];
+      size_t x0 = 0;
+      for (; x0 + kP <= width; x0 += kP) {
+        if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
+          DepthwiseImageSegment<KW, kP, false>(a, rows, c, mask, x0, out, add, lo, hi);
+        } else {
+          DepthwiseImageSegment<KW, kP, true>(a, rows, c, mask, x0, out, add, lo, hi);
+        }
+      }
+      WithBlockRows<kP - 1>(width - x0, [&](auto pixels) {
+        DepthwiseImageSegment<KW, decltype(pixels)::value, true>(a, rows, c, mask, x0, out, add, lo, hi);
+      });
+    }
+  }
+}
+
 }  // namespace
 
 void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multiplier) {
@@ -261,6 +330,14 @@ void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multip
     case 9: DepthwiseRowsTaps<9>(args, in_channels, lo, hi); break;
     case 25: DepthwiseRowsTaps<25>(args, in_channels, lo, hi); break;
     default: DepthwiseRowsTaps<0>(args, in_channels, lo, hi); break;
+  }
+}
+
+void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args) {
+  if (args.kernel_width == 3) {
+    DepthwiseImageRowsKw<3>(args);
+  } else if (args.kernel_width == 5) {
+    DepthwiseImageRowsKw<5>(args);
   }
 }
 

@@ -89,6 +89,17 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   }
 }
 
+DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
+#if defined(__x86_64__)
+  if (SelectIsa() == Isa::kAvx512) {
+    if (name) *name = "avx512";
+    return DepthwiseImageRowsAvx512;
+  }
+#endif
+  if (name) *name = "none";
+  return nullptr;
+}
+
 IgemmKernel SelectIgemm() {
   constexpr size_t kAll = static_cast<size_t>(-1);
   switch (SelectIsa()) {

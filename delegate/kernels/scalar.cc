@@ -78,6 +78,31 @@ void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multip
   }
 }
 
+void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args) {
+  const size_t channels = args.channels;
+  std::vector<float> acc(channels);
+  for (size_t r = 0; r < args.rows; ++r) {
+    for (size_t x = 0; x < args.output_width; ++x) {
+      std::copy(args.conv_bias, args.conv_bias + channels, acc.begin());
+      for (size_t ky = 0; ky < args.kernel_height; ++ky) {
+        const float* row = args.input_rows[r + ky];
+        if (row == nullptr) continue;
+        for (size_t kx = 0; kx < args.kernel_width; ++kx) {
+          const size_t ix = x + kx;  // + pad_left: unsigned, so compare before subtracting
+          if (ix < args.pad_left || ix - args.pad_left >= args.input_width) continue;
+          const float* in = row + (ix - args.pad_left) * channels;
+          const float* w = args.weights + (ky * args.kernel_width + kx) * channels;
+          for (size_t c = 0; c < channels; ++c) acc[c] += in[c] * w[c];
+        }
+      }
+      float* out = args.output_rows[r] + x * channels;
+      for (size_t c = 0; c < channels; ++c) {
+        out[c] = std::min(std::max(acc[c] + args.add_bias[c], args.out_min), args.out_max);
+      }
+    }
+  }
+}
+
 size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_channels) {
   return (out_channels + kIgemmTile - 1) / kIgemmTile * IgemmTileFloats(taps, tap_channels);
 }

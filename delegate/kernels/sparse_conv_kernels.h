@@ -88,6 +88,40 @@ void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multip
 #endif
 DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 
+// ---- depthwise by image rows: a dense depthwise conv of stride 1 ----
+// Multiplier 1, dilation 1, every output pixel computed: whole output rows
+// from whole input rows, addressed by arithmetic (no indirection), each
+// input vector loaded once per kernel row and used for every kernel column
+// from registers. Sums in the order of DepthwiseRows (conv bias, then the
+// taps row by row; a padding row adds nothing), then the add bias, then the
+// clamp.
+struct DepthwiseImageRowsArgs {
+  size_t rows = 0;                          // output rows
+  // rows - 1 + kernel_height input rows, each input_width * channels floats:
+  // output row r reads input_rows[r .. r + kernel_height - 1]; null: a
+  // padding row (zeros).
+  const float* const* input_rows = nullptr;
+  float* const* output_rows = nullptr;      // rows pointers, output_width * channels floats each
+  size_t channels = 0, input_width = 0, output_width = 0;
+  size_t kernel_height = 0, kernel_width = 0;
+  size_t pad_left = 0;                      // output x, kernel column kx read input column x + kx - pad_left
+  const float* weights = nullptr;           // [kernel_height][kernel_width][channels]
+  const float* conv_bias = nullptr;         // channels
+  const float* add_bias = nullptr;          // channels
+  float out_min = -3.402823466e+38f, out_max = 3.402823466e+38f;
+};
+using DepthwiseImageRowsFn = void (*)(const DepthwiseImageRowsArgs& args);
+void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args);
+#if defined(__x86_64__)
+// AVX-512, 8 output pixels x 16 channels per step.
+void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args);
+#endif
+// The kernels take kernel widths 3 and 5 (MobileNets' 3x3 and 5x5), any height.
+inline bool DepthwiseImageRowsTakes(size_t kernel_width) { return kernel_width == 3 || kernel_width == 5; }
+// The kernel for this CPU, or null where there is none (the operator then
+// takes DepthwiseRows): AVX-512 only so far.
+DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name);
+
 // ---- igemm: the regular conv in XNNPACK's structure ----
 // One call computes up to the kernel's row count of output pixels for every
 // output channel of the call (tile after tile inside the call), over the full

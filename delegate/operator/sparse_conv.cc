@@ -36,6 +36,8 @@ constexpr size_t kRowGranule = 6;
 // (a 4- and a 2-pixel block each) and ran at 1.2-1.5x their 1-thread speed.
 constexpr size_t kDepthwiseTaskPixels = 16;
 constexpr size_t kDepthwisePixelBlock = 4;
+// Depthwise convs by image rows (RunDepthwiseImageRows): tasks per thread.
+constexpr size_t kImageRowChunksPerThread = 4;
 // With several threads, a conv with few active rows splits its rows alone
 // (every task all output channels) while each task keeps at least this many
 // rows and the weights are small enough for every task to stream them from
@@ -153,7 +155,72 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   // A padding tap reads zeros: a whole input pixel (a group reads its slice
   // of it), or a whole merged kernel row.
   op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
+  if (p.depthwise && p.depth_multiplier == 1 && p.stride_height == 1 && p.stride_width == 1 &&
+      p.dilation_height == 1 && p.dilation_width == 1 && op->masked_pixels_.empty() &&
+      kernels::DepthwiseImageRowsTakes(static_cast<size_t>(p.kernel_width))) {
+    op->depthwise_image_rows_ = kernels::SelectDepthwiseImageRows(nullptr);
+    const size_t per_image = static_cast<size_t>(p.output_height + p.kernel_height - 1);
+    op->image_input_rows_.resize(static_cast<size_t>(p.batch) * per_image);
+    op->image_output_rows_.resize(static_cast<size_t>(p.batch) * p.output_height);
+  }
   return op;
+}
+
+void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool,
+                                               const float* residual, int first_row, int end_row) {
+  const SparseConvParams& p = params_;
+  const size_t channels = p.output_channels, kh = p.kernel_height;
+  const size_t in_per_image = p.output_height + kh - 1;
+  for (int n = 0; n < p.batch; ++n) {
+    const float* image_in = input + n * input_layout_.image_stride;
+    float* image_out = output + n * output_layout_.image_stride;
+    for (size_t i = first_row; i < end_row - 1 + kh; ++i) {
+      const int iy = static_cast<int>(i) - p.padding_top;  // stride 1, dilation 1
+      image_input_rows_[n * in_per_image + i] =
+          iy >= 0 && iy < p.input_height ? image_in + input_layout_.Offset(iy, 0, channels) : nullptr;
+    }
+    for (int y = first_row; y < end_row; ++y) {
+      image_output_rows_[n * p.output_height + y] = image_out + output_layout_.Offset(y, 0, channels);
+    }
+  }
+  const size_t rows = static_cast<size_t>(end_row - first_row);
+  const size_t threads = pool != nullptr ? static_cast<size_t>(pool->num_threads()) : 1;
+  // One call per image at one thread (the kernel's channel slices then run
+  // over every row); with several, a few row chunks per thread.
+  const size_t chunks = threads > 1 ? std::min(rows, threads * kImageRowChunksPerThread) : 1;
+  const size_t row_floats = static_cast<size_t>(p.output_width) * channels;
+  auto task = [&](size_t index) {
+    const size_t n = index / chunks, chunk = index % chunks;
+    const size_t y0 = first_row + chunk * rows / chunks, y1 = first_row + (chunk + 1) * rows / chunks;
+    if (y0 >= y1) return;
+    kernels::DepthwiseImageRowsArgs args;
+    args.rows = y1 - y0;
+    args.input_rows = image_input_rows_.data() + n * in_per_image + y0;
+    args.output_rows = image_output_rows_.data() + n * p.output_height + y0;
+    args.channels = channels;
+    args.input_width = p.input_width;
+    args.output_width = p.output_width;
+    args.kernel_height = kh;
+    args.kernel_width = p.kernel_width;
+    args.pad_left = p.padding_left;
+    args.weights = packed_weights_.data();
+    args.conv_bias = conv_bias_.data();
+    args.add_bias = add_bias_.data();
+    args.out_min = p.output_min;
+    args.out_max = p.output_max;
+    depthwise_image_rows_(args);
+    if (stage_.empty()) return;
+    for (size_t y = y0; y < y1; ++y) {
+      const float* res = residual ? residual + (n * p.output_height + y) * row_floats : nullptr;
+      ApplyOutputStage(*elementwise_, stage_, args.output_rows[y - y0], res, row_floats);
+    }
+  };
+  const size_t tasks = static_cast<size_t>(p.batch) * chunks;
+  if (threads > 1) {
+    pool->ParallelFor(tasks, task);
+  } else {
+    for (size_t t = 0; t < tasks; ++t) task(t);
+  }
 }
 
 size_t SparseConvOperator::ChannelGranule() const { return uses_igemm() ? igemm_.tiles_per_step : 1; }
@@ -240,6 +307,7 @@ bool SparseConvOperator::ReadMaskedInput(const std::vector<uint8_t>& producer_ma
   masked_input_mask_ = producer_mask;
   masked_input_value_ = value;
   planned_input_ = nullptr;  // re-plan the pointers at the next run
+  depthwise_image_rows_ = nullptr;  // the input's masked pixels are not written: through pointers
   return true;
 }
 
@@ -402,6 +470,10 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   first_row = std::max(first_row, 0);
   end_row = std::min(end_row, p.output_height);
   if (first_row >= end_row) return;
+  if (depthwise_image_rows_ != nullptr) {
+    RunDepthwiseImageRows(input, output, pool, residual, first_row, end_row);
+    return;
+  }
   const bool direct = ReadsPixelsDirectly();
   // The runtime may move its arena between invocations; re-plan when it does.
   if (!direct && input != planned_input_) PlanIndirection(input);

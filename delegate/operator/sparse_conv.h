@@ -120,6 +120,8 @@ class SparseConvOperator {
   // when this conv reads kernel rows whole (few input channels).
   bool ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value);
   bool can_read_masked_input() const { return !merge_rows_; }
+  // Whether Run takes the depthwise image-rows kernel (see depthwise_image_rows_).
+  bool runs_by_image_rows() const { return depthwise_image_rows_ != nullptr; }
 
   const SparseConvParams& params() const { return params_; }
   const ConvBlocking& blocking() const { return blocking_; }
@@ -169,6 +171,9 @@ class SparseConvOperator {
   void PlanIndirection(const float* input);
   // The patches of output rows [first_row, end_row) of every image.
   void FillRowPatches(const float* input, int first_row, int end_row);
+  // RunRows through depthwise_image_rows_.
+  void RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool, const float* residual,
+                             int first_row, int end_row);
   WorkPlan PlanWork(int num_threads, size_t active, size_t masked) const;
   // Channel tiles a channel chunk holds a multiple of, and chunk k of n's first tile.
   size_t ChannelGranule() const;
@@ -183,6 +188,16 @@ class SparseConvOperator {
   AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
+  // A dense depthwise conv of stride 1 (no mask, nothing masked in its
+  // input) runs by whole image rows where the CPU has that kernel: no
+  // indirection, each input vector used for every kernel column from
+  // registers. Null: through depthwise_rows_.
+  kernels::DepthwiseImageRowsFn depthwise_image_rows_ = nullptr;
+  // Per image, the input row (or null: padding) of output row y's kernel
+  // row ky at [y + ky], and output row y at [y]; refilled by every run for
+  // its rows (the tensors may move, rings wrap).
+  std::vector<const float*> image_input_rows_;
+  std::vector<float*> image_output_rows_;
   const kernels::ElementwiseKernels* elementwise_ = nullptr;
   OutputStage stage_;
   // Regular conv: per group, its output channels as tiles of kConvTile

@@ -175,6 +175,90 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
   return out;
 }
 
+// The image-rows depthwise kernel against the scalar one (tolerance), and
+// against the selected DepthwiseRows kernel fed the same taps through
+// pointers (bit for bit where both are the same ISA: same sums, same order).
+TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
+  const char* name = nullptr;
+  const DepthwiseImageRowsFn selected = SelectDepthwiseImageRows(&name);
+  const char* rows_name = nullptr;
+  const DepthwiseRowsFn by_pointers = SelectDepthwiseRows(&rows_name);
+  std::vector<DepthwiseImageRowsFn> kernels = {DepthwiseImageRowsScalar};
+  if (selected != nullptr) kernels.push_back(selected);
+  unsigned seed = 900;
+  for (size_t kw : {3, 5})
+    for (size_t kh : {1, 3, 5})
+      for (size_t out_w : {1, 5, 8, 13, 17, 30})
+        for (size_t pad : {size_t{0}, size_t{1}, kw / 2, kw - 1})
+          for (size_t in_w : {out_w, out_w + kw - 1 - pad})
+            for (size_t channels : {1, 16, 17, 45, 96})
+              for (size_t rows : {1, 3}) {
+                SCOPED_TRACE(testing::Message() << "kw=" << kw << " kh=" << kh << " out_w=" << out_w << " pad=" << pad
+                                                << " in_w=" << in_w << " channels=" << channels << " rows=" << rows);
+                std::mt19937 rng(seed++);
+                std::normal_distribution<float> normal;
+                const size_t in_rows = rows - 1 + kh;
+                std::vector<std::vector<float>> input(in_rows, std::vector<float>(in_w * channels));
+                for (auto& row : input)
+                  for (float& v : row) v = normal(rng);
+                std::vector<const float*> row_ptrs(in_rows);
+                // Padding rows (null) at the top or the bottom, as at an image's edges.
+                for (size_t i = 0; i < in_rows; ++i) {
+                  const bool padding = kh > 1 && ((seed % 3 == 0 && i == 0) || (seed % 3 == 1 && i + 1 == in_rows));
+                  row_ptrs[i] = padding ? nullptr : input[i].data();
+                }
+                std::vector<float> w(kh * kw * channels), cb(channels), ab(channels);
+                for (float& v : w) v = normal(rng);
+                for (float& v : cb) v = normal(rng);
+                for (float& v : ab) v = normal(rng);
+                DepthwiseImageRowsArgs args;
+                args.rows = rows;
+                args.input_rows = row_ptrs.data();
+                args.channels = channels;
+                args.input_width = in_w;
+                args.output_width = out_w;
+                args.kernel_height = kh;
+                args.kernel_width = kw;
+                args.pad_left = pad;
+                args.weights = w.data();
+                args.conv_bias = cb.data();
+                args.add_bias = ab.data();
+                args.out_min = -2.0f;
+                args.out_max = 3.0f;
+                std::vector<std::vector<float>> outs;
+                for (DepthwiseImageRowsFn fn : kernels) {
+                  outs.emplace_back(rows * out_w * channels, -7.0f);
+                  std::vector<float*> out_ptrs(rows);
+                  for (size_t r = 0; r < rows; ++r) out_ptrs[r] = outs.back().data() + r * out_w * channels;
+                  args.output_rows = out_ptrs.data();
+                  fn(args);
+                }
+                for (size_t k = 1; k < outs.size(); ++k)
+                  for (size_t i = 0; i < outs[0].size(); ++i)
+                    ASSERT_NEAR(outs[k][i], outs[0][i], 1e-4f * (1 + std::fabs(outs[0][i]))) << "index " << i;
+                if (selected == nullptr || std::string(name) != rows_name) continue;
+                // The same taps through pointers: a padding tap reads zeros.
+                const std::vector<float> zeros(channels, 0.0f);
+                std::vector<const float*> indirection;
+                std::vector<float> by_ptr(rows * out_w * channels, -7.0f);
+                std::vector<float*> out_ptrs;
+                for (size_t r = 0; r < rows; ++r)
+                  for (size_t x = 0; x < out_w; ++x) {
+                    out_ptrs.push_back(by_ptr.data() + (r * out_w + x) * channels);
+                    for (size_t ky = 0; ky < kh; ++ky)
+                      for (size_t kx = 0; kx < kw; ++kx) {
+                        const float* row = row_ptrs[r + ky];
+                        const bool inside = row != nullptr && x + kx >= pad && x + kx - pad < in_w;
+                        indirection.push_back(inside ? row + (x + kx - pad) * channels : zeros.data());
+                      }
+                  }
+                RowsArgs pointer_args{rows * out_w, kh * kw, indirection.data(), out_ptrs.data(), w.data(), cb.data(),
+                                      ab.data(), -2.0f, 3.0f};
+                by_pointers(pointer_args, channels, 1);
+                for (size_t i = 0; i < by_ptr.size(); ++i) ASSERT_EQ(outs.back()[i], by_ptr[i]) << "index " << i;
+              }
+}
+
 TEST(KernelsTest, EveryDepthwiseKernelMatchesScalar) {
   std::vector<DepthwiseRowsFn> kernels = {SelectDepthwiseRows(nullptr)};
 #if defined(__x86_64__)

@@ -511,6 +511,66 @@ TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
   }
 }
 
+// A dense depthwise conv of stride 1 (3x3 and 5x5, with a residual stage)
+// band by band through ring layouts gives what one dense run gives, bit for
+// bit; where the CPU has the image-rows kernel both take it, and a conv told
+// to read masked inputs leaves it.
+TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
+  for (int k : {3, 5}) {
+    SparseConvParams p;
+    p.batch = 2;
+    p.input_height = p.output_height = 11;
+    p.input_width = p.output_width = 10;
+    p.input_channels = p.output_channels = 19;
+    p.depthwise = true;
+    p.kernel_height = p.kernel_width = k;
+    p.padding_top = p.padding_left = k / 2;
+    p.output_min = -1.5f;
+    const size_t in_row = 10 * 19, pixels = 11 * 10;
+    const std::vector<float> in = Random(2 * pixels * 19, 31), residual = Random(2 * pixels * 19, 32);
+    const std::vector<float> w = Random(k * k * 19, 33), bias = Random(19, 34);
+    OutputStage stage;
+    stage.residual = true;
+    stage.residual_lo = -1.0f;
+    std::string error;
+    auto dense = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
+    auto banded = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
+    ASSERT_NE(banded, nullptr) << error;
+    EXPECT_EQ(banded->runs_by_image_rows(), kernels::SelectDepthwiseImageRows(nullptr) != nullptr);
+    std::vector<float> want(2 * pixels * 19);
+    dense->Run(in.data(), want.data(), pool(), residual.data());
+    const int in_ring = k + 1, out_ring = 2;  // 2 output rows need k + 1 input rows
+    const PixelLayout in_layout{in_row, static_cast<size_t>(in_ring), in_ring * in_row};
+    const PixelLayout out_layout{in_row, static_cast<size_t>(out_ring), out_ring * in_row};
+    banded->SetLayouts(in_layout, out_layout);
+    std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride);
+    for (int b0 = 0; b0 < 11; b0 += out_ring) {
+      const int b1 = std::min(b0 + out_ring, 11);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = std::max(b0 - k / 2, 0); y < std::min(b1 - 1 + k / 2 + 1, 11); ++y) {
+          std::copy(&in[(n * 11 + y) * in_row], &in[(n * 11 + y + 1) * in_row],
+                    &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 19)]);
+        }
+      }
+      banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = b0; y < b1; ++y) {
+          const float* got = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, 0, 19)];
+          for (size_t i = 0; i < in_row; ++i) {
+            ASSERT_EQ(got[i], want[(n * 11 + y) * in_row + i]) << "k " << k << " n " << n << " y " << y;
+          }
+        }
+      }
+    }
+    // Masked input pixels are not written: such a conv reads through pointers.
+    std::vector<uint8_t> producer_mask(pixels, 1);
+    producer_mask[7] = 0;
+    const std::vector<float> value(19, 0.25f);
+    ASSERT_TRUE(banded->ReadMaskedInput(producer_mask, value.data()));
+    EXPECT_FALSE(banded->runs_by_image_rows());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::to_string(info.param) + "thread";
