@@ -36,7 +36,10 @@ constexpr size_t kRowGranule = 6;
 // (a 4- and a 2-pixel block each) and ran at 1.2-1.5x their 1-thread speed.
 constexpr size_t kDepthwiseTaskPixels = 16;
 constexpr size_t kDepthwisePixelBlock = 4;
-// Depthwise convs by image rows (RunDepthwiseImageRows): tasks per thread.
+// Depthwise convs by image rows (RunDepthwiseImageRows): row chunks per
+// thread, guided. At 2 threads against the pointer kernel (one process,
+// builds swapped): MobileNetV3-Large +2.3-2.8%, MobileNetV2 -0.3 to -0.9%;
+// 8 equal chunks: +2.3-3.5% and -1.6%.
 constexpr size_t kImageRowChunksPerThread = 4;
 // With several threads, a conv with few active rows splits its rows alone
 // (every task all output channels) while each task keeps at least this many
@@ -186,12 +189,19 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
   const size_t rows = static_cast<size_t>(end_row - first_row);
   const size_t threads = pool != nullptr ? static_cast<size_t>(pool->num_threads()) : 1;
   // One call per image at one thread (the kernel's channel slices then run
-  // over every row); with several, a few row chunks per thread.
+  // over every row); with several, a few row chunks per thread, each of
+  // which reads kernel_height - 1 rows beyond its own.
   const size_t chunks = threads > 1 ? std::min(rows, threads * kImageRowChunksPerThread) : 1;
   const size_t row_floats = static_cast<size_t>(p.output_width) * channels;
   auto task = [&](size_t index) {
     const size_t n = index / chunks, chunk = index % chunks;
-    const size_t y0 = first_row + chunk * rows / chunks, y1 = first_row + (chunk + 1) * rows / chunks;
+    // Guided (see ThreadPool::GuidedChunkStart): each thread's share of the
+    // rows (the rows the op before wrote there) starts with its largest chunk.
+    auto start = [&](size_t c) {
+      return first_row + (chunks % threads == 0 ? ThreadPool::GuidedChunkStart(c, chunks, threads, rows)
+                                                : c * rows / chunks);
+    };
+    const size_t y0 = start(chunk), y1 = start(chunk + 1);
     if (y0 >= y1) return;
     kernels::DepthwiseImageRowsArgs args;
     args.rows = y1 - y0;
