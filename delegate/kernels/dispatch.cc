@@ -96,6 +96,12 @@ DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
     return DepthwiseImageRowsAvx512;
   }
 #endif
+#if defined(__aarch64__)
+  if (SelectIsa() == Isa::kNeon) {
+    if (name) *name = "neon";
+    return DepthwiseImageRowsNeon;
+  }
+#endif
   if (name) *name = "none";
   return nullptr;
 }

@@ -231,6 +231,93 @@ template <size_t P>
   }
 }
 
+// P output pixels from x0 of one output row, 4 channels from c, over KW
+// kernel columns: each kernel row's P + KW - 1 input vectors are loaded once
+// and feed P * KW FMAs from registers. kEdges: some of those input columns
+// lie outside the row (zeros, as a padding tap reads). Sums as
+// DepthwiseBlock's: from zero, tap by tap, then the biases.
+template <size_t KW, size_t P, bool kEdges>
+[[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
+                                                         size_t c, size_t x0, float* out, float32x4_t lo,
+                                                         float32x4_t hi) {
+  const size_t channels = a.channels;
+  float32x4_t acc[P];
+  #pragma GCC unroll 8
+  for (size_t p = 0; p < P; ++p) acc[p] = vdupq_n_f32(0.0f);
+  for (size_t ky = 0; ky < a.kernel_height; ++ky) {
+    const float* row = rows[ky];
+    if (row == nullptr) continue;
+    float32x4_t col[P + KW - 1];
+    #pragma GCC unroll 12
+    for (size_t j = 0; j < P + KW - 1; ++j) {
+      const size_t ix = x0 + j;  // input column ix - pad_left
+      if constexpr (kEdges) {
+        col[j] = ix >= a.pad_left && ix - a.pad_left < a.input_width ? vld1q_f32(row + (ix - a.pad_left) * channels + c)
+                                                                      : vdupq_n_f32(0.0f);
+      } else {
+        col[j] = vld1q_f32(row + (ix - a.pad_left) * channels + c);
+      }
+    }
+    const float* w = a.weights + ky * KW * channels + c;
+    #pragma GCC unroll 5
+    for (size_t kx = 0; kx < KW; ++kx) {
+      const float32x4_t wv = vld1q_f32(w + kx * channels);
+      #pragma GCC unroll 8
+      for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], col[p + kx], wv);
+    }
+  }
+  #pragma GCC unroll 8
+  for (size_t p = 0; p < P; ++p) DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, out + (x0 + p) * channels);
+}
+
+// One output channel of pixel x of one output row, for the channels the
+// vector loop leaves over (as DepthwiseChannel: a padding tap adds nothing).
+inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float* const* rows, size_t x, size_t c) {
+  float acc = 0.0f;
+  for (size_t ky = 0; ky < a.kernel_height; ++ky) {
+    if (rows[ky] == nullptr) continue;
+    for (size_t kx = 0; kx < a.kernel_width; ++kx) {
+      const size_t ix = x + kx;
+      if (ix < a.pad_left || ix - a.pad_left >= a.input_width) continue;
+      acc += rows[ky][(ix - a.pad_left) * a.channels + c] * a.weights[(ky * a.kernel_width + kx) * a.channels + c];
+    }
+  }
+  const float v = (acc + a.conv_bias[c]) + a.add_bias[c];
+  return std::min(std::max(v, a.out_min), a.out_max);
+}
+
+// Channels outermost, as the AVX-512 kernel: a 4-channel slice of the
+// call's rows stays in L1 from one output row to the next.
+template <size_t KW>
+[[gnu::noinline]] void DepthwiseImageRowsKw(const DepthwiseImageRowsArgs& a) {
+  constexpr size_t kP = 8;
+  const float32x4_t lo = vdupq_n_f32(a.out_min), hi = vdupq_n_f32(a.out_max);
+  const size_t width = a.output_width;
+  size_t c = 0;
+  for (; c + 4 <= a.channels; c += 4) {
+    for (size_t r = 0; r < a.rows; ++r) {
+      const float* const* rows = a.input_rows + r;
+      float* out = a.output_rows[r];
+      size_t x0 = 0;
+      for (; x0 + kP <= width; x0 += kP) {
+        if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
+          DepthwiseImageSegment<KW, kP, false>(a, rows, c, x0, out, lo, hi);
+        } else {
+          DepthwiseImageSegment<KW, kP, true>(a, rows, c, x0, out, lo, hi);
+        }
+      }
+      WithBlockRows<kP - 1>(width - x0, [&](auto pixels) {
+        DepthwiseImageSegment<KW, decltype(pixels)::value, true>(a, rows, c, x0, out, lo, hi);
+      });
+    }
+  }
+  for (; c < a.channels; ++c) {
+    for (size_t r = 0; r < a.rows; ++r) {
+      for (size_t x = 0; x < width; ++x) a.output_rows[r][x * a.channels + c] = DepthwiseImageChannel(a, a.input_rows + r, x, c);
+    }
+  }
+}
+
 }  // namespace
 
 void DepthwiseRowsNeon(const RowsArgs& args, size_t in_channels, size_t multiplier) {
@@ -360,6 +447,14 @@ void IgemmBlock(const IgemmArgs& a) {
 
 void IgemmNeon(const IgemmArgs& args) {
   IgemmInBlocks<kIgemmRowsNeon>(args, [](auto rows, const IgemmArgs& block) { IgemmBlock<decltype(rows)::value>(block); });
+}
+
+void DepthwiseImageRowsNeon(const DepthwiseImageRowsArgs& args) {
+  if (args.kernel_width == 3) {
+    DepthwiseImageRowsKw<3>(args);
+  } else if (args.kernel_width == 5) {
+    DepthwiseImageRowsKw<5>(args);
+  }
 }
 
 }  // namespace kernels

@@ -92,9 +92,10 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 // Multiplier 1, dilation 1, every output pixel computed: whole output rows
 // from whole input rows, addressed by arithmetic (no indirection), each
 // input vector loaded once per kernel row and used for every kernel column
-// from registers. Sums in the order of DepthwiseRows (conv bias, then the
-// taps row by row; a padding row adds nothing), then the add bias, then the
-// clamp.
+// from registers. Sums in the order of the same ISA's DepthwiseRows kernel
+// (AVX-512: from the conv bias, tap by tap, then the add bias; NEON and
+// scalar: from zero, tap by tap, then both biases; a padding tap adds
+// nothing), then the clamp.
 struct DepthwiseImageRowsArgs {
   size_t rows = 0;                          // output rows
   // rows - 1 + kernel_height input rows, each input_width * channels floats:
@@ -116,10 +117,14 @@ void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args);
 // AVX-512, 8 output pixels x 16 channels per step.
 void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args);
 #endif
+#if defined(__aarch64__)
+// NEON, 8 output pixels x 4 channels per step.
+void DepthwiseImageRowsNeon(const DepthwiseImageRowsArgs& args);
+#endif
 // The kernels take kernel widths 3 and 5 (MobileNets' 3x3 and 5x5), any height.
 inline bool DepthwiseImageRowsTakes(size_t kernel_width) { return kernel_width == 3 || kernel_width == 5; }
 // The kernel for this CPU, or null where there is none (the operator then
-// takes DepthwiseRows): AVX-512 only so far.
+// takes DepthwiseRows): AVX-512 and NEON; not AVX2 yet.
 DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name);
 
 // ---- igemm: the regular conv in XNNPACK's structure ----
