@@ -270,22 +270,6 @@ template <size_t KW, size_t P, bool kEdges>
   for (size_t p = 0; p < P; ++p) DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, out + (x0 + p) * channels);
 }
 
-// One output channel of pixel x of one output row, for the channels the
-// vector loop leaves over (as DepthwiseChannel: a padding tap adds nothing).
-inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float* const* rows, size_t x, size_t c) {
-  float acc = 0.0f;
-  for (size_t ky = 0; ky < a.kernel_height; ++ky) {
-    if (rows[ky] == nullptr) continue;
-    for (size_t kx = 0; kx < a.kernel_width; ++kx) {
-      const size_t ix = x + kx;
-      if (ix < a.pad_left || ix - a.pad_left >= a.input_width) continue;
-      acc += rows[ky][(ix - a.pad_left) * a.channels + c] * a.weights[(ky * a.kernel_width + kx) * a.channels + c];
-    }
-  }
-  const float v = (acc + a.conv_bias[c]) + a.add_bias[c];
-  return std::min(std::max(v, a.out_min), a.out_max);
-}
-
 // Channels outermost, as the AVX-512 kernel: a 4-channel slice of the
 // call's rows stays in L1 from one output row to the next.
 template <size_t KW>

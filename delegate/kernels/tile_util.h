@@ -52,6 +52,22 @@ inline void WithBlockRows(size_t rows, Fn&& fn) {
   }
 }
 
+// One output channel of pixel x of one output row, for the channels the
+// vector loop leaves over (as DepthwiseChannel: a padding tap adds nothing).
+inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float* const* rows, size_t x, size_t c) {
+  float acc = 0.0f;
+  for (size_t ky = 0; ky < a.kernel_height; ++ky) {
+    if (rows[ky] == nullptr) continue;
+    for (size_t kx = 0; kx < a.kernel_width; ++kx) {
+      const size_t ix = x + kx;
+      if (ix < a.pad_left || ix - a.pad_left >= a.input_width) continue;
+      acc += rows[ky][(ix - a.pad_left) * a.channels + c] * a.weights[(ky * a.kernel_width + kx) * a.channels + c];
+    }
+  }
+  const float v = (acc + a.conv_bias[c]) + a.add_bias[c];
+  return std::min(std::max(v, a.out_min), a.out_max);
+}
+
 // Depthwise kernels compute this many output pixels per step (AVX2, NEON;
 // AVX-512 takes kDepthwisePixelsAvx512).
 constexpr size_t kDepthwisePixels = 4;

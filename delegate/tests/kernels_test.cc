@@ -179,12 +179,21 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
 // against the selected DepthwiseRows kernel fed the same taps through
 // pointers (bit for bit where both are the same ISA: same sums, same order).
 TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
-  const char* name = nullptr;
-  const DepthwiseImageRowsFn selected = SelectDepthwiseImageRows(&name);
-  const char* rows_name = nullptr;
-  const DepthwiseRowsFn by_pointers = SelectDepthwiseRows(&rows_name);
-  std::vector<DepthwiseImageRowsFn> kernels = {DepthwiseImageRowsScalar};
-  if (selected != nullptr) kernels.push_back(selected);
+  // Each ISA's image-rows kernel with the pointer kernel of the same ISA.
+  struct Pair {
+    DepthwiseImageRowsFn image_rows;
+    DepthwiseRowsFn pointers;
+  };
+  std::vector<Pair> pairs;
+#if defined(__x86_64__)
+  if (CpuHasAvx512()) pairs.push_back({DepthwiseImageRowsAvx512, DepthwiseRowsAvx512});
+#endif
+#if defined(__aarch64__)
+  pairs.push_back({DepthwiseImageRowsNeon, DepthwiseRowsNeon});
+#endif
+  ASSERT_TRUE(SelectDepthwiseImageRows(nullptr) == nullptr ||
+              std::any_of(pairs.begin(), pairs.end(),
+                          [](const Pair& pair) { return pair.image_rows == SelectDepthwiseImageRows(nullptr); }));
   unsigned seed = 900;
   for (size_t kw : {3, 5})
     for (size_t kh : {1, 3, 5})
@@ -225,18 +234,15 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
                 args.add_bias = ab.data();
                 args.out_min = -2.0f;
                 args.out_max = 3.0f;
-                std::vector<std::vector<float>> outs;
-                for (DepthwiseImageRowsFn fn : kernels) {
-                  outs.emplace_back(rows * out_w * channels, -7.0f);
+                auto run = [&](DepthwiseImageRowsFn fn) {
+                  std::vector<float> out(rows * out_w * channels, -7.0f);
                   std::vector<float*> out_ptrs(rows);
-                  for (size_t r = 0; r < rows; ++r) out_ptrs[r] = outs.back().data() + r * out_w * channels;
+                  for (size_t r = 0; r < rows; ++r) out_ptrs[r] = out.data() + r * out_w * channels;
                   args.output_rows = out_ptrs.data();
                   fn(args);
-                }
-                for (size_t k = 1; k < outs.size(); ++k)
-                  for (size_t i = 0; i < outs[0].size(); ++i)
-                    ASSERT_NEAR(outs[k][i], outs[0][i], 1e-4f * (1 + std::fabs(outs[0][i]))) << "index " << i;
-                if (selected == nullptr || std::string(name) != rows_name) continue;
+                  return out;
+                };
+                const std::vector<float> ref = run(DepthwiseImageRowsScalar);
                 // The same taps through pointers: a padding tap reads zeros.
                 const std::vector<float> zeros(channels, 0.0f);
                 std::vector<const float*> indirection;
@@ -254,8 +260,14 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
                   }
                 RowsArgs pointer_args{rows * out_w, kh * kw, indirection.data(), out_ptrs.data(), w.data(), cb.data(),
                                       ab.data(), -2.0f, 3.0f};
-                by_pointers(pointer_args, channels, 1);
-                for (size_t i = 0; i < by_ptr.size(); ++i) ASSERT_EQ(outs.back()[i], by_ptr[i]) << "index " << i;
+                for (const Pair& pair : pairs) {
+                  const std::vector<float> got = run(pair.image_rows);
+                  for (size_t i = 0; i < ref.size(); ++i)
+                    ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i]))) << "index " << i;
+                  std::fill(by_ptr.begin(), by_ptr.end(), -7.0f);
+                  pair.pointers(pointer_args, channels, 1);
+                  for (size_t i = 0; i < by_ptr.size(); ++i) ASSERT_EQ(got[i], by_ptr[i]) << "index " << i;
+                }
               }
 }
 
