@@ -295,23 +295,15 @@ template <size_t KW>
 [[gnu::noinline]] void DepthwiseImageRowsKw(const DepthwiseImageRowsArgs& a) {
   constexpr size_t kP = 8;
   const __m512 lo = _mm512_set1_ps(a.out_min), hi = _mm512_set1_ps(a.out_max);
-  const size_t width = a.output_width;
   for (size_t c = 0; c < a.channels; c += 16) {
     const __mmask16 mask = WidthMask(std::min<size_t>(16, a.channels - c));
     const __m512 add = _mm512_maskz_loadu_ps(mask, a.add_bias + c);
     for (size_t r = 0; r < a.rows; ++r) {
       const float* const* rows = a.input_rows + r;
       float* out = a.output_rows[r];
-      size_t x0 = 0;
-      for (; x0 + kP <= width; x0 += kP) {
-        if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
-          DepthwiseImageSegment<KW, kP, false>(a, rows, c, mask, x0, out, add, lo, hi);
-        } else {
-          DepthwiseImageSegment<KW, kP, true>(a, rows, c, mask, x0, out, add, lo, hi);
-        }
-      }
-      WithBlockRows<kP - 1>(width - x0, [&](auto pixels) {
-        DepthwiseImageSegment<KW, decltype(pixels)::value, true>(a, rows, c, mask, x0, out, add, lo, hi);
+      ForEachImageRowSegment<kP, KW>(a, [&](auto pixels, auto edges, size_t x0) {
+        DepthwiseImageSegment<KW, decltype(pixels)::value, decltype(edges)::value>(a, rows, c, mask, x0, out, add,
+                                                                                   lo, hi);
       });
     }
   }

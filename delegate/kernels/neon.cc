@@ -282,16 +282,8 @@ template <size_t KW>
     for (size_t r = 0; r < a.rows; ++r) {
       const float* const* rows = a.input_rows + r;
       float* out = a.output_rows[r];
-      size_t x0 = 0;
-      for (; x0 + kP <= width; x0 += kP) {
-        if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
-          DepthwiseImageSegment<KW, kP, false>(a, rows, c, x0, out, lo, hi);
-        } else {
-          DepthwiseImageSegment<KW, kP, true>(a, rows, c, x0, out, lo, hi);
-        }
-      }
-      WithBlockRows<kP - 1>(width - x0, [&](auto pixels) {
-        DepthwiseImageSegment<KW, decltype(pixels)::value, true>(a, rows, c, x0, out, lo, hi);
+      ForEachImageRowSegment<kP, KW>(a, [&](auto pixels, auto edges, size_t x0) {
+        DepthwiseImageSegment<KW, decltype(pixels)::value, decltype(edges)::value>(a, rows, c, x0, out, lo, hi);
       });
     }
   }

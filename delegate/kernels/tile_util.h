@@ -68,6 +68,25 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
   return std::min(std::max(v, a.out_min), a.out_max);
 }
 
+// Steps one output row of an image-rows depthwise kernel (kernel width KW)
+// in segments of kP output pixels from x0, then one of the 1 to kP - 1
+// left: segment(std::integral_constant<size_t, P>, std::bool_constant<kEdges>,
+// x0), kEdges when some of the segment's P + KW - 1 input columns lie
+// outside the input row (the kernel reads zeros there).
+template <size_t kP, size_t KW, typename Segment>
+inline void ForEachImageRowSegment(const DepthwiseImageRowsArgs& a, Segment&& segment) {
+  const size_t width = a.output_width;
+  size_t x0 = 0;
+  for (; x0 + kP <= width; x0 += kP) {
+    if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
+      segment(std::integral_constant<size_t, kP>{}, std::false_type{}, x0);
+    } else {
+      segment(std::integral_constant<size_t, kP>{}, std::true_type{}, x0);
+    }
+  }
+  WithBlockRows<kP - 1>(width - x0, [&](auto pixels) { segment(pixels, std::true_type{}, x0); });
+}
+
 // Depthwise kernels compute this many output pixels per step (AVX2, NEON;
 // AVX-512 takes kDepthwisePixelsAvx512).
 constexpr size_t kDepthwisePixels = 4;
