@@ -44,10 +44,13 @@ constexpr size_t kMinBandedBytes = 512 * 1024;
 // With several threads, each core's L2 holds its share of the tensor
 // unbanded, and a lane computes its segments' boundary rows twice: bands
 // pay only from a larger tensor. Measured at 2 threads, one process,
-// interleaved: MobileNetV2's 0.6-1.8 MB blocks 3-65% slower banded, its
-// 4.8 MB block faster (network +1.8-2.6%); MobileNetV3-Large with its 3.2 MB
-// block banded +1.5-2.2%.
-constexpr size_t kMinBandedBytesThreaded = 2 * 1024 * 1024;
+// interleaved, on Zen 5 (2026-12-01, after a stem's edge patches stopped
+// being refilled at every band): MobileNetV2 banded from 1 MB (its stem
+// block and two 1.8 MB blocks join) +3.5% / +4.2% over from 2 MB, from 1.5
+// MB +0.6% / +1.2%, from 0.5 MB +0.5% / +1.6%; MobileNetV3-Large and the
+// masked MobileNetV2 unchanged (-1.0% to +1.0%). (On the Xeon VM, with the
+// stem refilling its patches per band, 2 MB was best.)
+constexpr size_t kMinBandedBytesThreaded = 1024 * 1024;
 
 struct FusionOptions {
   bool bands = true;  // inverted residuals into bands

@@ -212,11 +212,14 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
       EXPECT_EQ(fused, unfused) << "stride " << stride << " masked " << masked << " plan threads "
                                 << config.plan_threads;
     }
-    // By default a 2-thread plan leaves this block (1.75 MB expanded) unbanded: kMinBandedBytesThreaded.
+    // A 2-thread plan bands this block (1.75 MB expanded) by default
+    // (kMinBandedBytesThreaded), and not when told to band from 2 MB.
+    const std::string banded = "CONV_2D#0, DEPTHWISE_CONV_2D#1 and CONV_2D#2 into bands";
     std::vector<std::string> fusions;
     RunPlan(b, true, input, &pool, &fusions, 2);
-    EXPECT_EQ(std::find(fusions.begin(), fusions.end(), "CONV_2D#0, DEPTHWISE_CONV_2D#1 and CONV_2D#2 into bands"),
-              fusions.end());
+    EXPECT_NE(std::find(fusions.begin(), fusions.end(), banded), fusions.end());
+    RunPlan(b, true, input, &pool, &fusions, 2, 2 * 1024 * 1024);
+    EXPECT_EQ(std::find(fusions.begin(), fusions.end(), banded), fusions.end());
     // The profile's sparsity of the banded step: the masked share of its convs' output pixels.
     size_t zeros = 0, pixels = 0;
     for (const Node& node : b.g.nodes) {
