@@ -159,13 +159,11 @@ class BandedConvStep : public Step {
       RunSegment(lanes_[0], t, pool, 0, height2);
       return;
     }
-    // Guided segments (see ThreadPool::GuidedChunkStart): equal ones left
+    // Guided segments (see ThreadPool::GuidedOrEqualChunkStart): equal ones left
     // the other thread waiting for up to a segment, a tenth of the step.
     const size_t threads = static_cast<size_t>(pool->num_threads()), segments = static_cast<size_t>(segments_);
-    const bool guided = segments % threads == 0;
     auto segment_start = [&](size_t segment) {
-      return static_cast<int>(guided ? ThreadPool::GuidedChunkStart(segment, segments, threads, height2)
-                                     : segment * height2 / segments);
+      return static_cast<int>(ThreadPool::GuidedOrEqualChunkStart(segment, segments, threads, height2));
     };
     pool->ParallelFor(segments, [&](size_t segment) {
       const int first = segment_start(segment), end = segment_start(segment + 1);

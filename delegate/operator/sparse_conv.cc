@@ -197,11 +197,8 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     const size_t n = index / chunks, chunk = index % chunks;
     // Guided (see ThreadPool::GuidedChunkStart): each thread's share of the
     // rows (the rows the op before wrote there) starts with its largest chunk.
-    auto start = [&](size_t c) {
-      return first_row + (chunks % threads == 0 ? ThreadPool::GuidedChunkStart(c, chunks, threads, rows)
-                                                : c * rows / chunks);
-    };
-    const size_t y0 = start(chunk), y1 = start(chunk + 1);
+    const size_t y0 = first_row + ThreadPool::GuidedOrEqualChunkStart(chunk, chunks, threads, rows);
+    const size_t y1 = first_row + ThreadPool::GuidedOrEqualChunkStart(chunk + 1, chunks, threads, rows);
     if (y0 >= y1) return;
     kernels::DepthwiseImageRowsArgs args;
     args.rows = y1 - y0;

@@ -70,6 +70,12 @@ class ThreadPool {
     // Chunk j weighs per - j: the weights before it sum to j*per - j(j-1)/2 of per(per+1)/2.
     return begin + share * (j * per - j * (j - 1) / 2) / (per * (per + 1) / 2);
   }
+  // GuidedChunkStart where `chunks` is a multiple of `participants`, else
+  // where chunk `chunk` of `chunks` equal ones starts.
+  static size_t GuidedOrEqualChunkStart(size_t chunk, size_t chunks, size_t participants, size_t total) {
+    return chunks % participants == 0 ? GuidedChunkStart(chunk, chunks, participants, total)
+                                      : chunk * total / chunks;
+  }
   // `count` must be below 2^20 (the operators use a few hundred tasks at most).
   void ParallelFor(size_t count, const std::function<void(size_t)>& task);
   // Whether workers spin for the next call (see above). Release the hold

@@ -311,6 +311,29 @@ TEST(SparseConvTest, RejectsBadParameters) {
   EXPECT_FALSE(error.empty());
 }
 
+// Chunk starts cover [0, total) in order: guided (each participant's share
+// in shrinking chunks) when the chunks split evenly among the participants,
+// else equal chunks.
+TEST(ThreadPoolTest, GuidedOrEqualChunksCoverTheTotal) {
+  for (size_t participants : {1, 2, 3})
+    for (size_t chunks : {1, 2, 3, 4, 6, 7, 8})
+      for (size_t total : {7, 14, 56, 113}) {
+        SCOPED_TRACE(testing::Message() << participants << " participants, " << chunks << " chunks of " << total);
+        EXPECT_EQ(ThreadPool::GuidedOrEqualChunkStart(0, chunks, participants, total), 0u);
+        EXPECT_EQ(ThreadPool::GuidedOrEqualChunkStart(chunks, chunks, participants, total), total);
+        for (size_t c = 0; c < chunks; ++c) {
+          const size_t start = ThreadPool::GuidedOrEqualChunkStart(c, chunks, participants, total);
+          const size_t end = ThreadPool::GuidedOrEqualChunkStart(c + 1, chunks, participants, total);
+          ASSERT_LE(start, end);
+          if (chunks % participants == 0) {
+            EXPECT_EQ(start, ThreadPool::GuidedChunkStart(c, chunks, participants, total));
+          } else {
+            EXPECT_EQ(start, c * total / chunks);
+          }
+        }
+      }
+}
+
 TEST(ThreadPoolTest, RunsEveryTaskOnceAcrossManyCalls) {
   ThreadPool pool(4);
   for (int round = 0; round < 200; ++round) {
