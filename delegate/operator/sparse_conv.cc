@@ -41,6 +41,9 @@ constexpr size_t kDepthwisePixelBlock = 4;
 // builds swapped): MobileNetV3-Large +2.3-2.8%, MobileNetV2 -0.3 to -0.9%;
 // 8 equal chunks: +2.3-3.5% and -1.6%.
 constexpr size_t kImageRowChunksPerThread = 4;
+// Rows per kernel call, by image rows, when a fused stage or the masked
+// pixels' value follow: about this many output bytes, so they are in cache.
+constexpr size_t kImageRowsFinishBytes = 64 * 1024;
 // With several threads, a conv with few active rows splits its rows alone
 // (every task all output channels) while each task keeps at least this many
 // rows and the weights are small enough for every task to stream them from
@@ -58,6 +61,25 @@ constexpr size_t kRowOnlyMaxWeightBytes = 512 * 1024;
 constexpr int kMergeRowsMaxChannels = 8;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// Whether a depthwise conv that the image-rows kernel takes is expected to
+// run faster by image rows (all `pixels` output pixels, inputs by
+// arithmetic) than its `active` pixels through pointers. The pointer kernel
+// pays per pixel for its taps' pointers (loads, and 8 bytes per tap of
+// indirection that the caches must hold: 72 bytes for a 3x3 kernel, more
+// than half a 32-channel pixel), which weighs most with few channels: per
+// active pixel as C + kPointerChannels channels by image rows, times
+// kImageRowsPerPointer. Fitted on MobileNetV2 with every conv masked (Zen 5,
+// in the network: pointers over image rows 1.6-2.4x at 32 channels, 1.2-1.4x
+// at 144, ~1.0-1.2x at 384-960, the spread between a warm and a cold cache),
+// then checked one process, swapped, at s = 0.1 / 0.2 / 0.3 against the
+// pointer kernel everywhere: +0.2-1.5% / +2.0-2.9% / +2.2-2.4% at 1 thread.
+constexpr double kPointerChannels = 30.0;
+constexpr double kImageRowsPerPointer = 1.07;
+bool ImageRowsPay(size_t active, size_t pixels, size_t channels) {
+  const double c = static_cast<double>(channels);
+  return static_cast<double>(active) * (c + kPointerChannels) >= kImageRowsPerPointer * static_cast<double>(pixels) * c;
+}
 
 }  // namespace
 
@@ -159,14 +181,30 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   // of it), or a whole merged kernel row.
   op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
   if (p.depthwise && p.depth_multiplier == 1 && p.stride_height == 1 && p.stride_width == 1 &&
-      p.dilation_height == 1 && p.dilation_width == 1 && op->masked_pixels_.empty() &&
+      p.dilation_height == 1 && p.dilation_width == 1 &&
       kernels::DepthwiseImageRowsTakes(static_cast<size_t>(p.kernel_width))) {
     op->depthwise_image_rows_ = kernels::SelectDepthwiseImageRows(nullptr);
     const size_t per_image = static_cast<size_t>(p.output_height + p.kernel_height - 1);
     op->image_input_rows_.resize(static_cast<size_t>(p.batch) * per_image);
     op->image_output_rows_.resize(static_cast<size_t>(p.batch) * p.output_height);
+    op->ChooseImageRows();
   }
   return op;
+}
+
+void SparseConvOperator::ChooseImageRows() {
+  switch (blocking_.depthwise_image_rows) {
+    case ConvBlocking::ImageRows::kAlways:
+      by_image_rows_ = true;
+      return;
+    case ConvBlocking::ImageRows::kNever:
+      by_image_rows_ = false;
+      return;
+    case ConvBlocking::ImageRows::kAuto:
+      break;
+  }
+  const size_t pixels = static_cast<size_t>(params_.output_height) * params_.output_width;
+  by_image_rows_ = ImageRowsPay(active_pixels_.size(), pixels, static_cast<size_t>(params_.output_channels));
 }
 
 void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool,
@@ -201,9 +239,6 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     const size_t y1 = first_row + ThreadPool::GuidedOrEqualChunkStart(chunk + 1, chunks, threads, rows);
     if (y0 >= y1) return;
     kernels::DepthwiseImageRowsArgs args;
-    args.rows = y1 - y0;
-    args.input_rows = image_input_rows_.data() + n * in_per_image + y0;
-    args.output_rows = image_output_rows_.data() + n * p.output_height + y0;
     args.channels = channels;
     args.input_width = p.input_width;
     args.output_width = p.output_width;
@@ -215,11 +250,29 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     args.add_bias = add_bias_.data();
     args.out_min = p.output_min;
     args.out_max = p.output_max;
-    depthwise_image_rows_(args);
-    if (stage_.empty()) return;
-    for (size_t y = y0; y < y1; ++y) {
-      const float* res = residual ? residual + (n * p.output_height + y) * row_floats : nullptr;
-      ApplyOutputStage(*elementwise_, stage_, args.output_rows[y - y0], res, row_floats);
+    // The kernel computes the masked pixels too: they take the masked value
+    // (unless no reader looks at them, SkipMaskedOutputs), and the stage
+    // follows, both while the rows are in cache: a few rows per call then.
+    const bool fill = !skip_masked_ && !masked_pixels_.empty();
+    const size_t step = fill || !stage_.empty() ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
+                                                : y1 - y0;
+    float* image_out = output + n * output_layout_.image_stride;
+    for (size_t ya = y0; ya < y1; ya += step) {
+      const size_t yb = std::min(y1, ya + step);
+      args.rows = yb - ya;
+      args.input_rows = image_input_rows_.data() + n * in_per_image + ya;
+      args.output_rows = image_output_rows_.data() + n * p.output_height + ya;
+      depthwise_image_rows_(args);
+      if (!stage_.empty()) {
+        for (size_t y = ya; y < yb; ++y) {
+          const float* res = residual ? residual + (n * p.output_height + y) * row_floats : nullptr;
+          ApplyOutputStage(*elementwise_, stage_, args.output_rows[y - ya], res, row_floats);
+        }
+      }
+      if (fill && masked_row_start_[ya] < masked_row_start_[yb]) {
+        float* rows[kMaskedRowsPerTask];
+        FillMasked(residual, n, image_out, masked_row_start_[ya], masked_row_start_[yb], 0, channels, rows);
+      }
     }
   };
   const size_t tasks = static_cast<size_t>(p.batch) * chunks;
@@ -227,6 +280,35 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     pool->ParallelFor(tasks, task);
   } else {
     for (size_t t = 0; t < tasks; ++t) task(t);
+  }
+}
+
+void SparseConvOperator::FinishRows(const float* residual, size_t n, size_t count, float* const* rows,
+                                    const uint32_t* pixels, size_t c0, size_t width) const {
+  if (stage_.empty()) return;
+  const size_t cout = params_.output_channels;
+  const size_t pixels_per_image = static_cast<size_t>(params_.output_height) * params_.output_width;
+  // While the rows are in cache. Consecutive pixels whose rows lie end to
+  // end (all channels of a dense output) go in one call: a call per row of
+  // 24-96 channels cost more than the residual ADD it applies.
+  for (size_t r = 0; r < count;) {
+    size_t run = 1;
+    if (width == cout) {
+      while (r + run < count && rows[r + run] == rows[r] + run * width && pixels[r + run] == pixels[r] + run) ++run;
+    }
+    const float* res = residual ? residual + (n * pixels_per_image + pixels[r]) * cout + c0 : nullptr;
+    ApplyOutputStage(*elementwise_, stage_, rows[r], res, run * width);
+    r += run;
+  }
+}
+
+void SparseConvOperator::FillMasked(const float* residual, size_t n, float* image_out, size_t first, size_t end,
+                                    size_t c0, size_t width, float** rows) const {
+  for (size_t block = first; block < end; block += kMaskedRowsPerTask) {
+    const size_t count = std::min(kMaskedRowsPerTask, end - block);
+    for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[block + r] + c0;
+    kernels::FillRows(count, rows, masked_value_.data() + c0, width);
+    FinishRows(residual, n, count, rows, masked_pixels_.data() + block, c0, width);
   }
 }
 
@@ -307,14 +389,13 @@ void SparseConvOperator::SkipMaskedOutputs() {
 
 bool SparseConvOperator::ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value) {
   const SparseConvParams& p = params_;
-  if (merge_rows_ || value == nullptr ||
+  if (merge_rows_ || runs_by_image_rows() || value == nullptr ||
       producer_mask.size() != static_cast<size_t>(p.input_height) * p.input_width) {
     return false;
   }
   masked_input_mask_ = producer_mask;
   masked_input_value_ = value;
   planned_input_ = nullptr;  // re-plan the pointers at the next run
-  depthwise_image_rows_ = nullptr;  // the input's masked pixels are not written: through pointers
   return true;
 }
 
@@ -477,7 +558,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   first_row = std::max(first_row, 0);
   end_row = std::min(end_row, p.output_height);
   if (first_row >= end_row) return;
-  if (depthwise_image_rows_ != nullptr) {
+  if (runs_by_image_rows()) {
     RunDepthwiseImageRows(input, output, pool, residual, first_row, end_row);
     return;
   }
@@ -504,24 +585,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   const size_t tile_stride = taps * cin * kernels::kConvTile;
   const size_t units = p.groups * group_tiles_;
 
-  // The fused stage over `count` rows (pointing at channel c0) whose pixels
-  // are listed at `pixels`, `width` channels each, while they are in cache.
-  // Consecutive pixels whose rows lie end to end (all channels of a dense
-  // output) go in one call: a call per row of 24-96 channels cost more
-  // than the residual ADD it applies.
   auto finish_rows = [&](size_t n, size_t count, float* const* rows, const uint32_t* pixels, size_t c0,
-                         size_t width) {
-    if (stage_.empty()) return;
-    for (size_t r = 0; r < count;) {
-      size_t run = 1;
-      if (width == cout) {
-        while (r + run < count && rows[r + run] == rows[r] + run * width && pixels[r + run] == pixels[r] + run) ++run;
-      }
-      const float* res = residual ? residual + (n * pixels_per_image + pixels[r]) * cout + c0 : nullptr;
-      ApplyOutputStage(*elementwise_, stage_, rows[r], res, run * width);
-      r += run;
-    }
-  };
+                         size_t width) { FinishRows(residual, n, count, rows, pixels, c0, width); };
   // The stage on a direct conv's pixels [first, first + count) (dense, in order).
   auto finish_direct = [&](size_t n, float* image_out, size_t first, size_t count, size_t c0, size_t width) {
     if (stage_.empty()) return;
@@ -539,17 +604,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     for (size_t r = 0; r < count; ++r) rows[r] = base + offsets[r];
   };
 
-  // Masked pixels [first, end) of the masked list, channels [c0, c0 + width):
-  // the masked value, then the fused stage.
   auto fill_masked = [&](size_t n, float* image_out, size_t first, size_t end, size_t c0, size_t width,
-                         float** rows) {
-    for (size_t block = first; block < end; block += kMaskedRowsPerTask) {
-      const size_t count = std::min(kMaskedRowsPerTask, end - block);
-      for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[block + r] + c0;
-      kernels::FillRows(count, rows, masked_value_.data() + c0, width);
-      finish_rows(n, count, rows, masked_pixels_.data() + block, c0, width);
-    }
-  };
+                         float** rows) { FillMasked(residual, n, image_out, first, end, c0, width, rows); };
   // First output channel of channel tile `unit` (units: the groups' tiles in
   // order; `units` gives cout).
   auto unit_channel = [&](size_t unit) {

@@ -59,6 +59,13 @@ struct ConvBlocking {
   size_t igemm_blocked_from = 3072;
   size_t reduction_block = 1024;        // ConvRows: reduction values per pass (0: the whole K)
   size_t rows_per_call = 0;             // ConvRows: rows per call (0: the whole chunk, tiles outer)
+  // A depthwise conv the image-rows kernel takes (see depthwise_image_rows_):
+  // kAuto runs it so where that is expected to be faster than the active
+  // pixels through pointers (every unmasked one; masked ones by their
+  // density and channels), kAlways / kNever force the choice. Both compute
+  // the same sums; masked pixels get the masked value either way.
+  enum class ImageRows { kAuto, kAlways, kNever };
+  ImageRows depthwise_image_rows = ImageRows::kAuto;
 };
 
 // Where pixel (n, y, x) of an NHWC tensor lives, in floats from its base:
@@ -118,16 +125,22 @@ class SparseConvOperator {
   // input_width, row-major) is 0 at `value` (input_channels floats, kept
   // alive by the caller) instead of the input. False, and nothing changed,
   // when this conv reads kernel rows whole (few input channels).
+  // The image-rows kernel reads its input rows whole: a depthwise conv that
+  // runs by image rows does not take this (false), so its producer writes
+  // every pixel.
   bool ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value);
-  bool can_read_masked_input() const { return !merge_rows_; }
+  bool can_read_masked_input() const { return !merge_rows_ && !runs_by_image_rows(); }
   // Whether Run takes the depthwise image-rows kernel (see depthwise_image_rows_).
-  bool runs_by_image_rows() const { return depthwise_image_rows_ != nullptr; }
+  bool runs_by_image_rows() const {
+    return depthwise_image_rows_ != nullptr && by_image_rows_ && masked_input_mask_.empty();
+  }
 
   const SparseConvParams& params() const { return params_; }
   const ConvBlocking& blocking() const { return blocking_; }
   void set_blocking(const ConvBlocking& blocking) {
     blocking_ = blocking;
     plan_ = WorkPlan();
+    ChooseImageRows();
   }
   // A 1x1 conv of stride 1 with no mask between dense tensors: pixel i reads
   // input pixel i and writes output pixel i, so the igemm calls take their
@@ -171,6 +184,17 @@ class SparseConvOperator {
   void PlanIndirection(const float* input);
   // The patches of output rows [first_row, end_row) of every image.
   void FillRowPatches(const float* input, int first_row, int end_row);
+  // Sets by_image_rows_ from blocking_.depthwise_image_rows (kAuto: the cost model in sparse_conv.cc).
+  void ChooseImageRows();
+  // The fused stage on `count` output rows of image n at `rows` (channels
+  // [c0, c0 + width)), whose pixels are `pixels`; residual: the stage's operand.
+  void FinishRows(const float* residual, size_t n, size_t count, float* const* rows, const uint32_t* pixels,
+                  size_t c0, size_t width) const;
+  // Masked pixels [first, end) of the masked list, of image n (output at
+  // image_out), channels [c0, c0 + width): the masked value, then the
+  // stage. `rows`: room for kMaskedRowsPerTask pointers (sparse_conv.cc).
+  void FillMasked(const float* residual, size_t n, float* image_out, size_t first, size_t end, size_t c0,
+                  size_t width, float** rows) const;
   // RunRows through depthwise_image_rows_.
   void RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool, const float* residual,
                              int first_row, int end_row);
@@ -188,11 +212,13 @@ class SparseConvOperator {
   AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
-  // A dense depthwise conv of stride 1 (no mask, nothing masked in its
-  // input) runs by whole image rows where the CPU has that kernel: no
-  // indirection, each input vector used for every kernel column from
-  // registers. Null: through depthwise_rows_.
+  // A depthwise conv of stride 1 (nothing masked in its input) can run by
+  // whole image rows where the CPU has that kernel: no indirection, each
+  // input vector used for every kernel column from registers; every pixel
+  // computed, masked ones then overwritten (unless skipped). Null: through
+  // depthwise_rows_. by_image_rows_: whether it does (ChooseImageRows).
   kernels::DepthwiseImageRowsFn depthwise_image_rows_ = nullptr;
+  bool by_image_rows_ = false;
   // Per image, the input row (or null: padding) of output row y's kernel
   // row ky at [y + ky], and output row y at [y]; refilled by every run for
   // its rows (the tensors may move, rings wrap).

@@ -13,6 +13,7 @@
 #include "delegate/graph/fusion.h"
 #include "delegate/graph/graph.h"
 #include "delegate/graph/plan.h"
+#include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/operator/thread_pool.h"
 
 namespace actsparse {
@@ -276,8 +277,9 @@ TEST(GraphTest, MaskedOutputsAreElidedAcrossTheEndsOfLaneBands) {
 // the conv's activation). Its output read by a second kind of op, or as a
 // residual, is written. The same numbers as unfused, on 1-3 threads, and
 // again after the arena held other values (a reader that took an unwritten
-// pixel from memory would see them).
-TEST(GraphTest, MaskedOutputsReadOnlyByConvsAreNotWritten) {
+// pixel from memory would see them). A depthwise conv dense enough to run
+// by image rows reads its input rows whole: then its producer writes them.
+void CheckMaskedOutputsElided(double depthwise_density) {
   Builder b;
   const int n = 2, h = 20, w = 18, cin = 8, mid = 32, cout = 8;
   const int x = b.Tensor({n, h, w, cin}, true);
@@ -291,7 +293,7 @@ TEST(GraphTest, MaskedOutputsReadOnlyByConvsAreNotWritten) {
   depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
   depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
   depthwise.conv.weights = b.Constant(9 * mid, 53);
-  depthwise.conv.mask = RandomMask(static_cast<size_t>(h) * w, 0.6, 54);
+  depthwise.conv.mask = RandomMask(static_cast<size_t>(h) * w, depthwise_density, 54);
   depthwise.conv.mask_add_bias = b.Constant(mid, 55);
   Node& project = b.Conv(d, p, mid, cout, 1, 56, "CONV_2D#3");  // read by the ADD
   project.conv.mask = RandomMask(static_cast<size_t>(h) * w, 0.7, 57);
@@ -309,10 +311,17 @@ TEST(GraphTest, MaskedOutputsReadOnlyByConvsAreNotWritten) {
       for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-5) << i;
     }
     auto has = [&](const std::string& line) { return std::find(fusions.begin(), fusions.end(), line) != fusions.end(); };
-    EXPECT_TRUE(has("masked pixels of CONV_2D#0 read as one value by DEPTHWISE_CONV_2D#2"));
+    const bool by_image_rows = depthwise_density > 0.5 && kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+    EXPECT_EQ(has("masked pixels of CONV_2D#0 read as one value by DEPTHWISE_CONV_2D#2"), !by_image_rows)
+        << depthwise_density;
     EXPECT_TRUE(has("masked pixels of DEPTHWISE_CONV_2D#2 read as one value by CONV_2D#3, CONV_2D#4"));
     for (const std::string& line : fusions) EXPECT_EQ(line.find("masked pixels of CONV_2D#3"), std::string::npos) << line;
   }
+}
+
+TEST(GraphTest, MaskedOutputsReadOnlyByConvsAreNotWritten) {
+  CheckMaskedOutputsElided(0.4);  // 32 channels at 40%: the depthwise conv through pointers
+  CheckMaskedOutputsElided(0.9);  // at 90%: by image rows where the CPU has that kernel
 }
 
 // A plan's steps run back to back on held workers, released after the last

@@ -562,13 +562,120 @@ TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
         }
       }
     }
-    // Masked input pixels are not written: such a conv reads through pointers.
+    // The image-rows kernel reads input rows whole: a conv that takes it
+    // does not read masked inputs at a value (its producer writes them);
+    // one told to go through pointers does.
     std::vector<uint8_t> producer_mask(pixels, 1);
     producer_mask[7] = 0;
     const std::vector<float> value(19, 0.25f);
-    ASSERT_TRUE(banded->ReadMaskedInput(producer_mask, value.data()));
-    EXPECT_FALSE(banded->runs_by_image_rows());
+    const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+    EXPECT_EQ(banded->can_read_masked_input(), !has_kernel);
+    EXPECT_EQ(banded->ReadMaskedInput(producer_mask, value.data()), !has_kernel);
+    ConvBlocking pointers;
+    pointers.depthwise_image_rows = ConvBlocking::ImageRows::kNever;
+    dense->set_blocking(pointers);
+    ASSERT_TRUE(dense->ReadMaskedInput(producer_mask, value.data()));
+    EXPECT_FALSE(dense->runs_by_image_rows());
   }
+}
+
+// A masked depthwise conv by image rows (every pixel computed, the masked
+// ones then set to the masked value, the residual stage on all) gives what
+// the pointer kernel over the active pixels gives, bit for bit: in one run
+// and band by band through rings, 3x3 and 5x5, its masked pixels written or
+// skipped. kAuto takes image rows for few channels at this density and
+// pointers for many.
+TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
+  const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+  for (int k : {3, 5}) {
+    for (bool skip : {false, true}) {
+      SparseConvParams p;
+      p.batch = 2;
+      p.input_height = p.output_height = 12;
+      p.input_width = p.output_width = 9;
+      p.input_channels = p.output_channels = 21;
+      p.depthwise = true;
+      p.kernel_height = p.kernel_width = k;
+      p.padding_top = p.padding_left = k / 2;
+      p.output_min = -1.5f;
+      p.output_max = 2.0f;
+      const size_t row = 9 * 21, pixels = 12 * 9;
+      const std::vector<float> in = Random(2 * pixels * 21, 41), residual = Random(2 * pixels * 21, 42);
+      const std::vector<float> w = Random(k * k * 21, 43), bias = Random(21, 44), add = Random(21, 45);
+      std::vector<uint8_t> mask(pixels);
+      for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;  // 70% kept
+      OutputStage stage;
+      stage.residual = !skip;  // a skipped masked value needs a stage without residual
+      stage.residual_lo = -1.0f;
+      std::string error;
+      auto make = [&](ConvBlocking::ImageRows choice) {
+        auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), mask.data(), &error, stage);
+        EXPECT_NE(op, nullptr) << error;
+        ConvBlocking blocking;
+        blocking.depthwise_image_rows = choice;
+        op->set_blocking(blocking);
+        if (skip) op->SkipMaskedOutputs();
+        return op;
+      };
+      auto pointers = make(ConvBlocking::ImageRows::kNever);
+      auto rows = make(ConvBlocking::ImageRows::kAlways);
+      auto banded = make(ConvBlocking::ImageRows::kAlways);
+      EXPECT_FALSE(pointers->runs_by_image_rows());
+      EXPECT_EQ(rows->runs_by_image_rows(), has_kernel);
+      EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(), has_kernel);
+      const float fill = 1e30f;  // what a skipped pixel keeps
+      std::vector<float> want(2 * pixels * 21, fill), got(2 * pixels * 21, fill);
+      pointers->Run(in.data(), want.data(), pool(), residual.data());
+      rows->Run(in.data(), got.data(), pool(), residual.data());
+      const int in_ring = k + 1, out_ring = 2;
+      const PixelLayout in_layout{row, static_cast<size_t>(in_ring), in_ring * row};
+      const PixelLayout out_layout{row, static_cast<size_t>(out_ring), out_ring * row};
+      banded->SetLayouts(in_layout, out_layout);
+      std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride, fill);
+      for (int b0 = 0; b0 < 12; b0 += out_ring) {
+        const int b1 = std::min(b0 + out_ring, 12);
+        for (int n = 0; n < 2; ++n) {
+          for (int y = std::max(b0 - k / 2, 0); y < std::min(b1 - 1 + k / 2 + 1, 12); ++y) {
+            std::copy(&in[(n * 12 + y) * row], &in[(n * 12 + y + 1) * row],
+                      &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 21)]);
+          }
+        }
+        banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
+        for (int n = 0; n < 2; ++n) {
+          for (int y = b0; y < b1; ++y) {
+            for (int x = 0; x < 9; ++x) {
+              if (skip && !mask[y * 9 + x]) continue;
+              const float* ringed = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, x, 21)];
+              for (int c = 0; c < 21; ++c) {
+                const size_t i = ((n * 12 + y) * 9 + x) * 21 + c;
+                ASSERT_EQ(got[i], want[i]) << "k " << k << " skip " << skip << " n " << n << " y " << y << " x " << x;
+                ASSERT_EQ(ringed[c], want[i]) << "k " << k << " skip " << skip << " n " << n << " y " << y << " x " << x;
+                if (!skip && !mask[y * 9 + x]) {
+                  // act(add bias), then the residual stage (as OutputStage applies it).
+                  const float masked = std::min(std::max(add[c], p.output_min), p.output_max);
+                  ASSERT_EQ(want[i], std::max(masked + residual[i], stage.residual_lo)) << "masked pixel";
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  // Many channels at this density: the pointer kernel (kAuto).
+  SparseConvParams p;
+  p.input_height = p.output_height = p.input_width = p.output_width = 14;
+  p.input_channels = p.output_channels = 384;
+  p.depthwise = true;
+  p.kernel_height = p.kernel_width = 3;
+  p.padding_top = p.padding_left = 1;
+  const std::vector<float> w = Random(9 * 384, 46);
+  std::vector<uint8_t> mask(14 * 14);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 10 < 7;
+  std::string error;
+  auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, mask.data(), &error);
+  ASSERT_NE(op, nullptr) << error;
+  EXPECT_FALSE(op->runs_by_image_rows());
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),

@@ -2,7 +2,8 @@
 // blockings, interleaved in one process (round robin, medians), so that the
 // host's outside load hits every variant alike. A tool for choosing the
 // defaults of ConvBlocking, not a test; the depthwise layers time its
-// depthwise kernel (the same in every variant). The igemm kernel is the widest this
+// depthwise kernels (the regular conv variants are alike for them; the
+// dw-* ones force pointers or image rows). The igemm kernel is the widest this
 // CPU has (ACTSPARSE_KERNELS=avx2 or scalar caps it).
 //
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|mobilenet_v3|all|NETWORK.LAYER]
@@ -36,7 +37,7 @@ const Layer kLayers[] = {
     {"resnet18", "stem7x7", 224, 3, 64, 7, 2},   {"resnet18", "layer1", 56, 64, 64, 3, 1},
     {"resnet18", "layer2.s2", 56, 64, 128, 3, 2}, {"resnet18", "layer2", 28, 128, 128, 3, 1},
     {"resnet18", "layer3", 14, 256, 256, 3, 1},   {"resnet18", "layer4", 7, 512, 512, 3, 1},
-    {"mobilenet_v2", "stem", 224, 3, 32, 3, 2},       {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
+    {"mobilenet_v2", "stem", 224, 3, 32, 3, 2},       {"mobilenet_v2", "project112", 112, 32, 16, 1, 1}, {"mobilenet_v2", "expand112", 112, 16, 96, 1, 1}, {"mobilenet_v2", "project56", 56, 144, 24, 1, 1},
     {"mobilenet_v2", "expand56", 56, 24, 144, 1, 1},  {"mobilenet_v2", "expand14", 14, 64, 384, 1, 1},
     {"mobilenet_v2", "project14", 14, 384, 64, 1, 1}, {"mobilenet_v2", "last7", 7, 320, 1280, 1, 1},
     {"mobilenet_v2", "dw112", 112, 32, 32, 3, 1, true},   {"mobilenet_v2", "dw112.s2", 112, 96, 96, 3, 2, true},
@@ -77,6 +78,12 @@ int Main(int argc, char** argv) {
   ConvBlocking igemm;
   igemm.igemm_max_reduction = static_cast<size_t>(-1);  // every conv through igemm
   variants.push_back({"igemm", igemm});
+  ConvBlocking pointers;
+  pointers.depthwise_image_rows = ConvBlocking::ImageRows::kNever;
+  variants.push_back({"dw-pointers", pointers});
+  ConvBlocking image_rows;
+  image_rows.depthwise_image_rows = ConvBlocking::ImageRows::kAlways;
+  variants.push_back({"dw-image-rows", image_rows});
 
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   // Workers spin between runs, as between the steps of a delegate partition.
