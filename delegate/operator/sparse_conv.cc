@@ -72,8 +72,10 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 // kImageRowsPerPointer. Fitted on MobileNetV2 with every conv masked (Zen 5,
 // in the network: pointers over image rows 1.6-2.4x at 32 channels, 1.2-1.4x
 // at 144, ~1.0-1.2x at 384-960, the spread between a warm and a cold cache),
-// then checked one process, swapped, at s = 0.1 / 0.2 / 0.3 against the
-// pointer kernel everywhere: +0.2-1.5% / +2.0-2.9% / +2.2-2.4% at 1 thread.
+// then checked one process, builds swapped, at s = 0.1 / 0.2 / 0.3 against
+// the pointer kernel for every masked conv: +1.5-1.7% / +1.1-1.3% /
+// +1.2-1.8% at 1 thread (0.85 and 12 in place of 1.07 and 30: as fast at
+// s = 0.2 / 0.3, 0.7-2.3% slower at s = 0.1).
 constexpr double kPointerChannels = 30.0;
 constexpr double kImageRowsPerPointer = 1.07;
 bool ImageRowsPay(size_t active, size_t pixels, size_t channels) {
