@@ -330,15 +330,16 @@ void SparseConvOperator::SetLayouts(const PixelLayout& input, const PixelLayout&
 
 bool SparseConvOperator::ReadsPixelsDirectly() const {
   const SparseConvParams& p = params_;
-  auto dense = [](const PixelLayout& layout, int height, int width, int channels) {
-    const PixelLayout d = PixelLayout::Dense(height, width, channels);
-    return layout.row_stride == d.row_stride && layout.ring_rows == d.ring_rows && layout.image_stride == d.image_stride;
+  // Rows end to end (a dense tensor, or a ring of rows: RunRows breaks the
+  // rows where a ring wraps).
+  auto rows_abut = [](const PixelLayout& layout, int width, int channels) {
+    return layout.row_stride == static_cast<size_t>(width) * channels;
   };
   return !p.depthwise && p.groups == 1 && kernel_taps_ == 1 && !merge_rows_ && p.stride_height == 1 &&
          p.stride_width == 1 && p.padding_top == 0 && p.padding_left == 0 && p.input_height == p.output_height &&
          p.input_width == p.output_width && masked_pixels_.empty() && masked_input_mask_.empty() && uses_igemm() &&
-         dense(input_layout_, p.input_height, p.input_width, p.input_channels) &&
-         dense(output_layout_, p.output_height, p.output_width, p.output_channels);
+         rows_abut(input_layout_, p.input_width, p.input_channels) &&
+         rows_abut(output_layout_, p.output_width, p.output_channels);
 }
 
 void SparseConvOperator::PlanOutputOffsets() {
@@ -590,15 +591,33 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   auto finish_rows = [&](size_t n, size_t count, float* const* rows, const uint32_t* pixels, size_t c0,
                          size_t width) { FinishRows(residual, n, count, rows, pixels, c0, width); };
   // The stage on a direct conv's pixels [first, first + count) (dense, in order).
-  auto finish_direct = [&](size_t n, float* image_out, size_t first, size_t count, size_t c0, size_t width) {
+  // `out`: pixel `first`'s output (channel 0); the segment's rows lie end to end.
+  auto finish_direct = [&](size_t n, float* out, size_t first, size_t count, size_t c0, size_t width) {
     if (stage_.empty()) return;
     const float* res = residual ? residual + (n * pixels_per_image + first) * cout + c0 : nullptr;
     if (width == cout) {
-      ApplyOutputStage(*elementwise_, stage_, image_out + first * cout, res, count * cout);
+      ApplyOutputStage(*elementwise_, stage_, out, res, count * cout);
       return;
     }
     for (size_t r = 0; r < count; ++r) {
-      ApplyOutputStage(*elementwise_, stage_, image_out + (first + r) * cout + c0, res ? res + r * cout : nullptr, width);
+      ApplyOutputStage(*elementwise_, stage_, out + r * cout + c0, res ? res + r * cout : nullptr, width);
+    }
+  };
+  // A direct conv's pixels [first, end) as segments whose rows lie end to
+  // end in both tensors: a ring layout (a banded step's) breaks them where
+  // either ring wraps. segment(first pixel, count, pixel's input, its output).
+  const size_t out_width = static_cast<size_t>(p.output_width);
+  auto for_each_direct_segment = [&](size_t n, size_t first, size_t end, auto&& segment) {
+    const float* image_in = input + n * input_layout_.image_stride;
+    float* image_out = output + n * output_layout_.image_stride;
+    for (size_t s0 = first; s0 < end;) {
+      const size_t y = s0 / out_width, x = s0 % out_width;
+      const size_t wrap = std::min((y / input_layout_.ring_rows + 1) * input_layout_.ring_rows,
+                                   (y / output_layout_.ring_rows + 1) * output_layout_.ring_rows);
+      const size_t s1 = std::min(end, wrap * out_width);
+      segment(s0, s1 - s0, image_in + input_layout_.Offset(static_cast<int>(y), static_cast<int>(x), p.input_channels),
+              image_out + output_layout_.Offset(static_cast<int>(y), static_cast<int>(x), cout));
+      s0 = s1;
     }
   };
   // Output row pointers of `count` pixels at these offsets from `base`.
@@ -682,7 +701,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     args.weights_tile_stride = tile_stride;
     // This task's channel tiles, as passes: runs of consecutive tiles of one
     // group, at most tiles_per_pass at a time. Each pass points `rows` at its
-    // first channel, computes them (compute_pass) and applies the fused stage.
+    // first channel, computes them (compute_pass) and applies the fused
+    // stage; a direct conv's pass does so per segment of its rows
+    // (compute_pass then gets the segment: first pixel, count, input, output).
     const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
     auto for_each_pass = [&](auto&& compute_pass) {
       for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
@@ -694,11 +715,13 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
         pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
         if (direct) {
-          compute_pass(pass);
-          finish_direct(n, image_out, first, count, pass.c0, pass.width);
+          for_each_direct_segment(n, first, first + count, [&](size_t s0, size_t s_count, const float* in, float* out) {
+            compute_pass(pass, s0 == first, s_count, in, out);
+            finish_direct(n, out, s0, s_count, pass.c0, pass.width);
+          });
         } else {
           point_rows(image_out + pass.c0, offsets, count, rows);
-          compute_pass(pass);
+          compute_pass(pass, true, count, nullptr, nullptr);
           finish_rows(n, count, rows, pixels, pass.c0, pass.width);
         }
         unit += pass.tile_end - pass.tile0;
@@ -710,11 +733,11 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.lo = p.output_min;
       a.hi = p.output_max;
       a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      // One call per pass and reduction block: the kernel steps through the
-      // task's rows. ReadsPixelsDirectly: rows by arithmetic from the task's
-      // first pixel (its output at each pass's first channel).
-      a.rows = count;
-      const float* first_input = direct ? input + n * input_layout_.image_stride + first * p.input_channels : nullptr;
+      // One call per pass (direct: per segment) and reduction block: the
+      // kernel steps through the rows. ReadsPixelsDirectly: rows by
+      // arithmetic from the segment's first pixel (its output at the pass's
+      // first channel).
+      const float* first_input = nullptr;
       float* first_output = nullptr;
       if (direct) {
         a.indirection = &first_input;
@@ -722,17 +745,23 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         a.direct_input_stride = p.input_channels;
         a.direct_output_stride = cout;
       }
-      for_each_pass([&](const TilePass& pass) {
+      for_each_pass([&](const TilePass& pass, bool first_segment, size_t segment_rows, const float* segment_input,
+                        float* segment_output) {
         const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
+        a.rows = segment_rows;
         a.channels = pass.width;
         a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
         a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
-        first_output = image_out + first * cout + pass.c0;
+        if (direct) {
+          first_input = segment_input;
+          first_output = segment_output + pass.c0;
+        }
         // The next pass's weights, into L2 while this pass computes: in its
         // first reduction block (the kernel spreads them over the row blocks).
         const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
         const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
-        const size_t next_lines = next_in_group ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
+        const size_t next_lines =
+            next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
         // Reduction blocks in (tap, channel) order, the order of one
         // unblocked call: each adds to the sums the previous one left.
         for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
@@ -755,7 +784,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       return;
     }
     const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
-    for_each_pass([&](const TilePass& pass) {
+    for_each_pass([&](const TilePass& pass, bool, size_t, const float*, float*) {
       const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
       args.conv_bias = conv_bias_.data() + c0;
       args.add_bias = add_bias_.data() + c0;

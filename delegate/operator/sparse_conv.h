@@ -142,7 +142,8 @@ class SparseConvOperator {
     plan_ = WorkPlan();
     ChooseImageRows();
   }
-  // A 1x1 conv of stride 1 with no mask between dense tensors: pixel i reads
+  // A 1x1 conv of stride 1 with no mask between tensors whose rows lie end
+  // to end (dense, or rings of rows as in a banded step): pixel i reads
   // input pixel i and writes output pixel i, so the igemm calls take their
   // pointers from arithmetic, not from the indirection buffer and the output
   // offsets (per task two arrays that were often out of cache; XNNPACK runs

@@ -579,6 +579,58 @@ TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
   }
 }
 
+// A dense 1x1 conv reads and writes rows by arithmetic through ring layouts
+// too (a banded step's): band by band, with rings of different heights (so
+// they wrap at different rows) and a residual stage, it gives what one dense
+// run gives, bit for bit.
+TEST_P(OperatorsTest, PointwiseConvThroughRingLayoutsReadsRowsDirectly) {
+  SparseConvParams p;
+  p.batch = 2;
+  p.input_height = p.output_height = 13;
+  p.input_width = p.output_width = 7;
+  p.input_channels = 24;
+  p.output_channels = 45;
+  p.output_min = -2.0f;
+  const size_t in_row = 7 * 24, out_row = 7 * 45, pixels = 13 * 7;
+  const std::vector<float> in = Random(2 * pixels * 24, 51), residual = Random(2 * pixels * 45, 52);
+  const std::vector<float> w = Random(45 * 24, 53), bias = Random(45, 54);
+  OutputStage stage;
+  stage.residual = true;
+  stage.residual_lo = -1.0f;
+  std::string error;
+  auto dense = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
+  auto banded = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
+  ASSERT_NE(banded, nullptr) << error;
+  std::vector<float> want(2 * pixels * 45);
+  dense->Run(in.data(), want.data(), pool(), residual.data());
+  for (int band : {1, 3, 4}) {
+    const size_t in_ring = static_cast<size_t>(band) + 2, out_ring = static_cast<size_t>(band);
+    const PixelLayout in_layout{in_row, in_ring, in_ring * in_row};
+    const PixelLayout out_layout{out_row, out_ring, out_ring * out_row};
+    banded->SetLayouts(in_layout, out_layout);
+    EXPECT_TRUE(banded->ReadsPixelsDirectly());
+    std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride);
+    for (int b0 = 0; b0 < 13; b0 += band) {
+      const int b1 = std::min(b0 + band, 13);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = b0; y < b1; ++y) {
+          std::copy(&in[(n * 13 + y) * in_row], &in[(n * 13 + y + 1) * in_row],
+                    &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 24)]);
+        }
+      }
+      banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
+      for (int n = 0; n < 2; ++n) {
+        for (int y = b0; y < b1; ++y) {
+          const float* got = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, 0, 45)];
+          for (size_t i = 0; i < out_row; ++i) {
+            ASSERT_EQ(got[i], want[(n * 13 + y) * out_row + i]) << "band " << band << " n " << n << " y " << y;
+          }
+        }
+      }
+    }
+  }
+}
+
 // A masked depthwise conv by image rows (every pixel computed, the masked
 // ones then set to the masked value, the residual stage on all) gives what
 // the pointer kernel over the active pixels gives, bit for bit: in one run
