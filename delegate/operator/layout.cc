@@ -27,8 +27,6 @@ std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
     return nullptr;
   }
   std::unique_ptr<PadOperator> op(new PadOperator());
-  op->input_ = input;
-  op->amounts_ = amounts;
   op->value_ = value;
   for (size_t i = 0; i < input.size(); ++i) {
     if (amounts[i].first < 0 || amounts[i].second < 0) {
@@ -36,6 +34,19 @@ std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
       return nullptr;
     }
     op->output_.push_back(input[i] + amounts[i].first + amounts[i].second);
+    op->input_.push_back(static_cast<size_t>(input[i]));
+    op->amounts_.emplace_back(static_cast<size_t>(amounts[i].first), static_cast<size_t>(amounts[i].second));
+  }
+  while (op->input_.size() > 1 && op->amounts_.back().first == 0 && op->amounts_.back().second == 0) {
+    const size_t inner = op->input_.back();
+    op->input_.pop_back();
+    op->amounts_.pop_back();
+    op->input_.back() *= inner;
+    op->amounts_.back().first *= inner;
+    op->amounts_.back().second *= inner;
+  }
+  for (size_t i = 0; i < op->input_.size(); ++i) {
+    op->padded_.push_back(op->input_[i] + op->amounts_[i].first + op->amounts_[i].second);
   }
   return op;
 }
@@ -43,11 +54,12 @@ std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
 void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const {
   // One output row (innermost dim) at a time: inside the input on every outer
   // dim, it is [value x before, the input row, value x after]; else all value.
-  const size_t rank = output_.size();
-  const size_t out_row = static_cast<size_t>(output_[rank - 1]), in_row = static_cast<size_t>(input_[rank - 1]);
-  const size_t before = static_cast<size_t>(amounts_[rank - 1].first);
-  std::vector<size_t> outer(output_.begin(), output_.end() - 1);
-  const size_t rows = NumElements(Shape(output_.begin(), output_.end() - 1));
+  const size_t rank = padded_.size();
+  const size_t out_row = padded_[rank - 1], in_row = input_[rank - 1];
+  const size_t before = amounts_[rank - 1].first;
+  const std::vector<size_t> outer(padded_.begin(), padded_.end() - 1);
+  size_t rows = 1;
+  for (size_t extent : outer) rows *= extent;
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / out_row), [&](size_t begin, size_t end) {
     size_t coords[kMaxRank] = {};
     for (size_t row = begin; row < end; ++row) {
@@ -56,12 +68,11 @@ void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const
       bool inside = true;
       size_t in_offset = 0;
       for (size_t j = 0; j + 1 < rank; ++j) {
-        const long c = static_cast<long>(coords[j]) - amounts_[j].first;
-        if (c < 0 || c >= input_[j]) {
+        if (coords[j] < amounts_[j].first || coords[j] >= amounts_[j].first + input_[j]) {
           inside = false;
           break;
         }
-        in_offset = in_offset * static_cast<size_t>(input_[j]) + static_cast<size_t>(c);
+        in_offset = in_offset * input_[j] + (coords[j] - amounts_[j].first);
       }
       if (!inside) {
         std::fill(out, out + out_row, value_);

@@ -225,25 +225,31 @@ TEST_P(OperatorsTest, SoftmaxRows) {
   }
 }
 
+// Every dim padded; and trailing dims not padded (NHWC padded in H and W,
+// only the batch, nothing), which the operator copies as longer rows.
 TEST_P(OperatorsTest, PadEveryDim) {
   const Shape shape = {2, 3, 4, 5};
-  const std::vector<std::pair<int, int>> amounts = {{1, 0}, {0, 2}, {1, 1}, {2, 1}};
-  const std::vector<float> in = Random(NumElements(shape), 9);
-  std::string error;
-  auto op = PadOperator::Create(shape, amounts, 1.5f, &error);
-  ASSERT_NE(op, nullptr) << error;
-  const Shape out_shape = op->output_shape();
-  ASSERT_EQ(out_shape, Shape({3, 5, 6, 8}));
-  std::vector<float> out(NumElements(out_shape));
-  op->Run(in.data(), out.data(), pool());
-  for (size_t i = 0; i < out.size(); ++i) {
-    std::vector<int> c = Coords(i, out_shape);
-    bool inside = true;
-    for (int d = 0; d < 4; ++d) {
-      c[d] -= amounts[d].first;
-      inside = inside && c[d] >= 0 && c[d] < shape[d];
+  using Amounts = std::vector<std::pair<int, int>>;
+  for (const Amounts& amounts : {Amounts{{1, 0}, {0, 2}, {1, 1}, {2, 1}}, Amounts{{0, 0}, {1, 1}, {2, 1}, {0, 0}},
+                                 Amounts{{0, 1}, {0, 0}, {0, 0}, {0, 0}}, Amounts{{0, 0}, {0, 0}, {0, 0}, {0, 0}},
+                                 Amounts{{0, 0}, {0, 0}, {3, 0}, {0, 0}}}) {
+    const std::vector<float> in = Random(NumElements(shape), 9);
+    std::string error;
+    auto op = PadOperator::Create(shape, amounts, 1.5f, &error);
+    ASSERT_NE(op, nullptr) << error;
+    const Shape out_shape = op->output_shape();
+    for (int d = 0; d < 4; ++d) ASSERT_EQ(out_shape[d], shape[d] + amounts[d].first + amounts[d].second);
+    std::vector<float> out(NumElements(out_shape), -7.0f);
+    op->Run(in.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::vector<int> c = Coords(i, out_shape);
+      bool inside = true;
+      for (int d = 0; d < 4; ++d) {
+        c[d] -= amounts[d].first;
+        inside = inside && c[d] >= 0 && c[d] < shape[d];
+      }
+      ASSERT_EQ(out[i], inside ? in[BroadcastIndex(shape, c)] : 1.5f) << i << " of " << ShapeText(out_shape);
     }
-    ASSERT_EQ(out[i], inside ? in[BroadcastIndex(shape, c)] : 1.5f) << i;
   }
 }
 

@@ -33,12 +33,14 @@ struct Shape {
   size_t pixels, in_channels, out_channels;
 };
 
-// MobileNetV2's 1x1 convs at 224x224 (one of each kind).
+// MobileNetV2's 1x1 convs at 224x224 (one of each kind), and bands of the largest.
 const Shape kShapes[] = {
     {"project112 32->16", 12544, 32, 16}, {"expand112 16->96", 12544, 16, 96}, {"expand56 24->144", 3136, 24, 144},
     {"project56 144->24", 3136, 144, 24}, {"expand28 32->192", 784, 32, 192}, {"project28 192->32", 784, 192, 32},
     {"expand14 64->384", 196, 64, 384},   {"project14 384->64", 196, 384, 64}, {"expand7 160->960", 49, 160, 960},
     {"last7 320->1280", 49, 320, 1280},
+    // Eight rows of the 112x112 ones: what a banded step computes per call, in L2.
+    {"project112/8 32->16", 896, 32, 16}, {"expand112/8 16->96", 896, 16, 96}, {"mnv3 112/8 16->16", 896, 16, 16},
 };
 
 double Median(std::vector<double> v) {
