@@ -392,7 +392,7 @@ void SparseConvOperator::SkipMaskedOutputs() {
 
 bool SparseConvOperator::ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value) {
   const SparseConvParams& p = params_;
-  if (merge_rows_ || runs_by_image_rows() || value == nullptr ||
+  if (!can_read_masked_input() || value == nullptr ||
       producer_mask.size() != static_cast<size_t>(p.input_height) * p.input_width) {
     return false;
   }

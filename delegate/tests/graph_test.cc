@@ -181,12 +181,21 @@ TEST(GraphTest, InvertedResidualRunsInBandsAndGivesTheSameBits) {
       depthwise.conv.mask = RandomMask(static_cast<size_t>(oh) * ow, 0.7, 46);
       depthwise.conv.mask_add_bias = b.Constant(expanded, 47);
     }
+    // Masked too, the project conv reads the depthwise conv's masked pixels
+    // as one value (dense, it reads its rows directly and they are written).
+    auto project = [&](int output) {
+      Node& conv = b.Conv(d, output, expanded, cout, 1, 42, "CONV_2D#2");
+      if (masked) {
+        conv.conv.mask = RandomMask(static_cast<size_t>(oh) * ow, 0.8, 48);
+        conv.conv.mask_add_bias = b.Constant(cout, 49);
+      }
+    };
     if (stride == 1) {
-      b.Conv(d, p, expanded, cout, 1, 42, "CONV_2D#2");
+      project(p);
       Node& add = b.Add(OpType::kBinary, {p, x}, out, "ADD#3");
       add.binary_op = kernels::BinaryOp::kAdd;
     } else {
-      b.Conv(d, out, expanded, cout, 1, 42, "CONV_2D#2");
+      project(out);
     }
     const std::vector<float> input = Random(2 * h * w * cin, 43);
     ThreadPool pool(2), three(3);

@@ -607,6 +607,17 @@ TEST_P(OperatorsTest, PointwiseConvThroughRingLayoutsReadsRowsDirectly) {
   auto dense = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
   auto banded = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
   ASSERT_NE(banded, nullptr) << error;
+  // Reading rows directly, it does not read masked inputs at a value (its
+  // producer writes them); masked, it reads through pointers and does.
+  std::vector<uint8_t> producer_mask(pixels, 1), mask(pixels, 1);
+  producer_mask[5] = mask[9] = 0;
+  const std::vector<float> value(24, 0.5f);
+  EXPECT_TRUE(dense->ReadsPixelsDirectly());
+  EXPECT_FALSE(dense->can_read_masked_input());
+  EXPECT_FALSE(dense->ReadMaskedInput(producer_mask, value.data()));
+  auto masked = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, mask.data(), &error);
+  ASSERT_NE(masked, nullptr) << error;
+  EXPECT_TRUE(masked->ReadMaskedInput(producer_mask, value.data()));
   std::vector<float> want(2 * pixels * 45);
   dense->Run(in.data(), want.data(), pool(), residual.data());
   for (int band : {1, 3, 4}) {
