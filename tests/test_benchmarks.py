@@ -85,6 +85,20 @@ def test_rows_measured_while_the_host_was_loaded_are_found_by_their_dense_time(r
     assert paper_table.host_loaded(rows, [1, 2], 0.10) == [(2, 1), (3, 2), (6, 1)]
     assert paper_table.host_loaded(rows, [1, 2], 0.25) == [(2, 1)]
     assert paper_table.host_loaded(rows[:2], [1, 2], 0.10) == []
+    # A dense time as quiet as any, but delegate runs of 2 and 5 ms: a stalled thread.
+    rows[1]["t2"].update(delegate_p10_ms=2.0, delegate_p90_ms=5.4)
+    rows[0]["t2"].update(delegate_p10_ms=2.0, delegate_p90_ms=2.4)
+    assert paper_table.host_loaded(rows[:2], [1, 2], 0.10) == [(1, 2)]
+
+
+def test_a_steady_measurement_is_kept_before_a_faster_dense_one(repo):
+    paper_table = _paper_table_module(repo)
+    steady = {"reference_ms": 2.1, "delegate_p10_ms": 1.8, "delegate_p90_ms": 2.1}
+    burst = {"reference_ms": 2.0, "delegate_p10_ms": 1.8, "delegate_p90_ms": 5.3}
+    quieter = dict(steady, reference_ms=2.0)
+    assert paper_table.unsteady(burst) and not paper_table.unsteady(steady)
+    assert paper_table.quality(steady) < paper_table.quality(burst)
+    assert paper_table.quality(quieter) < paper_table.quality(steady)
 
 
 def test_paper_table_marks_loaded_rows(repo, tmp_path):

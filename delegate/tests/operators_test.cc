@@ -50,6 +50,49 @@ std::vector<int> Coords(size_t flat, const Shape& shape) {
   return coords;
 }
 
+// A k x k depthwise conv of stride 1, SAME padding, multiplier 1.
+SparseConvParams SameDepthwise(int batch, int height, int width, int channels, int k) {
+  SparseConvParams p;
+  p.batch = batch;
+  p.input_height = p.output_height = height;
+  p.input_width = p.output_width = width;
+  p.input_channels = p.output_channels = channels;
+  p.depthwise = true;
+  p.kernel_height = p.kernel_width = k;
+  p.padding_top = p.padding_left = k / 2;
+  return p;
+}
+
+// Runs a stride-1 conv band by band through ring layouts, as a banded step
+// does: for each band of `out_ring` output rows, copies the input rows it
+// reads (`halo` rows beyond the band on each side) from the dense `in`
+// (batch x height rows of `in_row` floats) into a ring of `in_ring` rows,
+// runs those output rows into a ring of `out_ring` rows (`out_row` floats
+// each, first filled with `out_fill`) and hands each output row
+// (image n, row y, its floats) to `check`.
+template <typename Check>
+void RunThroughRings(SparseConvOperator* op, const std::vector<float>& in, int batch, int height, size_t in_row,
+                     size_t out_row, int in_ring, int out_ring, int halo, const float* residual, ThreadPool* pool,
+                     float out_fill, Check&& check) {
+  const PixelLayout in_layout{in_row, static_cast<size_t>(in_ring), in_ring * in_row};
+  const PixelLayout out_layout{out_row, static_cast<size_t>(out_ring), out_ring * out_row};
+  op->SetLayouts(in_layout, out_layout);
+  std::vector<float> ring_in(batch * in_layout.image_stride), ring_out(batch * out_layout.image_stride, out_fill);
+  for (int b0 = 0; b0 < height; b0 += out_ring) {
+    const int b1 = std::min(b0 + out_ring, height);
+    for (int n = 0; n < batch; ++n) {
+      for (int y = std::max(b0 - halo, 0); y < std::min(b1 + halo, height); ++y) {
+        std::copy(&in[(n * height + y) * in_row], &in[(n * height + y + 1) * in_row],
+                  &ring_in[n * in_layout.image_stride + (y % in_ring) * in_row]);
+      }
+    }
+    op->RunRows(ring_in.data(), ring_out.data(), pool, residual, b0, b1);
+    for (int n = 0; n < batch; ++n) {
+      for (int y = b0; y < b1; ++y) check(n, y, &ring_out[n * out_layout.image_stride + (y % out_ring) * out_row]);
+    }
+  }
+}
+
 // Packed weights and activations: 64-byte aligned; from 2 MB on, on a 2 MB
 // boundary (whole huge pages for the kernel's THP hint), and usable to the end.
 TEST(BufferTest, LargeBuffersStartOnHugePageBoundaries) {
@@ -523,14 +566,7 @@ TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
 // to read masked inputs leaves it.
 TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
   for (int k : {3, 5}) {
-    SparseConvParams p;
-    p.batch = 2;
-    p.input_height = p.output_height = 11;
-    p.input_width = p.output_width = 10;
-    p.input_channels = p.output_channels = 19;
-    p.depthwise = true;
-    p.kernel_height = p.kernel_width = k;
-    p.padding_top = p.padding_left = k / 2;
+    SparseConvParams p = SameDepthwise(2, 11, 10, 19, k);
     p.output_min = -1.5f;
     const size_t in_row = 10 * 19, pixels = 11 * 10;
     const std::vector<float> in = Random(2 * pixels * 19, 31), residual = Random(2 * pixels * 19, 32);
@@ -545,29 +581,13 @@ TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
     EXPECT_EQ(banded->runs_by_image_rows(), kernels::SelectDepthwiseImageRows(nullptr) != nullptr);
     std::vector<float> want(2 * pixels * 19);
     dense->Run(in.data(), want.data(), pool(), residual.data());
-    const int in_ring = k + 1, out_ring = 2;  // 2 output rows need k + 1 input rows
-    const PixelLayout in_layout{in_row, static_cast<size_t>(in_ring), in_ring * in_row};
-    const PixelLayout out_layout{in_row, static_cast<size_t>(out_ring), out_ring * in_row};
-    banded->SetLayouts(in_layout, out_layout);
-    std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride);
-    for (int b0 = 0; b0 < 11; b0 += out_ring) {
-      const int b1 = std::min(b0 + out_ring, 11);
-      for (int n = 0; n < 2; ++n) {
-        for (int y = std::max(b0 - k / 2, 0); y < std::min(b1 - 1 + k / 2 + 1, 11); ++y) {
-          std::copy(&in[(n * 11 + y) * in_row], &in[(n * 11 + y + 1) * in_row],
-                    &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 19)]);
-        }
-      }
-      banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
-      for (int n = 0; n < 2; ++n) {
-        for (int y = b0; y < b1; ++y) {
-          const float* got = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, 0, 19)];
-          for (size_t i = 0; i < in_row; ++i) {
-            ASSERT_EQ(got[i], want[(n * 11 + y) * in_row + i]) << "k " << k << " n " << n << " y " << y;
-          }
-        }
-      }
-    }
+    // 2 output rows need k + 1 input rows.
+    RunThroughRings(banded.get(), in, 2, 11, in_row, in_row, k + 1, 2, k / 2, residual.data(), pool(), 0.0f,
+                    [&](int n, int y, const float* got) {
+                      for (size_t i = 0; i < in_row; ++i) {
+                        ASSERT_EQ(got[i], want[(n * 11 + y) * in_row + i]) << "k " << k << " n " << n << " y " << y;
+                      }
+                    });
     // The image-rows kernel reads input rows whole: a conv that takes it
     // does not read masked inputs at a value (its producer writes them);
     // one told to go through pointers does.
@@ -621,30 +641,13 @@ TEST_P(OperatorsTest, PointwiseConvThroughRingLayoutsReadsRowsDirectly) {
   std::vector<float> want(2 * pixels * 45);
   dense->Run(in.data(), want.data(), pool(), residual.data());
   for (int band : {1, 3, 4}) {
-    const size_t in_ring = static_cast<size_t>(band) + 2, out_ring = static_cast<size_t>(band);
-    const PixelLayout in_layout{in_row, in_ring, in_ring * in_row};
-    const PixelLayout out_layout{out_row, out_ring, out_ring * out_row};
-    banded->SetLayouts(in_layout, out_layout);
+    RunThroughRings(banded.get(), in, 2, 13, in_row, out_row, band + 2, band, 0, residual.data(), pool(), 0.0f,
+                    [&](int n, int y, const float* got) {
+                      for (size_t i = 0; i < out_row; ++i) {
+                        ASSERT_EQ(got[i], want[(n * 13 + y) * out_row + i]) << "band " << band << " n " << n << " y " << y;
+                      }
+                    });
     EXPECT_TRUE(banded->ReadsPixelsDirectly());
-    std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride);
-    for (int b0 = 0; b0 < 13; b0 += band) {
-      const int b1 = std::min(b0 + band, 13);
-      for (int n = 0; n < 2; ++n) {
-        for (int y = b0; y < b1; ++y) {
-          std::copy(&in[(n * 13 + y) * in_row], &in[(n * 13 + y + 1) * in_row],
-                    &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 24)]);
-        }
-      }
-      banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
-      for (int n = 0; n < 2; ++n) {
-        for (int y = b0; y < b1; ++y) {
-          const float* got = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, 0, 45)];
-          for (size_t i = 0; i < out_row; ++i) {
-            ASSERT_EQ(got[i], want[(n * 13 + y) * out_row + i]) << "band " << band << " n " << n << " y " << y;
-          }
-        }
-      }
-    }
   }
 }
 
@@ -658,14 +661,7 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
   const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
   for (int k : {3, 5}) {
     for (bool skip : {false, true}) {
-      SparseConvParams p;
-      p.batch = 2;
-      p.input_height = p.output_height = 12;
-      p.input_width = p.output_width = 9;
-      p.input_channels = p.output_channels = 21;
-      p.depthwise = true;
-      p.kernel_height = p.kernel_width = k;
-      p.padding_top = p.padding_left = k / 2;
+      SparseConvParams p = SameDepthwise(2, 12, 9, 21, k);
       p.output_min = -1.5f;
       p.output_max = 2.0f;
       const size_t row = 9 * 21, pixels = 12 * 9;
@@ -696,29 +692,16 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
       std::vector<float> want(2 * pixels * 21, fill), got(2 * pixels * 21, fill);
       pointers->Run(in.data(), want.data(), pool(), residual.data());
       rows->Run(in.data(), got.data(), pool(), residual.data());
-      const int in_ring = k + 1, out_ring = 2;
-      const PixelLayout in_layout{row, static_cast<size_t>(in_ring), in_ring * row};
-      const PixelLayout out_layout{row, static_cast<size_t>(out_ring), out_ring * row};
-      banded->SetLayouts(in_layout, out_layout);
-      std::vector<float> ring_in(2 * in_layout.image_stride), ring_out(2 * out_layout.image_stride, fill);
-      for (int b0 = 0; b0 < 12; b0 += out_ring) {
-        const int b1 = std::min(b0 + out_ring, 12);
-        for (int n = 0; n < 2; ++n) {
-          for (int y = std::max(b0 - k / 2, 0); y < std::min(b1 - 1 + k / 2 + 1, 12); ++y) {
-            std::copy(&in[(n * 12 + y) * row], &in[(n * 12 + y + 1) * row],
-                      &ring_in[n * in_layout.image_stride + in_layout.Offset(y, 0, 21)]);
-          }
-        }
-        banded->RunRows(ring_in.data(), ring_out.data(), pool(), residual.data(), b0, b1);
-        for (int n = 0; n < 2; ++n) {
-          for (int y = b0; y < b1; ++y) {
+      RunThroughRings(
+          banded.get(), in, 2, 12, row, row, k + 1, 2, k / 2, residual.data(), pool(), fill,
+          [&](int n, int y, const float* ringed_row) {
             for (int x = 0; x < 9; ++x) {
               if (skip && !mask[y * 9 + x]) continue;
-              const float* ringed = &ring_out[n * out_layout.image_stride + out_layout.Offset(y, x, 21)];
               for (int c = 0; c < 21; ++c) {
                 const size_t i = ((n * 12 + y) * 9 + x) * 21 + c;
                 ASSERT_EQ(got[i], want[i]) << "k " << k << " skip " << skip << " n " << n << " y " << y << " x " << x;
-                ASSERT_EQ(ringed[c], want[i]) << "k " << k << " skip " << skip << " n " << n << " y " << y << " x " << x;
+                ASSERT_EQ(ringed_row[x * 21 + c], want[i])
+                    << "k " << k << " skip " << skip << " n " << n << " y " << y << " x " << x;
                 if (!skip && !mask[y * 9 + x]) {
                   // act(add bias), then the residual stage (as OutputStage applies it).
                   const float masked = std::min(std::max(add[c], p.output_min), p.output_max);
@@ -726,18 +709,11 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
                 }
               }
             }
-          }
-        }
-      }
+          });
     }
   }
   // Many channels at this density: the pointer kernel (kAuto).
-  SparseConvParams p;
-  p.input_height = p.output_height = p.input_width = p.output_width = 14;
-  p.input_channels = p.output_channels = 384;
-  p.depthwise = true;
-  p.kernel_height = p.kernel_width = 3;
-  p.padding_top = p.padding_left = 1;
+  const SparseConvParams p = SameDepthwise(1, 14, 14, 384, 3);
   const std::vector<float> w = Random(9 * 384, 46);
   std::vector<uint8_t> mask(14 * 14);
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 10 < 7;
