@@ -491,7 +491,9 @@ TEST_P(OperatorsTest, PointwiseConvReadsPixelsDirectly) {
     std::string error;
     auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), nullptr, nullptr, &error, stage);
     ASSERT_NE(op, nullptr) << error;
-    if (op->uses_igemm()) EXPECT_TRUE(op->ReadsPixelsDirectly());
+    if (op->uses_igemm()) {
+      EXPECT_TRUE(op->ReadsPixelsDirectly());
+    }
     std::vector<float> out(residual.size());
     op->Run(in.data(), out.data(), pool(), residual.data());
     for (size_t px = 0; px < pixels; ++px)
