@@ -127,9 +127,10 @@ class SparseConvOperator {
   // when this conv reads kernel rows whole (few input channels).
   // Not taken (false) by a conv that reads its input rows whole or by
   // arithmetic: the depthwise image-rows kernel, and a dense 1x1 conv that
-  // reads pixels directly (through pointers instead, it lost more than its
-  // producer saved: MobileNetV3-Large with only its depthwise convs masked
-  // ran 1.3-1.9% slower); their producer writes every pixel.
+  // reads pixels directly (so it keeps doing so; MobileNetV3-Large with only
+  // its depthwise convs masked: +1.3 / +1.9% with two builds swapped,
+  // -0.5 / +3.4% switched in one build, MobileNetV2 within 0.6%); their
+  // producer writes every pixel.
   bool ReadMaskedInput(const std::vector<uint8_t>& producer_mask, const float* value);
   bool can_read_masked_input() const { return !merge_rows_ && !runs_by_image_rows() && !ReadsPixelsDirectly(); }
   // Whether Run takes the depthwise image-rows kernel (see depthwise_image_rows_).
