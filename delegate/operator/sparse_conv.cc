@@ -588,9 +588,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
   const size_t tile_stride = taps * cin * kernels::kConvTile;
   const size_t units = p.groups * group_tiles_;
 
-  auto finish_rows = [&](size_t n, size_t count, float* const* rows, const uint32_t* pixels, size_t c0,
-                         size_t width) { FinishRows(residual, n, count, rows, pixels, c0, width); };
-  // The stage on a direct conv's pixels [first, first + count) (dense, in order).
+  // The stage on a direct conv's pixels [first, first + count) (every pixel, in order).
   // `out`: pixel `first`'s output (channel 0); the segment's rows lie end to end.
   auto finish_direct = [&](size_t n, float* out, size_t first, size_t count, size_t c0, size_t width) {
     if (stage_.empty()) return;
@@ -625,8 +623,6 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     for (size_t r = 0; r < count; ++r) rows[r] = base + offsets[r];
   };
 
-  auto fill_masked = [&](size_t n, float* image_out, size_t first, size_t end, size_t c0, size_t width,
-                         float** rows) { FillMasked(residual, n, image_out, first, end, c0, width, rows); };
   // First output channel of channel tile `unit` (units: the groups' tiles in
   // order; `units` gives cout).
   auto unit_channel = [&](size_t unit) {
@@ -640,7 +636,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     float* rows[kMaskedRowsPerTask > kMaxRowsPerTask ? kMaskedRowsPerTask : kMaxRowsPerTask];
     if (t >= active_tasks) {  // masked pixels in tasks of their own
       const size_t first = m0 + (t - active_tasks) * kMaskedRowsPerTask;
-      fill_masked(n, image_out, first, std::min(first + kMaskedRowsPerTask, m1), 0, cout, rows);
+      FillMasked(residual, n, image_out, first, std::min(first + kMaskedRowsPerTask, m1), 0, cout, rows);
       return;
     }
     // Balanced chunks: sizes differ by at most one row (one tile). Guided
@@ -675,7 +671,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       if (mf < me) {
         const size_t c_begin = p.depthwise ? 0 : unit_channel(ChunkStart(channel_task, plan.channel_tasks, units));
         const size_t c_end = p.depthwise ? cout : unit_channel(ChunkStart(channel_task + 1, plan.channel_tasks, units));
-        fill_masked(n, image_out, mf, me, c_begin, c_end - c_begin, rows);
+        FillMasked(residual, n, image_out, mf, me, c_begin, c_end - c_begin, rows);
       }
     }
     const uint32_t* pixels = active_pixels_.data() + first;
@@ -695,7 +691,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       args.indirection = indirection;
       args.packed_weights = packed_weights_.data();
       depthwise_rows_(args, p.input_channels, p.depth_multiplier);
-      finish_rows(n, count, rows, pixels, 0, cout);
+      FinishRows(residual, n, count, rows, pixels, 0, cout);
       return;
     }
     args.weights_tile_stride = tile_stride;
@@ -722,7 +718,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         } else {
           point_rows(image_out + pass.c0, offsets, count, rows);
           compute_pass(pass, true, count, nullptr, nullptr);
-          finish_rows(n, count, rows, pixels, pass.c0, pass.width);
+          FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
         }
         unit += pass.tile_end - pass.tile0;
       }
