@@ -83,6 +83,27 @@ bool ImageRowsPay(size_t active, size_t pixels, size_t channels) {
   return static_cast<double>(active) * (c + kPointerChannels) >= kImageRowsPerPointer * static_cast<double>(pixels) * c;
 }
 
+// Whether a masked regular conv is expected to run faster computing every
+// pixel (then overwriting the masked ones, ComputeAll) than its active
+// pixels alone. Only a fused stage makes the active pixels dear: it is
+// applied per run of consecutive active pixels (a call every ~3 pixels at
+// s = 0.3), and the masked pixels' value goes through it per run of masked
+// ones, where computing all applies it per row segment. Against that, every
+// masked pixel costs its multiply-adds. So: a stage, and at most
+// kComputeAllMacs x density multiply-adds per pixel. Fitted on
+// MobileNetV3-Large with every conv masked (Intel Xeon, AVX-512): its
+// 16 -> 16 1x1 conv with a residual stage at 112x112 took 157 us for the
+// active pixels, 105 us computing all (dense: 97 us); its 16 -> 64 expand
+// conv, no stage, went 246 -> 294 us computing all. The whole network,
+// one build, this rule against none: s = 0.3 +3.3 / +0.7% at 1 thread
+// (order swapped), +3.7% at 2; s = 0.1 +0.3%; MobileNetV2 within 0.6%
+// (1000 and 4000 in place of 2000: +2.6% and +2.8% at s = 0.3).
+constexpr double kComputeAllMacs = 2000.0;
+bool ComputeAllPays(size_t active, size_t masked, size_t macs_per_pixel, bool stage) {
+  const double density = static_cast<double>(active) / static_cast<double>(active + masked);
+  return stage && static_cast<double>(macs_per_pixel) <= kComputeAllMacs * density;
+}
+
 }  // namespace
 
 std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
@@ -179,6 +200,7 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   op->input_layout_ = PixelLayout::Dense(p.input_height, p.input_width, p.input_channels);
   op->output_layout_ = PixelLayout::Dense(p.output_height, p.output_width, p.output_channels);
   op->PlanOutputOffsets();
+  op->ChooseComputeAll();
   // A padding tap reads zeros: a whole input pixel (a group reads its slice
   // of it), or a whole merged kernel row.
   op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
@@ -207,6 +229,41 @@ void SparseConvOperator::ChooseImageRows() {
   }
   const size_t pixels = static_cast<size_t>(params_.output_height) * params_.output_width;
   by_image_rows_ = ImageRowsPay(active_pixels_.size(), pixels, static_cast<size_t>(params_.output_channels));
+}
+
+void SparseConvOperator::ChooseComputeAll() {
+  const SparseConvParams& p = params_;
+  bool all = false;
+  if (!p.depthwise && !masked_pixels_.empty()) {
+    switch (blocking_.masked_computes_all) {
+      case ConvBlocking::Choice::kAlways:
+        all = true;
+        break;
+      case ConvBlocking::Choice::kNever:
+        break;
+      case ConvBlocking::Choice::kAuto: {
+        const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
+        all = ComputeAllPays(pixels - masked_pixels_.size(), masked_pixels_.size(),
+                             kernel_taps_ * kernel_channels_ * (p.output_channels / p.groups), !stage_.empty());
+        break;
+      }
+    }
+  }
+  if (all == computes_all_ && !active_row_start_.empty()) return;
+  computes_all_ = all;
+  const std::vector<uint8_t> mask = OutputMask();
+  active_pixels_.clear();
+  active_row_start_.clear();
+  for (int y = 0; y < p.output_height; ++y) {
+    active_row_start_.push_back(active_pixels_.size());
+    for (size_t i = static_cast<size_t>(y) * p.output_width; i < static_cast<size_t>(y + 1) * p.output_width; ++i) {
+      if (all || mask[i]) active_pixels_.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  active_row_start_.push_back(active_pixels_.size());
+  PlanOutputOffsets();
+  planned_input_ = nullptr;
+  plan_ = WorkPlan();
 }
 
 void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool,
@@ -314,6 +371,20 @@ void SparseConvOperator::FillMasked(const float* residual, size_t n, float* imag
   }
 }
 
+void SparseConvOperator::OverwriteMasked(float* image_out, size_t first_pixel, size_t end_pixel, size_t c0,
+                                         size_t width) const {
+  if (skip_masked_) return;
+  const auto begin = std::lower_bound(masked_pixels_.begin(), masked_pixels_.end(), first_pixel);
+  const auto end = std::lower_bound(begin, masked_pixels_.end(), end_pixel);
+  float* rows[kMaskedRowsPerTask];
+  for (size_t i = begin - masked_pixels_.begin(), e = end - masked_pixels_.begin(); i < e;) {
+    const size_t count = std::min(kMaskedRowsPerTask, e - i);
+    for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[i + r] + c0;
+    kernels::FillRows(count, rows, masked_value_.data() + c0, width);
+    i += count;
+  }
+}
+
 size_t SparseConvOperator::ChannelGranule() const { return uses_igemm() ? igemm_.tiles_per_step : 1; }
 
 size_t SparseConvOperator::ChunkStart(size_t chunk, size_t chunks, size_t units) const {
@@ -337,7 +408,8 @@ bool SparseConvOperator::ReadsPixelsDirectly() const {
   };
   return !p.depthwise && p.groups == 1 && kernel_taps_ == 1 && !merge_rows_ && p.stride_height == 1 &&
          p.stride_width == 1 && p.padding_top == 0 && p.padding_left == 0 && p.input_height == p.output_height &&
-         p.input_width == p.output_width && masked_pixels_.empty() && masked_input_mask_.empty() && uses_igemm() &&
+         p.input_width == p.output_width && (masked_pixels_.empty() || computes_all_) && masked_input_mask_.empty() &&
+         uses_igemm() &&
          rows_abut(input_layout_, p.input_width, p.input_channels) &&
          rows_abut(output_layout_, p.output_width, p.output_channels);
 }
@@ -551,7 +623,8 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   // region of the image (see RunRows); else, and when nothing in the call
   // is active, in tasks of their own after the active ones (at one thread,
   // filling per region was 3-4% slower on MobileNetV2 with every conv masked).
-  plan.masked_tasks = skip_masked_ || (threads > 1 && active > 0) ? 0 : CeilDiv(masked, kMaskedRowsPerTask);
+  plan.masked_tasks =
+      skip_masked_ || computes_all_ || (threads > 1 && active > 0) ? 0 : CeilDiv(masked, kMaskedRowsPerTask);
   return plan;
 }
 
@@ -658,7 +731,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     // wrote them (masked pixels in tasks of their own, split alike across
     // the threads, had each thread write all over the image: MobileNetV2
     // with every conv masked, s=0.3, 2 threads, 9% slower).
-    if (plan.masked_tasks == 0 && !skip_masked_) {
+    auto fill_region = [&] {
+      if (plan.masked_tasks != 0 || skip_masked_) return;
       const uint32_t* masked_begin = masked_pixels_.data() + m0;
       const uint32_t* masked_end = masked_pixels_.data() + m1;
       const size_t mf = row_task == 0 ? m0
@@ -673,138 +747,147 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         const size_t c_end = p.depthwise ? cout : unit_channel(ChunkStart(channel_task + 1, plan.channel_tasks, units));
         FillMasked(residual, n, image_out, mf, me, c_begin, c_end - c_begin, rows);
       }
-    }
-    const uint32_t* pixels = active_pixels_.data() + first;
-    const size_t* offsets = active_offsets_.data() + first;
-    const float* const* indirection = direct ? nullptr : indirection_.data() + (n * all_active + first) * taps;
-    kernels::RowsArgs args;
-    args.rows = count;
-    args.outputs = rows;
-    args.out_min = p.output_min;
-    args.out_max = p.output_max;
-    args.indirection_stride = taps;
-    if (p.depthwise) {
-      point_rows(image_out, offsets, count, rows);
-      args.conv_bias = conv_bias_.data();
-      args.add_bias = add_bias_.data();
-      args.taps = taps;
-      args.indirection = indirection;
-      args.packed_weights = packed_weights_.data();
-      depthwise_rows_(args, p.input_channels, p.depth_multiplier);
-      FinishRows(residual, n, count, rows, pixels, 0, cout);
-      return;
-    }
-    args.weights_tile_stride = tile_stride;
-    // This task's channel tiles, as passes: runs of consecutive tiles of one
-    // group, at most tiles_per_pass at a time. Each pass points `rows` at its
-    // first channel, computes them (compute_pass) and applies the fused
-    // stage; a direct conv's pass does so per segment of its rows
-    // (compute_pass then gets the segment: first pixel, count, input, output).
-    const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
-    auto for_each_pass = [&](auto&& compute_pass) {
-      for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
-        TilePass pass;
-        pass.unit = unit;
-        pass.group = unit / group_tiles_;
-        pass.tile0 = unit % group_tiles_;
-        pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
-        pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
-        pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
-        if (direct) {
-          for_each_direct_segment(n, first, first + count, [&](size_t s0, size_t s_count, const float* in, float* out) {
-            compute_pass(pass, s0 == first, s_count, in, out);
-            finish_direct(n, out, s0, s_count, pass.c0, pass.width);
-          });
-        } else {
-          point_rows(image_out + pass.c0, offsets, count, rows);
-          compute_pass(pass, true, count, nullptr, nullptr);
-          FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
-        }
-        unit += pass.tile_end - pass.tile0;
-      }
     };
-    if (uses_igemm()) {
-      kernels::IgemmArgs a;
-      a.indirection_stride = taps;
-      a.lo = p.output_min;
-      a.hi = p.output_max;
-      a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-      // One call per pass (direct: per segment) and reduction block: the
-      // kernel steps through the rows. ReadsPixelsDirectly: rows by
-      // arithmetic from the segment's first pixel (its output at the pass's
-      // first channel).
-      const float* first_input = nullptr;
-      float* first_output = nullptr;
-      if (direct) {
-        a.indirection = &first_input;
-        a.outputs = &first_output;
-        a.direct_input_stride = p.input_channels;
-        a.direct_output_stride = cout;
+    auto compute = [&] {
+      const uint32_t* pixels = active_pixels_.data() + first;
+      const size_t* offsets = active_offsets_.data() + first;
+      const float* const* indirection = direct ? nullptr : indirection_.data() + (n * all_active + first) * taps;
+      kernels::RowsArgs args;
+      args.rows = count;
+      args.outputs = rows;
+      args.out_min = p.output_min;
+      args.out_max = p.output_max;
+      args.indirection_stride = taps;
+      if (p.depthwise) {
+        point_rows(image_out, offsets, count, rows);
+        args.conv_bias = conv_bias_.data();
+        args.add_bias = add_bias_.data();
+        args.taps = taps;
+        args.indirection = indirection;
+        args.packed_weights = packed_weights_.data();
+        depthwise_rows_(args, p.input_channels, p.depth_multiplier);
+        FinishRows(residual, n, count, rows, pixels, 0, cout);
+        return;
       }
-      for_each_pass([&](const TilePass& pass, bool first_segment, size_t segment_rows, const float* segment_input,
-                        float* segment_output) {
-        const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
-        a.rows = segment_rows;
-        a.channels = pass.width;
-        a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
-        a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
-        if (direct) {
-          first_input = segment_input;
-          first_output = segment_output + pass.c0;
+      args.weights_tile_stride = tile_stride;
+      // This task's channel tiles, as passes: runs of consecutive tiles of one
+      // group, at most tiles_per_pass at a time. Each pass points `rows` at its
+      // first channel, computes them (compute_pass) and applies the fused
+      // stage; a direct conv's pass does so per segment of its rows
+      // (compute_pass then gets the segment: first pixel, count, input, output).
+      const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
+      auto for_each_pass = [&](auto&& compute_pass) {
+        for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
+          TilePass pass;
+          pass.unit = unit;
+          pass.group = unit / group_tiles_;
+          pass.tile0 = unit % group_tiles_;
+          pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
+          pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
+          pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
+          if (direct) {
+            for_each_direct_segment(n, first, first + count, [&](size_t s0, size_t s_count, const float* in, float* out) {
+              compute_pass(pass, s0 == first, s_count, in, out);
+              if (computes_all_) OverwriteMasked(image_out, s0, s0 + s_count, pass.c0, pass.width);
+              finish_direct(n, out, s0, s_count, pass.c0, pass.width);
+            });
+          } else {
+            point_rows(image_out + pass.c0, offsets, count, rows);
+            compute_pass(pass, true, count, nullptr, nullptr);
+            if (computes_all_) OverwriteMasked(image_out, pixels[0], pixels[count - 1] + 1, pass.c0, pass.width);
+            FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
+          }
+          unit += pass.tile_end - pass.tile0;
         }
-        // The next pass's weights, into L2 while this pass computes: in its
-        // first reduction block (the kernel spreads them over the row blocks).
-        const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
-        const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
-        const size_t next_lines =
-            next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
-        // Reduction blocks in (tap, channel) order, the order of one
-        // unblocked call: each adds to the sums the previous one left.
-        for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-          a.taps = std::min(plan.taps_per_block, taps - tap);
-          for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-            a.tap_channels = std::min(plan.channels_per_block, cin - c);
-            a.input_offset = group * cin + c;
-            a.reduction_offset = tap * cin + c;
-            a.accumulate = tap > 0 || c > 0;
-            a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-            if (!direct) {
-              a.indirection = indirection + tap;
-              a.outputs = rows;
+      };
+      if (uses_igemm()) {
+        kernels::IgemmArgs a;
+        a.indirection_stride = taps;
+        a.lo = p.output_min;
+        a.hi = p.output_max;
+        a.tile_stride = kernels::IgemmTileFloats(taps, cin);
+        // One call per pass (direct: per segment) and reduction block: the
+        // kernel steps through the rows. ReadsPixelsDirectly: rows by
+        // arithmetic from the segment's first pixel (its output at the pass's
+        // first channel).
+        const float* first_input = nullptr;
+        float* first_output = nullptr;
+        if (direct) {
+          a.indirection = &first_input;
+          a.outputs = &first_output;
+          a.direct_input_stride = p.input_channels;
+          a.direct_output_stride = cout;
+        }
+        for_each_pass([&](const TilePass& pass, bool first_segment, size_t segment_rows, const float* segment_input,
+                          float* segment_output) {
+          const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
+          a.rows = segment_rows;
+          a.channels = pass.width;
+          a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
+          a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
+          if (direct) {
+            first_input = segment_input;
+            first_output = segment_output + pass.c0;
+          }
+          // The next pass's weights, into L2 while this pass computes: in its
+          // first reduction block (the kernel spreads them over the row blocks).
+          const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
+          const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
+          const size_t next_lines =
+              next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
+          // Reduction blocks in (tap, channel) order, the order of one
+          // unblocked call: each adds to the sums the previous one left.
+          for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+            a.taps = std::min(plan.taps_per_block, taps - tap);
+            for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+              a.tap_channels = std::min(plan.channels_per_block, cin - c);
+              a.input_offset = group * cin + c;
+              a.reduction_offset = tap * cin + c;
+              a.accumulate = tap > 0 || c > 0;
+              a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
+              if (!direct) {
+                a.indirection = indirection + tap;
+                a.outputs = rows;
+              }
+              a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
+              igemm_.fn(a);
             }
-            a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
-            igemm_.fn(a);
+          }
+        });
+        return;
+      }
+      const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
+      for_each_pass([&](const TilePass& pass, bool, size_t, const float*, float*) {
+        const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
+        args.conv_bias = conv_bias_.data() + c0;
+        args.add_bias = add_bias_.data() + c0;
+        // Reduction blocks in (tap, channel) order, the order of one unblocked
+        // call: each adds to the sums the previous one left in the output rows.
+        const float* tile_weights = packed_weights_.data() + group * group_weights_ + tile0 * tile_stride;
+        const size_t group_input = group * cin;
+        for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+          args.taps = std::min(plan.taps_per_block, taps - tap);
+          for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+            const size_t block = std::min(plan.channels_per_block, cin - c);
+            args.input_offset = group_input + c;
+            args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
+            args.accumulate = tap > 0 || c > 0;
+            args.finish = tap + args.taps == taps && c + block == cin;
+            for (size_t r0 = 0; r0 < count; r0 += rows_per_call) {
+              args.rows = std::min(rows_per_call, count - r0);
+              args.outputs = rows + r0;
+              args.indirection = indirection + r0 * taps + tap;
+              conv_rows_(args, block, width);
+            }
           }
         }
       });
-      return;
-    }
-    const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
-    for_each_pass([&](const TilePass& pass, bool, size_t, const float*, float*) {
-      const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
-      args.conv_bias = conv_bias_.data() + c0;
-      args.add_bias = add_bias_.data() + c0;
-      // Reduction blocks in (tap, channel) order, the order of one unblocked
-      // call: each adds to the sums the previous one left in the output rows.
-      const float* tile_weights = packed_weights_.data() + group * group_weights_ + tile0 * tile_stride;
-      const size_t group_input = group * cin;
-      for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-        args.taps = std::min(plan.taps_per_block, taps - tap);
-        for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-          const size_t block = std::min(plan.channels_per_block, cin - c);
-          args.input_offset = group_input + c;
-          args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
-          args.accumulate = tap > 0 || c > 0;
-          args.finish = tap + args.taps == taps && c + block == cin;
-          for (size_t r0 = 0; r0 < count; r0 += rows_per_call) {
-            args.rows = std::min(rows_per_call, count - r0);
-            args.outputs = rows + r0;
-            args.indirection = indirection + r0 * taps + tap;
-            conv_rows_(args, block, width);
-          }
-        }
-      }
-    });
+    };
+    // Computing every pixel (computes_all_), each pass overwrites its masked
+    // ones before the stage (OverwriteMasked); else a task fills its
+    // region's masked pixels first.
+    if (!computes_all_) fill_region();
+    compute();
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;
   if (pool != nullptr) {

@@ -64,8 +64,15 @@ struct ConvBlocking {
   // pixels through pointers (every unmasked one; masked ones by their
   // density and channels), kAlways / kNever force the choice. Both compute
   // the same sums; masked pixels get the masked value either way.
-  enum class ImageRows { kAuto, kAlways, kNever };
+  enum class Choice { kAuto, kAlways, kNever };
+  using ImageRows = Choice;
   ImageRows depthwise_image_rows = ImageRows::kAuto;
+  // A masked regular conv may compute every pixel as a dense one would
+  // (a 1x1 conv then reads its rows by arithmetic), then overwrite the
+  // masked ones: kAuto does so where that is expected to be faster (few
+  // multiply-adds per pixel, see ComputeAllPays in sparse_conv.cc). Both
+  // compute the same sums; masked pixels get the masked value either way.
+  Choice masked_computes_all = Choice::kAuto;
 };
 
 // Where pixel (n, y, x) of an NHWC tensor lives, in floats from its base:
@@ -144,7 +151,10 @@ class SparseConvOperator {
     blocking_ = blocking;
     plan_ = WorkPlan();
     ChooseImageRows();
+    ChooseComputeAll();
   }
+  // Whether Run computes the masked pixels too (see masked_computes_all).
+  bool computes_all() const { return computes_all_; }
   // A 1x1 conv of stride 1 with no mask between tensors whose rows lie end
   // to end (dense, or rings of rows as in a banded step): pixel i reads
   // input pixel i and writes output pixel i, so the igemm calls take their
@@ -190,6 +200,9 @@ class SparseConvOperator {
   void FillRowPatches(const float* input, int first_row, int end_row);
   // Sets by_image_rows_ from blocking_.depthwise_image_rows (kAuto: the cost model in sparse_conv.cc).
   void ChooseImageRows();
+  // Sets computes_all_ from blocking_.masked_computes_all and lists the
+  // pixels Run computes (active_pixels_) accordingly.
+  void ChooseComputeAll();
   // The fused stage on `count` output rows of image n at `rows` (channels
   // [c0, c0 + width)), whose pixels are `pixels`; residual: the stage's operand.
   void FinishRows(const float* residual, size_t n, size_t count, float* const* rows, const uint32_t* pixels,
@@ -199,6 +212,10 @@ class SparseConvOperator {
   // stage. `rows`: room for kMaskedRowsPerTask pointers (sparse_conv.cc).
   void FillMasked(const float* residual, size_t n, float* image_out, size_t first, size_t end, size_t c0,
                   size_t width, float** rows) const;
+  // With computes_all_: the masked pixels in [first_pixel, end_pixel) of an
+  // image (output at image_out), channels [c0, c0 + width), get the masked
+  // value before the stage (unless skipped).
+  void OverwriteMasked(float* image_out, size_t first_pixel, size_t end_pixel, size_t c0, size_t width) const;
   // RunRows through depthwise_image_rows_.
   void RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool, const float* residual,
                              int first_row, int end_row);
@@ -239,8 +256,11 @@ class SparseConvOperator {
   // ReadMaskedInput: input pixels read at masked_input_value_ where this is 0 (empty: none).
   std::vector<uint8_t> masked_input_mask_;
   const float* masked_input_value_ = nullptr;
-  std::vector<uint32_t> active_pixels_;  // y * W_out + x of mask = 1, row-major
-  std::vector<uint32_t> masked_pixels_;
+  // The pixels Run computes, y * W_out + x, row-major: those of mask = 1, or
+  // every pixel with computes_all_ (masked ones then overwritten).
+  std::vector<uint32_t> active_pixels_;
+  std::vector<uint32_t> masked_pixels_;  // mask = 0
+  bool computes_all_ = false;
   // Index of the first active (masked) pixel of each output row, and the end.
   std::vector<size_t> active_row_start_, masked_row_start_;
   PixelLayout input_layout_, output_layout_;

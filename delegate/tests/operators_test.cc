@@ -725,6 +725,105 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
   EXPECT_FALSE(op->runs_by_image_rows());
 }
 
+// A masked regular conv computing every pixel (ComputeAll: the masked ones
+// overwritten with the masked value before the stage) gives what it gives
+// over its active pixels alone, bit for bit: a 1x1 conv with a residual
+// stage (which then reads rows directly), through rings too; a stride-2
+// conv on 3 channels (kernel rows merged) with hard-swish; a grouped conv;
+// masked pixels written or skipped. kAuto computes all only with a stage and
+// few multiply-adds per pixel.
+TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
+  struct Case {
+    const char* name;
+    int kernel, stride, cin, cout, groups;
+    bool residual;
+  };
+  for (const Case& c : {Case{"1x1 residual", 1, 1, 16, 21, 1, true}, Case{"stem s2", 3, 2, 3, 16, 1, false},
+                        Case{"grouped", 3, 1, 12, 18, 3, false}}) {
+    for (bool skip : {false, true}) {
+      if (skip && c.residual) continue;  // a skipped masked value needs a stage without residual
+      SCOPED_TRACE(std::string(c.name) + (skip ? ", masked skipped" : ""));
+      SparseConvParams p;
+      p.batch = 2;
+      p.input_height = 14;
+      p.input_width = 11;
+      p.input_channels = c.cin;
+      p.output_channels = c.cout;
+      p.kernel_height = p.kernel_width = c.kernel;
+      p.stride_height = p.stride_width = c.stride;
+      p.padding_top = p.padding_left = c.kernel / 2;
+      p.output_height = (p.input_height - 1) / c.stride + 1;
+      p.output_width = (p.input_width - 1) / c.stride + 1;
+      p.groups = c.groups;
+      p.output_min = -1.5f;
+      const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
+      const size_t out_row = static_cast<size_t>(p.output_width) * c.cout;
+      const size_t in_row = static_cast<size_t>(p.input_width) * c.cin;
+      const std::vector<float> in = Random(2 * 14 * in_row, 61), residual = Random(2 * pixels * c.cout, 62);
+      const std::vector<float> w = Random(c.cout * c.kernel * c.kernel * (c.cin / c.groups), 63);
+      const std::vector<float> bias = Random(c.cout, 64), add = Random(c.cout, 65);
+      std::vector<uint8_t> mask(pixels);
+      for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;  // 70% kept
+      OutputStage stage;
+      stage.residual = c.residual;
+      stage.residual_lo = -1.0f;
+      stage.unary = !c.residual;
+      stage.unary_op = kernels::UnaryOp::kHardSwish;
+      std::string error;
+      auto make = [&](ConvBlocking::Choice choice) {
+        auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), mask.data(), &error, stage);
+        EXPECT_NE(op, nullptr) << error;
+        ConvBlocking blocking;
+        blocking.masked_computes_all = choice;
+        op->set_blocking(blocking);
+        if (skip) op->SkipMaskedOutputs();
+        return op;
+      };
+      auto active = make(ConvBlocking::Choice::kNever);
+      auto all = make(ConvBlocking::Choice::kAlways);
+      ASSERT_FALSE(active->computes_all());
+      ASSERT_TRUE(all->computes_all());
+      EXPECT_TRUE(make(ConvBlocking::Choice::kAuto)->computes_all());  // a stage, few multiply-adds
+      if (c.kernel == 1) EXPECT_TRUE(all->ReadsPixelsDirectly());
+      const float fill = 1e30f;  // what a skipped pixel keeps
+      std::vector<float> want(2 * pixels * c.cout, fill), got(2 * pixels * c.cout, fill);
+      active->Run(in.data(), want.data(), pool(), c.residual ? residual.data() : nullptr);
+      all->Run(in.data(), got.data(), pool(), c.residual ? residual.data() : nullptr);
+      for (size_t i = 0; i < want.size(); ++i) {
+        const size_t pixel = i / c.cout % pixels;
+        if (skip && !mask[pixel]) continue;
+        ASSERT_EQ(got[i], want[i]) << "float " << i << (mask[pixel] ? "" : ", masked");
+      }
+      if (c.stride != 1) continue;
+      auto banded = make(ConvBlocking::Choice::kAlways);
+      RunThroughRings(banded.get(), in, 2, 14, in_row, out_row, 3 + c.kernel, 3, c.kernel / 2,
+                      c.residual ? residual.data() : nullptr, pool(), fill, [&](int n, int y, const float* row) {
+                        for (size_t i = 0; i < out_row; ++i) {
+                          if (skip && !mask[y * p.output_width + i / c.cout]) continue;
+                          ASSERT_EQ(row[i], want[(n * 14 + y) * out_row + i]) << "n " << n << " y " << y;
+                        }
+                      });
+    }
+  }
+  // Many multiply-adds per pixel, or no stage: the active pixels alone (kAuto).
+  for (bool with_stage : {true, false}) {
+    SparseConvParams p;
+    p.input_height = p.output_height = p.input_width = p.output_width = 8;
+    p.input_channels = with_stage ? 64 : 16;
+    p.output_channels = 64;
+    const std::vector<float> w = Random(64 * p.input_channels, 66);
+    std::vector<uint8_t> mask(64, 1);
+    mask[3] = 0;
+    OutputStage stage;
+    stage.unary = with_stage;
+    stage.unary_op = kernels::UnaryOp::kHardSwish;
+    std::string error;
+    auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, mask.data(), &error, stage);
+    ASSERT_NE(op, nullptr) << error;
+    EXPECT_FALSE(op->computes_all()) << (with_stage ? "64 -> 64" : "no stage");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::to_string(info.param) + "thread";
