@@ -237,6 +237,13 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
+// IgemmArgs::hard_swish.
+inline __m256 HardSwish(__m256 x) {
+  const __m256 relu6 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
+                                     _mm256_set1_ps(6.0f));
+  return _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
+}
+
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the
 // same; without it the weights' L2 latency shows whenever the host is loaded
@@ -257,7 +264,7 @@ void IgemmBlock(const IgemmArgs& a) {
   // Read once: a vector store may alias anything, so fields read after one
   // would be loaded again in every tile.
   const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish;
+  const bool accumulate = a.accumulate, finish = a.finish, hard_swish = a.finish && a.hard_swish;
   float* out_rows[R];
 #pragma GCC unroll 6
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
@@ -303,8 +310,12 @@ void IgemmBlock(const IgemmArgs& a) {
     }
 #pragma GCC unroll 6
     for (size_t r = 0; r < R; ++r) {
-      const __m256 v0 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
-      const __m256 v1 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
+      __m256 v0 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
+      __m256 v1 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
+      if (hard_swish) {
+        v0 = HardSwish(v0);
+        v1 = HardSwish(v1);
+      }
       float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {
         _mm256_storeu_ps(out, v0);

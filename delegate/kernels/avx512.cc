@@ -22,6 +22,13 @@ constexpr size_t kWeightsPrefetch = 448;
 
 inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << width) - 1u); }
 
+// IgemmArgs::hard_swish.
+inline __m512 HardSwish(__m512 x) {
+  const __m512 relu6 = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_setzero_ps()),
+                                     _mm512_set1_ps(6.0f));
+  return _mm512_div_ps(_mm512_mul_ps(x, relu6), _mm512_set1_ps(6.0f));
+}
+
 // What every tile of one call shares, read from IgemmArgs once per call:
 // a vector store may alias anything, so fields read after one would be
 // loaded again.
@@ -34,7 +41,7 @@ struct IgemmCall {
   size_t tile_stride;    // floats from a tile to the next
   size_t weights_skip;   // floats from a tile's start to this call's weights
   float* out[R];
-  bool accumulate, finish;
+  bool accumulate, finish, hard_swish;
   __m512 lo, hi;
 };
 
@@ -100,7 +107,8 @@ template <size_t R, size_t T>
     const __mmask16 mask = t + 1 == T ? last_mask : __mmask16{0xffff};
 #pragma GCC unroll 10
     for (size_t r = 0; r < R; ++r) {
-      const __m512 v = c.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], c.lo), c.hi) : acc[r][t];
+      __m512 v = c.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], c.lo), c.hi) : acc[r][t];
+      if (c.hard_swish) v = HardSwish(v);
       _mm512_mask_storeu_ps(c.out[r] + c0 + t * kIgemmTile, mask, v);
     }
   }
@@ -125,6 +133,7 @@ template <size_t R>
   for (size_t r = 0; r < R; ++r) c.out[r] = out_base ? out_base + r * a.direct_output_stride : a.outputs[r0 + r];
   c.accumulate = a.accumulate;
   c.finish = a.finish;
+  c.hard_swish = a.finish && a.hard_swish;
   c.lo = _mm512_set1_ps(a.lo);
   c.hi = _mm512_set1_ps(a.hi);
   const size_t channels = a.channels;

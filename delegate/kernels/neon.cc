@@ -315,6 +315,12 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
+// IgemmArgs::hard_swish.
+inline float32x4_t HardSwish(float32x4_t x) {
+  const float32x4_t relu6 = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
+  return vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
+}
+
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (as the AVX2 kernel; untimed on ARM).
 constexpr size_t kWeightsPrefetch = 448;
@@ -348,7 +354,7 @@ void IgemmBlock(const IgemmArgs& a) {
   // Read once: a vector store may alias anything, so fields read after one
   // would be loaded again in every tile.
   const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish;
+  const bool accumulate = a.accumulate, finish = a.finish, hard_swish = a.finish && a.hard_swish;
   float* out_rows[R];
 #pragma GCC unroll 4
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
@@ -404,7 +410,10 @@ void IgemmBlock(const IgemmArgs& a) {
     for (size_t r = 0; r < R; ++r) {
       float32x4_t v[4];
       #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) v[j] = finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
+      for (int j = 0; j < 4; ++j) {
+        v[j] = finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
+        if (hard_swish) v[j] = HardSwish(v[j]);
+      }
       float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {
         #pragma GCC unroll 4

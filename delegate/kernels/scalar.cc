@@ -143,7 +143,9 @@ void IgemmPointerRows(const IgemmArgs& args) {
         }
       }
       for (size_t j = 0; j < width; ++j) {
-        args.outputs[r][c0 + j] = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
+        float v = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
+        if (args.finish && args.hard_swish) v = v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f;
+        args.outputs[r][c0 + j] = v;
       }
     }
   }

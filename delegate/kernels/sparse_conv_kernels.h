@@ -159,6 +159,10 @@ struct IgemmArgs {
   // bias, and a call before the last stores raw sums, not clamped ones.
   bool accumulate = false;
   bool finish = true;
+  // The finishing call applies hard-swish after the clamp: x * min(max(x +
+  // 3, 0), 6) / 6, the same operations in the same order as the elementwise
+  // kernels' UnaryOp::kHardSwish, so a fused stage gives the same bits.
+  bool hard_swish = false;
   // Weights the next call will stream (a ResNet's come from DRAM): the
   // kernel asks for `prefetch_lines` cache lines from here into L2, one per
   // reduction step, so they arrive while this call computes.

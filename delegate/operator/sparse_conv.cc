@@ -380,7 +380,7 @@ void SparseConvOperator::OverwriteMasked(float* image_out, size_t first_pixel, s
   for (size_t i = begin - masked_pixels_.begin(), e = end - masked_pixels_.begin(); i < e;) {
     const size_t count = std::min(kMaskedRowsPerTask, e - i);
     for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[i + r] + c0;
-    kernels::FillRows(count, rows, masked_value_.data() + c0, width);
+    kernels::FillRows(count, rows, (StageInKernel() ? masked_output_.data() : masked_value_.data()) + c0, width);
     i += count;
   }
 }
@@ -663,8 +663,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
 
   // The stage on a direct conv's pixels [first, first + count) (every pixel, in order).
   // `out`: pixel `first`'s output (channel 0); the segment's rows lie end to end.
+  const bool stage_in_kernel = StageInKernel();
   auto finish_direct = [&](size_t n, float* out, size_t first, size_t count, size_t c0, size_t width) {
-    if (stage_.empty()) return;
+    if (stage_.empty() || stage_in_kernel) return;
     const float* res = residual ? residual + (n * pixels_per_image + first) * cout + c0 : nullptr;
     if (width == cout) {
       ApplyOutputStage(*elementwise_, stage_, out, res, count * cout);
@@ -795,7 +796,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             point_rows(image_out + pass.c0, offsets, count, rows);
             compute_pass(pass, true, count, nullptr, nullptr);
             if (computes_all_) OverwriteMasked(image_out, pixels[0], pixels[count - 1] + 1, pass.c0, pass.width);
-            FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
+            if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
           }
           unit += pass.tile_end - pass.tile0;
         }
@@ -845,6 +846,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
               a.reduction_offset = tap * cin + c;
               a.accumulate = tap > 0 || c > 0;
               a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
+              a.hard_swish = stage_in_kernel;
               if (!direct) {
                 a.indirection = indirection + tap;
                 a.outputs = rows;

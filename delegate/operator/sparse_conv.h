@@ -73,6 +73,10 @@ struct ConvBlocking {
   // multiply-adds per pixel, see ComputeAllPays in sparse_conv.cc). Both
   // compute the same sums; masked pixels get the masked value either way.
   Choice masked_computes_all = Choice::kAuto;
+  // A fused hard-swish (no residual) applied by the igemm kernel as it
+  // stores (StageInKernel), else by a pass over the written rows. The
+  // same operations either way.
+  bool stage_in_kernel = true;
 };
 
 // Where pixel (n, y, x) of an NHWC tensor lives, in floats from its base:
@@ -162,6 +166,13 @@ class SparseConvOperator {
   // offsets (per task two arrays that were often out of cache; XNNPACK runs
   // such convs as a GEMM for the same reason).
   bool ReadsPixelsDirectly() const;
+  // Whether the igemm kernel applies the fused stage as it stores the
+  // outputs (a hard-swish alone: IgemmArgs::hard_swish), so no pass over
+  // the written rows follows.
+  bool StageInKernel() const {
+    return blocking_.stage_in_kernel && uses_igemm() && stage_.unary && !stage_.residual &&
+           stage_.unary_op == kernels::UnaryOp::kHardSwish;
+  }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {
     const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : igemm_.max_reduction;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
 
 namespace actsparse {
@@ -327,7 +328,8 @@ struct IgemmCase {
 
 // Runs `fn` on random data, `rows_per_call` rows per call (every row at
 // once is what the operator does; one row per call is the reference).
-std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c, unsigned seed) {
+std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c, unsigned seed,
+                            bool hard_swish = false) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t pixel = c.tap_channels + c.input_offset;
@@ -354,6 +356,7 @@ std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c
   a.hi = 2.5f;
   a.prefetch = packed.data();  // harmless: only a hint
   a.prefetch_lines = 3;
+  a.hard_swish = hard_swish;
   const size_t per_call = c.taps_per_call ? c.taps_per_call : c.taps;
   for (size_t tap = 0; tap < c.taps; tap += per_call) {
     a.taps = std::min(per_call, c.taps - tap);
@@ -446,6 +449,35 @@ TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
           ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
         }
       }
+    }
+  }
+}
+
+// IgemmArgs::hard_swish: every kernel's outputs are its clamped outputs
+// through the elementwise hard-swish, bit for bit (a fused stage so moved
+// into the kernel gives the same numbers); only the finishing call applies
+// it, and the row tails stay untouched.
+TEST(KernelsTest, IgemmHardSwishIsTheElementwiseOneAfterTheClamp) {
+  const std::vector<IgemmCase> cases = {{13, 1, 45, 129, 0, 3}, {49, 9, 17, 40, 4, 0}, {7, 1, 3, 17, 0, 0}};
+  const ElementwiseKernels& elementwise = SelectElementwiseKernels();
+  for (const IgemmKernel& kernel : AllIgemms()) {
+    for (const IgemmCase& c : cases) {
+      SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.taps << " taps x "
+                                      << c.tap_channels << " -> " << c.channels);
+      const std::vector<float> plain = RunIgemm(kernel.fn, c.rows, c, 9);
+      const std::vector<float> got = RunIgemm(kernel.fn, c.rows, c, 9, true);
+      std::vector<float> want = plain;
+      for (size_t r = 0; r < c.rows; ++r) {
+        float* row = &want[r * (c.channels + 3)];
+        elementwise.Unary(UnaryOp::kHardSwish)(c.channels, row, row, UnaryParams());
+      }
+      ASSERT_EQ(got.size(), want.size());
+      size_t changed = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i], want[i]) << i;
+        changed += got[i] != plain[i];
+      }
+      EXPECT_GT(changed, got.size() / 2);
     }
   }
 }

@@ -824,6 +824,79 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
   }
 }
 
+// A fused hard-swish applied by the igemm kernel as it stores gives what the
+// pass over the written rows gives, bit for bit: a 1x1 conv (rows read
+// directly), a stride-2 conv on 3 channels, masked (active pixels, or every
+// pixel then the masked value) and not. With a residual the stage stays a pass.
+TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
+  struct Case {
+    const char* name;
+    int kernel, stride, cin, cout;
+    bool masked;
+    ConvBlocking::Choice computes_all;
+  };
+  for (const Case& c : {Case{"1x1", 1, 1, 24, 45, false, ConvBlocking::Choice::kAuto},
+                        Case{"1x1 masked", 1, 1, 24, 45, true, ConvBlocking::Choice::kNever},
+                        Case{"1x1 masked, computing all", 1, 1, 24, 45, true, ConvBlocking::Choice::kAlways},
+                        Case{"stem", 3, 2, 3, 16, false, ConvBlocking::Choice::kAuto},
+                        Case{"stem masked", 3, 2, 3, 16, true, ConvBlocking::Choice::kNever}}) {
+    SCOPED_TRACE(c.name);
+    SparseConvParams p;
+    p.batch = 2;
+    p.input_height = 13;
+    p.input_width = 10;
+    p.input_channels = c.cin;
+    p.output_channels = c.cout;
+    p.kernel_height = p.kernel_width = c.kernel;
+    p.stride_height = p.stride_width = c.stride;
+    p.padding_top = p.padding_left = c.kernel / 2;
+    p.output_height = (p.input_height - 1) / c.stride + 1;
+    p.output_width = (p.input_width - 1) / c.stride + 1;
+    p.output_min = -2.0f;
+    p.output_max = 6.0f;
+    const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
+    const std::vector<float> in = Random(2 * 13 * 10 * c.cin, 71);
+    const std::vector<float> w = Random(c.cout * c.kernel * c.kernel * c.cin, 72);
+    const std::vector<float> bias = Random(c.cout, 73), add = Random(c.cout, 74);
+    std::vector<uint8_t> mask(pixels);
+    for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;
+    OutputStage stage;
+    stage.unary = true;
+    stage.unary_op = kernels::UnaryOp::kHardSwish;
+    std::string error;
+    auto make = [&](bool in_kernel) {
+      auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), c.masked ? mask.data() : nullptr,
+                                           &error, stage);
+      EXPECT_NE(op, nullptr) << error;
+      ConvBlocking blocking;
+      blocking.stage_in_kernel = in_kernel;
+      blocking.masked_computes_all = c.computes_all;
+      op->set_blocking(blocking);
+      return op;
+    };
+    auto pass = make(false), kernel = make(true);
+    EXPECT_FALSE(pass->StageInKernel());
+    EXPECT_TRUE(kernel->StageInKernel());
+    std::vector<float> want(2 * pixels * c.cout), got(2 * pixels * c.cout);
+    pass->Run(in.data(), want.data(), pool());
+    kernel->Run(in.data(), got.data(), pool());
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+  }
+  // A residual: the stage is a pass.
+  SparseConvParams p;
+  p.input_height = p.output_height = p.input_width = p.output_width = 4;
+  p.input_channels = p.output_channels = 16;
+  const std::vector<float> w = Random(16 * 16, 75);
+  OutputStage stage;
+  stage.residual = true;
+  stage.unary = true;
+  stage.unary_op = kernels::UnaryOp::kHardSwish;
+  std::string error;
+  auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, nullptr, &error, stage);
+  ASSERT_NE(op, nullptr) << error;
+  EXPECT_FALSE(op->StageInKernel());
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::to_string(info.param) + "thread";
