@@ -151,11 +151,19 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
-// Biases and clamp on 8 channels of one depthwise output row.
+// IgemmArgs::hard_swish.
+inline __m256 HardSwish(__m256 x) {
+  const __m256 relu6 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
+                                     _mm256_set1_ps(6.0f));
+  return _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
+}
+
+// Biases and clamp (and hard-swish) on 8 channels of one depthwise output row.
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
-                           __m256 hi, float* out) {
+                           __m256 hi, bool hard_swish, float* out) {
   const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(conv_bias + c)), _mm256_loadu_ps(add_bias + c));
-  _mm256_storeu_ps(out + c, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+  const __m256 clamped = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  _mm256_storeu_ps(out + c, hard_swish ? HardSwish(clamped) : clamped);
 }
 
 // P output rows (pixels) at once, 16 channels per step. A depthwise conv is
@@ -173,6 +181,7 @@ template <size_t P>
   const float* weights = args.packed_weights;
   const float* conv_bias = args.conv_bias;
   const float* add_bias = args.add_bias;
+  const bool hard_swish = args.hard_swish;
   float* out[P];
 #pragma GCC unroll 4
   for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
@@ -193,8 +202,8 @@ template <size_t P>
     }
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, out[p]);
-      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, out[p]);
+      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, hard_swish, out[p]);
+      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, hard_swish, out[p]);
     }
   }
   for (; c + 8 <= channels; c += 8) {
@@ -208,7 +217,7 @@ template <size_t P>
       for (size_t p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(ind[p * stride + t] + c), w0, acc[p]);
     }
 #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, out[p]);
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, hard_swish, out[p]);
   }
   for (; c < channels; ++c) {
 #pragma GCC unroll 4
@@ -236,13 +245,6 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
 namespace actsparse {
 namespace kernels {
 namespace {
-
-// IgemmArgs::hard_swish.
-inline __m256 HardSwish(__m256 x) {
-  const __m256 relu6 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
-                                     _mm256_set1_ps(6.0f));
-  return _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
-}
 
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the

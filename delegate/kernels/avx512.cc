@@ -174,8 +174,10 @@ namespace {
 
 // The add bias and clamp on an accumulator that started at the conv bias,
 // stored to the channels of `mask`.
-inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, float* out) {
-  _mm512_mask_storeu_ps(out, mask, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi));
+inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, bool hard_swish,
+                           float* out) {
+  const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi);
+  _mm512_mask_storeu_ps(out, mask, hard_swish ? HardSwish(v) : v);
 }
 
 // P (kDepthwisePixelsAvx512) output pixels x 32 channels per step (two zmm
@@ -199,6 +201,7 @@ template <size_t P, size_t kTaps>
   const float* weights = args.packed_weights;
   const float* conv_bias = args.conv_bias;
   const float* add_bias = args.add_bias;
+  const bool hard_swish = args.hard_swish;
   float* out[P];
 #pragma GCC unroll 6
   for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
@@ -225,8 +228,8 @@ template <size_t P, size_t kTaps>
     const __m512 add0 = _mm512_loadu_ps(add_bias + c), add1 = _mm512_loadu_ps(add_bias + c + 16);
 #pragma GCC unroll 6
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, out[p] + c);
-      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, out[p] + c + 16);
+      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, hard_swish, out[p] + c);
+      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, hard_swish, out[p] + c + 16);
     }
   }
   for (; c < channels; c += 16) {
@@ -246,7 +249,7 @@ template <size_t P, size_t kTaps>
     }
     const __m512 add = _mm512_maskz_loadu_ps(mask, add_bias + c);
 #pragma GCC unroll 6
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, out[p] + c);
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, hard_swish, out[p] + c);
   }
 }
 
@@ -294,7 +297,7 @@ template <size_t KW, size_t P, bool kEdges>
     }
   }
 #pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, out + (x0 + p) * channels + c);
+  for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, a.hard_swish, out + (x0 + p) * channels + c);
 }
 
 // Channels outermost: one 16-channel slice of every row of the call, so the

@@ -170,10 +170,17 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
+// IgemmArgs::hard_swish.
+inline float32x4_t HardSwish(float32x4_t x) {
+  const float32x4_t relu6 = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
+  return vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
+}
+
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, float32x4_t acc, size_t c,
-                           float32x4_t lo, float32x4_t hi, float* out) {
+                           float32x4_t lo, float32x4_t hi, bool hard_swish, float* out) {
   acc = vaddq_f32(vaddq_f32(acc, vld1q_f32(conv_bias + c)), vld1q_f32(add_bias + c));
-  vst1q_f32(out + c, vminq_f32(vmaxq_f32(acc, lo), hi));
+  const float32x4_t clamped = vminq_f32(vmaxq_f32(acc, lo), hi);
+  vst1q_f32(out + c, hard_swish ? HardSwish(clamped) : clamped);
 }
 
 // P output rows (pixels) at once, 8 channels per step: each weight vector
@@ -209,8 +216,8 @@ template <size_t P>
     }
     #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][0], c, lo, hi, out[p]);
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][1], c + 4, lo, hi, out[p]);
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][0], c, lo, hi, args.hard_swish, out[p]);
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][1], c + 4, lo, hi, args.hard_swish, out[p]);
     }
   }
   for (; c + 4 <= channels; c += 4) {
@@ -224,7 +231,9 @@ template <size_t P>
       for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], vld1q_f32(ind[p * stride + t] + c), w0);
     }
     #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(args.conv_bias, args.add_bias, acc[p], c, lo, hi, out[p]);
+    for (size_t p = 0; p < P; ++p) {
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p], c, lo, hi, args.hard_swish, out[p]);
+    }
   }
   for (; c < channels; ++c) {
     for (size_t p = 0; p < P; ++p) out[p][c] = DepthwiseChannel(args, ind + p * stride, channels, c);
@@ -267,7 +276,9 @@ template <size_t KW, size_t P, bool kEdges>
     }
   }
   #pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p) DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, out + (x0 + p) * channels);
+  for (size_t p = 0; p < P; ++p) {
+    DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, a.hard_swish, out + (x0 + p) * channels);
+  }
 }
 
 // Channels outermost, as the AVX-512 kernel: a 4-channel slice of the
@@ -315,11 +326,6 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// IgemmArgs::hard_swish.
-inline float32x4_t HardSwish(float32x4_t x) {
-  const float32x4_t relu6 = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
-  return vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
-}
 
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (as the AVX2 kernel; untimed on ARM).

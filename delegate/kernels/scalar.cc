@@ -72,8 +72,8 @@ void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multip
     }
     float* out = args.outputs[r];
     for (size_t c = 0; c < out_channels; ++c) {
-      const float v = (acc[c] + args.conv_bias[c]) + args.add_bias[c];
-      out[c] = std::min(std::max(v, args.out_min), args.out_max);
+      const float v = std::min(std::max((acc[c] + args.conv_bias[c]) + args.add_bias[c], args.out_min), args.out_max);
+      out[c] = args.hard_swish ? HardSwishScalar(v) : v;
     }
   }
 }
@@ -97,7 +97,8 @@ void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args) {
       }
       float* out = args.output_rows[r] + x * channels;
       for (size_t c = 0; c < channels; ++c) {
-        out[c] = std::min(std::max(acc[c] + args.add_bias[c], args.out_min), args.out_max);
+        const float v = std::min(std::max(acc[c] + args.add_bias[c], args.out_min), args.out_max);
+        out[c] = args.hard_swish ? HardSwishScalar(v) : v;
       }
     }
   }
@@ -144,7 +145,7 @@ void IgemmPointerRows(const IgemmArgs& args) {
       }
       for (size_t j = 0; j < width; ++j) {
         float v = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
-        if (args.finish && args.hard_swish) v = v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f;
+        if (args.finish && args.hard_swish) v = HardSwishScalar(v);
         args.outputs[r][c0 + j] = v;
       }
     }

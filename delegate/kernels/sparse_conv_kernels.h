@@ -35,6 +35,8 @@ struct RowsArgs {
   // Regular conv only: floats added to every indirection pointer, so a call can
   // cover a block of input channels (its `in_channels` argument is the block's width).
   size_t input_offset = 0;
+  // Depthwise only: hard-swish after the clamp, as IgemmArgs::hard_swish.
+  bool hard_swish = false;
 };
 
 inline size_t RowStride(const RowsArgs& args) {
@@ -110,6 +112,7 @@ struct DepthwiseImageRowsArgs {
   const float* conv_bias = nullptr;         // channels
   const float* add_bias = nullptr;          // channels
   float out_min = -3.402823466e+38f, out_max = 3.402823466e+38f;
+  bool hard_swish = false;                  // after the clamp, as IgemmArgs::hard_swish
 };
 using DepthwiseImageRowsFn = void (*)(const DepthwiseImageRowsArgs& args);
 void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args);

@@ -29,14 +29,17 @@ struct TileBias {
   }
 };
 
+// IgemmArgs::hard_swish on one float (the elementwise kernels' operations, in their order).
+inline float HardSwishScalar(float v) { return v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f; }
+
 // One output channel of a depthwise row (multiplier 1), for the channels a
 // vector loop leaves over.
 inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, size_t channels,
                               size_t c) {
   float acc = 0.0f;
   for (size_t t = 0; t < args.taps; ++t) acc += taps[t][c] * args.packed_weights[t * channels + c];
-  const float v = (acc + args.conv_bias[c]) + args.add_bias[c];
-  return std::min(std::max(v, args.out_min), args.out_max);
+  const float v = std::min(std::max((acc + args.conv_bias[c]) + args.add_bias[c], args.out_min), args.out_max);
+  return args.hard_swish ? HardSwishScalar(v) : v;
 }
 
 // Calls fn(std::integral_constant<size_t, rows>{}) for 1 <= rows <= kMax, so
@@ -64,8 +67,8 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
       acc += rows[ky][(ix - a.pad_left) * a.channels + c] * a.weights[(ky * a.kernel_width + kx) * a.channels + c];
     }
   }
-  const float v = (acc + a.conv_bias[c]) + a.add_bias[c];
-  return std::min(std::max(v, a.out_min), a.out_max);
+  const float v = std::min(std::max((acc + a.conv_bias[c]) + a.add_bias[c], a.out_min), a.out_max);
+  return a.hard_swish ? HardSwishScalar(v) : v;
 }
 
 // Steps one output row of an image-rows depthwise kernel (kernel width KW)

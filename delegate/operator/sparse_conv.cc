@@ -85,11 +85,11 @@ bool ImageRowsPay(size_t active, size_t pixels, size_t channels) {
 
 // Whether a masked regular conv is expected to run faster computing every
 // pixel (then overwriting the masked ones, ComputeAll) than its active
-// pixels alone. Only a fused stage makes the active pixels dear: it is
-// applied per run of consecutive active pixels (a call every ~3 pixels at
-// s = 0.3), and the masked pixels' value goes through it per run of masked
-// ones, where computing all applies it per row segment. Against that, every
-// masked pixel costs its multiply-adds. So: a stage, and at most
+// pixels alone. Only a fused stage applied as a pass (not in the kernel,
+// StageInKernel) makes the active pixels dear: it is applied per run of
+// consecutive active pixels (a call every ~3 pixels at s = 0.3), where
+// computing all applies it per row segment. Against that, every masked
+// pixel costs its multiply-adds. So: a stage pass, and at most
 // kComputeAllMacs x density multiply-adds per pixel. Fitted on
 // MobileNetV3-Large with every conv masked (Intel Xeon, AVX-512): its
 // 16 -> 16 1x1 conv with a residual stage at 112x112 took 157 us for the
@@ -244,7 +244,8 @@ void SparseConvOperator::ChooseComputeAll() {
       case ConvBlocking::Choice::kAuto: {
         const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
         all = ComputeAllPays(pixels - masked_pixels_.size(), masked_pixels_.size(),
-                             kernel_taps_ * kernel_channels_ * (p.output_channels / p.groups), !stage_.empty());
+                             kernel_taps_ * kernel_channels_ * (p.output_channels / p.groups),
+                             !stage_.empty() && !StageInKernel());
         break;
       }
     }
@@ -284,6 +285,7 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     }
   }
   const size_t rows = static_cast<size_t>(end_row - first_row);
+  const bool stage_in_kernel = StageInKernel();
   const size_t threads = pool != nullptr ? static_cast<size_t>(pool->num_threads()) : 1;
   // One call per image at one thread (the kernel's channel slices then run
   // over every row); with several, a few row chunks per thread, each of
@@ -313,8 +315,10 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     // (unless no reader looks at them, SkipMaskedOutputs), and the stage
     // follows, both while the rows are in cache: a few rows per call then.
     const bool fill = !skip_masked_ && !masked_pixels_.empty();
-    const size_t step = fill || !stage_.empty() ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
-                                                : y1 - y0;
+    const bool stage_pass = !stage_.empty() && !stage_in_kernel;
+    args.hard_swish = stage_in_kernel;
+    const size_t step = fill || stage_pass ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
+                                           : y1 - y0;
     float* image_out = output + n * output_layout_.image_stride;
     for (size_t ya = y0; ya < y1; ya += step) {
       const size_t yb = std::min(y1, ya + step);
@@ -322,7 +326,7 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
       args.input_rows = image_input_rows_.data() + n * in_per_image + ya;
       args.output_rows = image_output_rows_.data() + n * p.output_height + ya;
       depthwise_image_rows_(args);
-      if (!stage_.empty()) {
+      if (stage_pass) {
         for (size_t y = ya; y < yb; ++y) {
           const float* res = residual ? residual + (n * p.output_height + y) * row_floats : nullptr;
           ApplyOutputStage(*elementwise_, stage_, args.output_rows[y - ya], res, row_floats);
@@ -366,6 +370,13 @@ void SparseConvOperator::FillMasked(const float* residual, size_t n, float* imag
   for (size_t block = first; block < end; block += kMaskedRowsPerTask) {
     const size_t count = std::min(kMaskedRowsPerTask, end - block);
     for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[block + r] + c0;
+    // Without a residual the stage gives every masked pixel one value,
+    // masked_output_: no pass over them (it cost a call per run of masked
+    // pixels).
+    if (!stage_.residual) {
+      kernels::FillRows(count, rows, masked_output_.data() + c0, width);
+      continue;
+    }
     kernels::FillRows(count, rows, masked_value_.data() + c0, width);
     FinishRows(residual, n, count, rows, masked_pixels_.data() + block, c0, width);
   }
@@ -766,8 +777,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         args.taps = taps;
         args.indirection = indirection;
         args.packed_weights = packed_weights_.data();
+        args.hard_swish = stage_in_kernel;
         depthwise_rows_(args, p.input_channels, p.depth_multiplier);
-        FinishRows(residual, n, count, rows, pixels, 0, cout);
+        if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, 0, cout);
         return;
       }
       args.weights_tile_stride = tile_stride;

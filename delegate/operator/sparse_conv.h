@@ -73,9 +73,9 @@ struct ConvBlocking {
   // multiply-adds per pixel, see ComputeAllPays in sparse_conv.cc). Both
   // compute the same sums; masked pixels get the masked value either way.
   Choice masked_computes_all = Choice::kAuto;
-  // A fused hard-swish (no residual) applied by the igemm kernel as it
-  // stores (StageInKernel), else by a pass over the written rows. The
-  // same operations either way.
+  // A fused hard-swish (no residual) applied by the igemm or depthwise
+  // kernel as it stores (StageInKernel), else by a pass over the written
+  // rows. The same operations either way.
   bool stage_in_kernel = true;
 };
 
@@ -166,11 +166,11 @@ class SparseConvOperator {
   // offsets (per task two arrays that were often out of cache; XNNPACK runs
   // such convs as a GEMM for the same reason).
   bool ReadsPixelsDirectly() const;
-  // Whether the igemm kernel applies the fused stage as it stores the
-  // outputs (a hard-swish alone: IgemmArgs::hard_swish), so no pass over
-  // the written rows follows.
+  // Whether the kernel applies the fused stage as it stores the outputs (a
+  // hard-swish alone: IgemmArgs::hard_swish; the depthwise kernels and the
+  // igemm kernel have it), so no pass over the written rows follows.
   bool StageInKernel() const {
-    return blocking_.stage_in_kernel && uses_igemm() && stage_.unary && !stage_.residual &&
+    return blocking_.stage_in_kernel && (params_.depthwise || uses_igemm()) && stage_.unary && !stage_.residual &&
            stage_.unary_op == kernels::UnaryOp::kHardSwish;
   }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
@@ -225,7 +225,8 @@ class SparseConvOperator {
                   size_t width, float** rows) const;
   // With computes_all_: the masked pixels in [first_pixel, end_pixel) of an
   // image (output at image_out), channels [c0, c0 + width), get the masked
-  // value before the stage (unless skipped).
+  // value before the stage pass, or after the stage if the kernel applies
+  // it (unless skipped).
   void OverwriteMasked(float* image_out, size_t first_pixel, size_t end_pixel, size_t c0, size_t width) const;
   // RunRows through depthwise_image_rows_.
   void RunDepthwiseImageRows(const float* input, float* output, ThreadPool* pool, const float* residual,

@@ -155,7 +155,7 @@ TEST(KernelsTest, ChannelBlocksGiveTheSameBitsAsOneCall) {
 // `pad_pointers`: extra pointers between one row's taps and the next row's
 // (RowsArgs::indirection_stride = taps + pad_pointers).
 std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, size_t cin,
-                                size_t multiplier, unsigned seed, size_t pad_pointers = 0) {
+                                size_t multiplier, unsigned seed, size_t pad_pointers = 0, bool hard_swish = false) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t cout = cin * multiplier;
@@ -172,8 +172,97 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
   for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 5)];
   RowsArgs args{rows, taps, indirection.data(), outputs.data(), w.data(), cb.data(), ab.data(), -2.0f, 3.0f};
   args.indirection_stride = taps + pad_pointers;
+  args.hard_swish = hard_swish;
   fn(args, cin, multiplier);
   return out;
+}
+
+// Image rows of `channels` channels through `fn` (a 3x3 kernel, one padding
+// column each side), rows of `out_w + 2` pixels apart.
+std::vector<float> RunDepthwiseImageRows(DepthwiseImageRowsFn fn, size_t rows, size_t out_w, size_t channels,
+                                         unsigned seed, bool hard_swish) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<std::vector<float>> input(rows + 2, std::vector<float>(out_w * channels));
+  std::vector<const float*> input_rows;
+  for (auto& row : input) {
+    for (float& v : row) v = normal(rng);
+    input_rows.push_back(row.data());
+  }
+  std::vector<float> w(9 * channels), cb(channels), ab(channels);
+  for (float& v : w) v = normal(rng);
+  for (float& v : cb) v = normal(rng);
+  for (float& v : ab) v = normal(rng);
+  std::vector<float> out(rows * (out_w + 2) * channels, -7.0f);
+  std::vector<float*> output_rows;
+  for (size_t r = 0; r < rows; ++r) output_rows.push_back(out.data() + r * (out_w + 2) * channels);
+  DepthwiseImageRowsArgs args;
+  args.rows = rows;
+  args.input_rows = input_rows.data();
+  args.output_rows = output_rows.data();
+  args.channels = channels;
+  args.input_width = args.output_width = out_w;
+  args.kernel_height = args.kernel_width = 3;
+  args.pad_left = 1;
+  args.weights = w.data();
+  args.conv_bias = cb.data();
+  args.add_bias = ab.data();
+  args.out_min = -2.0f;
+  args.out_max = 3.0f;
+  args.hard_swish = hard_swish;
+  fn(args);
+  return out;
+}
+
+// RowsArgs / DepthwiseImageRowsArgs::hard_swish: every depthwise kernel's
+// outputs are its clamped outputs through the elementwise hard-swish, bit
+// for bit, in the vector steps and the channel tails alike; the gaps between
+// rows stay untouched.
+TEST(KernelsTest, DepthwiseHardSwishIsTheElementwiseOneAfterTheClamp) {
+  const ElementwiseKernels& elementwise = SelectElementwiseKernels();
+  auto check = [&](const std::vector<float>& plain, const std::vector<float>& got, size_t row_floats, size_t gap) {
+    std::vector<float> want = plain;
+    for (size_t r = 0; r < want.size() / (row_floats + gap); ++r) {
+      float* row = &want[r * (row_floats + gap)];
+      elementwise.Unary(UnaryOp::kHardSwish)(row_floats, row, row, UnaryParams());
+    }
+    ASSERT_EQ(got.size(), want.size());
+    size_t changed = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << i;
+      changed += got[i] != plain[i];
+    }
+    EXPECT_GT(changed, got.size() / (row_floats + gap) * row_floats / 2);  // most outputs: the flag took effect
+  };
+  std::vector<std::pair<DepthwiseRowsFn, const char*>> pointer_kernels = {{DepthwiseRowsScalar, "scalar"}};
+  std::vector<std::pair<DepthwiseImageRowsFn, const char*>> image_kernels = {{DepthwiseImageRowsScalar, "scalar"}};
+#if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) pointer_kernels.push_back({DepthwiseRowsAvx2, "avx2"});
+  if (CpuHasAvx512()) {
+    pointer_kernels.push_back({DepthwiseRowsAvx512, "avx512"});
+    image_kernels.push_back({DepthwiseImageRowsAvx512, "avx512"});
+  }
+#endif
+#if defined(__aarch64__)
+  pointer_kernels.push_back({DepthwiseRowsNeon, "neon"});
+  image_kernels.push_back({DepthwiseImageRowsNeon, "neon"});
+#endif
+  for (const auto& [fn, name] : pointer_kernels) {
+    for (size_t cin : {7, 45, 96}) {
+      for (size_t multiplier : {1, 2}) {
+        SCOPED_TRACE(testing::Message() << name << " pointers, " << cin << " channels x " << multiplier);
+        check(RunDepthwise(fn, 13, 9, cin, multiplier, 31), RunDepthwise(fn, 13, 9, cin, multiplier, 31, 0, true),
+              cin * multiplier, 5);
+      }
+    }
+  }
+  for (const auto& [fn, name] : image_kernels) {
+    for (size_t channels : {7, 45, 96}) {
+      SCOPED_TRACE(testing::Message() << name << " image rows, " << channels << " channels");
+      check(RunDepthwiseImageRows(fn, 3, 11, channels, 32, false), RunDepthwiseImageRows(fn, 3, 11, channels, 32, true),
+            11 * channels, 2 * channels);
+    }
+  }
 }
 
 // The image-rows depthwise kernel against the scalar one (tolerance), and

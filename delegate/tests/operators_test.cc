@@ -729,9 +729,9 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
 // overwritten with the masked value before the stage) gives what it gives
 // over its active pixels alone, bit for bit: a 1x1 conv with a residual
 // stage (which then reads rows directly), through rings too; a stride-2
-// conv on 3 channels (kernel rows merged) with hard-swish; a grouped conv;
-// masked pixels written or skipped. kAuto computes all only with a stage and
-// few multiply-adds per pixel.
+// conv on 3 channels (kernel rows merged) with SiLU; a grouped conv;
+// masked pixels written or skipped. kAuto computes all only with a stage
+// applied as a pass and few multiply-adds per pixel.
 TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
   struct Case {
     const char* name;
@@ -768,7 +768,7 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
       stage.residual = c.residual;
       stage.residual_lo = -1.0f;
       stage.unary = !c.residual;
-      stage.unary_op = kernels::UnaryOp::kHardSwish;
+      stage.unary_op = kernels::UnaryOp::kSilu;  // a pass (a lone hard-swish is applied in the kernel)
       std::string error;
       auto make = [&](ConvBlocking::Choice choice) {
         auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), mask.data(), &error, stage);
@@ -805,29 +805,39 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
                       });
     }
   }
-  // Many multiply-adds per pixel, or no stage: the active pixels alone (kAuto).
-  for (bool with_stage : {true, false}) {
+  // Many multiply-adds per pixel, no stage, or a stage the kernel applies
+  // (a lone hard-swish): the active pixels alone (kAuto).
+  struct Few {
+    const char* name;
+    int cin;
+    bool unary;
+    kernels::UnaryOp op;
+  };
+  for (const Few& f : {Few{"64 -> 64 with SiLU", 64, true, kernels::UnaryOp::kSilu},
+                       Few{"16 -> 64, no stage", 16, false, kernels::UnaryOp::kSilu},
+                       Few{"16 -> 64 with hard-swish", 16, true, kernels::UnaryOp::kHardSwish}}) {
     SparseConvParams p;
     p.input_height = p.output_height = p.input_width = p.output_width = 8;
-    p.input_channels = with_stage ? 64 : 16;
+    p.input_channels = f.cin;
     p.output_channels = 64;
     const std::vector<float> w = Random(64 * p.input_channels, 66);
     std::vector<uint8_t> mask(64, 1);
     mask[3] = 0;
     OutputStage stage;
-    stage.unary = with_stage;
-    stage.unary_op = kernels::UnaryOp::kHardSwish;
+    stage.unary = f.unary;
+    stage.unary_op = f.op;
     std::string error;
     auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, mask.data(), &error, stage);
     ASSERT_NE(op, nullptr) << error;
-    EXPECT_FALSE(op->computes_all()) << (with_stage ? "64 -> 64" : "no stage");
+    EXPECT_FALSE(op->computes_all()) << f.name;
   }
 }
 
 // A fused hard-swish applied by the igemm kernel as it stores gives what the
 // pass over the written rows gives, bit for bit: a 1x1 conv (rows read
 // directly), a stride-2 conv on 3 channels, masked (active pixels, or every
-// pixel then the masked value) and not. With a residual the stage stays a pass.
+// pixel then the masked value) and not; depthwise convs through pointers and
+// by image rows. With a residual the stage stays a pass.
 TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
   struct Case {
     const char* name;
@@ -881,6 +891,47 @@ TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
     pass->Run(in.data(), want.data(), pool());
     kernel->Run(in.data(), got.data(), pool());
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+  }
+  // Depthwise, through pointers and by image rows, masked (its masked pixels
+  // written or skipped) and not; 3x3 and 5x5, 45 channels (a vector tail).
+  for (int k : {3, 5}) {
+    for (ConvBlocking::ImageRows path : {ConvBlocking::ImageRows::kNever, ConvBlocking::ImageRows::kAlways}) {
+      for (int masking : {0, 1, 2}) {  // none, written, skipped
+        SCOPED_TRACE(testing::Message() << "depthwise " << k << "x" << k
+                                        << (path == ConvBlocking::ImageRows::kAlways ? " by image rows" : " through pointers")
+                                        << ", masking " << masking);
+        SparseConvParams p = SameDepthwise(2, 9, 11, 45, k);
+        p.output_min = -2.0f;
+        p.output_max = 6.0f;
+        const size_t pixels = 9 * 11;
+        const std::vector<float> in = Random(2 * pixels * 45, 76), w = Random(k * k * 45, 77);
+        const std::vector<float> bias = Random(45, 78), add = Random(45, 79);
+        std::vector<uint8_t> mask(pixels);
+        for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;
+        OutputStage stage;
+        stage.unary = true;
+        stage.unary_op = kernels::UnaryOp::kHardSwish;
+        std::string error;
+        auto make = [&](bool in_kernel) {
+          auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), masking ? mask.data() : nullptr,
+                                               &error, stage);
+          EXPECT_NE(op, nullptr) << error;
+          ConvBlocking blocking;
+          blocking.stage_in_kernel = in_kernel;
+          blocking.depthwise_image_rows = path;
+          op->set_blocking(blocking);
+          if (masking == 2) op->SkipMaskedOutputs();
+          return op;
+        };
+        auto pass = make(false), kernel = make(true);
+        EXPECT_TRUE(kernel->StageInKernel());
+        const float fill = 1e30f;
+        std::vector<float> want(2 * pixels * 45, fill), got(2 * pixels * 45, fill);
+        pass->Run(in.data(), want.data(), pool());
+        kernel->Run(in.data(), got.data(), pool());
+        for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+      }
+    }
   }
   // A residual: the stage is a pass.
   SparseConvParams p;
