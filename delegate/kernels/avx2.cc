@@ -155,7 +155,9 @@ namespace {
 inline __m256 HardSwish(__m256 x) {
   const __m256 relu6 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
                                      _mm256_set1_ps(6.0f));
-  return _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
+  const __m256 y = _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
+  // The elementwise kernels' clamp to the float range (see avx512.cc).
+  return _mm256_min_ps(_mm256_set1_ps(3.402823466e+38f), _mm256_max_ps(_mm256_set1_ps(-3.402823466e+38f), y));
 }
 
 // Biases and clamp (and hard-swish) on 8 channels of one depthwise output row.

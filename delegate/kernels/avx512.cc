@@ -26,7 +26,11 @@ inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << 
 inline __m512 HardSwish(__m512 x) {
   const __m512 relu6 = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_setzero_ps()),
                                      _mm512_set1_ps(6.0f));
-  return _mm512_div_ps(_mm512_mul_ps(x, relu6), _mm512_set1_ps(6.0f));
+  const __m512 y = _mm512_div_ps(_mm512_mul_ps(x, relu6), _mm512_set1_ps(6.0f));
+  // The elementwise kernels' clamp to the float range after every op (so an
+  // overflow gives the largest float, not infinity); operands in the order
+  // that keeps its NaN behaviour.
+  return _mm512_min_ps(_mm512_set1_ps(3.402823466e+38f), _mm512_max_ps(_mm512_set1_ps(-3.402823466e+38f), y));
 }
 
 // What every tile of one call shares, read from IgemmArgs once per call:

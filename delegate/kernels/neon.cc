@@ -173,7 +173,9 @@ namespace {
 // IgemmArgs::hard_swish.
 inline float32x4_t HardSwish(float32x4_t x) {
   const float32x4_t relu6 = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
-  return vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
+  const float32x4_t y = vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
+  // The elementwise kernels' clamp to the float range (see avx512.cc).
+  return vminq_f32(vmaxq_f32(y, vdupq_n_f32(-3.402823466e+38f)), vdupq_n_f32(3.402823466e+38f));
 }
 
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, float32x4_t acc, size_t c,

@@ -163,8 +163,9 @@ struct IgemmArgs {
   bool accumulate = false;
   bool finish = true;
   // The finishing call applies hard-swish after the clamp: x * min(max(x +
-  // 3, 0), 6) / 6, the same operations in the same order as the elementwise
-  // kernels' UnaryOp::kHardSwish, so a fused stage gives the same bits.
+  // 3, 0), 6) / 6, then a clamp to the float range, the same operations in
+  // the same order as the elementwise kernels' UnaryOp::kHardSwish with
+  // default UnaryParams, so a fused stage gives the same bits.
   bool hard_swish = false;
   // Weights the next call will stream (a ResNet's come from DRAM): the
   // kernel asks for `prefetch_lines` cache lines from here into L2, one per

@@ -30,7 +30,11 @@ struct TileBias {
 };
 
 // IgemmArgs::hard_swish on one float (the elementwise kernels' operations, in their order).
-inline float HardSwishScalar(float v) { return v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f; }
+// Then the elementwise kernels' clamp to the float range (an overflow gives
+// the largest float, not infinity).
+inline float HardSwishScalar(float v) {
+  return std::min(std::max(v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f, -3.402823466e+38f), 3.402823466e+38f);
+}
 
 // One output channel of a depthwise row (multiplier 1), for the channels a
 // vector loop leaves over.

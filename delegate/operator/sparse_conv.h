@@ -171,7 +171,8 @@ class SparseConvOperator {
   // igemm kernel have it), so no pass over the written rows follows.
   bool StageInKernel() const {
     return blocking_.stage_in_kernel && (params_.depthwise || uses_igemm()) && stage_.unary && !stage_.residual &&
-           stage_.unary_op == kernels::UnaryOp::kHardSwish;
+           stage_.unary_op == kernels::UnaryOp::kHardSwish && stage_.unary_params.lo == kernels::UnaryParams().lo &&
+           stage_.unary_params.hi == kernels::UnaryParams().hi;
   }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {

@@ -63,6 +63,38 @@ SparseConvParams SameDepthwise(int batch, int height, int width, int channels, i
   return p;
 }
 
+// A regular conv with SAME padding (odd kernel): output size ceil(input / stride).
+SparseConvParams SameConv(int batch, int height, int width, int cin, int cout, int kernel, int stride, int groups = 1) {
+  SparseConvParams p;
+  p.batch = batch;
+  p.input_height = height;
+  p.input_width = width;
+  p.input_channels = cin;
+  p.output_channels = cout;
+  p.kernel_height = p.kernel_width = kernel;
+  p.stride_height = p.stride_width = stride;
+  p.padding_top = p.padding_left = kernel / 2;
+  p.output_height = (height - 1) / stride + 1;
+  p.output_width = (width - 1) / stride + 1;
+  p.groups = groups;
+  return p;
+}
+
+// A conv made with `blocking`, its masked outputs left unwritten if `skip`
+// (SkipMaskedOutputs); null (and a test failure) if it cannot be made.
+std::unique_ptr<SparseConvOperator> MakeConv(const SparseConvParams& p, const std::vector<float>& weights,
+                                             const std::vector<float>& bias, const std::vector<float>& add,
+                                             const uint8_t* mask, const OutputStage& stage,
+                                             const ConvBlocking& blocking, bool skip = false) {
+  std::string error;
+  auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), add.data(), mask, &error, stage);
+  EXPECT_NE(op, nullptr) << error;
+  if (op == nullptr) return op;
+  op->set_blocking(blocking);
+  if (skip) op->SkipMaskedOutputs();
+  return op;
+}
+
 // Runs a stride-1 conv band by band through ring layouts, as a banded step
 // does: for each band of `out_ring` output rows, copies the input rows it
 // reads (`halo` rows beyond the band on each side) from the dense `in`
@@ -674,15 +706,10 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
       OutputStage stage;
       stage.residual = !skip;  // a skipped masked value needs a stage without residual
       stage.residual_lo = -1.0f;
-      std::string error;
       auto make = [&](ConvBlocking::ImageRows choice) {
-        auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), mask.data(), &error, stage);
-        EXPECT_NE(op, nullptr) << error;
         ConvBlocking blocking;
         blocking.depthwise_image_rows = choice;
-        op->set_blocking(blocking);
-        if (skip) op->SkipMaskedOutputs();
-        return op;
+        return MakeConv(p, w, bias, add, mask.data(), stage, blocking, skip);
       };
       auto pointers = make(ConvBlocking::ImageRows::kNever);
       auto rows = make(ConvBlocking::ImageRows::kAlways);
@@ -743,18 +770,7 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
     for (bool skip : {false, true}) {
       if (skip && c.residual) continue;  // a skipped masked value needs a stage without residual
       SCOPED_TRACE(std::string(c.name) + (skip ? ", masked skipped" : ""));
-      SparseConvParams p;
-      p.batch = 2;
-      p.input_height = 14;
-      p.input_width = 11;
-      p.input_channels = c.cin;
-      p.output_channels = c.cout;
-      p.kernel_height = p.kernel_width = c.kernel;
-      p.stride_height = p.stride_width = c.stride;
-      p.padding_top = p.padding_left = c.kernel / 2;
-      p.output_height = (p.input_height - 1) / c.stride + 1;
-      p.output_width = (p.input_width - 1) / c.stride + 1;
-      p.groups = c.groups;
+      SparseConvParams p = SameConv(2, 14, 11, c.cin, c.cout, c.kernel, c.stride, c.groups);
       p.output_min = -1.5f;
       const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
       const size_t out_row = static_cast<size_t>(p.output_width) * c.cout;
@@ -769,15 +785,10 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
       stage.residual_lo = -1.0f;
       stage.unary = !c.residual;
       stage.unary_op = kernels::UnaryOp::kSilu;  // a pass (a lone hard-swish is applied in the kernel)
-      std::string error;
       auto make = [&](ConvBlocking::Choice choice) {
-        auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), mask.data(), &error, stage);
-        EXPECT_NE(op, nullptr) << error;
         ConvBlocking blocking;
         blocking.masked_computes_all = choice;
-        op->set_blocking(blocking);
-        if (skip) op->SkipMaskedOutputs();
-        return op;
+        return MakeConv(p, w, bias, add, mask.data(), stage, blocking, skip);
       };
       auto active = make(ConvBlocking::Choice::kNever);
       auto all = make(ConvBlocking::Choice::kAlways);
@@ -833,6 +844,34 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
   }
 }
 
+// Runs `p` on random data (`mask`: null or output_height * output_width
+// bytes) with a lone hard-swish stage, applied by the kernel and as a pass,
+// otherwise as `blocking` says, and expects the same bits.
+void ExpectHardSwishInKernelAsPass(const SparseConvParams& p, ConvBlocking blocking, const uint8_t* mask, bool skip,
+                                   ThreadPool* pool) {
+  const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
+  const size_t weights = p.depthwise ? taps * p.output_channels
+                                     : p.output_channels * taps * (p.input_channels / p.groups);
+  const size_t in_floats = static_cast<size_t>(p.batch) * p.input_height * p.input_width * p.input_channels;
+  const size_t out_floats = static_cast<size_t>(p.batch) * p.output_height * p.output_width * p.output_channels;
+  const std::vector<float> in = Random(in_floats, 71), w = Random(weights, 72);
+  const std::vector<float> bias = Random(p.output_channels, 73), add = Random(p.output_channels, 74);
+  OutputStage stage;
+  stage.unary = true;
+  stage.unary_op = kernels::UnaryOp::kHardSwish;
+  blocking.stage_in_kernel = false;
+  auto pass = MakeConv(p, w, bias, add, mask, stage, blocking, skip);
+  blocking.stage_in_kernel = true;
+  auto kernel = MakeConv(p, w, bias, add, mask, stage, blocking, skip);
+  ASSERT_FALSE(pass->StageInKernel());
+  ASSERT_TRUE(kernel->StageInKernel());
+  const float fill = 1e30f;  // what a skipped pixel keeps
+  std::vector<float> want(out_floats, fill), got(out_floats, fill);
+  pass->Run(in.data(), want.data(), pool);
+  kernel->Run(in.data(), got.data(), pool);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+}
+
 // A fused hard-swish applied by the igemm kernel as it stores gives what the
 // pass over the written rows gives, bit for bit: a 1x1 conv (rows read
 // directly), a stride-2 conv on 3 channels, masked (active pixels, or every
@@ -851,46 +890,15 @@ TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
                         Case{"stem", 3, 2, 3, 16, false, ConvBlocking::Choice::kAuto},
                         Case{"stem masked", 3, 2, 3, 16, true, ConvBlocking::Choice::kNever}}) {
     SCOPED_TRACE(c.name);
-    SparseConvParams p;
-    p.batch = 2;
-    p.input_height = 13;
-    p.input_width = 10;
-    p.input_channels = c.cin;
-    p.output_channels = c.cout;
-    p.kernel_height = p.kernel_width = c.kernel;
-    p.stride_height = p.stride_width = c.stride;
-    p.padding_top = p.padding_left = c.kernel / 2;
-    p.output_height = (p.input_height - 1) / c.stride + 1;
-    p.output_width = (p.input_width - 1) / c.stride + 1;
+    SparseConvParams p = SameConv(2, 13, 10, c.cin, c.cout, c.kernel, c.stride);
     p.output_min = -2.0f;
     p.output_max = 6.0f;
     const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
-    const std::vector<float> in = Random(2 * 13 * 10 * c.cin, 71);
-    const std::vector<float> w = Random(c.cout * c.kernel * c.kernel * c.cin, 72);
-    const std::vector<float> bias = Random(c.cout, 73), add = Random(c.cout, 74);
     std::vector<uint8_t> mask(pixels);
     for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;
-    OutputStage stage;
-    stage.unary = true;
-    stage.unary_op = kernels::UnaryOp::kHardSwish;
-    std::string error;
-    auto make = [&](bool in_kernel) {
-      auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), c.masked ? mask.data() : nullptr,
-                                           &error, stage);
-      EXPECT_NE(op, nullptr) << error;
-      ConvBlocking blocking;
-      blocking.stage_in_kernel = in_kernel;
-      blocking.masked_computes_all = c.computes_all;
-      op->set_blocking(blocking);
-      return op;
-    };
-    auto pass = make(false), kernel = make(true);
-    EXPECT_FALSE(pass->StageInKernel());
-    EXPECT_TRUE(kernel->StageInKernel());
-    std::vector<float> want(2 * pixels * c.cout), got(2 * pixels * c.cout);
-    pass->Run(in.data(), want.data(), pool());
-    kernel->Run(in.data(), got.data(), pool());
-    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+    ConvBlocking blocking;
+    blocking.masked_computes_all = c.computes_all;
+    ExpectHardSwishInKernelAsPass(p, blocking, c.masked ? mask.data() : nullptr, false, pool());
   }
   // Depthwise, through pointers and by image rows, masked (its masked pixels
   // written or skipped) and not; 3x3 and 5x5, 45 channels (a vector tail).
@@ -903,37 +911,53 @@ TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
         SparseConvParams p = SameDepthwise(2, 9, 11, 45, k);
         p.output_min = -2.0f;
         p.output_max = 6.0f;
-        const size_t pixels = 9 * 11;
-        const std::vector<float> in = Random(2 * pixels * 45, 76), w = Random(k * k * 45, 77);
-        const std::vector<float> bias = Random(45, 78), add = Random(45, 79);
-        std::vector<uint8_t> mask(pixels);
-        for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;
-        OutputStage stage;
-        stage.unary = true;
-        stage.unary_op = kernels::UnaryOp::kHardSwish;
-        std::string error;
-        auto make = [&](bool in_kernel) {
-          auto op = SparseConvOperator::Create(p, w.data(), bias.data(), add.data(), masking ? mask.data() : nullptr,
-                                               &error, stage);
-          EXPECT_NE(op, nullptr) << error;
-          ConvBlocking blocking;
-          blocking.stage_in_kernel = in_kernel;
-          blocking.depthwise_image_rows = path;
-          op->set_blocking(blocking);
-          if (masking == 2) op->SkipMaskedOutputs();
-          return op;
-        };
-        auto pass = make(false), kernel = make(true);
-        EXPECT_TRUE(kernel->StageInKernel());
-        const float fill = 1e30f;
-        std::vector<float> want(2 * pixels * 45, fill), got(2 * pixels * 45, fill);
-        pass->Run(in.data(), want.data(), pool());
-        kernel->Run(in.data(), got.data(), pool());
-        for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
+        std::vector<uint8_t> mask(9 * 11);
+        for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 10 < 7;
+        ConvBlocking blocking;
+        blocking.depthwise_image_rows = path;
+        ExpectHardSwishInKernelAsPass(p, blocking, masking ? mask.data() : nullptr, masking == 2, pool());
       }
     }
   }
-  // A residual: the stage is a pass.
+  // Overflowing sums: the conv clamps them to the float range and so does
+  // the stage after the hard-swish (the largest float, not infinity).
+  {
+    SparseConvParams p;
+    p.input_height = p.output_height = p.input_width = p.output_width = 5;
+    p.input_channels = p.output_channels = 16;
+    std::vector<float> w = Random(16 * 16, 80);
+    for (float& v : w) v *= 1e38f;
+    const std::vector<float> in = Random(25 * 16, 81), none(16, 0.0f);
+    OutputStage stage;
+    stage.unary = true;
+    stage.unary_op = kernels::UnaryOp::kHardSwish;
+    ConvBlocking pass_blocking, kernel_blocking;
+    pass_blocking.stage_in_kernel = false;
+    auto pass = MakeConv(p, w, none, none, nullptr, stage, pass_blocking);
+    auto kernel = MakeConv(p, w, none, none, nullptr, stage, kernel_blocking);
+    ASSERT_TRUE(kernel->StageInKernel());
+    std::vector<float> want(25 * 16), got(25 * 16);
+    pass->Run(in.data(), want.data(), pool());
+    kernel->Run(in.data(), got.data(), pool());
+    size_t largest = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << "float " << i;
+      largest += got[i] == 3.402823466e+38f;
+    }
+    EXPECT_GT(largest, 0u);
+  }
+  // A residual, or an activation fused after the hard-swish: the stage is a pass.
+  {
+    SparseConvParams p;
+    p.input_height = p.output_height = p.input_width = p.output_width = 4;
+    p.input_channels = p.output_channels = 16;
+    const std::vector<float> w = Random(16 * 16, 82), none(16, 0.0f);
+    OutputStage clamped;
+    clamped.unary = true;
+    clamped.unary_op = kernels::UnaryOp::kHardSwish;
+    clamped.unary_params.hi = 4.0f;
+    EXPECT_FALSE(MakeConv(p, w, none, none, nullptr, clamped, ConvBlocking())->StageInKernel());
+  }
   SparseConvParams p;
   p.input_height = p.output_height = p.input_width = p.output_width = 4;
   p.input_channels = p.output_channels = 16;
