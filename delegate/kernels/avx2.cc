@@ -151,21 +151,17 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
-// IgemmArgs::hard_swish.
-inline __m256 HardSwish(__m256 x) {
-  const __m256 relu6 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
-                                     _mm256_set1_ps(6.0f));
-  const __m256 y = _mm256_div_ps(_mm256_mul_ps(x, relu6), _mm256_set1_ps(6.0f));
-  // The elementwise kernels' clamp to the float range (see avx512.cc).
-  return _mm256_min_ps(_mm256_set1_ps(3.402823466e+38f), _mm256_max_ps(_mm256_set1_ps(-3.402823466e+38f), y));
+// StoreOp on a register of 8 outputs.
+inline __m256 Activate(__m256 v, StoreOp op) {
+  return op == StoreOp::kNone ? v : (__m256)ApplyStoreOp<Avx2Vec>((Avx2Vec::F)v, op);
 }
 
-// Biases and clamp (and hard-swish) on 8 channels of one depthwise output row.
+// Biases, clamp and store op on 8 channels of one depthwise output row.
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
-                           __m256 hi, bool hard_swish, float* out) {
+                           __m256 hi, StoreOp op, float* out) {
   const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(conv_bias + c)), _mm256_loadu_ps(add_bias + c));
   const __m256 clamped = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-  _mm256_storeu_ps(out + c, hard_swish ? HardSwish(clamped) : clamped);
+  _mm256_storeu_ps(out + c, Activate(clamped, op));
 }
 
 // P output rows (pixels) at once, 16 channels per step. A depthwise conv is
@@ -183,7 +179,7 @@ template <size_t P>
   const float* weights = args.packed_weights;
   const float* conv_bias = args.conv_bias;
   const float* add_bias = args.add_bias;
-  const bool hard_swish = args.hard_swish;
+  const StoreOp store_op = args.store_op;
   float* out[P];
 #pragma GCC unroll 4
   for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
@@ -204,8 +200,8 @@ template <size_t P>
     }
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, hard_swish, out[p]);
-      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, hard_swish, out[p]);
+      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, store_op, out[p]);
+      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, store_op, out[p]);
     }
   }
   for (; c + 8 <= channels; c += 8) {
@@ -219,7 +215,7 @@ template <size_t P>
       for (size_t p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(ind[p * stride + t] + c), w0, acc[p]);
     }
 #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, hard_swish, out[p]);
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, store_op, out[p]);
   }
   for (; c < channels; ++c) {
 #pragma GCC unroll 4
@@ -268,7 +264,8 @@ void IgemmBlock(const IgemmArgs& a) {
   // Read once: a vector store may alias anything, so fields read after one
   // would be loaded again in every tile.
   const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish, hard_swish = a.finish && a.hard_swish;
+  const bool accumulate = a.accumulate, finish = a.finish;
+  const StoreOp store_op = a.finish ? a.store_op : StoreOp::kNone;
   float* out_rows[R];
 #pragma GCC unroll 6
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
@@ -316,10 +313,8 @@ void IgemmBlock(const IgemmArgs& a) {
     for (size_t r = 0; r < R; ++r) {
       __m256 v0 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
       __m256 v1 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
-      if (hard_swish) {
-        v0 = HardSwish(v0);
-        v1 = HardSwish(v1);
-      }
+      v0 = Activate(v0, store_op);
+      v1 = Activate(v1, store_op);
       float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {
         _mm256_storeu_ps(out, v0);

@@ -22,15 +22,9 @@ constexpr size_t kWeightsPrefetch = 448;
 
 inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << width) - 1u); }
 
-// IgemmArgs::hard_swish.
-inline __m512 HardSwish(__m512 x) {
-  const __m512 relu6 = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_setzero_ps()),
-                                     _mm512_set1_ps(6.0f));
-  const __m512 y = _mm512_div_ps(_mm512_mul_ps(x, relu6), _mm512_set1_ps(6.0f));
-  // The elementwise kernels' clamp to the float range after every op (so an
-  // overflow gives the largest float, not infinity); operands in the order
-  // that keeps its NaN behaviour.
-  return _mm512_min_ps(_mm512_set1_ps(3.402823466e+38f), _mm512_max_ps(_mm512_set1_ps(-3.402823466e+38f), y));
+// StoreOp on a register of 16 outputs.
+inline __m512 Activate(__m512 v, StoreOp op) {
+  return op == StoreOp::kNone ? v : (__m512)ApplyStoreOp<Avx512Vec>((Avx512Vec::F)v, op);
 }
 
 // What every tile of one call shares, read from IgemmArgs once per call:
@@ -45,7 +39,8 @@ struct IgemmCall {
   size_t tile_stride;    // floats from a tile to the next
   size_t weights_skip;   // floats from a tile's start to this call's weights
   float* out[R];
-  bool accumulate, finish, hard_swish;
+  bool accumulate, finish;
+  StoreOp store_op;
   __m512 lo, hi;
 };
 
@@ -112,7 +107,7 @@ template <size_t R, size_t T>
 #pragma GCC unroll 10
     for (size_t r = 0; r < R; ++r) {
       __m512 v = c.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], c.lo), c.hi) : acc[r][t];
-      if (c.hard_swish) v = HardSwish(v);
+      v = Activate(v, c.store_op);
       _mm512_mask_storeu_ps(c.out[r] + c0 + t * kIgemmTile, mask, v);
     }
   }
@@ -137,7 +132,7 @@ template <size_t R>
   for (size_t r = 0; r < R; ++r) c.out[r] = out_base ? out_base + r * a.direct_output_stride : a.outputs[r0 + r];
   c.accumulate = a.accumulate;
   c.finish = a.finish;
-  c.hard_swish = a.finish && a.hard_swish;
+  c.store_op = a.finish ? a.store_op : StoreOp::kNone;
   c.lo = _mm512_set1_ps(a.lo);
   c.hi = _mm512_set1_ps(a.hi);
   const size_t channels = a.channels;
@@ -178,10 +173,9 @@ namespace {
 
 // The add bias and clamp on an accumulator that started at the conv bias,
 // stored to the channels of `mask`.
-inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, bool hard_swish,
+inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, StoreOp op,
                            float* out) {
-  const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi);
-  _mm512_mask_storeu_ps(out, mask, hard_swish ? HardSwish(v) : v);
+  _mm512_mask_storeu_ps(out, mask, Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi), op));
 }
 
 // P (kDepthwisePixelsAvx512) output pixels x 32 channels per step (two zmm
@@ -205,7 +199,7 @@ template <size_t P, size_t kTaps>
   const float* weights = args.packed_weights;
   const float* conv_bias = args.conv_bias;
   const float* add_bias = args.add_bias;
-  const bool hard_swish = args.hard_swish;
+  const StoreOp store_op = args.store_op;
   float* out[P];
 #pragma GCC unroll 6
   for (size_t p = 0; p < P; ++p) out[p] = args.outputs[row + p];
@@ -232,8 +226,8 @@ template <size_t P, size_t kTaps>
     const __m512 add0 = _mm512_loadu_ps(add_bias + c), add1 = _mm512_loadu_ps(add_bias + c + 16);
 #pragma GCC unroll 6
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, hard_swish, out[p] + c);
-      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, hard_swish, out[p] + c + 16);
+      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, store_op, out[p] + c);
+      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, store_op, out[p] + c + 16);
     }
   }
   for (; c < channels; c += 16) {
@@ -253,7 +247,7 @@ template <size_t P, size_t kTaps>
     }
     const __m512 add = _mm512_maskz_loadu_ps(mask, add_bias + c);
 #pragma GCC unroll 6
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, hard_swish, out[p] + c);
+    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, store_op, out[p] + c);
   }
 }
 
@@ -301,7 +295,7 @@ template <size_t KW, size_t P, bool kEdges>
     }
   }
 #pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, a.hard_swish, out + (x0 + p) * channels + c);
+  for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, a.store_op, out + (x0 + p) * channels + c);
 }
 
 // Channels outermost: one 16-channel slice of every row of the call, so the

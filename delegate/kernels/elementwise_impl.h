@@ -1,6 +1,6 @@
-// The elementwise micro-kernels written once, over a vector type `V` that each
-// ISA file defines in its own anonymous namespace (GCC vector extensions: 8
-// floats for AVX2, 4 for NEON, a plain float for the scalar table). Every
+// The elementwise micro-kernels written once, over a vector type `V` from
+// simd_vec.h (GCC vector extensions: 16 floats for AVX-512, 8 for AVX2, 4
+// for NEON, a plain float for the scalar table). Every
 // function here is a template of V, so each ISA file gets its own copies,
 // compiled with its own flags: nothing compiled for AVX2 can be linked into
 // the scalar path.

@@ -170,19 +170,16 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
-// IgemmArgs::hard_swish.
-inline float32x4_t HardSwish(float32x4_t x) {
-  const float32x4_t relu6 = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
-  const float32x4_t y = vdivq_f32(vmulq_f32(x, relu6), vdupq_n_f32(6.0f));
-  // The elementwise kernels' clamp to the float range (see avx512.cc).
-  return vminq_f32(vmaxq_f32(y, vdupq_n_f32(-3.402823466e+38f)), vdupq_n_f32(3.402823466e+38f));
+// StoreOp on a register of 4 outputs.
+inline float32x4_t Activate(float32x4_t v, StoreOp op) {
+  return op == StoreOp::kNone ? v : (float32x4_t)ApplyStoreOp<NeonVec>((NeonVec::F)v, op);
 }
 
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, float32x4_t acc, size_t c,
-                           float32x4_t lo, float32x4_t hi, bool hard_swish, float* out) {
+                           float32x4_t lo, float32x4_t hi, StoreOp op, float* out) {
   acc = vaddq_f32(vaddq_f32(acc, vld1q_f32(conv_bias + c)), vld1q_f32(add_bias + c));
   const float32x4_t clamped = vminq_f32(vmaxq_f32(acc, lo), hi);
-  vst1q_f32(out + c, hard_swish ? HardSwish(clamped) : clamped);
+  vst1q_f32(out + c, Activate(clamped, op));
 }
 
 // P output rows (pixels) at once, 8 channels per step: each weight vector
@@ -218,8 +215,8 @@ template <size_t P>
     }
     #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][0], c, lo, hi, args.hard_swish, out[p]);
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][1], c + 4, lo, hi, args.hard_swish, out[p]);
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][0], c, lo, hi, args.store_op, out[p]);
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][1], c + 4, lo, hi, args.store_op, out[p]);
     }
   }
   for (; c + 4 <= channels; c += 4) {
@@ -234,7 +231,7 @@ template <size_t P>
     }
     #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p], c, lo, hi, args.hard_swish, out[p]);
+      DepthwiseStore(args.conv_bias, args.add_bias, acc[p], c, lo, hi, args.store_op, out[p]);
     }
   }
   for (; c < channels; ++c) {
@@ -279,7 +276,7 @@ template <size_t KW, size_t P, bool kEdges>
   }
   #pragma GCC unroll 8
   for (size_t p = 0; p < P; ++p) {
-    DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, a.hard_swish, out + (x0 + p) * channels);
+    DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, a.store_op, out + (x0 + p) * channels);
   }
 }
 
@@ -362,7 +359,8 @@ void IgemmBlock(const IgemmArgs& a) {
   // Read once: a vector store may alias anything, so fields read after one
   // would be loaded again in every tile.
   const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish, hard_swish = a.finish && a.hard_swish;
+  const bool accumulate = a.accumulate, finish = a.finish;
+  const StoreOp store_op = a.finish ? a.store_op : StoreOp::kNone;
   float* out_rows[R];
 #pragma GCC unroll 4
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
@@ -420,7 +418,7 @@ void IgemmBlock(const IgemmArgs& a) {
       #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         v[j] = finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
-        if (hard_swish) v[j] = HardSwish(v[j]);
+        v[j] = Activate(v[j], store_op);
       }
       float* out = out_rows[r] + c0;
       if (width == kIgemmTile) {

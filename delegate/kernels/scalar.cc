@@ -73,7 +73,7 @@ void DepthwiseRowsScalar(const RowsArgs& args, size_t in_channels, size_t multip
     float* out = args.outputs[r];
     for (size_t c = 0; c < out_channels; ++c) {
       const float v = std::min(std::max((acc[c] + args.conv_bias[c]) + args.add_bias[c], args.out_min), args.out_max);
-      out[c] = args.hard_swish ? HardSwishScalar(v) : v;
+      out[c] = ApplyStoreOp<ScalarVec>(v, args.store_op);
     }
   }
 }
@@ -98,7 +98,7 @@ void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args) {
       float* out = args.output_rows[r] + x * channels;
       for (size_t c = 0; c < channels; ++c) {
         const float v = std::min(std::max(acc[c] + args.add_bias[c], args.out_min), args.out_max);
-        out[c] = args.hard_swish ? HardSwishScalar(v) : v;
+        out[c] = ApplyStoreOp<ScalarVec>(v, args.store_op);
       }
     }
   }
@@ -145,7 +145,7 @@ void IgemmPointerRows(const IgemmArgs& args) {
       }
       for (size_t j = 0; j < width; ++j) {
         float v = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
-        if (args.finish && args.hard_swish) v = HardSwishScalar(v);
+        if (args.finish) v = ApplyStoreOp<ScalarVec>(v, args.store_op);
         args.outputs[r][c0 + j] = v;
       }
     }

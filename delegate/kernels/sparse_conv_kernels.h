@@ -9,11 +9,18 @@
 #define ACTSPARSE_DELEGATE_KERNELS_SPARSE_CONV_KERNELS_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace actsparse {
 namespace kernels {
 
 constexpr size_t kConvTile = 16;  // output channels per packed weight tile (see below)
+
+// What a conv kernel applies to each output after its clamp, as it stores
+// it: a fused activation moved into the kernel (ApplyStoreOp, tile_util.h:
+// the elementwise kernels' operations in their order, then their clamp to
+// the float range, so the bits are those of the stage pass it replaces).
+enum class StoreOp : uint8_t { kNone, kHardSwish, kSilu };
 
 struct RowsArgs {
   size_t rows;                      // output pixels in this block
@@ -35,8 +42,7 @@ struct RowsArgs {
   // Regular conv only: floats added to every indirection pointer, so a call can
   // cover a block of input channels (its `in_channels` argument is the block's width).
   size_t input_offset = 0;
-  // Depthwise only: hard-swish after the clamp, as IgemmArgs::hard_swish.
-  bool hard_swish = false;
+  StoreOp store_op = StoreOp::kNone;  // depthwise only (see StoreOp)
 };
 
 inline size_t RowStride(const RowsArgs& args) {
@@ -112,7 +118,7 @@ struct DepthwiseImageRowsArgs {
   const float* conv_bias = nullptr;         // channels
   const float* add_bias = nullptr;          // channels
   float out_min = -3.402823466e+38f, out_max = 3.402823466e+38f;
-  bool hard_swish = false;                  // after the clamp, as IgemmArgs::hard_swish
+  StoreOp store_op = StoreOp::kNone;        // see StoreOp
 };
 using DepthwiseImageRowsFn = void (*)(const DepthwiseImageRowsArgs& args);
 void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args);
@@ -162,11 +168,7 @@ struct IgemmArgs {
   // bias, and a call before the last stores raw sums, not clamped ones.
   bool accumulate = false;
   bool finish = true;
-  // The finishing call applies hard-swish after the clamp: x * min(max(x +
-  // 3, 0), 6) / 6, then a clamp to the float range, the same operations in
-  // the same order as the elementwise kernels' UnaryOp::kHardSwish with
-  // default UnaryParams, so a fused stage gives the same bits.
-  bool hard_swish = false;
+  StoreOp store_op = StoreOp::kNone;  // applied by the finishing call (see StoreOp)
   // Weights the next call will stream (a ResNet's come from DRAM): the
   // kernel asks for `prefetch_lines` cache lines from here into L2, one per
   // reduction step, so they arrive while this call computes.

@@ -1,7 +1,8 @@
 // ISA-independent pieces shared by the micro-kernel files: the per-tile
 // bias bookkeeping, the dispatch on register block height, the igemm's
-// stepping through a call's rows in blocks, and the pixel blocking and
-// scalar channel tail of the depthwise kernels.
+// stepping through a call's rows in blocks, the pixel blocking and scalar
+// channel tail of the depthwise kernels, and the activations they apply as
+// they store (StoreOp).
 // Header-only and inline so each ISA file compiles them with its own flags.
 #ifndef ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
 #define ACTSPARSE_DELEGATE_KERNELS_TILE_UTIL_H_
@@ -10,6 +11,8 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "delegate/kernels/elementwise_impl.h"
+#include "delegate/kernels/simd_vec.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
 
 namespace actsparse {
@@ -29,11 +32,22 @@ struct TileBias {
   }
 };
 
-// IgemmArgs::hard_swish on one float (the elementwise kernels' operations, in their order).
-// Then the elementwise kernels' clamp to the float range (an overflow gives
-// the largest float, not infinity).
-inline float HardSwishScalar(float v) {
-  return std::min(std::max(v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) / 6.0f, -3.402823466e+38f), 3.402823466e+38f);
+// StoreOp `op` on one vector of V (simd_vec.h) of a kernel's outputs: as
+// the elementwise kernels' UnaryRun with default UnaryParams computes it.
+template <class V>
+inline typename V::F ApplyStoreOp(typename V::F v, StoreOp op) {
+  using elementwise_impl::ApplyUnary;
+  using elementwise_impl::Clamp;
+  const typename V::F lo = V::Splat(UnaryParams().lo), hi = V::Splat(UnaryParams().hi), alpha = V::Splat(0.0f);
+  switch (op) {
+    case StoreOp::kHardSwish:
+      return Clamp<V>(ApplyUnary<V, UnaryOp::kHardSwish>(v, alpha), lo, hi);
+    case StoreOp::kSilu:
+      return Clamp<V>(ApplyUnary<V, UnaryOp::kSilu>(v, alpha), lo, hi);
+    case StoreOp::kNone:
+      break;
+  }
+  return v;
 }
 
 // One output channel of a depthwise row (multiplier 1), for the channels a
@@ -43,7 +57,7 @@ inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, si
   float acc = 0.0f;
   for (size_t t = 0; t < args.taps; ++t) acc += taps[t][c] * args.packed_weights[t * channels + c];
   const float v = std::min(std::max((acc + args.conv_bias[c]) + args.add_bias[c], args.out_min), args.out_max);
-  return args.hard_swish ? HardSwishScalar(v) : v;
+  return ApplyStoreOp<ScalarVec>(v, args.store_op);
 }
 
 // Calls fn(std::integral_constant<size_t, rows>{}) for 1 <= rows <= kMax, so
@@ -72,7 +86,7 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
     }
   }
   const float v = std::min(std::max((acc + a.conv_bias[c]) + a.add_bias[c], a.out_min), a.out_max);
-  return a.hard_swish ? HardSwishScalar(v) : v;
+  return ApplyStoreOp<ScalarVec>(v, a.store_op);
 }
 
 // Steps one output row of an image-rows depthwise kernel (kernel width KW)

@@ -316,7 +316,7 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     // follows, both while the rows are in cache: a few rows per call then.
     const bool fill = !skip_masked_ && !masked_pixels_.empty();
     const bool stage_pass = !stage_.empty() && !stage_in_kernel;
-    args.hard_swish = stage_in_kernel;
+    args.store_op = KernelStoreOp();
     const size_t step = fill || stage_pass ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
                                            : y1 - y0;
     float* image_out = output + n * output_layout_.image_stride;
@@ -674,7 +674,8 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
 
   // The stage on a direct conv's pixels [first, first + count) (every pixel, in order).
   // `out`: pixel `first`'s output (channel 0); the segment's rows lie end to end.
-  const bool stage_in_kernel = StageInKernel();
+  const kernels::StoreOp store_op = KernelStoreOp();
+  const bool stage_in_kernel = store_op != kernels::StoreOp::kNone;
   auto finish_direct = [&](size_t n, float* out, size_t first, size_t count, size_t c0, size_t width) {
     if (stage_.empty() || stage_in_kernel) return;
     const float* res = residual ? residual + (n * pixels_per_image + first) * cout + c0 : nullptr;
@@ -777,7 +778,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         args.taps = taps;
         args.indirection = indirection;
         args.packed_weights = packed_weights_.data();
-        args.hard_swish = stage_in_kernel;
+        args.store_op = store_op;
         depthwise_rows_(args, p.input_channels, p.depth_multiplier);
         if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, 0, cout);
         return;
@@ -858,7 +859,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
               a.reduction_offset = tap * cin + c;
               a.accumulate = tap > 0 || c > 0;
               a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-              a.hard_swish = stage_in_kernel;
+              a.store_op = store_op;
               if (!direct) {
                 a.indirection = indirection + tap;
                 a.outputs = rows;

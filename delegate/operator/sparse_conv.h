@@ -73,9 +73,9 @@ struct ConvBlocking {
   // multiply-adds per pixel, see ComputeAllPays in sparse_conv.cc). Both
   // compute the same sums; masked pixels get the masked value either way.
   Choice masked_computes_all = Choice::kAuto;
-  // A fused hard-swish (no residual) applied by the igemm or depthwise
-  // kernel as it stores (StageInKernel), else by a pass over the written
-  // rows. The same operations either way.
+  // A fused hard-swish or SiLU (no residual) applied by the igemm or
+  // depthwise kernel as it stores (KernelStoreOp), else by a pass over the
+  // written rows. The same operations either way.
   bool stage_in_kernel = true;
 };
 
@@ -166,14 +166,25 @@ class SparseConvOperator {
   // offsets (per task two arrays that were often out of cache; XNNPACK runs
   // such convs as a GEMM for the same reason).
   bool ReadsPixelsDirectly() const;
-  // Whether the kernel applies the fused stage as it stores the outputs (a
-  // hard-swish alone: IgemmArgs::hard_swish; the depthwise kernels and the
-  // igemm kernel have it), so no pass over the written rows follows.
-  bool StageInKernel() const {
-    return blocking_.stage_in_kernel && (params_.depthwise || uses_igemm()) && stage_.unary && !stage_.residual &&
-           stage_.unary_op == kernels::UnaryOp::kHardSwish && stage_.unary_params.lo == kernels::UnaryParams().lo &&
-           stage_.unary_params.hi == kernels::UnaryParams().hi;
+  // What the kernel applies to the outputs as it stores them (kernels::
+  // StoreOp: the igemm and depthwise kernels can apply a fused stage that is
+  // a lone hard-swish or SiLU, no residual, no activation after it), so no
+  // pass over the written rows follows; kNone: the stage (if any) is a pass.
+  kernels::StoreOp KernelStoreOp() const {
+    if (!blocking_.stage_in_kernel || !(params_.depthwise || uses_igemm()) || !stage_.unary || stage_.residual ||
+        stage_.unary_params.lo != kernels::UnaryParams().lo || stage_.unary_params.hi != kernels::UnaryParams().hi) {
+      return kernels::StoreOp::kNone;
+    }
+    switch (stage_.unary_op) {
+      case kernels::UnaryOp::kHardSwish:
+        return kernels::StoreOp::kHardSwish;
+      case kernels::UnaryOp::kSilu:
+        return kernels::StoreOp::kSilu;
+      default:
+        return kernels::StoreOp::kNone;
+    }
   }
+  bool StageInKernel() const { return KernelStoreOp() != kernels::StoreOp::kNone; }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {
     const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : igemm_.max_reduction;

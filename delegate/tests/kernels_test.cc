@@ -155,7 +155,8 @@ TEST(KernelsTest, ChannelBlocksGiveTheSameBitsAsOneCall) {
 // `pad_pointers`: extra pointers between one row's taps and the next row's
 // (RowsArgs::indirection_stride = taps + pad_pointers).
 std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, size_t cin,
-                                size_t multiplier, unsigned seed, size_t pad_pointers = 0, bool hard_swish = false) {
+                                size_t multiplier, unsigned seed, size_t pad_pointers = 0,
+                                StoreOp store_op = StoreOp::kNone) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t cout = cin * multiplier;
@@ -172,7 +173,7 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
   for (size_t r = 0; r < rows; ++r) outputs[r] = &out[r * (cout + 5)];
   RowsArgs args{rows, taps, indirection.data(), outputs.data(), w.data(), cb.data(), ab.data(), -2.0f, 3.0f};
   args.indirection_stride = taps + pad_pointers;
-  args.hard_swish = hard_swish;
+  args.store_op = store_op;
   fn(args, cin, multiplier);
   return out;
 }
@@ -180,7 +181,7 @@ std::vector<float> RunDepthwise(DepthwiseRowsFn fn, size_t rows, size_t taps, si
 // Image rows of `channels` channels through `fn` (a 3x3 kernel, one padding
 // column each side), rows of `out_w + 2` pixels apart.
 std::vector<float> RunDepthwiseImageRows(DepthwiseImageRowsFn fn, size_t rows, size_t out_w, size_t channels,
-                                         unsigned seed, bool hard_swish) {
+                                         unsigned seed, StoreOp store_op) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   std::vector<std::vector<float>> input(rows + 2, std::vector<float>(out_w * channels));
@@ -209,22 +210,47 @@ std::vector<float> RunDepthwiseImageRows(DepthwiseImageRowsFn fn, size_t rows, s
   args.add_bias = ab.data();
   args.out_min = -2.0f;
   args.out_max = 3.0f;
-  args.hard_swish = hard_swish;
+  args.store_op = store_op;
   fn(args);
   return out;
 }
 
-// RowsArgs / DepthwiseImageRowsArgs::hard_swish: every depthwise kernel's
-// outputs are its clamped outputs through the elementwise hard-swish, bit
-// for bit, in the vector steps and the channel tails alike; the gaps between
-// rows stay untouched.
-TEST(KernelsTest, DepthwiseHardSwishIsTheElementwiseOneAfterTheClamp) {
-  const ElementwiseKernels& elementwise = SelectElementwiseKernels();
-  auto check = [&](const std::vector<float>& plain, const std::vector<float>& got, size_t row_floats, size_t gap) {
+// The elementwise table whose bits a conv kernel of ISA `name` reproduces
+// when it applies a StoreOp: the table of the flags it is compiled with (the
+// AVX-512 kernels are built with FMA, as the AVX2 table the AVX-512 CPUs
+// use; the scalar kernels, x86's depth-multiplier fallback included, without).
+const ElementwiseKernels& TableOf(const std::string& name) {
+#if defined(__x86_64__)
+  if (name == "avx2" || name == "avx512") return ElementwiseKernelsAvx2();
+#endif
+#if defined(__aarch64__)
+  if (name == "neon") return ElementwiseKernelsNeon();
+#endif
+  return ElementwiseKernelsScalar();
+}
+
+// The store ops and the elementwise ops they stand for.
+struct StoreCase {
+  StoreOp store;
+  UnaryOp unary;
+  const char* name;
+};
+const StoreCase kStoreCases[] = {{StoreOp::kHardSwish, UnaryOp::kHardSwish, "hard-swish"},
+                                 {StoreOp::kSilu, UnaryOp::kSilu, "SiLU"}};
+
+// RowsArgs / DepthwiseImageRowsArgs::store_op: every depthwise kernel's
+// outputs are its clamped outputs through the elementwise op of its ISA
+// (TableOf), bit for bit, in the vector steps and the channel tails alike;
+// the gaps between rows stay untouched.
+TEST(KernelsTest, DepthwiseStoreOpsAreTheElementwiseOpsAfterTheClamp) {
+  for (const StoreCase& op : kStoreCases) {
+  SCOPED_TRACE(op.name);
+  auto check = [&](const std::vector<float>& plain, const std::vector<float>& got, size_t row_floats, size_t gap,
+                   const ElementwiseKernels& elementwise) {
     std::vector<float> want = plain;
     for (size_t r = 0; r < want.size() / (row_floats + gap); ++r) {
       float* row = &want[r * (row_floats + gap)];
-      elementwise.Unary(UnaryOp::kHardSwish)(row_floats, row, row, UnaryParams());
+      elementwise.Unary(op.unary)(row_floats, row, row, UnaryParams());
     }
     ASSERT_EQ(got.size(), want.size());
     size_t changed = 0;
@@ -251,17 +277,19 @@ TEST(KernelsTest, DepthwiseHardSwishIsTheElementwiseOneAfterTheClamp) {
     for (size_t cin : {7, 45, 96}) {
       for (size_t multiplier : {1, 2}) {
         SCOPED_TRACE(testing::Message() << name << " pointers, " << cin << " channels x " << multiplier);
-        check(RunDepthwise(fn, 13, 9, cin, multiplier, 31), RunDepthwise(fn, 13, 9, cin, multiplier, 31, 0, true),
-              cin * multiplier, 5);
+        // A depth multiplier above 1 takes the scalar kernel on every ISA.
+        check(RunDepthwise(fn, 13, 9, cin, multiplier, 31), RunDepthwise(fn, 13, 9, cin, multiplier, 31, 0, op.store),
+              cin * multiplier, 5, TableOf(multiplier == 1 ? name : "scalar"));
       }
     }
   }
   for (const auto& [fn, name] : image_kernels) {
     for (size_t channels : {7, 45, 96}) {
       SCOPED_TRACE(testing::Message() << name << " image rows, " << channels << " channels");
-      check(RunDepthwiseImageRows(fn, 3, 11, channels, 32, false), RunDepthwiseImageRows(fn, 3, 11, channels, 32, true),
-            11 * channels, 2 * channels);
+      check(RunDepthwiseImageRows(fn, 3, 11, channels, 32, StoreOp::kNone),
+            RunDepthwiseImageRows(fn, 3, 11, channels, 32, op.store), 11 * channels, 2 * channels, TableOf(name));
     }
+  }
   }
 }
 
@@ -418,7 +446,7 @@ struct IgemmCase {
 // Runs `fn` on random data, `rows_per_call` rows per call (every row at
 // once is what the operator does; one row per call is the reference).
 std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c, unsigned seed,
-                            bool hard_swish = false) {
+                            StoreOp store_op = StoreOp::kNone) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t pixel = c.tap_channels + c.input_offset;
@@ -445,7 +473,7 @@ std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c
   a.hi = 2.5f;
   a.prefetch = packed.data();  // harmless: only a hint
   a.prefetch_lines = 3;
-  a.hard_swish = hard_swish;
+  a.store_op = store_op;
   const size_t per_call = c.taps_per_call ? c.taps_per_call : c.taps;
   for (size_t tap = 0; tap < c.taps; tap += per_call) {
     a.taps = std::min(per_call, c.taps - tap);
@@ -542,23 +570,24 @@ TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
   }
 }
 
-// IgemmArgs::hard_swish: every kernel's outputs are its clamped outputs
-// through the elementwise hard-swish, bit for bit (a fused stage so moved
-// into the kernel gives the same numbers); only the finishing call applies
-// it, and the row tails stay untouched.
-TEST(KernelsTest, IgemmHardSwishIsTheElementwiseOneAfterTheClamp) {
+// IgemmArgs::store_op: every kernel's outputs are its clamped outputs
+// through the elementwise op of its ISA (TableOf), bit for bit (a fused stage so moved into the
+// kernel gives the same numbers); only the finishing call applies it, and
+// the row tails stay untouched.
+TEST(KernelsTest, IgemmStoreOpsAreTheElementwiseOpsAfterTheClamp) {
   const std::vector<IgemmCase> cases = {{13, 1, 45, 129, 0, 3}, {49, 9, 17, 40, 4, 0}, {7, 1, 3, 17, 0, 0}};
-  const ElementwiseKernels& elementwise = SelectElementwiseKernels();
+  for (const StoreCase& op : kStoreCases)
   for (const IgemmKernel& kernel : AllIgemms()) {
+    const ElementwiseKernels& elementwise = TableOf(kernel.name);
     for (const IgemmCase& c : cases) {
-      SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.taps << " taps x "
-                                      << c.tap_channels << " -> " << c.channels);
+      SCOPED_TRACE(testing::Message() << op.name << ", " << kernel.name << ": " << c.rows << " rows, " << c.taps
+                                      << " taps x " << c.tap_channels << " -> " << c.channels);
       const std::vector<float> plain = RunIgemm(kernel.fn, c.rows, c, 9);
-      const std::vector<float> got = RunIgemm(kernel.fn, c.rows, c, 9, true);
+      const std::vector<float> got = RunIgemm(kernel.fn, c.rows, c, 9, op.store);
       std::vector<float> want = plain;
       for (size_t r = 0; r < c.rows; ++r) {
         float* row = &want[r * (c.channels + 3)];
-        elementwise.Unary(UnaryOp::kHardSwish)(c.channels, row, row, UnaryParams());
+        elementwise.Unary(op.unary)(c.channels, row, row, UnaryParams());
       }
       ASSERT_EQ(got.size(), want.size());
       size_t changed = 0;

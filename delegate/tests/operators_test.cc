@@ -756,7 +756,7 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
 // overwritten with the masked value before the stage) gives what it gives
 // over its active pixels alone, bit for bit: a 1x1 conv with a residual
 // stage (which then reads rows directly), through rings too; a stride-2
-// conv on 3 channels (kernel rows merged) with SiLU; a grouped conv;
+// conv on 3 channels (kernel rows merged) with a sigmoid; a grouped conv;
 // masked pixels written or skipped. kAuto computes all only with a stage
 // applied as a pass and few multiply-adds per pixel.
 TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
@@ -784,7 +784,7 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
       stage.residual = c.residual;
       stage.residual_lo = -1.0f;
       stage.unary = !c.residual;
-      stage.unary_op = kernels::UnaryOp::kSilu;  // a pass (a lone hard-swish is applied in the kernel)
+      stage.unary_op = kernels::UnaryOp::kSigmoid;  // a pass (a lone hard-swish or SiLU is applied in the kernel)
       auto make = [&](ConvBlocking::Choice choice) {
         ConvBlocking blocking;
         blocking.masked_computes_all = choice;
@@ -817,16 +817,17 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
     }
   }
   // Many multiply-adds per pixel, no stage, or a stage the kernel applies
-  // (a lone hard-swish): the active pixels alone (kAuto).
+  // (a lone hard-swish or SiLU): the active pixels alone (kAuto).
   struct Few {
     const char* name;
     int cin;
     bool unary;
     kernels::UnaryOp op;
   };
-  for (const Few& f : {Few{"64 -> 64 with SiLU", 64, true, kernels::UnaryOp::kSilu},
-                       Few{"16 -> 64, no stage", 16, false, kernels::UnaryOp::kSilu},
-                       Few{"16 -> 64 with hard-swish", 16, true, kernels::UnaryOp::kHardSwish}}) {
+  for (const Few& f : {Few{"64 -> 64 with a sigmoid", 64, true, kernels::UnaryOp::kSigmoid},
+                       Few{"16 -> 64, no stage", 16, false, kernels::UnaryOp::kSigmoid},
+                       Few{"16 -> 64 with hard-swish", 16, true, kernels::UnaryOp::kHardSwish},
+                       Few{"16 -> 64 with SiLU", 16, true, kernels::UnaryOp::kSilu}}) {
     SparseConvParams p;
     p.input_height = p.output_height = p.input_width = p.output_width = 8;
     p.input_channels = f.cin;
@@ -845,10 +846,10 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
 }
 
 // Runs `p` on random data (`mask`: null or output_height * output_width
-// bytes) with a lone hard-swish stage, applied by the kernel and as a pass,
+// bytes) with a lone `op` stage, applied by the kernel and as a pass,
 // otherwise as `blocking` says, and expects the same bits.
-void ExpectHardSwishInKernelAsPass(const SparseConvParams& p, ConvBlocking blocking, const uint8_t* mask, bool skip,
-                                   ThreadPool* pool) {
+void ExpectStageInKernelAsPass(const SparseConvParams& p, ConvBlocking blocking, const uint8_t* mask, bool skip,
+                               kernels::UnaryOp op, ThreadPool* pool) {
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
   const size_t weights = p.depthwise ? taps * p.output_channels
                                      : p.output_channels * taps * (p.input_channels / p.groups);
@@ -858,7 +859,7 @@ void ExpectHardSwishInKernelAsPass(const SparseConvParams& p, ConvBlocking block
   const std::vector<float> bias = Random(p.output_channels, 73), add = Random(p.output_channels, 74);
   OutputStage stage;
   stage.unary = true;
-  stage.unary_op = kernels::UnaryOp::kHardSwish;
+  stage.unary_op = op;
   blocking.stage_in_kernel = false;
   auto pass = MakeConv(p, w, bias, add, mask, stage, blocking, skip);
   blocking.stage_in_kernel = true;
@@ -872,12 +873,12 @@ void ExpectHardSwishInKernelAsPass(const SparseConvParams& p, ConvBlocking block
   for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "float " << i;
 }
 
-// A fused hard-swish applied by the igemm kernel as it stores gives what the
+// A fused hard-swish or SiLU applied by the kernel as it stores gives what the
 // pass over the written rows gives, bit for bit: a 1x1 conv (rows read
 // directly), a stride-2 conv on 3 channels, masked (active pixels, or every
 // pixel then the masked value) and not; depthwise convs through pointers and
 // by image rows. With a residual the stage stays a pass.
-TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
+TEST_P(OperatorsTest, ActivationInTheKernelMatchesTheStagePass) {
   struct Case {
     const char* name;
     int kernel, stride, cin, cout;
@@ -898,7 +899,9 @@ TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
     for (size_t i = 0; i < pixels; ++i) mask[i] = (i * 7) % 10 < 7;
     ConvBlocking blocking;
     blocking.masked_computes_all = c.computes_all;
-    ExpectHardSwishInKernelAsPass(p, blocking, c.masked ? mask.data() : nullptr, false, pool());
+    for (kernels::UnaryOp op : {kernels::UnaryOp::kHardSwish, kernels::UnaryOp::kSilu}) {
+      ExpectStageInKernelAsPass(p, blocking, c.masked ? mask.data() : nullptr, false, op, pool());
+    }
   }
   // Depthwise, through pointers and by image rows, masked (its masked pixels
   // written or skipped) and not; 3x3 and 5x5, 45 channels (a vector tail).
@@ -915,7 +918,9 @@ TEST_P(OperatorsTest, HardSwishInTheKernelMatchesTheStagePass) {
         for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 10 < 7;
         ConvBlocking blocking;
         blocking.depthwise_image_rows = path;
-        ExpectHardSwishInKernelAsPass(p, blocking, masking ? mask.data() : nullptr, masking == 2, pool());
+        for (kernels::UnaryOp op : {kernels::UnaryOp::kHardSwish, kernels::UnaryOp::kSilu}) {
+          ExpectStageInKernelAsPass(p, blocking, masking ? mask.data() : nullptr, masking == 2, op, pool());
+        }
       }
     }
   }

@@ -1,0 +1,104 @@
+// The vector types that elementwise_impl.h's templates take (see there),
+// one per ISA, each defined only where the file including it is compiled
+// for that ISA. In an anonymous namespace: every file gets its own copies,
+// compiled with its own flags (nothing built for AVX-512 can be linked into
+// the scalar path). The elementwise tables and the conv kernels' stores
+// (StoreOp) share them, so both compute an activation with the same
+// operations.
+#ifndef ACTSPARSE_DELEGATE_KERNELS_SIMD_VEC_H_
+#define ACTSPARSE_DELEGATE_KERNELS_SIMD_VEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace actsparse {
+namespace kernels {
+namespace {
+
+// One float per "vector": the portable tables and the scalar tails.
+struct ScalarVec {
+  using F = float;
+  using I = int32_t;
+  static constexpr size_t kWidth = 1;
+  static F Load(const float* p) { return *p; }
+  static void Store(float* p, F v) { *p = v; }
+  static F Splat(float v) { return v; }
+  static I SplatInt(int32_t v) { return v; }
+  static I AsInt(F v) {
+    I bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    return bits;
+  }
+  static F AsFloat(I v) {
+    F value;
+    std::memcpy(&value, &v, sizeof(value));
+    return value;
+  }
+  static float Lane(F v, size_t /*lane*/) { return v; }
+};
+
+// GCC vector extensions of W floats; C-style casts between GCC vectors of
+// one size (the intrinsics' __m256 / __m512 / float32x4_t included) are bit
+// casts.
+// (GCC drops vector_size with a template-dependent size: one spelled-out
+// pair per width.)
+template <size_t W>
+struct GccVecTypes;
+template <>
+struct GccVecTypes<4> {
+  typedef float F __attribute__((vector_size(16)));
+  typedef int32_t I __attribute__((vector_size(16)));
+};
+template <>
+struct GccVecTypes<8> {
+  typedef float F __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+};
+template <>
+struct GccVecTypes<16> {
+  typedef float F __attribute__((vector_size(64)));
+  typedef int32_t I __attribute__((vector_size(64)));
+};
+
+template <size_t W>
+struct GccVec {
+  using F = typename GccVecTypes<W>::F;
+  using I = typename GccVecTypes<W>::I;
+  static constexpr size_t kWidth = W;
+  static F Load(const float* p) {
+    F v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  static void Store(float* p, F v) { std::memcpy(p, &v, sizeof(v)); }
+  static F Splat(float v) {
+    F r;
+    for (size_t i = 0; i < W; ++i) r[i] = v;
+    return r;
+  }
+  static I SplatInt(int32_t v) {
+    I r;
+    for (size_t i = 0; i < W; ++i) r[i] = v;
+    return r;
+  }
+  static I AsInt(F v) { return (I)v; }
+  static F AsFloat(I v) { return (F)v; }
+  static float Lane(F v, size_t lane) { return v[lane]; }
+};
+
+#if defined(__AVX2__)
+using Avx2Vec = GccVec<8>;
+#endif
+#if defined(__AVX512F__)
+using Avx512Vec = GccVec<16>;
+#endif
+#if defined(__ARM_NEON) || defined(__aarch64__)
+using NeonVec = GccVec<4>;
+#endif
+
+}  // namespace
+}  // namespace kernels
+}  // namespace actsparse
+
+#endif  // ACTSPARSE_DELEGATE_KERNELS_SIMD_VEC_H_
