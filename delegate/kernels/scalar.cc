@@ -144,9 +144,8 @@ void IgemmPointerRows(const IgemmArgs& args) {
         }
       }
       for (size_t j = 0; j < width; ++j) {
-        float v = args.finish ? std::min(std::max(acc[j], args.lo), args.hi) : acc[j];
-        if (args.finish) v = ApplyStoreOp<ScalarVec>(v, args.store_op);
-        args.outputs[r][c0 + j] = v;
+        args.outputs[r][c0 + j] =
+            args.finish ? ApplyStoreOp<ScalarVec>(std::min(std::max(acc[j], args.lo), args.hi), args.store_op) : acc[j];
       }
     }
   }

@@ -186,21 +186,16 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
   if (!stage.residual && !stage.empty()) {
     ApplyOutputStage(*op->elementwise_, stage, op->masked_output_.data(), nullptr, cout);
   }
-  const size_t pixels = static_cast<size_t>(p.output_height) * p.output_width;
   for (int y = 0; y < p.output_height; ++y) {
-    op->active_row_start_.push_back(op->active_pixels_.size());
     op->masked_row_start_.push_back(op->masked_pixels_.size());
     for (size_t i = static_cast<size_t>(y) * p.output_width; i < static_cast<size_t>(y + 1) * p.output_width; ++i) {
-      (mask == nullptr || mask[i] ? op->active_pixels_ : op->masked_pixels_).push_back(static_cast<uint32_t>(i));
+      if (mask != nullptr && !mask[i]) op->masked_pixels_.push_back(static_cast<uint32_t>(i));
     }
   }
-  op->active_row_start_.push_back(op->active_pixels_.size());
   op->masked_row_start_.push_back(op->masked_pixels_.size());
-  (void)pixels;
   op->input_layout_ = PixelLayout::Dense(p.input_height, p.input_width, p.input_channels);
   op->output_layout_ = PixelLayout::Dense(p.output_height, p.output_width, p.output_channels);
-  op->PlanOutputOffsets();
-  op->ChooseComputeAll();
+  op->ChooseComputeAll();  // lists the pixels Run computes, and every pixel's output offset
   // A padding tap reads zeros: a whole input pixel (a group reads its slice
   // of it), or a whole merged kernel row.
   op->zero_row_.assign(std::max<size_t>(op->kernel_channels_, p.input_channels), 0.0f);
@@ -250,7 +245,7 @@ void SparseConvOperator::ChooseComputeAll() {
       }
     }
   }
-  if (all == computes_all_ && !active_row_start_.empty()) return;
+  if (all == computes_all_ && !active_row_start_.empty()) return;  // listed already
   computes_all_ = all;
   const std::vector<uint8_t> mask = OutputMask();
   active_pixels_.clear();
@@ -285,7 +280,9 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     }
   }
   const size_t rows = static_cast<size_t>(end_row - first_row);
-  const bool stage_in_kernel = StageInKernel();
+  const kernels::StoreOp store_op = KernelStoreOp();
+  // The fused stage as a pass over the written rows (else in the kernel, or none).
+  const bool stage_pass = !stage_.empty() && store_op == kernels::StoreOp::kNone;
   const size_t threads = pool != nullptr ? static_cast<size_t>(pool->num_threads()) : 1;
   // One call per image at one thread (the kernel's channel slices then run
   // over every row); with several, a few row chunks per thread, each of
@@ -315,8 +312,7 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     // (unless no reader looks at them, SkipMaskedOutputs), and the stage
     // follows, both while the rows are in cache: a few rows per call then.
     const bool fill = !skip_masked_ && !masked_pixels_.empty();
-    const bool stage_pass = !stage_.empty() && !stage_in_kernel;
-    args.store_op = KernelStoreOp();
+    args.store_op = store_op;
     const size_t step = fill || stage_pass ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
                                            : y1 - y0;
     float* image_out = output + n * output_layout_.image_stride;
@@ -387,11 +383,12 @@ void SparseConvOperator::OverwriteMasked(float* image_out, size_t first_pixel, s
   if (skip_masked_) return;
   const auto begin = std::lower_bound(masked_pixels_.begin(), masked_pixels_.end(), first_pixel);
   const auto end = std::lower_bound(begin, masked_pixels_.end(), end_pixel);
+  const float* value = (StageInKernel() ? masked_output_.data() : masked_value_.data()) + c0;
   float* rows[kMaskedRowsPerTask];
   for (size_t i = begin - masked_pixels_.begin(), e = end - masked_pixels_.begin(); i < e;) {
     const size_t count = std::min(kMaskedRowsPerTask, e - i);
     for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[i + r] + c0;
-    kernels::FillRows(count, rows, (StageInKernel() ? masked_output_.data() : masked_value_.data()) + c0, width);
+    kernels::FillRows(count, rows, value, width);
     i += count;
   }
 }
@@ -744,8 +741,9 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
     // wrote them (masked pixels in tasks of their own, split alike across
     // the threads, had each thread write all over the image: MobileNetV2
     // with every conv masked, s=0.3, 2 threads, 9% slower).
-    auto fill_region = [&] {
-      if (plan.masked_tasks != 0 || skip_masked_) return;
+    // Computing every pixel (computes_all_), each pass overwrites its masked
+    // ones instead (OverwriteMasked).
+    if (plan.masked_tasks == 0 && !skip_masked_ && !computes_all_) {
       const uint32_t* masked_begin = masked_pixels_.data() + m0;
       const uint32_t* masked_end = masked_pixels_.data() + m1;
       const size_t mf = row_task == 0 ? m0
@@ -760,149 +758,142 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         const size_t c_end = p.depthwise ? cout : unit_channel(ChunkStart(channel_task + 1, plan.channel_tasks, units));
         FillMasked(residual, n, image_out, mf, me, c_begin, c_end - c_begin, rows);
       }
-    };
-    auto compute = [&] {
-      const uint32_t* pixels = active_pixels_.data() + first;
-      const size_t* offsets = active_offsets_.data() + first;
-      const float* const* indirection = direct ? nullptr : indirection_.data() + (n * all_active + first) * taps;
-      kernels::RowsArgs args;
-      args.rows = count;
-      args.outputs = rows;
-      args.out_min = p.output_min;
-      args.out_max = p.output_max;
-      args.indirection_stride = taps;
-      if (p.depthwise) {
-        point_rows(image_out, offsets, count, rows);
-        args.conv_bias = conv_bias_.data();
-        args.add_bias = add_bias_.data();
-        args.taps = taps;
-        args.indirection = indirection;
-        args.packed_weights = packed_weights_.data();
-        args.store_op = store_op;
-        depthwise_rows_(args, p.input_channels, p.depth_multiplier);
-        if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, 0, cout);
-        return;
-      }
-      args.weights_tile_stride = tile_stride;
-      // This task's channel tiles, as passes: runs of consecutive tiles of one
-      // group, at most tiles_per_pass at a time. Each pass points `rows` at its
-      // first channel, computes them (compute_pass) and applies the fused
-      // stage; a direct conv's pass does so per segment of its rows
-      // (compute_pass then gets the segment: first pixel, count, input, output).
-      const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
-      auto for_each_pass = [&](auto&& compute_pass) {
-        for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
-          TilePass pass;
-          pass.unit = unit;
-          pass.group = unit / group_tiles_;
-          pass.tile0 = unit % group_tiles_;
-          pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
-          pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
-          pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
-          if (direct) {
-            for_each_direct_segment(n, first, first + count, [&](size_t s0, size_t s_count, const float* in, float* out) {
-              compute_pass(pass, s0 == first, s_count, in, out);
-              if (computes_all_) OverwriteMasked(image_out, s0, s0 + s_count, pass.c0, pass.width);
-              finish_direct(n, out, s0, s_count, pass.c0, pass.width);
-            });
-          } else {
-            point_rows(image_out + pass.c0, offsets, count, rows);
-            compute_pass(pass, true, count, nullptr, nullptr);
-            if (computes_all_) OverwriteMasked(image_out, pixels[0], pixels[count - 1] + 1, pass.c0, pass.width);
-            if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
-          }
-          unit += pass.tile_end - pass.tile0;
-        }
-      };
-      if (uses_igemm()) {
-        kernels::IgemmArgs a;
-        a.indirection_stride = taps;
-        a.lo = p.output_min;
-        a.hi = p.output_max;
-        a.tile_stride = kernels::IgemmTileFloats(taps, cin);
-        // One call per pass (direct: per segment) and reduction block: the
-        // kernel steps through the rows. ReadsPixelsDirectly: rows by
-        // arithmetic from the segment's first pixel (its output at the pass's
-        // first channel).
-        const float* first_input = nullptr;
-        float* first_output = nullptr;
+    }
+    const uint32_t* pixels = active_pixels_.data() + first;
+    const size_t* offsets = active_offsets_.data() + first;
+    const float* const* indirection = direct ? nullptr : indirection_.data() + (n * all_active + first) * taps;
+    kernels::RowsArgs args;
+    args.rows = count;
+    args.outputs = rows;
+    args.out_min = p.output_min;
+    args.out_max = p.output_max;
+    args.indirection_stride = taps;
+    if (p.depthwise) {
+      point_rows(image_out, offsets, count, rows);
+      args.conv_bias = conv_bias_.data();
+      args.add_bias = add_bias_.data();
+      args.taps = taps;
+      args.indirection = indirection;
+      args.packed_weights = packed_weights_.data();
+      args.store_op = store_op;
+      depthwise_rows_(args, p.input_channels, p.depth_multiplier);
+      if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, 0, cout);
+      return;
+    }
+    args.weights_tile_stride = tile_stride;
+    // This task's channel tiles, as passes: runs of consecutive tiles of one
+    // group, at most tiles_per_pass at a time. Each pass points `rows` at its
+    // first channel, computes them (compute_pass) and applies the fused
+    // stage; a direct conv's pass does so per segment of its rows
+    // (compute_pass then gets the segment: first pixel, count, input, output).
+    const size_t unit_end = ChunkStart(channel_task + 1, plan.channel_tasks, units);
+    auto for_each_pass = [&](auto&& compute_pass) {
+      for (size_t unit = ChunkStart(channel_task, plan.channel_tasks, units); unit < unit_end;) {
+        TilePass pass;
+        pass.unit = unit;
+        pass.group = unit / group_tiles_;
+        pass.tile0 = unit % group_tiles_;
+        pass.tile_end = std::min({group_tiles_, pass.tile0 + (unit_end - unit), pass.tile0 + plan.tiles_per_pass});
+        pass.c0 = pass.group * group_cout + pass.tile0 * kernels::kConvTile;
+        pass.width = std::min(pass.tile_end * kernels::kConvTile, group_cout) - pass.tile0 * kernels::kConvTile;
         if (direct) {
-          a.indirection = &first_input;
-          a.outputs = &first_output;
-          a.direct_input_stride = p.input_channels;
-          a.direct_output_stride = cout;
+          for_each_direct_segment(n, first, first + count, [&](size_t s0, size_t s_count, const float* in, float* out) {
+            compute_pass(pass, s0 == first, s_count, in, out);
+            if (computes_all_) OverwriteMasked(image_out, s0, s0 + s_count, pass.c0, pass.width);
+            finish_direct(n, out, s0, s_count, pass.c0, pass.width);
+          });
+        } else {
+          point_rows(image_out + pass.c0, offsets, count, rows);
+          compute_pass(pass, true, count, nullptr, nullptr);
+          if (computes_all_) OverwriteMasked(image_out, pixels[0], pixels[count - 1] + 1, pass.c0, pass.width);
+          if (!stage_in_kernel) FinishRows(residual, n, count, rows, pixels, pass.c0, pass.width);
         }
-        for_each_pass([&](const TilePass& pass, bool first_segment, size_t segment_rows, const float* segment_input,
-                          float* segment_output) {
-          const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
-          a.rows = segment_rows;
-          a.channels = pass.width;
-          a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
-          a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
-          if (direct) {
-            first_input = segment_input;
-            first_output = segment_output + pass.c0;
-          }
-          // The next pass's weights, into L2 while this pass computes: in its
-          // first reduction block (the kernel spreads them over the row blocks).
-          const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
-          const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
-          const size_t next_lines =
-              next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
-          // Reduction blocks in (tap, channel) order, the order of one
-          // unblocked call: each adds to the sums the previous one left.
-          for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-            a.taps = std::min(plan.taps_per_block, taps - tap);
-            for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-              a.tap_channels = std::min(plan.channels_per_block, cin - c);
-              a.input_offset = group * cin + c;
-              a.reduction_offset = tap * cin + c;
-              a.accumulate = tap > 0 || c > 0;
-              a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-              a.store_op = store_op;
-              if (!direct) {
-                a.indirection = indirection + tap;
-                a.outputs = rows;
-              }
-              a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
-              igemm_.fn(a);
-            }
-          }
-        });
-        return;
+        unit += pass.tile_end - pass.tile0;
       }
-      const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
-      for_each_pass([&](const TilePass& pass, bool, size_t, const float*, float*) {
-        const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
-        args.conv_bias = conv_bias_.data() + c0;
-        args.add_bias = add_bias_.data() + c0;
-        // Reduction blocks in (tap, channel) order, the order of one unblocked
-        // call: each adds to the sums the previous one left in the output rows.
-        const float* tile_weights = packed_weights_.data() + group * group_weights_ + tile0 * tile_stride;
-        const size_t group_input = group * cin;
+    };
+    if (uses_igemm()) {
+      kernels::IgemmArgs a;
+      a.indirection_stride = taps;
+      a.lo = p.output_min;
+      a.hi = p.output_max;
+      a.tile_stride = kernels::IgemmTileFloats(taps, cin);
+      // One call per pass (direct: per segment) and reduction block: the
+      // kernel steps through the rows. ReadsPixelsDirectly: rows by
+      // arithmetic from the segment's first pixel (its output at the pass's
+      // first channel).
+      const float* first_input = nullptr;
+      float* first_output = nullptr;
+      if (direct) {
+        a.indirection = &first_input;
+        a.outputs = &first_output;
+        a.direct_input_stride = p.input_channels;
+        a.direct_output_stride = cout;
+      }
+      for_each_pass([&](const TilePass& pass, bool first_segment, size_t segment_rows, const float* segment_input,
+                        float* segment_output) {
+        const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
+        a.rows = segment_rows;
+        a.channels = pass.width;
+        a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
+        a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
+        if (direct) {
+          first_input = segment_input;
+          first_output = segment_output + pass.c0;
+        }
+        // The next pass's weights, into L2 while this pass computes: in its
+        // first reduction block (the kernel spreads them over the row blocks).
+        const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
+        const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
+        const size_t next_lines =
+            next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
+        // Reduction blocks in (tap, channel) order, the order of one
+        // unblocked call: each adds to the sums the previous one left.
         for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-          args.taps = std::min(plan.taps_per_block, taps - tap);
+          a.taps = std::min(plan.taps_per_block, taps - tap);
           for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-            const size_t block = std::min(plan.channels_per_block, cin - c);
-            args.input_offset = group_input + c;
-            args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
-            args.accumulate = tap > 0 || c > 0;
-            args.finish = tap + args.taps == taps && c + block == cin;
-            for (size_t r0 = 0; r0 < count; r0 += rows_per_call) {
-              args.rows = std::min(rows_per_call, count - r0);
-              args.outputs = rows + r0;
-              args.indirection = indirection + r0 * taps + tap;
-              conv_rows_(args, block, width);
+            a.tap_channels = std::min(plan.channels_per_block, cin - c);
+            a.input_offset = group * cin + c;
+            a.reduction_offset = tap * cin + c;
+            a.accumulate = tap > 0 || c > 0;
+            a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
+            a.store_op = store_op;
+            if (!direct) {
+              a.indirection = indirection + tap;
+              a.outputs = rows;
             }
+            a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
+            igemm_.fn(a);
           }
         }
       });
-    };
-    // Computing every pixel (computes_all_), each pass overwrites its masked
-    // ones before the stage (OverwriteMasked); else a task fills its
-    // region's masked pixels first.
-    if (!computes_all_) fill_region();
-    compute();
+      return;
+    }
+    const size_t rows_per_call = blocking_.rows_per_call ? blocking_.rows_per_call : count;
+    for_each_pass([&](const TilePass& pass, bool, size_t, const float*, float*) {
+      const size_t group = pass.group, tile0 = pass.tile0, c0 = pass.c0, width = pass.width;
+      args.conv_bias = conv_bias_.data() + c0;
+      args.add_bias = add_bias_.data() + c0;
+      // Reduction blocks in (tap, channel) order, the order of one unblocked
+      // call: each adds to the sums the previous one left in the output rows.
+      const float* tile_weights = packed_weights_.data() + group * group_weights_ + tile0 * tile_stride;
+      const size_t group_input = group * cin;
+      for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
+        args.taps = std::min(plan.taps_per_block, taps - tap);
+        for (size_t c = 0; c < cin; c += plan.channels_per_block) {
+          const size_t block = std::min(plan.channels_per_block, cin - c);
+          args.input_offset = group_input + c;
+          args.packed_weights = tile_weights + (tap * cin + c) * kernels::kConvTile;
+          args.accumulate = tap > 0 || c > 0;
+          args.finish = tap + args.taps == taps && c + block == cin;
+          for (size_t r0 = 0; r0 < count; r0 += rows_per_call) {
+            args.rows = std::min(rows_per_call, count - r0);
+            args.outputs = rows + r0;
+            args.indirection = indirection + r0 * taps + tap;
+            conv_rows_(args, block, width);
+          }
+        }
+      }
+    });
   };
   const size_t total = static_cast<size_t>(p.batch) * tasks_per_image;
   if (pool != nullptr) {
