@@ -315,7 +315,7 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
   unsigned seed = 900;
   for (size_t kw : {3, 5})
     for (size_t kh : {1, 3, 5})
-      for (size_t out_w : {1, 5, 8, 13, 17, 30})
+      for (size_t out_w : {1, 5, 7, 8, 13, 14, 17, 30})
         for (size_t pad : {size_t{0}, size_t{1}, kw / 2, kw - 1})
           for (size_t in_w : {out_w, out_w + kw - 1 - pad})
             for (size_t channels : {1, 16, 17, 45, 96})
