@@ -19,11 +19,6 @@ namespace {
 
 // As the AVX2 kernel: the weight streams ahead into L1 (28 reduction steps).
 constexpr size_t kWeightsPrefetch = 448;
-#ifndef NOPF
-constexpr bool kNoPf = false;
-#else
-constexpr bool kNoPf = true;
-#endif
 
 inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << width) - 1u); }
 
@@ -80,10 +75,10 @@ template <size_t R, size_t T>
     const auto step = [&](size_t k) [[gnu::always_inline]] {
       __m512 wv[T];
       wv[0] = _mm512_loadu_ps(w);
-      if (!kNoPf) _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
       if constexpr (T == 2) {
         wv[1] = _mm512_loadu_ps(w + second);
-        if (!kNoPf) _mm_prefetch(reinterpret_cast<const char*>(w + second + kWeightsPrefetch), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + second + kWeightsPrefetch), _MM_HINT_T0);
       }
       w += kIgemmTile;
 #pragma GCC unroll 10
