@@ -261,6 +261,20 @@ void Transpose(size_t rows, size_t cols, const float* in, size_t in_stride, floa
   }
 }
 
+// ElementwiseKernels::fill_rows. A loop of vector copies: a memcpy call per
+// row (a masked conv's masked pixels, 24-960 floats each) cost a fifth of a
+// 1x1 conv's time at s=0.3 (MobileNetV2's 24 -> 144 conv at 56x56 alone).
+template <class V>
+void FillRows(size_t rows, float* const* outputs, const float* value, size_t count) {
+  constexpr size_t W = V::kWidth;
+  for (size_t r = 0; r < rows; ++r) {
+    float* out = outputs[r];
+    size_t i = 0;
+    for (; i + W <= count; i += W) V::Store(out + i, V::Load(value + i));
+    for (; i < count; ++i) out[i] = value[i];
+  }
+}
+
 template <class V, UnaryOp Op>
 void FillUnary(ElementwiseKernels* k) {
   k->unary[static_cast<int>(Op)] = &UnaryRun<V, Op>;
@@ -286,6 +300,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.transpose = &Transpose<V>;
+  k.fill_rows = &FillRows<V>;
   return k;
 }
 

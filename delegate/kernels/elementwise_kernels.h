@@ -59,6 +59,10 @@ using ReduceFn = float (*)(size_t n, const float* x);
 using TransposeFn = void (*)(size_t rows, size_t cols, const float* in, size_t in_stride, float* out,
                              size_t out_stride);
 
+// Copies `value` (`count` floats) into each of `rows` output rows: a masked
+// conv's masked pixels, which all take one value.
+using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* value, size_t count);
+
 struct ElementwiseKernels {
   const char* name;
   BinaryFn binary[kNumBinaryOps][kNumBinaryForms];
@@ -66,6 +70,7 @@ struct ElementwiseKernels {
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
   TransposeFn transpose;
+  FillRowsFn fill_rows;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];

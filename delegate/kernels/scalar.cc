@@ -157,9 +157,5 @@ void IgemmScalar(const IgemmArgs& args) {
   IgemmInBlocks<kIgemmRowsScalar>(args, [](auto, const IgemmArgs& block) { IgemmPointerRows(block); });
 }
 
-void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels) {
-  for (size_t r = 0; r < rows; ++r) std::memcpy(outputs[r], value, out_channels * sizeof(float));
-}
-
 }  // namespace kernels
 }  // namespace actsparse

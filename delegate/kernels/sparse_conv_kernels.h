@@ -222,9 +222,6 @@ struct IgemmKernel {
 // The fastest igemm this CPU runs. ACTSPARSE_KERNELS=scalar|avx2 caps the ISA.
 IgemmKernel SelectIgemm();
 
-// Masked pixels: copies `value` (out_channels floats) to each output row.
-void FillRows(size_t rows, float* const* outputs, const float* value, size_t out_channels);
-
 }  // namespace kernels
 }  // namespace actsparse
 

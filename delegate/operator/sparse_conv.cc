@@ -370,10 +370,10 @@ void SparseConvOperator::FillMasked(const float* residual, size_t n, float* imag
     // masked_output_: no pass over them (it cost a call per run of masked
     // pixels).
     if (!stage_.residual) {
-      kernels::FillRows(count, rows, masked_output_.data() + c0, width);
+      elementwise_->fill_rows(count, rows, masked_output_.data() + c0, width);
       continue;
     }
-    kernels::FillRows(count, rows, masked_value_.data() + c0, width);
+    elementwise_->fill_rows(count, rows, masked_value_.data() + c0, width);
     FinishRows(residual, n, count, rows, masked_pixels_.data() + block, c0, width);
   }
 }
@@ -388,7 +388,7 @@ void SparseConvOperator::OverwriteMasked(float* image_out, size_t first_pixel, s
   for (size_t i = begin - masked_pixels_.begin(), e = end - masked_pixels_.begin(); i < e;) {
     const size_t count = std::min(kMaskedRowsPerTask, e - i);
     for (size_t r = 0; r < count; ++r) rows[r] = image_out + masked_offsets_[i + r] + c0;
-    kernels::FillRows(count, rows, value, width);
+    elementwise_->fill_rows(count, rows, value, width);
     i += count;
   }
 }

@@ -165,6 +165,28 @@ TEST(ElementwiseKernelsTest, TransposeBlocksOfEverySize) {
   }
 }
 
+TEST(ElementwiseKernelsTest, FillRowsCopiesTheValueIntoEveryRowAndNothingElse) {
+  // Around the vector widths; rows scattered in a buffer (as masked pixels'
+  // rows lie in an image), the floats between them untouched.
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t count : {1, 3, 4, 7, 8, 16, 17, 45, 129}) {
+      const std::vector<float> value = Random(count, static_cast<unsigned>(count));
+      const size_t stride = count + 5;
+      std::vector<float> buffer(6 * stride, -9.0f);
+      float* rows[3] = {&buffer[4 * stride + 1], &buffer[1], &buffer[2 * stride + 2]};
+      k->fill_rows(3, rows, value.data(), count);
+      for (size_t i = 0; i < buffer.size(); ++i) {
+        float expected = -9.0f;
+        for (float* row : rows) {
+          const size_t start = static_cast<size_t>(row - buffer.data());
+          if (i >= start && i < start + count) expected = value[i - start];
+        }
+        ASSERT_EQ(buffer[i], expected) << k->name << " count " << count << " at " << i;
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, SimdTablesAgreeWithScalarOnActivations) {
   // The same polynomial in every table: a few ulp apart at most (FMA contraction).
   const std::vector<float> x = Random(517, 21, 5.0f);
