@@ -260,13 +260,12 @@ void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 
 
 // P output pixels from x0 of one output row, 16 channels from c (`mask`),
 // over KW kernel columns: each kernel row's P + KW - 1 input vectors are
-// loaded once and feed P * KW FMAs from registers. kEdges: some of those
-// input columns lie outside the row; their loads are masked off entirely
-// (zeros, as a padding tap reads), through a pointer to a column inside, so
-// no branch and no address outside the row. The loads walk the row at a
-// constant stride from one pointer: indexing each column by
-// (x - pad_left) * channels compiled to a multiply and a register spill per
-// load (MobileNetV2's 28x28x192 layer alone: 75 GFLOP/s, 32% of the FMA bound).
+// loaded once and feed P * KW FMAs from registers. What DepthwiseImageSlice
+// does not take: a row's last pixels, a channel tail (kFull false: masked
+// loads, each an extra port 0/5 uop beside the FMAs), edges it has no
+// instance for. kEdges: some of those input columns lie outside the row;
+// their loads are masked off entirely (zeros, as a padding tap reads),
+// through a pointer to a column inside: no branch, no address outside the row.
 template <size_t KW, size_t P, bool kEdges, bool kFull>
 [[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                          size_t c, __mmask16 mask, size_t x0, float* out,
@@ -328,7 +327,9 @@ template <size_t KW, size_t P, bool kEdges, bool kFull>
 
 // A whole 16-channel slice of P output pixels from x0 whose first L and
 // last R input columns lie outside the row (compile-time: the FMAs with
-// those zero columns are left out, and every load is a plain one).
+// those zero columns are left out, and every load is a plain one). With
+// masked loads everywhere the kernel ran MobileNetV2's 28x28x192 layer at
+// 78 GFLOP/s (32% of the FMA bound), 116 so.
 template <size_t KW, size_t P, size_t L, size_t R>
 [[gnu::always_inline]] inline void DepthwiseImageSlice(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                        size_t c, size_t x0, float* out, __m512 add, __m512 lo,
