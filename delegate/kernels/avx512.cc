@@ -171,11 +171,16 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// The add bias and clamp on an accumulator that started at the conv bias,
-// stored to the channels of `mask`.
+// The add bias, clamp and store op on an accumulator that started at the
+// conv bias.
+inline __m512 DepthwiseValue(__m512 acc, __m512 add_bias, __m512 lo, __m512 hi, StoreOp op) {
+  return Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi), op);
+}
+
+// DepthwiseValue stored to the channels of `mask`.
 inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, StoreOp op,
                            float* out) {
-  _mm512_mask_storeu_ps(out, mask, Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi), op));
+  _mm512_mask_storeu_ps(out, mask, DepthwiseValue(acc, add_bias, lo, hi, op));
 }
 
 // P (kDepthwisePixelsAvx512) output pixels x 32 channels per step (two zmm
@@ -262,11 +267,11 @@ void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 
 // over KW kernel columns: each kernel row's P + KW - 1 input vectors are
 // loaded once and feed P * KW FMAs from registers. What DepthwiseImageSlice
 // does not take: a row's last pixels, a channel tail (kFull false: masked
-// loads, each an extra port 0/5 uop beside the FMAs), edges it has no
-// instance for. kEdges: some of those input columns lie outside the row;
-// their loads are masked off entirely (zeros, as a padding tap reads),
+// weight loads and stores too), edges it has no instance for. Every input
+// load is masked (an extra port 0/5 uop beside the FMAs); the columns
+// outside the row are masked off entirely (zeros, as a padding tap reads),
 // through a pointer to a column inside: no branch, no address outside the row.
-template <size_t KW, size_t P, bool kEdges, bool kFull>
+template <size_t KW, size_t P, bool kFull>
 [[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                          size_t c, __mmask16 mask, size_t x0, float* out,
                                                          __m512 add, __m512 lo, __m512 hi) {
@@ -278,14 +283,9 @@ template <size_t KW, size_t P, bool kEdges, bool kFull>
 #pragma GCC unroll 12
   for (size_t j = 0; j < kColumns; ++j) {
     const size_t ix = x0 + j;
-    if constexpr (kEdges) {
-      const bool inside = ix >= a.pad_left && ix - a.pad_left < a.input_width;
-      column_mask[j] = inside ? mask : __mmask16{0};
-      column_offset[j] = (inside ? ix - a.pad_left : 0) * channels + c;
-    } else {
-      column_mask[j] = mask;
-      column_offset[j] = (ix - a.pad_left) * channels + c;
-    }
+    const bool inside = ix >= a.pad_left && ix - a.pad_left < a.input_width;
+    column_mask[j] = inside ? mask : __mmask16{0};
+    column_offset[j] = (inside ? ix - a.pad_left : 0) * channels + c;
   }
   __m512 acc[P];
   const __m512 bias = _mm512_maskz_loadu_ps(mask, a.conv_bias + c);
@@ -296,16 +296,8 @@ template <size_t KW, size_t P, bool kEdges, bool kFull>
     const float* row = rows[ky];
     if (row == nullptr) continue;
     __m512 col[kColumns];
-    if constexpr (kEdges) {
 #pragma GCC unroll 12
-      for (size_t j = 0; j < kColumns; ++j) col[j] = _mm512_maskz_loadu_ps(column_mask[j], row + column_offset[j]);
-    } else {
-      const float* in = row + column_offset[0];
-#pragma GCC unroll 12
-      for (size_t j = 0; j < kColumns; ++j, in += channels) {
-        col[j] = kFull ? _mm512_loadu_ps(in) : _mm512_maskz_loadu_ps(mask, in);
-      }
-    }
+    for (size_t j = 0; j < kColumns; ++j) col[j] = _mm512_maskz_loadu_ps(column_mask[j], row + column_offset[j]);
     const float* wk = w;
 #pragma GCC unroll 5
     for (size_t kx = 0; kx < KW; ++kx, wk += channels) {
@@ -318,7 +310,7 @@ template <size_t KW, size_t P, bool kEdges, bool kFull>
 #pragma GCC unroll 8
   for (size_t p = 0; p < P; ++p, o += channels) {
     if constexpr (kFull) {
-      _mm512_storeu_ps(o, Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[p], add), lo), hi), a.store_op));
+      _mm512_storeu_ps(o, DepthwiseValue(acc[p], add, lo, hi, a.store_op));
     } else {
       DepthwiseStore(acc[p], add, mask, lo, hi, a.store_op, o);
     }
@@ -362,7 +354,7 @@ template <size_t KW, size_t P, size_t L, size_t R>
   float* o = out + x0 * channels + c;
 #pragma GCC unroll 8
   for (size_t p = 0; p < P; ++p, o += channels) {
-    _mm512_storeu_ps(o, Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[p], add), lo), hi), a.store_op));
+    _mm512_storeu_ps(o, DepthwiseValue(acc[p], add, lo, hi, a.store_op));
   }
 }
 
@@ -403,7 +395,7 @@ template <size_t KW, size_t kP>
                   default: DepthwiseImageSlice<KW, kP, 2, 2>(a, rows, c, x0, out, add, lo, hi); break;
                 }
               } else {
-                DepthwiseImageSegment<KW, kP, true, true>(a, rows, c, mask, x0, out, add, lo, hi);
+                DepthwiseImageSegment<KW, kP, true>(a, rows, c, mask, x0, out, add, lo, hi);
               }
           }
         }
@@ -413,9 +405,9 @@ template <size_t KW, size_t kP>
         const size_t pixels = std::min(kP, width - x0);
         WithBlockRows<kP>(pixels, [&](auto n) {
           if (full) {
-            DepthwiseImageSegment<KW, decltype(n)::value, true, true>(a, rows, c, mask, x0, out, add, lo, hi);
+            DepthwiseImageSegment<KW, decltype(n)::value, true>(a, rows, c, mask, x0, out, add, lo, hi);
           } else {
-            DepthwiseImageSegment<KW, decltype(n)::value, true, false>(a, rows, c, mask, x0, out, add, lo, hi);
+            DepthwiseImageSegment<KW, decltype(n)::value, false>(a, rows, c, mask, x0, out, add, lo, hi);
           }
         });
         x0 += pixels;
