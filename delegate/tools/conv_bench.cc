@@ -9,6 +9,7 @@
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|mobilenet_v3|all|NETWORK.LAYER]
 //                                              [--cold 1]  (caches evicted before every run)
 //                                              [--density D]  (random mask keeping a fraction D of the pixels)
+//                                              [--variants A,B]  (only these, e.g. default,dw-pointers)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -62,13 +63,14 @@ int Main(int argc, char** argv) {
   int threads = 1, rounds = 31;
   bool cold = false;  // evict the caches before every run, as a network's next layer finds them
   double density = 1.0;
-  std::string which = "all";
+  std::string which = "all", only;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--layers")) which = argv[i + 1];
     else if (!std::strcmp(argv[i], "--cold")) cold = std::atoi(argv[i + 1]) != 0;
     else if (!std::strcmp(argv[i], "--density")) density = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--variants")) only = std::string(",") + argv[i + 1] + ",";
   }
   std::vector<Variant> variants;
   variants.push_back({"default", ConvBlocking()});
@@ -84,6 +86,18 @@ int Main(int argc, char** argv) {
   ConvBlocking image_rows;
   image_rows.depthwise_image_rows = ConvBlocking::ImageRows::kAlways;
   variants.push_back({"dw-image-rows", image_rows});
+  if (!only.empty()) {
+    variants.erase(std::remove_if(variants.begin(), variants.end(),
+                                  [&](const Variant& v) {
+                                    return only.find(std::string(",") + v.name + ",") == std::string::npos;
+                                  }),
+                   variants.end());
+    if (variants.empty()) {
+      std::fprintf(stderr, "--variants %s: none of default, conv-rows, igemm, dw-pointers, dw-image-rows\n",
+                   only.substr(1, only.size() - 2).c_str());
+      return 1;
+    }
+  }
 
   std::unique_ptr<ThreadPool> pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   // Workers spin between runs, as between the steps of a delegate partition.
