@@ -188,8 +188,8 @@ def network_layers(model_name: str, variant: str, sparsity: float, work: Path) -
 
     from actsparse.converter.convert import convert_file
     from actsparse.format import decode
-    from actsparse.tflite_file import load_model, read_metadata
-    from actsparse.tflite_graph import SubgraphView
+    from actsparse.tflite.model_file import load_model, read_metadata
+    from actsparse.tflite.graph import SubgraphView
     from actsparse.inspect import op_macs
     from actsparse.torch import attach_masks
     from actsparse.torch import models as zoo

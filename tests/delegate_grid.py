@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actsparse.tflite_builder import GraphBuilder
+from actsparse.tflite.builder import GraphBuilder
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _chain(g: GraphBuilder, x: int, c: Config, rng: np.random.Generator, name: s
         out_channels = c.out_channels
         group_in = in_channels // c.groups
         weights = rng.normal(0, 1 / np.sqrt(k * k * group_in), (out_channels, k, k, group_in))
-    from actsparse.tflite_builder import conv_output_size
+    from actsparse.tflite.builder import conv_output_size
     ph = h + (pad[0] + pad[1] if pad else 0)
     pw = w + (pad[2] + pad[3] if pad else 0)
     oh = conv_output_size(ph, k, c.stride, d, padding)

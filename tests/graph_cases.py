@@ -6,7 +6,7 @@ around masked chains, several outputs). Each case builds the same model
 bytes and inputs every time.
 
 Used by tests/test_graph_ops.py in ai-edge-litert and in tflite-runtime 2.14
-(whose venv has no PyTorch: only numpy and actsparse.tflite_builder here).
+(whose venv has no PyTorch: only numpy and actsparse.tflite.builder here).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from actsparse.tflite_builder import GraphBuilder
+from actsparse.tflite.builder import GraphBuilder
 
 
 @dataclass

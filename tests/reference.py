@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from actsparse.tflite_builder import conv_output_size
+from actsparse.tflite.builder import conv_output_size
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:

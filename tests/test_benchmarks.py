@@ -189,7 +189,7 @@ def test_xnnpack_load_control_times_two_networks_on_xnnpack_alone(tmp_path):
     import pytest
 
     from actsparse.bench import xnnpack_load_control
-    from actsparse.tflite_builder import demo_model
+    from actsparse.tflite.builder import demo_model
 
     network, smaller = tmp_path / "network.tflite", tmp_path / "smaller.tflite"
     network.write_bytes(demo_model(seed=0))
@@ -211,7 +211,7 @@ def test_control_size_has_about_the_sparse_models_macs(repo):
 
 
 def test_alternate_times_both_runtimes_in_one_process(repo, tmp_path, delegate_path):
-    from actsparse.tflite_builder import demo_model
+    from actsparse.tflite.builder import demo_model
     model = tmp_path / "demo.tflite"
     model.write_bytes(demo_model(annotate=True))
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "alternate.py"), str(model), "--threads", "2",
@@ -237,7 +237,7 @@ def test_alternate_rejects_bad_arguments(repo, tmp_path):
 
 def test_compare_builds_times_each_library_in_one_process(repo, tmp_path, delegate_path):
     """The same build twice: two delegates from one file, each its own interpreter."""
-    from actsparse.tflite_builder import demo_model
+    from actsparse.tflite.builder import demo_model
     model = tmp_path / "demo.tflite"
     model.write_bytes(demo_model(annotate=True))
     out = subprocess.run([sys.executable, str(repo / "benchmarks" / "compare_builds.py"), str(model),
@@ -258,7 +258,7 @@ def test_compare_builds_times_each_library_in_one_process(repo, tmp_path, delega
 def test_compare_builds_reports_each_builds_load_sensitivity(repo, tmp_path, delegate_path):
     """--reference: XNNPACK runs the other model; each build gets the
     quartile table of its own rounds against XNNPACK's."""
-    from actsparse.tflite_builder import demo_model
+    from actsparse.tflite.builder import demo_model
     model, dense = tmp_path / "demo.tflite", tmp_path / "dense.tflite"
     model.write_bytes(demo_model(annotate=True))
     dense.write_bytes(demo_model(annotate=False))

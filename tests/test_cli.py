@@ -82,7 +82,7 @@ def test_demo_json(tmp_path):
 def test_bench_json(tmp_path):
     import numpy as np
 
-    from actsparse.tflite_builder import GraphBuilder
+    from actsparse.tflite.builder import GraphBuilder
 
     rng = np.random.default_rng(0)
     g = GraphBuilder()
@@ -127,7 +127,7 @@ def test_bench_json(tmp_path):
 def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:
     import numpy as np
 
-    from actsparse.tflite_builder import GraphBuilder
+    from actsparse.tflite.builder import GraphBuilder
 
     g = GraphBuilder()
     x = g.input("x", shape)
@@ -142,7 +142,7 @@ def _two_chain_model(rng, shape=(1, 16, 16, 8)) -> bytes:
 def test_bench_per_layer_and_reference_json(tmp_path):
     import numpy as np
 
-    from actsparse.tflite_builder import GraphBuilder
+    from actsparse.tflite.builder import GraphBuilder
 
     rng = np.random.default_rng(1)
     model = tmp_path / "m.tflite"
@@ -266,7 +266,7 @@ def test_convert_dense_writes_the_plain_network(tmp_path):
     import torch.nn as nn
 
     from actsparse.format import METADATA_NAME
-    from actsparse.tflite_file import read_metadata
+    from actsparse.tflite.model_file import read_metadata
     from actsparse.torch import attach_masks
     from conftest import relative_error, run_interpreter
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.converter import ConversionError
 from actsparse.converter.convert import convert_file
 from actsparse.format import METADATA_NAME, decode
@@ -44,7 +44,7 @@ def _check_exact(model, tflite: Path, input_shape, *, nhwc=False, seed=1, sample
 
 
 def _check_metadata_matches_masks(model, tflite: Path, expect_annotated: set[str]):
-    layers = {l.name: l for l in decode(tflite_file.read_metadata(tflite, METADATA_NAME))}
+    layers = {l.name: l for l in decode(model_file.read_metadata(tflite, METADATA_NAME))}
     assert set(layers) == expect_annotated
     for name, module in masked_convs(model).items():
         if name in layers:
@@ -258,8 +258,8 @@ def test_grouped_masked_conv(tmp_path, claim, delegate_path):
     assert report.verified and [l["name"] for l in report.layers] == ["conv"]
     _check_exact(model, out, (1, 4, 9, 7))
     layers = _check_metadata_matches_masks(model, out, {"conv"})
-    model_t = tflite_file.load_model(out.read_bytes())
-    from actsparse.tflite_graph import SubgraphView
+    model_t = model_file.load_model(out.read_bytes())
+    from actsparse.tflite.graph import SubgraphView
     view = SubgraphView(model_t, 0)
     assert view.ops[layers["conv"].conv_op].name == "CONV_2D"
     import actsparse

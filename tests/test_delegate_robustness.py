@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import actsparse
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.format import METADATA_NAME, MaskedLayer, encode
-from actsparse.tflite_builder import GraphBuilder
+from actsparse.tflite.builder import GraphBuilder
 
 
 def _model(annotate=True, layers_fn=None, raw_metadata=None):
@@ -62,7 +62,7 @@ def test_no_metadata():
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
 def test_corrupt_metadata_claims_nothing(damage):
-    good = tflite_file.read_metadata(_model(), METADATA_NAME)
+    good = model_file.read_metadata(_model(), METADATA_NAME)
     bad = {"truncate": good[:-7], "flip": good[:30] + bytes([good[30] ^ 4]) + good[31:],
            "garbage": b"\x00\x01" * 40, "empty": b""}[damage]
     report = _assert_correct(_model(raw_metadata=bad), 0)
@@ -205,7 +205,7 @@ def test_rejected_metadata_is_reported_and_bench_gives_no_speedup(tmp_path):
     import sys
 
     from actsparse.format import METADATA_NAME
-    from actsparse.tflite_builder import demo_model
+    from actsparse.tflite.builder import demo_model
 
     model = demo_model(seed=5, metadata={METADATA_NAME: b"\x00" * 40})
     for claim in ("graph", "chains"):

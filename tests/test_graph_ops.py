@@ -18,8 +18,8 @@ from model_runs import run_with_inputs as _run
 
 
 def test_cases_cover_every_claimed_op():
-    from actsparse.tflite_graph import SubgraphView
-    from actsparse.tflite_file import load_model
+    from actsparse.tflite.graph import SubgraphView
+    from actsparse.tflite.model_file import load_model
 
     ops = set()
     for case in CASES:

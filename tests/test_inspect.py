@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.format import METADATA_NAME, MaskedLayer, encode
 from actsparse.inspect import InspectError, inspect_model
-from actsparse.tflite_builder import GraphBuilder
+from actsparse.tflite.builder import GraphBuilder
 
 
 def _annotated_model(tmp_path, layers_fn=None):
@@ -79,14 +79,14 @@ def test_no_metadata(tmp_path):
 
 def test_corrupt_and_foreign_metadata(tmp_path):
     path, _ = _annotated_model(tmp_path)
-    payload = bytearray(tflite_file.read_metadata(path, METADATA_NAME))
+    payload = bytearray(model_file.read_metadata(path, METADATA_NAME))
     payload[30] ^= 0x10
     corrupt = tmp_path / "corrupt.tflite"
-    corrupt.write_bytes(tflite_file.with_metadata(path, METADATA_NAME, bytes(payload)))
+    corrupt.write_bytes(model_file.with_metadata(path, METADATA_NAME, bytes(payload)))
     with pytest.raises(InspectError, match="corrupt.tflite: corrupt or foreign .*checksum"):
         inspect_model(corrupt)
     foreign = tmp_path / "foreign.tflite"
-    foreign.write_bytes(tflite_file.with_metadata(path, METADATA_NAME, b'{"json": "from someone else"}'))
+    foreign.write_bytes(model_file.with_metadata(path, METADATA_NAME, b'{"json": "from someone else"}'))
     with pytest.raises(InspectError, match="foreign.tflite: corrupt or foreign .*magic"):
         inspect_model(foreign)
 

@@ -12,7 +12,7 @@ import pytest
 import actsparse
 from actsparse import delegate as delegate_module
 from actsparse.format import METADATA_NAME
-from actsparse.tflite_builder import demo_model
+from actsparse.tflite.builder import demo_model
 from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
 
 

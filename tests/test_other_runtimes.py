@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 
 from actsparse.format import METADATA_NAME
-from actsparse.tflite_builder import demo_model
+from actsparse.tflite.builder import demo_model
 from conftest import OUTPUT_TOLERANCE, REPO, run_python
 
 _SCRIPT = r"""

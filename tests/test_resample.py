@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import actsparse
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.converter import ConversionError
 from actsparse.converter.convert import convert_file
 from actsparse.format import METADATA_NAME, decode
@@ -125,7 +125,7 @@ def test_convert_for_another_size_with_resampled_masks(mobilenet, tmp_path, dele
                                 for r in rows]
     assert len(rows) == 52 and rows[0].new_size == (48, 40)
     # The metadata lists the resampled masks, every chain.
-    layers = {l.name: l for l in decode(tflite_file.read_metadata(out, METADATA_NAME))}
+    layers = {l.name: l for l in decode(model_file.read_metadata(out, METADATA_NAME))}
     assert set(layers) == {r.name for r in rows}
     for name, conv in masked_convs(expected).items():
         np.testing.assert_array_equal(layers[name].mask, conv.activation_mask.numpy().astype(np.uint8))
@@ -153,7 +153,7 @@ def test_dense_baseline_at_another_size(mobilenet, tmp_path):
     model, path = mobilenet
     report = convert_file(path, tmp_path / "d.tflite", input_shape=(1, 3, 96, 96), dense=True)
     assert report.verified and report.layers == [] and report.resampled == []
-    assert tflite_file.read_metadata(tmp_path / "d.tflite", METADATA_NAME) is None
+    assert model_file.read_metadata(tmp_path / "d.tflite", METADATA_NAME) is None
 
 
 def test_cli_reports_each_layer(mobilenet, tmp_path):

@@ -1,15 +1,15 @@
-"""Cutting chains out of a model (actsparse.tflite_extract), used by bench --per-layer."""
+"""Cutting chains out of a model (actsparse.tflite.extract), used by bench --per-layer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.format import METADATA_NAME, decode
 from actsparse.inspect import inspect_model
-from actsparse.tflite_builder import GraphBuilder
-from actsparse.tflite_extract import extract_ops
+from actsparse.tflite.builder import GraphBuilder
+from actsparse.tflite.extract import extract_ops
 from conftest import run_interpreter
 
 
@@ -28,8 +28,8 @@ def test_extracted_chain_computes_the_same_and_is_annotated(tmp_path, delegate_p
     import actsparse
 
     data, _, mask = _model()
-    model = tflite_file.load_model(data)
-    (layer,) = decode(tflite_file.read_metadata(data, METADATA_NAME))
+    model = model_file.load_model(data)
+    (layer,) = decode(model_file.read_metadata(data, METADATA_NAME))
     ops = [layer.pad_op, layer.conv_op, layer.mul_op, layer.add_op]
     chain = extract_ops(model, 0, ops, layer)
     path = tmp_path / "chain.tflite"
@@ -44,15 +44,15 @@ def test_extracted_chain_computes_the_same_and_is_annotated(tmp_path, delegate_p
     assert interpreter.delegate_report.claimed_chains == 1
 
     bare = extract_ops(model, 0, [layer.pad_op, layer.conv_op])
-    assert tflite_file.read_metadata(bare, METADATA_NAME) is None
+    assert model_file.read_metadata(bare, METADATA_NAME) is None
     _, conv_out = run_interpreter(bare, x, xnnpack=False)
     assert conv_out.shape == expected.shape
 
 
 def test_extract_errors_name_the_problem():
     data, _, _ = _model()
-    model = tflite_file.load_model(data)
-    (layer,) = decode(tflite_file.read_metadata(data, METADATA_NAME))
+    model = model_file.load_model(data)
+    (layer,) = decode(model_file.read_metadata(data, METADATA_NAME))
     with pytest.raises(ValueError, match="operator 99 is not in subgraph 0"):
         extract_ops(model, 0, [99])
     with pytest.raises(ValueError, match="'only'.*was not extracted"):

@@ -8,23 +8,23 @@ import sys
 import numpy as np
 import pytest
 
-from actsparse import tflite_file
-from actsparse.tflite_builder import GraphBuilder, conv_output_size, demo_model
+from actsparse.tflite import model_file
+from actsparse.tflite.builder import GraphBuilder, conv_output_size, demo_model
 from conftest import run_interpreter
 from reference import conv2d_nhwc
 
 
 def test_metadata_round_trip(tmp_path):
     model = demo_model()
-    assert tflite_file.read_metadata(model, "x") is None
-    with_x = tflite_file.with_metadata(model, "x", b"hello")
-    assert tflite_file.read_metadata(with_x, "x") == b"hello"
-    replaced = tflite_file.with_metadata(with_x, "x", b"bye")
-    assert tflite_file.read_metadata(replaced, "x") == b"bye"
-    assert tflite_file.metadata_names(replaced).count("x") == 1
+    assert model_file.read_metadata(model, "x") is None
+    with_x = model_file.with_metadata(model, "x", b"hello")
+    assert model_file.read_metadata(with_x, "x") == b"hello"
+    replaced = model_file.with_metadata(with_x, "x", b"bye")
+    assert model_file.read_metadata(replaced, "x") == b"bye"
+    assert model_file.metadata_names(replaced).count("x") == 1
     path = tmp_path / "m.tflite"
-    path.write_bytes(tflite_file.with_metadata(replaced, "y", b""))
-    assert tflite_file.read_metadata(path, "y") == b""
+    path.write_bytes(model_file.with_metadata(replaced, "y", b""))
+    assert model_file.read_metadata(path, "y") == b""
     # Rewriting keeps the model's function.
     x, expected = run_interpreter(model)
     _, got = run_interpreter(path, x)
@@ -32,16 +32,16 @@ def test_metadata_round_trip(tmp_path):
 
 
 def test_errors_name_the_file(tmp_path):
-    with pytest.raises(tflite_file.TfliteFileError, match="missing.tflite: no such file"):
-        tflite_file.load_model(tmp_path / "missing.tflite")
+    with pytest.raises(model_file.TfliteFileError, match="missing.tflite: no such file"):
+        model_file.load_model(tmp_path / "missing.tflite")
     text = tmp_path / "text.tflite"
     text.write_text("hello world, not a model")
-    with pytest.raises(tflite_file.TfliteFileError, match="text.tflite: not a .tflite flatbuffer"):
-        tflite_file.load_model(text)
+    with pytest.raises(model_file.TfliteFileError, match="text.tflite: not a .tflite flatbuffer"):
+        model_file.load_model(text)
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(demo_model()[:64])
-    with pytest.raises(tflite_file.TfliteFileError, match="truncated.tflite"):
-        tflite_file.load_model(truncated)
+    with pytest.raises(model_file.TfliteFileError, match="truncated.tflite"):
+        model_file.load_model(truncated)
 
 
 def test_builder_matches_a_numpy_reference():
@@ -69,7 +69,7 @@ def test_conv_output_size():
 
 
 def test_reading_a_tflite_does_not_import_torch(repo):
-    code = ("import sys, actsparse, actsparse.tflite_file as f, actsparse.tflite_builder as b;"
+    code = ("import sys, actsparse, actsparse.tflite.model_file as f, actsparse.tflite.builder as b;"
             "f.read_metadata(b.demo_model(), 'x'); actsparse.delegate_library_path();"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'torch','tensorflow','jax','litert_torch'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,7 +1,7 @@
 """Per-chain timing: each delegated chain against the same conv on XNNPACK.
 
 Every masked chain of a model is cut out with its real weights, options and
-mask (:mod:`actsparse.tflite_extract`) into three one-layer models, timed in
+mask (:mod:`actsparse.tflite.extract`) into three one-layer models, timed in
 one process, interleaved, medians:
 
 - ``delegate``: the chain run by the actsparse delegate;
@@ -76,12 +76,12 @@ def run_layer_bench(model: str | Path, *, num_threads: int = 1, num_runs: int = 
         actsparse.inspect.InspectError: the model or its annotation is unreadable
             or does not match the graph.
     """
-    from actsparse import tflite_file
+    from actsparse.tflite import model_file
     from actsparse.inspect import inspect_model
-    from actsparse.tflite_extract import extract_ops
+    from actsparse.tflite.extract import extract_ops
 
     report = inspect_model(model)
-    graph = tflite_file.load_model(model)
+    graph = model_file.load_model(model)
     results = []
     for layer_report in report.layers:
         layer = layer_report.layer

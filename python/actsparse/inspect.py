@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from actsparse import tflite_file
+from actsparse.tflite import model_file
 from actsparse.format import METADATA_NAME, FormatError, MaskedLayer, decode
-from actsparse.tflite_graph import Op, SubgraphView
+from actsparse.tflite.graph import Op, SubgraphView
 
 MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
@@ -116,9 +116,9 @@ def inspect_model(path: str | Path) -> ModelReport:
             not match the graph; the message names the file and the layer.
     """
     try:
-        model = tflite_file.load_model(path)
-        payload = tflite_file.read_metadata(path, METADATA_NAME)
-    except tflite_file.TfliteFileError as exc:
+        model = model_file.load_model(path)
+        payload = model_file.read_metadata(path, METADATA_NAME)
+    except model_file.TfliteFileError as exc:
         raise InspectError(str(exc)) from None
     if payload is None:
         raise InspectError(f"{path}: no '{METADATA_NAME}' metadata; convert the model with "

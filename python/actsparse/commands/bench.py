@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.reference}: no such file", file=sys.stderr)
         return 1
     # The runtimes' message for a corrupt file does not name it.
-    from actsparse.tflite_file import TfliteFileError, load_model
+    from actsparse.tflite.model_file import TfliteFileError, load_model
 
     for path in (args.model, args.reference):
         try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from actsparse.converter.fold import FoldedLayer
 from actsparse.format import MaskedLayer
-from actsparse.tflite_graph import Op, SubgraphView
+from actsparse.tflite.graph import Op, SubgraphView
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 

@@ -193,13 +193,13 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
     say(f"[1/5] loading {model_path}")
     import torch
 
-    from actsparse import tflite_file
+    from actsparse.tflite import model_file
     from actsparse.converter.annotate import annotate
     from actsparse.converter.fold import (check_masks_fit, fold_masked_convs, mask_buffers,
                                           recorded_input_shapes, set_inference_mode)
     from actsparse.converter.load import import_user_modules, load_model
     from actsparse.format import METADATA_NAME, encode
-    from actsparse.tflite_graph import SubgraphView
+    from actsparse.tflite.graph import SubgraphView
 
     import_user_modules(imports)
     module, program_shape = load_model(model_path)
@@ -280,12 +280,12 @@ def convert_file(model_path: str | Path, output_path: str | Path, *,
         annotated = converted
     else:
         say("[4/5] annotating masked chains")
-        annotation = annotate(SubgraphView(tflite_file.load_model(converted), 0), folded)
+        annotation = annotate(SubgraphView(model_file.load_model(converted), 0), folded)
         if annotation.unannotated and strict:
             raise ConversionError("no CONV->MUL(mask) chain found in the .tflite for: "
                                   + ", ".join(annotation.unannotated))
         layers, notes, unannotated = annotation.layers, annotation.notes, annotation.unannotated
-        annotated = tflite_file.with_metadata(converted, METADATA_NAME, encode(layers))
+        annotated = model_file.with_metadata(converted, METADATA_NAME, encode(layers))
 
     report = ConversionReport(
         model=str(model_path), output=str(output_path),

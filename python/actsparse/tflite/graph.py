@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from actsparse.tflite_file import schema
+from actsparse.tflite.model_file import schema
 
 _NUMPY_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8}
 

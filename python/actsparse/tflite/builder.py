@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from actsparse.format import METADATA_NAME, MaskedLayer, encode
-from actsparse.tflite_file import save_model, schema
+from actsparse.tflite.model_file import save_model, schema
 
 ACTIVATIONS = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
 
@@ -50,7 +50,7 @@ class GraphBuilder:
         self.subgraph.outputs = []
         self.subgraph.name = "main"
         self.model.subgraphs = [self.subgraph]
-        self.model.description = "built by actsparse.tflite_builder"
+        self.model.description = "built by actsparse.tflite.builder"
         #: chains made by masked_conv2d, annotated by finish() as the converter would
         self.masked_layers: list[MaskedLayer] = []
 

@@ -11,7 +11,7 @@ import copy
 from typing import Any, Sequence
 
 from actsparse.format import METADATA_NAME, MaskedLayer, encode
-from actsparse.tflite_file import save_model, schema
+from actsparse.tflite.model_file import save_model, schema
 
 
 def extract_ops(model: Any, subgraph: int, op_indices: Sequence[int],
@@ -42,7 +42,7 @@ def extract_ops(model: Any, subgraph: int, op_indices: Sequence[int],
 
     out = s.ModelT()
     out.version = model.version
-    out.description = "extracted by actsparse.tflite_extract"
+    out.description = "extracted by actsparse.tflite.extract"
     out.operatorCodes = copy.deepcopy(model.operatorCodes)
     out.buffers = [s.BufferT()]
     graph = s.SubGraphT()
