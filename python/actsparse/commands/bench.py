@@ -164,7 +164,7 @@ def _print_profile(rows: list[dict], model_ms: float, unit: str) -> None:
 def _per_layer(args: argparse.Namespace) -> list:
     from tqdm import tqdm
 
-    from actsparse.bench_layers import run_layer_bench
+    from actsparse.bench.layers import run_layer_bench
     from actsparse.inspect import inspect_model
 
     count = len(inspect_model(args.model).layers)

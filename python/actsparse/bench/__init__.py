@@ -1,4 +1,6 @@
-"""Timing a model with the delegate against dense XNNPACK, in one process.
+"""Timing a model with the delegate against dense XNNPACK, in one process
+(this module: whole models and load sensitivity; ``actsparse.bench.layers``:
+each masked chain alone).
 
 Both interpreters live side by side; runs are interleaved (none right after
 itself, see :func:`interleaved_order`) so drift on a shared machine hits
