@@ -28,6 +28,80 @@ namespace {
 constexpr size_t kNotInArena = std::numeric_limits<size_t>::max();
 constexpr size_t kArenaAlignFloats = 16;  // 64 bytes: a cache line
 
+// An internal tensor's floats in the arena: alive from step `first` to
+// step `last`; `offset` is what PlaceArenaBlocks chose.
+struct ArenaBlock {
+  size_t floats, first, last, offset;
+  int root;
+};
+
+// Offsets for `blocks` (largest first), no two blocks alive at the same
+// step overlapping; returns the arena's size in floats.
+// One thread: first fit, each block at the lowest offset that is free
+// through its life.
+// Several threads (`centred`): each block's middle on one of a few centres,
+// the first centre it fits around, else a new one past the blocks placed so
+// far. The steps split their rows (or segments of rows) between the threads
+// in order, so with two threads a tensor's first half is written on one
+// core and its second half on the other: centred, every line of the arena
+// is written by the same core whichever tensor holds it. A line the other
+// core wrote last must be fetched from that core's cache before it can be
+// written: MobileNetV2's 14x14x576 depthwise conv, 25 -> 17 us at 2 threads,
+// and the sum of all steps' best times -2.5% (MobileNetV2 and
+// MobileNetV3-Large dense, MobileNetV2 every conv masked s=0.3; ResNet-18
+// s=0.3 -1.4%), measured at 2 threads on an Intel Xeon VM; the arena grows
+// (MobileNetV2 1372 -> 1568 KB, ResNet-18 3920 -> 4704 KB). With more
+// threads only the middle split is kept: not measured.
+size_t PlaceArenaBlocks(std::vector<ArenaBlock>* blocks, bool centred) {
+  std::stable_sort(blocks->begin(), blocks->end(),
+                   [](const ArenaBlock& a, const ArenaBlock& b) { return a.floats > b.floats; });
+  auto alive_together = [](const ArenaBlock& a, const ArenaBlock& b) {
+    return a.first <= b.last && b.first <= a.last;
+  };
+  size_t arena_floats = 0;
+  std::vector<size_t> centres;
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    ArenaBlock& block = (*blocks)[i];
+    // [begin, end) of the blocks placed so far that are alive with this one.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (size_t j = 0; j < i; ++j) {
+      const ArenaBlock& other = (*blocks)[j];
+      if (alive_together(block, other)) busy.emplace_back(other.offset, other.offset + other.floats);
+    }
+    auto free_at = [&](size_t offset) {
+      for (const auto& range : busy) {
+        if (offset < range.second && range.first < offset + block.floats) return false;
+      }
+      return true;
+    };
+    if (centred) {
+      const size_t half = block.floats / 2 / kArenaAlignFloats * kArenaAlignFloats;
+      bool placed = false;
+      for (size_t centre : centres) {
+        if (centre >= half && free_at(centre - half)) {
+          block.offset = centre - half;
+          placed = true;
+          break;
+        }
+      }
+      if (!placed) {
+        block.offset = arena_floats;
+        centres.push_back(arena_floats + half);
+      }
+    } else {
+      std::sort(busy.begin(), busy.end());
+      size_t offset = 0;
+      for (const auto& range : busy) {
+        if (offset + block.floats <= range.first) break;
+        offset = std::max(offset, range.second);
+      }
+      block.offset = offset;
+    }
+    arena_floats = std::max(arena_floats, block.offset + block.floats);
+  }
+  return arena_floats;
+}
+
 class ConvStep : public Step {
  public:
   ConvStep(std::unique_ptr<SparseConvOperator> op, int input, int output, int residual)
@@ -601,7 +675,7 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
     }
   }
 
-  // Lifetimes of internal tensors (by root) in steps, then first fit by size.
+  // Lifetimes of internal tensors (by root) in steps, then offsets by size (PlaceArenaBlocks).
   const size_t none = kNotInArena;
   std::vector<size_t> first(num_tensors, none), last(num_tensors, 0);
   for (size_t s = 0; s < g.nodes.size(); ++s) {
@@ -615,42 +689,18 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
     touch(node.output);
     for (int t : node.inputs) touch(t);
   }
-  struct Block {
-    int root;
-    size_t floats, offset;
-  };
-  std::vector<Block> blocks;
+  std::vector<ArenaBlock> blocks;
   for (size_t t = 0; t < num_tensors; ++t) {
     if (root[t] == static_cast<int>(t) && first[t] != none) {
       const size_t floats = (NumElements(g.tensors[t].shape) + kArenaAlignFloats - 1) / kArenaAlignFloats *
                             kArenaAlignFloats;
-      blocks.push_back({static_cast<int>(t), floats, 0});
+      blocks.push_back({floats, first[t], last[t], 0, static_cast<int>(t)});
     }
   }
-  std::stable_sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) { return a.floats > b.floats; });
-  std::vector<Block> placed;
-  size_t arena_floats = 0;
-  for (Block& block : blocks) {
-    // Lowest offset that overlaps no placed block alive at the same time.
-    std::vector<std::pair<size_t, size_t>> busy;
-    for (const Block& other : placed) {
-      if (first[other.root] <= last[block.root] && first[block.root] <= last[other.root]) {
-        busy.emplace_back(other.offset, other.offset + other.floats);
-      }
-    }
-    std::sort(busy.begin(), busy.end());
-    size_t offset = 0;
-    for (const auto& range : busy) {
-      if (offset + block.floats <= range.first) break;
-      offset = std::max(offset, range.second);
-    }
-    block.offset = offset;
-    arena_floats = std::max(arena_floats, offset + block.floats);
-    placed.push_back(block);
-  }
+  const size_t arena_floats = PlaceArenaBlocks(&blocks, options.num_threads > 1);
   plan->arena_.assign(arena_floats, 0.0f);
   plan->arena_offset_.assign(num_tensors, kNotInArena);
-  for (const Block& block : placed) plan->arena_offset_[block.root] = block.offset;
+  for (const ArenaBlock& block : blocks) plan->arena_offset_[block.root] = block.offset;
   for (size_t t = 0; t < num_tensors; ++t) {
     if (internal(static_cast<int>(t)) && root[t] != static_cast<int>(t)) plan->arena_offset_[t] = plan->arena_offset_[root[t]];
   }

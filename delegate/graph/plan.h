@@ -55,6 +55,9 @@ class PartitionPlan {
   const Graph& graph() const { return graph_; }  // after fusion
   size_t num_steps() const { return steps_.size(); }
   size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+  // Floats from the arena's start to internal tensor t; SIZE_MAX for a
+  // tensor that is not in the arena (external, constant).
+  size_t arena_offset(int tensor) const { return arena_offset_[tensor]; }
   // One line per fusion done: "ADD#7 into layer1.0.conv2 (residual)".
   const std::vector<std::string>& fusions() const { return fusions_; }
 

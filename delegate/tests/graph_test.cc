@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -414,6 +416,55 @@ TEST(GraphTest, ArenaReusesMemoryAndReshapesAlias) {
   pointers[prev] = nullptr;
   EXPECT_FALSE(plan->Run(pointers, nullptr, &error));
   EXPECT_NE(error.find("not allocated"), std::string::npos) << error;
+}
+
+TEST(GraphTest, ArenaCentresTensorsForTwoThreads) {
+  // 1x1 convs of changing widths, every tensor but the ends internal: for
+  // two threads the arena puts each tensor's middle on a centre shared by
+  // every tensor it overlaps (so each line has one writer core), and the
+  // plan computes what the one-thread plan does.
+  Builder b;
+  const int widths[] = {8, 32, 8, 64, 16, 48, 8};
+  std::vector<int> tensors = {b.Tensor({1, 16, 16, widths[0]}, true)};
+  for (size_t i = 1; i < std::size(widths); ++i) {
+    tensors.push_back(b.Tensor({1, 16, 16, widths[i]}, i + 1 == std::size(widths)));
+    b.Conv(tensors[i - 1], tensors[i], widths[i - 1], widths[i], 1, 40 + 2 * i, "CONV_2D#" + std::to_string(i));
+  }
+  PlanOptions one, two;
+  one.fuse = two.fuse = false;
+  two.num_threads = 2;
+  std::string error;
+  auto plan1 = PartitionPlan::Create(b.g, one, &error);
+  auto plan2 = PartitionPlan::Create(b.g, two, &error);
+  ASSERT_NE(plan1, nullptr) << error;
+  ASSERT_NE(plan2, nullptr) << error;
+  struct Range {
+    size_t begin, end, middle;
+  };
+  std::vector<Range> ranges;
+  for (size_t i = 1; i + 1 < tensors.size(); ++i) {
+    const size_t floats = (NumElements(b.g.tensors[tensors[i]].shape) + 15) / 16 * 16;
+    const size_t offset = plan2->arena_offset(tensors[i]);
+    ASSERT_NE(offset, SIZE_MAX);
+    ranges.push_back({offset, offset + floats, offset + floats / 2 / 16 * 16});
+  }
+  EXPECT_EQ(plan2->arena_offset(tensors.front()), SIZE_MAX);  // external
+  for (const Range& a : ranges) {
+    for (const Range& c : ranges) {
+      if (a.begin < c.end && c.begin < a.end) EXPECT_EQ(a.middle, c.middle);
+    }
+  }
+  // Tensors alive together never share floats, or the outputs would differ.
+  const std::vector<float> input = Random(NumElements(b.g.tensors[tensors.front()].shape), 9);
+  std::vector<float> out1(NumElements(b.g.tensors[tensors.back()].shape)), out2(out1.size());
+  std::vector<float*> pointers(b.g.tensors.size(), nullptr);
+  pointers[tensors.front()] = const_cast<float*>(input.data());
+  pointers[tensors.back()] = out1.data();
+  ASSERT_TRUE(plan1->Run(pointers, nullptr, &error)) << error;
+  ThreadPool pool(2);
+  pointers[tensors.back()] = out2.data();
+  ASSERT_TRUE(plan2->Run(pointers, &pool, &error)) << error;
+  for (size_t i = 0; i < out1.size(); ++i) ASSERT_EQ(out1[i], out2[i]) << "index " << i;
 }
 
 TEST(GraphTest, ValidationNamesTheNode) {
