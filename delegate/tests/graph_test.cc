@@ -1,13 +1,14 @@
 // The graph layer: validation, the fusion passes (what they fuse and that the
 // fused plan computes what the unfused one does), the arena (tensors share
-// memory when their lifetimes do not overlap; reshapes alias), and running
+// memory when their lifetimes do not overlap; reshapes alias; centred at
+// two threads), and running
 // with external tensors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <iterator>
-#include <cmath>
 #include <memory>
 #include <random>
 #include <vector>
@@ -443,6 +444,7 @@ TEST(GraphTest, ArenaCentresTensorsForTwoThreads) {
   };
   std::vector<Range> ranges;
   for (size_t i = 1; i + 1 < tensors.size(); ++i) {
+    // The arena rounds each tensor up to a cache line (16 floats).
     const size_t floats = (NumElements(b.g.tensors[tensors[i]].shape) + 15) / 16 * 16;
     const size_t offset = plan2->arena_offset(tensors[i]);
     ASSERT_NE(offset, SIZE_MAX);
