@@ -87,14 +87,15 @@ int Main(int argc, char** argv) {
   image_rows.depthwise_image_rows = ConvBlocking::ImageRows::kAlways;
   variants.push_back({"dw-image-rows", image_rows});
   if (!only.empty()) {
+    std::string known;
+    for (const Variant& v : variants) known += (known.empty() ? "" : ", ") + std::string(v.name);
     variants.erase(std::remove_if(variants.begin(), variants.end(),
                                   [&](const Variant& v) {
                                     return only.find(std::string(",") + v.name + ",") == std::string::npos;
                                   }),
                    variants.end());
     if (variants.empty()) {
-      std::fprintf(stderr, "--variants %s: none of default, conv-rows, igemm, dw-pointers, dw-image-rows\n",
-                   only.substr(1, only.size() - 2).c_str());
+      std::fprintf(stderr, "--variants %s: none of %s\n", only.substr(1, only.size() - 2).c_str(), known.c_str());
       return 1;
     }
   }

@@ -153,33 +153,30 @@ class GraphBuilder:
                           padding=padding, activation=activation, name=name)
 
     def mul(self, a: int, b: int, *, activation: str = "none", name: str = "mul") -> int:
-        s = self._s
-        options = s.MulOptionsT()
-        options.fusedActivationFunction = ACTIVATIONS[activation]
-        return self._binary(s.BuiltinOperator.MUL, s.BuiltinOptions.MulOptions, options, a, b, name)
+        return self._arithmetic("Mul", a, b, activation, name)
 
     def add(self, a: int, b: int, *, activation: str = "none", name: str = "add") -> int:
+        return self._arithmetic("Add", a, b, activation, name)
+
+    def sub(self, a: int, b: int, *, activation: str = "none", name: str = "sub") -> int:
+        return self._arithmetic("Sub", a, b, activation, name)
+
+    def div(self, a: int, b: int, *, activation: str = "none", name: str = "div") -> int:
+        return self._arithmetic("Div", a, b, activation, name)
+
+    def _arithmetic(self, op: str, a: int, b: int, activation: str, name: str) -> int:
+        """ADD / SUB / MUL / DIV with a fused activation; ``op`` as the schema
+        names its options table ("Add" for ``AddOptions``)."""
         s = self._s
-        options = s.AddOptionsT()
+        options = getattr(s, f"{op}OptionsT")()
         options.fusedActivationFunction = ACTIVATIONS[activation]
-        return self._binary(s.BuiltinOperator.ADD, s.BuiltinOptions.AddOptions, options, a, b, name)
+        return self._binary(getattr(s.BuiltinOperator, op.upper()), getattr(s.BuiltinOptions, f"{op}Options"),
+                            options, a, b, name)
 
     def _binary(self, code: int, options_type: int, options: Any, a: int, b: int, name: str) -> int:
         out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
         self.op(code, [a, b], [out], options_type, options)
         return out
-
-    def sub(self, a: int, b: int, *, activation: str = "none", name: str = "sub") -> int:
-        s = self._s
-        options = s.SubOptionsT()
-        options.fusedActivationFunction = ACTIVATIONS[activation]
-        return self._binary(s.BuiltinOperator.SUB, s.BuiltinOptions.SubOptions, options, a, b, name)
-
-    def div(self, a: int, b: int, *, activation: str = "none", name: str = "div") -> int:
-        s = self._s
-        options = s.DivOptionsT()
-        options.fusedActivationFunction = ACTIVATIONS[activation]
-        return self._binary(s.BuiltinOperator.DIV, s.BuiltinOptions.DivOptions, options, a, b, name)
 
     def maximum(self, a: int, b: int, name: str = "maximum") -> int:
         s = self._s
