@@ -263,26 +263,33 @@ void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 
   });
 }
 
+// Input columns a segment of P output pixels reads at kernel width KW and
+// stride S: output pixel p, kernel column kx reads the segment's column
+// S * p + kx.
+template <size_t KW, size_t P, size_t S>
+constexpr size_t kSegmentColumns = S * (P - 1) + KW;
+
 // P output pixels from x0 of one output row, 16 channels from c (`mask`),
-// over KW kernel columns: each kernel row's P + KW - 1 input vectors are
-// loaded once and feed P * KW FMAs from registers. What DepthwiseImageSlice
-// does not take: a row's last pixels, a channel tail (kFull false: masked
-// weight loads and stores too), edges it has no instance for. Every input
-// load is masked (an extra port 0/5 uop beside the FMAs); the columns
-// outside the row are masked off entirely (zeros, as a padding tap reads),
-// through a pointer to a column inside: no branch, no address outside the row.
-template <size_t KW, size_t P, bool kFull>
+// over KW kernel columns at stride S: each kernel row's input vectors are
+// loaded once and feed, from registers, every FMA that reads them. What
+// DepthwiseImageSlice does not take: a row's last pixels, a channel tail
+// (kFull false: masked weight loads and stores too), edges it has no
+// instance for. Every input load is masked (an extra port 0/5 uop beside
+// the FMAs); the columns outside the row are masked off entirely (zeros, as
+// a padding tap reads), through a pointer to a column inside: no branch, no
+// address outside the row.
+template <size_t KW, size_t P, size_t S, bool kFull>
 [[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                          size_t c, __mmask16 mask, size_t x0, float* out,
                                                          __m512 add, __m512 lo, __m512 hi) {
-  constexpr size_t kColumns = P + KW - 1;
+  constexpr size_t kColumns = kSegmentColumns<KW, P, S>;
   const size_t channels = a.channels;
-  // Column j of the segment is input column x0 + j - pad_left.
+  // Column j of the segment is input column S * x0 + j - pad_left.
   __mmask16 column_mask[kColumns];
   size_t column_offset[kColumns];  // floats from the row's start (a column inside the row when masked off)
-#pragma GCC unroll 12
+#pragma GCC unroll 24
   for (size_t j = 0; j < kColumns; ++j) {
-    const size_t ix = x0 + j;
+    const size_t ix = S * x0 + j;
     const bool inside = ix >= a.pad_left && ix - a.pad_left < a.input_width;
     column_mask[j] = inside ? mask : __mmask16{0};
     column_offset[j] = (inside ? ix - a.pad_left : 0) * channels + c;
@@ -296,14 +303,14 @@ template <size_t KW, size_t P, bool kFull>
     const float* row = rows[ky];
     if (row == nullptr) continue;
     __m512 col[kColumns];
-#pragma GCC unroll 12
+#pragma GCC unroll 24
     for (size_t j = 0; j < kColumns; ++j) col[j] = _mm512_maskz_loadu_ps(column_mask[j], row + column_offset[j]);
     const float* wk = w;
 #pragma GCC unroll 5
     for (size_t kx = 0; kx < KW; ++kx, wk += channels) {
       const __m512 wv = kFull ? _mm512_loadu_ps(wk) : _mm512_maskz_loadu_ps(mask, wk);
 #pragma GCC unroll 8
-      for (size_t p = 0; p < P; ++p) acc[p] = _mm512_fmadd_ps(col[p + kx], wv, acc[p]);
+      for (size_t p = 0; p < P; ++p) acc[p] = _mm512_fmadd_ps(col[S * p + kx], wv, acc[p]);
     }
   }
   float* o = out + x0 * channels + c;
@@ -322,24 +329,24 @@ template <size_t KW, size_t P, bool kFull>
 // those zero columns are left out, and every load is a plain one). With
 // masked loads everywhere the kernel ran MobileNetV2's 28x28x192 layer at
 // 78 GFLOP/s (32% of the FMA bound), 116 so.
-template <size_t KW, size_t P, size_t L, size_t R>
+template <size_t KW, size_t P, size_t S, size_t L, size_t R>
 [[gnu::always_inline]] inline void DepthwiseImageSlice(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                        size_t c, size_t x0, float* out, __m512 add, __m512 lo,
                                                        __m512 hi) {
-  constexpr size_t kColumns = P + KW - 1;
+  constexpr size_t kColumns = kSegmentColumns<KW, P, S>;
   const size_t channels = a.channels;
   __m512 acc[P];
   const __m512 bias = _mm512_loadu_ps(a.conv_bias + c);
 #pragma GCC unroll 8
   for (size_t p = 0; p < P; ++p) acc[p] = bias;
-  const size_t first = (x0 + L - a.pad_left) * channels + c;  // column L, the first inside the row
+  const size_t first = (S * x0 + L - a.pad_left) * channels + c;  // column L, the first inside the row
   const float* w = a.weights + c;
   for (size_t ky = 0; ky < a.kernel_height; ++ky, w += KW * channels) {
     const float* row = rows[ky];
     if (row == nullptr) continue;
     __m512 col[kColumns];
     const float* in = row + first;
-#pragma GCC unroll 12
+#pragma GCC unroll 24
     for (size_t j = L; j < kColumns - R; ++j, in += channels) col[j] = _mm512_loadu_ps(in);
     const float* wk = w;
 #pragma GCC unroll 5
@@ -347,7 +354,8 @@ template <size_t KW, size_t P, size_t L, size_t R>
       const __m512 wv = _mm512_loadu_ps(wk);
 #pragma GCC unroll 8
       for (size_t p = 0; p < P; ++p) {
-        if (p + kx >= L && p + kx < kColumns - R) acc[p] = _mm512_fmadd_ps(col[p + kx], wv, acc[p]);
+        const size_t j = S * p + kx;
+        if (j >= L && j < kColumns - R) acc[p] = _mm512_fmadd_ps(col[j], wv, acc[p]);
       }
     }
   }
@@ -361,8 +369,9 @@ template <size_t KW, size_t P, size_t L, size_t R>
 // Channels outermost: one 16-channel slice of every row of the call, so the
 // kernel rows a slice needs (a few hundred bytes each) stay in L1 from one
 // output row to the next; each input line comes from L2 once per call.
-template <size_t KW, size_t kP>
+template <size_t KW, size_t kP, size_t S>
 [[gnu::noinline]] void DepthwiseImageRowsKw(const DepthwiseImageRowsArgs& a) {
+  constexpr size_t kColumns = kSegmentColumns<KW, kP, S>;
   const __m512 lo = _mm512_set1_ps(a.out_min), hi = _mm512_set1_ps(a.out_max);
   const size_t width = a.output_width;
   for (size_t c = 0; c < a.channels; c += 16) {
@@ -370,32 +379,32 @@ template <size_t KW, size_t kP>
     const __mmask16 mask = WidthMask(std::min<size_t>(16, a.channels - c));
     const __m512 add = _mm512_maskz_loadu_ps(mask, a.add_bias + c);
     for (size_t r = 0; r < a.rows; ++r) {
-      const float* const* rows = a.input_rows + r;
+      const float* const* rows = a.input_rows + r * S;
       float* out = a.output_rows[r];
       size_t x0 = 0;
       if (full) {
         for (; x0 + kP <= width; x0 += kP) {
-          const size_t left = a.pad_left > x0 ? a.pad_left - x0 : 0;
-          const size_t end = x0 + kP + KW - 1;  // one past the segment's last column, + pad_left
+          const size_t left = a.pad_left > S * x0 ? a.pad_left - S * x0 : 0;
+          const size_t end = S * x0 + kColumns;  // one past the segment's last column, + pad_left
           const size_t right = end > a.input_width + a.pad_left ? end - a.input_width - a.pad_left : 0;
           const size_t code = left * 3 + right;
-          if (left > 2 || right > 2 || left + right >= kP + KW - 1) break;
+          if (left > 2 || right > 2 || left + right >= kColumns) break;
           switch (code) {
-            case 0: DepthwiseImageSlice<KW, kP, 0, 0>(a, rows, c, x0, out, add, lo, hi); break;
-            case 1: DepthwiseImageSlice<KW, kP, 0, 1>(a, rows, c, x0, out, add, lo, hi); break;
-            case 3: DepthwiseImageSlice<KW, kP, 1, 0>(a, rows, c, x0, out, add, lo, hi); break;
-            case 4: DepthwiseImageSlice<KW, kP, 1, 1>(a, rows, c, x0, out, add, lo, hi); break;
+            case 0: DepthwiseImageSlice<KW, kP, S, 0, 0>(a, rows, c, x0, out, add, lo, hi); break;
+            case 1: DepthwiseImageSlice<KW, kP, S, 0, 1>(a, rows, c, x0, out, add, lo, hi); break;
+            case 3: DepthwiseImageSlice<KW, kP, S, 1, 0>(a, rows, c, x0, out, add, lo, hi); break;
+            case 4: DepthwiseImageSlice<KW, kP, S, 1, 1>(a, rows, c, x0, out, add, lo, hi); break;
             default:
               if constexpr (KW == 5) {
                 switch (code) {
-                  case 2: DepthwiseImageSlice<KW, kP, 0, 2>(a, rows, c, x0, out, add, lo, hi); break;
-                  case 5: DepthwiseImageSlice<KW, kP, 1, 2>(a, rows, c, x0, out, add, lo, hi); break;
-                  case 6: DepthwiseImageSlice<KW, kP, 2, 0>(a, rows, c, x0, out, add, lo, hi); break;
-                  case 7: DepthwiseImageSlice<KW, kP, 2, 1>(a, rows, c, x0, out, add, lo, hi); break;
-                  default: DepthwiseImageSlice<KW, kP, 2, 2>(a, rows, c, x0, out, add, lo, hi); break;
+                  case 2: DepthwiseImageSlice<KW, kP, S, 0, 2>(a, rows, c, x0, out, add, lo, hi); break;
+                  case 5: DepthwiseImageSlice<KW, kP, S, 1, 2>(a, rows, c, x0, out, add, lo, hi); break;
+                  case 6: DepthwiseImageSlice<KW, kP, S, 2, 0>(a, rows, c, x0, out, add, lo, hi); break;
+                  case 7: DepthwiseImageSlice<KW, kP, S, 2, 1>(a, rows, c, x0, out, add, lo, hi); break;
+                  default: DepthwiseImageSlice<KW, kP, S, 2, 2>(a, rows, c, x0, out, add, lo, hi); break;
                 }
               } else {
-                DepthwiseImageSegment<KW, kP, true>(a, rows, c, mask, x0, out, add, lo, hi);
+                DepthwiseImageSegment<KW, kP, S, true>(a, rows, c, mask, x0, out, add, lo, hi);
               }
           }
         }
@@ -405,9 +414,9 @@ template <size_t KW, size_t kP>
         const size_t pixels = std::min(kP, width - x0);
         WithBlockRows<kP>(pixels, [&](auto n) {
           if (full) {
-            DepthwiseImageSegment<KW, decltype(n)::value, true>(a, rows, c, mask, x0, out, add, lo, hi);
+            DepthwiseImageSegment<KW, decltype(n)::value, S, true>(a, rows, c, mask, x0, out, add, lo, hi);
           } else {
-            DepthwiseImageSegment<KW, decltype(n)::value, false>(a, rows, c, mask, x0, out, add, lo, hi);
+            DepthwiseImageSegment<KW, decltype(n)::value, S, false>(a, rows, c, mask, x0, out, add, lo, hi);
           }
         });
         x0 += pixels;
@@ -421,6 +430,16 @@ template <size_t KW, size_t kP>
 // layer alone 101 -> 115 GFLOP/s, 7x7x960 81 -> 116; 8 stays better on 56 and 112.
 bool SevenWide(const DepthwiseImageRowsArgs& args) {
   return args.output_width % 7 == 0 && args.output_width % 8 != 0;
+}
+
+// The instance for the call's segment width and stride.
+template <size_t KW>
+void DepthwiseImageRowsWidth(const DepthwiseImageRowsArgs& args) {
+  if (args.stride == 2) {
+    SevenWide(args) ? DepthwiseImageRowsKw<KW, 7, 2>(args) : DepthwiseImageRowsKw<KW, 8, 2>(args);
+  } else {
+    SevenWide(args) ? DepthwiseImageRowsKw<KW, 7, 1>(args) : DepthwiseImageRowsKw<KW, 8, 1>(args);
+  }
 }
 
 }  // namespace
@@ -441,9 +460,9 @@ void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multip
 
 void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args) {
   if (args.kernel_width == 3) {
-    SevenWide(args) ? DepthwiseImageRowsKw<3, 7>(args) : DepthwiseImageRowsKw<3, 8>(args);
+    DepthwiseImageRowsWidth<3>(args);
   } else if (args.kernel_width == 5) {
-    SevenWide(args) ? DepthwiseImageRowsKw<5, 7>(args) : DepthwiseImageRowsKw<5, 8>(args);
+    DepthwiseImageRowsWidth<5>(args);
   }
 }
 

@@ -240,14 +240,16 @@ template <size_t P>
 }
 
 // P output pixels from x0 of one output row, 4 channels from c, over KW
-// kernel columns: each kernel row's P + KW - 1 input vectors are loaded once
-// and feed P * KW FMAs from registers. kEdges: some of those input columns
-// lie outside the row (zeros, as a padding tap reads). Sums as
-// DepthwiseBlock's: from zero, tap by tap, then the biases.
-template <size_t KW, size_t P, bool kEdges>
+// kernel columns at stride S: each kernel row's S * (P - 1) + KW input
+// vectors are loaded once and feed, from registers, every FMA that reads
+// them (output pixel p, kernel column kx: column S * p + kx). kEdges: some
+// of those input columns lie outside the row (zeros, as a padding tap
+// reads). Sums as DepthwiseBlock's: from zero, tap by tap, then the biases.
+template <size_t KW, size_t P, size_t S, bool kEdges>
 [[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                          size_t c, size_t x0, float* out, float32x4_t lo,
                                                          float32x4_t hi) {
+  constexpr size_t kColumns = S * (P - 1) + KW;
   const size_t channels = a.channels;
   float32x4_t acc[P];
   #pragma GCC unroll 8
@@ -255,10 +257,10 @@ template <size_t KW, size_t P, bool kEdges>
   for (size_t ky = 0; ky < a.kernel_height; ++ky) {
     const float* row = rows[ky];
     if (row == nullptr) continue;
-    float32x4_t col[P + KW - 1];
-    #pragma GCC unroll 12
-    for (size_t j = 0; j < P + KW - 1; ++j) {
-      const size_t ix = x0 + j;  // input column ix - pad_left
+    float32x4_t col[kColumns];
+    #pragma GCC unroll 24
+    for (size_t j = 0; j < kColumns; ++j) {
+      const size_t ix = S * x0 + j;  // input column ix - pad_left
       if constexpr (kEdges) {
         col[j] = ix >= a.pad_left && ix - a.pad_left < a.input_width ? vld1q_f32(row + (ix - a.pad_left) * channels + c)
                                                                       : vdupq_n_f32(0.0f);
@@ -271,7 +273,7 @@ template <size_t KW, size_t P, bool kEdges>
     for (size_t kx = 0; kx < KW; ++kx) {
       const float32x4_t wv = vld1q_f32(w + kx * channels);
       #pragma GCC unroll 8
-      for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], col[p + kx], wv);
+      for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], col[S * p + kx], wv);
     }
   }
   #pragma GCC unroll 8
@@ -282,7 +284,7 @@ template <size_t KW, size_t P, bool kEdges>
 
 // Channels outermost, as the AVX-512 kernel: a 4-channel slice of the
 // call's rows stays in L1 from one output row to the next.
-template <size_t KW>
+template <size_t KW, size_t S>
 [[gnu::noinline]] void DepthwiseImageRowsKw(const DepthwiseImageRowsArgs& a) {
   constexpr size_t kP = 8;
   const float32x4_t lo = vdupq_n_f32(a.out_min), hi = vdupq_n_f32(a.out_max);
@@ -290,18 +292,26 @@ template <size_t KW>
   size_t c = 0;
   for (; c + 4 <= a.channels; c += 4) {
     for (size_t r = 0; r < a.rows; ++r) {
-      const float* const* rows = a.input_rows + r;
+      const float* const* rows = a.input_rows + r * S;
       float* out = a.output_rows[r];
-      ForEachImageRowSegment<kP, KW>(a, [&](auto pixels, auto edges, size_t x0) {
-        DepthwiseImageSegment<KW, decltype(pixels)::value, decltype(edges)::value>(a, rows, c, x0, out, lo, hi);
+      ForEachImageRowSegment<kP, KW, S>(a, [&](auto pixels, auto edges, size_t x0) {
+        DepthwiseImageSegment<KW, decltype(pixels)::value, S, decltype(edges)::value>(a, rows, c, x0, out, lo, hi);
       });
     }
   }
   for (; c < a.channels; ++c) {
     for (size_t r = 0; r < a.rows; ++r) {
-      for (size_t x = 0; x < width; ++x) a.output_rows[r][x * a.channels + c] = DepthwiseImageChannel(a, a.input_rows + r, x, c);
+      for (size_t x = 0; x < width; ++x) {
+        a.output_rows[r][x * a.channels + c] = DepthwiseImageChannel(a, a.input_rows + r * S, x, c);
+      }
     }
   }
+}
+
+// The instance for the call's stride.
+template <size_t KW>
+void DepthwiseImageRowsWidth(const DepthwiseImageRowsArgs& a) {
+  a.stride == 2 ? DepthwiseImageRowsKw<KW, 2>(a) : DepthwiseImageRowsKw<KW, 1>(a);
 }
 
 }  // namespace
@@ -442,9 +452,9 @@ void IgemmNeon(const IgemmArgs& args) {
 
 void DepthwiseImageRowsNeon(const DepthwiseImageRowsArgs& args) {
   if (args.kernel_width == 3) {
-    DepthwiseImageRowsKw<3>(args);
+    DepthwiseImageRowsWidth<3>(args);
   } else if (args.kernel_width == 5) {
-    DepthwiseImageRowsKw<5>(args);
+    DepthwiseImageRowsWidth<5>(args);
   }
 }
 

@@ -85,10 +85,10 @@ void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args) {
     for (size_t x = 0; x < args.output_width; ++x) {
       std::copy(args.conv_bias, args.conv_bias + channels, acc.begin());
       for (size_t ky = 0; ky < args.kernel_height; ++ky) {
-        const float* row = args.input_rows[r + ky];
+        const float* row = args.input_rows[r * args.stride + ky];
         if (row == nullptr) continue;
         for (size_t kx = 0; kx < args.kernel_width; ++kx) {
-          const size_t ix = x + kx;  // + pad_left: unsigned, so compare before subtracting
+          const size_t ix = args.stride * x + kx;  // + pad_left: unsigned, so compare before subtracting
           if (ix < args.pad_left || ix - args.pad_left >= args.input_width) continue;
           const float* in = row + (ix - args.pad_left) * channels;
           const float* w = args.weights + (ky * args.kernel_width + kx) * channels;

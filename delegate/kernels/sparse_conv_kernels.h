@@ -96,24 +96,26 @@ void DepthwiseRowsAvx512(const RowsArgs& args, size_t in_channels, size_t multip
 #endif
 DepthwiseRowsFn SelectDepthwiseRows(const char** name);
 
-// ---- depthwise by image rows: a dense depthwise conv of stride 1 ----
-// Multiplier 1, dilation 1, every output pixel computed: whole output rows
-// from whole input rows, addressed by arithmetic (no indirection), each
-// input vector loaded once per kernel row and used for every kernel column
-// from registers. Sums in the order of the same ISA's DepthwiseRows kernel
-// (AVX-512 and scalar: from the conv bias, tap by tap, then the add bias;
-// NEON: from zero, tap by tap, then both biases; a padding tap adds
-// nothing), then the clamp.
+// ---- depthwise by image rows: a dense depthwise conv of stride 1 or 2 ----
+// Multiplier 1, dilation 1, the same stride across and down, every output
+// pixel computed: whole output rows from whole input rows, addressed by
+// arithmetic (no indirection), each input vector loaded once per kernel row
+// and used for every kernel column (and, at stride 2, both output pixels)
+// that reads it, from registers. Sums in the order of the same ISA's
+// DepthwiseRows kernel (AVX-512 and scalar: from the conv bias, tap by tap,
+// then the add bias; NEON: from zero, tap by tap, then both biases; a
+// padding tap adds nothing), then the clamp.
 struct DepthwiseImageRowsArgs {
   size_t rows = 0;                          // output rows
-  // rows - 1 + kernel_height input rows, each input_width * channels floats:
-  // output row r reads input_rows[r .. r + kernel_height - 1]; null: a
-  // padding row (zeros).
+  size_t stride = 1;                        // 1 or 2, across and down
+  // (rows - 1) * stride + kernel_height input rows, each input_width *
+  // channels floats: output row r reads input_rows[r * stride .. r * stride +
+  // kernel_height - 1]; null: a padding row (zeros).
   const float* const* input_rows = nullptr;
   float* const* output_rows = nullptr;      // rows pointers, output_width * channels floats each
   size_t channels = 0, input_width = 0, output_width = 0;
   size_t kernel_height = 0, kernel_width = 0;
-  size_t pad_left = 0;                      // output x, kernel column kx read input column x + kx - pad_left
+  size_t pad_left = 0;                      // output x, kernel column kx read input column stride * x + kx - pad_left
   const float* weights = nullptr;           // [kernel_height][kernel_width][channels]
   const float* conv_bias = nullptr;         // channels
   const float* add_bias = nullptr;          // channels
@@ -130,8 +132,11 @@ void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args);
 // NEON, 8 output pixels x 4 channels per step.
 void DepthwiseImageRowsNeon(const DepthwiseImageRowsArgs& args);
 #endif
-// The kernels take kernel widths 3 and 5 (MobileNets' 3x3 and 5x5), any height.
-inline bool DepthwiseImageRowsTakes(size_t kernel_width) { return kernel_width == 3 || kernel_width == 5; }
+// The kernels take kernel widths 3 and 5 (MobileNets' 3x3 and 5x5), any
+// height, strides 1 and 2.
+inline bool DepthwiseImageRowsTakes(size_t kernel_width, size_t stride) {
+  return (kernel_width == 3 || kernel_width == 5) && (stride == 1 || stride == 2);
+}
 // The kernel for this CPU, or null where there is none (the operator then
 // takes DepthwiseRows): AVX-512 and NEON. Not AVX2: with 16 registers, 4
 // pixels x 8 channels ran MobileNetV2's layers at 52-56 GFLOP/s against the

@@ -80,7 +80,7 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
   for (size_t ky = 0; ky < a.kernel_height; ++ky) {
     if (rows[ky] == nullptr) continue;
     for (size_t kx = 0; kx < a.kernel_width; ++kx) {
-      const size_t ix = x + kx;
+      const size_t ix = a.stride * x + kx;
       if (ix < a.pad_left || ix - a.pad_left >= a.input_width) continue;
       acc += rows[ky][(ix - a.pad_left) * a.channels + c] * a.weights[(ky * a.kernel_width + kx) * a.channels + c];
     }
@@ -89,17 +89,18 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
   return ApplyStoreOp<ScalarVec>(v, a.store_op);
 }
 
-// Steps one output row of an image-rows depthwise kernel (kernel width KW)
-// in segments of kP output pixels from x0, then one of the 1 to kP - 1
-// left: segment(std::integral_constant<size_t, P>, std::bool_constant<kEdges>,
-// x0), kEdges when some of the segment's P + KW - 1 input columns lie
-// outside the input row (the kernel reads zeros there).
-template <size_t kP, size_t KW, typename Segment>
+// Steps one output row of an image-rows depthwise kernel (kernel width KW,
+// stride S) in segments of kP output pixels from x0, then one of the 1 to
+// kP - 1 left: segment(std::integral_constant<size_t, P>,
+// std::bool_constant<kEdges>, x0), kEdges when some of the segment's
+// S * (P - 1) + KW input columns lie outside the input row (the kernel reads
+// zeros there).
+template <size_t kP, size_t KW, size_t S, typename Segment>
 inline void ForEachImageRowSegment(const DepthwiseImageRowsArgs& a, Segment&& segment) {
   const size_t width = a.output_width;
   size_t x0 = 0;
   for (; x0 + kP <= width; x0 += kP) {
-    if (x0 >= a.pad_left && x0 + kP + KW - 1 - a.pad_left <= a.input_width) {
+    if (S * x0 >= a.pad_left && S * x0 + S * (kP - 1) + KW - a.pad_left <= a.input_width) {
       segment(std::integral_constant<size_t, kP>{}, std::false_type{}, x0);
     } else {
       segment(std::integral_constant<size_t, kP>{}, std::true_type{}, x0);

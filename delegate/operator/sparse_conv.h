@@ -257,7 +257,7 @@ class SparseConvOperator {
   AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
-  // A depthwise conv of stride 1 (nothing masked in its input) can run by
+  // A depthwise conv of stride 1 or 2 (nothing masked in its input) can run by
   // whole image rows where the CPU has that kernel: no indirection, each
   // input vector used for every kernel column from registers; every pixel
   // computed, masked ones then overwritten (unless skipped). Null: through
@@ -265,7 +265,7 @@ class SparseConvOperator {
   kernels::DepthwiseImageRowsFn depthwise_image_rows_ = nullptr;
   bool by_image_rows_ = false;
   // Per image, the input row (or null: padding) of output row y's kernel
-  // row ky at [y + ky], and output row y at [y]; refilled by every run for
+  // row ky at [y * stride + ky], and output row y at [y]; refilled by every run for
   // its rows (the tensors may move, rings wrap).
   std::vector<const float*> image_input_rows_;
   std::vector<float*> image_output_rows_;

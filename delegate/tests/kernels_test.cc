@@ -313,18 +313,25 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
               std::any_of(pairs.begin(), pairs.end(),
                           [](const Pair& pair) { return pair.image_rows == SelectDepthwiseImageRows(nullptr); }));
   unsigned seed = 900;
+  for (size_t stride : {1, 2})
   for (size_t kw : {3, 5})
     for (size_t kh : {1, 3, 5})
       for (size_t out_w : {1, 5, 7, 8, 13, 14, 17, 30})
         for (size_t pad : {size_t{0}, size_t{1}, kw / 2, kw - 1})
-          for (size_t in_w : {out_w, out_w + kw - 1 - pad})
+          // The last output pixel's last kernel column inside the row, or 1
+          // or 2 columns beyond it; stride 1 also as wide as the output.
+          for (size_t beyond : {0, 1, 2, 3})
             for (size_t channels : {1, 16, 17, 45, 96})
               for (size_t rows : {1, 3}) {
-                SCOPED_TRACE(testing::Message() << "kw=" << kw << " kh=" << kh << " out_w=" << out_w << " pad=" << pad
-                                                << " in_w=" << in_w << " channels=" << channels << " rows=" << rows);
+                const size_t reach = stride * (out_w - 1) + kw - pad;  // input columns the last pixel reaches
+                if (beyond == 3 ? stride != 1 || out_w >= reach : beyond >= reach) continue;
+                const size_t in_w = beyond == 3 ? out_w : reach - beyond;
+                SCOPED_TRACE(testing::Message() << "stride=" << stride << " kw=" << kw << " kh=" << kh
+                                                << " out_w=" << out_w << " pad=" << pad << " in_w=" << in_w
+                                                << " channels=" << channels << " rows=" << rows);
                 std::mt19937 rng(seed++);
                 std::normal_distribution<float> normal;
-                const size_t in_rows = rows - 1 + kh;
+                const size_t in_rows = (rows - 1) * stride + kh;
                 std::vector<std::vector<float>> input(in_rows, std::vector<float>(in_w * channels));
                 for (auto& row : input)
                   for (float& v : row) v = normal(rng);
@@ -340,6 +347,7 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
                 for (float& v : ab) v = normal(rng);
                 DepthwiseImageRowsArgs args;
                 args.rows = rows;
+                args.stride = stride;
                 args.input_rows = row_ptrs.data();
                 args.channels = channels;
                 args.input_width = in_w;
@@ -371,9 +379,10 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
                     out_ptrs.push_back(by_ptr.data() + (r * out_w + x) * channels);
                     for (size_t ky = 0; ky < kh; ++ky)
                       for (size_t kx = 0; kx < kw; ++kx) {
-                        const float* row = row_ptrs[r + ky];
-                        const bool inside = row != nullptr && x + kx >= pad && x + kx - pad < in_w;
-                        indirection.push_back(inside ? row + (x + kx - pad) * channels : zeros.data());
+                        const float* row = row_ptrs[r * stride + ky];
+                        const size_t ix = stride * x + kx;  // input column ix - pad
+                        const bool inside = row != nullptr && ix >= pad && ix - pad < in_w;
+                        indirection.push_back(inside ? row + (ix - pad) * channels : zeros.data());
                       }
                   }
                 RowsArgs pointer_args{rows * out_w, kh * kw, indirection.data(), out_ptrs.data(), w.data(), cb.data(),

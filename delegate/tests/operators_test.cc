@@ -95,34 +95,48 @@ std::unique_ptr<SparseConvOperator> MakeConv(const SparseConvParams& p, const st
   return op;
 }
 
-// Runs a stride-1 conv band by band through ring layouts, as a banded step
-// does: for each band of `out_ring` output rows, copies the input rows it
-// reads (`halo` rows beyond the band on each side) from the dense `in`
-// (batch x height rows of `in_row` floats) into a ring of `in_ring` rows,
-// runs those output rows into a ring of `out_ring` rows (`out_row` floats
-// each, first filled with `out_fill`) and hands each output row
-// (image n, row y, its floats) to `check`.
+// Runs a conv band by band through ring layouts, as a banded step does: for
+// each band of `out_ring` output rows, copies the input rows it reads (from
+// `halo` rows above the band's first row * stride to `halo` below its last
+// row * stride) from the dense `in` (batch x in_height rows of `in_row`
+// floats) into a ring of `in_ring` rows, runs those output rows into a ring
+// of `out_ring` rows (`out_row` floats each, first filled with `out_fill`)
+// and hands each output row (image n, row y, its floats) to `check`.
+struct RingRun {
+  int batch, in_height, out_height, stride;
+  size_t in_row, out_row;
+  int in_ring, out_ring, halo;
+};
+template <typename Check>
+void RunThroughRings(SparseConvOperator* op, const std::vector<float>& in, const RingRun& r, const float* residual,
+                     ThreadPool* pool, float out_fill, Check&& check) {
+  const PixelLayout in_layout{r.in_row, static_cast<size_t>(r.in_ring), r.in_ring * r.in_row};
+  const PixelLayout out_layout{r.out_row, static_cast<size_t>(r.out_ring), r.out_ring * r.out_row};
+  op->SetLayouts(in_layout, out_layout);
+  std::vector<float> ring_in(r.batch * in_layout.image_stride), ring_out(r.batch * out_layout.image_stride, out_fill);
+  for (int b0 = 0; b0 < r.out_height; b0 += r.out_ring) {
+    const int b1 = std::min(b0 + r.out_ring, r.out_height);
+    for (int n = 0; n < r.batch; ++n) {
+      const int y_end = std::min((b1 - 1) * r.stride + r.halo + 1, r.in_height);
+      for (int y = std::max(b0 * r.stride - r.halo, 0); y < y_end; ++y) {
+        std::copy(&in[(n * r.in_height + y) * r.in_row], &in[(n * r.in_height + y + 1) * r.in_row],
+                  &ring_in[n * in_layout.image_stride + (y % r.in_ring) * r.in_row]);
+      }
+    }
+    op->RunRows(ring_in.data(), ring_out.data(), pool, residual, b0, b1);
+    for (int n = 0; n < r.batch; ++n) {
+      for (int y = b0; y < b1; ++y) check(n, y, &ring_out[n * out_layout.image_stride + (y % r.out_ring) * r.out_row]);
+    }
+  }
+}
+
+// The same for a stride-1 conv (input and output of `height` rows).
 template <typename Check>
 void RunThroughRings(SparseConvOperator* op, const std::vector<float>& in, int batch, int height, size_t in_row,
                      size_t out_row, int in_ring, int out_ring, int halo, const float* residual, ThreadPool* pool,
                      float out_fill, Check&& check) {
-  const PixelLayout in_layout{in_row, static_cast<size_t>(in_ring), in_ring * in_row};
-  const PixelLayout out_layout{out_row, static_cast<size_t>(out_ring), out_ring * out_row};
-  op->SetLayouts(in_layout, out_layout);
-  std::vector<float> ring_in(batch * in_layout.image_stride), ring_out(batch * out_layout.image_stride, out_fill);
-  for (int b0 = 0; b0 < height; b0 += out_ring) {
-    const int b1 = std::min(b0 + out_ring, height);
-    for (int n = 0; n < batch; ++n) {
-      for (int y = std::max(b0 - halo, 0); y < std::min(b1 + halo, height); ++y) {
-        std::copy(&in[(n * height + y) * in_row], &in[(n * height + y + 1) * in_row],
-                  &ring_in[n * in_layout.image_stride + (y % in_ring) * in_row]);
-      }
-    }
-    op->RunRows(ring_in.data(), ring_out.data(), pool, residual, b0, b1);
-    for (int n = 0; n < batch; ++n) {
-      for (int y = b0; y < b1; ++y) check(n, y, &ring_out[n * out_layout.image_stride + (y % out_ring) * out_row]);
-    }
-  }
+  RunThroughRings(op, in, RingRun{batch, height, height, 1, in_row, out_row, in_ring, out_ring, halo}, residual, pool,
+                  out_fill, check);
 }
 
 // Packed weights and activations: 64-byte aligned; from 2 MB on, on a 2 MB
@@ -750,6 +764,75 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
   auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, mask.data(), &error);
   ASSERT_NE(op, nullptr) << error;
   EXPECT_FALSE(op->runs_by_image_rows());
+}
+
+// A depthwise conv of stride 2 by image rows gives what the pointer kernel
+// gives, bit for bit (kAuto takes image rows for 5x5 only, see
+// ChooseImageRows): 3x3 and 5x5, even and odd input sizes, padding as
+// PyTorch pads (k / 2 each side) and as TFLite's SAME on an even input
+// (one less before), dense and masked (masked pixels written or skipped),
+// with a residual stage, in one run and band by band through rings.
+TEST_P(OperatorsTest, StridedDepthwiseByImageRowsMatchesPointers) {
+  const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+  constexpr int kChannels = 21;
+  for (int k : {3, 5}) {
+    for (auto [height, width] : {std::pair{12, 14}, std::pair{11, 13}}) {
+      for (int pad : {k / 2, k / 2 - 1}) {
+        for (int masking : {0, 1, 2}) {  // none, written, skipped
+          SCOPED_TRACE(testing::Message() << k << "x" << k << " on " << height << "x" << width << ", pad " << pad
+                                          << ", masking " << masking);
+          SparseConvParams p = SameConv(2, height, width, kChannels, kChannels, k, 2);
+          p.depthwise = true;
+          p.padding_top = p.padding_left = pad;
+          p.output_min = -1.5f;
+          p.output_max = 2.0f;
+          const size_t in_row = width * kChannels, out_row = p.output_width * kChannels;
+          const size_t out_pixels = static_cast<size_t>(p.output_height) * p.output_width;
+          const std::vector<float> in = Random(2 * height * in_row, 61),
+                                   residual = Random(2 * out_pixels * kChannels, 62);
+          const std::vector<float> w = Random(k * k * kChannels, 63), bias = Random(kChannels, 64),
+                                   add = Random(kChannels, 65);
+          std::vector<uint8_t> mask(out_pixels);
+          for (size_t i = 0; i < out_pixels; ++i) mask[i] = (i * 7) % 10 < 7;
+          OutputStage stage;
+          stage.residual = masking != 2;  // a skipped masked value needs a stage without residual
+          stage.residual_lo = -1.0f;
+          auto make = [&](ConvBlocking::ImageRows choice) {
+            ConvBlocking blocking;
+            blocking.depthwise_image_rows = choice;
+            return MakeConv(p, w, bias, add, masking ? mask.data() : nullptr, stage, blocking, masking == 2);
+          };
+          auto pointers = make(ConvBlocking::ImageRows::kNever);
+          auto rows = make(ConvBlocking::ImageRows::kAlways);
+          auto banded = make(ConvBlocking::ImageRows::kAlways);
+          ASSERT_TRUE(pointers && rows && banded);
+          EXPECT_FALSE(pointers->runs_by_image_rows());
+          EXPECT_EQ(rows->runs_by_image_rows(), has_kernel);
+          // Left to itself, only a 5x5 conv of stride 2 takes image rows.
+          EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(), has_kernel && k == 5);
+          const float fill = 1e30f;  // what a skipped pixel keeps
+          const float* res = stage.residual ? residual.data() : nullptr;
+          std::vector<float> want(2 * out_pixels * kChannels, fill), got(want);
+          pointers->Run(in.data(), want.data(), pool(), res);
+          rows->Run(in.data(), got.data(), pool(), res);
+          // A skipped masked pixel: neither path promises it a value.
+          auto skipped = [&](size_t pixel) { return masking == 2 && !mask[pixel % out_pixels]; };
+          for (size_t i = 0; i < want.size(); ++i) {
+            if (!skipped(i / kChannels)) ASSERT_EQ(got[i], want[i]) << "index " << i;
+          }
+          // Bands of 2 output rows read 2 * 2 + k - 2 input rows; the ring
+          // holds the k - 1 copied each side of them.
+          const RingRun ring{2, height, p.output_height, 2, in_row, out_row, 2 * k + 2, 2, k - 1};
+          RunThroughRings(banded.get(), in, ring, res, pool(), fill, [&](int n, int y, const float* ringed_row) {
+            for (size_t i = 0; i < out_row; ++i) {
+              if (skipped(y * p.output_width + i / kChannels)) continue;
+              ASSERT_EQ(ringed_row[i], want[(n * p.output_height + y) * out_row + i]) << "n " << n << " y " << y;
+            }
+          });
+        }
+      }
+    }
+  }
 }
 
 // A masked regular conv computing every pixel (ComputeAll: the masked ones

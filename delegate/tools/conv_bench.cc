@@ -44,9 +44,13 @@ const Layer kLayers[] = {
     {"mobilenet_v2", "dw112", 112, 32, 32, 3, 1, true},   {"mobilenet_v2", "dw112.s2", 112, 96, 96, 3, 2, true},
     {"mobilenet_v2", "dw56", 56, 144, 144, 3, 1, true},   {"mobilenet_v2", "dw28", 28, 192, 192, 3, 1, true},
     {"mobilenet_v2", "dw14", 14, 384, 384, 3, 1, true},   {"mobilenet_v2", "dw7", 7, 960, 960, 3, 1, true},
+    {"mobilenet_v2", "dw56.s2", 56, 144, 144, 3, 2, true}, {"mobilenet_v2", "dw28.s2", 28, 192, 192, 3, 2, true},
+    {"mobilenet_v2", "dw14.s2", 14, 576, 576, 3, 2, true},
     {"mobilenet_v3", "stem", 224, 3, 16, 3, 2},        {"mobilenet_v3", "conv112", 112, 16, 16, 1, 1},
     {"mobilenet_v3", "expand112", 112, 16, 64, 1, 1}, {"mobilenet_v3", "dw112", 112, 16, 16, 3, 1, true},
     {"mobilenet_v3", "project56", 56, 72, 24, 1, 1},  {"mobilenet_v3", "expand28", 28, 40, 120, 1, 1},
+    {"mobilenet_v3", "dw112.s2", 112, 64, 64, 3, 2, true}, {"mobilenet_v3", "dw56.s2.5x5", 56, 72, 72, 5, 2, true},
+    {"mobilenet_v3", "dw14.s2.5x5", 14, 672, 672, 5, 2, true},
 };
 
 struct Variant {

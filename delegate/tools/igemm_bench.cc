@@ -5,7 +5,7 @@
 // threads and memory traffic between ops are left out on purpose (see
 // conv_bench for those).
 //
-//   bazel run -c opt //delegate:igemm_bench -- [--rounds R]
+//   bazel run -c opt //delegate:igemm_bench -- [--rounds R] [--shapes TEXT]  (only shapes whose name has TEXT, e.g. L1)
 //
 // Medians of R rounds (default 21). With a loaded host, compare two
 // builds' figures only in runs made close together; better, keep both
@@ -41,6 +41,8 @@ const Shape kShapes[] = {
     {"last7 320->1280", 49, 320, 1280},
     // Eight rows of the 112x112 ones: what a banded step computes per call, in L2.
     {"project112/8 32->16", 896, 32, 16}, {"expand112/8 16->96", 896, 16, 96}, {"mnv3 112/8 16->16", 896, 16, 16},
+    {"L1 16->96", 80, 16, 96}, {"L1 24->144", 60, 24, 144}, {"L1 144->24", 60, 144, 24}, {"L1 32->16", 200, 32, 16},
+    {"L1 96->24", 80, 96, 24},
 };
 
 double Median(std::vector<double> v) {
@@ -114,11 +116,14 @@ double PeakGflops(const char* isa, int rounds) {
 
 int Main(int argc, char** argv) {
   int rounds = 21;
+  const char* only = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--shapes") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: igemm_bench [--rounds R]\n");
+      std::fprintf(stderr, "usage: igemm_bench [--rounds R] [--shapes TEXT]\n");
       return 2;
     }
   }
@@ -134,6 +139,7 @@ int Main(int argc, char** argv) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (const Shape& s : kShapes) {
+    if (only != nullptr && std::strstr(s.name, only) == nullptr) continue;
     std::vector<float> input(s.pixels * s.in_channels), output(s.pixels * s.out_channels);
     std::vector<float> ohwi(s.out_channels * s.in_channels), bias(s.out_channels);
     for (float& v : input) v = uniform(rng);
