@@ -482,6 +482,7 @@ class StepBuilder {
   std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
     auto op = ConvOperator(node, in, out);
     if (op == nullptr) return nullptr;
+    op->set_planned_threads(std::max(1, num_threads_));
     const int residual = node.stage.residual ? node.inputs[1] : -1;
     conv_uses.push_back({{op.get()}, node.inputs[0], node.output, residual, node.label});
     return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output, residual);

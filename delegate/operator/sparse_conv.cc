@@ -235,6 +235,17 @@ void SparseConvOperator::ChooseImageRows() {
     return;
   }
   const size_t pixels = static_cast<size_t>(params_.output_height) * params_.output_width;
+  if (planned_threads_ == 1 && active_pixels_.size() == pixels && params_.stride_width == 1) {
+    // Dense, one thread: image rows whatever the channels (the model below
+    // sends more than 428 to pointers). Per step, MobileNetV2 at 1 thread:
+    // 14x14x576 30 -> 21 us, 7x7x960 11 -> 7-8; MobileNetV3-Large 7x7x960
+    // 30-31 -> 24-28. At 2 threads image rows split few rows into uneven
+    // tasks: the 7x7x960 steps went 9 -> 10-12 us (V3 21 -> 27-33), so a
+    // plan for several threads keeps the model. (MobileNetV3's 5x5 14 -> 7
+    // conv of stride 2 went 24 -> 28 us by image rows: stride 1 only.)
+    by_image_rows_ = true;
+    return;
+  }
   by_image_rows_ = ImageRowsPay(active_pixels_.size(), pixels, static_cast<size_t>(params_.output_channels));
 }
 

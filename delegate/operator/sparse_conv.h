@@ -157,6 +157,12 @@ class SparseConvOperator {
     ChooseImageRows();
     ChooseComputeAll();
   }
+  // The threads of the pool its plan runs it on, where the plan knows (0:
+  // not known). Some choices depend on it: see ChooseImageRows.
+  void set_planned_threads(int threads) {
+    planned_threads_ = threads;
+    ChooseImageRows();
+  }
   // Whether Run computes the masked pixels too (see masked_computes_all).
   bool computes_all() const { return computes_all_; }
   // A 1x1 conv of stride 1 with no mask between tensors whose rows lie end
@@ -221,7 +227,8 @@ class SparseConvOperator {
   void PlanIndirection(const float* input);
   // The patches of output rows [first_row, end_row) of every image.
   void FillRowPatches(const float* input, int first_row, int end_row);
-  // Sets by_image_rows_ from blocking_.depthwise_image_rows (kAuto: the cost model in sparse_conv.cc).
+  // Sets by_image_rows_ from blocking_.depthwise_image_rows (kAuto: the cost
+  // model in sparse_conv.cc, and for a dense conv the planned threads).
   void ChooseImageRows();
   // Sets computes_all_ from blocking_.masked_computes_all and lists the
   // pixels Run computes (active_pixels_) accordingly.
@@ -264,6 +271,7 @@ class SparseConvOperator {
   // depthwise_rows_. by_image_rows_: whether it does (ChooseImageRows).
   kernels::DepthwiseImageRowsFn depthwise_image_rows_ = nullptr;
   bool by_image_rows_ = false;
+  int planned_threads_ = 0;  // see set_planned_threads
   // Per image, the input row (or null: padding) of output row y's kernel
   // row ky at [y * stride + ky], and output row y at [y]; refilled by every run for
   // its rows (the tensors may move, rings wrap).

@@ -835,6 +835,36 @@ TEST_P(OperatorsTest, StridedDepthwiseByImageRowsMatchesPointers) {
   }
 }
 
+// kAuto for a dense depthwise conv of many channels: pointers (the cost
+// model) unless its plan runs it on one thread; image rows then, at stride 1
+// only. Both give the same bits (the tests above).
+TEST(OperatorChoiceTest, DenseDepthwiseTakesImageRowsOnOneThread) {
+  const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+  for (int stride : {1, 2}) {
+    SparseConvParams p = SameConv(1, 14, 14, 480, 480, stride == 1 ? 3 : 5, stride);
+    p.depthwise = true;
+    const std::vector<float> w = Random(p.kernel_height * p.kernel_width * 480, 47);
+    std::string error;
+    auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, nullptr, &error);
+    ASSERT_NE(op, nullptr) << error;
+    EXPECT_FALSE(op->runs_by_image_rows()) << "stride " << stride << ", threads not known";
+    op->set_planned_threads(1);
+    EXPECT_EQ(op->runs_by_image_rows(), has_kernel && stride == 1) << "stride " << stride << ", 1 thread";
+    op->set_planned_threads(2);
+    EXPECT_FALSE(op->runs_by_image_rows()) << "stride " << stride << ", 2 threads";
+  }
+  // A masked one keeps the cost model on one thread too (pointers here).
+  SparseConvParams p = SameDepthwise(1, 14, 14, 480, 3);
+  std::vector<uint8_t> mask(14 * 14);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 10 < 7;
+  const std::vector<float> w = Random(9 * 480, 48);
+  std::string error;
+  auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, mask.data(), &error);
+  ASSERT_NE(op, nullptr) << error;
+  op->set_planned_threads(1);
+  EXPECT_FALSE(op->runs_by_image_rows());
+}
+
 // A masked regular conv computing every pixel (ComputeAll: the masked ones
 // overwritten with the masked value before the stage) gives what it gives
 // over its active pixels alone, bit for bit: a 1x1 conv with a residual

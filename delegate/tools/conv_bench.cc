@@ -50,6 +50,7 @@ const Layer kLayers[] = {
     {"mobilenet_v3", "expand112", 112, 16, 64, 1, 1}, {"mobilenet_v3", "dw112", 112, 16, 16, 3, 1, true},
     {"mobilenet_v3", "project56", 56, 72, 24, 1, 1},  {"mobilenet_v3", "expand28", 28, 40, 120, 1, 1},
     {"mobilenet_v3", "dw112.s2", 112, 64, 64, 3, 2, true}, {"mobilenet_v3", "dw56.s2.5x5", 56, 72, 72, 5, 2, true},
+    {"mobilenet_v3", "dw28.5x5", 28, 120, 120, 5, 1, true},  {"mobilenet_v3", "dw7.5x5", 7, 960, 960, 5, 1, true},
     {"mobilenet_v3", "dw14.s2.5x5", 14, 672, 672, 5, 2, true},
 };
 
