@@ -835,6 +835,31 @@ TEST_P(OperatorsTest, StridedDepthwiseByImageRowsMatchesPointers) {
   }
 }
 
+// Rows so wide that a call by image rows takes only a few of them (its input
+// rows capped at kImageRowsInputBytes: 77 KB each here, so one to three
+// output rows per call): the same bits as the pointer kernel, stride 1 and 2.
+TEST_P(OperatorsTest, WideImageRowsInSeveralCallsMatchPointers) {
+  for (int stride : {1, 2}) {
+    SparseConvParams p = SameConv(1, 12, 200, 96, 96, 3, stride);
+    p.depthwise = true;
+    p.output_max = 4.0f;
+    const std::vector<float> in = Random(12 * 200 * 96, 71), w = Random(9 * 96, 72), bias = Random(96, 73);
+    const std::vector<float> add(96, 0.0f);
+    auto make = [&](ConvBlocking::ImageRows choice) {
+      ConvBlocking blocking;
+      blocking.depthwise_image_rows = choice;
+      return MakeConv(p, w, bias, add, nullptr, OutputStage(), blocking);
+    };
+    auto rows = make(ConvBlocking::ImageRows::kAlways), pointers = make(ConvBlocking::ImageRows::kNever);
+    ASSERT_TRUE(rows && pointers);
+    const size_t out_floats = static_cast<size_t>(p.output_height) * p.output_width * 96;
+    std::vector<float> got(out_floats, -9.0f), want(out_floats, -7.0f);
+    rows->Run(in.data(), got.data(), pool());
+    pointers->Run(in.data(), want.data(), pool());
+    ASSERT_EQ(got, want) << "stride " << stride;
+  }
+}
+
 // kAuto for a dense depthwise conv of many channels: pointers (the cost
 // model) unless its plan runs it on one thread; image rows then, at stride 1
 // only. Both give the same bits (the tests above).
