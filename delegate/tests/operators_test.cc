@@ -818,7 +818,9 @@ TEST_P(OperatorsTest, StridedDepthwiseByImageRowsMatchesPointers) {
           // A skipped masked pixel: neither path promises it a value.
           auto skipped = [&](size_t pixel) { return masking == 2 && !mask[pixel % out_pixels]; };
           for (size_t i = 0; i < want.size(); ++i) {
-            if (!skipped(i / kChannels)) ASSERT_EQ(got[i], want[i]) << "index " << i;
+            if (!skipped(i / kChannels)) {
+              ASSERT_EQ(got[i], want[i]) << "index " << i;
+            }
           }
           // Bands of 2 output rows read 2 * 2 + k - 2 input rows; the ring
           // holds the k - 1 copied each side of them.
@@ -933,7 +935,9 @@ TEST_P(OperatorsTest, MaskedConvComputingAllMatchesActivePixels) {
       ASSERT_FALSE(active->computes_all());
       ASSERT_TRUE(all->computes_all());
       EXPECT_TRUE(make(ConvBlocking::Choice::kAuto)->computes_all());  // a stage, few multiply-adds
-      if (c.kernel == 1) EXPECT_TRUE(all->ReadsPixelsDirectly());
+      if (c.kernel == 1) {
+        EXPECT_TRUE(all->ReadsPixelsDirectly());
+      }
       const float fill = 1e30f;  // what a skipped pixel keeps
       std::vector<float> want(2 * pixels * c.cout, fill), got(2 * pixels * c.cout, fill);
       active->Run(in.data(), want.data(), pool(), c.residual ? residual.data() : nullptr);
