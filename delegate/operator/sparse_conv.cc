@@ -313,6 +313,17 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
   // which reads kernel_height - 1 rows beyond its own.
   const size_t chunks = threads > 1 ? std::min(rows, threads * kImageRowChunksPerThread) : 1;
   const size_t row_floats = static_cast<size_t>(p.output_width) * channels;
+  // The kernel computes the masked pixels too: they take the masked value
+  // (unless no reader looks at them, SkipMaskedOutputs), and the stage
+  // follows, both while the rows are in cache: a few rows per call then.
+  const bool fill = !skip_masked_ && !masked_pixels_.empty();
+  size_t call_rows = fill || stage_pass ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
+                                        : rows;
+  // Each channel slice of a call walks all its input rows: no more of them
+  // than stay in cache from one slice to the next.
+  const size_t input_row_bytes = static_cast<size_t>(p.input_width) * channels * sizeof(float);
+  const size_t rows_fitting = kImageRowsInputBytes / input_row_bytes;  // (call_rows - 1) * stride + kh of them
+  call_rows = std::min(call_rows, rows_fitting > kh ? (rows_fitting - kh) / stride + 1 : size_t{1});
   auto task = [&](size_t index) {
     const size_t n = index / chunks, chunk = index % chunks;
     // Guided (see ThreadPool::GuidedChunkStart): each thread's share of the
@@ -333,21 +344,10 @@ void SparseConvOperator::RunDepthwiseImageRows(const float* input, float* output
     args.add_bias = add_bias_.data();
     args.out_min = p.output_min;
     args.out_max = p.output_max;
-    // The kernel computes the masked pixels too: they take the masked value
-    // (unless no reader looks at them, SkipMaskedOutputs), and the stage
-    // follows, both while the rows are in cache: a few rows per call then.
-    const bool fill = !skip_masked_ && !masked_pixels_.empty();
     args.store_op = store_op;
-    size_t step = fill || stage_pass ? std::max<size_t>(1, kImageRowsFinishBytes / (row_floats * sizeof(float)))
-                                     : y1 - y0;
-    // Each channel slice of a call walks all its input rows: no more of them
-    // than stay in cache from one slice to the next.
-    const size_t input_row_bytes = static_cast<size_t>(p.input_width) * channels * sizeof(float);
-    const size_t rows_fitting = kImageRowsInputBytes / input_row_bytes;  // (step - 1) * stride + kh of them
-    step = std::min(step, rows_fitting > kh ? (rows_fitting - kh) / stride + 1 : size_t{1});
     float* image_out = output + n * output_layout_.image_stride;
-    for (size_t ya = y0; ya < y1; ya += step) {
-      const size_t yb = std::min(y1, ya + step);
+    for (size_t ya = y0; ya < y1; ya += call_rows) {
+      const size_t yb = std::min(y1, ya + call_rows);
       args.rows = yb - ya;
       args.input_rows = image_input_rows_.data() + n * in_per_image + ya * stride;
       args.output_rows = image_output_rows_.data() + n * p.output_height + ya;
