@@ -59,6 +59,19 @@ using ReduceFn = float (*)(size_t n, const float* x);
 using TransposeFn = void (*)(size_t rows, size_t cols, const float* in, size_t in_stride, float* out,
                              size_t out_stride);
 
+// out[r * width + c] = clamp(a[r * a_stride + c] op b[r * b_stride + c], lo,
+// hi) for r < rows, c < width: BinaryFn's vector-vector form over `rows`
+// runs in one call, an operand of stride 0 broadcast over the rows (a
+// squeeze-excitation's channel scales). `out` may alias `a` or `b`.
+using BinaryRowsFn = void (*)(size_t rows, size_t width, const float* a, size_t a_stride, const float* b,
+                              size_t b_stride, float* out, float lo, float hi);
+
+// sums[c] = in[c] + in[stride + c] + ... + in[(rows - 1) * stride + c] for
+// c < width, rows >= 1, added in row order: a MEAN over the pixels of an
+// NHWC image (a global average pool). The sums stay in registers across
+// the rows.
+using SumRowsFn = void (*)(size_t rows, size_t width, const float* in, size_t stride, float* sums);
+
 // Copies `value` (`count` floats) into each of `rows` output rows: a masked
 // conv's masked pixels, which all take one value.
 using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* value, size_t count);
@@ -66,15 +79,18 @@ using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* val
 struct ElementwiseKernels {
   const char* name;
   BinaryFn binary[kNumBinaryOps][kNumBinaryForms];
+  BinaryRowsFn binary_rows[kNumBinaryOps];
   UnaryFn unary[kNumUnaryOps];
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
+  SumRowsFn sum_rows;
   TransposeFn transpose;
   FillRowsFn fill_rows;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];
   }
+  BinaryRowsFn BinaryRows(BinaryOp op) const { return binary_rows[static_cast<int>(op)]; }
   UnaryFn Unary(UnaryOp op) const { return unary[static_cast<int>(op)]; }
 };
 

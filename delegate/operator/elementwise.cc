@@ -70,6 +70,9 @@ std::unique_ptr<BinaryOperator> BinaryOperator::Create(kernels::BinaryOp op, con
     }
   }
   r.run_ = kernels::SelectElementwiseKernels().Binary(op, form);
+  if (form == kernels::BinaryForm::kVectorVector && !r.outer_.empty()) {
+    r.rows_run_ = kernels::SelectElementwiseKernels().BinaryRows(op);
+  }
   return result;
 }
 
@@ -86,15 +89,30 @@ void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool*
       a_offset += index[j] * a_stride_[j];
       b_offset += index[j] * b_stride_[j];
     }
-    for (size_t run = begin; run < end; ++run) {
-      run_(inner_, a + a_offset, b + b_offset, out + run * inner_, lo_, hi_);
-      for (size_t j = rank; j-- > 0;) {
-        a_offset += a_stride_[j];
-        b_offset += b_stride_[j];
-        if (++index[j] < outer_[j]) break;
+    for (size_t run = begin; run < end;) {
+      // Runs along the innermost outer loop go in one call where the kernel
+      // takes them (a call per run of a squeeze-excitation's scale, one
+      // pixel's channels, cost as much as the multiplies).
+      size_t count = 1;
+      if (rows_run_ != nullptr) {
+        const size_t last = rank - 1;
+        count = std::min(end - run, outer_[last] - index[last]);
+        rows_run_(count, inner_, a + a_offset, a_stride_[last], b + b_offset, b_stride_[last], out + run * inner_,
+                  lo_, hi_);
+      } else {
+        run_(inner_, a + a_offset, b + b_offset, out + run * inner_, lo_, hi_);
+      }
+      run += count;
+      // Advance the odometer by `count` runs (`count` stays within the innermost loop).
+      for (size_t j = rank, step = count; j-- > 0 && step > 0;) {
+        a_offset += step * a_stride_[j];
+        b_offset += step * b_stride_[j];
+        index[j] += step;
+        if (index[j] < outer_[j]) break;
         a_offset -= index[j] * a_stride_[j];
         b_offset -= index[j] * b_stride_[j];
         index[j] = 0;
+        step = 1;
       }
     }
   });

@@ -27,6 +27,8 @@ class BinaryOperator {
  private:
   BinaryOperator() = default;
   kernels::BinaryFn run_ = nullptr;
+  // Vector-vector runs: the innermost outer loop's runs in one call.
+  kernels::BinaryRowsFn rows_run_ = nullptr;
   float lo_ = 0, hi_ = 0;
   size_t inner_ = 1;  // floats per micro-kernel call
   // The outer loops, outermost first, after collapsing: extents and the

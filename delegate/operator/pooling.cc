@@ -134,9 +134,7 @@ void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) cons
       float* out = output + o * inner_;
       pool->ParallelFor(threads, [&](size_t part) {
         const size_t r0 = part * reduced_ / threads, r1 = (part + 1) * reduced_ / threads;
-        float* sum = partials_.data() + part * inner_;
-        std::memcpy(sum, in + r0 * inner_, inner_ * sizeof(float));
-        for (size_t r = r0 + 1; r < r1; ++r) add(inner_, sum, in + r * inner_, sum, -kInf, kInf);
+        k_->sum_rows(r1 - r0, inner_, in + r0 * inner_, inner_, partials_.data() + part * inner_);
       });
       std::memcpy(out, partials_.data(), inner_ * sizeof(float));
       for (size_t part = 1; part < threads; ++part) add(inner_, out, partials_.data() + part * inner_, out, -kInf, kInf);
@@ -150,8 +148,7 @@ void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) cons
                    for (size_t o = begin; o < end; ++o) {
                      const float* in = input + o * reduced_ * inner_;
                      float* out = output + o * inner_;
-                     std::memcpy(out, in, inner_ * sizeof(float));
-                     for (size_t r = 1; r < reduced_; ++r) add(inner_, out, in + r * inner_, out, -kInf, kInf);
+                     k_->sum_rows(reduced_, inner_, in, inner_, out);
                      if (!sum_) divide(inner_, out, &count, out, -kInf, kInf);
                    }
                  });

@@ -140,6 +140,55 @@ TEST(ElementwiseKernelsTest, Reductions) {
   }
 }
 
+TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
+  // Either operand broadcast over the rows (stride 0) or both full; widths
+  // around the vector widths; bit for bit as the one-run kernel.
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (int op = 0; op < kNumBinaryOps; ++op) {
+      for (size_t width : {1, 7, 8, 9, 45, 129}) {
+        for (int broadcast = 0; broadcast < 3; ++broadcast) {
+          const size_t rows = 5;
+          const size_t a_stride = broadcast == 1 ? 0 : width, b_stride = broadcast == 2 ? 0 : width;
+          const std::vector<float> a = Random(rows * width, 7 + width), b = Random(rows * width, 70 + width);
+          std::vector<float> out(rows * width + 1, 77.0f), want(width);
+          k->BinaryRows(static_cast<BinaryOp>(op))(rows, width, a.data(), a_stride, b.data(), b_stride, out.data(),
+                                                   -4.0f, 5.0f);
+          for (size_t r = 0; r < rows; ++r) {
+            k->binary[op][static_cast<int>(BinaryForm::kVectorVector)](width, a.data() + r * a_stride,
+                                                                      b.data() + r * b_stride, want.data(), -4.0f, 5.0f);
+            for (size_t c = 0; c < width; ++c) {
+              ASSERT_EQ(out[r * width + c], want[c]) << "op " << op << " width " << width << " broadcast " << broadcast;
+            }
+          }
+          EXPECT_EQ(out[rows * width], 77.0f) << "wrote past the end";
+        }
+      }
+    }
+  }
+}
+
+TEST(ElementwiseKernelsTest, SumRowsAddsEachColumnInRowOrder) {
+  // Widths below, at and past the kernels' blocks (8 vectors), strides wider
+  // than the row; the sums in row order, as a plain loop adds them (bit for bit).
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t width : {1, 3, 8, 9, 33, 64, 65, 120, 129, 200}) {
+      for (size_t rows : {1, 2, 49}) {
+        const size_t stride = width + (rows == 2 ? 3 : 0);
+        const std::vector<float> in = Random(rows * stride, static_cast<unsigned>(width * 10 + rows));
+        std::vector<float> sums(width + 1, 77.0f);
+        k->sum_rows(rows, width, in.data(), stride, sums.data());
+        for (size_t c = 0; c < width; ++c) {
+          float want = in[c];
+          for (size_t r = 1; r < rows; ++r) want += in[r * stride + c];
+          ASSERT_EQ(sums[c], want) << k->name << " width " << width << " rows " << rows << " column " << c;
+        }
+        EXPECT_EQ(sums[width], 77.0f) << "wrote past the end";
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, TransposeBlocksOfEverySize) {
   // Around the vector widths (4, 8), three rows (planes to pixels), strides
   // wider than the block.

@@ -453,7 +453,9 @@ TEST(GraphTest, ArenaCentresTensorsForTwoThreads) {
   EXPECT_EQ(plan2->arena_offset(tensors.front()), SIZE_MAX);  // external
   for (const Range& a : ranges) {
     for (const Range& c : ranges) {
-      if (a.begin < c.end && c.begin < a.end) EXPECT_EQ(a.middle, c.middle);
+      if (a.begin < c.end && c.begin < a.end) {
+        EXPECT_EQ(a.middle, c.middle);
+      }
     }
   }
   // Tensors alive together never share floats, or the outputs would differ.
