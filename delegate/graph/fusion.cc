@@ -19,6 +19,7 @@ class Fuser {
       : g_(*graph), options_(options), dead_(graph->nodes.size(), false) {}
 
   std::vector<std::string> Run() {
+    UnariesBeforeTransposes();
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
     RemoveUnread();
@@ -60,6 +61,35 @@ class Fuser {
 
   void Note(const Node& from, const Node& into, const char* what) {
     log_.push_back(from.label + " into " + into.label + (what[0] ? " (" : "") + what + (what[0] ? ")" : ""));
+  }
+
+  // UNARY(TRANSPOSE(x)) = TRANSPOSE(UNARY(x)), the op elementwise: the
+  // unary moves before the transpose, where it can join the conv that
+  // produced x (litert-torch: a conv, TRANSPOSE to NCHW, HARD_SWISH, then
+  // MEAN over H and W, whose transpose MeansThroughTransposes then drops).
+  void UnariesBeforeTransposes() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i] || g_.nodes[i].type != OpType::kTranspose) continue;
+      const int u = OnlyReader(g_.nodes[i].output);
+      if (u < 0 || g_.nodes[u].type != OpType::kUnary || OnlyReader(g_.nodes[i].inputs[0]) != static_cast<int>(i)) {
+        continue;
+      }
+      Node transpose = g_.nodes[i];
+      Node unary = g_.nodes[u];
+      Tensor moved = g_.tensors[transpose.inputs[0]];
+      moved.external = false;
+      moved.constant = nullptr;
+      moved.name = g_.tensors[unary.output].name + " (before " + transpose.label + ")";
+      const int moved_id = g_.AddTensor(moved);
+      log_.push_back(unary.label + " moved before " + transpose.label);
+      unary.inputs = {transpose.inputs[0]};
+      unary.output = moved_id;
+      transpose.inputs = {moved_id};
+      transpose.output = g_.nodes[u].output;
+      // The unary runs where the transpose ran, the transpose where the unary ran.
+      g_.nodes[i] = std::move(unary);
+      g_.nodes[u] = std::move(transpose);
+    }
   }
 
   // MEAN(TRANSPOSE(x, perm), axes) reads the same numbers as a MEAN of x over

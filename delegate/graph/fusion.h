@@ -4,7 +4,10 @@
 //   - a MEAN of a TRANSPOSE reads the untransposed tensor (NCHW MEAN over H,W
 //     is an NHWC MEAN over H,W), and a binary op between two inverse
 //     TRANSPOSEs runs in the untransposed layout when its other operand only
-//     broadcasts (squeeze-excitation's scale); transposes nobody reads go;
+//     broadcasts (squeeze-excitation's scale); an activation (any unary op)
+//     read only after a TRANSPOSE runs before it, on the untransposed
+//     tensor, where it can join the conv that made it; transposes nobody
+//     reads go;
 //   - a zero PAD (H and W only) into the conv or depthwise conv it feeds, and
 //     a PAD by the lowest float into the max pool it feeds (padded positions
 //     never win a max);

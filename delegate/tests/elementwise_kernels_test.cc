@@ -108,7 +108,8 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
           case UnaryOp::kClamp: ASSERT_EQ(y[i], x[i]); break;
           case UnaryOp::kLeakyRelu: ASSERT_EQ(y[i], x[i] > 0 ? x[i] : x[i] * 0.25f); break;
           case UnaryOp::kHardSwish:
-            ASSERT_EQ(y[i], x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f) << x[i];
+            ASSERT_EQ(y[i], x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f)) << x[i];
+            ASSERT_TRUE(Near(y[i], v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0, 2, 0)) << x[i];
             break;
           case UnaryOp::kSigmoid: ASSERT_TRUE(Near(y[i], 1.0 / (1.0 + std::exp(-v)), 6, 1e-37)) << v; break;
           case UnaryOp::kSilu: ASSERT_TRUE(Near(y[i], v / (1.0 + std::exp(-v)), 8, 1e-35)) << v; break;

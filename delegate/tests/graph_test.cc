@@ -155,6 +155,34 @@ TEST(GraphTest, FusionPassesFuseAndKeepTheResult) {
                      }));
 }
 
+// litert-torch's pooling head: a conv, TRANSPOSE to NCHW, HARD_SWISH, MEAN
+// over H and W. The unary moves before the transpose and joins the conv;
+// the MEAN then reads the conv's output and the transpose goes.
+TEST(GraphTest, UnaryAfterATransposeJoinsTheConvBeforeIt) {
+  Builder b;
+  const int x = b.Tensor({1, 5, 5, 24}, true);
+  const int c = b.Tensor({1, 5, 5, 24}), t = b.Tensor({1, 24, 5, 5}), h = b.Tensor({1, 24, 5, 5});
+  const int out = b.Tensor({1, 24, 1, 1}, true);
+  b.Conv(x, c, 24, 24, 1, 40, "CONV_2D#0");
+  b.Add(OpType::kTranspose, {c}, t, "TRANSPOSE#1").axes = {0, 3, 1, 2};
+  b.Unary(kernels::UnaryOp::kHardSwish, t, h, "HARD_SWISH#2");
+  b.Add(OpType::kMean, {h}, out, "MEAN#3").axes = {2, 3};
+  const std::vector<float> input = Random(5 * 5 * 24, 4);
+  std::vector<std::string> fusions;
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    const std::vector<float> unfused = RunPlan(b, false, input, p);
+    const std::vector<float> fused = RunPlan(b, true, input, p, &fusions, p ? 2 : 1);
+    ASSERT_EQ(fused.size(), unfused.size());
+    for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-6) << i;
+  }
+  EXPECT_EQ(fusions, std::vector<std::string>({
+                         "HARD_SWISH#2 moved before TRANSPOSE#1",
+                         "TRANSPOSE#1 into MEAN#3 (mean of the untransposed input)",
+                         "HARD_SWISH#2 into CONV_2D#0 (activation)",
+                     }));
+}
+
 // MobileNet's inverted residual (1x1 expand, ReLU6 -> 3x3 depthwise, stride
 // 1 or 2 -> 1x1 project [+ residual]) with a large expanded tensor runs in
 // bands of rows: the same numbers as running the three convs whole.
