@@ -27,6 +27,7 @@ class Fuser {
     FuseSilu();
     FuseResiduals();
     FuseActivations();
+    FoldChannelScales();
     if (options_.bands) FuseInvertedResiduals();
     std::vector<Node> kept;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -316,6 +317,44 @@ class Fuser {
     }
   }
 
+  // MUL(x, s) -> 1x1 conv, s one factor per channel of x (shape [1, 1, 1, C]
+  // or fewer dims; x [1, H, W, C]): the conv reads x and scales its
+  // weights by s at every run (a squeeze-excitation's scale). Only where
+  // the weights are at most half of x, so that scaling them costs less
+  // than the pass over x it replaces: MobileNetV3's 28x28 and 14x14 blocks,
+  // not its 7x7 ones (960 -> 160 channels over 49 pixels).
+  void FoldChannelScales() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& mul = g_.nodes[i];
+      if (dead_[i] || mul.type != OpType::kBinary || mul.binary_op != kernels::BinaryOp::kMul || HasActivation(mul)) {
+        continue;
+      }
+      const int p = OnlyReader(mul.output);
+      if (p < 0 || !IsPointwise(g_.nodes[p]) || g_.nodes[p].inputs[0] != mul.output) continue;
+      Node& conv = g_.nodes[p];
+      if (conv.conv.input_scale >= 0) continue;
+      const Shape& y = g_.tensors[mul.output].shape;
+      if (y.size() != 4 || y[0] != 1) continue;
+      for (int side = 0; side < 2; ++side) {
+        const int x = mul.inputs[side], scale = mul.inputs[1 - side];
+        const Shape& sx = g_.tensors[x].shape;
+        const Shape& ss = g_.tensors[scale].shape;
+        if (sx != y || x == scale || ss.empty() || ss.back() != y[3] ||
+            NumElements(ss) != static_cast<size_t>(y[3])) {
+          continue;
+        }
+        const size_t weights = static_cast<size_t>(y[3]) * g_.tensors[conv.output].shape.back();
+        if (2 * weights > NumElements(y)) break;
+        Note(mul, conv, "channel scale into its weights");
+        conv.inputs[0] = x;
+        conv.inputs.push_back(scale);
+        conv.conv.input_scale = scale;
+        dead_[i] = true;
+        break;
+      }
+    }
+  }
+
   static bool IsPointwise(const Node& node) {
     const Node::Conv& c = node.conv;
     return node.type == OpType::kConv2D && c.kernel_height == 1 && c.kernel_width == 1 &&
@@ -334,6 +373,8 @@ class Fuser {
       const Node& depthwise = g_.nodes[d];
       const int p = OnlyReader(depthwise.output);
       if (p < 0 || !IsPointwise(g_.nodes[p]) || g_.nodes[p].inputs[0] != depthwise.output) continue;
+      // Banded steps do not scale channels.
+      if (expand.conv.input_scale >= 0 || g_.nodes[p].conv.input_scale >= 0) continue;
       const Shape& mid = g_.tensors[expand.output].shape;
       if (mid.size() != 4 || NumElements(mid) * sizeof(float) < options_.min_banded_bytes) continue;
       Node& project = g_.nodes[p];

@@ -16,6 +16,10 @@
 //     residual) into the conv's output stage, with the ADD's activation;
 //   - an activation (RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, SiLU)
 //     into the conv that produces its input;
+//   - a MUL of a tensor by one factor per channel (squeeze-excitation's
+//     scale) into the 1x1 conv that reads it, as the conv's weights times
+//     the factors at every run, where the weights are at most half of the
+//     tensor (x * (s * w) for (x * s) * w: a rounding apart per product);
 //   - a conv -> depthwise conv -> 1x1 conv (MobileNet's inverted residual
 //     and its stem, with what was fused into them) whose first intermediate
 //     tensor is large, into one banded node: computed a few output rows at a

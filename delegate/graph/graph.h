@@ -54,7 +54,7 @@ enum class OpType {
 const char* OpTypeName(OpType type);
 
 // Inputs by op (tensor ids): conv / depthwise / FC: [input] (+ [residual]
-// once a residual ADD is fused); binary: [a, b]; concatenation: the inputs in
+// once a residual ADD is fused) (+ [conv.input_scale] once a scale is); binary: [a, b]; concatenation: the inputs in
 // order; every other op: [input]. Outputs: one tensor.
 struct Node {
   OpType type = OpType::kUnary;
@@ -80,6 +80,10 @@ struct Node {
     // output pixels (row-major, 1 = compute) and the ADD's bias.
     std::vector<uint8_t> mask;
     const float* mask_add_bias = nullptr;
+    // kConv2D (1x1, one group): a tensor of input-channel factors, the
+    // input read as input * scale (a squeeze-excitation's MUL folded in;
+    // fusion); also the last of `inputs`. -1: none.
+    int input_scale = -1;
   } conv;
 
   // What the node's output goes through before it is stored (fusion).

@@ -104,15 +104,17 @@ size_t PlaceArenaBlocks(std::vector<ArenaBlock>* blocks, bool centred) {
 
 class ConvStep : public Step {
  public:
-  ConvStep(std::unique_ptr<SparseConvOperator> op, int input, int output, int residual)
-      : op_(std::move(op)), input_(input), output_(output), residual_(residual) {}
+  // `scale`: a tensor of input-channel factors (Node::Conv::input_scale), or -1.
+  ConvStep(std::unique_ptr<SparseConvOperator> op, int input, int output, int residual, int scale)
+      : op_(std::move(op)), input_(input), output_(output), residual_(residual), scale_(scale) {}
   void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    if (scale_ >= 0) op_->SetInputScale(t[scale_], pool);
     op_->Run(t[input_], t[output_], pool, residual_ >= 0 ? t[residual_] : nullptr);
   }
 
  private:
   std::unique_ptr<SparseConvOperator> op_;
-  int input_, output_, residual_;
+  int input_, output_, residual_, scale_;
 };
 
 class BinaryStep : public Step {
@@ -471,8 +473,14 @@ class StepBuilder {
       *error_ = "mask of " + std::to_string(c.mask.size()) + " pixels for an output of " + ShapeText(out);
       return nullptr;
     }
-    if (node.stage.residual && (node.inputs.size() != 2 || g_.tensors[node.inputs[1]].shape != out)) {
+    const size_t scale_inputs = c.input_scale >= 0 ? 1 : 0;
+    if (node.stage.residual && (node.inputs.size() != 2 + scale_inputs || g_.tensors[node.inputs[1]].shape != out)) {
       *error_ = "residual operand does not have the output's shape";
+      return nullptr;
+    }
+    if (c.input_scale >= 0 && (node.inputs.back() != c.input_scale ||
+                               NumElements(g_.tensors[c.input_scale].shape) != static_cast<size_t>(in[3]))) {
+      *error_ = "channel scale " + ShapeText(g_.tensors[c.input_scale].shape) + " for an input of " + ShapeText(in);
       return nullptr;
     }
     return SparseConvOperator::Create(p, c.weights, c.bias, c.mask_add_bias, c.mask.empty() ? nullptr : c.mask.data(),
@@ -482,10 +490,11 @@ class StepBuilder {
   std::unique_ptr<Step> Conv(const Node& node, const Shape& in, const Shape& out) {
     auto op = ConvOperator(node, in, out);
     if (op == nullptr) return nullptr;
+    if (node.conv.input_scale >= 0 && !op->TakesInputScale()) return Fail("a channel scale on a conv that is not 1x1");
     op->set_planned_threads(std::max(1, num_threads_));
     const int residual = node.stage.residual ? node.inputs[1] : -1;
     conv_uses.push_back({{op.get()}, node.inputs[0], node.output, residual, node.label});
-    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output, residual);
+    return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output, residual, node.conv.input_scale);
   }
 
   std::unique_ptr<Step> Banded(const Node& node) {
@@ -542,7 +551,7 @@ class StepBuilder {
                                          ToOutputStage(node.stage));
     if (op == nullptr) return nullptr;
     return std::make_unique<ConvStep>(std::move(op), node.inputs[0], node.output,
-                                      node.stage.residual ? node.inputs[1] : -1);
+                                      node.stage.residual ? node.inputs[1] : -1, -1);
   }
 
   std::unique_ptr<Step> Pool(const Node& node, const Shape& in, const Shape& out) {

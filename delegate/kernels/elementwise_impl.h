@@ -219,6 +219,19 @@ void SumRows(size_t rows, size_t width, const float* in, size_t stride, float* s
   }
 }
 
+template <class V>
+void ScaleRows(size_t rows, size_t width, const float* in, const float* scale, float* out) {
+  constexpr size_t W = V::kWidth;
+  for (size_t r = 0; r < rows; ++r) {
+    const typename V::F factor = V::Splat(scale[r]);
+    const float* from = in + r * width;
+    float* to = out + r * width;
+    size_t c = 0;
+    for (; c + W <= width; c += W) V::Store(to + c, V::Load(from + c) * factor);
+    for (; c < width; ++c) to[c] = from[c] * scale[r];
+  }
+}
+
 template <class V, BinaryOp Op>
 void FillBinary(ElementwiseKernels* k) {
   k->binary_rows[static_cast<int>(Op)] = &BinaryRowsRun<V, Op>;
@@ -347,6 +360,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.sum_rows = &SumRows<V>;
+  k.scale_rows = &ScaleRows<V>;
   k.transpose = &Transpose<V>;
   k.fill_rows = &FillRows<V>;
   return k;

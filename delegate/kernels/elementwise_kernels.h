@@ -66,6 +66,11 @@ using TransposeFn = void (*)(size_t rows, size_t cols, const float* in, size_t i
 using BinaryRowsFn = void (*)(size_t rows, size_t width, const float* a, size_t a_stride, const float* b,
                               size_t b_stride, float* out, float lo, float hi);
 
+// out[r * width + c] = in[r * width + c] * scale[r] for r < rows, c < width:
+// a conv's packed weights (rows of output channels, one per input channel)
+// times a per-input-channel factor. `out` may alias `in`.
+using ScaleRowsFn = void (*)(size_t rows, size_t width, const float* in, const float* scale, float* out);
+
 // sums[c] = in[c] + in[stride + c] + ... + in[(rows - 1) * stride + c] for
 // c < width, rows >= 1, added in row order: a MEAN over the pixels of an
 // NHWC image (a global average pool). The sums stay in registers across
@@ -84,6 +89,7 @@ struct ElementwiseKernels {
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
   SumRowsFn sum_rows;
+  ScaleRowsFn scale_rows;
   TransposeFn transpose;
   FillRowsFn fill_rows;
 

@@ -116,6 +116,15 @@ class SparseConvOperator {
   void Run(const float* input, float* output, ThreadPool* pool, const float* residual = nullptr) {
     RunRows(input, output, pool, residual, 0, params_.output_height);
   }
+  // Whether SetInputScale applies: a regular 1x1 conv of one group.
+  bool TakesInputScale() const {
+    return !params_.depthwise && params_.groups == 1 && kernel_taps_ == 1 && !merge_rows_;
+  }
+  // The runs that follow compute conv(x * scale), scale[k] a factor of input
+  // channel k: the packed weights of input channel k times scale[k] (a
+  // squeeze-excitation's scale, set before each run, folded into the 1x1
+  // conv after it: no pass over its input). Splits the tiles over `pool`.
+  void SetInputScale(const float* scale, ThreadPool* pool);
   // Computes output rows [first_row, end_row) of every image only.
   void RunRows(const float* input, float* output, ThreadPool* pool, const float* residual, int first_row,
                int end_row);
@@ -262,6 +271,7 @@ class SparseConvOperator {
   kernels::ConvRowsFn conv_rows_ = nullptr;
   kernels::IgemmKernel igemm_{};
   AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
+  AlignedFloats unscaled_weights_;          // SetInputScale: the weights in use as packed
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
   // A depthwise conv of stride 1 or 2 (nothing masked in its input) can run by

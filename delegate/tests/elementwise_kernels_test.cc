@@ -169,6 +169,23 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   }
 }
 
+TEST(ElementwiseKernelsTest, ScaleRowsMultipliesEachRowByItsFactor) {
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t width : {1, 7, 8, 16, 17, 45}) {
+      const size_t rows = 6;
+      const std::vector<float> in = Random(rows * width, static_cast<unsigned>(width)), scale = Random(rows, 99);
+      std::vector<float> out(rows * width + 1, 77.0f);
+      k->scale_rows(rows, width, in.data(), scale.data(), out.data());
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = 0; c < width; ++c) {
+          ASSERT_EQ(out[r * width + c], in[r * width + c] * scale[r]) << k->name << " width " << width;
+        }
+      }
+      EXPECT_EQ(out[rows * width], 77.0f) << "wrote past the end";
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, SumRowsAddsEachColumnInRowOrder) {
   // Widths below, at and past the kernels' blocks (8 vectors), strides wider
   // than the row; the sums in row order, as a plain loop adds them (bit for bit).

@@ -183,6 +183,42 @@ TEST(GraphTest, UnaryAfterATransposeJoinsTheConvBeforeIt) {
                      }));
 }
 
+// Squeeze-excitation: depthwise conv, MEAN over the pixels, two 1x1 convs,
+// LOGISTIC, MUL of the depthwise output by that, a 1x1 project conv. The
+// MUL folds into the project conv's weights where they are at most half of
+// its input (8 of 16 -> 8 channels over 8x8 pixels), not otherwise (96).
+TEST(GraphTest, SqueezeExcitationScaleFoldsIntoTheProjectConv) {
+  for (int project : {8, 96}) {
+    Builder b;
+    const int x = b.Tensor({1, 8, 8, 16}, true);
+    const int dw = b.Tensor({1, 8, 8, 16}), pooled = b.Tensor({1, 1, 1, 16}), squeezed = b.Tensor({1, 1, 1, 4});
+    const int excited = b.Tensor({1, 1, 1, 16}), scale = b.Tensor({1, 1, 1, 16}), scaled = b.Tensor({1, 8, 8, 16});
+    const int out = b.Tensor({1, 8, 8, project}, true);
+    Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {x}, dw, "DEPTHWISE_CONV_2D#0");
+    depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+    depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
+    depthwise.conv.weights = b.Constant(9 * 16, 50);
+    b.Add(OpType::kMean, {dw}, pooled, "MEAN#1").axes = {1, 2};
+    b.Conv(pooled, squeezed, 16, 4, 1, 51, "CONV_2D#2").act_min = 0.0f;
+    b.Conv(squeezed, excited, 4, 16, 1, 53, "CONV_2D#3");
+    b.Unary(kernels::UnaryOp::kSigmoid, excited, scale, "LOGISTIC#4");
+    b.Add(OpType::kBinary, {dw, scale}, scaled, "MUL#5").binary_op = kernels::BinaryOp::kMul;
+    b.Conv(scaled, out, 16, project, 1, 55, "CONV_2D#6");
+    const std::vector<float> input = Random(8 * 8 * 16, 5);
+    std::vector<std::string> fusions;
+    ThreadPool pool(2);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      const std::vector<float> unfused = RunPlan(b, false, input, p);
+      const std::vector<float> fused = RunPlan(b, true, input, p, &fusions, p ? 2 : 1);
+      ASSERT_EQ(fused.size(), unfused.size());
+      for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-5) << project << " " << i;
+    }
+    const bool folded = std::find(fusions.begin(), fusions.end(),
+                                  "MUL#5 into CONV_2D#6 (channel scale into its weights)") != fusions.end();
+    EXPECT_EQ(folded, project == 8) << project;
+  }
+}
+
 // MobileNet's inverted residual (1x1 expand, ReLU6 -> 3x3 depthwise, stride
 // 1 or 2 -> 1x1 project [+ residual]) with a large expanded tensor runs in
 // bands of rows: the same numbers as running the three convs whole.

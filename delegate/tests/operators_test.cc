@@ -555,6 +555,44 @@ TEST_P(OperatorsTest, PointwiseConvReadsPixelsDirectly) {
   }
 }
 
+// A 1x1 conv with an input scale computes what it computes on the input
+// times the scale: through the igemm and the tap-blocked kernel, masked or
+// not, the scale changed between runs (each run's own), a tile tail (45).
+TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
+  const int h = 6, w = 5, cin = 24, cout = 45;
+  SparseConvParams p = SameConv(1, h, w, cin, cout, 1, 1);
+  const size_t pixels = static_cast<size_t>(h) * w;
+  const std::vector<float> in = Random(pixels * cin, 31), weights = Random(cout * cin, 32), bias = Random(cout, 33),
+                           add = Random(cout, 34);
+  std::vector<uint8_t> mask(pixels, 1);
+  for (size_t i = 0; i < pixels; i += 3) mask[i] = 0;
+  for (bool igemm : {true, false}) {
+    for (bool masked : {false, true}) {
+      ConvBlocking blocking;
+      if (!igemm) blocking.igemm_max_reduction = 1;  // the tap-blocked kernel
+      auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+      ASSERT_NE(op, nullptr);
+      ASSERT_TRUE(op->TakesInputScale());
+      ASSERT_EQ(op->uses_igemm(), igemm);
+      auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+      for (unsigned seed : {40u, 41u}) {
+        const std::vector<float> scale = Random(cin, seed);
+        std::vector<float> scaled_in(in.size());
+        for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
+        std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
+        op->SetInputScale(scale.data(), pool());
+        op->Run(in.data(), got.data(), pool());
+        plain->Run(scaled_in.data(), want.data(), pool());
+        for (size_t i = 0; i < got.size(); ++i) {
+          // x * (s * w) against (x * s) * w: a rounding apart per product.
+          ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i])))
+              << (igemm ? "igemm" : "conv rows") << (masked ? " masked" : "") << " seed " << seed << " at " << i;
+        }
+      }
+    }
+  }
+}
+
 // Rows computed band by band through ring layouts (input rows in a ring of
 // 5, output rows in a ring of 2) give what one dense run gives, bit for bit.
 TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
