@@ -219,6 +219,48 @@ void SumRows(size_t rows, size_t width, const float* in, size_t stride, float* s
   }
 }
 
+// ElementwiseKernels::pool: four vectors of channels at a time over every
+// input, in registers (a vector op per input with a load and a store of the
+// running result, a call per input, ran ResNet-18's 3x3 max pool at a
+// fifth of its loads' speed).
+template <class V, PoolOp Op>
+void PoolPixel(size_t taps, const float* const* inputs, size_t width, float* out, float lo, float hi) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  constexpr size_t kBlock = 4;
+  const F vlo = V::Splat(lo), vhi = V::Splat(hi), count = V::Splat(static_cast<float>(taps));
+  auto combine = [](F acc, F x) { return Op == PoolOp::kMax ? Max<V>(acc, x) : acc + x; };
+  auto finish = [&](F acc) { return Clamp<V>(Op == PoolOp::kMax ? acc : acc / count, vlo, vhi); };
+  size_t c = 0;
+  for (; c + kBlock * W <= width; c += kBlock * W) {
+    F acc[kBlock];
+#pragma GCC unroll 4
+    for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Load(inputs[0] + c + j * W);
+    for (size_t t = 1; t < taps; ++t) {
+#pragma GCC unroll 4
+      for (size_t j = 0; j < kBlock; ++j) acc[j] = combine(acc[j], V::Load(inputs[t] + c + j * W));
+    }
+#pragma GCC unroll 4
+    for (size_t j = 0; j < kBlock; ++j) V::Store(out + c + j * W, finish(acc[j]));
+  }
+  for (; c + W <= width; c += W) {
+    F acc = V::Load(inputs[0] + c);
+    for (size_t t = 1; t < taps; ++t) acc = combine(acc, V::Load(inputs[t] + c));
+    V::Store(out + c, finish(acc));
+  }
+  if (c == width) return;
+  // The tail through one full vector on a copy, as BinaryRun's.
+  float lanes[W] = {}, result[W];
+  for (size_t j = c; j < width; ++j) lanes[j - c] = inputs[0][j];
+  F acc = V::Load(lanes);
+  for (size_t t = 1; t < taps; ++t) {
+    for (size_t j = c; j < width; ++j) lanes[j - c] = inputs[t][j];
+    acc = combine(acc, V::Load(lanes));
+  }
+  V::Store(result, finish(acc));
+  for (size_t j = c; j < width; ++j) out[j] = result[j - c];
+}
+
 template <class V>
 void ScaleRows(size_t rows, size_t width, const float* in, const float* scale, float* out) {
   constexpr size_t W = V::kWidth;
@@ -361,6 +403,8 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.reduce_sum = &ReduceSum<V>;
   k.sum_rows = &SumRows<V>;
   k.scale_rows = &ScaleRows<V>;
+  k.pool[static_cast<int>(PoolOp::kMax)] = &PoolPixel<V, PoolOp::kMax>;
+  k.pool[static_cast<int>(PoolOp::kAverage)] = &PoolPixel<V, PoolOp::kAverage>;
   k.transpose = &Transpose<V>;
   k.fill_rows = &FillRows<V>;
   return k;

@@ -45,14 +45,9 @@ void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) co
   const size_t c = p.channels;
   const size_t rows = static_cast<size_t>(p.batch) * p.output_height;
   const size_t row_floats = static_cast<size_t>(p.output_width) * c;
-  const kernels::BinaryFn combine =
-      k_->Binary(p.max ? kernels::BinaryOp::kMax : kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
-  const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
-  const kernels::UnaryFn clamp = k_->Unary(kernels::UnaryOp::kClamp);
-  kernels::UnaryParams clamp_params;
-  clamp_params.lo = p.output_min;
-  clamp_params.hi = p.output_max;
+  const kernels::PoolFn pool_pixel = k_->pool[static_cast<int>(p.max ? kernels::PoolOp::kMax : kernels::PoolOp::kAverage)];
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / row_floats), [&](size_t begin, size_t end) {
+    std::vector<const float*> window(static_cast<size_t>(p.filter_height) * p.filter_width);
     for (size_t row = begin; row < end; ++row) {
       const int n = static_cast<int>(row / p.output_height), oy = static_cast<int>(row % p.output_height);
       const int y0 = oy * p.stride_height - p.padding_top;
@@ -61,26 +56,12 @@ void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) co
       for (int ox = 0; ox < p.output_width; ++ox) {
         const int x0 = ox * p.stride_width - p.padding_left;
         const int xs = std::max(x0, 0), xe = std::min(x0 + p.filter_width, p.input_width);
-        float* out = output + (row * p.output_width + ox) * c;
-        // The builtin kernels' order: window rows, then columns.
-        bool first = true;
+        // The valid positions in the builtin kernels' order: window rows, then columns.
+        size_t taps = 0;
         for (int y = ys; y < ye; ++y) {
-          for (int x = xs; x < xe; ++x) {
-            const float* in = image + (static_cast<size_t>(y) * p.input_width + x) * c;
-            if (first) {
-              std::memcpy(out, in, c * sizeof(float));
-              first = false;
-            } else {
-              combine(c, out, in, out, -kInf, kInf);
-            }
-          }
+          for (int x = xs; x < xe; ++x) window[taps++] = image + (static_cast<size_t>(y) * p.input_width + x) * c;
         }
-        if (p.max) {
-          clamp(c, out, out, clamp_params);
-        } else {
-          const float count = static_cast<float>((ye - ys) * (xe - xs));
-          divide(c, out, &count, out, p.output_min, p.output_max);
-        }
+        pool_pixel(taps, window.data(), c, output + (row * p.output_width + ox) * c, p.output_min, p.output_max);
       }
     }
   });

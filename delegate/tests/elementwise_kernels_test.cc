@@ -169,6 +169,33 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   }
 }
 
+TEST(ElementwiseKernelsTest, PoolTakesTheMaxOrTheAverageInInputOrder) {
+  // Widths around the vector widths and the kernels' blocks (4 vectors);
+  // 1, 4 and 9 inputs scattered in a buffer; a clamp; bit for bit as a
+  // plain loop in the inputs' order.
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t width : {1, 3, 8, 13, 32, 33, 64, 70}) {
+      for (size_t taps : {1, 4, 9}) {
+        const std::vector<float> buffer = Random(10 * (width + 3), static_cast<unsigned>(width + taps));
+        std::vector<const float*> inputs;
+        for (size_t t = 0; t < taps; ++t) inputs.push_back(buffer.data() + ((t * 7) % 10) * (width + 3));
+        for (int op = 0; op < 2; ++op) {
+          std::vector<float> out(width + 1, 77.0f);
+          k->pool[op](taps, inputs.data(), width, out.data(), -1.5f, 2.0f);
+          for (size_t c = 0; c < width; ++c) {
+            float acc = inputs[0][c];
+            for (size_t t = 1; t < taps; ++t) acc = op == 0 ? (acc < inputs[t][c] ? inputs[t][c] : acc) : acc + inputs[t][c];
+            if (op == 1) acc = acc / static_cast<float>(taps);
+            ASSERT_EQ(out[c], std::min(std::max(acc, -1.5f), 2.0f))
+                << k->name << " op " << op << " width " << width << " taps " << taps << " at " << c;
+          }
+          EXPECT_EQ(out[width], 77.0f) << "wrote past the end";
+        }
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, ScaleRowsMultipliesEachRowByItsFactor) {
   for (const ElementwiseKernels* k : Tables()) {
     for (size_t width : {1, 7, 8, 16, 17, 45}) {
