@@ -256,8 +256,17 @@ void SparseConvOperator::SetInputScale(const float* scale, ThreadPool* pool) {
   // The kernel in use reads one of the two packings: the igemm tiles lead
   // with their bias row (left as it is), the tap-blocked ones have none.
   const bool igemm = uses_igemm();
+  if (!unscaled_weights_.empty() && unscaled_igemm_ != igemm) {
+    // set_blocking changed the kernel: the other packing back as packed.
+    AlignedFloats& old = unscaled_igemm_ ? igemm_weights_ : packed_weights_;
+    std::copy(unscaled_weights_.begin(), unscaled_weights_.end(), old.begin());
+    unscaled_weights_.clear();
+  }
   AlignedFloats& weights = igemm ? igemm_weights_ : packed_weights_;
-  if (unscaled_weights_.empty()) unscaled_weights_.assign(weights.begin(), weights.end());
+  if (unscaled_weights_.empty()) {
+    unscaled_weights_.assign(weights.begin(), weights.end());
+    unscaled_igemm_ = igemm;
+  }
   const size_t cin = kernel_channels_, lead = igemm ? 1 : 0;
   const size_t tile_floats = kernels::kConvTile * (lead + cin);
   const size_t tiles = weights.size() / tile_floats;

@@ -272,6 +272,7 @@ class SparseConvOperator {
   kernels::IgemmKernel igemm_{};
   AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
   AlignedFloats unscaled_weights_;          // SetInputScale: the weights in use as packed
+  bool unscaled_igemm_ = false;             // of the igemm packing (else the tap-blocked one)
   size_t group_igemm_weights_ = 0;
   kernels::DepthwiseRowsFn depthwise_rows_ = nullptr;
   // A depthwise conv of stride 1 or 2 (nothing masked in its input) can run by

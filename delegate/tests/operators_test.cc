@@ -589,6 +589,21 @@ TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
               << (igemm ? "igemm" : "conv rows") << (masked ? " masked" : "") << " seed " << seed << " at " << i;
         }
       }
+      // Another kernel after a scaled run: the other packing scales from its own weights.
+      ConvBlocking other;
+      if (igemm) other.igemm_max_reduction = 1;
+      op->set_blocking(other);
+      plain->set_blocking(other);
+      const std::vector<float> scale = Random(cin, 42);
+      std::vector<float> scaled_in(in.size());
+      for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
+      std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
+      op->SetInputScale(scale.data(), pool());
+      op->Run(in.data(), got.data(), pool());
+      plain->Run(scaled_in.data(), want.data(), pool());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << "after switching kernels, at " << i;
+      }
     }
   }
 }
