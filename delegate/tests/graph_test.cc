@@ -155,6 +155,23 @@ TEST(GraphTest, FusionPassesFuseAndKeepTheResult) {
                      }));
 }
 
+// Runs `b` fused and unfused, on one thread and on two (with a plan for
+// two), expects the same outputs within `tolerance`; the fusions' log.
+std::vector<std::string> ExpectFusedAsUnfused(const Builder& b, const std::vector<float>& input, float tolerance) {
+  std::vector<std::string> fusions;
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    const std::vector<float> unfused = RunPlan(b, false, input, p);
+    const std::vector<float> fused = RunPlan(b, true, input, p, &fusions, p ? 2 : 1);
+    EXPECT_EQ(fused.size(), unfused.size());
+    for (size_t i = 0; i < fused.size() && i < unfused.size(); ++i) {
+      EXPECT_NEAR(fused[i], unfused[i], tolerance) << (p ? "2 threads, " : "1 thread, ") << i;
+      if (std::abs(fused[i] - unfused[i]) > tolerance) break;
+    }
+  }
+  return fusions;
+}
+
 // litert-torch's pooling head: a conv, TRANSPOSE to NCHW, HARD_SWISH, MEAN
 // over H and W. The unary moves before the transpose and joins the conv;
 // the MEAN then reads the conv's output and the transpose goes.
@@ -167,15 +184,7 @@ TEST(GraphTest, UnaryAfterATransposeJoinsTheConvBeforeIt) {
   b.Add(OpType::kTranspose, {c}, t, "TRANSPOSE#1").axes = {0, 3, 1, 2};
   b.Unary(kernels::UnaryOp::kHardSwish, t, h, "HARD_SWISH#2");
   b.Add(OpType::kMean, {h}, out, "MEAN#3").axes = {2, 3};
-  const std::vector<float> input = Random(5 * 5 * 24, 4);
-  std::vector<std::string> fusions;
-  ThreadPool pool(2);
-  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-    const std::vector<float> unfused = RunPlan(b, false, input, p);
-    const std::vector<float> fused = RunPlan(b, true, input, p, &fusions, p ? 2 : 1);
-    ASSERT_EQ(fused.size(), unfused.size());
-    for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-6) << i;
-  }
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(5 * 5 * 24, 4), 1e-6);
   EXPECT_EQ(fusions, std::vector<std::string>({
                          "HARD_SWISH#2 moved before TRANSPOSE#1",
                          "TRANSPOSE#1 into MEAN#3 (mean of the untransposed input)",
@@ -204,15 +213,8 @@ TEST(GraphTest, SqueezeExcitationScaleFoldsIntoTheProjectConv) {
     b.Unary(kernels::UnaryOp::kSigmoid, excited, scale, "LOGISTIC#4");
     b.Add(OpType::kBinary, {dw, scale}, scaled, "MUL#5").binary_op = kernels::BinaryOp::kMul;
     b.Conv(scaled, out, 16, project, 1, 55, "CONV_2D#6");
-    const std::vector<float> input = Random(8 * 8 * 16, 5);
-    std::vector<std::string> fusions;
-    ThreadPool pool(2);
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      const std::vector<float> unfused = RunPlan(b, false, input, p);
-      const std::vector<float> fused = RunPlan(b, true, input, p, &fusions, p ? 2 : 1);
-      ASSERT_EQ(fused.size(), unfused.size());
-      for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-5) << project << " " << i;
-    }
+    SCOPED_TRACE(project);
+    const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(8 * 8 * 16, 5), 1e-5);
     const bool folded = std::find(fusions.begin(), fusions.end(),
                                   "MUL#5 into CONV_2D#6 (channel scale into its weights)") != fusions.end();
     EXPECT_EQ(folded, project == 8) << project;

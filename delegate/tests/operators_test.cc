@@ -566,44 +566,36 @@ TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
                            add = Random(cout, 34);
   std::vector<uint8_t> mask(pixels, 1);
   for (size_t i = 0; i < pixels; i += 3) mask[i] = 0;
+  // `op` with the scale of `seed` against `plain` on the scaled input.
+  auto check = [&](SparseConvOperator* op, SparseConvOperator* plain, unsigned seed, const std::string& what) {
+    const std::vector<float> scale = Random(cin, seed);
+    std::vector<float> scaled_in(in.size());
+    for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
+    std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
+    op->SetInputScale(scale.data(), pool());
+    op->Run(in.data(), got.data(), pool());
+    plain->Run(scaled_in.data(), want.data(), pool());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // x * (s * w) against (x * s) * w: a rounding apart per product.
+      ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << what << ", seed " << seed << ", at " << i;
+    }
+  };
   for (bool igemm : {true, false}) {
     for (bool masked : {false, true}) {
-      ConvBlocking blocking;
-      if (!igemm) blocking.igemm_max_reduction = 1;  // the tap-blocked kernel
+      ConvBlocking blocking, other;
+      (igemm ? other : blocking).igemm_max_reduction = 1;  // the tap-blocked kernel
       auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+      auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
       ASSERT_NE(op, nullptr);
       ASSERT_TRUE(op->TakesInputScale());
       ASSERT_EQ(op->uses_igemm(), igemm);
-      auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
-      for (unsigned seed : {40u, 41u}) {
-        const std::vector<float> scale = Random(cin, seed);
-        std::vector<float> scaled_in(in.size());
-        for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
-        std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
-        op->SetInputScale(scale.data(), pool());
-        op->Run(in.data(), got.data(), pool());
-        plain->Run(scaled_in.data(), want.data(), pool());
-        for (size_t i = 0; i < got.size(); ++i) {
-          // x * (s * w) against (x * s) * w: a rounding apart per product.
-          ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i])))
-              << (igemm ? "igemm" : "conv rows") << (masked ? " masked" : "") << " seed " << seed << " at " << i;
-        }
-      }
+      const std::string what = std::string(igemm ? "igemm" : "conv rows") + (masked ? ", masked" : "");
+      check(op.get(), plain.get(), 40, what);
+      check(op.get(), plain.get(), 41, what);  // each run its own scale
       // Another kernel after a scaled run: the other packing scales from its own weights.
-      ConvBlocking other;
-      if (igemm) other.igemm_max_reduction = 1;
       op->set_blocking(other);
       plain->set_blocking(other);
-      const std::vector<float> scale = Random(cin, 42);
-      std::vector<float> scaled_in(in.size());
-      for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
-      std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
-      op->SetInputScale(scale.data(), pool());
-      op->Run(in.data(), got.data(), pool());
-      plain->Run(scaled_in.data(), want.data(), pool());
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << "after switching kernels, at " << i;
-      }
+      check(op.get(), plain.get(), 42, what + ", then the other kernel");
     }
   }
 }
