@@ -321,8 +321,9 @@ class Fuser {
   // or fewer dims; x [1, H, W, C]): the conv reads x and scales its
   // weights by s at every run (a squeeze-excitation's scale). Only where
   // the weights are at most half of x, so that scaling them costs less
-  // than the pass over x it replaces: MobileNetV3's 28x28 and 14x14 blocks,
-  // not its 7x7 ones (960 -> 160 channels over 49 pixels).
+  // than the pass over x it replaces: MobileNetV3-Large's 28x28 blocks (120
+  // -> 40 channels over 784 pixels), not its 14x14 ones (480 -> 80 over 196:
+  // scaling those weights cost more than the MUL; benchmarks/README.md).
   void FoldChannelScales() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& mul = g_.nodes[i];
