@@ -322,7 +322,7 @@ class Fuser {
   // weights by s at every run (a squeeze-excitation's scale). Only where
   // the weights are at most half of x, so that scaling them costs less
   // than the pass over x it replaces: MobileNetV3-Large's 28x28 blocks (120
-  // -> 40 channels over 784 pixels), not its 14x14 ones (480 -> 80 over 196:
+  // -> 40 channels over 784 pixels), not its 14x14 ones (480 -> 112 over 196:
   // scaling those weights cost more than the MUL; benchmarks/README.md).
   void FoldChannelScales() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
