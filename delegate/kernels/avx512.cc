@@ -263,12 +263,6 @@ void DepthwiseRowsTaps(const RowsArgs& args, size_t channels, __m512 lo, __m512 
   });
 }
 
-// Input columns a segment of P output pixels reads at kernel width KW and
-// stride S: output pixel p, kernel column kx reads the segment's column
-// S * p + kx.
-template <size_t KW, size_t P, size_t S>
-constexpr size_t kSegmentColumns = S * (P - 1) + KW;
-
 // P output pixels from x0 of one output row, 16 channels from c (`mask`),
 // over KW kernel columns at stride S: each kernel row's input vectors are
 // loaded once and feed, from registers, every FMA that reads them. What

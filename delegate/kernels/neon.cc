@@ -249,7 +249,7 @@ template <size_t KW, size_t P, size_t S, bool kEdges>
 [[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
                                                          size_t c, size_t x0, float* out, float32x4_t lo,
                                                          float32x4_t hi) {
-  constexpr size_t kColumns = S * (P - 1) + KW;
+  constexpr size_t kColumns = kSegmentColumns<KW, P, S>;
   const size_t channels = a.channels;
   float32x4_t acc[P];
   #pragma GCC unroll 8

@@ -89,6 +89,12 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
   return ApplyStoreOp<ScalarVec>(v, a.store_op);
 }
 
+// Input columns a segment of P output pixels of an image-rows depthwise
+// kernel reads at kernel width KW and stride S: output pixel p, kernel
+// column kx reads the segment's column S * p + kx.
+template <size_t KW, size_t P, size_t S>
+constexpr size_t kSegmentColumns = S * (P - 1) + KW;
+
 // Steps one output row of an image-rows depthwise kernel (kernel width KW,
 // stride S) in segments of kP output pixels from x0, then one of the 1 to
 // kP - 1 left: segment(std::integral_constant<size_t, P>,
@@ -100,7 +106,7 @@ inline void ForEachImageRowSegment(const DepthwiseImageRowsArgs& a, Segment&& se
   const size_t width = a.output_width;
   size_t x0 = 0;
   for (; x0 + kP <= width; x0 += kP) {
-    if (S * x0 >= a.pad_left && S * x0 + S * (kP - 1) + KW - a.pad_left <= a.input_width) {
+    if (S * x0 >= a.pad_left && S * x0 + kSegmentColumns<KW, kP, S> - a.pad_left <= a.input_width) {
       segment(std::integral_constant<size_t, kP>{}, std::false_type{}, x0);
     } else {
       segment(std::integral_constant<size_t, kP>{}, std::true_type{}, x0);
