@@ -559,43 +559,51 @@ TEST_P(OperatorsTest, PointwiseConvReadsPixelsDirectly) {
 // times the scale: through the igemm and the tap-blocked kernel, masked or
 // not, the scale changed between runs (each run's own), a tile tail (45).
 TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
-  const int h = 6, w = 5, cin = 24, cout = 45;
-  SparseConvParams p = SameConv(1, h, w, cin, cout, 1, 1);
-  const size_t pixels = static_cast<size_t>(h) * w;
-  const std::vector<float> in = Random(pixels * cin, 31), weights = Random(cout * cin, 32), bias = Random(cout, 33),
-                           add = Random(cout, 34);
-  std::vector<uint8_t> mask(pixels, 1);
-  for (size_t i = 0; i < pixels; i += 3) mask[i] = 0;
-  // `op` with the scale of `seed` against `plain` on the scaled input.
-  auto check = [&](SparseConvOperator* op, SparseConvOperator* plain, unsigned seed, const std::string& what) {
-    const std::vector<float> scale = Random(cin, seed);
-    std::vector<float> scaled_in(in.size());
-    for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
-    std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
-    op->SetInputScale(scale.data(), pool());
-    op->Run(in.data(), got.data(), pool());
-    plain->Run(scaled_in.data(), want.data(), pool());
-    for (size_t i = 0; i < got.size(); ++i) {
-      // x * (s * w) against (x * s) * w: a rounding apart per product.
-      ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << what << ", seed " << seed << ", at " << i;
-    }
+  // Small weights (one task), and 6 tiles of 256 channels (split over the
+  // threads: tasks of at least 16 K weights).
+  struct Case {
+    int h, w, cin, cout;
   };
-  for (bool igemm : {true, false}) {
-    for (bool masked : {false, true}) {
-      ConvBlocking blocking, other;
-      (igemm ? other : blocking).igemm_max_reduction = 1;  // the tap-blocked kernel
-      auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
-      auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
-      ASSERT_NE(op, nullptr);
-      ASSERT_TRUE(op->TakesInputScale());
-      ASSERT_EQ(op->uses_igemm(), igemm);
-      const std::string what = std::string(igemm ? "igemm" : "conv rows") + (masked ? ", masked" : "");
-      check(op.get(), plain.get(), 40, what);
-      check(op.get(), plain.get(), 41, what);  // each run its own scale
-      // Another kernel after a scaled run: the other packing scales from its own weights.
-      op->set_blocking(other);
-      plain->set_blocking(other);
-      check(op.get(), plain.get(), 42, what + ", then the other kernel");
+  for (const Case& shape : {Case{6, 5, 24, 45}, Case{4, 4, 256, 96}}) {
+    const int h = shape.h, w = shape.w, cin = shape.cin, cout = shape.cout;
+    SparseConvParams p = SameConv(1, h, w, cin, cout, 1, 1);
+    const size_t pixels = static_cast<size_t>(h) * w;
+    const std::vector<float> in = Random(pixels * cin, 31), weights = Random(cout * cin, 32), bias = Random(cout, 33),
+                             add = Random(cout, 34);
+    std::vector<uint8_t> mask(pixels, 1);
+    for (size_t i = 0; i < pixels; i += 3) mask[i] = 0;
+    // `op` with the scale of `seed` against `plain` on the scaled input.
+    auto check = [&](SparseConvOperator* op, SparseConvOperator* plain, unsigned seed, const std::string& what) {
+      const std::vector<float> scale = Random(cin, seed);
+      std::vector<float> scaled_in(in.size());
+      for (size_t i = 0; i < in.size(); ++i) scaled_in[i] = in[i] * scale[i % cin];
+      std::vector<float> got(pixels * cout, -7.0f), want(pixels * cout, -7.0f);
+      op->SetInputScale(scale.data(), pool());
+      op->Run(in.data(), got.data(), pool());
+      plain->Run(scaled_in.data(), want.data(), pool());
+      for (size_t i = 0; i < got.size(); ++i) {
+        // x * (s * w) against (x * s) * w: a rounding apart per product.
+        ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << what << ", seed " << seed << ", at " << i;
+      }
+    };
+    for (bool igemm : {true, false}) {
+      for (bool masked : {false, true}) {
+        ConvBlocking blocking, other;
+        (igemm ? other : blocking).igemm_max_reduction = 1;  // the tap-blocked kernel
+        auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+        auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+        ASSERT_NE(op, nullptr);
+        ASSERT_TRUE(op->TakesInputScale());
+        ASSERT_EQ(op->uses_igemm(), igemm);
+        const std::string what = std::to_string(cin) + " -> " + std::to_string(cout) + ", " +
+                                 (igemm ? "igemm" : "conv rows") + (masked ? ", masked" : "");
+        check(op.get(), plain.get(), 40, what);
+        check(op.get(), plain.get(), 41, what);  // each run its own scale
+        // Another kernel after a scaled run: the other packing scales from its own weights.
+        op->set_blocking(other);
+        plain->set_blocking(other);
+        check(op.get(), plain.get(), 42, what + ", then the other kernel");
+      }
     }
   }
 }
