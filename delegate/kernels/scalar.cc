@@ -120,6 +120,12 @@ void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t 
   }
 }
 
+void PackIgemmTileFromConvTile(const float* conv_tile, const float* bias16, size_t first, size_t count,
+                               float* igemm_tile) {
+  std::copy(bias16, bias16 + kIgemmTile, igemm_tile);
+  std::copy(conv_tile + first * kConvTile, conv_tile + (first + count) * kConvTile, igemm_tile + kIgemmTile);
+}
+
 namespace {
 
 // Any rows through pointers: the reference the SIMD kernels are tested against.

@@ -150,6 +150,7 @@ DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name);
 // front of each tile's weights, so a call has almost no fixed cost (which
 // matters for 1x1 convs with a short reduction).
 constexpr size_t kIgemmTile = 16;  // output channels per packed tile
+static_assert(kIgemmTile == kConvTile, "PackIgemmTileFromConvTile copies conv tiles' rows");
 
 struct IgemmArgs {
   // Any count: every kernel steps through them in balanced blocks of its
@@ -197,6 +198,12 @@ size_t PackedIgemmWeightsSize(size_t taps, size_t tap_channels, size_t out_chann
 // tile is zero-padded.
 void PackIgemmWeights(const float* ohwi, const float* bias, size_t taps, size_t tap_channels,
                       size_t out_channels, float* packed);
+// One igemm tile for steps [first, first + count) of the reduction (a block
+// of it: a call with reduction_offset 0 reads them), from a tile of
+// PackConvWeights for the same 16 output channels ([reduction][16]), led by
+// `bias16` (16 floats).
+void PackIgemmTileFromConvTile(const float* conv_tile, const float* bias16, size_t first, size_t count,
+                               float* igemm_tile);
 
 // Register block height (rows per block) of each igemm kernel.
 constexpr size_t kIgemmRowsScalar = 4;

@@ -166,21 +166,13 @@ std::unique_ptr<SparseConvOperator> SparseConvOperator::Create(
                                group_cout, op->packed_weights_.data() + g * op->group_weights_);
     }
     op->conv_rows_ = kernels::SelectConvRows(nullptr);
-    // The same weights for the igemm kernel, each tile led by its bias.
-    std::vector<float> bias(cout, 0.0f);
-    for (size_t c = 0; c < cout; ++c) bias[c] = (conv_bias ? conv_bias[c] : 0.0f) + (add_bias ? add_bias[c] : 0.0f);
-    op->group_igemm_weights_ = kernels::PackedIgemmWeightsSize(op->kernel_taps_, op->kernel_channels_, group_cout);
-    op->igemm_weights_.resize(groups * op->group_igemm_weights_);
-    for (size_t g = 0; g < groups; ++g) {
-      kernels::PackIgemmWeights(weights + g * group_cout * taps * cin, bias.data() + g * group_cout, op->kernel_taps_,
-                                op->kernel_channels_, group_cout, op->igemm_weights_.data() + g * op->group_igemm_weights_);
-    }
     op->igemm_ = kernels::SelectIgemm();
   }
   op->conv_bias_.assign(cout, 0.0f);
   op->add_bias_.assign(cout, 0.0f);
   if (conv_bias) op->conv_bias_.assign(conv_bias, conv_bias + cout);
   if (add_bias) op->add_bias_.assign(add_bias, add_bias + cout);
+  op->LayOutIgemmWeights();  // the same weights for the igemm kernel, each tile led by its bias
   // A masked pixel is ((0 + cb) * 0 + ab) = ab through the activation.
   op->masked_value_.resize(cout);
   for (size_t c = 0; c < cout; ++c) {
@@ -252,6 +244,93 @@ void SparseConvOperator::ChooseImageRows() {
   by_image_rows_ = ImageRowsPay(active_pixels_.size(), pixels, static_cast<size_t>(params_.output_channels));
 }
 
+void SparseConvOperator::set_blocking(const ConvBlocking& blocking) {
+  blocking_ = blocking;
+  plan_ = WorkPlan();
+  ChooseImageRows();
+  ChooseComputeAll();
+  if (!unscaled_weights_.empty()) {
+    // Scaled weights back as packed: the igemm blocks may be laid out anew
+    // from packed_weights_ below; the next SetInputScale scales again.
+    std::copy(unscaled_weights_.begin(), unscaled_weights_.end(),
+              (unscaled_igemm_ ? igemm_weights_ : packed_weights_).begin());
+    unscaled_weights_.clear();
+  }
+  LayOutIgemmWeights();
+}
+
+SparseConvOperator::ReductionShape SparseConvOperator::ReductionBlockShape() const {
+  // Whole taps while a tap is short, else one tap split into balanced blocks
+  // of input channels.
+  // igemm: the whole reduction in one call up to igemm_blocked_from, else
+  // blocks of igemm_reduction_block: a row block's inputs of one block (10
+  // rows x 512 floats, 20 KB) stay in L1 while every tile pair of the pass
+  // reads them, where a whole reduction (ResNet's 7x7 layers: 4608 values,
+  // 184 KB) came from L2 again for each tile pair. ResNet-18's 3x3 conv of
+  // 512 channels at 7x7 alone, against XNNPACK, one process: 1.41x -> 1.64x
+  // at 1 thread, 1.25x -> 1.51x at 2; the 14x14 one (2304 values) was 4%
+  // slower blocked, hence the threshold. Same sums in the same order.
+  // ConvRows: blocks of reduction_block.
+  ReductionShape shape;
+  const size_t full_reduction = kernel_taps_ * kernel_channels_;
+  shape.igemm_blocked =
+      uses_igemm() && blocking_.igemm_reduction_block && full_reduction > blocking_.igemm_blocked_from;
+  const size_t reduction = uses_igemm() ? (shape.igemm_blocked ? blocking_.igemm_reduction_block : full_reduction)
+                                        : (blocking_.reduction_block ? blocking_.reduction_block : full_reduction);
+  const size_t taps_per_block = std::max<size_t>(1, reduction / kernel_channels_);
+  shape.taps_per_block =
+      params_.depthwise ? kernel_taps_ : CeilDiv(kernel_taps_, CeilDiv(kernel_taps_, taps_per_block));
+  shape.channels_per_block = CeilDiv(kernel_channels_, CeilDiv(kernel_channels_, reduction));
+  return shape;
+}
+
+void SparseConvOperator::LayOutIgemmWeights() {
+  if (params_.depthwise) return;
+  const ReductionShape shape = ReductionBlockShape();
+  const size_t taps = kernel_taps_, cin = kernel_channels_;
+  // Not blocked (or not igemm at all): one block, the whole reduction.
+  const size_t taps_per_block = shape.igemm_blocked ? shape.taps_per_block : taps;
+  const size_t channels_per_block = shape.igemm_blocked ? shape.channels_per_block : cin;
+  std::vector<ReductionBlock> blocks;
+  size_t offset = 0;
+  for (size_t tap = 0; tap < taps; tap += taps_per_block) {
+    for (size_t c = 0; c < cin; c += channels_per_block) {
+      ReductionBlock block;
+      block.tap = tap;
+      block.taps = std::min(taps_per_block, taps - tap);
+      block.channel = c;
+      block.channels = std::min(channels_per_block, cin - c);
+      block.offset = offset;
+      offset += group_tiles_ * block.tile_stride();
+      blocks.push_back(block);
+    }
+  }
+  const auto same = [](const ReductionBlock& x, const ReductionBlock& y) {
+    return x.tap == y.tap && x.taps == y.taps && x.channel == y.channel && x.channels == y.channels;
+  };
+  if (std::equal(blocks.begin(), blocks.end(), igemm_blocks_.begin(), igemm_blocks_.end(), same)) return;
+  igemm_blocks_ = std::move(blocks);
+  group_igemm_weights_ = offset;
+  const size_t groups = params_.groups, group_cout = params_.output_channels / groups;
+  igemm_weights_.assign(groups * group_igemm_weights_, 0.0f);
+  const size_t conv_tile_floats = taps * cin * kernels::kConvTile;
+  for (size_t g = 0; g < groups; ++g) {
+    for (size_t tile = 0; tile < group_tiles_; ++tile) {
+      float bias[kernels::kIgemmTile] = {};  // zeros past the group's last channel
+      for (size_t i = 0; i < kernels::kIgemmTile && tile * kernels::kIgemmTile + i < group_cout; ++i) {
+        const size_t c = g * group_cout + tile * kernels::kIgemmTile + i;
+        bias[i] = conv_bias_[c] + add_bias_[c];
+      }
+      const float* conv_tile = packed_weights_.data() + g * group_weights_ + tile * conv_tile_floats;
+      for (const ReductionBlock& block : igemm_blocks_) {
+        kernels::PackIgemmTileFromConvTile(
+            conv_tile, bias, block.tap * cin + block.channel, block.taps * block.channels,
+            igemm_weights_.data() + g * group_igemm_weights_ + block.offset + tile * block.tile_stride());
+      }
+    }
+  }
+}
+
 void SparseConvOperator::SetInputScale(const float* scale, ThreadPool* pool) {
   // The kernel in use reads one of the two packings: the igemm tiles lead
   // with their bias row (left as it is), the tap-blocked ones have none.
@@ -267,15 +346,32 @@ void SparseConvOperator::SetInputScale(const float* scale, ThreadPool* pool) {
     unscaled_weights_.assign(weights.begin(), weights.end());
     unscaled_igemm_ = igemm;
   }
-  const size_t cin = kernel_channels_, lead = kernels::kConvTile * (igemm ? 1 : 0);
-  const size_t tile_floats = lead + kernels::kConvTile * cin;
-  ParallelRanges(pool, weights.size() / tile_floats, std::max<size_t>(1, kMinScaledFloatsPerTask / tile_floats),
+  // The tiles to scale (one tap, one group: TakesInputScale): each reads
+  // input channels [channel, channel + channels) after `lead` floats (an
+  // igemm tile's bias), per block of the igemm's reduction.
+  struct ScaledTile {
+    size_t offset, channel, channels;
+  };
+  std::vector<ScaledTile> tiles;
+  const size_t lead = igemm ? kernels::kIgemmTile : 0;
+  if (igemm) {
+    for (const ReductionBlock& block : igemm_blocks_) {
+      for (size_t t = 0; t < group_tiles_; ++t) {
+        tiles.push_back({block.offset + t * block.tile_stride(), block.channel, block.channels});
+      }
+    }
+  } else {
+    for (size_t t = 0; t < group_tiles_; ++t) tiles.push_back({t * kernels::kConvTile * kernel_channels_, 0, kernel_channels_});
+  }
+  const size_t tile_floats = weights.size() / tiles.size();  // on average
+  ParallelRanges(pool, tiles.size(), std::max<size_t>(1, kMinScaledFloatsPerTask / tile_floats),
                  [&](size_t begin, size_t end) {
                    for (size_t t = begin; t < end; ++t) {
-                     const float* from = unscaled_weights_.data() + t * tile_floats;
-                     float* to = weights.data() + t * tile_floats;
+                     const float* from = unscaled_weights_.data() + tiles[t].offset;
+                     float* to = weights.data() + tiles[t].offset;
                      std::copy(from, from + lead, to);
-                     elementwise_->scale_rows(cin, kernels::kConvTile, from + lead, scale, to + lead);
+                     elementwise_->scale_rows(tiles[t].channels, kernels::kConvTile, from + lead,
+                                              scale + tiles[t].channel, to + lead);
                    }
                  });
 }
@@ -659,25 +755,11 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   plan.guided = threads > 1 && channel_chunks == 1 && p.batch == 1 && plan.row_tasks % threads == 0 &&
                 plan.row_tasks / threads >= 2;
   plan.channel_tasks = channel_chunks;  // 1 for depthwise; <= tiles by construction
-  // Reduction blocks: whole taps while a tap is short, else one tap split
-  // into balanced blocks of input channels.
-  // igemm: the whole reduction in one pass up to igemm_blocked_from, else
-  // blocks of igemm_reduction_block: a row block's inputs of one block (10
-  // rows x 512 floats, 20 KB) stay in L1 while every tile pair of the pass
-  // reads them, where a whole reduction (ResNet's 7x7 layers: 4608 values,
-  // 184 KB) came from L2 again for each tile pair. ResNet-18's 3x3 conv of
-  // 512 channels at 7x7 alone, against XNNPACK, one process: 1.41x -> 1.64x
-  // at 1 thread, 1.25x -> 1.51x at 2; the 14x14 one (2304 values) was 4%
-  // slower blocked, hence the threshold. Same sums in the same order.
-  // ConvRows: blocks of reduction_block.
-  const size_t full_reduction = kernel_taps_ * kernel_channels_;
-  const bool igemm_blocked = uses_igemm() && blocking_.igemm_reduction_block &&
-                             full_reduction > blocking_.igemm_blocked_from;
-  const size_t reduction = uses_igemm() ? (igemm_blocked ? blocking_.igemm_reduction_block : full_reduction)
-                                        : (blocking_.reduction_block ? blocking_.reduction_block : full_reduction);
-  const size_t taps_per_block = std::max<size_t>(1, reduction / kernel_channels_);
-  plan.taps_per_block = p.depthwise ? kernel_taps_ : CeilDiv(kernel_taps_, CeilDiv(kernel_taps_, taps_per_block));
-  plan.channels_per_block = CeilDiv(kernel_channels_, CeilDiv(kernel_channels_, reduction));
+  // Reduction blocks (see ReductionBlockShape).
+  const ReductionShape shape = ReductionBlockShape();
+  const bool igemm_blocked = shape.igemm_blocked;
+  plan.taps_per_block = shape.taps_per_block;
+  plan.channels_per_block = shape.channels_per_block;
   // igemm: tiles per pass over the rows, as many as fit tile_pass_bytes of
   // one block's weights (they stay in L2 while every row block of the task
   // streams them).
@@ -876,7 +958,6 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
       a.indirection_stride = taps;
       a.lo = p.output_min;
       a.hi = p.output_max;
-      a.tile_stride = kernels::IgemmTileFloats(taps, cin);
       // One call per pass (direct: per segment) and reduction block: the
       // kernel steps through the rows. ReadsPixelsDirectly: rows by
       // arithmetic from the segment's first pixel (its output at the pass's
@@ -894,36 +975,44 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         const size_t group = pass.group, tile0 = pass.tile0, tile_end = pass.tile_end, unit = pass.unit;
         a.rows = segment_rows;
         a.channels = pass.width;
-        a.packed = igemm_weights_.data() + group * group_igemm_weights_ + tile0 * a.tile_stride;
-        a.prefetch = a.packed + (tile_end - tile0) * a.tile_stride;
         if (direct) {
           first_input = segment_input;
           first_output = segment_output + pass.c0;
         }
-        // The next pass's weights, into L2 while this pass computes: in its
-        // first reduction block (the kernel spreads them over the row blocks).
-        const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
-        const bool next_in_group = tile_end < group_tiles_ && next_tiles > 0;
-        const size_t next_lines =
-            next_in_group && first_segment ? next_tiles * a.tile_stride / kernels::kIgemmTile : 0;
         // Reduction blocks in (tap, channel) order, the order of one
         // unblocked call: each adds to the sums the previous one left.
-        for (size_t tap = 0; tap < taps; tap += plan.taps_per_block) {
-          a.taps = std::min(plan.taps_per_block, taps - tap);
-          for (size_t c = 0; c < cin; c += plan.channels_per_block) {
-            a.tap_channels = std::min(plan.channels_per_block, cin - c);
-            a.input_offset = group * cin + c;
-            a.reduction_offset = tap * cin + c;
-            a.accumulate = tap > 0 || c > 0;
-            a.finish = tap + a.taps == taps && c + a.tap_channels == cin;
-            a.store_op = store_op;
-            if (!direct) {
-              a.indirection = indirection + tap;
-              a.outputs = rows;
-            }
-            a.prefetch_lines = tap == 0 && c == 0 ? next_lines : 0;
-            igemm_.fn(a);
+        // Each call asks for the next one's weights, into L2 while it
+        // computes (the kernel spreads them over its row blocks): the next
+        // block of this pass's tiles, after the last block the next pass's
+        // first block. Each lies in one range (igemm_weights_).
+        const float* group_weights = igemm_weights_.data() + group * group_igemm_weights_;
+        const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
+        const bool next_pass = tile_end < group_tiles_ && next_tiles > 0;
+        for (size_t b = 0; b < igemm_blocks_.size(); ++b) {
+          const ReductionBlock& block = igemm_blocks_[b];
+          a.taps = block.taps;
+          a.tap_channels = block.channels;
+          a.input_offset = group * cin + block.channel;
+          a.tile_stride = block.tile_stride();
+          a.packed = group_weights + block.offset + tile0 * a.tile_stride;
+          a.reduction_offset = 0;
+          a.accumulate = b > 0;
+          a.finish = b + 1 == igemm_blocks_.size();
+          a.store_op = store_op;
+          if (!direct) {
+            a.indirection = indirection + block.tap;
+            a.outputs = rows;
           }
+          a.prefetch_lines = 0;
+          if (first_segment) {
+            const bool next_block = !a.finish;
+            const ReductionBlock& next = igemm_blocks_[next_block ? b + 1 : 0];
+            const size_t next_tile0 = next_block ? tile0 : tile_end;
+            const size_t tiles_ahead = next_block ? tile_end - tile0 : (next_pass ? next_tiles : 0);
+            a.prefetch = group_weights + next.offset + next_tile0 * next.tile_stride();
+            a.prefetch_lines = tiles_ahead * next.tile_stride() / kernels::kIgemmTile;
+          }
+          igemm_.fn(a);
         }
       });
       return;

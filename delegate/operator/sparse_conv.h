@@ -160,12 +160,7 @@ class SparseConvOperator {
 
   const SparseConvParams& params() const { return params_; }
   const ConvBlocking& blocking() const { return blocking_; }
-  void set_blocking(const ConvBlocking& blocking) {
-    blocking_ = blocking;
-    plan_ = WorkPlan();
-    ChooseImageRows();
-    ChooseComputeAll();
-  }
+  void set_blocking(const ConvBlocking& blocking);
   // The threads of the pool its plan runs it on, where the plan knows (0:
   // not known). Some choices depend on it: see ChooseImageRows.
   void set_planned_threads(int threads) {
@@ -219,7 +214,7 @@ class SparseConvOperator {
     int num_threads = 0;  // the plan is for this many threads (0: none made yet)
     size_t row_tasks = 0, channel_tasks = 0;
     bool guided = false;  // row chunks shrink toward the back of each thread's range (RunRows)
-    size_t taps_per_block = 0;
+    size_t taps_per_block = 0;      // ConvRows (igemm: igemm_blocks_)
     size_t channels_per_block = 0;  // < channels only with one tap per block
     size_t tiles_per_pass = 0;      // channel tiles whose weights one pass over the rows streams
     size_t masked_tasks = 0;
@@ -232,7 +227,29 @@ class SparseConvOperator {
     size_t unit = 0, group = 0, tile0 = 0, tile_end = 0, c0 = 0, width = 0;
   };
 
+  // How the reduction (taps x input channels of each output) runs in
+  // blocks, one kernel call per block, tap blocks outer, their partial sums
+  // left in the output rows between calls: blocks of taps_per_block taps,
+  // or of channels_per_block channels of one tap. igemm_blocked: the igemm
+  // kernel runs a reduction this long in blocks (else whole).
+  struct ReductionShape {
+    size_t taps_per_block = 0, channels_per_block = 0;
+    bool igemm_blocked = false;
+  };
+  // One block of the igemm's reduction: taps [tap, tap + taps) x input
+  // channels [channel, channel + channels), its tiles (one per 16 output
+  // channels, kernels::IgemmTileFloats(taps, channels) floats each, led by
+  // the bias) at `offset` floats into a group's igemm weights.
+  struct ReductionBlock {
+    size_t tap = 0, taps = 0, channel = 0, channels = 0, offset = 0;
+    size_t tile_stride() const { return kernels::IgemmTileFloats(taps, channels); }
+  };
+
   SparseConvOperator() = default;
+  ReductionShape ReductionBlockShape() const;
+  // Lays igemm_weights_ out in the blocks of ReductionBlockShape (from
+  // packed_weights_ and the biases) unless they are laid out so already.
+  void LayOutIgemmWeights();
   void PlanIndirection(const float* input);
   // The patches of output rows [first_row, end_row) of every image.
   void FillRowPatches(const float* input, int first_row, int end_row);
@@ -270,7 +287,13 @@ class SparseConvOperator {
   AlignedFloats packed_weights_;
   kernels::ConvRowsFn conv_rows_ = nullptr;
   kernels::IgemmKernel igemm_{};
-  AlignedFloats igemm_weights_;             // per group: igemm tiles (bias = conv_bias + add_bias)
+  // Per group: igemm tiles (bias = conv_bias + add_bias), block after
+  // block of the reduction (igemm_blocks_), each block's tiles end to end:
+  // the weights an igemm call streams (a block of a pass's tiles) lie in one
+  // range, and so do the next call's, which it prefetches. One block: the
+  // layout of kernels::PackIgemmWeights.
+  AlignedFloats igemm_weights_;
+  std::vector<ReductionBlock> igemm_blocks_;
   AlignedFloats unscaled_weights_;          // SetInputScale: the weights in use as packed
   bool unscaled_igemm_ = false;             // of the igemm packing (else the tap-blocked one)
   size_t group_igemm_weights_ = 0;

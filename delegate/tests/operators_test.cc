@@ -586,23 +586,35 @@ TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
         ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::abs(want[i]))) << what << ", seed " << seed << ", at " << i;
       }
     };
-    for (bool igemm : {true, false}) {
+    // The igemm kernel (its reduction whole, or in blocks of 8 channels:
+    // weights laid out block by block) and the tap-blocked one; after
+    // scaled runs each switches to another (another kernel: the other
+    // packing scales from its own weights; igemm blocks: laid out anew).
+    ConvBlocking igemm, igemm_blocked, conv_rows;
+    igemm_blocked.igemm_blocked_from = 0;
+    igemm_blocked.igemm_reduction_block = 8;
+    conv_rows.igemm_max_reduction = 1;
+    struct Kernel {
+      const char* name;
+      bool igemm;
+      ConvBlocking blocking, then;
+    };
+    for (const Kernel& kernel : {Kernel{"igemm", true, igemm, conv_rows}, Kernel{"igemm in blocks", true, igemm_blocked, igemm},
+                                 Kernel{"conv rows", false, conv_rows, igemm_blocked}}) {
       for (bool masked : {false, true}) {
-        ConvBlocking blocking, other;
-        (igemm ? other : blocking).igemm_max_reduction = 1;  // the tap-blocked kernel
-        auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
-        auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), blocking);
+        auto op = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), kernel.blocking);
+        auto plain = MakeConv(p, weights, bias, add, masked ? mask.data() : nullptr, OutputStage(), kernel.blocking);
         ASSERT_NE(op, nullptr);
         ASSERT_TRUE(op->TakesInputScale());
-        ASSERT_EQ(op->uses_igemm(), igemm);
-        const std::string what = std::to_string(cin) + " -> " + std::to_string(cout) + ", " +
-                                 (igemm ? "igemm" : "conv rows") + (masked ? ", masked" : "");
+        ASSERT_EQ(op->uses_igemm(), kernel.igemm);
+        const std::string what = std::to_string(cin) + " -> " + std::to_string(cout) + ", " + kernel.name +
+                                 (masked ? ", masked" : "");
         check(op.get(), plain.get(), 40, what);
         check(op.get(), plain.get(), 41, what);  // each run its own scale
-        // Another kernel after a scaled run: the other packing scales from its own weights.
-        op->set_blocking(other);
-        plain->set_blocking(other);
-        check(op.get(), plain.get(), 42, what + ", then the other kernel");
+        op->set_blocking(kernel.then);
+        plain->set_blocking(kernel.then);
+        check(op.get(), plain.get(), 42, what + ", then another blocking");
+        check(op.get(), plain.get(), 43, what + ", then another blocking");
       }
     }
   }
