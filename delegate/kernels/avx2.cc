@@ -18,6 +18,11 @@ namespace {
 
 constexpr size_t kRows = 6;
 
+// The builtin kernels' clamp, std::min(std::max(v, lo), hi), lane-wise:
+// vmaxps / vminps return their second operand where either is NaN (or
+// both are zeros), so v goes second: a NaN stays NaN, -0 stays -0.
+inline __m256 Clamp(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
+
 // Loads a row's partial sums of channels [c0, c0 + width) (or zeros).
 inline void LoadAcc(const RowsArgs& args, const float* out, size_t width, __m256* acc0, __m256* acc1) {
   if (!args.accumulate) {
@@ -41,8 +46,8 @@ inline void StoreAcc(const RowsArgs& args, __m256 acc0, __m256 acc1, const TileB
   if (args.finish) {
     acc0 = _mm256_add_ps(_mm256_add_ps(acc0, _mm256_load_ps(bias.conv)), _mm256_load_ps(bias.add));
     acc1 = _mm256_add_ps(_mm256_add_ps(acc1, _mm256_load_ps(bias.conv + 8)), _mm256_load_ps(bias.add + 8));
-    acc0 = _mm256_min_ps(_mm256_max_ps(acc0, lo), hi);
-    acc1 = _mm256_min_ps(_mm256_max_ps(acc1, lo), hi);
+    acc0 = Clamp(acc0, lo, hi);
+    acc1 = Clamp(acc1, lo, hi);
   }
   if (width == kConvTile) {
     _mm256_storeu_ps(out, acc0);
@@ -160,7 +165,7 @@ inline __m256 Activate(__m256 v, StoreOp op) {
 inline void DepthwiseStore(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
                            __m256 hi, StoreOp op, float* out) {
   const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(conv_bias + c)), _mm256_loadu_ps(add_bias + c));
-  const __m256 clamped = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  const __m256 clamped = Clamp(v, lo, hi);
   _mm256_storeu_ps(out + c, Activate(clamped, op));
 }
 
@@ -311,8 +316,8 @@ void IgemmBlock(const IgemmArgs& a) {
     }
 #pragma GCC unroll 6
     for (size_t r = 0; r < R; ++r) {
-      __m256 v0 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi) : acc[r][0];
-      __m256 v1 = finish ? _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi) : acc[r][1];
+      __m256 v0 = finish ? Clamp(acc[r][0], lo, hi) : acc[r][0];
+      __m256 v1 = finish ? Clamp(acc[r][1], lo, hi) : acc[r][1];
       v0 = Activate(v0, store_op);
       v1 = Activate(v1, store_op);
       float* out = out_rows[r] + c0;

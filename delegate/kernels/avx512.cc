@@ -22,6 +22,11 @@ constexpr size_t kWeightsPrefetch = 448;
 
 inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << width) - 1u); }
 
+// The builtin kernels' clamp, std::min(std::max(v, lo), hi), lane-wise:
+// vmaxps / vminps return their second operand where either is NaN (or
+// both are zeros), so v goes second: a NaN stays NaN, -0 stays -0.
+inline __m512 Clamp(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, v)); }
+
 // StoreOp on a register of 16 outputs.
 inline __m512 Activate(__m512 v, StoreOp op) {
   return op == StoreOp::kNone ? v : (__m512)ApplyStoreOp<Avx512Vec>((Avx512Vec::F)v, op);
@@ -106,7 +111,7 @@ template <size_t R, size_t T>
     const __mmask16 mask = t + 1 == T ? last_mask : __mmask16{0xffff};
 #pragma GCC unroll 10
     for (size_t r = 0; r < R; ++r) {
-      __m512 v = c.finish ? _mm512_min_ps(_mm512_max_ps(acc[r][t], c.lo), c.hi) : acc[r][t];
+      __m512 v = c.finish ? Clamp(acc[r][t], c.lo, c.hi) : acc[r][t];
       v = Activate(v, c.store_op);
       _mm512_mask_storeu_ps(c.out[r] + c0 + t * kIgemmTile, mask, v);
     }
@@ -174,7 +179,7 @@ namespace {
 // The add bias, clamp and store op on an accumulator that started at the
 // conv bias.
 inline __m512 DepthwiseValue(__m512 acc, __m512 add_bias, __m512 lo, __m512 hi, StoreOp op) {
-  return Activate(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc, add_bias), lo), hi), op);
+  return Activate(Clamp(_mm512_add_ps(acc, add_bias), lo, hi), op);
 }
 
 // DepthwiseValue stored to the channels of `mask`.

@@ -692,6 +692,97 @@ TEST(KernelsTest, IgemmDirectRowsMatchPointerRows) {
   }
 }
 
+// A NaN input gives NaN outputs through the fused activation's clamp, as
+// the builtin kernels' std::min(std::max(v, lo), hi) gives (x86's min and
+// max instructions return their second operand where one is NaN: with the
+// clamp bound second, a NaN became the bound). Every igemm, ConvRows and
+// depthwise kernel this CPU runs, ReLU6 as the clamp; one input pixel holds
+// a NaN in one channel, the others are finite.
+TEST(KernelsTest, NanInputsStayNanThroughTheClamp) {
+  constexpr size_t kRowsN = 13, kChannels = 40, kNanPixel = 5, kNanChannel = 3;
+  std::vector<float> pixels(kRowsN * kChannels);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = 0.01f * static_cast<float>(i % 17);
+  pixels[kNanPixel * kChannels + kNanChannel] = std::nanf("");
+  std::vector<const float*> rows(kRowsN);
+  for (size_t r = 0; r < kRowsN; ++r) rows[r] = &pixels[r * kChannels];
+  std::vector<float> out(kRowsN * kChannels);
+  std::vector<float*> outputs(kRowsN);
+  for (size_t r = 0; r < kRowsN; ++r) outputs[r] = &out[r * kChannels];
+  const std::vector<float> weights(kChannels * kChannels, 0.25f), bias(kChannels, 0.5f);
+  // Row kNanPixel: every output channel (a 1x1 conv sums every input channel).
+  auto expect_nan_row = [&](const char* what) {
+    for (size_t r = 0; r < kRowsN; ++r)
+      for (size_t c = 0; c < kChannels; ++c) {
+        ASSERT_EQ(std::isnan(out[r * kChannels + c]), r == kNanPixel) << what << ": pixel " << r << " channel " << c;
+      }
+  };
+  for (const IgemmKernel& kernel : AllIgemms()) {
+    std::vector<float> packed(PackedIgemmWeightsSize(1, kChannels, kChannels));
+    PackIgemmWeights(weights.data(), bias.data(), 1, kChannels, kChannels, packed.data());
+    IgemmArgs a;
+    a.rows = kRowsN;
+    a.channels = kChannels;
+    a.tap_channels = kChannels;
+    a.indirection = rows.data();
+    a.outputs = outputs.data();
+    a.packed = packed.data();
+    a.lo = 0.0f;
+    a.hi = 6.0f;
+    std::fill(out.begin(), out.end(), -7.0f);
+    kernel.fn(a);
+    expect_nan_row(kernel.name);
+  }
+  std::vector<float> conv_packed(PackedConvWeightsSize(1, kChannels, kChannels));
+  PackConvWeights(weights.data(), 1, kChannels, kChannels, conv_packed.data());
+  const char* conv_rows_name = nullptr;
+  for (ConvRowsFn fn : {ConvRowsScalar, SelectConvRows(&conv_rows_name)}) {
+    RowsArgs args{kRowsN, 1, rows.data(), outputs.data(), conv_packed.data(), bias.data(), bias.data(), 0.0f, 6.0f};
+    std::fill(out.begin(), out.end(), -7.0f);
+    fn(args, kChannels, kChannels);
+    expect_nan_row(fn == ConvRowsScalar ? "conv rows scalar" : conv_rows_name);
+  }
+  // Depthwise, 1x1 taps: only the NaN channel of the NaN pixel.
+  std::vector<DepthwiseRowsFn> depthwise = {DepthwiseRowsScalar, SelectDepthwiseRows(nullptr)};
+#if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) depthwise.push_back(DepthwiseRowsAvx2);
+  if (CpuHasAvx512()) depthwise.push_back(DepthwiseRowsAvx512);
+#endif
+  for (DepthwiseRowsFn fn : depthwise) {
+    RowsArgs args{kRowsN, 1, rows.data(), outputs.data(), weights.data(), bias.data(), bias.data(), 0.0f, 6.0f};
+    std::fill(out.begin(), out.end(), -7.0f);
+    fn(args, kChannels, 1);
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_EQ(std::isnan(out[i]), i == kNanPixel * kChannels + kNanChannel) << "depthwise, output " << i;
+    }
+  }
+  // By image rows: a 3x3 conv over one row of 13 pixels (the rows above and
+  // below padding); outputs 4, 5 and 6 read the NaN in its channel.
+  for (DepthwiseImageRowsFn fn : {DepthwiseImageRowsScalar, SelectDepthwiseImageRows(nullptr)}) {
+    if (fn == nullptr) continue;
+    const float* input_rows[3] = {nullptr, pixels.data(), nullptr};
+    float* output_rows[1] = {out.data()};
+    DepthwiseImageRowsArgs args;
+    args.rows = 1;
+    args.input_rows = input_rows;
+    args.output_rows = output_rows;
+    args.channels = kChannels;
+    args.input_width = args.output_width = kRowsN;
+    args.kernel_height = args.kernel_width = 3;
+    args.pad_left = 1;
+    args.weights = weights.data();  // 9 x 40 of the 40 x 40 floats
+    args.conv_bias = args.add_bias = bias.data();
+    args.out_min = 0.0f;
+    args.out_max = 6.0f;
+    std::fill(out.begin(), out.end(), -7.0f);
+    fn(args);
+    for (size_t x = 0; x < kRowsN; ++x)
+      for (size_t c = 0; c < kChannels; ++c) {
+        const bool reads_nan = c == kNanChannel && x + 1 >= kNanPixel && x <= kNanPixel + 1;
+        ASSERT_EQ(std::isnan(out[x * kChannels + c]), reads_nan) << "depthwise by image rows, pixel " << x << " channel " << c;
+      }
+  }
+}
+
 }  // namespace
 }  // namespace kernels
 }  // namespace actsparse
