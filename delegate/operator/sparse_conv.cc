@@ -346,32 +346,27 @@ void SparseConvOperator::SetInputScale(const float* scale, ThreadPool* pool) {
     unscaled_weights_.assign(weights.begin(), weights.end());
     unscaled_igemm_ = igemm;
   }
-  // The tiles to scale (one tap, one group: TakesInputScale): each reads
-  // input channels [channel, channel + channels) after `lead` floats (an
-  // igemm tile's bias), per block of the igemm's reduction.
-  struct ScaledTile {
-    size_t offset, channel, channels;
-  };
-  std::vector<ScaledTile> tiles;
+  // The tiles to scale (one tap, one group: TakesInputScale): tile t of
+  // block t / group_tiles_ (the tap-blocked packing: one block) reads the
+  // block's input channels after `lead` floats (an igemm tile's bias).
   const size_t lead = igemm ? kernels::kIgemmTile : 0;
-  if (igemm) {
-    for (const ReductionBlock& block : igemm_blocks_) {
-      for (size_t t = 0; t < group_tiles_; ++t) {
-        tiles.push_back({block.offset + t * block.tile_stride(), block.channel, block.channels});
-      }
-    }
-  } else {
-    for (size_t t = 0; t < group_tiles_; ++t) tiles.push_back({t * kernels::kConvTile * kernel_channels_, 0, kernel_channels_});
-  }
-  const size_t tile_floats = weights.size() / tiles.size();  // on average
-  ParallelRanges(pool, tiles.size(), std::max<size_t>(1, kMinScaledFloatsPerTask / tile_floats),
+  const size_t blocks = igemm ? igemm_blocks_.size() : 1, tiles = blocks * group_tiles_;
+  const size_t tile_floats = weights.size() / tiles;  // on average
+  ParallelRanges(pool, tiles, std::max<size_t>(1, kMinScaledFloatsPerTask / tile_floats),
                  [&](size_t begin, size_t end) {
                    for (size_t t = begin; t < end; ++t) {
-                     const float* from = unscaled_weights_.data() + tiles[t].offset;
-                     float* to = weights.data() + tiles[t].offset;
+                     size_t offset = t * kernels::kConvTile * kernel_channels_, channel = 0;
+                     size_t channels = kernel_channels_;
+                     if (igemm) {
+                       const ReductionBlock& block = igemm_blocks_[t / group_tiles_];
+                       offset = block.offset + t % group_tiles_ * block.tile_stride();
+                       channel = block.channel;
+                       channels = block.channels;
+                     }
+                     const float* from = unscaled_weights_.data() + offset;
+                     float* to = weights.data() + offset;
                      std::copy(from, from + lead, to);
-                     elementwise_->scale_rows(tiles[t].channels, kernels::kConvTile, from + lead,
-                                              scale + tiles[t].channel, to + lead);
+                     elementwise_->scale_rows(channels, kernels::kConvTile, from + lead, scale + channel, to + lead);
                    }
                  });
 }

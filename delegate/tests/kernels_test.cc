@@ -716,9 +716,9 @@ TEST(KernelsTest, NanInputsStayNanThroughTheClamp) {
         ASSERT_EQ(std::isnan(out[r * kChannels + c]), r == kNanPixel) << what << ": pixel " << r << " channel " << c;
       }
   };
+  std::vector<float> packed(PackedIgemmWeightsSize(1, kChannels, kChannels));
+  PackIgemmWeights(weights.data(), bias.data(), 1, kChannels, kChannels, packed.data());
   for (const IgemmKernel& kernel : AllIgemms()) {
-    std::vector<float> packed(PackedIgemmWeightsSize(1, kChannels, kChannels));
-    PackIgemmWeights(weights.data(), bias.data(), 1, kChannels, kChannels, packed.data());
     IgemmArgs a;
     a.rows = kRowsN;
     a.channels = kChannels;
