@@ -480,29 +480,42 @@ TEST_P(OperatorsTest, GroupedConvWithOutputStage) {
   std::string error;
   auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), nullptr, mask.data(), &error, stage);
   ASSERT_NE(op, nullptr) << error;
-  std::vector<float> out(residual.size());
-  op->Run(in.data(), out.data(), pool(), residual.data());
-  for (int n = 0; n < batch; ++n)
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x)
-        for (int co = 0; co < cout; ++co) {
-          const int g = co / gout;
-          double acc = 0;
-          for (int ky = 0; ky < k; ++ky)
-            for (int kx = 0; kx < k; ++kx) {
-              const int iy = y - 1 + ky, ix = x - 1 + kx;
-              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-              for (int ci = 0; ci < gin; ++ci) {
-                acc += in[((n * h + iy) * w + ix) * cin + g * gin + ci] * weights[((co * k + ky) * k + kx) * gin + ci];
+  // The igemm kernel (its reduction whole, or in blocks of two taps: each
+  // group's weights laid out block by block) and the tap-blocked one.
+  ConvBlocking igemm, igemm_blocked, conv_rows;
+  igemm_blocked.igemm_blocked_from = 0;
+  igemm_blocked.igemm_reduction_block = 8;
+  conv_rows.igemm_max_reduction = 1;
+  const std::pair<const char*, ConvBlocking> blockings[] = {
+      {"igemm", igemm}, {"igemm in blocks", igemm_blocked}, {"conv rows", conv_rows}};
+  for (const auto& [name, blocking] : blockings) {
+    SCOPED_TRACE(name);
+    op->set_blocking(blocking);
+    ASSERT_EQ(op->uses_igemm(), &blocking != &blockings[2].second);
+    std::vector<float> out(residual.size());
+    op->Run(in.data(), out.data(), pool(), residual.data());
+    for (int n = 0; n < batch; ++n)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          for (int co = 0; co < cout; ++co) {
+            const int g = co / gout;
+            double acc = 0;
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx) {
+                const int iy = y - 1 + ky, ix = x - 1 + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                for (int ci = 0; ci < gin; ++ci) {
+                  acc += in[((n * h + iy) * w + ix) * cin + g * gin + ci] * weights[((co * k + ky) * k + kx) * gin + ci];
+                }
               }
-            }
-          const size_t o = ((n * h + y) * w + x) * cout + co;
-          // A masked pixel's conv output is 0 (no add bias here), then the stage.
-          const float conv = mask[y * w + x] ? std::max(static_cast<float>(acc) + bias[co], 0.0f) : 0.0f;
-          const float sum = std::min(conv + residual[o], 4.0f);
-          const float want = sum * std::min(std::max(sum + 3.0f, 0.0f), 6.0f) / 6.0f;
-          ASSERT_NEAR(out[o], want, 2e-5) << n << " " << y << " " << x << " " << co;
-        }
+            const size_t o = ((n * h + y) * w + x) * cout + co;
+            // A masked pixel's conv output is 0 (no add bias here), then the stage.
+            const float conv = mask[y * w + x] ? std::max(static_cast<float>(acc) + bias[co], 0.0f) : 0.0f;
+            const float sum = std::min(conv + residual[o], 4.0f);
+            const float want = sum * std::min(std::max(sum + 3.0f, 0.0f), 6.0f) / 6.0f;
+            ASSERT_NEAR(out[o], want, 2e-5) << n << " " << y << " " << x << " " << co;
+          }
+  }
   SparseConvParams bad = p;
   bad.groups = 5;
   EXPECT_EQ(SparseConvOperator::Create(bad, weights.data(), nullptr, nullptr, nullptr, &error), nullptr);
