@@ -82,6 +82,18 @@ SparseConvParams SameConv(int batch, int height, int width, int cin, int cout, i
 
 // A conv made with `blocking`, its masked outputs left unwritten if `skip`
 // (SkipMaskedOutputs); null (and a test failure) if it cannot be made.
+// The regular conv's kernels as blockings: igemm (the reduction whole),
+// igemm in reduction blocks of 8 values (the weights laid out block by
+// block) and the tap-blocked kernel.
+struct ConvKernelBlockings {
+  ConvBlocking igemm, igemm_blocked, conv_rows;
+  ConvKernelBlockings() {
+    igemm_blocked.igemm_blocked_from = 0;
+    igemm_blocked.igemm_reduction_block = 8;
+    conv_rows.igemm_max_reduction = 1;
+  }
+};
+
 std::unique_ptr<SparseConvOperator> MakeConv(const SparseConvParams& p, const std::vector<float>& weights,
                                              const std::vector<float>& bias, const std::vector<float>& add,
                                              const uint8_t* mask, const OutputStage& stage,
@@ -480,14 +492,11 @@ TEST_P(OperatorsTest, GroupedConvWithOutputStage) {
   std::string error;
   auto op = SparseConvOperator::Create(p, weights.data(), bias.data(), nullptr, mask.data(), &error, stage);
   ASSERT_NE(op, nullptr) << error;
-  // The igemm kernel (its reduction whole, or in blocks of two taps: each
-  // group's weights laid out block by block) and the tap-blocked one.
-  ConvBlocking igemm, igemm_blocked, conv_rows;
-  igemm_blocked.igemm_blocked_from = 0;
-  igemm_blocked.igemm_reduction_block = 8;
-  conv_rows.igemm_max_reduction = 1;
+  // Each kernel (igemm in blocks: two taps per block, each group's weights
+  // laid out block by block).
+  const ConvKernelBlockings each;
   const std::pair<const char*, ConvBlocking> blockings[] = {
-      {"igemm", igemm}, {"igemm in blocks", igemm_blocked}, {"conv rows", conv_rows}};
+      {"igemm", each.igemm}, {"igemm in blocks", each.igemm_blocked}, {"conv rows", each.conv_rows}};
   for (const auto& [name, blocking] : blockings) {
     SCOPED_TRACE(name);
     op->set_blocking(blocking);
@@ -603,10 +612,9 @@ TEST_P(OperatorsTest, InputScaleIsTheConvOfTheScaledInput) {
     // weights laid out block by block) and the tap-blocked one; after
     // scaled runs each switches to another (another kernel: the other
     // packing scales from its own weights; igemm blocks: laid out anew).
-    ConvBlocking igemm, igemm_blocked, conv_rows;
-    igemm_blocked.igemm_blocked_from = 0;
-    igemm_blocked.igemm_reduction_block = 8;
-    conv_rows.igemm_max_reduction = 1;
+    const ConvKernelBlockings blockings;
+    const ConvBlocking &igemm = blockings.igemm, &igemm_blocked = blockings.igemm_blocked,
+                       &conv_rows = blockings.conv_rows;
     struct Kernel {
       const char* name;
       bool igemm;
