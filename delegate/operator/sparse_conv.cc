@@ -325,7 +325,7 @@ void SparseConvOperator::LayOutIgemmWeights() {
       for (const ReductionBlock& block : igemm_blocks_) {
         kernels::PackIgemmTileFromConvTile(
             conv_tile, bias, block.tap * cin + block.channel, block.taps * block.channels,
-            igemm_weights_.data() + g * group_igemm_weights_ + block.offset + tile * block.tile_stride());
+            igemm_weights_.data() + IgemmTileOffset(g, block, tile));
       }
     }
   }
@@ -359,7 +359,7 @@ void SparseConvOperator::SetInputScale(const float* scale, ThreadPool* pool) {
                      size_t channels = kernel_channels_;
                      if (igemm) {
                        const ReductionBlock& block = igemm_blocks_[t / group_tiles_];
-                       offset = block.offset + t % group_tiles_ * block.tile_stride();
+                       offset = IgemmTileOffset(0, block, t % group_tiles_);
                        channel = block.channel;
                        channels = block.channels;
                      }
@@ -985,7 +985,6 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
         // computes (the kernel spreads them over its row blocks): the next
         // block of this pass's tiles, after the last block the next pass's
         // first block. Each lies in one range (igemm_weights_).
-        const float* group_weights = igemm_weights_.data() + group * group_igemm_weights_;
         const size_t next_tiles = std::min(tile_end - tile0, unit_end - (unit + tile_end - tile0));
         const bool next_pass = tile_end < group_tiles_ && next_tiles > 0;
         for (size_t b = 0; b < igemm_blocks_.size(); ++b) {
@@ -994,7 +993,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
           a.tap_channels = block.channels;
           a.input_offset = group * cin + block.channel;
           a.tile_stride = block.tile_stride();
-          a.packed = group_weights + block.offset + tile0 * a.tile_stride;
+          a.packed = igemm_weights_.data() + IgemmTileOffset(group, block, tile0);
           a.reduction_offset = 0;
           a.accumulate = b > 0;
           a.finish = b + 1 == igemm_blocks_.size();
@@ -1009,7 +1008,7 @@ void SparseConvOperator::RunRows(const float* input, float* output, ThreadPool* 
             const ReductionBlock& next = igemm_blocks_[next_block ? b + 1 : 0];
             const size_t next_tile0 = next_block ? tile0 : tile_end;
             const size_t tiles_ahead = next_block ? tile_end - tile0 : (next_pass ? next_tiles : 0);
-            a.prefetch = group_weights + next.offset + next_tile0 * next.tile_stride();
+            a.prefetch = igemm_weights_.data() + IgemmTileOffset(group, next, next_tile0);
             a.prefetch_lines = tiles_ahead * next.tile_stride() / kernels::kIgemmTile;
           }
           igemm_.fn(a);

@@ -250,6 +250,10 @@ class SparseConvOperator {
   // Lays igemm_weights_ out in the blocks of ReductionBlockShape (from
   // packed_weights_ and the biases) unless they are laid out so already.
   void LayOutIgemmWeights();
+  // Where tile `tile` of `group` starts for `block`, in floats into igemm_weights_.
+  size_t IgemmTileOffset(size_t group, const ReductionBlock& block, size_t tile) const {
+    return group * group_igemm_weights_ + block.offset + tile * block.tile_stride();
+  }
   void PlanIndirection(const float* input);
   // The patches of output rows [first_row, end_row) of every image.
   void FillRowPatches(const float* input, int first_row, int end_row);
