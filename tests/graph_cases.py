@@ -248,6 +248,13 @@ for _i, (_shape, _begin, _size) in enumerate([((1, 6, 5, 32), (0, 0, 0, 16), (1,
     CASES.append(Case(f"slice{_i}-{len(_shape)}d", _build))
 
 
+for _i, (_from, _to) in enumerate([((2, 1, 1, 45), (2, 9, 11, 45)), ((2, 9, 11, 1), (2, 9, 11, 7)),
+                                   ((1, 5, 1, 3), (4, 5, 6, 3)), ((6, 1), (2, 3, 6, 129))]):
+    def _build(g, rng, shape=_from, to=_to):
+        return [g.broadcast_to(g.unary("tanh", g.input("x", shape)), to)]
+    CASES.append(Case(f"broadcast_to{_i}-{len(_from)}d-to-{len(_to)}d", _build))
+
+
 # (The builtin CONCATENATION refuses a fused activation on float32.)
 for _axis, _act in ((3, "none"), (1, "none"), (0, "none"), (-1, "none")):
     def _build(g, rng, axis=_axis, act=_act):
@@ -324,6 +331,21 @@ def _grouped(g, rng):
     y = g.conv2d(y, _weights(rng, 24, 3, 3, 12, fan_in=108), rng.normal(0, 0.1, 24))
     return [g.add(y, g.pool2d(g.conv2d(x, _weights(rng, 24, 1, 1, 8, fan_in=8), np.zeros(24)), "average", 2,
                              stride=2), activation="relu")]
+
+
+@case("net-aspp-image-pooling")
+def _aspp(g, rng):
+    """DeepLab's ASPP head: dilated 3x3 branches, the image's mean through a
+    1x1 conv broadcast back over the map (BROADCAST_TO, as litert-torch
+    writes `expand`), all concatenated, a 1x1 conv and an upsampling."""
+    x = g.input("x", (2, 9, 11, 16))
+    a = g.conv2d(x, _weights(rng, 8, 1, 1, 16, fan_in=16), rng.normal(0, 0.1, 8), activation="relu")
+    b = g.conv2d(x, _weights(rng, 8, 3, 3, 16, fan_in=144), rng.normal(0, 0.1, 8), dilation=2, activation="relu")
+    p = g.mean(x, [1, 2], keep_dims=True)
+    p = g.conv2d(p, _weights(rng, 8, 1, 1, 16, fan_in=16), rng.normal(0, 0.1, 8), activation="relu")
+    p = g.broadcast_to(p, (2, 9, 11, 8))
+    y = g.conv2d(g.concatenation([a, b, p], 3), _weights(rng, 5, 1, 1, 24, fan_in=24), np.zeros(5))
+    return [g.resize_nearest(y, 18, 22)]
 
 
 @case("net-masked-residual", annotate=True)

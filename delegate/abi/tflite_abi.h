@@ -117,6 +117,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
   kTfLiteBuiltinHardSwish = 117,
+  kTfLiteBuiltinBroadcastTo = 130,
 };
 
 typedef struct TfLiteIntArray {

@@ -17,6 +17,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kReshape: return "RESHAPE";
     case OpType::kTranspose: return "TRANSPOSE";
     case OpType::kSlice: return "SLICE";
+    case OpType::kBroadcastTo: return "BROADCAST_TO";
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kSoftmax: return "SOFTMAX";

@@ -42,6 +42,7 @@ enum class OpType {
   kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
   kTranspose,
   kSlice,            // a box of the input: `begin` per dim, the output's shape
+  kBroadcastTo,      // the input repeated to the output's shape
   kConcatenation,
   kResizeNearest,
   kSoftmax,

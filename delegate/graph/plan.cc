@@ -408,6 +408,8 @@ class StepBuilder {
       }
       case OpType::kSlice:
         return MakeUnaryStep(SliceOperator::Create(in, node.begin, out, error), node);
+      case OpType::kBroadcastTo:
+        return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
       case OpType::kConcatenation: {
         std::vector<Shape> shapes;
         for (int t : node.inputs) shapes.push_back(g_.tensors[t].shape);

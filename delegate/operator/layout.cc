@@ -17,6 +17,47 @@ void Unflatten(size_t flat, const std::vector<size_t>& extents, size_t* coords) 
   }
 }
 
+// Fills `output` (total floats, row-major over `extent`, outermost first)
+// from `input`, moving `stride[j]` input floats per step of dim j: 0 repeats
+// (a broadcast dim). Rows of the innermost dim, split over the pool.
+void CopyStrided(const std::vector<size_t>& extent, const std::vector<size_t>& stride, size_t total,
+                 const float* input, float* output, ThreadPool* pool) {
+  const size_t inner = extent.back(), inner_stride = stride.back();
+  const std::vector<size_t> outer(extent.begin(), extent.end() - 1);
+  const size_t rows = total / inner;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / inner), [&](size_t begin, size_t end) {
+    size_t coords[kMaxRank] = {};
+    for (size_t row = begin; row < end; ++row) {
+      Unflatten(row, outer, coords);
+      size_t offset = 0;
+      for (size_t j = 0; j < outer.size(); ++j) offset += coords[j] * stride[j];
+      float* out = output + row * inner;
+      const float* in = input + offset;
+      if (inner_stride == 1) {
+        std::memcpy(out, in, inner * sizeof(float));
+      } else if (inner_stride == 0) {
+        std::fill(out, out + inner, *in);
+      } else {
+        for (size_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
+      }
+    }
+  });
+}
+
+// Appends an output dim of `extent` that steps `stride` input floats, merged
+// into the previous dim where that one steps over exactly this one (the
+// input lies contiguous across both, or both repeat). Dims of 1 vanish.
+void AppendStridedDim(size_t extent, size_t stride, std::vector<size_t>* extents, std::vector<size_t>* strides) {
+  if (extent == 1) return;
+  if (!extents->empty() && strides->back() == stride * extent) {
+    extents->back() *= extent;
+    strides->back() = stride;
+  } else {
+    extents->push_back(extent);
+    strides->push_back(stride);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
@@ -154,17 +195,7 @@ std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input,
   for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
   std::unique_ptr<TransposeOperator> op(new TransposeOperator());
   for (size_t i = 0; i < rank; ++i) {
-    const size_t extent = static_cast<size_t>(input[perm[i]]);
-    if (extent == 1) continue;
-    const size_t stride = in_stride[perm[i]];
-    // An output dim whose input dim lies right inside the previous one's merges with it.
-    if (!op->extent_.empty() && op->stride_.back() == stride * extent) {
-      op->extent_.back() *= extent;
-      op->stride_.back() = stride;
-    } else {
-      op->extent_.push_back(extent);
-      op->stride_.push_back(stride);
-    }
+    AppendStridedDim(static_cast<size_t>(input[perm[i]]), in_stride[perm[i]], &op->extent_, &op->stride_);
   }
   if (op->extent_.empty()) {
     op->extent_.push_back(1);
@@ -229,24 +260,38 @@ void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool)
                    });
     return;
   }
-  const size_t inner = extent_.back(), inner_stride = stride_.back();
-  const std::vector<size_t> outer(extent_.begin(), extent_.end() - 1);
-  const size_t rows = total_ / inner;
-  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / inner), [&](size_t begin, size_t end) {
-    size_t coords[kMaxRank] = {};
-    for (size_t row = begin; row < end; ++row) {
-      Unflatten(row, outer, coords);
-      size_t offset = 0;
-      for (size_t j = 0; j < outer.size(); ++j) offset += coords[j] * stride_[j];
-      float* out = output + row * inner;
-      const float* in = input + offset;
-      if (inner_stride == 1) {
-        std::memcpy(out, in, inner * sizeof(float));
-      } else {
-        for (size_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
-      }
-    }
-  });
+  CopyStrided(extent_, stride_, total_, input, output, pool);
+}
+
+std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input, const Shape& output,
+                                                             std::string* error) {
+  // The input's dims line up with the output's last ones; each is the
+  // output's or 1 (repeated along that dim).
+  const size_t rank = output.size();
+  bool valid = !output.empty() && rank <= static_cast<size_t>(kMaxRank) && input.size() <= rank;
+  const size_t lead = valid ? rank - input.size() : 0;
+  for (size_t i = 0; valid && i < input.size(); ++i) valid = input[i] == output[lead + i] || input[i] == 1;
+  if (!valid) {
+    *error = "broadcast_to: input " + ShapeText(input) + " does not broadcast to " + ShapeText(output);
+    return nullptr;
+  }
+  std::vector<size_t> in_stride(input.size(), 1);
+  for (size_t i = input.size(); i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  std::unique_ptr<BroadcastOperator> op(new BroadcastOperator());
+  for (size_t i = 0; i < rank; ++i) {
+    const bool repeated = i < lead || input[i - lead] == 1;
+    AppendStridedDim(static_cast<size_t>(output[i]), repeated ? 0 : in_stride[i - lead], &op->extent_, &op->stride_);
+  }
+  if (op->extent_.empty()) {
+    op->extent_.push_back(1);
+    op->stride_.push_back(1);
+  }
+  op->total_ = NumElements(output);
+  return op;
+}
+
+void BroadcastOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  CopyStrided(extent_, stride_, total_, input, output, pool);
 }
 
 std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>& inputs, int axis, float lo,

@@ -1,7 +1,8 @@
 // Operators that move data without arithmetic (float32, any rank up to
 // kMaxRank unless noted): PAD / PADV2 with a constant, SLICE, TRANSPOSE,
-// CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR (NHWC) and a
-// plain copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
+// BROADCAST_TO, CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR
+// (NHWC) and a plain copy (RESHAPE when it cannot alias). Knows nothing of
+// TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 
@@ -67,6 +68,22 @@ class TransposeOperator {
   // the outer dims in order): blocked 2-D transposes, one per outer index.
   bool blocked_2d_ = false;
   kernels::TransposeFn transpose_ = nullptr;  // the blocks' kernel
+};
+
+// BROADCAST_TO: the input repeated along the output's extra leading dims
+// and along its dims of 1 (numpy's rule, one direction: the input's dims
+// line up with the output's last ones).
+class BroadcastOperator {
+ public:
+  static std::unique_ptr<BroadcastOperator> Create(const Shape& input, const Shape& output, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  BroadcastOperator() = default;
+  // After merging output dims that read the input contiguously, or that all
+  // repeat: output extents and the input stride of each (0: repeated).
+  std::vector<size_t> extent_, stride_;
+  size_t total_ = 0;
 };
 
 class ConcatOperator {

@@ -236,6 +236,37 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
   EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is not float32"), std::string::npos) << s.refusals[1];
 }
 
+// BROADCAST_TO is claimed with a constant target shape that is the
+// output's and that the input broadcasts to; otherwise it stays with the
+// runtime, with the reason.
+TEST(DelegateTest, BroadcastToNeedsAConstantShapeTheInputBroadcastsTo) {
+  FakeGraph graph;
+  const int input = graph.AddTensor(kTfLiteFloat32, {1, 1, 1, 4});
+  auto broadcast = [&](const std::vector<int>& from, const std::vector<int32_t>& shape, const std::vector<int>& out,
+                       bool constant_shape) {
+    const int x = from == std::vector<int>{1, 1, 1, 4} ? input : graph.AddTensor(kTfLiteFloat32, from);
+    const int target = graph.AddTensor(kTfLiteInt32, {static_cast<int>(shape.size())},
+                                       constant_shape ? kTfLiteMmapRo : kTfLiteArenaRw);
+    if (constant_shape) graph.SetConstant(target, shape);
+    return graph.AddNode(kTfLiteBuiltinBroadcastTo, {x, target}, {graph.AddTensor(kTfLiteFloat32, out)});
+  };
+  broadcast({1, 1, 1, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}, true);
+  broadcast({1, 1, 1, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}, false);
+  broadcast({1, 2, 1, 4}, {1, 3, 5, 4}, {1, 3, 5, 4}, true);
+  broadcast({1, 1, 1, 4}, {2, 3, 5, 4}, {2, 3, 6, 4}, true);
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(graph.context(), d.delegate), kTfLiteOk);
+  const PrepareSummary& s = d.impl->last_prepare();
+  EXPECT_EQ(graph.replaced_nodes(), std::vector<int>({0}));
+  ASSERT_EQ(s.refusals.size(), 3u);
+  EXPECT_NE(s.refusals[0].find("node 1 (BROADCAST_TO): shape is not a constant int32/int64 tensor"),
+            std::string::npos) << s.refusals[0];
+  EXPECT_NE(s.refusals[1].find("node 2 (BROADCAST_TO): input [1,2,1,4] does not broadcast to [1,3,5,4]"),
+            std::string::npos) << s.refusals[1];
+  EXPECT_NE(s.refusals[2].find("node 3 (BROADCAST_TO): shape constant differs from the output [2,3,6,4]"),
+            std::string::npos) << s.refusals[2];
+}
+
 struct RefusalCase {
   const char* what;
   std::function<void(ChainGraph*)> mutate;

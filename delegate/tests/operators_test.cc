@@ -1,6 +1,6 @@
 // The operators added for whole-graph claiming, against naive loops written
 // here: broadcasting binary ops, pooling, MEAN, SOFTMAX, PAD, SLICE, TRANSPOSE,
-// CONCATENATION, RESIZE_NEAREST_NEIGHBOR, grouped convs and the conv output
+// BROADCAST_TO, CONCATENATION, RESIZE_NEAREST_NEIGHBOR, grouped convs and the conv output
 // stage (residual + activation). Each runs without a pool and on 2 threads.
 #include <gtest/gtest.h>
 
@@ -415,6 +415,38 @@ TEST_P(OperatorsTest, TransposeAnyPermutation) {
   }
   std::string error;
   EXPECT_EQ(TransposeOperator::Create({2, 3}, {0, 0}, &error), nullptr);
+}
+
+// A pooled vector over a feature map (DeepLab's image pooling), a map over
+// channels, inner and outer dims at once, new leading dims, a scalar, a
+// copy; shapes that do not broadcast refused. Every element against the
+// numpy rule (BroadcastIndex).
+TEST_P(OperatorsTest, BroadcastToRepeatsDimsOfOne) {
+  for (const auto& c : std::vector<std::pair<Shape, Shape>>{{{2, 1, 1, 45}, {2, 9, 11, 45}},
+                                                            {{2, 9, 11, 1}, {2, 9, 11, 7}},
+                                                            {{1, 5, 1, 3}, {4, 5, 6, 3}},
+                                                            {{6, 1}, {2, 3, 6, 129}},
+                                                            {{1}, {3, 4}},
+                                                            {{3, 4, 5}, {3, 4, 5}},
+                                                            {{1, 1, 1, 1, 2}, {2, 3, 1, 4, 2}}}) {
+    const Shape& in_shape = c.first;
+    const Shape& out_shape = c.second;
+    const std::vector<float> in = Random(NumElements(in_shape), 14);
+    std::string error;
+    auto op = BroadcastOperator::Create(in_shape, out_shape, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(NumElements(out_shape), -7.0f);
+    op->Run(in.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_EQ(out[i], in[BroadcastIndex(in_shape, Coords(i, out_shape))])
+          << ShapeText(in_shape) << " to " << ShapeText(out_shape) << " element " << i;
+    }
+  }
+  std::string error;
+  EXPECT_EQ(BroadcastOperator::Create({2, 1, 3}, {2, 4, 4}, &error), nullptr);
+  EXPECT_NE(error.find("broadcast_to: input [2,1,3] does not broadcast to [2,4,4]"), std::string::npos) << error;
+  EXPECT_EQ(BroadcastOperator::Create({1, 2, 3}, {2, 3}, &error), nullptr);
+  EXPECT_NE(error.find("does not broadcast"), std::string::npos) << error;
 }
 
 TEST_P(OperatorsTest, ConcatenateAlongEachAxis) {

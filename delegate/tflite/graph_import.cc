@@ -93,6 +93,8 @@ class Importer {
         return Transpose();
       case kTfLiteBuiltinSlice:
         return Slice();
+      case kTfLiteBuiltinBroadcastTo:
+        return BroadcastTo();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -384,6 +386,27 @@ class Importer {
 
   // SLICE(input, begin, size): a size of -1 runs to the end of its dim; the
   // output tensor's shape must be what begin and size give.
+  // BROADCAST_TO: the target shape a constant, the output's static shape.
+  bool BroadcastTo() {
+    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    std::vector<int64_t> shape;
+    if (!IntConstant(Input(1), "shape", &shape)) return false;
+    const Shape out = Dims(T(context_, out_.output));
+    if (!std::equal(shape.begin(), shape.end(), out.begin(), out.end())) {
+      return Fail("shape constant differs from the output " + ShapeText(out));
+    }
+    // The input's dims line up with the output's last ones, each equal or 1.
+    const Shape in = Dims(T(context_, Input(0)));
+    bool broadcasts = in.size() <= out.size();
+    for (size_t i = 0; broadcasts && i < in.size(); ++i) {
+      broadcasts = in[i] == 1 || in[i] == out[out.size() - in.size() + i];
+    }
+    if (!broadcasts) return Fail("input " + ShapeText(in) + " does not broadcast to " + ShapeText(out));
+    out_.type = graph::OpType::kBroadcastTo;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
   bool Slice() {
     if (node_.inputs->size != 3 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     std::vector<int64_t> begin, size;

@@ -87,12 +87,13 @@ class GraphBuilder:
         return self._tensor(name, array.shape, len(self.model.buffers) - 1, dtype)
 
     def op(self, builtin: int, inputs: Sequence[int], outputs: Sequence[int],
-           options_type: int = 0, options: Any = None) -> int:
+           options_type: int = 0, options: Any = None, version: int = 1) -> int:
+        """Appends an operator; ``version`` is the op's (the runtime looks kernels up by code and version)."""
         if builtin not in self._opcode_index:
             code = self._s.OperatorCodeT()
             code.builtinCode = builtin
             code.deprecatedBuiltinCode = min(builtin, 127)
-            code.version = 1
+            code.version = version
             self._opcode_index[builtin] = len(self.model.operatorCodes)
             self.model.operatorCodes.append(code)
         op = self._s.OperatorT()
@@ -294,6 +295,16 @@ class GraphBuilder:
         self.op(s.BuiltinOperator.SLICE, [x, self.constant(f"{name}/begin", np.array(begin, np.int32)),
                                           self.constant(f"{name}/size", np.array(size, np.int32))], [out],
                 s.BuiltinOptions.SliceOptions, s.SliceOptionsT())
+        return out
+
+    def broadcast_to(self, x: int, shape: Sequence[int], name: str = "broadcast_to") -> int:
+        """BROADCAST_TO: ``x`` repeated to ``shape`` (numpy's rule: ``x``'s dims line up with the last
+        ones of ``shape``, each equal or 1)."""
+        s = self._s
+        out = self.activation(f"{name}/out", shape)
+        self.op(s.BuiltinOperator.BROADCAST_TO, [x, self.constant(f"{name}/shape", np.array(shape, np.int32))],
+                [out], s.BuiltinOptions.BroadcastToOptions, s.BroadcastToOptionsT(),
+                version=2)  # the builtin kernel starts at version 2 (as litert-torch writes it)
         return out
 
     def concatenation(self, inputs: Sequence[int], axis: int, *, activation: str = "none",
