@@ -333,6 +333,24 @@ def _grouped(g, rng):
                              stride=2), activation="relu")]
 
 
+@case("net-silu-squeeze-excitation-in-nchw")
+def _mbconv_nchw(g, rng):
+    """EfficientNet's MBConv as litert-torch writes it: the depthwise conv's
+    output transposed to NCHW for SiLU (LOGISTIC, MUL) and the
+    squeeze-excitation, then back to NHWC for the 1x1 project conv."""
+    x = g.input("x", (2, 9, 11, 16))
+    y = g.conv2d(x, _weights(rng, 48, 1, 1, 16, fan_in=16), rng.normal(0, 0.1, 48))
+    y = g.depthwise_conv2d(y, _weights(rng, 1, 5, 5, 48, fan_in=25), rng.normal(0, 0.1, 48), stride=2)
+    t = g.transpose(y, [0, 3, 1, 2])
+    t = g.mul(t, g.unary("logistic", t))
+    s = g.reshape(g.mean(t, [2, 3], keep_dims=True), (2, 1, 1, 48))
+    s = g.conv2d(s, _weights(rng, 4, 1, 1, 48, fan_in=48), rng.normal(0, 0.1, 4), activation="relu")
+    s = g.unary("logistic", g.conv2d(s, _weights(rng, 48, 1, 1, 4, fan_in=4), rng.normal(0, 0.1, 48)))
+    t = g.mul(t, g.reshape(s, (2, 48, 1, 1)))
+    y = g.transpose(t, [0, 2, 3, 1])
+    return [g.conv2d(y, _weights(rng, 24, 1, 1, 48, fan_in=48), np.zeros(24))]
+
+
 @case("net-aspp-image-pooling")
 def _aspp(g, rng):
     """DeepLab's ASPP head: dilated 3x3 branches, the image's mean through a

@@ -19,12 +19,13 @@ class Fuser {
       : g_(*graph), options_(options), dead_(graph->nodes.size(), false) {}
 
   std::vector<std::string> Run() {
+    // SiLU first: as one unary op it moves before a transpose as HARD_SWISH does.
+    FuseSilu();
     UnariesBeforeTransposes();
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
     RemoveUnread();
     FusePads();
-    FuseSilu();
     FuseResiduals();
     FuseActivations();
     FoldChannelScales();

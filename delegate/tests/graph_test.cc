@@ -147,8 +147,8 @@ TEST(GraphTest, FusionPassesFuseAndKeepTheResult) {
     for (size_t i = 0; i < fused.size(); ++i) ASSERT_NEAR(fused[i], unfused[i], 1e-5) << i;
   }
   EXPECT_EQ(fusions, std::vector<std::string>({
-                         "PAD#0 into CONV_2D#1",
                          "LOGISTIC#2 into MUL#3 (SiLU)",
+                         "PAD#0 into CONV_2D#1",
                          "ADD#5 into CONV_2D#4 (residual)",
                          "MUL#3+SiLU into CONV_2D#1 (activation)",
                          "HARD_SWISH#7 into DEPTHWISE_CONV_2D#6 (activation)",
@@ -189,6 +189,42 @@ TEST(GraphTest, UnaryAfterATransposeJoinsTheConvBeforeIt) {
                          "HARD_SWISH#2 moved before TRANSPOSE#1",
                          "TRANSPOSE#1 into MEAN#3 (mean of the untransposed input)",
                          "HARD_SWISH#2 into CONV_2D#0 (activation)",
+                     }));
+}
+
+// litert-torch's EfficientNet block: a depthwise conv, TRANSPOSE to NCHW,
+// SiLU (LOGISTIC and MUL), a squeeze-excitation in NCHW (MEAN over H and W,
+// LOGISTIC, MUL), TRANSPOSE back, a 1x1 conv. The SiLU, as one unary op,
+// moves before the transpose and joins the depthwise conv; the MEAN reads
+// through the first transpose and both transposes around the scale's MUL
+// go: no transpose runs.
+TEST(GraphTest, SiluAndSqueezeExcitationBetweenTransposesRunUntransposed) {
+  Builder b;
+  const int x = b.Tensor({1, 6, 7, 16}, true);
+  const int dw = b.Tensor({1, 6, 7, 16}), t = b.Tensor({1, 16, 6, 7}), sig = b.Tensor({1, 16, 6, 7});
+  const int silu = b.Tensor({1, 16, 6, 7}), pooled = b.Tensor({1, 16, 1, 1}), scale = b.Tensor({1, 16, 1, 1});
+  const int scaled = b.Tensor({1, 16, 6, 7}), back = b.Tensor({1, 6, 7, 16}), out = b.Tensor({1, 6, 7, 8}, true);
+  Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {x}, dw, "DEPTHWISE_CONV_2D#0");
+  depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+  depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
+  depthwise.conv.weights = b.Constant(9 * 16, 60);
+  b.Add(OpType::kTranspose, {dw}, t, "TRANSPOSE#1").axes = {0, 3, 1, 2};
+  b.Unary(kernels::UnaryOp::kSigmoid, t, sig, "LOGISTIC#2");
+  b.Add(OpType::kBinary, {t, sig}, silu, "MUL#3").binary_op = kernels::BinaryOp::kMul;
+  b.Add(OpType::kMean, {silu}, pooled, "MEAN#4").axes = {2, 3};
+  b.Unary(kernels::UnaryOp::kSigmoid, pooled, scale, "LOGISTIC#5");
+  b.Add(OpType::kBinary, {silu, scale}, scaled, "MUL#6").binary_op = kernels::BinaryOp::kMul;
+  b.Add(OpType::kTranspose, {scaled}, back, "TRANSPOSE#7").axes = {0, 2, 3, 1};
+  b.Conv(back, out, 16, 8, 1, 61, "CONV_2D#8");
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(6 * 7 * 16, 6), 1e-6);
+  EXPECT_EQ(fusions, std::vector<std::string>({
+                         "LOGISTIC#2 into MUL#3 (SiLU)",
+                         "MUL#3+SiLU moved before TRANSPOSE#1",
+                         "TRANSPOSE#1 into MEAN#4 (mean of the untransposed input)",
+                         "TRANSPOSE#1 into MUL#6 (transposes around it removed)",
+                         "TRANSPOSE#7 into MUL#6 (transposes around it removed)",
+                         "MUL#3+SiLU into DEPTHWISE_CONV_2D#0 (activation)",
+                         "MUL#6 into CONV_2D#8 (channel scale into its weights)",
                      }));
 }
 
