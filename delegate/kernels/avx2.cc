@@ -156,17 +156,11 @@ void ConvRowsAvx2(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
-// StoreOp on a register of 8 outputs.
-inline __m256 Activate(__m256 v, StoreOp op) {
-  return op == StoreOp::kNone ? v : (__m256)ApplyStoreOp<Avx2Vec>((Avx2Vec::F)v, op);
-}
-
-// Biases, clamp and store op on 8 channels of one depthwise output row.
-inline void DepthwiseStore(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
-                           __m256 hi, StoreOp op, float* out) {
+// Biases and clamp on 8 channels of one depthwise output row.
+inline __m256 DepthwiseValue(const float* conv_bias, const float* add_bias, __m256 acc, size_t c, __m256 lo,
+                             __m256 hi) {
   const __m256 v = _mm256_add_ps(_mm256_add_ps(acc, _mm256_loadu_ps(conv_bias + c)), _mm256_loadu_ps(add_bias + c));
-  const __m256 clamped = Clamp(v, lo, hi);
-  _mm256_storeu_ps(out + c, Activate(clamped, op));
+  return Clamp(v, lo, hi);
 }
 
 // P output rows (pixels) at once, 16 channels per step. A depthwise conv is
@@ -203,11 +197,11 @@ template <size_t P>
         acc[p][1] = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), w1, acc[p][1]);
       }
     }
-#pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(conv_bias, add_bias, acc[p][0], c, lo, hi, store_op, out[p]);
-      DepthwiseStore(conv_bias, add_bias, acc[p][1], c + 8, lo, hi, store_op, out[p]);
-    }
+    // Vector i is pixel i / 2, channels c + 8 * (i % 2).
+    StoreThroughOp<Avx2Vec, 2 * P, __m256>(
+        store_op,
+        [&](size_t i) { return DepthwiseValue(conv_bias, add_bias, acc[i / 2][i % 2], c + 8 * (i % 2), lo, hi); },
+        [&](size_t i, __m256 v) { _mm256_storeu_ps(out[i / 2] + c + 8 * (i % 2), v); });
   }
   for (; c + 8 <= channels; c += 8) {
     __m256 acc[P];
@@ -219,8 +213,9 @@ template <size_t P>
 #pragma GCC unroll 4
       for (size_t p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(ind[p * stride + t] + c), w0, acc[p]);
     }
-#pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(conv_bias, add_bias, acc[p], c, lo, hi, store_op, out[p]);
+    StoreThroughOp<Avx2Vec, P, __m256>(
+        store_op, [&](size_t p) { return DepthwiseValue(conv_bias, add_bias, acc[p], c, lo, hi); },
+        [&](size_t p, __m256 v) { _mm256_storeu_ps(out[p] + c, v); });
   }
   for (; c < channels; ++c) {
 #pragma GCC unroll 4
@@ -314,22 +309,20 @@ void IgemmBlock(const IgemmArgs& a) {
         }
       }
     }
-#pragma GCC unroll 6
-    for (size_t r = 0; r < R; ++r) {
-      __m256 v0 = finish ? Clamp(acc[r][0], lo, hi) : acc[r][0];
-      __m256 v1 = finish ? Clamp(acc[r][1], lo, hi) : acc[r][1];
-      v0 = Activate(v0, store_op);
-      v1 = Activate(v1, store_op);
-      float* out = out_rows[r] + c0;
-      if (width == kIgemmTile) {
-        _mm256_storeu_ps(out, v0);
-        _mm256_storeu_ps(out + 8, v1);
-      } else {
-        alignas(32) float tmp[kIgemmTile];
-        _mm256_store_ps(tmp, v0);
-        _mm256_store_ps(tmp + 8, v1);
-        std::copy(tmp, tmp + width, out);
-      }
+    // Vector i is row i / 2, channels c0 + 8 * (i % 2); a partial tile
+    // goes through a buffer of the whole tile.
+    alignas(32) float tile_out[R][kIgemmTile];
+    StoreThroughOp<Avx2Vec, 2 * R, __m256>(
+        store_op, [&](size_t i) { return finish ? Clamp(acc[i / 2][i % 2], lo, hi) : acc[i / 2][i % 2]; },
+        [&](size_t i, __m256 v) {
+          if (width == kIgemmTile) {
+            _mm256_storeu_ps(out_rows[i / 2] + c0 + 8 * (i % 2), v);
+          } else {
+            _mm256_store_ps(tile_out[i / 2] + 8 * (i % 2), v);
+          }
+        });
+    if (width != kIgemmTile) {
+      for (size_t r = 0; r < R; ++r) std::copy(tile_out[r], tile_out[r] + width, out_rows[r] + c0);
     }
   }
 }

@@ -27,11 +27,6 @@ inline __mmask16 WidthMask(size_t width) { return static_cast<__mmask16>((1u << 
 // both are zeros), so v goes second: a NaN stays NaN, -0 stays -0.
 inline __m512 Clamp(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, v)); }
 
-// StoreOp on a register of 16 outputs.
-inline __m512 Activate(__m512 v, StoreOp op) {
-  return op == StoreOp::kNone ? v : (__m512)ApplyStoreOp<Avx512Vec>((Avx512Vec::F)v, op);
-}
-
 // What every tile of one call shares, read from IgemmArgs once per call:
 // a vector store may alias anything, so fields read after one would be
 // loaded again.
@@ -106,16 +101,14 @@ template <size_t R, size_t T>
     next_lines -= prefetching;
     for (; k < c.kc; ++k) step(k);
   }
-#pragma GCC unroll 2
-  for (size_t t = 0; t < T; ++t) {
-    const __mmask16 mask = t + 1 == T ? last_mask : __mmask16{0xffff};
-#pragma GCC unroll 10
-    for (size_t r = 0; r < R; ++r) {
-      __m512 v = c.finish ? Clamp(acc[r][t], c.lo, c.hi) : acc[r][t];
-      v = Activate(v, c.store_op);
-      _mm512_mask_storeu_ps(c.out[r] + c0 + t * kIgemmTile, mask, v);
-    }
-  }
+  // Vector i is row i % R of tile i / R.
+  StoreThroughOp<Avx512Vec, R * T, __m512>(
+      c.store_op,
+      [&](size_t i) { return c.finish ? Clamp(acc[i % R][i / R], c.lo, c.hi) : acc[i % R][i / R]; },
+      [&](size_t i, __m512 v) {
+        const size_t t = i / R;
+        _mm512_mask_storeu_ps(c.out[i % R] + c0 + t * kIgemmTile, t + 1 == T ? last_mask : __mmask16{0xffff}, v);
+      });
 }
 
 // One block of R rows from row r0 of the call; `direct_input` / `out_base`
@@ -176,16 +169,9 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// The add bias, clamp and store op on an accumulator that started at the
-// conv bias.
-inline __m512 DepthwiseValue(__m512 acc, __m512 add_bias, __m512 lo, __m512 hi, StoreOp op) {
-  return Activate(Clamp(_mm512_add_ps(acc, add_bias), lo, hi), op);
-}
-
-// DepthwiseValue stored to the channels of `mask`.
-inline void DepthwiseStore(__m512 acc, __m512 add_bias, __mmask16 mask, __m512 lo, __m512 hi, StoreOp op,
-                           float* out) {
-  _mm512_mask_storeu_ps(out, mask, DepthwiseValue(acc, add_bias, lo, hi, op));
+// The add bias and clamp on an accumulator that started at the conv bias.
+inline __m512 DepthwiseValue(__m512 acc, __m512 add_bias, __m512 lo, __m512 hi) {
+  return Clamp(_mm512_add_ps(acc, add_bias), lo, hi);
 }
 
 // P (kDepthwisePixelsAvx512) output pixels x 32 channels per step (two zmm
@@ -234,11 +220,10 @@ template <size_t P, size_t kTaps>
       }
     }
     const __m512 add0 = _mm512_loadu_ps(add_bias + c), add1 = _mm512_loadu_ps(add_bias + c + 16);
-#pragma GCC unroll 6
-    for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(acc[p][0], add0, 0xFFFF, lo, hi, store_op, out[p] + c);
-      DepthwiseStore(acc[p][1], add1, 0xFFFF, lo, hi, store_op, out[p] + c + 16);
-    }
+    // Vector i is pixel i / 2, channels c + 16 * (i % 2).
+    StoreThroughOp<Avx512Vec, 2 * P, __m512>(
+        store_op, [&](size_t i) { return DepthwiseValue(acc[i / 2][i % 2], i % 2 ? add1 : add0, lo, hi); },
+        [&](size_t i, __m512 v) { _mm512_storeu_ps(out[i / 2] + c + 16 * (i % 2), v); });
   }
   for (; c < channels; c += 16) {
     const __mmask16 mask = WidthMask(std::min<size_t>(16, channels - c));
@@ -256,8 +241,9 @@ template <size_t P, size_t kTaps>
       }
     }
     const __m512 add = _mm512_maskz_loadu_ps(mask, add_bias + c);
-#pragma GCC unroll 6
-    for (size_t p = 0; p < P; ++p) DepthwiseStore(acc[p], add, mask, lo, hi, store_op, out[p] + c);
+    StoreThroughOp<Avx512Vec, P, __m512>(
+        store_op, [&](size_t p) { return DepthwiseValue(acc[p], add, lo, hi); },
+        [&](size_t p, __m512 v) { _mm512_mask_storeu_ps(out[p] + c, mask, v); });
   }
 }
 
@@ -313,14 +299,15 @@ template <size_t KW, size_t P, size_t S, bool kFull>
     }
   }
   float* o = out + x0 * channels + c;
-#pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p, o += channels) {
-    if constexpr (kFull) {
-      _mm512_storeu_ps(o, DepthwiseValue(acc[p], add, lo, hi, a.store_op));
-    } else {
-      DepthwiseStore(acc[p], add, mask, lo, hi, a.store_op, o);
-    }
-  }
+  StoreThroughOp<Avx512Vec, P, __m512>(
+      a.store_op, [&](size_t p) { return DepthwiseValue(acc[p], add, lo, hi); },
+      [&](size_t p, __m512 v) {
+        if constexpr (kFull) {
+          _mm512_storeu_ps(o + p * channels, v);
+        } else {
+          _mm512_mask_storeu_ps(o + p * channels, mask, v);
+        }
+      });
 }
 
 // A whole 16-channel slice of P output pixels from x0 whose first L and
@@ -359,10 +346,9 @@ template <size_t KW, size_t P, size_t S, size_t L, size_t R>
     }
   }
   float* o = out + x0 * channels + c;
-#pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p, o += channels) {
-    _mm512_storeu_ps(o, DepthwiseValue(acc[p], add, lo, hi, a.store_op));
-  }
+  StoreThroughOp<Avx512Vec, P, __m512>(
+      a.store_op, [&](size_t p) { return DepthwiseValue(acc[p], add, lo, hi); },
+      [&](size_t p, __m512 v) { _mm512_storeu_ps(o + p * channels, v); });
 }
 
 // Channels outermost: one 16-channel slice of every row of the call, so the

@@ -170,16 +170,11 @@ void ConvRowsNeon(const RowsArgs& args, size_t in_channels, size_t out_channels)
 
 namespace {
 
-// StoreOp on a register of 4 outputs.
-inline float32x4_t Activate(float32x4_t v, StoreOp op) {
-  return op == StoreOp::kNone ? v : (float32x4_t)ApplyStoreOp<NeonVec>((NeonVec::F)v, op);
-}
-
-inline void DepthwiseStore(const float* conv_bias, const float* add_bias, float32x4_t acc, size_t c,
-                           float32x4_t lo, float32x4_t hi, StoreOp op, float* out) {
+// Biases and clamp on 4 channels of one depthwise output pixel.
+inline float32x4_t DepthwiseValue(const float* conv_bias, const float* add_bias, float32x4_t acc, size_t c,
+                                  float32x4_t lo, float32x4_t hi) {
   acc = vaddq_f32(vaddq_f32(acc, vld1q_f32(conv_bias + c)), vld1q_f32(add_bias + c));
-  const float32x4_t clamped = vminq_f32(vmaxq_f32(acc, lo), hi);
-  vst1q_f32(out + c, Activate(clamped, op));
+  return vminq_f32(vmaxq_f32(acc, lo), hi);
 }
 
 // P output rows (pixels) at once, 8 channels per step: each weight vector
@@ -213,11 +208,13 @@ template <size_t P>
         acc[p][1] = vfmaq_f32(acc[p][1], vld1q_f32(in + 4), w1);
       }
     }
-    #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][0], c, lo, hi, args.store_op, out[p]);
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p][1], c + 4, lo, hi, args.store_op, out[p]);
-    }
+    // Vector i is pixel i / 2, channels c + 4 * (i % 2).
+    StoreThroughOp<NeonVec, 2 * P, float32x4_t>(
+        args.store_op,
+        [&](size_t i) {
+          return DepthwiseValue(args.conv_bias, args.add_bias, acc[i / 2][i % 2], c + 4 * (i % 2), lo, hi);
+        },
+        [&](size_t i, float32x4_t v) { vst1q_f32(out[i / 2] + c + 4 * (i % 2), v); });
   }
   for (; c + 4 <= channels; c += 4) {
     float32x4_t acc[P];
@@ -229,10 +226,9 @@ template <size_t P>
       #pragma GCC unroll 4
       for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], vld1q_f32(ind[p * stride + t] + c), w0);
     }
-    #pragma GCC unroll 4
-    for (size_t p = 0; p < P; ++p) {
-      DepthwiseStore(args.conv_bias, args.add_bias, acc[p], c, lo, hi, args.store_op, out[p]);
-    }
+    StoreThroughOp<NeonVec, P, float32x4_t>(
+        args.store_op, [&](size_t p) { return DepthwiseValue(args.conv_bias, args.add_bias, acc[p], c, lo, hi); },
+        [&](size_t p, float32x4_t v) { vst1q_f32(out[p] + c, v); });
   }
   for (; c < channels; ++c) {
     for (size_t p = 0; p < P; ++p) out[p][c] = DepthwiseChannel(args, ind + p * stride, channels, c);
@@ -276,10 +272,9 @@ template <size_t KW, size_t P, size_t S, bool kEdges>
       for (size_t p = 0; p < P; ++p) acc[p] = vfmaq_f32(acc[p], col[S * p + kx], wv);
     }
   }
-  #pragma GCC unroll 8
-  for (size_t p = 0; p < P; ++p) {
-    DepthwiseStore(a.conv_bias, a.add_bias, acc[p], c, lo, hi, a.store_op, out + (x0 + p) * channels);
-  }
+  StoreThroughOp<NeonVec, P, float32x4_t>(
+      a.store_op, [&](size_t p) { return DepthwiseValue(a.conv_bias, a.add_bias, acc[p], c, lo, hi); },
+      [&](size_t p, float32x4_t v) { vst1q_f32(out + (x0 + p) * channels + c, v); });
 }
 
 // Channels outermost, as the AVX-512 kernel: a 4-channel slice of the
@@ -422,24 +417,17 @@ void IgemmBlock(const IgemmArgs& a) {
         IgemmStep<R, 0>(w, x, acc);
       }
     }
-    #pragma GCC unroll 4
-    for (size_t r = 0; r < R; ++r) {
-      float32x4_t v[4];
-      #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        v[j] = finish ? vminq_f32(vmaxq_f32(acc[r][j], lo), hi) : acc[r][j];
-        v[j] = Activate(v[j], store_op);
-      }
-      float* out = out_rows[r] + c0;
-      if (width == kIgemmTile) {
-        #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) vst1q_f32(out + 4 * j, v[j]);
-      } else {
-        alignas(16) float tmp[kIgemmTile];
-        #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) vst1q_f32(tmp + 4 * j, v[j]);
-        std::copy(tmp, tmp + width, out);
-      }
+    // Vector i is row i / 4, channels c0 + 4 * (i % 4); a partial tile
+    // goes through a buffer of the whole tile.
+    alignas(16) float tile_out[R][kIgemmTile];
+    StoreThroughOp<NeonVec, 4 * R, float32x4_t>(
+        store_op,
+        [&](size_t i) { return finish ? vminq_f32(vmaxq_f32(acc[i / 4][i % 4], lo), hi) : acc[i / 4][i % 4]; },
+        [&](size_t i, float32x4_t v) {
+          vst1q_f32((width == kIgemmTile ? out_rows[i / 4] + c0 : tile_out[i / 4]) + 4 * (i % 4), v);
+        });
+    if (width != kIgemmTile) {
+      for (size_t r = 0; r < R; ++r) std::copy(tile_out[r], tile_out[r] + width, out_rows[r] + c0);
     }
   }
 }

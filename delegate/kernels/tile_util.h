@@ -50,6 +50,44 @@ inline typename V::F ApplyStoreOp(typename V::F v, StoreOp op) {
   return v;
 }
 
+// StoreOp `op` (not kNone) on `count` vectors in place: one call per block
+// of a kernel's outputs, the op's loop free of branches, so that a heavy op
+// (SiLU: an exp and a division) overlaps from one vector to the next. Out of
+// line, so the kernels' epilogues keep one copy of it.
+template <class V>
+[[gnu::noinline]] void ApplyStoreOpToVectors(typename V::F* v, size_t count, StoreOp op) {
+  switch (op) {
+    case StoreOp::kHardSwish:
+      for (size_t i = 0; i < count; ++i) v[i] = ApplyStoreOp<V>(v[i], StoreOp::kHardSwish);
+      return;
+    case StoreOp::kSilu:
+      for (size_t i = 0; i < count; ++i) v[i] = ApplyStoreOp<V>(v[i], StoreOp::kSilu);
+      return;
+    case StoreOp::kNone:
+      return;
+  }
+}
+
+// Stores kCount output vectors, value(i) to store(i, vector), through the
+// StoreOp: with kNone straight from the registers; else gathered first and
+// handed to ApplyStoreOpToVectors in one call (one call per vector spent a
+// third of EfficientNet's time in call overhead). `Reg` is the kernel's
+// register type (__m512, __m256, float32x4_t), a bit cast of V::F.
+template <class V, size_t kCount, class Reg, class Value, class Store>
+[[gnu::always_inline]] inline void StoreThroughOp(StoreOp op, Value&& value, Store&& store) {
+  if (op == StoreOp::kNone) {
+#pragma GCC unroll 20
+    for (size_t i = 0; i < kCount; ++i) store(i, value(i));
+    return;
+  }
+  typename V::F v[kCount];
+#pragma GCC unroll 20
+  for (size_t i = 0; i < kCount; ++i) v[i] = (typename V::F)(value(i));
+  ApplyStoreOpToVectors<V>(v, kCount, op);
+#pragma GCC unroll 20
+  for (size_t i = 0; i < kCount; ++i) store(i, (Reg)(v[i]));
+}
+
 // One output channel of a depthwise row (multiplier 1), for the channels a
 // vector loop leaves over.
 inline float DepthwiseChannel(const RowsArgs& args, const float* const* taps, size_t channels,
