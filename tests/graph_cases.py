@@ -65,12 +65,13 @@ _BROADCASTS = {
     "3d": ((3, 1, 129), (1, 4, 1), False),
     "left-broadcast": ((1, 1, 1, 45), (2, 3, 4, 45), False),
 }
-for _op in ("add", "sub", "mul", "div", "maximum", "minimum"):
+for _op in ("add", "sub", "mul", "div", "maximum", "minimum", "squared_difference"):
     for _label, (_a, _b, _const) in _BROADCASTS.items():
         def _build(g, rng, op=_op, a=_a, b=_b, const=_const):
             x = g.input("a", a)
             y = g.constant("b", _positive(b, rng)) if const else g.input("b", b)
-            kwargs = {} if op in ("maximum", "minimum") else {"activation": "relu6" if op == "mul" else "none"}
+            no_activation = op in ("maximum", "minimum", "squared_difference")
+            kwargs = {} if no_activation else {"activation": "relu6" if op == "mul" else "none"}
             return [getattr(g, op)(x, y, **kwargs)]
         CASES.append(Case(f"{_op}-{_label}", _build, inputs={1: _positive} if _op == "div" else {}))
 
@@ -87,6 +88,18 @@ for _op in ("relu", "relu6", "relu_n1_to_1", "leaky_relu", "logistic", "tanh", "
         def _build(g, rng, op=_op, shape=_shape):
             return [g.unary(op, g.input("x", shape), alpha=0.3)]
         CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _wide}))
+
+
+for _op in ("gelu", "gelu_tanh"):
+    for _shape in ((2, 6, 5, 45), (1, 129)):
+        def _build(g, rng, op=_op, shape=_shape):
+            return [g.unary(op, g.input("x", shape))]
+        CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _wide}))
+
+for _shape in ((2, 6, 5, 45), (1, 129)):
+    def _build(g, rng, shape=_shape):
+        return [g.unary("rsqrt", g.input("x", shape))]
+    CASES.append(Case(f"rsqrt-{'x'.join(map(str, _shape))}", _build, inputs={0: _positive}))
 
 
 @case("silu", inputs={0: _wide})
@@ -194,6 +207,14 @@ for _axes, _keep, _shape in (([1, 2], True, (2, 7, 6, 45)), ([1, 2], False, (1, 
     def _build(g, rng, axes=_axes, keep=_keep, shape=_shape):
         return [g.mean(g.input("x", shape), axes, keep_dims=keep)]
     CASES.append(Case(f"mean-{'-'.join(map(str, _axes))}-{'keep' if _keep else 'drop'}-{len(_shape)}d", _build))
+
+
+@case("mean-over-dims-of-one")
+def _mean_ones(g, rng):
+    """litert-torch's LayerNorm: [1, N, C] reduced over axes 0 and 2 (dim 0
+    is 1: a mean over C); and a mean over dims of 1 alone (a copy)."""
+    x = g.input("x", (1, 42, 45))
+    return [g.mean(x, [0, 2]), g.mean(g.reshape(x, (1, 42, 1, 45)), [0, 2], keep_dims=True, name="ones")]
 
 
 @case("mean-noncontiguous-left-to-runtime", partitions=0, refusals=("are not contiguous",))
@@ -351,6 +372,29 @@ def _mbconv_nchw(g, rng):
     return [g.conv2d(y, _weights(rng, 24, 1, 1, 48, fan_in=48), np.zeros(24))]
 
 
+@case("net-layernorm-gelu-mlp")
+def _convnext(g, rng):
+    """ConvNeXt's block as litert-torch writes it: a 7x7 depthwise conv, a
+    LayerNorm over the channels of [1, H*W, C] (MEAN over axes 0 and 2,
+    SQUARED_DIFFERENCE, RSQRT), an MLP with GELU, a layer scale and the
+    residual."""
+    c = 24
+    x = g.input("x", (1, 9, 11, c))
+    y = g.depthwise_conv2d(x, _weights(rng, 1, 7, 7, c, fan_in=49), rng.normal(0, 0.1, c))
+    t = g.reshape(y, (1, 99, c))
+    mean = g.mean(t, [0, 2])
+    var = g.mean(g.squared_difference(t, g.reshape(mean, (1, 99, 1))), [0, 2], name="var")
+    inv = g.unary("rsqrt", g.add(var, g.constant("eps", np.full((1,), 1e-6, np.float32))))
+    t = g.mul(g.sub(t, g.reshape(mean, (1, 99, 1), name="m2")), g.reshape(inv, (1, 99, 1), name="inv"))
+    t = g.add(g.mul(t, g.constant("ln_w", rng.normal(1, 0.1, c).astype(np.float32))),
+              g.constant("ln_b", rng.normal(0, 0.1, c).astype(np.float32)))
+    h = g.unary("gelu", g.fully_connected(t, _weights(rng, 4 * c, c, fan_in=c), rng.normal(0, 0.1, 4 * c),
+                                          keep_num_dims=True))
+    h = g.fully_connected(h, _weights(rng, c, 4 * c, fan_in=4 * c), rng.normal(0, 0.1, c), keep_num_dims=True)
+    h = g.mul(g.reshape(h, (1, 9, 11, c)), g.constant("gamma", np.full((c,), 0.5, np.float32)))
+    return [g.add(x, h)]
+
+
 @case("net-aspp-image-pooling")
 def _aspp(g, rng):
     """DeepLab's ASPP head: dilated 3x3 branches, the image's mean through a
@@ -378,13 +422,13 @@ def _masked(g, rng):
     return [g.add(y, x, activation="relu")]
 
 
-@case("net-split-by-unsupported-op", partitions=2, refusals=("(SQUARED_DIFFERENCE): op not supported",))
+@case("net-split-by-unsupported-op", partitions=2, refusals=("(ELU): op not supported",))
 def _split(g, rng):
     s = g._s
     x = g.input("x", (1, 6, 6, 7))
     y = g.conv2d(x, _weights(rng, 7, 3, 3, 7, fan_in=63), np.zeros(7), activation="relu")
-    z = g.activation("sqdiff/out", g.shape(y))
-    g.op(s.BuiltinOperator.SQUARED_DIFFERENCE, [y, x], [z])
+    z = g.activation("elu/out", g.shape(y))
+    g.op(s.BuiltinOperator.ELU, [y], [z])
     return [g.conv2d(z, _weights(rng, 7, 1, 1, 7, fan_in=7), np.zeros(7))]
 
 

@@ -27,7 +27,8 @@ def test_cases_cover_every_claimed_op():
     assert ops >= {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "RELU",
                    "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH", "MAX_POOL_2D",
                    "AVERAGE_POOL_2D", "MEAN", "FULLY_CONNECTED", "PAD", "PADV2", "RESHAPE", "CONCATENATION",
-                   "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "TRANSPOSE", "SLICE", "SUM", "BROADCAST_TO"}
+                   "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "TRANSPOSE", "SLICE", "SUM", "BROADCAST_TO",
+                   "SQUARED_DIFFERENCE", "RSQRT", "GELU"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -114,10 +114,13 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinSlice = 65,
   kTfLiteBuiltinExpandDims = 70,
   kTfLiteBuiltinSum = 74,
+  kTfLiteBuiltinRsqrt = 76,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
+  kTfLiteBuiltinSquaredDifference = 99,
   kTfLiteBuiltinHardSwish = 117,
   kTfLiteBuiltinBroadcastTo = 130,
+  kTfLiteBuiltinGelu = 150,
 };
 
 typedef struct TfLiteIntArray {
@@ -336,6 +339,10 @@ typedef struct TfLiteLeakyReluParams {
   float alpha;
 } TfLiteLeakyReluParams;
 
+typedef struct TfLiteGeluParams {
+  bool approximate;
+} TfLiteGeluParams;
+
 }  // extern "C"
 
 // The project targets LP64 platforms (x86-64 and aarch64, Linux and Android).
@@ -392,6 +399,7 @@ static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
               "TfLiteFullyConnectedParams.keep_num_dims");
 static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
+static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
 
 #endif  // ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_

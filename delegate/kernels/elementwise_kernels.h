@@ -15,8 +15,9 @@
 namespace actsparse {
 namespace kernels {
 
-enum class BinaryOp : int { kAdd = 0, kSub, kMul, kDiv, kMax, kMin };
-constexpr int kNumBinaryOps = 6;
+// kSquaredDifference: (a - b) * (a - b) (SQUARED_DIFFERENCE, a LayerNorm's variance).
+enum class BinaryOp : int { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference };
+constexpr int kNumBinaryOps = 7;
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {
@@ -37,12 +38,17 @@ enum class UnaryOp : int {
   kHardSwish,    // x * min(max(x + 3, 0), 6) / 6
   kSilu,         // x * sigmoid(x)  (LOGISTIC then MUL in TFLite graphs)
   kExp,          // exp(x), for softmax
+  kRsqrt,        // 1 / sqrt(x)  (RSQRT: a LayerNorm's scale)
+  kGelu,         // x * Phi(x), Phi the normal distribution: 0.5 * x * erfc(-x / sqrt(2))  (GELU)
+  kGeluTanh,     // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))  (GELU, approximate)
 };
-constexpr int kNumUnaryOps = 7;
+constexpr int kNumUnaryOps = 10;
 
 struct UnaryParams {
   float alpha = 0.0f;  // kLeakyRelu
   // Applied after the op (every op): a fused activation of the producer.
+  // These defaults, the float range's ends, mean none: an infinite result
+  // stays infinite, as the builtin unary ops leave it (RSQRT(0)).
   float lo = -3.402823466e+38f;
   float hi = 3.402823466e+38f;
 };

@@ -8,9 +8,17 @@
 #ifndef ACTSPARSE_DELEGATE_KERNELS_SIMD_VEC_H_
 #define ACTSPARSE_DELEGATE_KERNELS_SIMD_VEC_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 namespace actsparse {
 namespace kernels {
@@ -36,6 +44,7 @@ struct ScalarVec {
     return value;
   }
   static float Lane(F v, size_t /*lane*/) { return v; }
+  static F Sqrt(F v) { return std::sqrt(v); }
 };
 
 // GCC vector extensions of W floats; C-style casts between GCC vectors of
@@ -85,6 +94,22 @@ struct GccVec {
   static I AsInt(F v) { return (I)v; }
   static F AsFloat(I v) { return (F)v; }
   static float Lane(F v, size_t lane) { return v[lane]; }
+  // Correctly rounded, as std::sqrt: the ISA's vector instruction where the
+  // file is compiled for one, else lane by lane.
+  static F Sqrt(F v) {
+#if defined(__AVX512F__)
+    if constexpr (W == 16) return (F)_mm512_sqrt_ps((__m512)v);
+#endif
+#if defined(__AVX__)
+    if constexpr (W == 8) return (F)_mm256_sqrt_ps((__m256)v);
+#endif
+#if defined(__aarch64__)
+    if constexpr (W == 4) return (F)vsqrtq_f32((float32x4_t)v);
+#endif
+    F r;
+    for (size_t i = 0; i < W; ++i) r[i] = std::sqrt(v[i]);
+    return r;
+  }
 };
 
 #if defined(__AVX2__)

@@ -18,8 +18,8 @@ constexpr size_t kConvTile = 16;  // output channels per packed weight tile (see
 
 // What a conv kernel applies to each output after its clamp, as it stores
 // it: a fused activation moved into the kernel (ApplyStoreOp, tile_util.h:
-// the elementwise kernels' operations in their order, then their clamp to
-// the float range, so the bits are those of the stage pass it replaces).
+// the elementwise kernels' operations in their order, so the bits are those
+// of the stage pass it replaces, whose default clamp clamps nothing).
 enum class StoreOp : uint8_t { kNone, kHardSwish, kSilu };
 
 struct RowsArgs {

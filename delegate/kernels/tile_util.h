@@ -33,17 +33,17 @@ struct TileBias {
 };
 
 // StoreOp `op` on one vector of V (simd_vec.h) of a kernel's outputs: as
-// the elementwise kernels' UnaryRun with default UnaryParams computes it.
+// the elementwise kernels' UnaryRun with default UnaryParams computes it
+// (whose clamp then clamps nothing).
 template <class V>
 inline typename V::F ApplyStoreOp(typename V::F v, StoreOp op) {
   using elementwise_impl::ApplyUnary;
-  using elementwise_impl::Clamp;
-  const typename V::F lo = V::Splat(UnaryParams().lo), hi = V::Splat(UnaryParams().hi), alpha = V::Splat(0.0f);
+  const typename V::F alpha = V::Splat(0.0f);
   switch (op) {
     case StoreOp::kHardSwish:
-      return Clamp<V>(ApplyUnary<V, UnaryOp::kHardSwish>(v, alpha), lo, hi);
+      return ApplyUnary<V, UnaryOp::kHardSwish>(v, alpha);
     case StoreOp::kSilu:
-      return Clamp<V>(ApplyUnary<V, UnaryOp::kSilu>(v, alpha), lo, hi);
+      return ApplyUnary<V, UnaryOp::kSilu>(v, alpha);
     case StoreOp::kNone:
       break;
   }

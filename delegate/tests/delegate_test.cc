@@ -223,7 +223,7 @@ TEST(DelegateTest, GraphAndChainKernelsComputeTheSameChain) {
 TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
   ChainGraph g;
   const int extra = g.graph.AddTensor(kTfLiteFloat32, {1, 8, 8, 4});
-  g.graph.AddNode(99 /* SQUARED_DIFFERENCE */, {7, 7}, {extra});
+  g.graph.AddNode(111 /* ELU */, {7}, {extra});
   const int ints = g.graph.AddTensor(kTfLiteInt32, {1, 8, 8, 4});
   const int ints_out = g.graph.AddTensor(kTfLiteInt32, {1, 8, 8, 4});
   g.graph.AddNode(kTfLiteBuiltinRelu, {ints}, {ints_out});
@@ -232,7 +232,7 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
   const PrepareSummary& s = d.impl->last_prepare();
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
   ASSERT_EQ(s.refusals.size(), 2u);
-  EXPECT_NE(s.refusals[0].find("node 3 (SQUARED_DIFFERENCE): op not supported"), std::string::npos) << s.refusals[0];
+  EXPECT_NE(s.refusals[0].find("node 3 (ELU): op not supported"), std::string::npos) << s.refusals[0];
   EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is not float32"), std::string::npos) << s.refusals[1];
 }
 

@@ -44,6 +44,10 @@ float Reference(BinaryOp op, float a, float b) {
     case BinaryOp::kDiv: return a / b;
     case BinaryOp::kMax: return std::max(a, b);
     case BinaryOp::kMin: return std::min(a, b);
+    case BinaryOp::kSquaredDifference: {
+      const float d = a - b;
+      return d * d;
+    }
   }
   return 0;
 }
@@ -118,6 +122,27 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
             // Inputs below -87 give exp(-87) (see Exp); above 88, exp(88).
             ASSERT_TRUE(Near(y[i], std::exp(std::min(std::max(v, -87.0), 88.0)), 4, 0)) << v;
             break;
+          case UnaryOp::kRsqrt: {
+            // The builtin kernel's float expression, bit for bit (NaN below 0, inf at 0).
+            const float want = 1.0f / std::sqrt(x[i]);
+            if (std::isnan(want)) {
+              ASSERT_TRUE(std::isnan(y[i])) << x[i];
+            } else {
+              ASSERT_EQ(y[i], want) << x[i];
+            }
+            break;
+          }
+          case UnaryOp::kGelu:
+            // In the negative tail the rounding of z^2 costs exp(-z^2) about
+            // z^2 ulp: x = -6.4 is 11 ulp off, of a value of 6e-10.
+            ASSERT_TRUE(Near(y[i], 0.5 * v * std::erfc(-v * 0.70710678118654752), 8, 1e-9)) << v;
+            break;
+          case UnaryOp::kGeluTanh: {
+            const double want = 0.5 * v * (1.0 + std::tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+            // 1 + tanh cancels for x < 0: tanh's absolute error (2e-7) times x / 2.
+            ASSERT_TRUE(Near(y[i], want, 8, 2e-7 * std::max(1.0, std::abs(v)))) << v;
+            break;
+          }
         }
       }
     }
@@ -282,14 +307,20 @@ TEST(ElementwiseKernelsTest, FillRowsCopiesTheValueIntoEveryRowAndNothingElse) {
 }
 
 TEST(ElementwiseKernelsTest, SimdTablesAgreeWithScalarOnActivations) {
-  // The same polynomial in every table: a few ulp apart at most (FMA contraction).
+  // The same polynomial in every table: a few ulp apart at most (FMA
+  // contraction); GELU's erfc polynomial alternates in sign, so rounding
+  // differs more (16 ulp, or 1e-9 in its tail, as against the definition).
   const std::vector<float> x = Random(517, 21, 5.0f);
   std::vector<float> want(x.size()), got(x.size());
   for (const ElementwiseKernels* k : Tables()) {
-    for (UnaryOp op : {UnaryOp::kSigmoid, UnaryOp::kTanh, UnaryOp::kSilu, UnaryOp::kExp}) {
+    for (UnaryOp op : {UnaryOp::kSigmoid, UnaryOp::kTanh, UnaryOp::kSilu, UnaryOp::kExp, UnaryOp::kGelu,
+                       UnaryOp::kGeluTanh}) {
       ElementwiseKernelsScalar().Unary(op)(x.size(), x.data(), want.data(), UnaryParams());
       k->Unary(op)(x.size(), x.data(), got.data(), UnaryParams());
-      for (size_t i = 0; i < x.size(); ++i) ASSERT_TRUE(Near(got[i], want[i], 4, 1e-37)) << k->name;
+      const bool gelu = op == UnaryOp::kGelu || op == UnaryOp::kGeluTanh;
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_TRUE(Near(got[i], want[i], gelu ? 16 : 4, gelu ? 1e-9 : 1e-37)) << k->name << " x " << x[i];
+      }
     }
   }
 }

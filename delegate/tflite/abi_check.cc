@@ -96,6 +96,9 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
     case kTfLiteBuiltinHardSwish: return "HARD_SWISH";
     case kTfLiteBuiltinBroadcastTo: return "BROADCAST_TO";
+    case kTfLiteBuiltinRsqrt: return "RSQRT";
+    case kTfLiteBuiltinSquaredDifference: return "SQUARED_DIFFERENCE";
+    case kTfLiteBuiltinGelu: return "GELU";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -115,13 +118,11 @@ std::string BuiltinName(int32_t builtin_code) {
     case 69: return "TILE";
     case 73: return "LOG";
     case 75: return "SQRT";
-    case 76: return "RSQRT";
     case 78: return "POW";
     case 82: return "REDUCE_MAX";
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 92: return "SQUARE";
-    case 99: return "SQUARED_DIFFERENCE";
     case 100: return "MIRROR_PAD";
     case 101: return "ABS";
     case 102: return "SPLIT_V";
@@ -129,7 +130,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 114: return "QUANTIZE";
     case 123: return "SELECT_V2";
     case 126: return "BATCH_MATMUL";
-    case 150: return "GELU";
     default: return "builtin #" + std::to_string(builtin_code);
   }
 }

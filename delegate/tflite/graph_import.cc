@@ -59,6 +59,8 @@ class Importer {
         return Binary(kernels::BinaryOp::kMax, false);
       case kTfLiteBuiltinMinimum:
         return Binary(kernels::BinaryOp::kMin, false);
+      case kTfLiteBuiltinSquaredDifference:
+        return Binary(kernels::BinaryOp::kSquaredDifference, false);
       case kTfLiteBuiltinRelu:
         return Unary(kernels::UnaryOp::kClamp, 0.0f, graph::kNoMax);
       case kTfLiteBuiltinRelu6:
@@ -75,6 +77,14 @@ class Importer {
         return Unary(kernels::UnaryOp::kTanh, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinHardSwish:
         return Unary(kernels::UnaryOp::kHardSwish, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinRsqrt:
+        return Unary(kernels::UnaryOp::kRsqrt, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinGelu: {
+        const bool approximate =
+            node_.builtin_data != nullptr && static_cast<const TfLiteGeluParams*>(node_.builtin_data)->approximate;
+        return Unary(approximate ? kernels::UnaryOp::kGeluTanh : kernels::UnaryOp::kGelu, graph::kNoMin,
+                     graph::kNoMax);
+      }
       case kTfLiteBuiltinMaxPool2d:
       case kTfLiteBuiltinAveragePool2d:
         return Pool(code == kTfLiteBuiltinMaxPool2d);
@@ -332,7 +342,19 @@ class Importer {
       unique.insert(static_cast<int>(a));
     }
     if (unique.empty()) return Fail("no axes");
-    out_.axes.assign(unique.begin(), unique.end());
+    // A dim of 1 adds nothing to a sum or a count (litert-torch's LayerNorm
+    // reduces [1, N, C] over axes 0 and 2); only those: a copy.
+    std::set<int> wide;
+    for (int a : unique) {
+      if (in[a] != 1) wide.insert(a);
+    }
+    if (wide.empty()) {
+      if (NumElements(out) != NumElements(in)) return Fail("output " + ShapeText(out) + " does not fit");
+      out_.type = graph::OpType::kReshape;
+      out_.inputs = {Input(0)};
+      return true;
+    }
+    out_.axes.assign(wide.begin(), wide.end());
     for (size_t i = 1; i < out_.axes.size(); ++i) {
       if (out_.axes[i] != out_.axes[i - 1] + 1) return Fail("axes " + ShapeText(out_.axes) + " are not contiguous");
     }

@@ -179,6 +179,12 @@ class GraphBuilder:
         self.op(code, [a, b], [out], options_type, options)
         return out
 
+    def squared_difference(self, a: int, b: int, name: str = "squared_difference") -> int:
+        """SQUARED_DIFFERENCE: ``(a - b) ** 2`` with broadcasting."""
+        s = self._s
+        return self._binary(s.BuiltinOperator.SQUARED_DIFFERENCE, s.BuiltinOptions.SquaredDifferenceOptions,
+                            s.SquaredDifferenceOptionsT(), a, b, name)
+
     def maximum(self, a: int, b: int, name: str = "maximum") -> int:
         s = self._s
         return self._binary(s.BuiltinOperator.MAXIMUM, s.BuiltinOptions.MaximumMinimumOptions,
@@ -191,18 +197,23 @@ class GraphBuilder:
 
     def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
         """A standalone activation: ``relu``, ``relu6``, ``relu_n1_to_1``,
-        ``leaky_relu`` (``alpha``), ``logistic``, ``tanh`` or ``hard_swish``."""
+        ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``, ``hard_swish``, ``rsqrt``,
+        ``gelu`` (erf form) or ``gelu_tanh`` (GELU's tanh approximation)."""
         s = self._s
         code = {"relu": s.BuiltinOperator.RELU, "relu6": s.BuiltinOperator.RELU6,
                 "relu_n1_to_1": s.BuiltinOperator.RELU_N1_TO_1, "leaky_relu": s.BuiltinOperator.LEAKY_RELU,
                 "logistic": s.BuiltinOperator.LOGISTIC, "tanh": s.BuiltinOperator.TANH,
-                "hard_swish": s.BuiltinOperator.HARD_SWISH}[op]
+                "hard_swish": s.BuiltinOperator.HARD_SWISH, "rsqrt": s.BuiltinOperator.RSQRT,
+                "gelu": s.BuiltinOperator.GELU, "gelu_tanh": s.BuiltinOperator.GELU}[op]
         options_type, options = 0, None
         if op == "leaky_relu":
             options_type, options = s.BuiltinOptions.LeakyReluOptions, s.LeakyReluOptionsT()
             options.alpha = alpha
         elif op == "hard_swish":
             options_type, options = s.BuiltinOptions.HardSwishOptions, s.HardSwishOptionsT()
+        elif op in ("gelu", "gelu_tanh"):
+            options_type, options = s.BuiltinOptions.GeluOptions, s.GeluOptionsT()
+            options.approximate = op == "gelu_tanh"
         out = self.activation(f"{name or op}/out", self.shape(x))
         self.op(code, [x], [out], options_type, options)
         return out
