@@ -395,6 +395,21 @@ def _convnext(g, rng):
     return [g.add(x, h)]
 
 
+@case("net-batchnorm-as-ops-after-concat")
+def _densenet(g, rng):
+    """DenseNet's pre-activation: a batch norm after a concat cannot fold
+    into a conv, so litert-torch writes it as SUB, MUL, MUL, ADD(+ReLU) with
+    per-channel constants (one chain step here), then the 1x1 conv."""
+    x = g.input("x", (2, 9, 11, 24))
+    y = g.conv2d(x, _weights(rng, 12, 3, 3, 24, fan_in=216), rng.normal(0, 0.1, 12), activation="relu")
+    c = g.concatenation([x, y], 3)
+    t = g.sub(c, g.constant("bn_mean", rng.normal(0, 0.5, (1, 1, 1, 36)).astype(np.float32)))
+    t = g.mul(t, g.constant("bn_rstd", _positive((36,), rng)))
+    t = g.mul(t, g.constant("bn_gamma", rng.normal(1, 0.2, (1, 1, 1, 36)).astype(np.float32)))
+    t = g.add(t, g.constant("bn_beta", rng.normal(0, 0.2, (1, 1, 1, 36)).astype(np.float32)), activation="relu")
+    return [g.conv2d(t, _weights(rng, 16, 1, 1, 36, fan_in=36), np.zeros(16))]
+
+
 @case("net-aspp-image-pooling")
 def _aspp(g, rng):
     """DeepLab's ASPP head: dilated 3x3 branches, the image's mean through a

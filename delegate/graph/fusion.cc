@@ -29,6 +29,7 @@ class Fuser {
     FuseResiduals();
     FuseActivations();
     FoldChannelScales();
+    FuseElementwiseChains();
     if (options_.bands) FuseInvertedResiduals();
     std::vector<Node> kept;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -354,6 +355,81 @@ class Fuser {
         dead_[i] = true;
         break;
       }
+    }
+  }
+
+  // As a stage of an elementwise chain: a unary op, or a binary op of the
+  // running value (`data`, shaped as the output) and a model constant of
+  // one value per innermost index or a single value. Else false.
+  bool AsChainStage(const Node& node, int data, Node::ChainStage* stage) const {
+    stage->lo = node.act_min;
+    stage->hi = node.act_max;
+    if (node.type == OpType::kUnary) {
+      stage->unary = true;
+      stage->unary_op = node.unary_op;
+      stage->alpha = node.alpha;
+      return node.inputs.size() == 1 && node.inputs[0] == data;
+    }
+    if (node.type != OpType::kBinary || node.inputs.size() != 2) return false;
+    const Shape& out = g_.tensors[node.output].shape;
+    for (int side = 0; side < 2; ++side) {
+      const Tensor& constant = g_.tensors[node.inputs[1 - side]];
+      if (node.inputs[side] != data || constant.constant == nullptr || g_.tensors[data].shape != out || out.empty()) {
+        continue;
+      }
+      const size_t n = NumElements(constant.shape);
+      const bool per_channel = n == static_cast<size_t>(out.back()) && !constant.shape.empty() &&
+                               constant.shape.back() == out.back() && constant.shape.size() <= out.size();
+      if (n != 1 && !per_channel) continue;
+      stage->unary = false;
+      stage->binary_op = node.binary_op;
+      stage->constant = constant.constant;
+      stage->constant_size = n;
+      stage->constant_first = side == 1;
+      return true;
+    }
+    return false;
+  }
+
+  // Runs of elementwise ops on one tensor, each op's output read only by
+  // the next: one step that applies them in turn to chunks in L1 (a batch
+  // norm before a conv, as litert-torch writes it when it cannot fold it
+  // into one: SUB, MUL, MUL, ADD(+ReLU), four passes over the tensor).
+  void FuseElementwiseChains() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      Node::ChainStage first;
+      if (!AsChainStage(g_.nodes[i], g_.nodes[i].inputs.empty() ? -1 : g_.nodes[i].inputs[0], &first) &&
+          !(g_.nodes[i].inputs.size() == 2 && AsChainStage(g_.nodes[i], g_.nodes[i].inputs[1], &first))) {
+        continue;
+      }
+      std::vector<Node::ChainStage> stages{first};
+      std::vector<int> members{static_cast<int>(i)};
+      int output = g_.nodes[i].output;
+      for (;;) {
+        const int next = OnlyReader(output);
+        Node::ChainStage stage;
+        if (next < 0 || !AsChainStage(g_.nodes[next], output, &stage)) break;
+        stages.push_back(stage);
+        members.push_back(next);
+        output = g_.nodes[next].output;
+      }
+      if (stages.size() < 2) continue;
+      Node chain;
+      chain.type = OpType::kElementwiseChain;
+      const int data = stages[0].unary || !stages[0].constant_first ? g_.nodes[i].inputs[0] : g_.nodes[i].inputs[1];
+      chain.inputs = {data};
+      chain.output = output;
+      chain.label = g_.nodes[i].label;
+      for (size_t m = 1; m < members.size(); ++m) {
+        chain.label += "+" + g_.nodes[members[m]].label;
+        Note(g_.nodes[members[m]], g_.nodes[i], "elementwise chain");
+        dead_[members[m]] = true;
+      }
+      chain.stages = std::move(stages);
+      // It runs where the first op ran: its input is ready there, and its
+      // readers come after the last op.
+      g_.nodes[i] = std::move(chain);
     }
   }
 

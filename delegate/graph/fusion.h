@@ -20,6 +20,10 @@
 //     scale) into the 1x1 conv that reads it, as the conv's weights times
 //     the factors at every run, where the weights are at most half of the
 //     tensor (x * (s * w) for (x * s) * w: a rounding apart per product);
+//   - a run of elementwise ops on one tensor (unary ones, and binary ones
+//     with a model constant of one value per innermost index or a single
+//     value: a batch norm written as SUB, MUL, MUL, ADD) into one step that
+//     applies them in turn to chunks in L1, each with its own kernel: exact;
 //   - a conv -> depthwise conv -> 1x1 conv (MobileNet's inverted residual
 //     and its stem, with what was fused into them) whose first intermediate
 //     tensor is large, into one banded node: computed a few output rows at a

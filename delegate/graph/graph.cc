@@ -22,6 +22,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kSoftmax: return "SOFTMAX";
     case OpType::kBandedConvs: return "BANDED_CONVS";
+    case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }
   return "?";
 }

@@ -46,6 +46,11 @@ enum class OpType {
   kConcatenation,
   kResizeNearest,
   kSoftmax,
+  // Fusion's product: elementwise ops applied in turn to one tensor
+  // (`stages`), each binary one with a model constant of one value per
+  // innermost index or a scalar (a batch norm the converter could not fold:
+  // SUB, MUL, MUL, ADD), chunk by chunk while it is in L1.
+  kElementwiseChain,
   // Fusion's product: `chain` (a 1x1 conv, a depthwise conv, a 1x1 conv, as
   // in MobileNet's inverted residual) computed in bands of output rows, the
   // two tensors between them held in small rings of rows.
@@ -115,6 +120,19 @@ struct Node {
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest
   float beta = 1.0f;                             // kSoftmax
   std::vector<Node> chain;                       // kBandedConvs: its convs, in order
+
+  // kElementwiseChain: what each fused op does to the running value x.
+  struct ChainStage {
+    bool unary = false;
+    kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
+    float alpha = 0.0f;                            // LEAKY_RELU
+    kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;
+    const float* constant = nullptr;               // binary: a model constant, 1 or C floats
+    size_t constant_size = 0;
+    bool constant_first = false;                   // constant op x (SUB, DIV...), else x op constant
+    float lo = kNoMin, hi = kNoMax;                // the op's clamp (its fused activation)
+  };
+  std::vector<ChainStage> stages;
 };
 
 struct Graph {

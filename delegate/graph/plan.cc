@@ -410,6 +410,32 @@ class StepBuilder {
         return MakeUnaryStep(SliceOperator::Create(in, node.begin, out, error), node);
       case OpType::kBroadcastTo:
         return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
+      case OpType::kElementwiseChain: {
+        if (in != out || out.empty()) return Fail("elementwise chain changes the shape");
+        const size_t channels = static_cast<size_t>(out.back());
+        std::vector<ElementwiseStage> stages;
+        for (const Node::ChainStage& s : node.stages) {
+          ElementwiseStage stage;
+          stage.unary = s.unary;
+          stage.unary_op = s.unary_op;
+          stage.unary_params.alpha = s.alpha;
+          stage.unary_params.lo = s.lo;
+          stage.unary_params.hi = s.hi;
+          stage.binary_op = s.binary_op;
+          stage.operand_first = s.constant_first;
+          stage.lo = s.lo;
+          stage.hi = s.hi;
+          if (!s.unary) {
+            if (s.constant == nullptr || (s.constant_size != 1 && s.constant_size != channels)) {
+              return Fail("elementwise chain: a constant of " + std::to_string(s.constant_size) + " floats");
+            }
+            for (size_t c = 0; c < channels; ++c) stage.operand.push_back(s.constant[s.constant_size == 1 ? 0 : c]);
+          }
+          stages.push_back(std::move(stage));
+        }
+        return MakeUnaryStep(ElementwiseChainOperator::Create(std::move(stages), NumElements(out), channels, error),
+                             node);
+      }
       case OpType::kConcatenation: {
         std::vector<Shape> shapes;
         for (int t : node.inputs) shapes.push_back(g_.tensors[t].shape);

@@ -129,6 +129,7 @@ const ElementwiseKernels& SelectElementwiseKernels() {
   switch (SelectIsa()) {
 #if defined(__x86_64__)
     case Isa::kAvx512:
+      return ElementwiseKernelsAvx512();
     case Isa::kAvx2:
       return ElementwiseKernelsAvx2();
 #endif

@@ -117,7 +117,8 @@ struct ElementwiseKernels {
 // One table per ISA.
 const ElementwiseKernels& ElementwiseKernelsScalar();
 #if defined(__x86_64__)
-const ElementwiseKernels& ElementwiseKernelsAvx2();  // only where CpuHasAvx2Fma()
+const ElementwiseKernels& ElementwiseKernelsAvx2();    // only where CpuHasAvx2Fma()
+const ElementwiseKernels& ElementwiseKernelsAvx512();  // only where CpuHasAvx512()
 #endif
 #if defined(__aarch64__)
 const ElementwiseKernels& ElementwiseKernelsNeon();

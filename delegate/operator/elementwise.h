@@ -50,6 +50,35 @@ class UnaryOperator {
   size_t elements_ = 0;
 };
 
+// One op of an ElementwiseChainOperator: unary, or binary with an operand
+// of one value per channel (the innermost dim).
+struct ElementwiseStage {
+  bool unary = false;
+  kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
+  kernels::UnaryParams unary_params;  // alpha and the clamp of a unary stage
+  kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;
+  std::vector<float> operand;         // binary: `channels` floats (a scalar repeated)
+  bool operand_first = false;         // operand op x, else x op operand
+  float lo = -3.402823466e+38f, hi = 3.402823466e+38f;  // a binary stage's clamp
+};
+
+// The stages applied in turn to a tensor of rows of `channels` floats,
+// chunk by chunk of rows while the chunk is in L1: each stage is the
+// kernel its own operator would run, on the same values, so the result is
+// bit for bit theirs, without a pass over memory per op.
+class ElementwiseChainOperator {
+ public:
+  static std::unique_ptr<ElementwiseChainOperator> Create(std::vector<ElementwiseStage> stages, size_t elements,
+                                                          size_t channels, std::string* error);
+  void Run(const float* x, float* y, ThreadPool* pool) const;
+
+ private:
+  ElementwiseChainOperator() = default;
+  std::vector<ElementwiseStage> stages_;  // binary operands repeated over chunk_rows_ rows
+  size_t rows_ = 0, channels_ = 0, chunk_rows_ = 1;
+  const kernels::ElementwiseKernels* kernels_ = nullptr;
+};
+
 // What a producer's output rows go through once written (fusion of the op
 // that consumed them): out = clamp(out + residual, lo, hi) when `residual`,
 // then out = unary(out) when `unary`. Applied to rows while they are in L1.

@@ -21,6 +21,7 @@ std::vector<const ElementwiseKernels*> Tables() {
   std::vector<const ElementwiseKernels*> tables = {&ElementwiseKernelsScalar()};
 #if defined(__x86_64__)
   if (CpuHasAvx2Fma()) tables.push_back(&ElementwiseKernelsAvx2());
+  if (CpuHasAvx512()) tables.push_back(&ElementwiseKernelsAvx512());
 #endif
 #if defined(__aarch64__)
   tables.push_back(&ElementwiseKernelsNeon());

@@ -228,6 +228,46 @@ TEST(GraphTest, SiluAndSqueezeExcitationBetweenTransposesRunUntransposed) {
                      }));
 }
 
+// A batch norm the converter could not fold (DenseNet's, after a concat),
+// as litert-torch writes it: SUB, MUL, MUL, ADD with RELU, each with a
+// per-channel constant, then a scalar DIV with the constant first and a
+// tanh. One chain step, bit for bit the ops one by one; a constant of
+// another shape, or a value read twice, ends the chain.
+TEST(GraphTest, ElementwiseOpsWithChannelConstantsRunAsOneChain) {
+  Builder b;
+  int value = b.Tensor({2, 5, 6, 90}, true);
+  const std::vector<std::pair<kernels::BinaryOp, const char*>> ops = {{kernels::BinaryOp::kSub, "SUB#0"},
+                                                                      {kernels::BinaryOp::kMul, "MUL#1"},
+                                                                      {kernels::BinaryOp::kMul, "MUL#2"},
+                                                                      {kernels::BinaryOp::kAdd, "ADD#3"}};
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const int constant = b.ConstantTensor(i == 1 ? Shape{90} : Shape{1, 1, 1, 90}, 70 + i);
+    const int next = b.Tensor({2, 5, 6, 90});
+    Node& op = b.Add(OpType::kBinary, {value, constant}, next, ops[i].second);
+    op.binary_op = ops[i].first;
+    if (i == 3) op.act_min = 0.0f;
+    value = next;
+  }
+  const int scalar = b.ConstantTensor({}, 75);
+  const int divided = b.Tensor({2, 5, 6, 90}), tanh = b.Tensor({2, 5, 6, 90});
+  b.Add(OpType::kBinary, {scalar, value}, divided, "DIV#4").binary_op = kernels::BinaryOp::kDiv;
+  b.Unary(kernels::UnaryOp::kTanh, divided, tanh, "TANH#5");
+  // A constant over two dims is not a stage: the chain ends at TANH#5.
+  const int plane = b.ConstantTensor({6, 90}, 76);
+  const int wide = b.Tensor({2, 5, 6, 90});
+  b.Add(OpType::kBinary, {tanh, plane}, wide, "ADD#6");
+  const int out = b.Tensor({2, 5, 6, 90}, true);
+  b.Add(OpType::kBinary, {wide, wide}, out, "MUL#7").binary_op = kernels::BinaryOp::kMul;
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(2 * 5 * 6 * 90, 7), 0.0f);
+  EXPECT_EQ(fusions, std::vector<std::string>({
+                         "MUL#1 into SUB#0 (elementwise chain)",
+                         "MUL#2 into SUB#0 (elementwise chain)",
+                         "ADD#3 into SUB#0 (elementwise chain)",
+                         "DIV#4 into SUB#0 (elementwise chain)",
+                         "TANH#5 into SUB#0 (elementwise chain)",
+                     }));
+}
+
 // Squeeze-excitation: depthwise conv, MEAN over the pixels, two 1x1 convs,
 // LOGISTIC, MUL of the depthwise output by that, a 1x1 project conv. The
 // MUL folds into the project conv's weights where they are at most half of

@@ -211,6 +211,50 @@ TEST_P(OperatorsTest, BinaryBroadcastsLikeNumPy) {
   EXPECT_NE(error.find("do not broadcast"), std::string::npos) << error;
 }
 
+// The chain's stages against their own operators run one after the other:
+// the same bits, on rows of an odd width across chunk and task edges.
+TEST_P(OperatorsTest, ElementwiseChainIsItsOpsInTurn) {
+  const size_t rows = 300, channels = 45;
+  const Shape shape{3, 10, 10, 45};
+  const std::vector<float> x = Random(rows * channels, 15), per_channel = Random(channels, 16);
+  std::vector<ElementwiseStage> stages(4);
+  stages[0].binary_op = kernels::BinaryOp::kSub;
+  stages[0].operand = per_channel;
+  stages[1].binary_op = kernels::BinaryOp::kDiv;
+  stages[1].operand.assign(channels, 1.7f);
+  stages[1].operand_first = true;
+  stages[1].lo = -2.0f;
+  stages[1].hi = 3.0f;
+  stages[2].unary = true;
+  stages[2].unary_op = kernels::UnaryOp::kGelu;
+  stages[3].binary_op = kernels::BinaryOp::kMax;
+  stages[3].operand = Random(channels, 17);
+  std::string error;
+  auto chain = ElementwiseChainOperator::Create(stages, rows * channels, channels, &error);
+  ASSERT_NE(chain, nullptr) << error;
+  std::vector<float> got(rows * channels);
+  chain->Run(x.data(), got.data(), pool());
+  std::vector<float> want = x, next(want.size());
+  const float scalar = 1.7f;
+  BinaryOperator::Create(kernels::BinaryOp::kSub, shape, {45}, shape, -3.402823466e+38f, 3.402823466e+38f, &error)
+      ->Run(want.data(), per_channel.data(), next.data(), pool());
+  BinaryOperator::Create(kernels::BinaryOp::kDiv, {}, shape, shape, -2.0f, 3.0f, &error)
+      ->Run(&scalar, next.data(), want.data(), pool());
+  UnaryOperator::Create(kernels::UnaryOp::kGelu, want.size(), kernels::UnaryParams())->Run(want.data(), next.data(),
+                                                                                           pool());
+  BinaryOperator::Create(kernels::BinaryOp::kMax, shape, {1, 1, 45}, shape, -3.402823466e+38f, 3.402823466e+38f,
+                         &error)
+      ->Run(next.data(), stages[3].operand.data(), want.data(), pool());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
+  // Refused: an operand that is not one float per channel; rows that do not divide.
+  stages[0].operand.pop_back();
+  EXPECT_EQ(ElementwiseChainOperator::Create(stages, rows * channels, channels, &error), nullptr);
+  EXPECT_NE(error.find("an operand of 44 floats for rows of 45"), std::string::npos) << error;
+  EXPECT_EQ(ElementwiseChainOperator::Create({}, rows * channels, channels, &error), nullptr);
+  EXPECT_EQ(ElementwiseChainOperator::Create({ElementwiseStage{}}, 100, channels, &error), nullptr);
+  EXPECT_NE(error.find("elementwise chain: 1 stages over 100 floats in rows of 45"), std::string::npos) << error;
+}
+
 TEST_P(OperatorsTest, PoolingSkipsPaddingAndCountsValidPositions) {
   for (bool max : {true, false}) {
     Pool2DParams p;

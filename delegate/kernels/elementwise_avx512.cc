@@ -1,0 +1,34 @@
+// Elementwise micro-kernels for AVX-512 (compiled with -mavx512f -mfma,
+// called only where the CPU has AVX512F): the AVX2 table with its unary
+// activations 16 floats wide. The ones with an exp or an erfc (sigmoid,
+// tanh, SiLU, GELU) are bound by their arithmetic, not by memory; the
+// other kernels stay 8 wide (the transpose's register blocks are 8 x 8).
+// The same operations on each float as the AVX2 table's.
+#include "delegate/kernels/elementwise_impl.h"
+#include "delegate/kernels/simd_vec.h"
+
+namespace actsparse {
+namespace kernels {
+
+const ElementwiseKernels& ElementwiseKernelsAvx512() {
+  static const ElementwiseKernels kernels = [] {
+    using namespace elementwise_impl;
+    ElementwiseKernels k = ElementwiseKernelsAvx2();
+    k.name = "avx512";
+    FillUnary<Avx512Vec, UnaryOp::kClamp>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kLeakyRelu>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kSigmoid>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kTanh>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kHardSwish>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kSilu>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kExp>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kRsqrt>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kGelu>(&k);
+    FillUnary<Avx512Vec, UnaryOp::kGeluTanh>(&k);
+    return k;
+  }();
+  return kernels;
+}
+
+}  // namespace kernels
+}  // namespace actsparse
