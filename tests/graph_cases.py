@@ -292,6 +292,17 @@ for _i, (_hw, _out, _align, _half) in enumerate([((4, 5), (8, 10), False, False)
         return [g.resize_nearest(g.input("x", (2, *hw, 7)), *out, align_corners=align, half_pixel_centers=half)]
     CASES.append(Case(f"resize{_i}-{'align' if _align else ''}{'half' if _half else ''}", _build))
 
+# Bilinear: 2x up with half-pixel centers (torch's default), aligned corners,
+# an odd factor, down, and 45 channels (a ragged vector end).
+for _i, (_hw, _out, _align, _half, _c) in enumerate([((4, 5), (8, 10), False, True, 7),
+                                                     ((5, 7), (8, 11), True, False, 7),
+                                                     ((5, 7), (8, 11), False, False, 45),
+                                                     ((6, 6), (3, 4), False, True, 7),
+                                                     ((3, 4), (9, 12), False, True, 45)]):
+    def _build(g, rng, hw=_hw, out=_out, align=_align, half=_half, c=_c):
+        return [g.resize_bilinear(g.input("x", (2, *hw, c)), *out, align_corners=align, half_pixel_centers=half)]
+    CASES.append(Case(f"resize_bilinear{_i}-{'align' if _align else ''}{'half' if _half else ''}-c{_c}", _build))
+
 
 for _shape, _beta in (((2, 1000), 1.0), ((1, 3, 4, 10), 0.5)):
     def _build(g, rng, shape=_shape, beta=_beta):

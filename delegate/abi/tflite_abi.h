@@ -99,6 +99,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinReluN1To1 = 20,
   kTfLiteBuiltinRelu6 = 21,
   kTfLiteBuiltinReshape = 22,
+  kTfLiteBuiltinResizeBilinear = 23,
   kTfLiteBuiltinSoftmax = 25,
   kTfLiteBuiltinTanh = 28,
   kTfLiteBuiltinCustom = 32,
@@ -335,6 +336,11 @@ typedef struct TfLiteResizeNearestNeighborParams {
   bool half_pixel_centers;
 } TfLiteResizeNearestNeighborParams;
 
+typedef struct TfLiteResizeBilinearParams {
+  bool align_corners;
+  bool half_pixel_centers;
+} TfLiteResizeBilinearParams;
+
 typedef struct TfLiteLeakyReluParams {
   float alpha;
 } TfLiteLeakyReluParams;
@@ -401,5 +407,6 @@ static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) 
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
+static_assert(sizeof(TfLiteResizeBilinearParams) == 2, "TfLiteResizeBilinearParams");
 
 #endif  // ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_

@@ -20,6 +20,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kBroadcastTo: return "BROADCAST_TO";
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
+    case OpType::kResizeBilinear: return "RESIZE_BILINEAR";
     case OpType::kSoftmax: return "SOFTMAX";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";

@@ -45,6 +45,7 @@ enum class OpType {
   kBroadcastTo,      // the input repeated to the output's shape
   kConcatenation,
   kResizeNearest,
+  kResizeBilinear,
   kSoftmax,
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
@@ -117,7 +118,7 @@ struct Node {
   bool sum = false;                              // kMean: a SUM (no division by the count)
   float pad_value = 0.0f;                        // kPad
   int axis = 0;                                  // kConcatenation
-  bool align_corners = false, half_pixel_centers = false;  // kResizeNearest
+  bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax
   std::vector<Node> chain;                       // kBandedConvs: its convs, in order
 

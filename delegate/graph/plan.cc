@@ -444,9 +444,15 @@ class StepBuilder {
         if (op->output_shape() != out) return Fail("concatenated shape differs from " + ShapeText(out));
         return std::make_unique<ConcatStep>(std::move(op), node.inputs, node.output);
       }
-      case OpType::kResizeNearest: {
+      case OpType::kResizeNearest:
+      case OpType::kResizeBilinear: {
         if (out.size() != 4 || in.size() != 4 || out[0] != in[0] || out[3] != in[3]) {
           return Fail("resize from " + ShapeText(in) + " to " + ShapeText(out) + " changes batch or channels");
+        }
+        if (node.type == OpType::kResizeBilinear) {
+          return MakeUnaryStep(
+              ResizeBilinearOperator::Create(in, out[1], out[2], node.align_corners, node.half_pixel_centers, error),
+              node);
         }
         return MakeUnaryStep(
             ResizeNearestOperator::Create(in, out[1], out[2], node.align_corners, node.half_pixel_centers, error),

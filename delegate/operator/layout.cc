@@ -396,6 +396,65 @@ void ResizeNearestOperator::Run(const float* input, float* output, ThreadPool* p
   });
 }
 
+std::unique_ptr<ResizeBilinearOperator> ResizeBilinearOperator::Create(const Shape& input, int output_height,
+                                                                       int output_width, bool align_corners,
+                                                                       bool half_pixel_centers, std::string* error) {
+  if (input.size() != 4 || output_height < 1 || output_width < 1 || NumElements(input) == 0) {
+    *error = "resize bilinear: input " + ShapeText(input) + " is not a non-empty NHWC image, or the output is empty";
+    return nullptr;
+  }
+  std::unique_ptr<ResizeBilinearOperator> op(new ResizeBilinearOperator());
+  op->batch_ = input[0];
+  op->input_height_ = input[1];
+  op->input_width_ = input[2];
+  op->channels_ = input[3];
+  // The builtin's ComputeInterpolationValues, in float as it computes them.
+  auto sources = [&](int in_size, int out_size, std::vector<Source>* out) {
+    float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+    if (align_corners && out_size > 1) scale = static_cast<float>(in_size - 1) / static_cast<float>(out_size - 1);
+    for (int i = 0; i < out_size; ++i) {
+      const float value =
+          half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale - 0.5f : static_cast<float>(i) * scale;
+      Source s;
+      s.lower = std::max(static_cast<int>(std::floor(value)), 0);
+      s.upper = std::min(static_cast<int>(std::ceil(value)), in_size - 1);
+      s.fraction = value - static_cast<float>(s.lower);
+      out->push_back(s);
+    }
+  };
+  sources(input[1], output_height, &op->source_y_);
+  sources(input[2], output_width, &op->source_x_);
+  return op;
+}
+
+void ResizeBilinearOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t c = static_cast<size_t>(channels_);
+  const size_t out_h = source_y_.size(), out_w = source_x_.size();
+  const size_t rows = static_cast<size_t>(batch_) * out_h;
+  const size_t in_row = static_cast<size_t>(input_width_) * c;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / (out_w * c)), [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; ++row) {
+      const size_t n = row / out_h;
+      const Source& sy = source_y_[row % out_h];
+      const float* top = input + (n * input_height_ + static_cast<size_t>(sy.lower)) * in_row;
+      const float* bottom = input + (n * input_height_ + static_cast<size_t>(sy.upper)) * in_row;
+      const float fy = sy.fraction, gy = 1.0f - fy;
+      float* out = output + row * out_w * c;
+      for (size_t x = 0; x < out_w; ++x, out += c) {
+        const Source& sx = source_x_[x];
+        const float fx = sx.fraction, gx = 1.0f - fx;
+        const float* in00 = top + static_cast<size_t>(sx.lower) * c;
+        const float* in01 = top + static_cast<size_t>(sx.upper) * c;
+        const float* in10 = bottom + static_cast<size_t>(sx.lower) * c;
+        const float* in11 = bottom + static_cast<size_t>(sx.upper) * c;
+        for (size_t k = 0; k < c; ++k) {
+          out[k] = in00[k] * gy * gx + in10[k] * fy * gx + in01[k] * gy * fx + in11[k] * fy * fx;
+        }
+      }
+    }
+  });
+}
+
 void CopyOperator::Run(const float* input, float* output, ThreadPool* pool) const {
   if (input == output) return;
   ParallelRanges(pool, elements_, kMinFloatsPerTask * 4, [&](size_t begin, size_t end) {

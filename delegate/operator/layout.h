@@ -1,8 +1,8 @@
 // Operators that move data without arithmetic (float32, any rank up to
 // kMaxRank unless noted): PAD / PADV2 with a constant, SLICE, TRANSPOSE,
 // BROADCAST_TO, CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR
-// (NHWC) and a plain copy (RESHAPE when it cannot alias). Knows nothing of
-// TFLite.
+// and RESIZE_BILINEAR (NHWC) and a plain copy (RESHAPE when it cannot
+// alias). Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 
@@ -125,6 +125,29 @@ class CopyOperator {
 
  private:
   size_t elements_;
+};
+
+// NHWC bilinear resize with the builtin reference kernel's index rule and
+// expression: out = in00 * (1 - fy) * (1 - fx) + in10 * fy * (1 - fx) +
+// in01 * (1 - fy) * fx + in11 * fy * fx, in that order.
+class ResizeBilinearOperator {
+ public:
+  static std::unique_ptr<ResizeBilinearOperator> Create(const Shape& input, int output_height, int output_width,
+                                                        bool align_corners, bool half_pixel_centers,
+                                                        std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  ResizeBilinearOperator() = default;
+  // Along one axis, output index -> the two input indices and the weight
+  // of the second (the builtin's input - lower, which may be negative at
+  // the first index with half-pixel centers).
+  struct Source {
+    int lower, upper;
+    float fraction;
+  };
+  int batch_ = 1, input_height_ = 0, input_width_ = 0, channels_ = 0;
+  std::vector<Source> source_y_, source_x_;
 };
 
 // The builtin RESIZE_NEAREST_NEIGHBOR's source index along one axis.

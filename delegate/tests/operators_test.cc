@@ -518,6 +518,51 @@ TEST_P(OperatorsTest, ConcatenateAlongEachAxis) {
   }
 }
 
+// Against the builtin reference kernel's formula written out here: 2x up
+// with half-pixel centers (the first row's weight is negative), aligned
+// corners, plain scaling, and down; 45 channels.
+TEST_P(OperatorsTest, ResizeBilinearFollowsTheBuiltinFormula) {
+  struct Case {
+    int in_h, in_w, out_h, out_w;
+    bool align, half;
+  };
+  for (const Case& k : std::vector<Case>{{4, 5, 8, 10, false, true}, {5, 7, 8, 11, true, false},
+                                         {5, 7, 8, 11, false, false}, {6, 6, 3, 4, false, true}}) {
+    const int channels = 45;
+    const Shape shape = {2, k.in_h, k.in_w, channels};
+    const std::vector<float> in = Random(NumElements(shape), 13);
+    std::string error;
+    auto op = ResizeBilinearOperator::Create(shape, k.out_h, k.out_w, k.align, k.half, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(static_cast<size_t>(2) * k.out_h * k.out_w * channels);
+    op->Run(in.data(), out.data(), pool());
+    auto source = [&](int i, int in_size, int out_size, int* lo, int* hi) {
+      float scale = static_cast<float>(in_size) / out_size;
+      if (k.align && out_size > 1) scale = static_cast<float>(in_size - 1) / (out_size - 1);
+      const float v = k.half ? (i + 0.5f) * scale - 0.5f : i * scale;
+      *lo = std::max(static_cast<int>(std::floor(v)), 0);
+      *hi = std::min(static_cast<int>(std::ceil(v)), in_size - 1);
+      return v;
+    };
+    for (int n = 0; n < 2; ++n)
+      for (int y = 0; y < k.out_h; ++y)
+        for (int x = 0; x < k.out_w; ++x) {
+          int y0, y1, x0, x1;
+          const float iy = source(y, k.in_h, k.out_h, &y0, &y1), ix = source(x, k.in_w, k.out_w, &x0, &x1);
+          for (int c = 0; c < channels; ++c) {
+            auto at = [&](int yy, int xx) { return in[((n * k.in_h + yy) * k.in_w + xx) * channels + c]; };
+            const float want = at(y0, x0) * (1 - (iy - y0)) * (1 - (ix - x0)) + at(y1, x0) * (iy - y0) * (1 - (ix - x0)) +
+                               at(y0, x1) * (1 - (iy - y0)) * (ix - x0) + at(y1, x1) * (iy - y0) * (ix - x0);
+            ASSERT_NEAR(out[((n * k.out_h + y) * k.out_w + x) * channels + c], want, 1e-6f * (1 + std::abs(want)))
+                << k.in_h << "x" << k.in_w << " -> " << k.out_h << "x" << k.out_w << " at " << y << "," << x;
+          }
+        }
+  }
+  std::string error;
+  EXPECT_EQ(ResizeBilinearOperator::Create({2, 5, 7}, 8, 8, false, false, &error), nullptr);
+  EXPECT_NE(error.find("resize bilinear: input [2,5,7] is not a non-empty NHWC image"), std::string::npos) << error;
+}
+
 TEST_P(OperatorsTest, ResizeNearestFollowsTheBuiltinRule) {
   // Source indices the builtin kernel gives (computed by hand from its formula).
   EXPECT_EQ(NearestSourceIndex(3, 4, 8, false, false), 1);

@@ -93,6 +93,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
     case kTfLiteBuiltinSum: return "SUM";
     case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
+    case kTfLiteBuiltinResizeBilinear: return "RESIZE_BILINEAR";
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
     case kTfLiteBuiltinHardSwish: return "HARD_SWISH";
     case kTfLiteBuiltinBroadcastTo: return "BROADCAST_TO";
@@ -103,7 +104,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
     case 8: return "FLOOR";
-    case 23: return "RESIZE_BILINEAR";
     case 26: return "SPACE_TO_DEPTH";
     case 36: return "GATHER";
     case 45: return "STRIDED_SLICE";

@@ -108,7 +108,9 @@ class Importer {
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
-        return Resize();
+        return Resize(graph::OpType::kResizeNearest);
+      case kTfLiteBuiltinResizeBilinear:
+        return Resize(graph::OpType::kResizeBilinear);
       case kTfLiteBuiltinSoftmax:
         return Softmax();
       default:
@@ -497,18 +499,29 @@ class Importer {
     return true;
   }
 
-  bool Resize() {
+  // RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR: their parameters are laid
+  // out alike (align_corners, half_pixel_centers).
+  bool Resize(graph::OpType type) {
     if (node_.inputs->size < 1 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
       return Fail(why_.empty() ? "needs an input and parameters" : why_);
     }
-    const auto* p = static_cast<const TfLiteResizeNearestNeighborParams*>(node_.builtin_data);
+    bool align_corners, half_pixel_centers;
+    if (type == graph::OpType::kResizeBilinear) {
+      const auto* p = static_cast<const TfLiteResizeBilinearParams*>(node_.builtin_data);
+      align_corners = p->align_corners;
+      half_pixel_centers = p->half_pixel_centers;
+    } else {
+      const auto* p = static_cast<const TfLiteResizeNearestNeighborParams*>(node_.builtin_data);
+      align_corners = p->align_corners;
+      half_pixel_centers = p->half_pixel_centers;
+    }
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
     if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
       return Fail("input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
     }
-    out_.align_corners = p->align_corners;
-    out_.half_pixel_centers = p->half_pixel_centers;
-    out_.type = graph::OpType::kResizeNearest;
+    out_.align_corners = align_corners;
+    out_.half_pixel_centers = half_pixel_centers;
+    out_.type = type;
     out_.inputs = {Input(0)};
     return true;
   }

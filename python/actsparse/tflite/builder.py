@@ -330,6 +330,21 @@ class GraphBuilder:
         self.op(s.BuiltinOperator.CONCATENATION, list(inputs), [out], s.BuiltinOptions.ConcatenationOptions, options)
         return out
 
+    def resize_bilinear(self, x: int, height: int, width: int, *, align_corners: bool = False,
+                        half_pixel_centers: bool = False, name: str = "resize_bilinear") -> int:
+        """RESIZE_BILINEAR of NHWC ``x`` to ``height`` x ``width`` (torch's ``bilinear``
+        with ``align_corners=False`` is ``half_pixel_centers=True``)."""
+        s = self._s
+        n, _, _, c = self.shape(x)
+        options = s.ResizeBilinearOptionsT()
+        options.alignCorners = align_corners
+        options.halfPixelCenters = half_pixel_centers
+        out = self.activation(f"{name}/out", (n, height, width, c))
+        self.op(s.BuiltinOperator.RESIZE_BILINEAR,
+                [x, self.constant(f"{name}/size", np.array([height, width], np.int32))], [out],
+                s.BuiltinOptions.ResizeBilinearOptions, options)
+        return out
+
     def resize_nearest(self, x: int, height: int, width: int, *, align_corners: bool = False,
                        half_pixel_centers: bool = False, name: str = "resize") -> int:
         s = self._s
