@@ -138,6 +138,31 @@ for _i, (_shape, _mult, _k, _s, _pad) in enumerate([((2, 9, 8, 45), 1, 3, 1, "sa
     CASES.append(Case(f"depthwise{_i}-m{_mult}-k{_k}s{_s}-c{_shape[3]}", _build))
 
 
+# Transposed convs: 2x2 / 2 (a U-Net's upsampling) VALID and SAME, with a
+# ReLU; 3x3 / 3 with 45 -> 7 channels at batch 2; an output one larger than
+# the blocks (bias alone in the last row and column).
+for _i, (_shape, _out, _k, _pad, _act, _extra) in enumerate([((1, 5, 7, 16), 8, 2, "valid", "relu", 0),
+                                                             ((2, 4, 3, 45), 7, 2, "same", "none", 0),
+                                                             ((2, 3, 4, 7), 45, 3, "valid", "none", 0),
+                                                             ((1, 4, 5, 8), 8, 2, "valid", "none", 1)]):
+    def _build(g, rng, shape=_shape, out=_out, k=_k, pad=_pad, act=_act, extra=_extra):
+        w = _weights(rng, out, k, k, shape[3], fan_in=shape[3])
+        hw = (shape[1] * k + extra, shape[2] * k + extra)
+        return [g.transpose_conv(g.input("x", shape), w, rng.normal(0, 0.1, out), hw, stride=k, padding=pad,
+                                 activation=act)]
+    CASES.append(Case(f"transpose_conv{_i}-k{_k}-{_pad}-c{_shape[3]}to{_out}", _build))
+
+
+@case("transpose-conv-overlapping-left-to-runtime", partitions=2,
+      refusals=("only kernel == stride without padding",))
+def _tconv_overlap(g, rng):
+    """A 3x3 / 2 transposed conv (windows overlap) stays with the runtime;
+    the convs around it are claimed in two partitions."""
+    x = g.conv2d(g.input("x", (1, 6, 5, 8)), _weights(rng, 8, 3, 3, 8, fan_in=72), np.zeros(8), activation="relu")
+    y = g.transpose_conv(x, _weights(rng, 8, 3, 3, 8, fan_in=72), np.zeros(8), (12, 10), stride=2, padding="same")
+    return [g.conv2d(y, _weights(rng, 4, 1, 1, 8, fan_in=8), np.zeros(4))]
+
+
 @case("conv-pad-fused")
 def _conv_pad(g, rng):
     x = g.pad(g.input("x", (1, 10, 9, 16)), 1, 2, 2, 1)

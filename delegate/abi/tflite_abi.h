@@ -113,6 +113,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinMinimum = 57,
   kTfLiteBuiltinPadv2 = 60,
   kTfLiteBuiltinSlice = 65,
+  kTfLiteBuiltinTransposeConv = 67,
   kTfLiteBuiltinExpandDims = 70,
   kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinRsqrt = 76,
@@ -283,6 +284,14 @@ typedef struct TfLiteConvParamsPrefix {
   int dilation_height_factor;
 } TfLiteConvParamsPrefix;
 
+// The fields every version has (later ones append a quantized bias type).
+typedef struct TfLiteTransposeConvParamsPrefix {
+  int32_t padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int32_t activation;  // TfLiteFusedActivation (version 4 and later; 0 = none before)
+} TfLiteTransposeConvParamsPrefix;
+
 typedef struct TfLiteDepthwiseConvParams {
   int32_t padding;  // TfLitePadding
   int stride_width;
@@ -406,6 +415,7 @@ static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
 static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
+static_assert(sizeof(TfLiteTransposeConvParamsPrefix) == 16, "TfLiteTransposeConvParamsPrefix");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
 static_assert(sizeof(TfLiteResizeBilinearParams) == 2, "TfLiteResizeBilinearParams");
 

@@ -31,6 +31,7 @@ struct Tensor {
 
 enum class OpType {
   kConv2D,           // also grouped; a masked chain is a Conv2D with a mask
+  kTransposeConv,    // kernel == stride, no padding (conv: kernel, stride, weights [O, KH, KW, I], bias)
   kDepthwiseConv2D,
   kFullyConnected,
   kBinary,           // ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM with broadcasting

@@ -19,6 +19,7 @@
 #include "delegate/operator/shape.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/thread_pool.h"
+#include "delegate/operator/transpose_conv.h"
 
 namespace actsparse {
 namespace {
@@ -561,6 +562,71 @@ TEST_P(OperatorsTest, ResizeBilinearFollowsTheBuiltinFormula) {
   std::string error;
   EXPECT_EQ(ResizeBilinearOperator::Create({2, 5, 7}, 8, 8, false, false, &error), nullptr);
   EXPECT_NE(error.find("resize bilinear: input [2,5,7] is not a non-empty NHWC image"), std::string::npos) << error;
+}
+
+// Against the builtin reference kernel written out here (zeros, each input
+// pixel's products added to the outputs it reaches, then the bias and the
+// clamp): 2x2 / 2 and 3x3 / 3 blocks, odd channels, batch 2, an output one
+// row and column larger than the blocks (bias alone there). Overlapping
+// windows and padding are refused.
+TEST_P(OperatorsTest, TransposeConvFillsEachInputPixelsBlock) {
+  struct Case {
+    int h, w, cin, cout, k, extra;
+    float lo, hi;
+  };
+  for (const Case& t : std::vector<Case>{{5, 7, 16, 8, 2, 0, 0.0f, 3.402823466e+38f},
+                                         {4, 3, 45, 7, 2, 1, -3.402823466e+38f, 3.402823466e+38f},
+                                         {3, 4, 7, 45, 3, 0, -1.0f, 1.0f}}) {
+    TransposeConvParams p;
+    p.batch = 2;
+    p.input_height = t.h;
+    p.input_width = t.w;
+    p.input_channels = t.cin;
+    p.output_height = t.h * t.k + t.extra;
+    p.output_width = t.w * t.k + t.extra;
+    p.output_channels = t.cout;
+    p.kernel_height = p.kernel_width = p.stride_height = p.stride_width = t.k;
+    p.output_min = t.lo;
+    p.output_max = t.hi;
+    const std::vector<float> in = Random(static_cast<size_t>(2) * t.h * t.w * t.cin, 30);
+    const std::vector<float> w = Random(static_cast<size_t>(t.cout) * t.k * t.k * t.cin, 31);
+    const std::vector<float> bias = Random(t.cout, 32);
+    std::string error;
+    auto op = TransposeConvOperator::Create(p, w.data(), bias.data(), &error);
+    ASSERT_NE(op, nullptr) << error;
+    const size_t out_size = static_cast<size_t>(2) * p.output_height * p.output_width * t.cout;
+    std::vector<float> got(out_size, -7.0f), want(out_size, 0.0f);
+    op->Run(in.data(), got.data(), pool());
+    for (int n = 0; n < 2; ++n)
+      for (int y = 0; y < t.h; ++y)
+        for (int x = 0; x < t.w; ++x)
+          for (int ci = 0; ci < t.cin; ++ci)
+            for (int ky = 0; ky < t.k; ++ky)
+              for (int kx = 0; kx < t.k; ++kx)
+                for (int co = 0; co < t.cout; ++co) {
+                  const size_t o = ((static_cast<size_t>(n) * p.output_height + y * t.k + ky) * p.output_width +
+                                    x * t.k + kx) * t.cout + co;
+                  want[o] += in[((n * t.h + y) * t.w + x) * t.cin + ci] * w[((co * t.k + ky) * t.k + kx) * t.cin + ci];
+                }
+    for (size_t i = 0; i < out_size; ++i) {
+      const float v = std::min(std::max(want[i] + bias[i % t.cout], t.lo), t.hi);
+      ASSERT_NEAR(got[i], v, 1e-5f * (1 + std::abs(v))) << "k " << t.k << " float " << i;
+    }
+  }
+  TransposeConvParams p;
+  p.input_height = p.input_width = 4;
+  p.input_channels = p.output_channels = 8;
+  p.output_height = p.output_width = 8;
+  p.kernel_height = p.kernel_width = 3;
+  p.stride_height = p.stride_width = 2;
+  const std::vector<float> w(9 * 64, 0.5f);
+  std::string error;
+  EXPECT_EQ(TransposeConvOperator::Create(p, w.data(), nullptr, &error), nullptr);
+  EXPECT_NE(error.find("kernel 3x3, stride 2x2, padding 0,0: only kernel == stride"), std::string::npos) << error;
+  p.kernel_height = p.kernel_width = 2;
+  p.output_height = 7;
+  EXPECT_EQ(TransposeConvOperator::Create(p, w.data(), nullptr, &error), nullptr);
+  EXPECT_NE(error.find("output 7x8 is smaller than the input's blocks"), std::string::npos) << error;
 }
 
 TEST_P(OperatorsTest, ResizeNearestFollowsTheBuiltinRule) {

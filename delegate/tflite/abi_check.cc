@@ -97,6 +97,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
     case kTfLiteBuiltinHardSwish: return "HARD_SWISH";
     case kTfLiteBuiltinBroadcastTo: return "BROADCAST_TO";
+    case kTfLiteBuiltinTransposeConv: return "TRANSPOSE_CONV";
     case kTfLiteBuiltinRsqrt: return "RSQRT";
     case kTfLiteBuiltinSquaredDifference: return "SQUARED_DIFFERENCE";
     case kTfLiteBuiltinGelu: return "GELU";
@@ -114,7 +115,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 54: return "PRELU";
     case 56: return "ARG_MAX";
     case 59: return "NEG";
-    case 67: return "TRANSPOSE_CONV";
     case 69: return "TILE";
     case 73: return "LOG";
     case 75: return "SQRT";

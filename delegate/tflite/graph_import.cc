@@ -47,6 +47,8 @@ class Importer {
         return Conv(code == kTfLiteBuiltinDepthwiseConv2d);
       case kTfLiteBuiltinFullyConnected:
         return FullyConnected();
+      case kTfLiteBuiltinTransposeConv:
+        return TransposeConv();
       case kTfLiteBuiltinAdd:
         return Binary(kernels::BinaryOp::kAdd, true);
       case kTfLiteBuiltinSub:
@@ -176,6 +178,56 @@ class Importer {
       case kTfLiteActRelu6: out_.act_min = 0.0f; out_.act_max = 6.0f; return true;
       default: return Fail("fused activation " + std::to_string(activation) + " is not supported");
     }
+  }
+
+  // TRANSPOSE_CONV: [output shape, weights [O, KH, KW, I], input, (bias)].
+  // Only where each input pixel fills its own block (kernel == stride,
+  // padding 0 as the builtin computes it: TransposeConvOperator).
+  bool TransposeConv() {
+    if (node_.inputs->size < 3 || node_.builtin_data == nullptr) {
+      return Fail("needs output shape, weights, input and parameters");
+    }
+    const int weights = Input(1), input = Input(2), bias = node_.inputs->size > 3 ? Input(3) : -1;
+    if (!Activation(input, "input")) return false;
+    const Shape in = Dims(T(context_, input)), out = Dims(T(context_, out_.output));
+    if (weights < 0 || T(context_, weights).dims == nullptr) return Fail("no weights");
+    const Shape w = Dims(T(context_, weights));
+    if (in.size() != 4 || out.size() != 4 || w.size() != 4 || in[0] != out[0] || w[0] != out[3] || w[3] != in[3]) {
+      return Fail("input " + ShapeText(in) + ", weights " + ShapeText(w) + ", output " + ShapeText(out) +
+                  " do not fit a transpose conv");
+    }
+    const auto* p = static_cast<const TfLiteTransposeConvParamsPrefix*>(node_.builtin_data);
+    graph::Node::Conv& c = out_.conv;
+    c.stride_height = p->stride_height;
+    c.stride_width = p->stride_width;
+    c.kernel_height = w[1];
+    c.kernel_width = w[2];
+    if (c.stride_height < 1 || c.stride_width < 1) return Fail("stride below 1");
+    if (p->padding != kTfLitePaddingSame && p->padding != kTfLitePaddingValid) return Fail("unknown padding");
+    // The builtin's padding: a conv's from the output (as its input) back to
+    // the input size that output gives.
+    const bool same = p->padding == kTfLitePaddingSame;
+    auto padding = [&](int big, int kernel, int stride) {
+      const int small = same ? (big + stride - 1) / stride : (big + stride - kernel) / stride;
+      return std::max((small - 1) * stride + kernel - big, 0) / 2;
+    };
+    c.padding_top = padding(out[1], w[1], c.stride_height);
+    c.padding_left = padding(out[2], w[2], c.stride_width);
+    if (c.kernel_height != c.stride_height || c.kernel_width != c.stride_width || c.padding_top != 0 ||
+        c.padding_left != 0) {
+      return Fail("kernel " + ShapeText({w[1], w[2]}) + " with stride " +
+                  ShapeText({c.stride_height, c.stride_width}) + " and padding " +
+                  ShapeText({c.padding_top, c.padding_left}) +
+                  ": only kernel == stride without padding (no overlapping windows) is run");
+    }
+    if (out[1] < in[1] * c.stride_height || out[2] < in[2] * c.stride_width) {
+      return Fail("output " + ShapeText(out) + " crops the input's blocks " + ShapeText(in));
+    }
+    if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
+    if (bias >= 0 && !FloatConstant(bias, {out[3]}, "bias", &c.bias)) return false;
+    out_.type = graph::OpType::kTransposeConv;
+    out_.inputs = {input};
+    return FusedActivation(p->activation);
   }
 
   bool Conv(bool depthwise) {

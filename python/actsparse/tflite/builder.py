@@ -146,6 +146,26 @@ class GraphBuilder:
         return self._conv(x, weights, bias, depthwise=False, stride=stride, dilation=dilation,
                           padding=padding, activation=activation, name=name)
 
+    def transpose_conv(self, x: int, weights: np.ndarray, bias: np.ndarray | None, output_hw: tuple[int, int], *,
+                       stride: int, padding: str = "valid", activation: str = "none",
+                       name: str = "tconv") -> int:
+        """TRANSPOSE_CONV of NHWC ``x`` with ``weights`` [O, KH, KW, I] to ``output_hw``."""
+        s = self._s
+        n = self.shape(x)[0]
+        options = s.TransposeConvOptionsT()
+        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
+        options.strideH = options.strideW = stride
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out = self.activation(f"{name}/out", (n, *output_hw, weights.shape[0]))
+        inputs = [self.constant(f"{name}/output_shape", np.array([n, *output_hw, weights.shape[0]], np.int32)),
+                  self.constant(f"{name}/weights", weights.astype(np.float32)), x]
+        if bias is not None:
+            inputs.append(self.constant(f"{name}/bias", bias.astype(np.float32)))
+        # Version 3 takes a bias, 4 a fused activation.
+        self.op(s.BuiltinOperator.TRANSPOSE_CONV, inputs, [out], s.BuiltinOptions.TransposeConvOptions, options,
+                version=4 if activation != "none" else 3)
+        return out
+
     def depthwise_conv2d(self, x: int, weights: np.ndarray, bias: np.ndarray, *,
                          stride: int = 1, dilation: int = 1, padding: str = "same",
                          activation: str = "none", name: str = "dwconv") -> int:
