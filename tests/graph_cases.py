@@ -301,6 +301,26 @@ for _i, (_from, _to) in enumerate([((2, 1, 1, 45), (2, 9, 11, 45)), ((2, 9, 11, 
     CASES.append(Case(f"broadcast_to{_i}-{len(_from)}d-to-{len(_to)}d", _build))
 
 
+@case("strided-slice-focus")
+def _focus(g, rng):
+    """YOLOv5's Focus: the four phases of every other row and column, concatenated."""
+    x = g.input("x", (2, 8, 10, 3))
+    phases = [g.strided_slice(x, (0, dy, dx, 0), (0, 0, 0, 0), (1, 2, 2, 1), begin_mask=0b1001, end_mask=0b1111,
+                              name=f"phase{dy}{dx}") for dy in (0, 1) for dx in (0, 1)]
+    return [g.concatenation(phases, 3)]
+
+
+@case("strided-slice-negative-and-channel-step")
+def _strided(g, rng):
+    return [g.strided_slice(g.input("x", (2, 7, 9, 45)), (0, -6, 0, 3), (2, -1, 100, 45), (1, 3, 2, 5))]
+
+
+@case("strided-slice-shrink-left-to-runtime", partitions=0, refusals=("shrink-axis",))
+def _strided_shrink(g, rng):
+    return [g.strided_slice(g.input("x", (2, 7, 9, 5)), (0, 3, 0, 0), (2, 4, 9, 5), (1, 1, 1, 1),
+                            shrink_axis_mask=0b10)]
+
+
 # (The builtin CONCATENATION refuses a fused activation on float32.)
 for _axis, _act in ((3, "none"), (1, "none"), (0, "none"), (-1, "none")):
     def _build(g, rng, axis=_axis, act=_act):

@@ -28,7 +28,7 @@ def test_cases_cover_every_claimed_op():
                    "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH", "MAX_POOL_2D",
                    "AVERAGE_POOL_2D", "MEAN", "FULLY_CONNECTED", "PAD", "PADV2", "RESHAPE", "CONCATENATION",
                    "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "TRANSPOSE", "SLICE", "SUM", "BROADCAST_TO",
-                   "SQUARED_DIFFERENCE", "RSQRT", "GELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV"}
+                   "SQUARED_DIFFERENCE", "RSQRT", "GELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "STRIDED_SLICE"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -109,6 +109,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinSub = 41,
   kTfLiteBuiltinDiv = 42,
   kTfLiteBuiltinSqueeze = 43,
+  kTfLiteBuiltinStridedSlice = 45,
   kTfLiteBuiltinMaximum = 55,
   kTfLiteBuiltinMinimum = 57,
   kTfLiteBuiltinPadv2 = 60,
@@ -284,6 +285,15 @@ typedef struct TfLiteConvParamsPrefix {
   int dilation_height_factor;
 } TfLiteConvParamsPrefix;
 
+typedef struct TfLiteStridedSliceParams {
+  int begin_mask;
+  int end_mask;
+  int ellipsis_mask;
+  int new_axis_mask;
+  int shrink_axis_mask;
+  bool offset;  // end is begin + end
+} TfLiteStridedSliceParams;
+
 // The fields every version has (later ones append a quantized bias type).
 typedef struct TfLiteTransposeConvParamsPrefix {
   int32_t padding;  // TfLitePadding
@@ -415,6 +425,7 @@ static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
 static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
+static_assert(sizeof(TfLiteStridedSliceParams) == 24, "TfLiteStridedSliceParams");
 static_assert(sizeof(TfLiteTransposeConvParamsPrefix) == 16, "TfLiteTransposeConvParamsPrefix");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
 static_assert(sizeof(TfLiteResizeBilinearParams) == 2, "TfLiteResizeBilinearParams");

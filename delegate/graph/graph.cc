@@ -19,6 +19,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kTranspose: return "TRANSPOSE";
     case OpType::kSlice: return "SLICE";
     case OpType::kBroadcastTo: return "BROADCAST_TO";
+    case OpType::kStridedSlice: return "STRIDED_SLICE";
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kResizeBilinear: return "RESIZE_BILINEAR";

@@ -44,6 +44,7 @@ enum class OpType {
   kTranspose,
   kSlice,            // a box of the input: `begin` per dim, the output's shape
   kBroadcastTo,      // the input repeated to the output's shape
+  kStridedSlice,     // `begin` and `strides` (>= 1) per dim, the output's shape
   kConcatenation,
   kResizeNearest,
   kResizeBilinear,
@@ -115,7 +116,8 @@ struct Node {
 
   std::vector<int> axes;                         // kMean (sorted), kTranspose (the permutation)
   std::vector<std::pair<int, int>> paddings;     // kPad: (before, after) per dim
-  std::vector<int> begin;                        // kSlice: first input index per dim
+  std::vector<int> begin;                        // kSlice, kStridedSlice: first input index per dim
+  std::vector<int> strides;                      // kStridedSlice
   bool sum = false;                              // kMean: a SUM (no division by the count)
   float pad_value = 0.0f;                        // kPad
   int axis = 0;                                  // kConcatenation

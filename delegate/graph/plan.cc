@@ -431,6 +431,8 @@ class StepBuilder {
         return MakeUnaryStep(SliceOperator::Create(in, node.begin, out, error), node);
       case OpType::kBroadcastTo:
         return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
+      case OpType::kStridedSlice:
+        return MakeUnaryStep(StridedSliceOperator::Create(in, node.begin, node.strides, out, error), node);
       case OpType::kElementwiseChain: {
         if (in != out || out.empty()) return Fail("elementwise chain changes the shape");
         const size_t channels = static_cast<size_t>(out.back());

@@ -263,6 +263,41 @@ void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool)
   CopyStrided(extent_, stride_, total_, input, output, pool);
 }
 
+std::unique_ptr<StridedSliceOperator> StridedSliceOperator::Create(const Shape& input, const std::vector<int>& begin,
+                                                                   const std::vector<int>& strides,
+                                                                   const Shape& output, std::string* error) {
+  const size_t rank = input.size();
+  bool valid = rank >= 1 && rank <= static_cast<size_t>(kMaxRank) && begin.size() == rank &&
+               strides.size() == rank && output.size() == rank;
+  for (size_t d = 0; valid && d < rank; ++d) {
+    valid = strides[d] >= 1 && begin[d] >= 0 && output[d] >= 1 &&
+            static_cast<int64_t>(begin[d]) + static_cast<int64_t>(output[d] - 1) * strides[d] < input[d];
+  }
+  if (!valid) {
+    *error = "strided slice: begin " + ShapeText(begin) + " and strides " + ShapeText(strides) + " of " +
+             ShapeText(output) + " elements leave the input " + ShapeText(input);
+    return nullptr;
+  }
+  std::vector<size_t> in_stride(rank, 1);
+  for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  std::unique_ptr<StridedSliceOperator> op(new StridedSliceOperator());
+  for (size_t d = 0; d < rank; ++d) {
+    op->offset_ += static_cast<size_t>(begin[d]) * in_stride[d];
+    AppendStridedDim(static_cast<size_t>(output[d]), in_stride[d] * static_cast<size_t>(strides[d]), &op->extent_,
+                     &op->stride_);
+  }
+  if (op->extent_.empty()) {
+    op->extent_.push_back(1);
+    op->stride_.push_back(1);
+  }
+  op->total_ = NumElements(output);
+  return op;
+}
+
+void StridedSliceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  CopyStrided(extent_, stride_, total_, input + offset_, output, pool);
+}
+
 std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input, const Shape& output,
                                                              std::string* error) {
   // The input's dims line up with the output's last ones; each is the

@@ -1,8 +1,8 @@
-// Operators that move data without arithmetic (float32, any rank up to
-// kMaxRank unless noted): PAD / PADV2 with a constant, SLICE, TRANSPOSE,
-// BROADCAST_TO, CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR
-// and RESIZE_BILINEAR (NHWC) and a plain copy (RESHAPE when it cannot
-// alias). Knows nothing of TFLite.
+// Operators that move data (float32, any rank up to kMaxRank unless noted):
+// PAD / PADV2 with a constant, SLICE, STRIDED_SLICE, TRANSPOSE, BROADCAST_TO,
+// CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR and
+// RESIZE_BILINEAR (NHWC; the one that computes: it interpolates) and a plain
+// copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 
@@ -49,6 +49,24 @@ class SliceOperator {
   // After merging trailing dims the slice keeps whole: output extents, the
   // input's extents and the begin offsets; the last dim is one contiguous run.
   std::vector<size_t> out_extent_, in_extent_, begin_;
+};
+
+// STRIDED_SLICE with positive strides: output index i of dim d reads input
+// index begin[d] + i * strides[d] (YOLOv5's Focus: x[..., ::2, ::2]).
+class StridedSliceOperator {
+ public:
+  static std::unique_ptr<StridedSliceOperator> Create(const Shape& input, const std::vector<int>& begin,
+                                                      const std::vector<int>& strides, const Shape& output,
+                                                      std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  StridedSliceOperator() = default;
+  size_t offset_ = 0;  // the first element's index in the input
+  // After merging output dims that read the input contiguously: output
+  // extents and the input stride of each.
+  std::vector<size_t> extent_, stride_;
+  size_t total_ = 0;
 };
 
 class TransposeOperator {

@@ -433,6 +433,40 @@ TEST_P(OperatorsTest, SliceAnyBox) {
   EXPECT_NE(error.find("slice: begin"), std::string::npos) << error;
 }
 
+// YOLOv5's Focus (every other row and column, four phases), a channel
+// stride, strides on every dim, a plain box (strides of 1: merged runs);
+// boxes that leave the input refused.
+TEST_P(OperatorsTest, StridedSliceStepsThroughEachDim) {
+  struct Case {
+    Shape input;
+    std::vector<int> begin, strides;
+    Shape output;
+  };
+  for (const Case& c : std::vector<Case>{{{1, 8, 10, 3}, {0, 0, 0, 0}, {1, 2, 2, 1}, {1, 4, 5, 3}},
+                                         {{1, 8, 10, 3}, {0, 1, 1, 0}, {1, 2, 2, 1}, {1, 4, 5, 3}},
+                                         {{2, 7, 9, 45}, {0, 1, 0, 3}, {1, 3, 2, 5}, {2, 2, 5, 9}},
+                                         {{2, 5, 6, 7}, {1, 1, 2, 0}, {1, 1, 1, 1}, {1, 3, 4, 7}},
+                                         {{129}, {5}, {4}, {31}}}) {
+    const std::vector<float> in = Random(NumElements(c.input), 19);
+    std::string error;
+    auto op = StridedSliceOperator::Create(c.input, c.begin, c.strides, c.output, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(NumElements(c.output), -7.0f);
+    op->Run(in.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::vector<int> ic = Coords(i, c.output);
+      for (size_t d = 0; d < ic.size(); ++d) ic[d] = c.begin[d] + ic[d] * c.strides[d];
+      ASSERT_EQ(out[i], in[BroadcastIndex(c.input, ic)]) << ShapeText(c.input) << " element " << i;
+    }
+  }
+  std::string error;
+  EXPECT_EQ(StridedSliceOperator::Create({1, 8, 8, 3}, {0, 1, 0, 0}, {1, 2, 2, 1}, {1, 5, 4, 3}, &error), nullptr);
+  EXPECT_NE(error.find("strided slice: begin [0,1,0,0] and strides [1,2,2,1] of [1,5,4,3] elements leave the input"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(StridedSliceOperator::Create({1, 8, 8, 3}, {0, 0, 0, 0}, {1, 0, 2, 1}, {1, 4, 4, 3}, &error), nullptr);
+}
+
 TEST_P(OperatorsTest, TransposeAnyPermutation) {
   for (const auto& c : std::vector<std::pair<Shape, std::vector<int>>>{
            {{1, 5, 6, 7}, {0, 3, 1, 2}}, {{2, 45, 4, 3}, {0, 2, 3, 1}}, {{2, 3, 4}, {2, 0, 1}},

@@ -97,6 +97,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
     case kTfLiteBuiltinHardSwish: return "HARD_SWISH";
     case kTfLiteBuiltinBroadcastTo: return "BROADCAST_TO";
+    case kTfLiteBuiltinStridedSlice: return "STRIDED_SLICE";
     case kTfLiteBuiltinTransposeConv: return "TRANSPOSE_CONV";
     case kTfLiteBuiltinRsqrt: return "RSQRT";
     case kTfLiteBuiltinSquaredDifference: return "SQUARED_DIFFERENCE";
@@ -107,7 +108,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 8: return "FLOOR";
     case 26: return "SPACE_TO_DEPTH";
     case 36: return "GATHER";
-    case 45: return "STRIDED_SLICE";
     case 47: return "EXP";
     case 49: return "SPLIT";
     case 50: return "LOG_SOFTMAX";

@@ -107,6 +107,8 @@ class Importer {
         return Slice();
       case kTfLiteBuiltinBroadcastTo:
         return BroadcastTo();
+      case kTfLiteBuiltinStridedSlice:
+        return StridedSlice();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -479,6 +481,50 @@ class Importer {
     }
     if (!broadcasts) return Fail("input " + ShapeText(in) + " does not broadcast to " + ShapeText(out));
     out_.type = graph::OpType::kBroadcastTo;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // STRIDED_SLICE with constant begin / end / strides, strides >= 1, and no
+  // ellipsis, new-axis or shrink-axis masks (the output keeps the rank).
+  bool StridedSlice() {
+    if (node_.inputs->size != 4 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
+      return Fail(why_.empty() ? "needs input, begin, end, strides and parameters" : why_);
+    }
+    const auto* p = static_cast<const TfLiteStridedSliceParams*>(node_.builtin_data);
+    if (p->ellipsis_mask != 0 || p->new_axis_mask != 0 || p->shrink_axis_mask != 0 || p->offset) {
+      return Fail("ellipsis, new-axis or shrink-axis masks, or offset ends, are not supported");
+    }
+    std::vector<int64_t> begin, end, strides;
+    if (!IntConstant(Input(1), "begin", &begin) || !IntConstant(Input(2), "end", &end) ||
+        !IntConstant(Input(3), "strides", &strides)) {
+      return false;
+    }
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    const size_t rank = in.size();
+    if (begin.size() != rank || end.size() != rank || strides.size() != rank || out.size() != rank) {
+      return Fail("begin, end and strides do not cover the input's rank");
+    }
+    out_.begin.clear();
+    out_.strides.clear();
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t dim = in[d], stride = strides[d];
+      if (stride < 1) return Fail("stride " + std::to_string(stride) + " of dim " + std::to_string(d) + " is below 1");
+      int64_t b = (p->begin_mask >> d) & 1 ? 0 : begin[d];
+      int64_t e = (p->end_mask >> d) & 1 ? dim : end[d];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      b = std::min(std::max<int64_t>(b, 0), dim);
+      e = std::min(std::max<int64_t>(e, 0), dim);
+      const int64_t size = e > b ? (e - b + stride - 1) / stride : 0;
+      if (size != out[d]) {
+        return Fail("output " + ShapeText(out) + " is not the strided slice's shape (dim " + std::to_string(d) +
+                    ": " + std::to_string(size) + ")");
+      }
+      out_.begin.push_back(static_cast<int>(b));
+      out_.strides.push_back(static_cast<int>(stride));
+    }
+    out_.type = graph::OpType::kStridedSlice;
     out_.inputs = {Input(0)};
     return true;
   }

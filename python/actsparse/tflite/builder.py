@@ -338,6 +338,31 @@ class GraphBuilder:
                 version=2)  # the builtin kernel starts at version 2 (as litert-torch writes it)
         return out
 
+    def strided_slice(self, x: int, begin: Sequence[int], end: Sequence[int], strides: Sequence[int], *,
+                      begin_mask: int = 0, end_mask: int = 0, shrink_axis_mask: int = 0,
+                      name: str = "strided_slice") -> int:
+        """STRIDED_SLICE of ``x``: per dim from ``begin`` to ``end`` (exclusive; negatives count from
+        the end) in steps of ``strides``; a bit of ``begin_mask`` / ``end_mask`` takes the dim from
+        its start / to its end, of ``shrink_axis_mask`` drops the dim (one element)."""
+        s = self._s
+        shape = self.shape(x)
+        out_shape = []
+        for d, n in enumerate(shape):
+            b = 0 if begin_mask >> d & 1 else begin[d]
+            e = n if end_mask >> d & 1 else end[d]
+            b, e = (b + n if b < 0 else b), (e + n if e < 0 else e)
+            b, e = min(max(b, 0), n), min(max(e, 0), n)
+            if not shrink_axis_mask >> d & 1:
+                out_shape.append(max(0, -(-(e - b) // strides[d])))
+        options = s.StridedSliceOptionsT()
+        options.beginMask, options.endMask, options.shrinkAxisMask = begin_mask, end_mask, shrink_axis_mask
+        out = self.activation(f"{name}/out", out_shape)
+        self.op(s.BuiltinOperator.STRIDED_SLICE,
+                [x] + [self.constant(f"{name}/{k}", np.array(v, np.int32))
+                       for k, v in (("begin", begin), ("end", end), ("strides", strides))],
+                [out], s.BuiltinOptions.StridedSliceOptions, options)
+        return out
+
     def concatenation(self, inputs: Sequence[int], axis: int, *, activation: str = "none",
                       name: str = "concat") -> int:
         s = self._s
