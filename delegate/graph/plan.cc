@@ -372,26 +372,8 @@ class StepBuilder {
         return Conv(node, in, out);
       case OpType::kFullyConnected:
         return FullyConnected(node, in, out);
-      case OpType::kTransposeConv: {
-        if (in.size() != 4 || out.size() != 4) return Fail("transpose conv needs NHWC input and output");
-        TransposeConvParams p;
-        p.batch = in[0];
-        p.input_height = in[1];
-        p.input_width = in[2];
-        p.input_channels = in[3];
-        p.output_height = out[1];
-        p.output_width = out[2];
-        p.output_channels = out[3];
-        p.kernel_height = node.conv.kernel_height;
-        p.kernel_width = node.conv.kernel_width;
-        p.stride_height = node.conv.stride_height;
-        p.stride_width = node.conv.stride_width;
-        p.padding_top = node.conv.padding_top;
-        p.padding_left = node.conv.padding_left;
-        p.output_min = node.act_min;
-        p.output_max = node.act_max;
-        return MakeUnaryStep(TransposeConvOperator::Create(p, node.conv.weights, node.conv.bias, error), node);
-      }
+      case OpType::kTransposeConv:
+        return TransposeConv(node, in, out);
       case OpType::kBinary: {
         if (node.inputs.size() != 2) return Fail("a binary op needs two inputs");
         auto op = BinaryOperator::Create(node.binary_op, in, g_.tensors[node.inputs[1]].shape, out, node.act_min,
@@ -632,6 +614,27 @@ class StepBuilder {
     p.output_min = node.act_min;
     p.output_max = node.act_max;
     return MakeUnaryStep(Pool2DOperator::Create(p, error_), node);
+  }
+
+  std::unique_ptr<Step> TransposeConv(const Node& node, const Shape& in, const Shape& out) {
+    if (in.size() != 4 || out.size() != 4) return Fail("transpose conv needs NHWC input and output");
+    TransposeConvParams p;
+    p.batch = in[0];
+    p.input_height = in[1];
+    p.input_width = in[2];
+    p.input_channels = in[3];
+    p.output_height = out[1];
+    p.output_width = out[2];
+    p.output_channels = out[3];
+    p.kernel_height = node.conv.kernel_height;
+    p.kernel_width = node.conv.kernel_width;
+    p.stride_height = node.conv.stride_height;
+    p.stride_width = node.conv.stride_width;
+    p.padding_top = node.conv.padding_top;
+    p.padding_left = node.conv.padding_left;
+    p.output_min = node.act_min;
+    p.output_max = node.act_max;
+    return MakeUnaryStep(TransposeConvOperator::Create(p, node.conv.weights, node.conv.bias, error_), node);
   }
 
   std::unique_ptr<Step> Mean(const Node& node, const Shape& in, const Shape& out) {

@@ -379,28 +379,26 @@ class GraphBuilder:
                         half_pixel_centers: bool = False, name: str = "resize_bilinear") -> int:
         """RESIZE_BILINEAR of NHWC ``x`` to ``height`` x ``width`` (torch's ``bilinear``
         with ``align_corners=False`` is ``half_pixel_centers=True``)."""
-        s = self._s
-        n, _, _, c = self.shape(x)
-        options = s.ResizeBilinearOptionsT()
-        options.alignCorners = align_corners
-        options.halfPixelCenters = half_pixel_centers
-        out = self.activation(f"{name}/out", (n, height, width, c))
-        self.op(s.BuiltinOperator.RESIZE_BILINEAR,
-                [x, self.constant(f"{name}/size", np.array([height, width], np.int32))], [out],
-                s.BuiltinOptions.ResizeBilinearOptions, options)
-        return out
+        return self._resize("ResizeBilinear", "RESIZE_BILINEAR", x, height, width, align_corners,
+                            half_pixel_centers, name)
 
     def resize_nearest(self, x: int, height: int, width: int, *, align_corners: bool = False,
                        half_pixel_centers: bool = False, name: str = "resize") -> int:
+        """RESIZE_NEAREST_NEIGHBOR of NHWC ``x`` to ``height`` x ``width``."""
+        return self._resize("ResizeNearestNeighbor", "RESIZE_NEAREST_NEIGHBOR", x, height, width, align_corners,
+                            half_pixel_centers, name)
+
+    def _resize(self, options_name: str, op_name: str, x: int, height: int, width: int, align_corners: bool,
+                half_pixel_centers: bool, name: str) -> int:
         s = self._s
         n, _, _, c = self.shape(x)
-        options = s.ResizeNearestNeighborOptionsT()
+        options = getattr(s, f"{options_name}OptionsT")()
         options.alignCorners = align_corners
         options.halfPixelCenters = half_pixel_centers
         out = self.activation(f"{name}/out", (n, height, width, c))
-        self.op(s.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR,
+        self.op(getattr(s.BuiltinOperator, op_name),
                 [x, self.constant(f"{name}/size", np.array([height, width], np.int32))], [out],
-                s.BuiltinOptions.ResizeNearestNeighborOptions, options)
+                getattr(s.BuiltinOptions, f"{options_name}Options"), options)
         return out
 
     def softmax(self, x: int, beta: float = 1.0, name: str = "softmax") -> int:
