@@ -398,11 +398,16 @@ class Fuser {
   void FuseElementwiseChains() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (dead_[i]) continue;
+      // The running value: the first input that makes the op a stage.
       Node::ChainStage first;
-      if (!AsChainStage(g_.nodes[i], g_.nodes[i].inputs.empty() ? -1 : g_.nodes[i].inputs[0], &first) &&
-          !(g_.nodes[i].inputs.size() == 2 && AsChainStage(g_.nodes[i], g_.nodes[i].inputs[1], &first))) {
-        continue;
+      int data = -1;
+      for (int input : g_.nodes[i].inputs) {
+        if (AsChainStage(g_.nodes[i], input, &first)) {
+          data = input;
+          break;
+        }
       }
+      if (data < 0) continue;
       std::vector<Node::ChainStage> stages{first};
       std::vector<int> members{static_cast<int>(i)};
       int output = g_.nodes[i].output;
@@ -417,7 +422,6 @@ class Fuser {
       if (stages.size() < 2) continue;
       Node chain;
       chain.type = OpType::kElementwiseChain;
-      const int data = stages[0].unary || !stages[0].constant_first ? g_.nodes[i].inputs[0] : g_.nodes[i].inputs[1];
       chain.inputs = {data};
       chain.output = output;
       chain.label = g_.nodes[i].label;

@@ -423,13 +423,11 @@ class StepBuilder {
           ElementwiseStage stage;
           stage.unary = s.unary;
           stage.unary_op = s.unary_op;
-          stage.unary_params.alpha = s.alpha;
-          stage.unary_params.lo = s.lo;
-          stage.unary_params.hi = s.hi;
+          stage.params.alpha = s.alpha;
+          stage.params.lo = s.lo;
+          stage.params.hi = s.hi;
           stage.binary_op = s.binary_op;
           stage.operand_first = s.constant_first;
-          stage.lo = s.lo;
-          stage.hi = s.hi;
           if (!s.unary) {
             if (s.constant == nullptr || (s.constant_size != 1 && s.constant_size != channels)) {
               return Fail("elementwise chain: a constant of " + std::to_string(s.constant_size) + " floats");

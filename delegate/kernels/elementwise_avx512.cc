@@ -12,19 +12,9 @@ namespace kernels {
 
 const ElementwiseKernels& ElementwiseKernelsAvx512() {
   static const ElementwiseKernels kernels = [] {
-    using namespace elementwise_impl;
     ElementwiseKernels k = ElementwiseKernelsAvx2();
     k.name = "avx512";
-    FillUnary<Avx512Vec, UnaryOp::kClamp>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kLeakyRelu>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kSigmoid>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kTanh>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kHardSwish>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kSilu>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kExp>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kRsqrt>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kGelu>(&k);
-    FillUnary<Avx512Vec, UnaryOp::kGeluTanh>(&k);
+    elementwise_impl::FillUnaries<Avx512Vec>(&k);
     return k;
   }();
   return kernels;

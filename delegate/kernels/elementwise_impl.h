@@ -425,6 +425,21 @@ void FillUnary(ElementwiseKernels* k) {
   k->unary[static_cast<int>(Op)] = &UnaryRun<V, Op>;
 }
 
+// Every unary op of the table, over V.
+template <class V>
+void FillUnaries(ElementwiseKernels* k) {
+  FillUnary<V, UnaryOp::kClamp>(k);
+  FillUnary<V, UnaryOp::kLeakyRelu>(k);
+  FillUnary<V, UnaryOp::kSigmoid>(k);
+  FillUnary<V, UnaryOp::kTanh>(k);
+  FillUnary<V, UnaryOp::kHardSwish>(k);
+  FillUnary<V, UnaryOp::kSilu>(k);
+  FillUnary<V, UnaryOp::kExp>(k);
+  FillUnary<V, UnaryOp::kRsqrt>(k);
+  FillUnary<V, UnaryOp::kGelu>(k);
+  FillUnary<V, UnaryOp::kGeluTanh>(k);
+}
+
 template <class V>
 ElementwiseKernels MakeElementwiseKernels(const char* name) {
   ElementwiseKernels k{};
@@ -436,16 +451,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kMax>(&k);
   FillBinary<V, BinaryOp::kMin>(&k);
   FillBinary<V, BinaryOp::kSquaredDifference>(&k);
-  FillUnary<V, UnaryOp::kClamp>(&k);
-  FillUnary<V, UnaryOp::kLeakyRelu>(&k);
-  FillUnary<V, UnaryOp::kSigmoid>(&k);
-  FillUnary<V, UnaryOp::kTanh>(&k);
-  FillUnary<V, UnaryOp::kHardSwish>(&k);
-  FillUnary<V, UnaryOp::kSilu>(&k);
-  FillUnary<V, UnaryOp::kExp>(&k);
-  FillUnary<V, UnaryOp::kRsqrt>(&k);
-  FillUnary<V, UnaryOp::kGelu>(&k);
-  FillUnary<V, UnaryOp::kGeluTanh>(&k);
+  FillUnaries<V>(&k);
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.sum_rows = &SumRows<V>;

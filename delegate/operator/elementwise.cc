@@ -182,11 +182,11 @@ void ElementwiseChainOperator::Run(const float* x, float* y, ThreadPool* pool) c
       for (const ElementwiseStage& stage : stages_) {
         const float* operand = stage.operand.data();
         if (stage.unary) {
-          kernels_->Unary(stage.unary_op)(n, in, out, stage.unary_params);
+          kernels_->Unary(stage.unary_op)(n, in, out, stage.params);
         } else if (stage.operand_first) {
-          kernels_->Binary(stage.binary_op, vector_vector)(n, operand, in, out, stage.lo, stage.hi);
+          kernels_->Binary(stage.binary_op, vector_vector)(n, operand, in, out, stage.params.lo, stage.params.hi);
         } else {
-          kernels_->Binary(stage.binary_op, vector_vector)(n, in, operand, out, stage.lo, stage.hi);
+          kernels_->Binary(stage.binary_op, vector_vector)(n, in, operand, out, stage.params.lo, stage.params.hi);
         }
         in = out;
       }

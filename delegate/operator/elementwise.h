@@ -55,11 +55,12 @@ class UnaryOperator {
 struct ElementwiseStage {
   bool unary = false;
   kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
-  kernels::UnaryParams unary_params;  // alpha and the clamp of a unary stage
+  // The clamp after the op (either kind; its defaults clamp nothing), and a
+  // unary op's alpha.
+  kernels::UnaryParams params;
   kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;
-  std::vector<float> operand;         // binary: `channels` floats (a scalar repeated)
-  bool operand_first = false;         // operand op x, else x op operand
-  float lo = -3.402823466e+38f, hi = 3.402823466e+38f;  // a binary stage's clamp
+  std::vector<float> operand;  // binary: `channels` floats (a scalar repeated)
+  bool operand_first = false;  // operand op x, else x op operand
 };
 
 // The stages applied in turn to a tensor of rows of `channels` floats,

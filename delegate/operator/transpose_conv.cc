@@ -3,6 +3,12 @@
 #include <algorithm>
 
 namespace actsparse {
+namespace {
+
+// Below this many output floats per task, splitting costs more than it saves.
+constexpr size_t kMinFloatsPerTask = 16384;
+
+}  // namespace
 
 std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const TransposeConvParams& p,
                                                                      const float* weights, const float* bias,
@@ -62,7 +68,7 @@ void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* p
   const size_t pixel_products = cout * kh * kw;
   const float lo = p.output_min, hi = p.output_max;
   const size_t rows = static_cast<size_t>(p.batch) * out_h;
-  ParallelRanges(pool, rows, std::max<size_t>(1, 16384 / (out_w * cout)), [&](size_t begin, size_t end) {
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / (out_w * cout)), [&](size_t begin, size_t end) {
     for (size_t row = begin; row < end; ++row) {
       const size_t n = row / out_h, oy = row % out_h;
       const size_t y = oy / kh, ky = oy % kh;

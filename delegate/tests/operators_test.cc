@@ -224,8 +224,8 @@ TEST_P(OperatorsTest, ElementwiseChainIsItsOpsInTurn) {
   stages[1].binary_op = kernels::BinaryOp::kDiv;
   stages[1].operand.assign(channels, 1.7f);
   stages[1].operand_first = true;
-  stages[1].lo = -2.0f;
-  stages[1].hi = 3.0f;
+  stages[1].params.lo = -2.0f;
+  stages[1].params.hi = 3.0f;
   stages[2].unary = true;
   stages[2].unary_op = kernels::UnaryOp::kGelu;
   stages[3].binary_op = kernels::BinaryOp::kMax;
