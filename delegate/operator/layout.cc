@@ -17,11 +17,33 @@ void Unflatten(size_t flat, const std::vector<size_t>& extents, size_t* coords) 
   }
 }
 
-// Fills `output` (total floats, row-major over `extent`, outermost first)
-// from `input`, moving `stride[j]` input floats per step of dim j: 0 repeats
-// (a broadcast dim). Rows of the innermost dim, split over the pool.
-void CopyStrided(const std::vector<size_t>& extent, const std::vector<size_t>& stride, size_t total,
-                 const float* input, float* output, ThreadPool* pool) {
+// Floats from one index of each dim to the next in a dense row-major tensor.
+std::vector<size_t> RowMajorStrides(const Shape& shape) {
+  std::vector<size_t> strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * static_cast<size_t>(shape[i]);
+  return strides;
+}
+
+}  // namespace
+
+void StridedCopy::AppendDim(size_t dim_extent, size_t dim_stride) {
+  if (dim_extent == 1) return;
+  total *= dim_extent;
+  if (!extent.empty() && stride.back() == dim_stride * dim_extent) {
+    extent.back() *= dim_extent;
+    stride.back() = dim_stride;
+  } else {
+    extent.push_back(dim_extent);
+    stride.push_back(dim_stride);
+  }
+}
+
+void StridedCopy::Run(const float* input, float* output, ThreadPool* pool) const {
+  input += offset;
+  if (extent.empty()) {  // every dim of 1: one float
+    *output = *input;
+    return;
+  }
   const size_t inner = extent.back(), inner_stride = stride.back();
   const std::vector<size_t> outer(extent.begin(), extent.end() - 1);
   const size_t rows = total / inner;
@@ -29,10 +51,10 @@ void CopyStrided(const std::vector<size_t>& extent, const std::vector<size_t>& s
     size_t coords[kMaxRank] = {};
     for (size_t row = begin; row < end; ++row) {
       Unflatten(row, outer, coords);
-      size_t offset = 0;
-      for (size_t j = 0; j < outer.size(); ++j) offset += coords[j] * stride[j];
+      size_t at = 0;
+      for (size_t j = 0; j < outer.size(); ++j) at += coords[j] * stride[j];
       float* out = output + row * inner;
-      const float* in = input + offset;
+      const float* in = input + at;
       if (inner_stride == 1) {
         std::memcpy(out, in, inner * sizeof(float));
       } else if (inner_stride == 0) {
@@ -43,22 +65,6 @@ void CopyStrided(const std::vector<size_t>& extent, const std::vector<size_t>& s
     }
   });
 }
-
-// Appends an output dim of `extent` that steps `stride` input floats, merged
-// into the previous dim where that one steps over exactly this one (the
-// input lies contiguous across both, or both repeat). Dims of 1 vanish.
-void AppendStridedDim(size_t extent, size_t stride, std::vector<size_t>* extents, std::vector<size_t>* strides) {
-  if (extent == 1) return;
-  if (!extents->empty() && strides->back() == stride * extent) {
-    extents->back() *= extent;
-    strides->back() = stride;
-  } else {
-    extents->push_back(extent);
-    strides->push_back(stride);
-  }
-}
-
-}  // namespace
 
 std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
                                                  const std::vector<std::pair<int, int>>& amounts, float value,
@@ -191,26 +197,20 @@ std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input,
     *error = "transpose: " + ShapeText(perm) + " is not a permutation of " + ShapeText(input) + "'s dims";
     return nullptr;
   }
-  std::vector<size_t> in_stride(rank, 1);
-  for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  const std::vector<size_t> in_stride = RowMajorStrides(input);
   std::unique_ptr<TransposeOperator> op(new TransposeOperator());
-  for (size_t i = 0; i < rank; ++i) {
-    AppendStridedDim(static_cast<size_t>(input[perm[i]]), in_stride[perm[i]], &op->extent_, &op->stride_);
-  }
-  if (op->extent_.empty()) {
-    op->extent_.push_back(1);
-    op->stride_.push_back(1);
-  }
-  op->total_ = NumElements(input);
+  for (size_t i = 0; i < rank; ++i) op->walk_.AppendDim(static_cast<size_t>(input[perm[i]]), in_stride[perm[i]]);
   // Output [..., X, Y] read from input [..., Y, X]: X has stride 1, Y stride X,
   // every outer dim the product of what follows it.
-  const size_t rank2 = op->extent_.size();
-  if (rank2 >= 2 && op->stride_[rank2 - 2] == 1 && op->stride_[rank2 - 1] == op->extent_[rank2 - 2]) {
-    size_t expected = op->extent_[rank2 - 2] * op->extent_[rank2 - 1];
+  const std::vector<size_t>& extent = op->walk_.extent;
+  const std::vector<size_t>& stride = op->walk_.stride;
+  const size_t rank2 = extent.size();
+  if (rank2 >= 2 && stride[rank2 - 2] == 1 && stride[rank2 - 1] == extent[rank2 - 2]) {
+    size_t expected = extent[rank2 - 2] * extent[rank2 - 1];
     bool outer_in_order = true;
     for (size_t j = rank2 - 2; j-- > 0;) {
-      outer_in_order = outer_in_order && op->stride_[j] == expected;
-      expected *= op->extent_[j];
+      outer_in_order = outer_in_order && stride[j] == expected;
+      expected *= extent[j];
     }
     op->blocked_2d_ = outer_in_order;
   }
@@ -220,9 +220,9 @@ std::unique_ptr<TransposeOperator> TransposeOperator::Create(const Shape& input,
 
 void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool) const {
   if (blocked_2d_) {
-    const size_t rank = extent_.size();
-    const size_t x_size = extent_[rank - 2], y_size = extent_[rank - 1];
-    const size_t matrices = total_ / (x_size * y_size);
+    const size_t rank = walk_.extent.size();
+    const size_t x_size = walk_.extent[rank - 2], y_size = walk_.extent[rank - 1];
+    const size_t matrices = walk_.total / (x_size * y_size);
     if (y_size <= 4) {
       // Few planes (an RGB image to NHWC): blocks of output pixels,
       // contiguous reads of every plane (the kernel interleaves three in
@@ -260,7 +260,7 @@ void TransposeOperator::Run(const float* input, float* output, ThreadPool* pool)
                    });
     return;
   }
-  CopyStrided(extent_, stride_, total_, input, output, pool);
+  walk_.Run(input, output, pool);
 }
 
 std::unique_ptr<StridedSliceOperator> StridedSliceOperator::Create(const Shape& input, const std::vector<int>& begin,
@@ -278,24 +278,17 @@ std::unique_ptr<StridedSliceOperator> StridedSliceOperator::Create(const Shape& 
              ShapeText(output) + " elements leave the input " + ShapeText(input);
     return nullptr;
   }
-  std::vector<size_t> in_stride(rank, 1);
-  for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  const std::vector<size_t> in_stride = RowMajorStrides(input);
   std::unique_ptr<StridedSliceOperator> op(new StridedSliceOperator());
   for (size_t d = 0; d < rank; ++d) {
-    op->offset_ += static_cast<size_t>(begin[d]) * in_stride[d];
-    AppendStridedDim(static_cast<size_t>(output[d]), in_stride[d] * static_cast<size_t>(strides[d]), &op->extent_,
-                     &op->stride_);
+    op->walk_.offset += static_cast<size_t>(begin[d]) * in_stride[d];
+    op->walk_.AppendDim(static_cast<size_t>(output[d]), in_stride[d] * static_cast<size_t>(strides[d]));
   }
-  if (op->extent_.empty()) {
-    op->extent_.push_back(1);
-    op->stride_.push_back(1);
-  }
-  op->total_ = NumElements(output);
   return op;
 }
 
 void StridedSliceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  CopyStrided(extent_, stride_, total_, input + offset_, output, pool);
+  walk_.Run(input, output, pool);
 }
 
 std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input, const Shape& output,
@@ -310,23 +303,17 @@ std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input,
     *error = "broadcast_to: input " + ShapeText(input) + " does not broadcast to " + ShapeText(output);
     return nullptr;
   }
-  std::vector<size_t> in_stride(input.size(), 1);
-  for (size_t i = input.size(); i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<size_t>(input[i]);
+  const std::vector<size_t> in_stride = RowMajorStrides(input);
   std::unique_ptr<BroadcastOperator> op(new BroadcastOperator());
   for (size_t i = 0; i < rank; ++i) {
     const bool repeated = i < lead || input[i - lead] == 1;
-    AppendStridedDim(static_cast<size_t>(output[i]), repeated ? 0 : in_stride[i - lead], &op->extent_, &op->stride_);
+    op->walk_.AppendDim(static_cast<size_t>(output[i]), repeated ? 0 : in_stride[i - lead]);
   }
-  if (op->extent_.empty()) {
-    op->extent_.push_back(1);
-    op->stride_.push_back(1);
-  }
-  op->total_ = NumElements(output);
   return op;
 }
 
 void BroadcastOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  CopyStrided(extent_, stride_, total_, input, output, pool);
+  walk_.Run(input, output, pool);
 }
 
 std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>& inputs, int axis, float lo,

@@ -37,6 +37,21 @@ class PadOperator {
   float value_ = 0.0f;
 };
 
+// A copy that walks the input at strides of its own: TRANSPOSE's general
+// case, STRIDED_SLICE and BROADCAST_TO. Output dims outermost first, each
+// stepping `stride` input floats (0: repeated) from `offset`; AppendDim
+// merges a dim into the one before where that one steps over exactly it
+// (the input contiguous across both, or both repeated), and drops dims of 1.
+struct StridedCopy {
+  size_t offset = 0;
+  std::vector<size_t> extent, stride;
+  size_t total = 1;  // output floats
+
+  void AppendDim(size_t dim_extent, size_t dim_stride);
+  // Rows of the innermost dim, split over the pool.
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+};
+
 // SLICE: the box of the input starting at `begin` with the output's shape.
 class SliceOperator {
  public:
@@ -62,11 +77,7 @@ class StridedSliceOperator {
 
  private:
   StridedSliceOperator() = default;
-  size_t offset_ = 0;  // the first element's index in the input
-  // After merging output dims that read the input contiguously: output
-  // extents and the input stride of each.
-  std::vector<size_t> extent_, stride_;
-  size_t total_ = 0;
+  StridedCopy walk_;  // from the box's first element, each dim's input stride times its stride
 };
 
 class TransposeOperator {
@@ -78,10 +89,9 @@ class TransposeOperator {
 
  private:
   TransposeOperator() = default;
-  // After merging input dims that stay neighbours: output extents and the
-  // input stride of each (outermost first); the last is the innermost loop.
-  std::vector<size_t> extent_, stride_;
-  size_t total_ = 0;
+  // Output dims with the input stride of each, input dims that stay
+  // neighbours merged; the last is the innermost loop.
+  StridedCopy walk_;
   // The last two output dims swap the input's last two (NCHW <-> NHWC, with
   // the outer dims in order): blocked 2-D transposes, one per outer index.
   bool blocked_2d_ = false;
@@ -98,10 +108,7 @@ class BroadcastOperator {
 
  private:
   BroadcastOperator() = default;
-  // After merging output dims that read the input contiguously, or that all
-  // repeat: output extents and the input stride of each (0: repeated).
-  std::vector<size_t> extent_, stride_;
-  size_t total_ = 0;
+  StridedCopy walk_;  // a repeated dim steps 0 floats
 };
 
 class ConcatOperator {

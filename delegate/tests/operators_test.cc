@@ -498,7 +498,7 @@ TEST_P(OperatorsTest, TransposeAnyPermutation) {
 
 // A pooled vector over a feature map (DeepLab's image pooling), a map over
 // channels, inner and outer dims at once, new leading dims, a scalar, a
-// copy; shapes that do not broadcast refused. Every element against the
+// copy, a single float; shapes that do not broadcast refused. Every element against the
 // numpy rule (BroadcastIndex).
 TEST_P(OperatorsTest, BroadcastToRepeatsDimsOfOne) {
   for (const auto& c : std::vector<std::pair<Shape, Shape>>{{{2, 1, 1, 45}, {2, 9, 11, 45}},
@@ -507,6 +507,7 @@ TEST_P(OperatorsTest, BroadcastToRepeatsDimsOfOne) {
                                                             {{6, 1}, {2, 3, 6, 129}},
                                                             {{1}, {3, 4}},
                                                             {{3, 4, 5}, {3, 4, 5}},
+                                                            {{1, 1}, {1, 1, 1}},
                                                             {{1, 1, 1, 1, 2}, {2, 3, 1, 4, 2}}}) {
     const Shape& in_shape = c.first;
     const Shape& out_shape = c.second;
