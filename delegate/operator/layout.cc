@@ -381,13 +381,22 @@ int NearestSourceIndex(int output_index, int input_size, int output_size, bool a
   return index;
 }
 
+namespace {
+
+// Both resizes take a non-empty NHWC image to a non-empty size.
+bool ResizeShapesValid(const char* what, const Shape& input, int output_height, int output_width,
+                       std::string* error) {
+  if (input.size() == 4 && output_height >= 1 && output_width >= 1 && NumElements(input) != 0) return true;
+  *error = std::string(what) + ": input " + ShapeText(input) + " is not a non-empty NHWC image, or the output is empty";
+  return false;
+}
+
+}  // namespace
+
 std::unique_ptr<ResizeNearestOperator> ResizeNearestOperator::Create(const Shape& input, int output_height,
                                                                      int output_width, bool align_corners,
                                                                      bool half_pixel_centers, std::string* error) {
-  if (input.size() != 4 || output_height < 1 || output_width < 1 || NumElements(input) == 0) {
-    *error = "resize nearest: input " + ShapeText(input) + " is not a non-empty NHWC image, or the output is empty";
-    return nullptr;
-  }
+  if (!ResizeShapesValid("resize nearest", input, output_height, output_width, error)) return nullptr;
   std::unique_ptr<ResizeNearestOperator> op(new ResizeNearestOperator());
   op->batch_ = input[0];
   op->input_height_ = input[1];
@@ -421,10 +430,7 @@ void ResizeNearestOperator::Run(const float* input, float* output, ThreadPool* p
 std::unique_ptr<ResizeBilinearOperator> ResizeBilinearOperator::Create(const Shape& input, int output_height,
                                                                        int output_width, bool align_corners,
                                                                        bool half_pixel_centers, std::string* error) {
-  if (input.size() != 4 || output_height < 1 || output_width < 1 || NumElements(input) == 0) {
-    *error = "resize bilinear: input " + ShapeText(input) + " is not a non-empty NHWC image, or the output is empty";
-    return nullptr;
-  }
+  if (!ResizeShapesValid("resize bilinear", input, output_height, output_width, error)) return nullptr;
   std::unique_ptr<ResizeBilinearOperator> op(new ResizeBilinearOperator());
   op->batch_ = input[0];
   op->input_height_ = input[1];

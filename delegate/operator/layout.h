@@ -143,15 +143,6 @@ class ResizeNearestOperator {
   std::vector<int> source_y_, source_x_;
 };
 
-class CopyOperator {
- public:
-  explicit CopyOperator(size_t elements) : elements_(elements) {}
-  void Run(const float* input, float* output, ThreadPool* pool) const;
-
- private:
-  size_t elements_;
-};
-
 // NHWC bilinear resize with the builtin reference kernel's index rule and
 // expression: out = in00 * (1 - fy) * (1 - fx) + in10 * fy * (1 - fx) +
 // in01 * (1 - fy) * fx + in11 * fy * fx, in that order.
@@ -173,6 +164,15 @@ class ResizeBilinearOperator {
   };
   int batch_ = 1, input_height_ = 0, input_width_ = 0, channels_ = 0;
   std::vector<Source> source_y_, source_x_;
+};
+
+class CopyOperator {
+ public:
+  explicit CopyOperator(size_t elements) : elements_(elements) {}
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  size_t elements_;
 };
 
 // The builtin RESIZE_NEAREST_NEIGHBOR's source index along one axis.
