@@ -189,3 +189,17 @@ class UNetLike(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(m, scale_factor=2, mode="nearest"), e2], dim=1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2, mode="nearest"), e1], dim=1))
         return self.head(d1)
+
+
+class ExcludingPadAvgPoolNet(nn.Module):
+    """An average pool that leaves padding out of its counts: litert-torch writes it as two
+    STABLEHLO_REDUCE_WINDOW ops, each with a body subgraph of its own (a scalar ADD)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AvgPool2d(3, 2, 1, count_include_pad=False)  # not TFLite SAME padding
+        self.conv2 = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.conv2(self.pool(torch.relu(self.conv1(x))))

@@ -19,7 +19,7 @@ from actsparse.converter.convert import convert_file
 from actsparse.torch import attach_masks
 from actsparse.torch.models import randomize_batchnorm
 from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
-from models_for_tests import ResNeXtNet, SqueezeExciteNet, UNetLike
+from models_for_tests import ExcludingPadAvgPoolNet, ResNeXtNet, SqueezeExciteNet, UNetLike
 
 NETWORKS = {
     "resnext": (ResNeXtNet, (1, 3, 64, 64)),
@@ -60,3 +60,29 @@ def test_network_runs_whole_in_the_delegate(converted, name):
                                  delegates=[actsparse.load_delegate(num_threads=threads)])
         assert relative_error(got, builtin) <= OUTPUT_TOLERANCE
         assert relative_error(got, xnnpack) <= OUTPUT_TOLERANCE
+
+
+
+def test_a_model_of_several_subgraphs_is_delegated_in_its_main_graph_only(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    torch.manual_seed(0)
+    model = ExcludingPadAvgPoolNet().eval()
+    attach_masks(model, torch.zeros(1, 3, 16, 16), 0.3, seed=5)
+    torch.save(model, tmp_path / "avgpool.pt")
+    path = tmp_path / "avgpool.tflite"
+    convert_file(tmp_path / "avgpool.pt", path, verify_samples=1)
+    main_ops = [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]
+    assert "STABLEHLO_REDUCE_WINDOW" in main_ops, main_ops
+    x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    _, builtin = run_interpreter(path, x, xnnpack=False)
+    report = actsparse.Interpreter(path).delegate_report
+    # The runtime applies the delegate to the two reduction bodies after the main
+    # graph; they stay with the runtime and the report stays the main graph's.
+    assert report.total_nodes == len(main_ops), report.log
+    assert "subgraph 1 left to the runtime" in report.log and "subgraph 2 left to the runtime" in report.log
+    refused = [r for r in report.refusals if "(STABLEHLO_REDUCE_WINDOW)" in r]
+    assert len(refused) == main_ops.count("STABLEHLO_REDUCE_WINDOW") == len(report.refusals), report.refusals
+    assert report.claimed_nodes == report.total_nodes - len(refused)
+    _, got = run_interpreter(path, x, delegates=[actsparse.load_delegate()])
+    assert relative_error(got, builtin) <= OUTPUT_TOLERANCE

@@ -412,6 +412,10 @@ static_assert(offsetof(TfLiteContext, recommended_num_threads) == 72,
               "TfLiteContext.recommended_num_threads");
 static_assert(offsetof(TfLiteContext, GetModelMetadata) == 176,
               "TfLiteContext.GetModelMetadata");
+static_assert(offsetof(TfLiteContext, AcquireSubgraphContext) == 184,
+              "TfLiteContext.AcquireSubgraphContext");
+static_assert(offsetof(TfLiteContext, ReleaseSubgraphContext) == 192,
+              "TfLiteContext.ReleaseSubgraphContext");
 
 static_assert(sizeof(TfLiteDelegate) == 56, "TfLiteDelegate");
 static_assert(offsetof(TfLiteDelegate, flags) == 40, "TfLiteDelegate.flags");

@@ -149,6 +149,27 @@ TEST(DelegateTest, NoMetadataClaimsTheWholeGraphDense) {
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
 }
 
+TEST(DelegateTest, OnlyTheMainSubgraphIsDelegated) {
+  // A model of three subgraphs, as a StableHLO reduction's bodies make: the
+  // runtime applies the delegate to each in turn.
+  ChainGraph main_graph, body1, body2;
+  const std::vector<FakeGraph*> model = {&main_graph.graph, &body1.graph, &body2.graph};
+  for (FakeGraph* g : model) g->SetModelSubgraphs(model);
+  DelegateHandle d;
+  for (FakeGraph* g : model) ASSERT_EQ(d.delegate->Prepare(g->context(), d.delegate), kTfLiteOk);
+  EXPECT_EQ(main_graph.graph.replace_calls(), 1);
+  EXPECT_EQ(main_graph.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
+  EXPECT_EQ(body1.graph.replace_calls(), 0);
+  EXPECT_EQ(body2.graph.replace_calls(), 0);
+  // The report is the main graph's, not the last subgraph's.
+  EXPECT_EQ(d.impl->last_prepare().num_claimed, 3u);
+  // Every other subgraph acquired to find our index was released; our own
+  // (still in its delegate context) was not.
+  EXPECT_EQ(main_graph.graph.unreleased_subgraphs(), 1);
+  EXPECT_EQ(body1.graph.unreleased_subgraphs(), 1);
+  EXPECT_EQ(body2.graph.unreleased_subgraphs(), 1);
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");

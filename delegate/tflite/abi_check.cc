@@ -130,6 +130,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case 114: return "QUANTIZE";
     case 123: return "SELECT_V2";
     case 126: return "BATCH_MATMUL";
+    case 198: return "STABLEHLO_REDUCE_WINDOW";
     default: return "builtin #" + std::to_string(builtin_code);
   }
 }

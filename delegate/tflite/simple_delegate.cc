@@ -87,12 +87,37 @@ TfLiteStatus KernelEval(TfLiteContext* context, TfLiteNode* node) {
 
 // ---- delegate Prepare: ABI checks, node filter, hand-over ----
 
+// The runtime applies a delegate to every subgraph of a model in index order:
+// the main graph (0), then the bodies of control-flow and StableHLO reduction
+// ops, which their op reads or calls itself. Returns this context's subgraph
+// index, or 0 when the runtime cannot tell (no AcquireSubgraphContext).
+int SubgraphIndex(TfLiteContext* context) {
+  if (context->AcquireSubgraphContext == nullptr || context->ReleaseSubgraphContext == nullptr) {
+    return 0;
+  }
+  for (int index = 0;; ++index) {
+    TfLiteContext* acquired = nullptr;
+    if (context->AcquireSubgraphContext(context, index, &acquired) != kTfLiteOk) return 0;
+    // Our own subgraph is in its delegate context already; releasing it would
+    // switch it to the kernel context and take GetExecutionPlan away from us.
+    if (acquired == context) return index;
+    context->ReleaseSubgraphContext(context, index);
+  }
+}
+
 TfLiteStatus PrepareImpl(TfLiteContext* context, DelegateGlue* glue) {
   DelegateInterface& impl = *glue->impl;
   const Logger& log = impl.logger();
   std::string why;
   if (!CheckContextAbi(context, &why)) {
     log.Log(LogLevel::kError, "runtime ABI check failed, claiming nothing: " + why);
+    return kTfLiteOk;
+  }
+  const int subgraph = SubgraphIndex(context);
+  if (subgraph != 0) {
+    // The last Prepare's summary stays the main graph's.
+    log.Logf(LogLevel::kInfo, "subgraph %d left to the runtime: only the main graph (0) is delegated",
+             subgraph);
     return kTfLiteOk;
   }
   TfLiteIntArray* execution_plan = nullptr;

@@ -76,6 +76,24 @@ void FakeGraph::SetConstant(int tensor, const std::vector<int32_t>& values) {
   tensors_[static_cast<size_t>(tensor)].allocation_type = kTfLiteMmapRo;
 }
 
+void FakeGraph::SetModelSubgraphs(const std::vector<FakeGraph*>& model) {
+  model_ = model;
+  context_.AcquireSubgraphContext = &FakeGraph::AcquireSubgraph;
+  context_.ReleaseSubgraphContext = &FakeGraph::ReleaseSubgraph;
+}
+
+TfLiteStatus FakeGraph::AcquireSubgraph(TfLiteContext* context, int index, TfLiteContext** acquired) {
+  FakeGraph* self = Self(context);
+  if (index < 0 || static_cast<size_t>(index) >= self->model_.size()) return kTfLiteError;
+  *acquired = self->model_[static_cast<size_t>(index)]->context();
+  self->acquired_.insert(index);
+  return kTfLiteOk;
+}
+
+TfLiteStatus FakeGraph::ReleaseSubgraph(TfLiteContext* context, int index) {
+  return Self(context)->acquired_.erase(index) == 1 ? kTfLiteOk : kTfLiteError;
+}
+
 void FakeGraph::SetMetadata(const std::string& name, const std::string& bytes) {
   metadata_[name] = bytes;
 }

@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ class FakeGraph {
   // Makes `tensor` a constant (kTfLiteMmapRo) holding `values`.
   void SetConstant(int tensor, const std::vector<float>& values);
   void SetConstant(int tensor, const std::vector<int32_t>& values);
+
+  // Makes the graphs of `model` (index order, this one among them) the
+  // subgraphs of one model, reachable through AcquireSubgraphContext.
+  void SetModelSubgraphs(const std::vector<FakeGraph*>& model);
+  // Subgraphs acquired through this graph and not released.
+  int unreleased_subgraphs() const { return static_cast<int>(acquired_.size()); }
 
   TfLiteContext* context() { return &context_; }
   TfLiteTensor& tensor(int index) { return tensors_[static_cast<size_t>(index)]; }
@@ -56,6 +63,8 @@ class FakeGraph {
                                          const TfLiteIntArray* nodes, TfLiteDelegate* delegate);
   static TfLiteStatus GetModelMetadata(const TfLiteContext* context, const char* name,
                                        const char** ptr, size_t* bytes);
+  static TfLiteStatus AcquireSubgraph(TfLiteContext* context, int index, TfLiteContext** acquired);
+  static TfLiteStatus ReleaseSubgraph(TfLiteContext* context, int index);
   static void ReportError(TfLiteContext* context, const char* format, ...);
   static FakeGraph* Self(const TfLiteContext* context);
   TfLiteIntArray* NewIntArray(const std::vector<int>& values);
@@ -75,6 +84,8 @@ class FakeGraph {
   std::vector<int> replaced_nodes_;
   TfLiteRegistration replaced_registration_{};
   std::vector<std::string> errors_;
+  std::vector<FakeGraph*> model_;
+  std::set<int> acquired_;
 };
 
 }  // namespace testing
