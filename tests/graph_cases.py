@@ -265,6 +265,18 @@ def _pad4(g, rng):
     return [g.pad_nd(g.input("x", (2, 3, 4, 5)), [(1, 0), (0, 2), (1, 1), (2, 1)])]
 
 
+@case("mirror-pad-reflect-then-conv")
+def _mirror_reflect(g, rng):
+    """Fast style transfer's ReflectionPad2d before a valid conv (H and W of NHWC, C = 3)."""
+    x = g.mirror_pad(g.input("x", (2, 9, 11, 3)), [(0, 0), (4, 4), (4, 4), (0, 0)])
+    return [g.conv2d(x, _weights(rng, 8, 9, 9, 3, fan_in=243), rng.normal(0, 0.1, 8), padding="valid")]
+
+
+@case("mirror-pad-symmetric-every-dim")
+def _mirror_symmetric(g, rng):
+    return [g.mirror_pad(g.input("x", (2, 3, 4, 45)), [(1, 2), (3, 0), (0, 4), (2, 1)], mode="symmetric")]
+
+
 @case("padv2-value-3d")
 def _pad3(g, rng):
     return [g.pad_nd(g.input("x", (3, 4, 7)), [(0, 1), (2, 0), (1, 3)], value=1.5)]

@@ -121,6 +121,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
   kTfLiteBuiltinSquaredDifference = 99,
+  kTfLiteBuiltinMirrorPad = 100,
   kTfLiteBuiltinHardSwish = 117,
   kTfLiteBuiltinBroadcastTo = 130,
   kTfLiteBuiltinGelu = 150,
@@ -350,6 +351,16 @@ typedef struct TfLiteReducerParams {
   bool keep_dims;
 } TfLiteReducerParams;
 
+typedef enum TfLiteMirrorPaddingMode {
+  kTfLiteMirrorPaddingUnknown = 0,
+  kTfLiteMirrorPaddingReflect = 1,
+  kTfLiteMirrorPaddingSymmetric = 2,
+} TfLiteMirrorPaddingMode;
+
+typedef struct TfLiteMirrorPaddingParams {
+  TfLiteMirrorPaddingMode mode;
+} TfLiteMirrorPaddingParams;
+
 typedef struct TfLiteResizeNearestNeighborParams {
   bool align_corners;
   bool half_pixel_centers;
@@ -432,6 +443,7 @@ static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
 static_assert(sizeof(TfLiteStridedSliceParams) == 24, "TfLiteStridedSliceParams");
 static_assert(sizeof(TfLiteTransposeConvParamsPrefix) == 16, "TfLiteTransposeConvParamsPrefix");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");
+static_assert(sizeof(TfLiteMirrorPaddingParams) == 4, "TfLiteMirrorPaddingParams");
 static_assert(sizeof(TfLiteResizeBilinearParams) == 2, "TfLiteResizeBilinearParams");
 
 #endif  // ACTSPARSE_DELEGATE_ABI_TFLITE_ABI_H_

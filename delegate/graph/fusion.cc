@@ -213,7 +213,9 @@ class Fuser {
   void FusePads() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       Node& pad = g_.nodes[i];
-      if (dead_[i] || pad.type != OpType::kPad || pad.paddings.size() != 4) continue;
+      if (dead_[i] || pad.type != OpType::kPad || pad.pad_mode != PadMode::kConstant || pad.paddings.size() != 4) {
+        continue;
+      }
       if (pad.paddings[0] != std::make_pair(0, 0) || pad.paddings[3] != std::make_pair(0, 0)) continue;
       const int reader = OnlyReader(pad.output);
       if (reader < 0) continue;

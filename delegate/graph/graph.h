@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/layout.h"
 #include "delegate/operator/shape.h"
 
 namespace actsparse {
@@ -119,7 +120,8 @@ struct Node {
   std::vector<int> begin;                        // kSlice, kStridedSlice: first input index per dim
   std::vector<int> strides;                      // kStridedSlice
   bool sum = false;                              // kMean: a SUM (no division by the count)
-  float pad_value = 0.0f;                        // kPad
+  float pad_value = 0.0f;                        // kPad (PadMode::kConstant)
+  PadMode pad_mode = PadMode::kConstant;         // kPad
   int axis = 0;                                  // kConcatenation
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax

@@ -395,7 +395,7 @@ class StepBuilder {
       case OpType::kMean:
         return Mean(node, in, out);
       case OpType::kPad: {
-        auto op = PadOperator::Create(in, node.paddings, node.pad_value, error);
+        auto op = PadOperator::Create(in, node.paddings, node.pad_value, error, node.pad_mode);
         if (op && op->output_shape() != out) return Fail("padded shape differs from " + ShapeText(out));
         return MakeUnaryStep(std::move(op), node);
       }

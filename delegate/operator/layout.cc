@@ -68,16 +68,23 @@ void StridedCopy::Run(const float* input, float* output, ThreadPool* pool) const
 
 std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
                                                  const std::vector<std::pair<int, int>>& amounts, float value,
-                                                 std::string* error) {
+                                                 std::string* error, PadMode mode) {
   if (input.empty() || input.size() > static_cast<size_t>(kMaxRank) || amounts.size() != input.size()) {
     *error = "pad: " + std::to_string(amounts.size()) + " padding pairs for input " + ShapeText(input);
     return nullptr;
   }
   std::unique_ptr<PadOperator> op(new PadOperator());
   op->value_ = value;
+  op->mode_ = mode;
   for (size_t i = 0; i < input.size(); ++i) {
     if (amounts[i].first < 0 || amounts[i].second < 0) {
       *error = "pad: negative padding of dim " + std::to_string(i);
+      return nullptr;
+    }
+    if (mode != PadMode::kConstant && std::max(amounts[i].first, amounts[i].second) > MaxMirrorPadding(mode, input[i])) {
+      *error = "mirror pad: padding " + std::to_string(std::max(amounts[i].first, amounts[i].second)) +
+               " of dim " + std::to_string(i) + " reaches past the input " + ShapeText(input) +
+               (mode == PadMode::kReflect ? " (reflect: at most the size - 1)" : " (symmetric: at most the size)");
       return nullptr;
     }
     op->output_.push_back(input[i] + amounts[i].first + amounts[i].second);
@@ -88,9 +95,14 @@ std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
     const size_t inner = op->input_.back();
     op->input_.pop_back();
     op->amounts_.pop_back();
-    op->input_.back() *= inner;
-    op->amounts_.back().first *= inner;
-    op->amounts_.back().second *= inner;
+    if (mode == PadMode::kConstant) {
+      op->input_.back() *= inner;
+      op->amounts_.back().first *= inner;
+      op->amounts_.back().second *= inner;
+    } else {
+      // A mirror reverses whole elements of the padded dim, not floats.
+      op->block_ *= inner;
+    }
   }
   for (size_t i = 0; i < op->input_.size(); ++i) {
     op->padded_.push_back(op->input_[i] + op->amounts_[i].first + op->amounts_[i].second);
@@ -99,6 +111,14 @@ std::unique_ptr<PadOperator> PadOperator::Create(const Shape& input,
 }
 
 void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  if (mode_ == PadMode::kConstant) {
+    RunConstant(input, output, pool);
+  } else {
+    RunMirrored(input, output, pool);
+  }
+}
+
+void PadOperator::RunConstant(const float* input, float* output, ThreadPool* pool) const {
   // One output row (innermost dim) at a time: inside the input on every outer
   // dim, it is [value x before, the input row, value x after]; else all value.
   const size_t rank = padded_.size();
@@ -128,6 +148,43 @@ void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const
       std::fill(out, out + before, value_);
       std::memcpy(out + before, input + in_offset * in_row, in_row * sizeof(float));
       std::fill(out + before + in_row, out + out_row, value_);
+    }
+  });
+}
+
+size_t PadOperator::MirrorIndex(size_t dim, size_t padded) const {
+  const size_t before = amounts_[dim].first, n = input_[dim];
+  const size_t edge = mode_ == PadMode::kReflect ? 0 : 1;  // symmetric repeats the edge element
+  if (padded < before) return before - padded - edge;      // i = padded - before < 0: -i or -i - 1
+  const size_t i = padded - before;
+  if (i < n) return i;
+  return 2 * n - 2 + edge - i;                             // 2n - 2 - i, or 2n - 1 - i
+}
+
+void PadOperator::RunMirrored(const float* input, float* output, ThreadPool* pool) const {
+  // Every output row reads an input row (each outer index mirrored into the
+  // input); the row is its input row in the middle and, on each side,
+  // elements of `block_` floats mirrored from it.
+  const size_t rank = padded_.size(), last = rank - 1;
+  const size_t out_row = padded_[last] * block_, in_row = input_[last] * block_;
+  const size_t before = amounts_[last].first;
+  const std::vector<size_t> outer(padded_.begin(), padded_.end() - 1);
+  size_t rows = 1;
+  for (size_t extent : outer) rows *= extent;
+  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / out_row), [&](size_t begin, size_t end) {
+    size_t coords[kMaxRank] = {};
+    for (size_t row = begin; row < end; ++row) {
+      float* out = output + row * out_row;
+      Unflatten(row, outer, coords);
+      size_t in_offset = 0;
+      for (size_t j = 0; j < last; ++j) in_offset = in_offset * input_[j] + MirrorIndex(j, coords[j]);
+      const float* in = input + in_offset * in_row;
+      std::memcpy(out + before * block_, in, in_row * sizeof(float));
+      for (size_t k = 0; k < padded_[last]; ++k) {
+        if (k == before) k += input_[last];
+        if (k >= padded_[last]) break;
+        std::memcpy(out + k * block_, in + MirrorIndex(last, k) * block_, block_ * sizeof(float));
+      }
     }
   });
 }

@@ -1,5 +1,5 @@
 // Operators that move data (float32, any rank up to kMaxRank unless noted):
-// PAD / PADV2 with a constant, SLICE, STRIDED_SLICE, TRANSPOSE, BROADCAST_TO,
+// PAD / PADV2 with a constant, MIRROR_PAD, SLICE, STRIDED_SLICE, TRANSPOSE, BROADCAST_TO,
 // CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR and
 // RESIZE_BILINEAR (NHWC; the one that computes: it interpolates) and a plain
 // copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
@@ -18,11 +18,21 @@
 
 namespace actsparse {
 
+// What PAD writes outside the input: a constant (PAD / PADV2), or the input
+// mirrored at its edge (MIRROR_PAD): kReflect leaves the edge out (2 1 | 0 1 2),
+// kSymmetric repeats it (1 0 | 0 1 2).
+enum class PadMode { kConstant, kReflect, kSymmetric };
+
+// The most a mirrored dim of `size` elements can be padded on one side: a
+// mirror reads only the input (REFLECT size - 1, SYMMETRIC size).
+inline int MaxMirrorPadding(PadMode mode, int size) { return mode == PadMode::kReflect ? size - 1 : size; }
+
 class PadOperator {
  public:
-  // `amounts[i]` = (before, after) for dim i, both >= 0.
+  // `amounts[i]` = (before, after) for dim i, both >= 0; mirrored, at most
+  // the dim's size (kSymmetric) or one less (kReflect).
   static std::unique_ptr<PadOperator> Create(const Shape& input, const std::vector<std::pair<int, int>>& amounts,
-                                             float value, std::string* error);
+                                             float value, std::string* error, PadMode mode = PadMode::kConstant);
   void Run(const float* input, float* output, ThreadPool* pool) const;
   const Shape& output_shape() const { return output_; }
 
@@ -35,6 +45,13 @@ class PadOperator {
   std::vector<size_t> input_, padded_;
   std::vector<std::pair<size_t, size_t>> amounts_;
   float value_ = 0.0f;
+  PadMode mode_ = PadMode::kConstant;
+  size_t block_ = 1;  // floats per element of the last padded dim (the merged dims' size)
+
+  void RunConstant(const float* input, float* output, ThreadPool* pool) const;
+  void RunMirrored(const float* input, float* output, ThreadPool* pool) const;
+  // The input index that padded index `padded` of dim `dim` reads.
+  size_t MirrorIndex(size_t dim, size_t padded) const;
 };
 
 // A copy that walks the input at strides of its own: TRANSPOSE's general

@@ -10,6 +10,7 @@
 #include "delegate/format/metadata_name.h"
 #include "delegate/tflite/abi_check.h"
 #include "delegate/tflite/actsparse_delegate.h"
+#include "delegate/tflite/graph_import.h"
 #include "delegate/tflite/simple_delegate.h"
 #include "delegate/tflite/testing/fake_context.h"
 
@@ -149,6 +150,27 @@ TEST(DelegateTest, NoMetadataClaimsTheWholeGraphDense) {
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
 }
 
+// The ops whose tensors the ABI check reads are exactly the ops the importer
+// reads: a node of any other builtin code is refused as not supported.
+TEST(DelegateTest, ImportsBuiltinListsTheImportersOps) {
+  int imported = 0;
+  for (int32_t code = 0; code < 256; ++code) {
+    FakeGraph g;
+    const int in = g.AddTensor(kTfLiteFloat32, {1, 4, 4, 2});
+    const int out = g.AddTensor(kTfLiteFloat32, {1, 4, 4, 2});
+    g.AddNode(code, {in}, {out});
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool read = ImportNode(g.context(), info, &node, &why) || why != "op not supported by the delegate";
+    EXPECT_EQ(ImportsBuiltin(code), read) << BuiltinName(code) << ": " << why;
+    imported += read;
+  }
+  EXPECT_GE(imported, 38);
+}
+
 TEST(DelegateTest, OnlyTheMainSubgraphIsDelegated) {
   // A model of three subgraphs, as a StableHLO reduction's bodies make: the
   // runtime applies the delegate to each in turn.
@@ -260,6 +282,39 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
 // BROADCAST_TO is claimed with a constant target shape that is the
 // output's and that the input broadcasts to; otherwise it stays with the
 // runtime, with the reason.
+// The runtime's own MIRROR_PAD refuses padding past the input at prepare,
+// so these refusals are tested here, not against the builtin kernel.
+TEST(DelegateTest, MirrorPadNeedsAModeAndPaddingInsideTheInput) {
+  FakeGraph graph;
+  TfLiteMirrorPaddingParams reflect{kTfLiteMirrorPaddingReflect}, symmetric{kTfLiteMirrorPaddingSymmetric},
+      unknown{kTfLiteMirrorPaddingUnknown};
+  auto mirror = [&](int rows_before, TfLiteMirrorPaddingParams* params) {
+    const int x = graph.AddTensor(kTfLiteFloat32, {1, 3, 4, 2});
+    const int amounts = graph.AddTensor(kTfLiteInt32, {4, 2}, kTfLiteMmapRo);
+    graph.SetConstant(amounts, std::vector<int32_t>{0, 0, rows_before, 0, 1, 1, 0, 0});
+    const int out = graph.AddTensor(kTfLiteFloat32, {1, 3 + rows_before, 6, 2});
+    return graph.AddNode(kTfLiteBuiltinMirrorPad, {x, amounts}, {out}, params);
+  };
+  mirror(2, &reflect);
+  mirror(3, &symmetric);
+  mirror(3, &reflect);
+  mirror(4, &symmetric);
+  mirror(1, &unknown);
+  mirror(1, nullptr);
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(graph.context(), d.delegate), kTfLiteOk);
+  const PrepareSummary& s = d.impl->last_prepare();
+  EXPECT_EQ(graph.replaced_nodes(), std::vector<int>({0, 1}));
+  ASSERT_EQ(s.refusals.size(), 4u);
+  EXPECT_NE(s.refusals[0].find("node 2 (MIRROR_PAD): mirror padding of dim 1 reaches past the input [1,3,4,2] (at "
+                               "most 2)"), std::string::npos) << s.refusals[0];
+  EXPECT_NE(s.refusals[1].find("node 3 (MIRROR_PAD): mirror padding of dim 1 reaches past the input [1,3,4,2] (at "
+                               "most 3)"), std::string::npos) << s.refusals[1];
+  EXPECT_NE(s.refusals[2].find("node 4 (MIRROR_PAD): mirror padding mode 0 is not REFLECT or SYMMETRIC"),
+            std::string::npos) << s.refusals[2];
+  EXPECT_NE(s.refusals[3].find("node 5 (MIRROR_PAD): no parameters"), std::string::npos) << s.refusals[3];
+}
+
 TEST(DelegateTest, BroadcastToNeedsAConstantShapeTheInputBroadcastsTo) {
   FakeGraph graph;
   const int input = graph.AddTensor(kTfLiteFloat32, {1, 1, 1, 4});

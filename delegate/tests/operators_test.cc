@@ -399,6 +399,50 @@ TEST_P(OperatorsTest, PadEveryDim) {
   }
 }
 
+// MIRROR_PAD against the builtin's index rule: before the input, REFLECT
+// reads -i and SYMMETRIC -i - 1; after it, 2n - 2 - i and 2n - 1 - i. Every
+// dim mirrored, NHWC mirrored in H and W (rows of C-float elements), padding
+// up to the limit, rank 1; past the limit refused.
+TEST_P(OperatorsTest, MirrorPadReflectAndSymmetric) {
+  using Amounts = std::vector<std::pair<int, int>>;
+  struct Case {
+    Shape shape;
+    Amounts amounts;
+  };
+  for (PadMode mode : {PadMode::kReflect, PadMode::kSymmetric}) {
+    const int edge = mode == PadMode::kReflect ? 0 : 1;
+    const int full = mode == PadMode::kReflect ? 2 : 3;  // the most a dim of 3 takes
+    for (const Case& c : std::vector<Case>{{{2, 3, 4, 5}, {{1, 0}, {0, full}, {1, 2}, {2, 1}}},
+                                           {{2, 7, 9, 3}, {{0, 0}, {4, 4}, {1, 3}, {0, 0}}},
+                                           {{1, 6, 5, 45}, {{0, 0}, {0, 0}, {2, 2}, {0, 0}}},
+                                           {{7}, {{3, 5}}},
+                                           {{2, 3, 4}, {{0, 0}, {0, 0}, {0, 0}}}}) {
+      const std::vector<float> in = Random(NumElements(c.shape), 21);
+      std::string error;
+      auto op = PadOperator::Create(c.shape, c.amounts, 0.0f, &error, mode);
+      ASSERT_NE(op, nullptr) << error;
+      const Shape out_shape = op->output_shape();
+      std::vector<float> out(NumElements(out_shape), -7.0f);
+      op->Run(in.data(), out.data(), pool());
+      const int rank = static_cast<int>(c.shape.size());
+      for (size_t i = 0; i < out.size(); ++i) {
+        std::vector<int> coords = Coords(i, out_shape);
+        for (int d = 0; d < rank; ++d) {
+          const int n = c.shape[d];
+          int x = coords[d] - c.amounts[d].first;
+          if (x < 0) x = -x - edge;
+          if (x >= n) x = 2 * n - 2 + edge - x;
+          coords[d] = x;
+        }
+        ASSERT_EQ(out[i], in[BroadcastIndex(c.shape, coords)]) << i << " of " << ShapeText(out_shape);
+      }
+    }
+    std::string error;
+    EXPECT_EQ(PadOperator::Create({1, 3, 4, 2}, {{0, 0}, {full + 1, 0}, {0, 0}, {0, 0}}, 0.0f, &error, mode), nullptr);
+    EXPECT_NE(error.find("reaches past the input"), std::string::npos) << error;
+  }
+}
+
 // Channel slices of NHWC (C2f's split), row and column slices, slices on
 // several dims, a whole copy, and ranks 1 to 5; out-of-range boxes refused.
 TEST_P(OperatorsTest, SliceAnyBox) {

@@ -102,6 +102,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinRsqrt: return "RSQRT";
     case kTfLiteBuiltinSquaredDifference: return "SQUARED_DIFFERENCE";
     case kTfLiteBuiltinGelu: return "GELU";
+    case kTfLiteBuiltinMirrorPad: return "MIRROR_PAD";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -123,7 +124,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 92: return "SQUARE";
-    case 100: return "MIRROR_PAD";
     case 101: return "ABS";
     case 102: return "SPLIT_V";
     case 111: return "ELU";

@@ -27,49 +27,10 @@ bool IsChainOperator(int32_t builtin_code) {
   }
 }
 
-// The operators ImportNode reads (claim=graph).
-bool IsGraphOperator(int32_t builtin_code) {
-  switch (builtin_code) {
-    case kTfLiteBuiltinAdd:
-    case kTfLiteBuiltinAveragePool2d:
-    case kTfLiteBuiltinConcatenation:
-    case kTfLiteBuiltinConv2d:
-    case kTfLiteBuiltinDepthwiseConv2d:
-    case kTfLiteBuiltinFullyConnected:
-    case kTfLiteBuiltinLogistic:
-    case kTfLiteBuiltinMaxPool2d:
-    case kTfLiteBuiltinMul:
-    case kTfLiteBuiltinRelu:
-    case kTfLiteBuiltinReluN1To1:
-    case kTfLiteBuiltinRelu6:
-    case kTfLiteBuiltinReshape:
-    case kTfLiteBuiltinSoftmax:
-    case kTfLiteBuiltinTanh:
-    case kTfLiteBuiltinPad:
-    case kTfLiteBuiltinTranspose:
-    case kTfLiteBuiltinMean:
-    case kTfLiteBuiltinSub:
-    case kTfLiteBuiltinDiv:
-    case kTfLiteBuiltinSqueeze:
-    case kTfLiteBuiltinMaximum:
-    case kTfLiteBuiltinMinimum:
-    case kTfLiteBuiltinPadv2:
-    case kTfLiteBuiltinSlice:
-    case kTfLiteBuiltinExpandDims:
-    case kTfLiteBuiltinSum:
-    case kTfLiteBuiltinResizeNearestNeighbor:
-    case kTfLiteBuiltinLeakyRelu:
-    case kTfLiteBuiltinHardSwish:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // The tensors of every node the delegate may read pass the ABI check.
 bool CheckReadTensors(const TfLiteContext* context, const NodeInfo& info, bool graph, std::string* why) {
   const int32_t code = info.registration->builtin_code;
-  if (!IsChainOperator(code) && !(graph && IsGraphOperator(code))) return true;
+  if (!IsChainOperator(code) && !(graph && ImportsBuiltin(code))) return true;
   for (const TfLiteIntArray* list : {info.node->inputs, info.node->outputs}) {
     for (int i = 0; i < list->size; ++i) {
       if (list->data[i] < 0) continue;

@@ -97,6 +97,8 @@ class Importer {
       case kTfLiteBuiltinPad:
       case kTfLiteBuiltinPadv2:
         return Pad(code == kTfLiteBuiltinPadv2);
+      case kTfLiteBuiltinMirrorPad:
+        return MirrorPad();
       case kTfLiteBuiltinReshape:
       case kTfLiteBuiltinSqueeze:
       case kTfLiteBuiltinExpandDims:
@@ -423,8 +425,9 @@ class Importer {
     return true;
   }
 
-  bool Pad(bool v2) {
-    if (node_.inputs->size < 2 || (v2 && node_.inputs->size < 3)) return Fail("needs input and paddings");
+  // PAD / PADV2 / MIRROR_PAD: input, paddings [rank, 2] (before, after).
+  bool Paddings() {
+    if (node_.inputs->size < 2) return Fail("needs input and paddings");
     if (!Activation(Input(0), "input")) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
     std::vector<int64_t> amounts;
@@ -437,6 +440,33 @@ class Importer {
       if (in[i] + before + after != out[i]) return Fail("padded shape is not " + ShapeText(out));
       out_.paddings.emplace_back(static_cast<int>(before), static_cast<int>(after));
     }
+    out_.type = graph::OpType::kPad;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  bool MirrorPad() {
+    if (node_.builtin_data == nullptr) return Fail("no parameters");
+    const auto mode = static_cast<const TfLiteMirrorPaddingParams*>(node_.builtin_data)->mode;
+    if (mode != kTfLiteMirrorPaddingReflect && mode != kTfLiteMirrorPaddingSymmetric) {
+      return Fail("mirror padding mode " + std::to_string(static_cast<int>(mode)) + " is not REFLECT or SYMMETRIC");
+    }
+    if (!Paddings()) return false;
+    out_.pad_mode = mode == kTfLiteMirrorPaddingReflect ? PadMode::kReflect : PadMode::kSymmetric;
+    const Shape in = Dims(T(context_, Input(0)));
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int most = MaxMirrorPadding(out_.pad_mode, in[i]);
+      if (std::max(out_.paddings[i].first, out_.paddings[i].second) > most) {
+        return Fail("mirror padding of dim " + std::to_string(i) + " reaches past the input " + ShapeText(in) +
+                    " (at most " + std::to_string(most) + ")");
+      }
+    }
+    return true;
+  }
+
+  bool Pad(bool v2) {
+    if (v2 && node_.inputs->size < 3) return Fail("needs input, paddings and a pad value");
+    if (!Paddings()) return false;
     if (v2) {
       const float* value = nullptr;
       const int tensor = Input(2);
@@ -447,8 +477,6 @@ class Importer {
       value = T(context_, tensor).data.f;
       out_.pad_value = *value;
     }
-    out_.type = graph::OpType::kPad;
-    out_.inputs = {Input(0)};
     return true;
   }
 
@@ -643,6 +671,53 @@ class Importer {
 };
 
 }  // namespace
+
+// The same ops as Importer::Run's switch (a test holds them together).
+bool ImportsBuiltin(int32_t builtin_code) {
+  switch (builtin_code) {
+    case kTfLiteBuiltinConv2d:
+    case kTfLiteBuiltinDepthwiseConv2d:
+    case kTfLiteBuiltinFullyConnected:
+    case kTfLiteBuiltinTransposeConv:
+    case kTfLiteBuiltinAdd:
+    case kTfLiteBuiltinSub:
+    case kTfLiteBuiltinMul:
+    case kTfLiteBuiltinDiv:
+    case kTfLiteBuiltinMaximum:
+    case kTfLiteBuiltinMinimum:
+    case kTfLiteBuiltinSquaredDifference:
+    case kTfLiteBuiltinRelu:
+    case kTfLiteBuiltinRelu6:
+    case kTfLiteBuiltinReluN1To1:
+    case kTfLiteBuiltinLeakyRelu:
+    case kTfLiteBuiltinLogistic:
+    case kTfLiteBuiltinTanh:
+    case kTfLiteBuiltinHardSwish:
+    case kTfLiteBuiltinRsqrt:
+    case kTfLiteBuiltinGelu:
+    case kTfLiteBuiltinMaxPool2d:
+    case kTfLiteBuiltinAveragePool2d:
+    case kTfLiteBuiltinMean:
+    case kTfLiteBuiltinSum:
+    case kTfLiteBuiltinPad:
+    case kTfLiteBuiltinPadv2:
+    case kTfLiteBuiltinMirrorPad:
+    case kTfLiteBuiltinReshape:
+    case kTfLiteBuiltinSqueeze:
+    case kTfLiteBuiltinExpandDims:
+    case kTfLiteBuiltinTranspose:
+    case kTfLiteBuiltinSlice:
+    case kTfLiteBuiltinBroadcastTo:
+    case kTfLiteBuiltinStridedSlice:
+    case kTfLiteBuiltinConcatenation:
+    case kTfLiteBuiltinResizeNearestNeighbor:
+    case kTfLiteBuiltinResizeBilinear:
+    case kTfLiteBuiltinSoftmax:
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why) {
   why->clear();

@@ -14,6 +14,10 @@
 
 namespace actsparse {
 
+// Whether ImportNode reads nodes of this builtin op at all (it may still
+// refuse one for its parameters): the ops whose tensors pass the ABI check.
+bool ImportsBuiltin(int32_t builtin_code);
+
 // Whether the delegate can compute `info`; if so, fills `out` with its graph
 // form. Tensor ids in `out` (inputs, output) are the runtime's tensor
 // indices; the caller maps them. `why` names the failing check.

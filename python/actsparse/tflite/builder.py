@@ -409,6 +409,18 @@ class GraphBuilder:
         self.op(s.BuiltinOperator.SOFTMAX, [x], [out], s.BuiltinOptions.SoftmaxOptions, options)
         return out
 
+    def mirror_pad(self, x: int, paddings: Sequence[tuple[int, int]], *, mode: str = "reflect",
+                   name: str = "mirror_pad") -> int:
+        """MIRROR_PAD of any rank: ``mode`` "reflect" (edge not repeated) or "symmetric"."""
+        s = self._s
+        shape = self.shape(x)
+        amounts = self.constant(f"{name}/paddings", np.array(paddings, np.int32).reshape(len(shape), 2))
+        out = self.activation(f"{name}/out", tuple(d + a + b for d, (a, b) in zip(shape, paddings)))
+        options = s.MirrorPadOptionsT()
+        options.mode = {"reflect": s.MirrorPadMode.REFLECT, "symmetric": s.MirrorPadMode.SYMMETRIC}[mode]
+        self.op(s.BuiltinOperator.MIRROR_PAD, [x, amounts], [out], s.BuiltinOptions.MirrorPadOptions, options)
+        return out
+
     def pad(self, x: int, top: int, bottom: int, left: int, right: int, name: str = "pad") -> int:
         """Zero PAD of H and W (NHWC)."""
         s = self._s
