@@ -10,6 +10,7 @@
 #ifndef ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_
 #define ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -219,11 +220,16 @@ float ReduceMax(size_t n, const float* x) {
 template <class V>
 float ReduceSum(size_t n, const float* x) {
   constexpr size_t W = V::kWidth;
-  typename V::F acc = V::Splat(0.0f);
+  typename V::F total = V::Splat(0.0f);
   size_t i = 0;
-  for (; i + W <= n; i += W) acc = acc + V::Load(x + i);
+  while (i + W <= n) {
+    typename V::F acc = V::Load(x + i);
+    i += W;
+    for (size_t v = 1; v < kSumBlockRows && i + W <= n; ++v, i += W) acc = acc + V::Load(x + i);
+    total = total + acc;
+  }
   float sum = 0.0f;
-  for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(acc, lane);
+  for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(total, lane);
   for (; i < n; ++i) sum += x[i];
   return sum;
 }
@@ -231,34 +237,44 @@ float ReduceSum(size_t n, const float* x) {
 // ElementwiseKernels::sum_rows: kBlock vectors of sums at a time walk
 // every row, so a row costs its loads alone (a pass of vector adds into a
 // sums row in memory, a call per row, ran MobileNetV3's global pools at 3
-// floats per cycle).
+// floats per cycle); each block of kSumBlockRows rows is summed in registers,
+// then added to `sums`.
 template <class V>
 void SumRows(size_t rows, size_t width, const float* in, size_t stride, float* sums) {
   using F = typename V::F;
   constexpr size_t W = V::kWidth;
   constexpr size_t kBlock = 8;
-  size_t c = 0;
-  for (; c + kBlock * W <= width; c += kBlock * W) {
-    F acc[kBlock];
+  for (size_t r0 = 0; r0 < rows; r0 += kSumBlockRows) {
+    const size_t r1 = std::min(rows, r0 + kSumBlockRows);
+    const float* first = in + r0 * stride;
+    size_t c = 0;
+    for (; c + kBlock * W <= width; c += kBlock * W) {
+      F acc[kBlock];
 #pragma GCC unroll 8
-    for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Load(in + c + j * W);
-    for (size_t r = 1; r < rows; ++r) {
-      const float* row = in + r * stride + c;
+      for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Load(first + c + j * W);
+      for (size_t r = r0 + 1; r < r1; ++r) {
+        const float* row = in + r * stride + c;
 #pragma GCC unroll 8
-      for (size_t j = 0; j < kBlock; ++j) acc[j] = acc[j] + V::Load(row + j * W);
+        for (size_t j = 0; j < kBlock; ++j) acc[j] = acc[j] + V::Load(row + j * W);
+      }
+      if (r0 > 0) {
+#pragma GCC unroll 8
+        for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Load(sums + c + j * W) + acc[j];
+      }
+#pragma GCC unroll 8
+      for (size_t j = 0; j < kBlock; ++j) V::Store(sums + c + j * W, acc[j]);
     }
-#pragma GCC unroll 8
-    for (size_t j = 0; j < kBlock; ++j) V::Store(sums + c + j * W, acc[j]);
-  }
-  for (; c + W <= width; c += W) {
-    F acc = V::Load(in + c);
-    for (size_t r = 1; r < rows; ++r) acc = acc + V::Load(in + r * stride + c);
-    V::Store(sums + c, acc);
-  }
-  for (; c < width; ++c) {
-    float acc = in[c];
-    for (size_t r = 1; r < rows; ++r) acc += in[r * stride + c];
-    sums[c] = acc;
+    for (; c + W <= width; c += W) {
+      F acc = V::Load(first + c);
+      for (size_t r = r0 + 1; r < r1; ++r) acc = acc + V::Load(in + r * stride + c);
+      if (r0 > 0) acc = V::Load(sums + c) + acc;
+      V::Store(sums + c, acc);
+    }
+    for (; c < width; ++c) {
+      float acc = first[c];
+      for (size_t r = r0 + 1; r < r1; ++r) acc += in[r * stride + c];
+      sums[c] = r0 > 0 ? sums[c] + acc : acc;
+    }
   }
 }
 

@@ -84,10 +84,17 @@ using PoolFn = void (*)(size_t taps, const float* const* inputs, size_t width, f
 // times a per-input-channel factor. `out` may alias `in`.
 using ScaleRowsFn = void (*)(size_t rows, size_t width, const float* in, const float* scale, float* out);
 
+// Long sums (sum_rows, reduce_sum) add kSumBlockRows rows (vectors) at a
+// time, then each block's sum to the total: rounding grows with the block
+// plus the blocks' count, not with every row. One pass in order let a masked
+// map's thousands of equal pixels round the same way each time (a global
+// mean 8e-6 of the output scale off, where XNNPACK was 4e-7).
+constexpr size_t kSumBlockRows = 32;
+
 // sums[c] = in[c] + in[stride + c] + ... + in[(rows - 1) * stride + c] for
-// c < width, rows >= 1, added in row order: a MEAN over the pixels of an
-// NHWC image (a global average pool). The sums stay in registers across
-// the rows.
+// c < width, rows >= 1, in blocks of kSumBlockRows rows, each in row order:
+// a MEAN over the pixels of an NHWC image (a global average pool). A
+// block's sums stay in registers across its rows.
 using SumRowsFn = void (*)(size_t rows, size_t width, const float* in, size_t stride, float* sums);
 
 // Copies `value` (`count` floats) into each of `rows` output rows: a masked
