@@ -140,24 +140,29 @@ for _i, (_shape, _mult, _k, _s, _pad) in enumerate([((2, 9, 8, 45), 1, 3, 1, "sa
 
 # Transposed convs: 2x2 / 2 (a U-Net's upsampling) VALID and SAME, with a
 # ReLU; 3x3 / 3 with 45 -> 7 channels at batch 2; an output one larger than
-# the blocks (bias alone in the last row and column).
-for _i, (_shape, _out, _k, _pad, _act, _extra) in enumerate([((1, 5, 7, 16), 8, 2, "valid", "relu", 0),
-                                                             ((2, 4, 3, 45), 7, 2, "same", "none", 0),
-                                                             ((2, 3, 4, 7), 45, 3, "valid", "none", 0),
-                                                             ((1, 4, 5, 8), 8, 2, "valid", "none", 1)]):
-    def _build(g, rng, shape=_shape, out=_out, k=_k, pad=_pad, act=_act, extra=_extra):
-        w = _weights(rng, out, k, k, shape[3], fan_in=shape[3])
-        hw = (shape[1] * k + extra, shape[2] * k + extra)
-        return [g.transpose_conv(g.input("x", shape), w, rng.normal(0, 0.1, out), hw, stride=k, padding=pad,
+# the blocks (bias alone in the last row and column); overlapping windows:
+# 4x4 / 2 SAME (a DCGAN's, padding 1), 3x3 / 2 SAME with an odd output
+# (torch's output_padding), 3x3 / 1 VALID, 5x5 / 3 SAME with 129 channels in.
+for _i, (_shape, _out, _k, _s, _pad, _act, _hw) in enumerate([
+        ((1, 5, 7, 16), 8, 2, 2, "valid", "relu", None),
+        ((2, 4, 3, 45), 7, 2, 2, "same", "none", None),
+        ((2, 3, 4, 7), 45, 3, 3, "valid", "none", None),
+        ((1, 4, 5, 8), 8, 2, 2, "valid", "none", (9, 11)),
+        ((2, 6, 5, 16), 8, 4, 2, "same", "relu", None),
+        ((1, 5, 6, 8), 7, 3, 2, "same", "none", (10, 12)),
+        ((2, 4, 5, 7), 16, 3, 1, "valid", "relu6", (6, 7)),
+        ((1, 3, 4, 129), 8, 5, 3, "same", "none", None)]):
+    def _build(g, rng, shape=_shape, out=_out, k=_k, s=_s, pad=_pad, act=_act, hw=_hw):
+        w = _weights(rng, out, k, k, shape[3], fan_in=shape[3] * max(1, (k // s) ** 2))
+        hw = hw or (shape[1] * s, shape[2] * s)
+        return [g.transpose_conv(g.input("x", shape), w, rng.normal(0, 0.1, out), hw, stride=s, padding=pad,
                                  activation=act)]
-    CASES.append(Case(f"transpose_conv{_i}-k{_k}-{_pad}-c{_shape[3]}to{_out}", _build))
+    CASES.append(Case(f"transpose_conv{_i}-k{_k}s{_s}-{_pad}-c{_shape[3]}to{_out}", _build))
 
 
-@case("transpose-conv-overlapping-left-to-runtime", partitions=2,
-      refusals=("only kernel == stride without padding",))
+@case("transpose-conv-between-convs")
 def _tconv_overlap(g, rng):
-    """A 3x3 / 2 transposed conv (windows overlap) stays with the runtime;
-    the convs around it are claimed in two partitions."""
+    """A 3x3 / 2 transposed conv (windows overlap) runs with the convs around it in one partition."""
     x = g.conv2d(g.input("x", (1, 6, 5, 8)), _weights(rng, 8, 3, 3, 8, fan_in=72), np.zeros(8), activation="relu")
     y = g.transpose_conv(x, _weights(rng, 8, 3, 3, 8, fan_in=72), np.zeros(8), (12, 10), stride=2, padding="same")
     return [g.conv2d(y, _weights(rng, 4, 1, 1, 8, fan_in=8), np.zeros(4))]

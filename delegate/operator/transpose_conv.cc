@@ -8,6 +8,20 @@ namespace {
 // Below this many output floats per task, splitting costs more than it saves.
 constexpr size_t kMinFloatsPerTask = 16384;
 
+// For each of `out` output positions on one axis: the (input, kernel) index
+// pairs with input * stride + kernel - padding = output, input ascending (the
+// order the builtin kernels add a pixel's taps in: by input row, then column).
+std::vector<std::vector<std::pair<int, int>>> Taps(int out, int in, int kernel, int stride, int padding) {
+  std::vector<std::vector<std::pair<int, int>>> taps(static_cast<size_t>(out));
+  for (int o = 0; o < out; ++o) {
+    for (int k = kernel - 1; k >= 0; --k) {
+      const int scaled = o + padding - k;
+      if (scaled >= 0 && scaled % stride == 0 && scaled / stride < in) taps[o].emplace_back(scaled / stride, k);
+    }
+  }
+  return taps;
+}
+
 }  // namespace
 
 std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const TransposeConvParams& p,
@@ -20,17 +34,8 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
     *error = "transpose conv: non-positive size, kernel or stride, or no weights";
     return nullptr;
   }
-  if (p.kernel_height != p.stride_height || p.kernel_width != p.stride_width || p.padding_top != 0 ||
-      p.padding_left != 0) {
-    *error = "transpose conv: kernel " + std::to_string(p.kernel_height) + "x" + std::to_string(p.kernel_width) +
-             ", stride " + std::to_string(p.stride_height) + "x" + std::to_string(p.stride_width) + ", padding " +
-             std::to_string(p.padding_top) + "," + std::to_string(p.padding_left) +
-             ": only kernel == stride without padding (no overlapping windows) is run";
-    return nullptr;
-  }
-  if (p.output_height < p.input_height * p.stride_height || p.output_width < p.input_width * p.stride_width) {
-    *error = "transpose conv: output " + std::to_string(p.output_height) + "x" + std::to_string(p.output_width) +
-             " is smaller than the input's blocks";
+  if (p.padding_top < 0 || p.padding_left < 0) {
+    *error = "transpose conv: negative padding";
     return nullptr;
   }
   std::unique_ptr<TransposeConvOperator> op(new TransposeConvOperator());
@@ -55,34 +60,43 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
   op->bias_.assign(static_cast<size_t>(p.output_channels), 0.0f);
   if (bias != nullptr) std::copy(bias, bias + p.output_channels, op->bias_.begin());
   op->products_.resize(static_cast<size_t>(p.batch) * p.input_height * p.input_width * conv.output_channels);
+  op->row_taps_ = Taps(p.output_height, p.input_height, p.kernel_height, p.stride_height, p.padding_top);
+  op->column_taps_ = Taps(p.output_width, p.input_width, p.kernel_width, p.stride_width, p.padding_left);
   return op;
 }
 
 void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
   const TransposeConvParams& p = params_;
   blocks_->Run(input, products_.data(), pool);
-  const size_t cout = static_cast<size_t>(p.output_channels);
-  const size_t kh = static_cast<size_t>(p.kernel_height), kw = static_cast<size_t>(p.kernel_width);
+  const size_t cout = static_cast<size_t>(p.output_channels), kw = static_cast<size_t>(p.kernel_width);
   const size_t in_h = static_cast<size_t>(p.input_height), in_w = static_cast<size_t>(p.input_width);
   const size_t out_h = static_cast<size_t>(p.output_height), out_w = static_cast<size_t>(p.output_width);
-  const size_t pixel_products = cout * kh * kw;
+  const size_t pixel_products = cout * static_cast<size_t>(p.kernel_height) * kw;
   const float lo = p.output_min, hi = p.output_max;
+  const float* bias = bias_.data();
   const size_t rows = static_cast<size_t>(p.batch) * out_h;
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / (out_w * cout)), [&](size_t begin, size_t end) {
     for (size_t row = begin; row < end; ++row) {
-      const size_t n = row / out_h, oy = row % out_h;
-      const size_t y = oy / kh, ky = oy % kh;
+      const size_t n = row / out_h;
+      const std::vector<std::pair<int, int>>& vertical = row_taps_[row % out_h];
       float* out = output + row * out_w * cout;
       for (size_t ox = 0; ox < out_w; ++ox, out += cout) {
-        const size_t x = ox / kw, kx = ox % kw;
-        if (y >= in_h || x >= in_w) {
-          // Past the input's blocks: nothing reaches here but the bias.
-          for (size_t co = 0; co < cout; ++co) out[co] = std::min(std::max(bias_[co], lo), hi);
-          continue;
+        bool first = true;
+        for (const auto& [y, ky] : vertical) {
+          for (const auto& [x, kx] : column_taps_[ox]) {
+            const float* tap = products_.data() + ((n * in_h + static_cast<size_t>(y)) * in_w + x) * pixel_products +
+                               (static_cast<size_t>(ky) * kw + static_cast<size_t>(kx)) * cout;
+            if (first) {
+              std::copy(tap, tap + cout, out);
+              first = false;
+            } else {
+              for (size_t co = 0; co < cout; ++co) out[co] += tap[co];
+            }
+          }
         }
-        const float* products =
-            products_.data() + ((n * in_h + y) * in_w + x) * pixel_products + (ky * kw + kx) * cout;
-        for (size_t co = 0; co < cout; ++co) out[co] = std::min(std::max(products[co] + bias_[co], lo), hi);
+        // No tap reaches here (past the input): the bias alone.
+        if (first) std::fill(out, out + cout, 0.0f);
+        for (size_t co = 0; co < cout; ++co) out[co] = std::min(std::max(out[co] + bias[co], lo), hi);
       }
     }
   });

@@ -1,19 +1,20 @@
-// TRANSPOSE_CONV where each input pixel fills its own block of the output:
-// kernel == stride on both axes, no padding (a U-Net decoder's 2x2 / 2
-// upsampling conv). Then out[n, y * s + ky, x * s + kx, co] = act(bias[co] +
-// sum over ci of in[n, y, x, ci] * w[co, ky, kx, ci]): a 1x1 conv from C_in
-// to KH * KW * C_out channels (no bias; channel (ky * KW + kx) * C_out + co,
-// so each output pixel's channels lie together) into a buffer, then each
-// pixel's runs copied to its block with the bias and the clamp, the
-// builtin kernel's order (the sum, then the bias). Output rows or columns past the input's reach (a larger
-// output shape) get the bias alone. Overlapping windows (kernel > stride)
-// are not taken: Create fails, and the op stays with the runtime. Knows
-// nothing of TFLite.
+// TRANSPOSE_CONV, any kernel, stride and padding: out[n, oy, ox, co] =
+// act(bias[co] + sum over the taps (y, ky), (x, kx) with y * s_h + ky -
+// pad_top = oy and x * s_w + kx - pad_left = ox of sum over ci of
+// in[n, y, x, ci] * w[co, ky, kx, ci]). Two passes: a 1x1 conv from C_in to
+// KH * KW * C_out channels (no bias; channel (ky * KW + kx) * C_out + co, so
+// a tap's C_out products lie together) into a buffer, then each output
+// pixel gathers its taps' runs (by input row, then column), adds the bias
+// and clamps: the builtin kernel's order (the taps' sum, then the bias). Every
+// product is one the builtin makes (no zeros inserted between input pixels);
+// an output pixel no tap reaches (past the input, or an output larger than it
+// covers) gets the bias alone. Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_TRANSPOSE_CONV_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_TRANSPOSE_CONV_H_
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "delegate/operator/shape.h"
@@ -47,6 +48,9 @@ class TransposeConvOperator {
   std::unique_ptr<SparseConvOperator> blocks_;  // the 1x1 conv: C_in -> C_out * KH * KW
   std::vector<float> bias_;                     // C_out
   AlignedFloats products_;                      // its output, batch x H x W x (C_out * KH * KW)
+  // Per output row (oy) and column (ox): the taps that reach it, as (input
+  // row or column, kernel row or column), input index ascending.
+  std::vector<std::vector<std::pair<int, int>>> row_taps_, column_taps_;
 };
 
 }  // namespace actsparse

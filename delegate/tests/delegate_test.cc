@@ -282,6 +282,34 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
 // BROADCAST_TO is claimed with a constant target shape that is the
 // output's and that the input broadcasts to; otherwise it stays with the
 // runtime, with the reason.
+// The output's shape is read from the output tensor; the op's output-shape
+// input must be a constant saying the same (else the runtime resizes it).
+TEST(DelegateTest, TransposeConvNeedsAConstantOutputShapeEqualToItsOutput) {
+  FakeGraph graph;
+  TfLiteTransposeConvParamsPrefix params{kTfLitePaddingSame, 2, 2, kTfLiteActNone};
+  auto tconv = [&](const std::vector<int32_t>& shape, bool constant) {
+    const int x = graph.AddTensor(kTfLiteFloat32, {1, 3, 4, 2});
+    const int target = graph.AddTensor(kTfLiteInt32, {4}, constant ? kTfLiteMmapRo : kTfLiteArenaRw);
+    if (constant) graph.SetConstant(target, shape);
+    const int w = graph.AddTensor(kTfLiteFloat32, {5, 4, 4, 2}, kTfLiteMmapRo);
+    graph.SetConstant(w, std::vector<float>(5 * 16 * 2, 0.25f));
+    const int out = graph.AddTensor(kTfLiteFloat32, {1, 6, 8, 5});
+    return graph.AddNode(kTfLiteBuiltinTransposeConv, {target, w, x}, {out}, &params);
+  };
+  tconv({1, 6, 8, 5}, true);
+  tconv({1, 6, 8, 5}, false);
+  tconv({1, 6, 9, 5}, true);
+  DelegateHandle d;
+  ASSERT_EQ(d.delegate->Prepare(graph.context(), d.delegate), kTfLiteOk);
+  const PrepareSummary& s = d.impl->last_prepare();
+  EXPECT_EQ(graph.replaced_nodes(), std::vector<int>({0}));
+  ASSERT_EQ(s.refusals.size(), 2u);
+  EXPECT_NE(s.refusals[0].find("node 1 (TRANSPOSE_CONV): output shape is not a constant int32/int64 tensor"),
+            std::string::npos) << s.refusals[0];
+  EXPECT_NE(s.refusals[1].find("node 2 (TRANSPOSE_CONV): output shape constant differs from the output [1,6,8,5]"),
+            std::string::npos) << s.refusals[1];
+}
+
 // The runtime's own MIRROR_PAD refuses padding past the input at prepare,
 // so these refusals are tested here, not against the builtin kernel.
 TEST(DelegateTest, MirrorPadNeedsAModeAndPaddingInsideTheInput) {

@@ -184,9 +184,8 @@ class Importer {
     }
   }
 
-  // TRANSPOSE_CONV: [output shape, weights [O, KH, KW, I], input, (bias)].
-  // Only where each input pixel fills its own block (kernel == stride,
-  // padding 0 as the builtin computes it: TransposeConvOperator).
+  // TRANSPOSE_CONV: [output shape, weights [O, KH, KW, I], input, (bias)];
+  // any kernel, stride and padding (TransposeConvOperator).
   bool TransposeConv() {
     if (node_.inputs->size < 3 || node_.builtin_data == nullptr) {
       return Fail("needs output shape, weights, input and parameters");
@@ -199,6 +198,11 @@ class Importer {
     if (in.size() != 4 || out.size() != 4 || w.size() != 4 || in[0] != out[0] || w[0] != out[3] || w[3] != in[3]) {
       return Fail("input " + ShapeText(in) + ", weights " + ShapeText(w) + ", output " + ShapeText(out) +
                   " do not fit a transpose conv");
+    }
+    std::vector<int64_t> output_shape;
+    if (!IntConstant(Input(0), "output shape", &output_shape)) return false;
+    if (output_shape != std::vector<int64_t>(out.begin(), out.end())) {
+      return Fail("output shape constant differs from the output " + ShapeText(out));
     }
     const auto* p = static_cast<const TfLiteTransposeConvParamsPrefix*>(node_.builtin_data);
     graph::Node::Conv& c = out_.conv;
@@ -217,16 +221,6 @@ class Importer {
     };
     c.padding_top = padding(out[1], w[1], c.stride_height);
     c.padding_left = padding(out[2], w[2], c.stride_width);
-    if (c.kernel_height != c.stride_height || c.kernel_width != c.stride_width || c.padding_top != 0 ||
-        c.padding_left != 0) {
-      return Fail("kernel " + ShapeText({w[1], w[2]}) + " with stride " +
-                  ShapeText({c.stride_height, c.stride_width}) + " and padding " +
-                  ShapeText({c.padding_top, c.padding_left}) +
-                  ": only kernel == stride without padding (no overlapping windows) is run");
-    }
-    if (out[1] < in[1] * c.stride_height || out[2] < in[2] * c.stride_width) {
-      return Fail("output " + ShapeText(out) + " crops the input's blocks " + ShapeText(in));
-    }
     if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
     if (bias >= 0 && !FloatConstant(bias, {out[3]}, "bias", &c.bias)) return false;
     out_.type = graph::OpType::kTransposeConv;
