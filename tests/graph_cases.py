@@ -160,6 +160,14 @@ for _i, (_shape, _out, _k, _s, _pad, _act, _hw) in enumerate([
     CASES.append(Case(f"transpose_conv{_i}-k{_k}s{_s}-{_pad}-c{_shape[3]}to{_out}", _build))
 
 
+@case("transpose-conv-bias-shaped-1x1x1xC")
+def _tconv_bias4d(g, rng):
+    """litert-torch writes a ConvTranspose2d's bias as [1, 1, 1, C]."""
+    w = _weights(rng, 8, 4, 4, 16, fan_in=64)
+    return [g.transpose_conv(g.input("x", (1, 5, 6, 16)), w, rng.normal(0, 0.1, (1, 1, 1, 8)), (10, 12), stride=2,
+                             padding="same")]
+
+
 @case("transpose-conv-between-convs")
 def _tconv_overlap(g, rng):
     """A 3x3 / 2 transposed conv (windows overlap) runs with the convs around it in one partition."""

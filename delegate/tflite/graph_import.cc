@@ -160,6 +160,18 @@ class Importer {
     return true;
   }
 
+  // A float32 constant of `channels` values, as [C] or with leading dims of
+  // 1 ([1, 1, 1, C]: litert-torch's transposed-conv bias); read as [C].
+  bool ChannelConstant(int tensor, int channels, const char* role, const float** data) {
+    if (tensor >= 0 && tensor < static_cast<int>(context_->tensors_size) && T(context_, tensor).dims != nullptr) {
+      const Shape dims = Dims(T(context_, tensor));
+      if (!dims.empty() && dims.back() == channels && NumElements(dims) == static_cast<size_t>(channels)) {
+        return FloatConstant(tensor, dims, role, data);
+      }
+    }
+    return FloatConstant(tensor, {channels}, role, data);
+  }
+
   // An int32/int64 constant tensor, flattened.
   bool IntConstant(int tensor, const char* role, std::vector<int64_t>* values) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) return Fail(std::string(role) + " missing");
@@ -222,7 +234,7 @@ class Importer {
     c.padding_top = padding(out[1], w[1], c.stride_height);
     c.padding_left = padding(out[2], w[2], c.stride_width);
     if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
-    if (bias >= 0 && !FloatConstant(bias, {out[3]}, "bias", &c.bias)) return false;
+    if (bias >= 0 && !ChannelConstant(bias, out[3], "bias", &c.bias)) return false;
     out_.type = graph::OpType::kTransposeConv;
     out_.inputs = {input};
     return FusedActivation(p->activation);
@@ -269,7 +281,7 @@ class Importer {
       out_.type = graph::OpType::kConv2D;
     }
     if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
-    if (bias >= 0 && !FloatConstant(bias, {out[3]}, "bias", &c.bias)) return false;
+    if (bias >= 0 && !ChannelConstant(bias, out[3], "bias", &c.bias)) return false;
     if (c.stride_height < 1 || c.stride_width < 1 || c.dilation_height < 1 || c.dilation_width < 1) {
       return Fail("stride or dilation below 1");
     }
@@ -307,7 +319,7 @@ class Importer {
     }
     out_.type = graph::OpType::kFullyConnected;
     if (!FloatConstant(weights, w, "weights", &out_.conv.weights)) return false;
-    if (bias >= 0 && !FloatConstant(bias, {w[0]}, "bias", &out_.conv.bias)) return false;
+    if (bias >= 0 && !ChannelConstant(bias, w[0], "bias", &out_.conv.bias)) return false;
     out_.conv.input_size = w[1];
     out_.inputs = {input};
     return FusedActivation(p->activation);
