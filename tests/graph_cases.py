@@ -271,6 +271,59 @@ def _sum_1x1(g, rng):
     return [g.mean(g.input("x", (1, 1, 1, 129)), [1, 2], op="SUM")]
 
 
+# -- comparisons and SELECT: how litert-torch writes ELU, softplus and Mish ---------------
+
+def _scalar(g, name, value):
+    return g.constant(name, np.array(value, np.float32))
+
+
+@case("elu-select-of-exp")
+def _elu(g, rng):
+    """F.elu: SELECT_V2(x >= 0, x, EXP(x) - 1), in NCHW as litert-torch leaves it."""
+    x = g.input("x", (2, 7, 9, 45))
+    em1 = g.sub(g.unary("exp", x), _scalar(g, "one", 1.0))
+    return [g.select(g.compare("greater_equal", x, _scalar(g, "zero", 0.0)), x, em1)]
+
+
+@case("softplus-and-mish")
+def _mish(g, rng):
+    """Mish = x * tanh(softplus(x)), softplus = SELECT(x > 20, x, LOG(EXP(x) + 1)); inputs wide enough to
+    cross the threshold and to overflow EXP (its infinity is selected away)."""
+    x = g.input("x", (1, 6, 5, 16))
+    soft = g.unary("log", g.add(g.unary("exp", x), _scalar(g, "one", 1.0)))
+    softplus = g.select(g.compare("greater", x, _scalar(g, "twenty", 20.0)), x, soft, v2=False)
+    return [g.mul(x, g.unary("tanh", softplus))]
+
+
+for _i, _op in enumerate(("greater", "greater_equal", "less", "less_equal", "equal", "not_equal")):
+    def _build(g, rng, op=_op):
+        """A comparison with a per-channel constant (broadcast), inputs with exact ties, into a SELECT."""
+        x = g.input("x", (2, 5, 3, 7))
+        y = g.input("y", (2, 5, 3, 7))
+        c = g.constant("c", np.round(rng.normal(0, 1, 7)).astype(np.float32))
+        return [g.select(g.compare(op, x, c), x, y)]
+    CASES.append(Case(f"compare-{_op}-then-select", _build, inputs={0: lambda shape, r: np.round(r.normal(0, 1, shape))
+                                                                     .astype(np.float32)}))
+
+
+@case("bool-tensors-at-the-partition-edge", inputs={0: lambda shape, r: r.random(shape) > 0.5})
+def _bool_edge(g, rng):
+    """A bool model input read by a SELECT and a comparison's bool output that is a model output: the
+    delegate converts them from and to the runtime's bytes."""
+    cond = g.input("cond", (1, 4, 5, 8), dtype="bool")
+    a, b = g.input("a", (1, 4, 5, 8)), g.input("b", (1, 4, 5, 8))
+    picked = g.select(cond, a, b)
+    return [picked, g.compare("less", picked, _scalar(g, "zero", 0.0))]
+
+
+@case("log-and-exp-over-their-range")
+def _log_exp(g, rng):
+    """LOG of |x| (zeros give -inf, kept out of the output by a MAXIMUM) and EXP of 30 x (overflows)."""
+    x = g.input("x", (1, 9, 11, 13))
+    logs = g.maximum(g.unary("log", g.mul(x, x)), _scalar(g, "floor", -30.0))
+    return [logs, g.minimum(g.unary("exp", g.mul(x, _scalar(g, "thirty", 30.0))), _scalar(g, "cap", 3e38))]
+
+
 # -- data movement -------------------------------------------------------------------
 
 @case("pad-4d-all-dims")

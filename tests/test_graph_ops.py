@@ -28,7 +28,9 @@ def test_cases_cover_every_claimed_op():
                    "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH", "MAX_POOL_2D",
                    "AVERAGE_POOL_2D", "MEAN", "FULLY_CONNECTED", "PAD", "PADV2", "RESHAPE", "CONCATENATION",
                    "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "TRANSPOSE", "SLICE", "SUM", "BROADCAST_TO",
-                   "SQUARED_DIFFERENCE", "RSQRT", "GELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "STRIDED_SLICE"}
+                   "SQUARED_DIFFERENCE", "RSQRT", "GELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "STRIDED_SLICE",
+                   "MIRROR_PAD", "EXP", "LOG", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "EQUAL",
+                   "NOT_EQUAL", "SELECT", "SELECT_V2"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -77,7 +79,8 @@ for model in sorted(Path(sys.argv[1]).glob("*.tflite")):
         it.invoke()
         outs.append([it.get_tensor(d["index"]) for d in it.get_output_details()])
         report = it.delegate_report
-    errors = [float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1e-30) for a, b in zip(*outs)]
+    errors = [float(np.abs(np.asarray(a, np.float64) - b).max()) / max(float(np.abs(a).max()), 1e-30)
+              for a, b in zip(*outs)]
     results[model.stem] = {"error": max(errors), "partitions": report.partitions}
 print(json.dumps(results))
 """

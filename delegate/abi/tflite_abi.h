@@ -110,12 +110,21 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinDiv = 42,
   kTfLiteBuiltinSqueeze = 43,
   kTfLiteBuiltinStridedSlice = 45,
+  kTfLiteBuiltinExp = 47,
   kTfLiteBuiltinMaximum = 55,
   kTfLiteBuiltinMinimum = 57,
+  kTfLiteBuiltinLess = 58,
   kTfLiteBuiltinPadv2 = 60,
+  kTfLiteBuiltinGreater = 61,
+  kTfLiteBuiltinGreaterEqual = 62,
+  kTfLiteBuiltinLessEqual = 63,
+  kTfLiteBuiltinSelect = 64,
   kTfLiteBuiltinSlice = 65,
   kTfLiteBuiltinTransposeConv = 67,
   kTfLiteBuiltinExpandDims = 70,
+  kTfLiteBuiltinEqual = 71,
+  kTfLiteBuiltinNotEqual = 72,
+  kTfLiteBuiltinLog = 73,
   kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinRsqrt = 76,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
@@ -123,6 +132,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinSquaredDifference = 99,
   kTfLiteBuiltinMirrorPad = 100,
   kTfLiteBuiltinHardSwish = 117,
+  kTfLiteBuiltinSelectV2 = 123,
   kTfLiteBuiltinBroadcastTo = 130,
   kTfLiteBuiltinGelu = 150,
 };
@@ -137,6 +147,7 @@ typedef union TfLitePtrUnion {
   int64_t* i64;
   float* f;
   char* raw;
+  bool* b;
   const char* raw_const;
   uint8_t* uint8;
   int8_t* int8;

@@ -24,6 +24,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kResizeNearest: return "RESIZE_NEAREST_NEIGHBOR";
     case OpType::kResizeBilinear: return "RESIZE_BILINEAR";
     case OpType::kSoftmax: return "SOFTMAX";
+    case OpType::kSelect: return "SELECT";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }

@@ -32,11 +32,12 @@ struct Tensor {
 
 enum class OpType {
   kConv2D,           // also grouped; a masked chain is a Conv2D with a mask
-  kTransposeConv,    // kernel == stride, no padding (conv: kernel, stride, weights [O, KH, KW, I], bias)
+  kTransposeConv,    // conv: kernel, stride, padding, weights [O, KH, KW, I], bias
   kDepthwiseConv2D,
   kFullyConnected,
-  kBinary,           // ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM with broadcasting
-  kUnary,            // RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, (fused) SiLU
+  kBinary,           // ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, comparisons (1.0 / 0.0) with broadcasting
+  kUnary,            // RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, EXP, LOG, ..., (fused) SiLU
+  kSelect,           // inputs: condition (1.0 / 0.0), then, else; all of the output's shape
   kMaxPool2D,
   kAveragePool2D,
   kMean,             // also SUM (`sum`)

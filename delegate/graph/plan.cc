@@ -129,6 +129,19 @@ class BinaryStep : public Step {
   int a_, b_, out_;
 };
 
+class SelectStep : public Step {
+ public:
+  SelectStep(std::unique_ptr<SelectOperator> op, const std::vector<int>& inputs, int out)
+      : op_(std::move(op)), cond_(inputs[0]), a_(inputs[1]), b_(inputs[2]), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    op_->Run(t[cond_], t[a_], t[b_], t[out_], pool);
+  }
+
+ private:
+  std::unique_ptr<SelectOperator> op_;
+  int cond_, a_, b_, out_;
+};
+
 // Every single-input operator with Run(const float*, float*, ThreadPool*).
 template <class Op>
 class UnaryStep : public Step {
@@ -463,6 +476,14 @@ class StepBuilder {
       }
       case OpType::kBandedConvs:
         return Banded(node);
+      case OpType::kSelect: {
+        if (node.inputs.size() != 3) return Fail("a select needs three inputs");
+        for (int input : node.inputs) {
+          if (g_.tensors[input].shape != out) return Fail("select inputs differ from the output's shape");
+        }
+        return std::make_unique<SelectStep>(std::make_unique<SelectOperator>(NumElements(out)), node.inputs,
+                                            node.output);
+      }
       case OpType::kSoftmax: {
         if (in != out || in.empty()) return Fail("softmax changes the shape");
         const size_t row = static_cast<size_t>(in.back());

@@ -65,6 +65,74 @@ inline typename V::F Exp(typename V::F x) {
   return p * V::AsFloat(exponent);
 }
 
+// exp(x) over the whole float range, for EXP: infinity past ln(FLT_MAX) =
+// 88.72, gradual underflow to 0 below -87.3, NaN kept. Exp's reduction with
+// 2^n applied as two factors 2^(n/2) and 2^(n - n/2), each a normal float,
+// so n may run from -150 to 128.
+template <class V>
+inline typename V::F ExpFullRange(typename V::F x) {
+  using F = typename V::F;
+  x = Clamp<V>(x, V::Splat(-104.0f), V::Splat(89.0f));
+  const F magic = V::Splat(12582912.0f);
+  const F t = x * V::Splat(1.44269504088896341f) + magic;
+  const F n = t - magic;
+  F r = x - n * V::Splat(0.693145751953125f);
+  r = r - n * V::Splat(1.428606765330187045e-06f);
+  F p = V::Splat(1.383680734e-3f);
+  p = p * r + V::Splat(8.374810219e-3f);
+  p = p * r + V::Splat(4.166822508e-2f);
+  p = p * r + V::Splat(1.666641980e-1f);
+  p = p * r + V::Splat(4.999999106e-1f);
+  p = p * r + V::Splat(1.0f);
+  p = p * r + V::Splat(1.0f);
+  const typename V::I whole = V::AsInt(t) - V::AsInt(magic);
+  const typename V::I half = whole >> 1;
+  const F first = V::AsFloat((half + V::SplatInt(127)) << 23);
+  const F second = V::AsFloat((whole - half + V::SplatInt(127)) << 23);
+  return p * first * second;
+}
+
+// log(x) for LOG: x = m * 2^e, m in [sqrt(1/2), sqrt(2)), log(x) = e * ln 2
+// + log1p(f), f = m - 1 (exact), log1p(f) = f - f^2 / 2 + f^3 * P(f), P of
+// degree 7 fitted here for the least maximum relative error over f in
+// [sqrt(1/2) - 1, sqrt(2) - 1] (6e-9 with its coefficients rounded to float;
+// 1.2e-7 evaluated in float). Subnormal x is scaled by 2^23 first; 0 gives
+// -inf, x < 0 NaN, inf inf, NaN NaN, as std::log.
+template <class V>
+inline typename V::F Log(typename V::F x) {
+  using F = typename V::F;
+  using I = typename V::I;
+  const F zero = V::Splat(0.0f), inf = V::Splat(__builtin_inff());
+  const F tiny = V::Splat(1.17549435e-38f);
+  const F scaled = x < tiny ? x * V::Splat(8388608.0f) : x;
+  const I bits = V::AsInt(scaled);
+  F m = V::AsFloat((bits & V::SplatInt(0x007fffff)) | V::SplatInt(0x3f800000));
+  // The exponent as a float: an integer below 2^22 added to 1.5 * 2^23.
+  F e = V::AsFloat((bits >> 23) - V::SplatInt(127) + V::AsInt(V::Splat(12582912.0f))) - V::Splat(12582912.0f);
+  e = x < tiny ? e - V::Splat(23.0f) : e;
+  const F big = V::Splat(1.41421356f);
+  e = m > big ? e + V::Splat(1.0f) : e;
+  m = m > big ? m * V::Splat(0.5f) : m;
+  const F f = m - V::Splat(1.0f);
+  F p = V::Splat(-0.07634423673152924f);
+  p = p * f + V::Splat(0.12761469185352325f);
+  p = p * f + V::Splat(-0.13160158693790436f);
+  p = p * f + V::Splat(0.14201770722866058f);
+  p = p * f + V::Splat(-0.1662336140871048f);
+  p = p * f + V::Splat(0.20001226663589478f);
+  p = p * f + V::Splat(-0.2500081956386566f);
+  p = p * f + V::Splat(0.3333333134651184f);
+  const F f2 = f * f;
+  // ln 2 in two parts, the small one first: e * kLn2Hi is exact.
+  F y = f2 * f * p + e * V::Splat(-2.12194440e-4f);
+  y = y - V::Splat(0.5f) * f2 + f;
+  y = y + e * V::Splat(0.693359375f);
+  y = x < zero ? V::Splat(__builtin_nanf("")) : y;
+  y = x == zero ? zero - inf : y;
+  y = x == inf ? inf : y;
+  return x != x ? x : y;
+}
+
 // 1 / (1 + exp(-x)): exp(-x) overflowing the clamp only makes the quotient
 // the tiny value it should be, so no split by the sign of x is needed.
 template <class V>
@@ -121,6 +189,13 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     const typename V::F d = a - b;
     return d * d;
   }
+  const typename V::F one = V::Splat(1.0f), zero = V::Splat(0.0f);
+  if constexpr (Op == BinaryOp::kGreater) return a > b ? one : zero;
+  if constexpr (Op == BinaryOp::kGreaterEqual) return a >= b ? one : zero;
+  if constexpr (Op == BinaryOp::kLess) return a < b ? one : zero;
+  if constexpr (Op == BinaryOp::kLessEqual) return a <= b ? one : zero;
+  if constexpr (Op == BinaryOp::kEqual) return a == b ? one : zero;
+  if constexpr (Op == BinaryOp::kNotEqual) return a != b ? one : zero;
 }
 
 template <class V, UnaryOp Op>
@@ -140,7 +215,8 @@ inline typename V::F ApplyUnary(typename V::F x, typename V::F alpha) {
   }
   // x * sigmoid(x) as one quotient (a multiply fewer, within an ulp).
   if constexpr (Op == UnaryOp::kSilu) return x / (V::Splat(1.0f) + Exp<V>(V::Splat(0.0f) - x));
-  if constexpr (Op == UnaryOp::kExp) return Exp<V>(x);
+  if constexpr (Op == UnaryOp::kExp) return ExpFullRange<V>(x);
+  if constexpr (Op == UnaryOp::kLog) return Log<V>(x);
   // The builtin kernel's 1 / sqrt(x), both correctly rounded.
   if constexpr (Op == UnaryOp::kRsqrt) return V::Splat(1.0f) / V::Sqrt(x);
   if constexpr (Op == UnaryOp::kGelu) return x * NormalCdf<V>(x);
@@ -454,6 +530,18 @@ void FillUnaries(ElementwiseKernels* k) {
   FillUnary<V, UnaryOp::kRsqrt>(k);
   FillUnary<V, UnaryOp::kGelu>(k);
   FillUnary<V, UnaryOp::kGeluTanh>(k);
+  FillUnary<V, UnaryOp::kLog>(k);
+}
+
+template <class V>
+void Select(size_t n, const float* cond, const float* a, const float* b, float* out) {
+  constexpr size_t W = V::kWidth;
+  const typename V::F zero = V::Splat(0.0f);
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    V::Store(out + i, V::Load(cond + i) != zero ? V::Load(a + i) : V::Load(b + i));
+  }
+  for (; i < n; ++i) out[i] = cond[i] != 0.0f ? a[i] : b[i];
 }
 
 template <class V>
@@ -467,10 +555,17 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kMax>(&k);
   FillBinary<V, BinaryOp::kMin>(&k);
   FillBinary<V, BinaryOp::kSquaredDifference>(&k);
+  FillBinary<V, BinaryOp::kGreater>(&k);
+  FillBinary<V, BinaryOp::kGreaterEqual>(&k);
+  FillBinary<V, BinaryOp::kLess>(&k);
+  FillBinary<V, BinaryOp::kLessEqual>(&k);
+  FillBinary<V, BinaryOp::kEqual>(&k);
+  FillBinary<V, BinaryOp::kNotEqual>(&k);
   FillUnaries<V>(&k);
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.sum_rows = &SumRows<V>;
+  k.select = &Select<V>;
   k.scale_rows = &ScaleRows<V>;
   k.pool[static_cast<int>(PoolOp::kMax)] = &PoolPixel<V, PoolOp::kMax>;
   k.pool[static_cast<int>(PoolOp::kAverage)] = &PoolPixel<V, PoolOp::kAverage>;

@@ -16,8 +16,24 @@ namespace actsparse {
 namespace kernels {
 
 // kSquaredDifference: (a - b) * (a - b) (SQUARED_DIFFERENCE, a LayerNorm's variance).
-enum class BinaryOp : int { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference };
-constexpr int kNumBinaryOps = 7;
+// The comparisons give 1.0 where a op b holds, else 0.0: the delegate keeps a
+// bool tensor as floats (GREATER feeding a SELECT: ELU, softplus, Mish).
+enum class BinaryOp : int {
+  kAdd = 0,
+  kSub,
+  kMul,
+  kDiv,
+  kMax,
+  kMin,
+  kSquaredDifference,
+  kGreater,
+  kGreaterEqual,
+  kLess,
+  kLessEqual,
+  kEqual,
+  kNotEqual,
+};
+constexpr int kNumBinaryOps = 13;
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {
@@ -37,12 +53,13 @@ enum class UnaryOp : int {
   kTanh,
   kHardSwish,    // x * min(max(x + 3, 0), 6) / 6
   kSilu,         // x * sigmoid(x)  (LOGISTIC then MUL in TFLite graphs)
-  kExp,          // exp(x), for softmax
+  kExp,          // exp(x), overflowing to inf past 88.72 (EXP; softmax)
   kRsqrt,        // 1 / sqrt(x)  (RSQRT: a LayerNorm's scale)
   kGelu,         // x * Phi(x), Phi the normal distribution: 0.5 * x * erfc(-x / sqrt(2))  (GELU)
   kGeluTanh,     // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))  (GELU, approximate)
+  kLog,          // log(x): -inf at 0, NaN below (LOG)
 };
-constexpr int kNumUnaryOps = 10;
+constexpr int kNumUnaryOps = 11;
 
 struct UnaryParams {
   float alpha = 0.0f;  // kLeakyRelu
@@ -97,6 +114,10 @@ constexpr size_t kSumBlockRows = 32;
 // block's sums stay in registers across its rows.
 using SumRowsFn = void (*)(size_t rows, size_t width, const float* in, size_t stride, float* sums);
 
+// out[i] = cond[i] != 0 ? a[i] : b[i] for i in [0, n): SELECT, its condition
+// as floats (the comparisons' 1.0 / 0.0). `out` may alias any input.
+using SelectFn = void (*)(size_t n, const float* cond, const float* a, const float* b, float* out);
+
 // Copies `value` (`count` floats) into each of `rows` output rows: a masked
 // conv's masked pixels, which all take one value.
 using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* value, size_t count);
@@ -113,6 +134,7 @@ struct ElementwiseKernels {
   ScaleRowsFn scale_rows;
   TransposeFn transpose;
   FillRowsFn fill_rows;
+  SelectFn select;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];

@@ -136,6 +136,15 @@ void UnaryOperator::Run(const float* x, float* y, ThreadPool* pool) const {
                  [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin, params_); });
 }
 
+SelectOperator::SelectOperator(size_t elements)
+    : run_(kernels::SelectElementwiseKernels().select), elements_(elements) {}
+
+void SelectOperator::Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool) const {
+  ParallelRanges(pool, elements_, kMinFloatsPerTask, [&](size_t begin, size_t end) {
+    run_(end - begin, cond + begin, a + begin, b + begin, out + begin);
+  });
+}
+
 std::unique_ptr<ElementwiseChainOperator> ElementwiseChainOperator::Create(std::vector<ElementwiseStage> stages,
                                                                            size_t elements, size_t channels,
                                                                            std::string* error) {

@@ -37,6 +37,17 @@ class BinaryOperator {
   size_t outer_total_ = 1;
 };
 
+// SELECT: out[i] = cond[i] != 0 ? a[i] : b[i] over `elements` floats.
+class SelectOperator {
+ public:
+  explicit SelectOperator(size_t elements);
+  void Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool) const;
+
+ private:
+  kernels::SelectFn run_ = nullptr;
+  size_t elements_ = 0;
+};
+
 class UnaryOperator {
  public:
   static std::unique_ptr<UnaryOperator> Create(kernels::UnaryOp op, size_t elements,

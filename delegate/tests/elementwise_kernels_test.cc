@@ -49,6 +49,12 @@ float Reference(BinaryOp op, float a, float b) {
       const float d = a - b;
       return d * d;
     }
+    case BinaryOp::kGreater: return a > b;
+    case BinaryOp::kGreaterEqual: return a >= b;
+    case BinaryOp::kLess: return a < b;
+    case BinaryOp::kLessEqual: return a <= b;
+    case BinaryOp::kEqual: return a == b;
+    case BinaryOp::kNotEqual: return a != b;
   }
   return 0;
 }
@@ -120,8 +126,22 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
           case UnaryOp::kSilu: ASSERT_TRUE(Near(y[i], v / (1.0 + std::exp(-v)), 8, 1e-35)) << v; break;
           case UnaryOp::kTanh: ASSERT_TRUE(Near(y[i], std::tanh(v), 6, 2e-7)) << v; break;
           case UnaryOp::kExp:
-            // Inputs below -87 give exp(-87) (see Exp); above 88, exp(88).
-            ASSERT_TRUE(Near(y[i], std::exp(std::min(std::max(v, -87.0), 88.0)), 4, 0)) << v;
+            // The whole range: infinity past 88.72, below -87.3 gradual
+            // underflow (within a subnormal's step of std::exp).
+            if (v > 88.73) {
+              ASSERT_EQ(y[i], std::numeric_limits<float>::infinity()) << v;
+            } else {
+              ASSERT_TRUE(Near(y[i], std::exp(v), 4, 1e-44)) << v;
+            }
+            break;
+          case UnaryOp::kLog:
+            if (x[i] < 0) {
+              ASSERT_TRUE(std::isnan(y[i])) << x[i];
+            } else if (x[i] == 0) {
+              ASSERT_EQ(y[i], -std::numeric_limits<float>::infinity()) << x[i];
+            } else {
+              ASSERT_TRUE(Near(y[i], std::log(v), 3, 1e-12)) << v;
+            }
             break;
           case UnaryOp::kRsqrt: {
             // The builtin kernel's float expression, bit for bit (NaN below 0, inf at 0).
@@ -152,6 +172,63 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
     params.hi = 0.6f;
     k->Unary(UnaryOp::kSigmoid)(n, x.data(), y.data(), params);
     for (size_t i = 0; i < n; ++i) ASSERT_TRUE(y[i] >= 0.1f && y[i] <= 0.6f);
+  }
+}
+
+// LOG and EXP over the float range: subnormals, the ends, near 1, the
+// special values as std::log / std::exp give them.
+TEST(ElementwiseKernelsTest, LogAndExpOverTheFloatRange) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> x = {1e-45f, 3e-42f, 1e-39f, 1.17549435e-38f, 1e-20f, 1e-3f, 0.5f, 0.70710677f,
+                                0.70710683f, 0.99999994f, 1.0f, 1.0000001f, 1.4142134f, 1.4142137f, 2.0f, 10.0f,
+                                12345.678f, 1e20f, 3.4028235e38f, inf, nan, 0.0f, -0.0f, -1.0f, -inf};
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    std::vector<float> y(x.size());
+    k->Unary(UnaryOp::kLog)(x.size(), x.data(), y.data(), UnaryParams());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float want = std::log(x[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(y[i])) << x[i];
+      } else if (std::isinf(want)) {
+        EXPECT_EQ(y[i], want) << x[i];
+      } else {
+        EXPECT_TRUE(Near(y[i], std::log(static_cast<double>(x[i])), 3, 1e-12)) << x[i];
+      }
+    }
+    const std::vector<float> e = {-inf, -200.0f, -103.0f, -95.0f, -87.5f, -87.3f, -20.0f, -1e-8f, 0.0f, 1e-8f,
+                                  1.0f, 50.0f, 88.0f, 88.7f, 88.75f, 100.0f, inf, nan};
+    std::vector<float> z(e.size());
+    k->Unary(UnaryOp::kExp)(e.size(), e.data(), z.data(), UnaryParams());
+    for (size_t i = 0; i < e.size(); ++i) {
+      const float want = std::exp(e[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(z[i])) << e[i];
+      } else if (std::isinf(want)) {
+        EXPECT_EQ(z[i], want) << e[i];
+      } else {
+        EXPECT_TRUE(Near(z[i], std::exp(static_cast<double>(e[i])), 4, 3e-45)) << e[i] << " gave " << z[i];
+      }
+    }
+  }
+}
+
+// Comparisons give 1.0 / 0.0; SELECT takes the first value where the
+// condition is not 0.
+TEST(ElementwiseKernelsTest, SelectTakesTheFirstValueWhereTheConditionHolds) {
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t n : {1, 7, 8, 17, 45}) {
+      const std::vector<float> a = Random(n, 60), b = Random(n, 61), x = Random(n, 62);
+      std::vector<float> cond(n), out(n + 1, 77.0f);
+      k->Binary(BinaryOp::kGreater, BinaryForm::kVectorScalar)(n, x.data(), std::vector<float>{0.0f}.data(),
+                                                              cond.data(), -1e30f, 1e30f);
+      k->select(n, cond.data(), a.data(), b.data(), out.data());
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(cond[i], x[i] > 0 ? 1.0f : 0.0f);
+        ASSERT_EQ(out[i], x[i] > 0 ? a[i] : b[i]) << k->name << " " << i;
+      }
+      EXPECT_EQ(out[n], 77.0f) << "wrote past the end";
+    }
   }
 }
 

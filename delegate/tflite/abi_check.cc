@@ -103,13 +103,22 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinSquaredDifference: return "SQUARED_DIFFERENCE";
     case kTfLiteBuiltinGelu: return "GELU";
     case kTfLiteBuiltinMirrorPad: return "MIRROR_PAD";
+    case kTfLiteBuiltinExp: return "EXP";
+    case kTfLiteBuiltinLog: return "LOG";
+    case kTfLiteBuiltinGreater: return "GREATER";
+    case kTfLiteBuiltinGreaterEqual: return "GREATER_EQUAL";
+    case kTfLiteBuiltinLess: return "LESS";
+    case kTfLiteBuiltinLessEqual: return "LESS_EQUAL";
+    case kTfLiteBuiltinEqual: return "EQUAL";
+    case kTfLiteBuiltinNotEqual: return "NOT_EQUAL";
+    case kTfLiteBuiltinSelect: return "SELECT";
+    case kTfLiteBuiltinSelectV2: return "SELECT_V2";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
     case 8: return "FLOOR";
     case 26: return "SPACE_TO_DEPTH";
     case 36: return "GATHER";
-    case 47: return "EXP";
     case 49: return "SPLIT";
     case 50: return "LOG_SOFTMAX";
     case 53: return "CAST";
@@ -117,7 +126,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 56: return "ARG_MAX";
     case 59: return "NEG";
     case 69: return "TILE";
-    case 73: return "LOG";
     case 75: return "SQRT";
     case 78: return "POW";
     case 82: return "REDUCE_MAX";
@@ -128,7 +136,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 102: return "SPLIT_V";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
-    case 123: return "SELECT_V2";
     case 126: return "BATCH_MATMUL";
     case 198: return "STABLEHLO_REDUCE_WINDOW";
     default: return "builtin #" + std::to_string(builtin_code);

@@ -27,6 +27,11 @@ int WindowOutputSize(int in, int kernel, int stride, int dilation, bool same) {
   return in < effective ? 0 : (in - effective) / stride + 1;
 }
 
+bool IsComparison(int32_t code) {
+  return code == kTfLiteBuiltinGreater || code == kTfLiteBuiltinGreaterEqual || code == kTfLiteBuiltinLess ||
+         code == kTfLiteBuiltinLessEqual || code == kTfLiteBuiltinEqual || code == kTfLiteBuiltinNotEqual;
+}
+
 // Reads one runtime node; every check that fails says what it saw.
 class Importer {
  public:
@@ -40,7 +45,7 @@ class Importer {
     out_.label = BuiltinName(code) + "#" + std::to_string(info_.index);
     if (node_.outputs->size != 1) return Fail(std::to_string(node_.outputs->size) + " outputs");
     out_.output = node_.outputs->data[0];
-    if (!Activation(out_.output, "output")) return false;
+    if (!Activation(out_.output, "output", IsComparison(code) ? kTfLiteBool : kTfLiteFloat32)) return false;
     switch (code) {
       case kTfLiteBuiltinConv2d:
       case kTfLiteBuiltinDepthwiseConv2d:
@@ -63,6 +68,21 @@ class Importer {
         return Binary(kernels::BinaryOp::kMin, false);
       case kTfLiteBuiltinSquaredDifference:
         return Binary(kernels::BinaryOp::kSquaredDifference, false);
+      case kTfLiteBuiltinGreater:
+        return Binary(kernels::BinaryOp::kGreater, false);
+      case kTfLiteBuiltinGreaterEqual:
+        return Binary(kernels::BinaryOp::kGreaterEqual, false);
+      case kTfLiteBuiltinLess:
+        return Binary(kernels::BinaryOp::kLess, false);
+      case kTfLiteBuiltinLessEqual:
+        return Binary(kernels::BinaryOp::kLessEqual, false);
+      case kTfLiteBuiltinEqual:
+        return Binary(kernels::BinaryOp::kEqual, false);
+      case kTfLiteBuiltinNotEqual:
+        return Binary(kernels::BinaryOp::kNotEqual, false);
+      case kTfLiteBuiltinSelect:
+      case kTfLiteBuiltinSelectV2:
+        return Select();
       case kTfLiteBuiltinRelu:
         return Unary(kernels::UnaryOp::kClamp, 0.0f, graph::kNoMax);
       case kTfLiteBuiltinRelu6:
@@ -81,6 +101,10 @@ class Importer {
         return Unary(kernels::UnaryOp::kHardSwish, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinRsqrt:
         return Unary(kernels::UnaryOp::kRsqrt, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinExp:
+        return Unary(kernels::UnaryOp::kExp, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinLog:
+        return Unary(kernels::UnaryOp::kLog, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinGelu: {
         const bool approximate =
             node_.builtin_data != nullptr && static_cast<const TfLiteGeluParams*>(node_.builtin_data)->approximate;
@@ -134,13 +158,16 @@ class Importer {
 
   // A float32 activation (or float constant used as an operand): static
   // shape, every dim >= 1, rank <= kMaxRank.
-  bool Activation(int tensor, const char* role) {
+  // A float32 tensor (or a bool one, kept as floats 1.0 / 0.0 inside the
+  // delegate: a comparison's output, a SELECT's condition) of static shape.
+  bool Activation(int tensor, const char* role, TfLiteType type = kTfLiteFloat32) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) {
       return Fail(std::string(role) + " tensor index " + std::to_string(tensor) + " out of range");
     }
     const TfLiteTensor& t = T(context_, tensor);
     const std::string name = std::string(role) + " tensor " + std::to_string(tensor);
-    if (t.type != kTfLiteFloat32) return Fail(name + " is not float32");
+    if (t.type != type) return Fail(name + (type == kTfLiteBool ? " is not bool" : " is not float32"));
+    if (type == kTfLiteBool && IsConstant(t)) return Fail(name + " is a bool constant");
     if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
     if (t.dims == nullptr || t.dims->size > kMaxRank) return Fail(name + " has no dims or rank > 6");
     for (int i = 0; i < t.dims->size; ++i) {
@@ -347,6 +374,26 @@ class Importer {
     out_.inputs = {Input(0), Input(1)};
     if (!has_activation || node_.builtin_data == nullptr) return true;
     return FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation);
+  }
+
+  // SELECT / SELECT_V2 with a bool condition and both values of the output's
+  // shape (no broadcasting): ELU's, softplus's and Mish's select.
+  bool Select() {
+    if (node_.inputs->size != 3) return Fail("needs a condition and two values");
+    if (!Activation(Input(0), "condition", kTfLiteBool) || !Activation(Input(1), "first value") ||
+        !Activation(Input(2), "second value")) {
+      return false;
+    }
+    const Shape out = Dims(T(context_, out_.output));
+    for (int i = 0; i < 3; ++i) {
+      if (Dims(T(context_, Input(i))) != out) {
+        return Fail("input " + std::to_string(i) + " is " + ShapeText(Dims(T(context_, Input(i)))) +
+                    ", not the output's " + ShapeText(out) + " (broadcasting is not run)");
+      }
+    }
+    out_.type = graph::OpType::kSelect;
+    out_.inputs = {Input(0), Input(1), Input(2)};
+    return true;
   }
 
   bool Unary(kernels::UnaryOp op, float lo, float hi) {
@@ -719,6 +766,16 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinResizeNearestNeighbor:
     case kTfLiteBuiltinResizeBilinear:
     case kTfLiteBuiltinSoftmax:
+    case kTfLiteBuiltinGreater:
+    case kTfLiteBuiltinGreaterEqual:
+    case kTfLiteBuiltinLess:
+    case kTfLiteBuiltinLessEqual:
+    case kTfLiteBuiltinEqual:
+    case kTfLiteBuiltinNotEqual:
+    case kTfLiteBuiltinSelect:
+    case kTfLiteBuiltinSelectV2:
+    case kTfLiteBuiltinExp:
+    case kTfLiteBuiltinLog:
       return true;
     default:
       return false;

@@ -42,7 +42,11 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
     }
     const int id = graph.AddTensor(std::move(tensor));
     id_of[index] = id;
-    if (graph.tensors[id].external) externals_.emplace_back(id, index);
+    if (graph.tensors[id].external && t.type == kTfLiteBool) {
+      bool_externals_.push_back({id, index, outputs.count(index) > 0, std::vector<float>(NumElements(Dims(t)))});
+    } else if (graph.tensors[id].external) {
+      externals_.emplace_back(id, index);
+    }
     return id;
   };
   for (int i = 0; i < params->nodes_to_replace->size; ++i) {
@@ -88,7 +92,9 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
 }
 
 TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) {
-  for (const auto& external : externals_) {
+  std::vector<std::pair<int, int>> all = externals_;
+  for (const BoolExternal& b : bool_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);
+  for (const auto& external : all) {
     const Shape& planned = plan_->graph().tensors[external.first].shape;
     const Shape now = Dims(context->tensors[external.second]);
     if (now != planned) {
@@ -101,10 +107,24 @@ TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) 
 
 TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
   for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
+  for (BoolExternal& b : bool_externals_) {
+    if (context->tensors[b.runtime_tensor].data.b == nullptr) {
+      return Error(context, "bool tensor " + std::to_string(b.runtime_tensor) + " is not allocated");
+    }
+    pointers_[b.graph_tensor] = b.floats.data();
+    if (b.output) continue;
+    const bool* bytes = context->tensors[b.runtime_tensor].data.b;
+    for (size_t i = 0; i < b.floats.size(); ++i) b.floats[i] = bytes[i] ? 1.0f : 0.0f;
+  }
   std::string error;
   if (!plan_->Run(pointers_, pool_.get(), &error, profile_ ? &timer_ : nullptr)) {
     if (pool_) pool_->HoldWorkers(false);
     return Error(context, error);
+  }
+  for (const BoolExternal& b : bool_externals_) {
+    if (!b.output) continue;
+    bool* bytes = context->tensors[b.runtime_tensor].data.b;
+    for (size_t i = 0; i < b.floats.size(); ++i) bytes[i] = b.floats[i] != 0.0f;
   }
   return kTfLiteOk;
 }

@@ -2,7 +2,8 @@
 // partition the runtime hands back. Init reads the partition's nodes
 // (ImportNode; masked chains as one conv each) into a graph::Graph, binds the
 // partition's inputs and outputs as external tensors and plans it; Eval
-// binds the runtime's buffers and runs the plan.
+// binds the runtime's buffers and runs the plan. Bool tensors at the
+// partition's edge pass through float copies (the graph layer is float-only).
 #ifndef ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
 #define ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
 
@@ -43,6 +44,15 @@ class GraphKernel : public DelegateKernel {
   std::unique_ptr<graph::PartitionPlan> plan_;
   std::vector<std::pair<int, int>> externals_;  // (graph tensor, runtime tensor)
   std::vector<float*> pointers_;                // by graph tensor id
+  // A bool tensor the partition reads or writes (a comparison's output, a
+  // SELECT's condition): the plan sees it as floats 1.0 / 0.0 in `floats`,
+  // converted from the runtime's bytes before the run or to them after it.
+  struct BoolExternal {
+    int graph_tensor, runtime_tensor;
+    bool output;
+    std::vector<float> floats;
+  };
+  std::vector<BoolExternal> bool_externals_;
   std::vector<ChainProfile::Entry*> step_profiles_;
   graph::StepTimer timer_;
 };

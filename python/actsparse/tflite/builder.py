@@ -67,13 +67,15 @@ class GraphBuilder:
         self._shapes.append(tuple(t.shape))
         return len(self.subgraph.tensors) - 1
 
-    def input(self, name: str, shape: Sequence[int]) -> int:
-        index = self.activation(name, shape)
+    def input(self, name: str, shape: Sequence[int], *, dtype: str = "float32") -> int:
+        index = self.activation(name, shape, dtype=dtype)
         self.subgraph.inputs.append(index)
         return index
 
-    def activation(self, name: str, shape: Sequence[int]) -> int:
-        return self._tensor(name, shape, 0, self._s.TensorType.FLOAT32)
+    def activation(self, name: str, shape: Sequence[int], *, dtype: str = "float32") -> int:
+        """A runtime tensor: ``dtype`` "float32", or "bool" (a comparison's output)."""
+        types = {"float32": self._s.TensorType.FLOAT32, "bool": self._s.TensorType.BOOL}
+        return self._tensor(name, shape, 0, types[dtype])
 
     def constant(self, name: str, array: np.ndarray) -> int:
         array = np.ascontiguousarray(array)
@@ -199,6 +201,29 @@ class GraphBuilder:
         self.op(code, [a, b], [out], options_type, options)
         return out
 
+    def compare(self, op: str, a: int, b: int, name: str = "") -> int:
+        """GREATER, GREATER_EQUAL, LESS, LESS_EQUAL, EQUAL or NOT_EQUAL (``op`` lower case)
+        with broadcasting: a bool tensor."""
+        s = self._s
+        code = getattr(s.BuiltinOperator, op.upper())
+        options_type = getattr(s.BuiltinOptions, "".join(w.title() for w in op.split("_")) + "Options")
+        options = getattr(s, "".join(w.title() for w in op.split("_")) + "OptionsT")()
+        out = self.activation(f"{name or op}/out", np.broadcast_shapes(self.shape(a), self.shape(b)), dtype="bool")
+        self.op(code, [a, b], [out], options_type, options)
+        return out
+
+    def select(self, condition: int, a: int, b: int, *, v2: bool = True, name: str = "select") -> int:
+        """SELECT_V2 (or SELECT): ``a`` where ``condition`` holds, else ``b``."""
+        s = self._s
+        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(condition), self.shape(a), self.shape(b)))
+        if v2:
+            self.op(s.BuiltinOperator.SELECT_V2, [condition, a, b], [out], s.BuiltinOptions.SelectV2Options,
+                    s.SelectV2OptionsT())
+        else:
+            self.op(s.BuiltinOperator.SELECT, [condition, a, b], [out], s.BuiltinOptions.SelectOptions,
+                    s.SelectOptionsT())
+        return out
+
     def squared_difference(self, a: int, b: int, name: str = "squared_difference") -> int:
         """SQUARED_DIFFERENCE: ``(a - b) ** 2`` with broadcasting."""
         s = self._s
@@ -218,13 +243,14 @@ class GraphBuilder:
     def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
         """A standalone activation: ``relu``, ``relu6``, ``relu_n1_to_1``,
         ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``, ``hard_swish``, ``rsqrt``,
-        ``gelu`` (erf form) or ``gelu_tanh`` (GELU's tanh approximation)."""
+        ``gelu`` (erf form), ``gelu_tanh`` (GELU's tanh approximation), ``exp`` or ``log``."""
         s = self._s
         code = {"relu": s.BuiltinOperator.RELU, "relu6": s.BuiltinOperator.RELU6,
                 "relu_n1_to_1": s.BuiltinOperator.RELU_N1_TO_1, "leaky_relu": s.BuiltinOperator.LEAKY_RELU,
                 "logistic": s.BuiltinOperator.LOGISTIC, "tanh": s.BuiltinOperator.TANH,
                 "hard_swish": s.BuiltinOperator.HARD_SWISH, "rsqrt": s.BuiltinOperator.RSQRT,
-                "gelu": s.BuiltinOperator.GELU, "gelu_tanh": s.BuiltinOperator.GELU}[op]
+                "gelu": s.BuiltinOperator.GELU, "gelu_tanh": s.BuiltinOperator.GELU,
+                "exp": s.BuiltinOperator.EXP, "log": s.BuiltinOperator.LOG}[op]
         options_type, options = 0, None
         if op == "leaky_relu":
             options_type, options = s.BuiltinOptions.LeakyReluOptions, s.LeakyReluOptionsT()
