@@ -19,8 +19,11 @@ class Fuser {
       : g_(*graph), options_(options), dead_(graph->nodes.size(), false) {}
 
   std::vector<std::string> Run() {
-    // SiLU first: as one unary op it moves before a transpose as HARD_SWISH does.
+    // SiLU, softplus, Mish and ELU first: as one unary op each moves before a
+    // transpose as HARD_SWISH does, and the chains do not take their parts.
     FuseSilu();
+    FuseSoftplusAndElu();
+    FuseMish();
     UnariesBeforeTransposes();
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
@@ -234,6 +237,102 @@ class Fuser {
       next.inputs[0] = pad.inputs[0];
       dead_[i] = true;
       Note(pad, next, "");
+    }
+  }
+
+  // A scalar model constant equal to `value` (any value when `value` is null,
+  // then stored there).
+  bool IsScalar(int tensor, float* value) const {
+    const Tensor& t = g_.tensors[tensor];
+    if (t.constant == nullptr || NumElements(t.shape) != 1) return false;
+    return *value != *value ? (*value = t.constant[0], true) : t.constant[0] == *value;
+  }
+
+  // The node reading `tensor` with op `type` (and `binary` op, for kBinary),
+  // when it is `tensor`'s only reader; else -1.
+  int OnlyReaderOfType(int tensor, OpType type, kernels::BinaryOp binary = kernels::BinaryOp::kAdd) const {
+    const int r = OnlyReader(tensor);
+    if (r < 0 || g_.nodes[r].type != type || HasActivation(g_.nodes[r])) return -1;
+    if (type == OpType::kBinary && g_.nodes[r].binary_op != binary) return -1;
+    return r;
+  }
+
+  // litert-torch's softplus: SELECT(GREATER(x, t), x, LOG(ADD(EXP(x), 1)))
+  // -> kSoftplus(x) with threshold t; its ELU: SELECT(GREATER_EQUAL(x, 0),
+  // x, SUB(EXP(x), 1)) -> kElu(x). The fused op computes the same
+  // expression with the same kernels' functions: the same bits.
+  void FuseSoftplusAndElu() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& exp = g_.nodes[i];
+      if (dead_[i] || exp.type != OpType::kUnary || exp.unary_op != kernels::UnaryOp::kExp || HasActivation(exp)) {
+        continue;
+      }
+      const int x = exp.inputs[0];
+      const int reader = OnlyReader(exp.output);
+      if (reader < 0 || g_.nodes[reader].type != OpType::kBinary || HasActivation(g_.nodes[reader])) continue;
+      const Node& step = g_.nodes[reader];
+      float one = 1.0f;
+      const bool add_one = step.binary_op == kernels::BinaryOp::kAdd && step.inputs.size() == 2 &&
+                           ((step.inputs[0] == exp.output && IsScalar(step.inputs[1], &one)) ||
+                            (step.inputs[1] == exp.output && IsScalar(step.inputs[0], &one)));
+      const bool sub_one = step.binary_op == kernels::BinaryOp::kSub && step.inputs[0] == exp.output &&
+                           IsScalar(step.inputs[1], &one);
+      if (!add_one && !sub_one) continue;
+      int tail = reader;  // the node whose output the SELECT takes where the condition fails
+      if (add_one) {
+        tail = OnlyReader(step.output);
+        if (tail < 0 || g_.nodes[tail].type != OpType::kUnary || g_.nodes[tail].unary_op != kernels::UnaryOp::kLog ||
+            HasActivation(g_.nodes[tail])) {
+          continue;
+        }
+      }
+      const int select = OnlyReaderOfType(g_.nodes[tail].output, OpType::kSelect);
+      if (select < 0 || g_.nodes[select].inputs[1] != x || g_.nodes[select].inputs[2] != g_.nodes[tail].output) continue;
+      const int compare = Producer(g_.nodes[select].inputs[0]);
+      if (compare < 0 || OnlyReader(g_.nodes[compare].output) != select) continue;
+      const Node& cmp = g_.nodes[compare];
+      float threshold = std::numeric_limits<float>::quiet_NaN(), zero = 0.0f;
+      const bool softplus = add_one && cmp.binary_op == kernels::BinaryOp::kGreater && cmp.inputs[0] == x &&
+                            IsScalar(cmp.inputs[1], &threshold);
+      const bool elu = sub_one && cmp.binary_op == kernels::BinaryOp::kGreaterEqual && cmp.inputs[0] == x &&
+                       IsScalar(cmp.inputs[1], &zero);
+      if (cmp.type != OpType::kBinary || HasActivation(cmp) || (!softplus && !elu)) continue;
+      Node& out = g_.nodes[select];
+      Note(exp, out, softplus ? "softplus" : "ELU");
+      out.type = OpType::kUnary;
+      out.unary_op = softplus ? kernels::UnaryOp::kSoftplus : kernels::UnaryOp::kElu;
+      out.alpha = softplus ? threshold : 0.0f;
+      out.inputs = {x};
+      out.label += softplus ? "+softplus" : "+ELU";
+      dead_[i] = dead_[reader] = dead_[tail] = dead_[compare] = true;
+    }
+  }
+
+  // MUL(x, TANH(softplus(x))) -> kMish(x).
+  void FuseMish() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& softplus = g_.nodes[i];
+      if (dead_[i] || softplus.type != OpType::kUnary || softplus.unary_op != kernels::UnaryOp::kSoftplus) continue;
+      // kMish takes tanh(x) as 1 past the threshold: true in float from 9.
+      if (!(softplus.alpha >= 9.0f)) continue;
+      const int x = softplus.inputs[0];
+      const int tanh = OnlyReader(softplus.output);
+      if (tanh < 0 || g_.nodes[tanh].type != OpType::kUnary || g_.nodes[tanh].unary_op != kernels::UnaryOp::kTanh ||
+          HasActivation(g_.nodes[tanh])) {
+        continue;
+      }
+      const int mul = OnlyReaderOfType(g_.nodes[tanh].output, OpType::kBinary, kernels::BinaryOp::kMul);
+      if (mul < 0) continue;
+      Node& m = g_.nodes[mul];
+      const int t = g_.nodes[tanh].output;
+      if (!((m.inputs[0] == x && m.inputs[1] == t) || (m.inputs[1] == x && m.inputs[0] == t))) continue;
+      Note(softplus, m, "Mish");
+      m.type = OpType::kUnary;
+      m.unary_op = kernels::UnaryOp::kMish;
+      m.alpha = softplus.alpha;
+      m.inputs = {x};
+      m.label += "+Mish";
+      dead_[i] = dead_[tanh] = true;
     }
   }
 

@@ -217,6 +217,18 @@ inline typename V::F ApplyUnary(typename V::F x, typename V::F alpha) {
   if constexpr (Op == UnaryOp::kSilu) return x / (V::Splat(1.0f) + Exp<V>(V::Splat(0.0f) - x));
   if constexpr (Op == UnaryOp::kExp) return ExpFullRange<V>(x);
   if constexpr (Op == UnaryOp::kLog) return Log<V>(x);
+  if constexpr (Op == UnaryOp::kSoftplus) return x > alpha ? x : Log<V>(ExpFullRange<V>(x) + V::Splat(1.0f));
+  if constexpr (Op == UnaryOp::kMish) {
+    // tanh(log(1 + e)) = n / (n + 2), n = e * (e + 2), e = exp(x): one exp
+    // and one division where the ops' own expression takes an exp, a log
+    // and a tanh (a 3x3 conv with a Mish ran 0.26 ms, 0.06 with a ReLU).
+    // Past the threshold softplus is x, and tanh(x > 9) is 1 in float (the
+    // fusion takes only thresholds of at least 9; litert-torch's is 20).
+    const F e = ExpFullRange<V>(Min<V>(x, alpha));
+    const F n = e * (e + V::Splat(2.0f));
+    return x > alpha ? x : x * n / (n + V::Splat(2.0f));
+  }
+  if constexpr (Op == UnaryOp::kElu) return x >= V::Splat(0.0f) ? x : ExpFullRange<V>(x) - V::Splat(1.0f);
   // The builtin kernel's 1 / sqrt(x), both correctly rounded.
   if constexpr (Op == UnaryOp::kRsqrt) return V::Splat(1.0f) / V::Sqrt(x);
   if constexpr (Op == UnaryOp::kGelu) return x * NormalCdf<V>(x);
@@ -531,6 +543,9 @@ void FillUnaries(ElementwiseKernels* k) {
   FillUnary<V, UnaryOp::kGelu>(k);
   FillUnary<V, UnaryOp::kGeluTanh>(k);
   FillUnary<V, UnaryOp::kLog>(k);
+  FillUnary<V, UnaryOp::kSoftplus>(k);
+  FillUnary<V, UnaryOp::kMish>(k);
+  FillUnary<V, UnaryOp::kElu>(k);
 }
 
 template <class V>

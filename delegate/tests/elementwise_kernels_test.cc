@@ -112,6 +112,8 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
     params.alpha = 0.25f;
     std::vector<float> y(n);
     for (int op = 0; op < kNumUnaryOps; ++op) {
+      const bool threshold = op == static_cast<int>(UnaryOp::kSoftplus) || op == static_cast<int>(UnaryOp::kMish);
+      params.alpha = threshold ? 20.0f : 0.25f;
       k->unary[op](n, x.data(), y.data(), params);
       for (size_t i = 0; i < n; ++i) {
         const double v = x[i];
@@ -133,6 +135,18 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
             } else {
               ASSERT_TRUE(Near(y[i], std::exp(v), 4, 1e-44)) << v;
             }
+            break;
+          case UnaryOp::kSoftplus:
+          case UnaryOp::kMish: {
+            // The threshold is alpha: 20, litert-torch's (kMish needs >= 9), run below.
+            const double softplus = v > 20 ? v : std::log(std::exp(v) + 1.0);
+            const double want = static_cast<UnaryOp>(op) == UnaryOp::kMish ? v * std::tanh(softplus) : softplus;
+            ASSERT_TRUE(Near(y[i], want, 8, 2e-7 * std::abs(v))) << v;
+            break;
+          }
+          case UnaryOp::kElu:
+            // exp(x) - 1 in float, as EXP then SUB compute it: cancels near 0.
+            ASSERT_TRUE(Near(y[i], v >= 0 ? v : std::exp(v) - 1.0, 4, 1.2e-7)) << v;
             break;
           case UnaryOp::kLog:
             if (x[i] < 0) {

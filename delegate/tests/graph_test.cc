@@ -268,6 +268,53 @@ TEST(GraphTest, ElementwiseOpsWithChannelConstantsRunAsOneChain) {
                      }));
 }
 
+// litert-torch's Mish (x * tanh(softplus(x)), softplus as SELECT(x > 20, x,
+// LOG(EXP(x) + 1))) and ELU (SELECT(x >= 0, x, EXP(x) - 1)) become one
+// unary op each; inputs wide enough for EXP to overflow. Mish's one
+// division differs from the ops' log and tanh by a few ulp (of outputs up
+// to about 100).
+TEST(GraphTest, MishAndEluBecomeOneUnaryOpEach) {
+  Builder b;
+  const Shape shape = {1, 6, 5, 40};
+  auto scalar = [&](float value) {
+    const int t = b.Tensor({});
+    b.constants.push_back(std::make_unique<std::vector<float>>(1, value));
+    b.g.tensors[t].constant = b.constants.back()->data();
+    return t;
+  };
+  auto binary = [&](kernels::BinaryOp op, int a, int c, const std::string& label) {
+    const int out = b.Tensor(shape);
+    b.Add(OpType::kBinary, {a, c}, out, label).binary_op = op;
+    return out;
+  };
+  auto unary = [&](kernels::UnaryOp op, int a, const std::string& label) {
+    const int out = b.Tensor(shape);
+    b.Unary(op, a, out, label);
+    return out;
+  };
+  const int x = b.Tensor(shape, true);
+  const int soft = unary(kernels::UnaryOp::kLog,
+                         binary(kernels::BinaryOp::kAdd, unary(kernels::UnaryOp::kExp, x, "EXP#0"), scalar(1.0f), "ADD#1"),
+                         "LOG#2");
+  const int above = binary(kernels::BinaryOp::kGreater, x, scalar(20.0f), "GREATER#3");
+  const int softplus = b.Tensor(shape);
+  b.Add(OpType::kSelect, {above, x, soft}, softplus, "SELECT#4");
+  const int mish = binary(kernels::BinaryOp::kMul, unary(kernels::UnaryOp::kTanh, softplus, "TANH#5"), x, "MUL#6");
+  const int em1 = binary(kernels::BinaryOp::kSub, unary(kernels::UnaryOp::kExp, mish, "EXP#7"), scalar(1.0f), "SUB#8");
+  const int positive = binary(kernels::BinaryOp::kGreaterEqual, mish, scalar(0.0f), "GREATER_EQUAL#9");
+  const int out = b.Tensor(shape, true);
+  b.Add(OpType::kSelect, {positive, mish, em1}, out, "SELECT#10");
+  std::vector<float> input = Random(NumElements(shape), 12);
+  for (float& v : input) v *= 60.0f;
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, input, 1e-4f);
+  EXPECT_EQ(fusions, std::vector<std::string>({
+                         "EXP#0 into SELECT#4 (softplus)",
+                         "EXP#7 into SELECT#10 (ELU)",
+                         "SELECT#4+softplus into MUL#6 (Mish)",
+                         "SELECT#10+ELU into MUL#6+Mish (elementwise chain)",
+                     }));
+}
+
 // Squeeze-excitation: depthwise conv, MEAN over the pixels, two 1x1 convs,
 // LOGISTIC, MUL of the depthwise output by that, a 1x1 project conv. The
 // MUL folds into the project conv's weights where they are at most half of
