@@ -191,6 +191,54 @@ class UNetLike(nn.Module):
         return self.head(d1)
 
 
+class Mish(nn.Module):
+    """x * tanh(softplus(x)), written out as YOLOv4's code does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.tanh(F.softplus(x))
+
+
+class MishCspNet(nn.Module):
+    """YOLOv4 style: a CSP stage (two 1x1 branches, residual 1x1 + 3x3 on one,
+    concatenation, 1x1 merge) with Mish activations, an ELU on the head."""
+
+    def __init__(self, num_classes: int = 6) -> None:
+        super().__init__()
+
+        def cbm(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), Mish())
+
+        self.stem = nn.Sequential(cbm(3, 16, 3, 2), cbm(16, 32, 3, 2))
+        self.left, self.right = cbm(32, 16, 1), cbm(32, 16, 1)
+        self.residual = nn.Sequential(cbm(16, 16, 1), cbm(16, 16, 3))
+        self.merge = cbm(32, 32, 1)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        right = self.right(x)
+        x = self.merge(torch.cat([self.left(x), right + self.residual(right)], 1))
+        return self.fc(F.elu(x).mean((2, 3)))
+
+
+class StyleTransferNet(nn.Module):
+    """Fast style transfer / DCGAN style: reflection padding, instance norm,
+    a residual block, 4x4 / 2 transposed convs (overlapping windows), tanh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Sequential(nn.ReflectionPad2d(2), nn.Conv2d(3, 16, 5), nn.InstanceNorm2d(16, affine=True),
+                                  nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.InstanceNorm2d(32, affine=True), nn.ReLU())
+        self.res = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(32, 32, 3), nn.InstanceNorm2d(32, affine=True),
+                                 nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(32, 32, 3))
+        self.up = nn.Sequential(nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.InstanceNorm2d(16, affine=True), nn.ReLU(),
+                                nn.ReflectionPad2d(1), nn.Conv2d(16, 3, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.down(x)
+        return torch.tanh(self.up(y + self.res(y)))
+
+
 class ExcludingPadAvgPoolNet(nn.Module):
     """An average pool that leaves padding out of its counts: litert-torch writes it as two
     STABLEHLO_REDUCE_WINDOW ops, each with a body subgraph of its own (a scalar ADD)."""

@@ -2,7 +2,9 @@
 not use -- grouped bottlenecks (ResNeXt), squeeze-excitation with SiLU,
 hard-swish, leaky ReLU, tanh, average pooling and softmax (EfficientNet),
 and an encoder-decoder with max pools, nearest upsampling and concatenation
-(U-Net, batch 2) -- each masked at s=0.3, converted with the converter and
+(U-Net, batch 2), YOLOv4's Mish in a CSP stage with an ELU head (EXP,
+LOG, comparisons and SELECT, fused), and a style-transfer net (reflection
+padding, instance norm, 4x4 / 2 transposed convs) -- each masked at s=0.3, converted with the converter and
 run in ai-edge-litert: the delegate runs every node as ONE partition, every
 listed chain sparse, within 1e-5 of the output scale of the builtin kernels
 and of XNNPACK, at 1 and 2 threads, and at 4 as phones run it (a plan made
@@ -19,12 +21,15 @@ from actsparse.converter.convert import convert_file
 from actsparse.torch import attach_masks
 from actsparse.torch.models import randomize_batchnorm
 from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
-from models_for_tests import ExcludingPadAvgPoolNet, ResNeXtNet, SqueezeExciteNet, UNetLike
+from models_for_tests import (ExcludingPadAvgPoolNet, MishCspNet, ResNeXtNet, SqueezeExciteNet, StyleTransferNet,
+                              UNetLike)
 
 NETWORKS = {
     "resnext": (ResNeXtNet, (1, 3, 64, 64)),
     "squeeze_excite": (SqueezeExciteNet, (1, 3, 64, 64)),
     "unet_batch2": (UNetLike, (2, 3, 32, 48)),
+    "mish_csp": (MishCspNet, (1, 3, 64, 64)),
+    "style_transfer": (StyleTransferNet, (1, 3, 48, 64)),
 }
 
 
@@ -86,3 +91,15 @@ def test_a_model_of_several_subgraphs_is_delegated_in_its_main_graph_only(tmp_pa
     assert report.claimed_nodes == report.total_nodes - len(refused)
     _, got = run_interpreter(path, x, delegates=[actsparse.load_delegate()])
     assert relative_error(got, builtin) <= OUTPUT_TOLERANCE
+
+
+def test_mish_and_elu_as_litert_torch_writes_them_fuse(converted):
+    """Each Mish (EXP, ADD, LOG, GREATER, SELECT, TANH, MUL) and the ELU (EXP, SUB,
+    GREATER_EQUAL, SELECT) become one op; the Mish ones then join their convs."""
+    path = converted["mish_csp"][0]
+    log = actsparse.Interpreter(path, log_level="debug").delegate_report.log
+    fused = [line for line in log.splitlines() if "fused " in line]
+    assert sum("(Mish)" in line for line in fused) == 7, fused
+    assert sum("(ELU)" in line for line in fused) == 1, fused
+    # (a masked conv is named by its layer, as the chain is listed)
+    assert sum("+Mish into " in line and "(activation)" in line for line in fused) == 7, fused
