@@ -34,18 +34,21 @@ inline typename V::F Clamp(typename V::F x, typename V::F lo, typename V::F hi) 
   return Min<V>(Max<V>(x, lo), hi);
 }
 
-// exp(x) to about 2 ulp for x in [-87, 88]; inputs outside are clamped there
-// (exp(-87) = 1.6e-38 stands for anything smaller: sigmoid, tanh and softmax
-// only ever see it added to 1 or normalised away).
-// exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2)/2, exp(r) from a
-// degree-6 polynomial fitted here for the least maximum relative error on
-// that interval (1.7e-8 with its coefficients rounded to float; the Taylor
-// series needs degree 7 for 6e-9: a multiply-add more, and SiLU's exp is
-// most of a SiLU network's elementwise time).
+// exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2)/2, for x already
+// clamped: p = exp(r) and n as an int. exp(r) from a degree-6 polynomial
+// fitted here for the least maximum relative error on that interval (1.7e-8
+// with its coefficients rounded to float; the Taylor series needs degree 7
+// for 6e-9: a multiply-add more, and SiLU's exp is most of a SiLU network's
+// elementwise time).
 template <class V>
-inline typename V::F Exp(typename V::F x) {
+struct ExpParts {
+  typename V::F p;
+  typename V::I n;
+};
+
+template <class V>
+inline ExpParts<V> SplitExp(typename V::F x) {
   using F = typename V::F;
-  x = Clamp<V>(x, V::Splat(-87.0f), V::Splat(88.0f));
   // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
   const F magic = V::Splat(12582912.0f);
   const F t = x * V::Splat(1.44269504088896341f) + magic;
@@ -60,9 +63,25 @@ inline typename V::F Exp(typename V::F x) {
   p = p * r + V::Splat(4.999999106e-1f);
   p = p * r + V::Splat(1.0f);
   p = p * r + V::Splat(1.0f);
+  return {p, V::AsInt(t) - V::AsInt(magic)};
+}
+
+// exp(x) to about 2 ulp for x in [-87, 88]; inputs outside are clamped there
+// (exp(-87) = 1.6e-38 stands for anything smaller: sigmoid, tanh and softmax
+// only ever see it added to 1 or normalised away).
+template <class V>
+inline typename V::F Exp(typename V::F x) {
+  const ExpParts<V> e = SplitExp<V>(Clamp<V>(x, V::Splat(-87.0f), V::Splat(88.0f)));
   // 2^n: n + 127 in the exponent field (n is in [-126, 127] after the clamp).
-  const typename V::I exponent = (V::AsInt(t) - V::AsInt(magic) + V::SplatInt(127)) << 23;
-  return p * V::AsFloat(exponent);
+  return e.p * V::AsFloat((e.n + V::SplatInt(127)) << 23);
+}
+
+// 1 / (1 + exp(-x)): exp(-x) overflowing the clamp only makes the quotient
+// the tiny value it should be, so no split by the sign of x is needed.
+template <class V>
+inline typename V::F Sigmoid(typename V::F x) {
+  const typename V::F one = V::Splat(1.0f);
+  return one / (one + Exp<V>(V::Splat(0.0f) - x));
 }
 
 // exp(x) over the whole float range, for EXP: infinity past ln(FLT_MAX) =
@@ -71,25 +90,11 @@ inline typename V::F Exp(typename V::F x) {
 // so n may run from -150 to 128.
 template <class V>
 inline typename V::F ExpFullRange(typename V::F x) {
-  using F = typename V::F;
-  x = Clamp<V>(x, V::Splat(-104.0f), V::Splat(89.0f));
-  const F magic = V::Splat(12582912.0f);
-  const F t = x * V::Splat(1.44269504088896341f) + magic;
-  const F n = t - magic;
-  F r = x - n * V::Splat(0.693145751953125f);
-  r = r - n * V::Splat(1.428606765330187045e-06f);
-  F p = V::Splat(1.383680734e-3f);
-  p = p * r + V::Splat(8.374810219e-3f);
-  p = p * r + V::Splat(4.166822508e-2f);
-  p = p * r + V::Splat(1.666641980e-1f);
-  p = p * r + V::Splat(4.999999106e-1f);
-  p = p * r + V::Splat(1.0f);
-  p = p * r + V::Splat(1.0f);
-  const typename V::I whole = V::AsInt(t) - V::AsInt(magic);
-  const typename V::I half = whole >> 1;
-  const F first = V::AsFloat((half + V::SplatInt(127)) << 23);
-  const F second = V::AsFloat((whole - half + V::SplatInt(127)) << 23);
-  return p * first * second;
+  const ExpParts<V> e = SplitExp<V>(Clamp<V>(x, V::Splat(-104.0f), V::Splat(89.0f)));
+  const typename V::I half = e.n >> 1;
+  const typename V::F first = V::AsFloat((half + V::SplatInt(127)) << 23);
+  const typename V::F second = V::AsFloat((e.n - half + V::SplatInt(127)) << 23);
+  return e.p * first * second;
 }
 
 // log(x) for LOG: x = m * 2^e, m in [sqrt(1/2), sqrt(2)), log(x) = e * ln 2
@@ -133,13 +138,6 @@ inline typename V::F Log(typename V::F x) {
   return x != x ? x : y;
 }
 
-// 1 / (1 + exp(-x)): exp(-x) overflowing the clamp only makes the quotient
-// the tiny value it should be, so no split by the sign of x is needed.
-template <class V>
-inline typename V::F Sigmoid(typename V::F x) {
-  const typename V::F one = V::Splat(1.0f);
-  return one / (one + Exp<V>(V::Splat(0.0f) - x));
-}
 
 template <class V>
 inline typename V::F Tanh(typename V::F x) {

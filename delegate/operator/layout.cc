@@ -118,37 +118,39 @@ void PadOperator::Run(const float* input, float* output, ThreadPool* pool) const
   }
 }
 
-void PadOperator::RunConstant(const float* input, float* output, ThreadPool* pool) const {
-  // One output row (innermost dim) at a time: inside the input on every outer
-  // dim, it is [value x before, the input row, value x after]; else all value.
+template <class RowFn>
+void PadOperator::ForEachOutputRow(float* output, ThreadPool* pool, RowFn&& fn) const {
   const size_t rank = padded_.size();
-  const size_t out_row = padded_[rank - 1], in_row = input_[rank - 1];
-  const size_t before = amounts_[rank - 1].first;
+  const size_t out_row = padded_[rank - 1] * block_;
   const std::vector<size_t> outer(padded_.begin(), padded_.end() - 1);
   size_t rows = 1;
   for (size_t extent : outer) rows *= extent;
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / out_row), [&](size_t begin, size_t end) {
     size_t coords[kMaxRank] = {};
     for (size_t row = begin; row < end; ++row) {
-      float* out = output + row * out_row;
       Unflatten(row, outer, coords);
-      bool inside = true;
-      size_t in_offset = 0;
-      for (size_t j = 0; j + 1 < rank; ++j) {
-        if (coords[j] < amounts_[j].first || coords[j] >= amounts_[j].first + input_[j]) {
-          inside = false;
-          break;
-        }
-        in_offset = in_offset * input_[j] + (coords[j] - amounts_[j].first);
-      }
-      if (!inside) {
-        std::fill(out, out + out_row, value_);
-        continue;
-      }
-      std::fill(out, out + before, value_);
-      std::memcpy(out + before, input + in_offset * in_row, in_row * sizeof(float));
-      std::fill(out + before + in_row, out + out_row, value_);
+      fn(coords, output + row * out_row);
     }
+  });
+}
+
+void PadOperator::RunConstant(const float* input, float* output, ThreadPool* pool) const {
+  // Inside the input on every outer dim, a row is [value x before, the input
+  // row, value x after]; else all value.
+  const size_t last = padded_.size() - 1;
+  const size_t out_row = padded_[last], in_row = input_[last], before = amounts_[last].first;
+  ForEachOutputRow(output, pool, [&](const size_t* coords, float* out) {
+    size_t in_offset = 0;
+    for (size_t j = 0; j < last; ++j) {
+      if (coords[j] < amounts_[j].first || coords[j] >= amounts_[j].first + input_[j]) {
+        std::fill(out, out + out_row, value_);
+        return;
+      }
+      in_offset = in_offset * input_[j] + (coords[j] - amounts_[j].first);
+    }
+    std::fill(out, out + before, value_);
+    std::memcpy(out + before, input + in_offset * in_row, in_row * sizeof(float));
+    std::fill(out + before + in_row, out + out_row, value_);
   });
 }
 
@@ -165,26 +167,17 @@ void PadOperator::RunMirrored(const float* input, float* output, ThreadPool* poo
   // Every output row reads an input row (each outer index mirrored into the
   // input); the row is its input row in the middle and, on each side,
   // elements of `block_` floats mirrored from it.
-  const size_t rank = padded_.size(), last = rank - 1;
-  const size_t out_row = padded_[last] * block_, in_row = input_[last] * block_;
-  const size_t before = amounts_[last].first;
-  const std::vector<size_t> outer(padded_.begin(), padded_.end() - 1);
-  size_t rows = 1;
-  for (size_t extent : outer) rows *= extent;
-  ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / out_row), [&](size_t begin, size_t end) {
-    size_t coords[kMaxRank] = {};
-    for (size_t row = begin; row < end; ++row) {
-      float* out = output + row * out_row;
-      Unflatten(row, outer, coords);
-      size_t in_offset = 0;
-      for (size_t j = 0; j < last; ++j) in_offset = in_offset * input_[j] + MirrorIndex(j, coords[j]);
-      const float* in = input + in_offset * in_row;
-      std::memcpy(out + before * block_, in, in_row * sizeof(float));
-      for (size_t k = 0; k < padded_[last]; ++k) {
-        if (k == before) k += input_[last];
-        if (k >= padded_[last]) break;
-        std::memcpy(out + k * block_, in + MirrorIndex(last, k) * block_, block_ * sizeof(float));
-      }
+  const size_t last = padded_.size() - 1;
+  const size_t in_row = input_[last] * block_, before = amounts_[last].first;
+  ForEachOutputRow(output, pool, [&](const size_t* coords, float* out) {
+    size_t in_offset = 0;
+    for (size_t j = 0; j < last; ++j) in_offset = in_offset * input_[j] + MirrorIndex(j, coords[j]);
+    const float* in = input + in_offset * in_row;
+    std::memcpy(out + before * block_, in, in_row * sizeof(float));
+    for (size_t k = 0; k < padded_[last]; ++k) {
+      if (k == before) k += input_[last];
+      if (k >= padded_[last]) break;
+      std::memcpy(out + k * block_, in + MirrorIndex(last, k) * block_, block_ * sizeof(float));
     }
   });
 }

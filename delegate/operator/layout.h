@@ -48,6 +48,10 @@ class PadOperator {
   PadMode mode_ = PadMode::kConstant;
   size_t block_ = 1;  // floats per element of the last padded dim (the merged dims' size)
 
+  // fn(coords of the row's outer dims, the row) for each output row of the
+  // last padded dim, split over the pool.
+  template <class RowFn>
+  void ForEachOutputRow(float* output, ThreadPool* pool, RowFn&& fn) const;
   void RunConstant(const float* input, float* output, ThreadPool* pool) const;
   void RunMirrored(const float* input, float* output, ThreadPool* pool) const;
   // The input index that padded index `padded` of dim `dim` reads.
