@@ -265,6 +265,19 @@ def _sum_hw(g, rng):
     return [g.mean(g.input("x", (2, 5, 6, 45)), [1, 2], keep_dims=True, op="SUM")]
 
 
+@case("reduce-max-global-and-over-channels")
+def _reduce_max(g, rng):
+    """CBAM's pools: a global max pool (H and W) and a max over the channels (the innermost axis)."""
+    x = g.input("x", (2, 9, 11, 45))
+    return [g.mean(x, [1, 2], keep_dims=True, op="REDUCE_MAX"), g.mean(x, [3], keep_dims=True, op="REDUCE_MAX")]
+
+
+@case("reduce-max-of-a-batch-1-map-split-across-threads")
+def _reduce_max_rows(g, rng):
+    """Many rows at batch 1: with 2 threads each takes a range of rows, the partial maxima combined."""
+    return [g.mean(g.input("x", (1, 40, 36, 32)), [1, 2], op="REDUCE_MAX")]
+
+
 @case("sum-over-1x1-map")
 def _sum_1x1(g, rng):
     """litert-torch writes a global mean over a 1x1 map as a SUM."""

@@ -126,6 +126,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinNotEqual = 72,
   kTfLiteBuiltinLog = 73,
   kTfLiteBuiltinSum = 74,
+  kTfLiteBuiltinReduceMax = 82,
   kTfLiteBuiltinRsqrt = 76,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,

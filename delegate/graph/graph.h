@@ -15,6 +15,7 @@
 
 #include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/operator/layout.h"
+#include "delegate/operator/pooling.h"
 #include "delegate/operator/shape.h"
 
 namespace actsparse {
@@ -40,7 +41,7 @@ enum class OpType {
   kSelect,           // inputs: condition (1.0 / 0.0), then, else; all of the output's shape
   kMaxPool2D,
   kAveragePool2D,
-  kMean,             // also SUM (`sum`)
+  kMean,             // also SUM and REDUCE_MAX (`reduction`)
   kPad,
   kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
   kTranspose,
@@ -120,7 +121,7 @@ struct Node {
   std::vector<std::pair<int, int>> paddings;     // kPad: (before, after) per dim
   std::vector<int> begin;                        // kSlice, kStridedSlice: first input index per dim
   std::vector<int> strides;                      // kStridedSlice
-  bool sum = false;                              // kMean: a SUM (no division by the count)
+  Reduction reduction = Reduction::kMean;        // kMean: MEAN, SUM or REDUCE_MAX
   float pad_value = 0.0f;                        // kPad (PadMode::kConstant)
   PadMode pad_mode = PadMode::kConstant;         // kPad
   int axis = 0;                                  // kConcatenation

@@ -663,7 +663,7 @@ class StepBuilder {
         return Fail("mean over axes that are not contiguous: " + ShapeText(node.axes));
       }
     }
-    auto op = MeanOperator::Create(in, node.axes.front(), node.axes.back(), error_, node.sum);
+    auto op = ReduceOperator::Create(in, node.axes.front(), node.axes.back(), error_, node.reduction);
     if (op == nullptr) return nullptr;
     size_t reduced = 1;
     for (int axis : node.axes) reduced *= static_cast<size_t>(in[axis]);

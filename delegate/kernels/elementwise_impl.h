@@ -72,8 +72,9 @@ inline ExpParts<V> SplitExp(typename V::F x) {
 template <class V>
 inline typename V::F Exp(typename V::F x) {
   const ExpParts<V> e = SplitExp<V>(Clamp<V>(x, V::Splat(-87.0f), V::Splat(88.0f)));
-  // 2^n: n + 127 in the exponent field (n is in [-126, 127] after the clamp).
-  return e.p * V::AsFloat((e.n + V::SplatInt(127)) << 23);
+  // 2^n: n + 127 in the exponent field (n is in [-126, 127] after the clamp;
+  // masked to the field so a NaN's garbage n shifts without overflow).
+  return e.p * V::AsFloat(((e.n + V::SplatInt(127)) & V::SplatInt(0xff)) << 23);
 }
 
 // 1 / (1 + exp(-x)): exp(-x) overflowing the clamp only makes the quotient
@@ -92,8 +93,8 @@ template <class V>
 inline typename V::F ExpFullRange(typename V::F x) {
   const ExpParts<V> e = SplitExp<V>(Clamp<V>(x, V::Splat(-104.0f), V::Splat(89.0f)));
   const typename V::I half = e.n >> 1;
-  const typename V::F first = V::AsFloat((half + V::SplatInt(127)) << 23);
-  const typename V::F second = V::AsFloat((e.n - half + V::SplatInt(127)) << 23);
+  const typename V::F first = V::AsFloat(((half + V::SplatInt(127)) & V::SplatInt(0xff)) << 23);
+  const typename V::F second = V::AsFloat(((e.n - half + V::SplatInt(127)) & V::SplatInt(0xff)) << 23);
   return e.p * first * second;
 }
 
@@ -292,13 +293,12 @@ void UnaryRun(size_t n, const float* x, float* y, const UnaryParams& params) {
 template <class V>
 float ReduceMax(size_t n, const float* x) {
   constexpr size_t W = V::kWidth;
+  constexpr float kLowest = -3.402823466e+38f;
+  typename V::F acc = V::Splat(kLowest);
   size_t i = 0;
-  float best = x[0];
-  if (n >= W) {
-    typename V::F acc = V::Load(x);
-    for (i = W; i + W <= n; i += W) acc = Max<V>(acc, V::Load(x + i));
-    for (size_t lane = 0; lane < W; ++lane) best = best < V::Lane(acc, lane) ? V::Lane(acc, lane) : best;
-  }
+  for (; i + W <= n; i += W) acc = Max<V>(acc, V::Load(x + i));
+  float best = kLowest;
+  for (size_t lane = 0; lane < W; ++lane) best = best < V::Lane(acc, lane) ? V::Lane(acc, lane) : best;
   for (; i < n; ++i) best = best < x[i] ? x[i] : best;
   return best;
 }
@@ -361,6 +361,39 @@ void SumRows(size_t rows, size_t width, const float* in, size_t stride, float* s
       for (size_t r = r0 + 1; r < r1; ++r) acc += in[r * stride + c];
       sums[c] = r0 > 0 ? sums[c] + acc : acc;
     }
+  }
+}
+
+// ElementwiseKernels::max_rows: SumRows's walk (kBlock vectors of maxima in
+// registers across every row) with Max from the lowest float.
+template <class V>
+void MaxRows(size_t rows, size_t width, const float* in, size_t stride, float* out) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  constexpr size_t kBlock = 8;
+  constexpr float kLowest = -3.402823466e+38f;
+  size_t c = 0;
+  for (; c + kBlock * W <= width; c += kBlock * W) {
+    F acc[kBlock];
+#pragma GCC unroll 8
+    for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Splat(kLowest);
+    for (size_t r = 0; r < rows; ++r) {
+      const float* row = in + r * stride + c;
+#pragma GCC unroll 8
+      for (size_t j = 0; j < kBlock; ++j) acc[j] = Max<V>(acc[j], V::Load(row + j * W));
+    }
+#pragma GCC unroll 8
+    for (size_t j = 0; j < kBlock; ++j) V::Store(out + c + j * W, acc[j]);
+  }
+  for (; c + W <= width; c += W) {
+    F acc = V::Splat(kLowest);
+    for (size_t r = 0; r < rows; ++r) acc = Max<V>(acc, V::Load(in + r * stride + c));
+    V::Store(out + c, acc);
+  }
+  for (; c < width; ++c) {
+    float acc = kLowest;
+    for (size_t r = 0; r < rows; ++r) acc = acc < in[r * stride + c] ? in[r * stride + c] : acc;
+    out[c] = acc;
   }
 }
 
@@ -578,6 +611,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.sum_rows = &SumRows<V>;
+  k.max_rows = &MaxRows<V>;
   k.select = &Select<V>;
   k.scale_rows = &ScaleRows<V>;
   k.pool[static_cast<int>(PoolOp::kMax)] = &PoolPixel<V, PoolOp::kMax>;

@@ -78,7 +78,9 @@ struct UnaryParams {
 // y[i] = clamp(op(x[i]), lo, hi) for i in [0, n). `y` may alias `x`.
 using UnaryFn = void (*)(size_t n, const float* x, float* y, const UnaryParams& params);
 
-// Reductions over n >= 1 floats (softmax, MEAN over the innermost axis).
+// Reductions over n >= 1 floats (softmax, MEAN and REDUCE_MAX over the innermost
+// axis); reduce_max starts at the lowest float and keeps the larger (a NaN
+// never wins).
 using ReduceFn = float (*)(size_t n, const float* x);
 
 // out[c * out_stride + r] = in[r * in_stride + c] for r < rows, c < cols
@@ -118,6 +120,9 @@ constexpr size_t kSumBlockRows = 32;
 // a MEAN over the pixels of an NHWC image (a global average pool). A
 // block's sums stay in registers across its rows.
 using SumRowsFn = void (*)(size_t rows, size_t width, const float* in, size_t stride, float* sums);
+// max_rows, the same walk keeping the larger: out[c] starts at the lowest
+// float and takes in[r * stride + c] where it is greater (REDUCE_MAX: a NaN
+// never wins, as in the builtin kernel).
 
 // out[i] = cond[i] != 0 ? a[i] : b[i] for i in [0, n): SELECT, its condition
 // as floats (the comparisons' 1.0 / 0.0). `out` may alias any input.
@@ -135,6 +140,7 @@ struct ElementwiseKernels {
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
   SumRowsFn sum_rows;
+  SumRowsFn max_rows;
   PoolFn pool[2];  // by PoolOp
   ScaleRowsFn scale_rows;
   TransposeFn transpose;

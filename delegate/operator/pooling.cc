@@ -67,15 +67,15 @@ void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) co
   });
 }
 
-std::unique_ptr<MeanOperator> MeanOperator::Create(const Shape& input, int first_axis, int last_axis,
-                                                   std::string* error, bool sum) {
+std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, int first_axis, int last_axis,
+                                                       std::string* error, Reduction reduction) {
   const int rank = static_cast<int>(input.size());
   if (first_axis < 0 || last_axis < first_axis || last_axis >= rank) {
     *error = "mean: axes " + std::to_string(first_axis) + ".." + std::to_string(last_axis) +
              " are not a range of " + ShapeText(input);
     return nullptr;
   }
-  std::unique_ptr<MeanOperator> op(new MeanOperator());
+  std::unique_ptr<ReduceOperator> op(new ReduceOperator());
   for (int i = 0; i < rank; ++i) {
     const size_t d = static_cast<size_t>(input[i]);
     (i < first_axis ? op->outer_ : i <= last_axis ? op->reduced_ : op->inner_) *= d;
@@ -84,27 +84,34 @@ std::unique_ptr<MeanOperator> MeanOperator::Create(const Shape& input, int first
     *error = "mean: reduces over no elements in " + ShapeText(input);
     return nullptr;
   }
-  op->sum_ = sum;
+  op->reduction_ = reduction;
   op->k_ = &kernels::SelectElementwiseKernels();
   return op;
 }
 
-void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  const float count = sum_ ? 1.0f : static_cast<float>(reduced_);
-  const kernels::BinaryFn add = k_->Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
+void ReduceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const bool max = reduction_ == Reduction::kMax;
+  const float count = reduction_ == Reduction::kMean ? static_cast<float>(reduced_) : 1.0f;
+  const bool divide_by_count = reduction_ == Reduction::kMean;
+  const kernels::BinaryFn combine =
+      k_->Binary(max ? kernels::BinaryOp::kMax : kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
+  const kernels::SumRowsFn reduce_rows = max ? k_->max_rows : k_->sum_rows;
   const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
   if (inner_ == 1) {
     // Each output is a contiguous run of `reduced_` floats.
     ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / reduced_), [&](size_t begin, size_t end) {
-      for (size_t o = begin; o < end; ++o) output[o] = k_->reduce_sum(reduced_, input + o * reduced_) / count;
+      for (size_t o = begin; o < end; ++o) {
+        output[o] = max ? k_->reduce_max(reduced_, input + o * reduced_)
+                        : k_->reduce_sum(reduced_, input + o * reduced_) / count;
+      }
     });
     return;
   }
   const size_t threads = pool != nullptr ? static_cast<size_t>(pool->num_threads()) : 1;
   if (threads > 1 && outer_ < threads && reduced_ >= 2 * threads && reduced_ * inner_ >= 2 * kMinFloatsPerTask) {
     // Few outputs, many rows (a global average pool at batch 1, as in
-    // squeeze-excitation): each thread sums a range of the rows into its own
-    // partial sums, then the partials are added in order. Each thread then
+    // squeeze-excitation): each thread reduces a range of the rows into its
+    // own partials, then the partials are combined in order. Each thread then
     // reads the rows it most likely wrote in the step before (the producing
     // conv splits its rows alike) instead of one thread reading them all,
     // half from the other core (MobileNetV3's pools ran slower at 2 threads
@@ -115,22 +122,24 @@ void MeanOperator::Run(const float* input, float* output, ThreadPool* pool) cons
       float* out = output + o * inner_;
       pool->ParallelFor(threads, [&](size_t part) {
         const size_t r0 = part * reduced_ / threads, r1 = (part + 1) * reduced_ / threads;
-        k_->sum_rows(r1 - r0, inner_, in + r0 * inner_, inner_, partials_.data() + part * inner_);
+        reduce_rows(r1 - r0, inner_, in + r0 * inner_, inner_, partials_.data() + part * inner_);
       });
       std::memcpy(out, partials_.data(), inner_ * sizeof(float));
-      for (size_t part = 1; part < threads; ++part) add(inner_, out, partials_.data() + part * inner_, out, -kInf, kInf);
-      if (!sum_) divide(inner_, out, &count, out, -kInf, kInf);
+      for (size_t part = 1; part < threads; ++part) {
+        combine(inner_, out, partials_.data() + part * inner_, out, -kInf, kInf);
+      }
+      if (divide_by_count) divide(inner_, out, &count, out, -kInf, kInf);
     }
     return;
   }
-  // Sums of whole rows of `inner_` floats, in the reduced axes' order.
+  // Whole rows of `inner_` floats, in the reduced axes' order.
   ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / (reduced_ * inner_)),
                  [&](size_t begin, size_t end) {
                    for (size_t o = begin; o < end; ++o) {
                      const float* in = input + o * reduced_ * inner_;
                      float* out = output + o * inner_;
-                     k_->sum_rows(reduced_, inner_, in, inner_, out);
-                     if (!sum_) divide(inner_, out, &count, out, -kInf, kInf);
+                     reduce_rows(reduced_, inner_, in, inner_, out);
+                     if (divide_by_count) divide(inner_, out, &count, out, -kInf, kInf);
                    }
                  });
 }

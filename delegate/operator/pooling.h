@@ -37,18 +37,21 @@ class Pool2DOperator {
   const kernels::ElementwiseKernels* k_ = nullptr;
 };
 
-// out = mean of `input` over axes [first_axis, last_axis] (a contiguous range).
-class MeanOperator {
+// MEAN, SUM, REDUCE_MAX. kMax starts at the lowest float and keeps the
+// larger (`x > max`), as the builtin kernel: a NaN never wins.
+enum class Reduction { kMean, kSum, kMax };
+
+// out = the reduction of `input` over axes [first_axis, last_axis] (a contiguous range).
+class ReduceOperator {
  public:
-  // `sum`: the sum over the axes (SUM), not the mean.
-  static std::unique_ptr<MeanOperator> Create(const Shape& input, int first_axis, int last_axis,
-                                              std::string* error, bool sum = false);
+  static std::unique_ptr<ReduceOperator> Create(const Shape& input, int first_axis, int last_axis,
+                                                std::string* error, Reduction reduction = Reduction::kMean);
   void Run(const float* input, float* output, ThreadPool* pool) const;
 
  private:
-  MeanOperator() = default;
+  ReduceOperator() = default;
   size_t outer_ = 1, reduced_ = 1, inner_ = 1;
-  bool sum_ = false;
+  Reduction reduction_ = Reduction::kMean;
   const kernels::ElementwiseKernels* k_ = nullptr;
   // Per-thread partial sums when rows are split across threads (see Run).
   mutable std::vector<float> partials_;

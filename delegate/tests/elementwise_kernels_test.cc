@@ -357,6 +357,28 @@ TEST(ElementwiseKernelsTest, SumRowsAddsEachColumnInBlocksOfRows) {
   }
 }
 
+TEST(ElementwiseKernelsTest, MaxRowsKeepsTheLargerFromTheLowestFloat) {
+  for (const ElementwiseKernels* k : Tables()) {
+    for (size_t width : {1, 9, 64, 65, 129}) {
+      for (size_t rows : {1, 3, 40}) {
+        std::vector<float> in = Random(rows * width, static_cast<unsigned>(width + rows));
+        in[0] = std::numeric_limits<float>::quiet_NaN();  // never wins
+        std::vector<float> out(width + 1, 77.0f);
+        k->max_rows(rows, width, in.data(), width, out.data());
+        for (size_t c = 0; c < width; ++c) {
+          float want = std::numeric_limits<float>::lowest();
+          for (size_t r = 0; r < rows; ++r) want = in[r * width + c] > want ? in[r * width + c] : want;
+          ASSERT_EQ(out[c], want) << k->name << " width " << width << " rows " << rows << " column " << c;
+        }
+        EXPECT_EQ(out[width], 77.0f) << "wrote past the end";
+        float all = std::numeric_limits<float>::lowest();
+        for (float v : in) all = v > all ? v : all;
+        EXPECT_EQ(k->reduce_max(rows * width, in.data()), all) << k->name;
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, LongSumsOfEqualValuesStayAccurate) {
   // A masked map's global mean: thousands of equal values. Added one by one
   // in float, 2688 of 0.1f come out 2.7e-5 off (every add rounds the same

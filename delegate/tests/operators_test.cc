@@ -307,7 +307,7 @@ TEST_P(OperatorsTest, MeanOverAxisRanges) {
   const std::vector<float> in = Random(NumElements(shape), 6);
   for (const auto& axes : std::vector<std::pair<int, int>>{{1, 2}, {2, 3}, {3, 3}, {0, 3}, {0, 0}}) {
     std::string error;
-    auto op = MeanOperator::Create(shape, axes.first, axes.second, &error);
+    auto op = ReduceOperator::Create(shape, axes.first, axes.second, &error);
     ASSERT_NE(op, nullptr) << error;
     size_t reduced = 1;
     for (int a = axes.first; a <= axes.second; ++a) reduced *= shape[a];
@@ -324,13 +324,13 @@ TEST_P(OperatorsTest, MeanOverAxisRanges) {
       want[o] += in[i];
     }
     for (size_t o = 0; o < out.size(); ++o) ASSERT_NEAR(out[o], want[o] / reduced, 1e-6) << axes.first;
-    auto sum = MeanOperator::Create(shape, axes.first, axes.second, &error, /*sum=*/true);
+    auto sum = ReduceOperator::Create(shape, axes.first, axes.second, &error, Reduction::kSum);
     ASSERT_NE(sum, nullptr) << error;
     sum->Run(in.data(), out.data(), pool());
     for (size_t o = 0; o < out.size(); ++o) ASSERT_NEAR(out[o], want[o], 1e-5 * reduced) << "sum " << axes.first;
   }
   std::string error;
-  EXPECT_EQ(MeanOperator::Create(shape, 2, 1, &error), nullptr);
+  EXPECT_EQ(ReduceOperator::Create(shape, 2, 1, &error), nullptr);
 }
 
 // A global average pool at batch 1 with many rows: with several threads
@@ -341,7 +341,7 @@ TEST_P(OperatorsTest, MeanOfManyRowsSplitAcrossThreads) {
   const std::vector<float> in = Random(NumElements(shape), 9);
   for (bool sum : {false, true}) {
     std::string error;
-    auto op = MeanOperator::Create(shape, 1, 2, &error, sum);
+    auto op = ReduceOperator::Create(shape, 1, 2, &error, sum ? Reduction::kSum : Reduction::kMean);
     ASSERT_NE(op, nullptr) << error;
     std::vector<float> out(72);
     for (int repeat = 0; repeat < 2; ++repeat) {  // the partials are reused
@@ -352,6 +352,35 @@ TEST_P(OperatorsTest, MeanOfManyRowsSplitAcrossThreads) {
         if (!sum) want /= 899.0;
         ASSERT_NEAR(out[c], want, sum ? 2e-4 : 2e-7) << c << " sum " << sum;
       }
+    }
+  }
+}
+
+// REDUCE_MAX over axis ranges (the innermost, a global pool, every axis),
+// at batch 1 with many rows (split across threads), as the builtin: from the
+// lowest float, a NaN never wins, -inf inputs give the lowest float.
+TEST_P(OperatorsTest, ReduceMaxOverAxisRanges) {
+  for (const Shape& shape : {Shape{2, 7, 6, 45}, Shape{1, 29, 31, 72}}) {
+    std::vector<float> in = Random(NumElements(shape), 16);
+    in[0] = std::numeric_limits<float>::quiet_NaN();
+    in[5] = -std::numeric_limits<float>::infinity();
+    for (const auto& axes : std::vector<std::pair<int, int>>{{1, 2}, {3, 3}, {0, 3}}) {
+      std::string error;
+      auto op = ReduceOperator::Create(shape, axes.first, axes.second, &error, Reduction::kMax);
+      ASSERT_NE(op, nullptr) << error;
+      size_t reduced = 1;
+      for (int a = axes.first; a <= axes.second; ++a) reduced *= shape[a];
+      std::vector<float> out(in.size() / reduced), want(out.size(), std::numeric_limits<float>::lowest());
+      op->Run(in.data(), out.data(), pool());
+      for (size_t i = 0; i < in.size(); ++i) {
+        std::vector<int> c = Coords(i, shape);
+        size_t o = 0;
+        for (int d = 0; d < 4; ++d) {
+          if (d < axes.first || d > axes.second) o = o * shape[d] + c[d];
+        }
+        if (in[i] > want[o]) want[o] = in[i];
+      }
+      for (size_t o = 0; o < out.size(); ++o) ASSERT_EQ(out[o], want[o]) << ShapeText(shape) << " axes " << axes.first;
     }
   }
 }

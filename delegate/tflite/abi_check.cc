@@ -92,6 +92,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinSlice: return "SLICE";
     case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
     case kTfLiteBuiltinSum: return "SUM";
+    case kTfLiteBuiltinReduceMax: return "REDUCE_MAX";
     case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
     case kTfLiteBuiltinResizeBilinear: return "RESIZE_BILINEAR";
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
@@ -128,7 +129,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 69: return "TILE";
     case 75: return "SQRT";
     case 78: return "POW";
-    case 82: return "REDUCE_MAX";
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 92: return "SQUARE";

@@ -115,9 +115,11 @@ class Importer {
       case kTfLiteBuiltinAveragePool2d:
         return Pool(code == kTfLiteBuiltinMaxPool2d);
       case kTfLiteBuiltinMean:
-        return Mean(/*sum=*/false);
+        return Mean(Reduction::kMean);
       case kTfLiteBuiltinSum:
-        return Mean(/*sum=*/true);
+        return Mean(Reduction::kSum);
+      case kTfLiteBuiltinReduceMax:
+        return Mean(Reduction::kMax);
       case kTfLiteBuiltinPad:
       case kTfLiteBuiltinPadv2:
         return Pad(code == kTfLiteBuiltinPadv2);
@@ -440,7 +442,8 @@ class Importer {
 
   // MEAN, or SUM (`sum`: no division; litert-torch writes a mean over a
   // 1x1 map as a SUM).
-  bool Mean(bool sum) {
+  // MEAN, SUM, REDUCE_MAX over a contiguous range of axes.
+  bool Mean(Reduction reduction) {
     if (node_.inputs->size != 2 || node_.builtin_data == nullptr) return Fail("needs input, axes and parameters");
     if (!Activation(Input(0), "input")) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
@@ -453,8 +456,8 @@ class Importer {
       unique.insert(static_cast<int>(a));
     }
     if (unique.empty()) return Fail("no axes");
-    // A dim of 1 adds nothing to a sum or a count (litert-torch's LayerNorm
-    // reduces [1, N, C] over axes 0 and 2); only those: a copy.
+    // A dim of 1 adds nothing to a sum, a count or a maximum (litert-torch's
+    // LayerNorm reduces [1, N, C] over axes 0 and 2); only those: a copy.
     std::set<int> wide;
     for (int a : unique) {
       if (in[a] != 1) wide.insert(a);
@@ -473,7 +476,7 @@ class Importer {
     for (int a : out_.axes) reduced *= static_cast<size_t>(in[a]);
     if (NumElements(out) * reduced != NumElements(in)) return Fail("output " + ShapeText(out) + " does not fit");
     out_.type = graph::OpType::kMean;
-    out_.sum = sum;
+    out_.reduction = reduction;
     out_.inputs = {Input(0)};
     return true;
   }
@@ -776,6 +779,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinSelectV2:
     case kTfLiteBuiltinExp:
     case kTfLiteBuiltinLog:
+    case kTfLiteBuiltinReduceMax:
       return true;
     default:
       return false;
