@@ -412,6 +412,17 @@ def _strided_shrink(g, rng):
                             shrink_axis_mask=0b10)]
 
 
+@case("ghost-module-concat-then-slice")
+def _ghost(g, rng):
+    """GhostNet: a 1x1 conv and its 3x3 depthwise op concatenated, cut to 37 of 38 channels."""
+    primary = g.conv2d(g.input("x", (2, 7, 9, 16)), _weights(rng, 19, 1, 1, 16, fan_in=16), rng.normal(0, 0.1, 19),
+                       activation="relu")
+    cheap = g.depthwise_conv2d(primary, _weights(rng, 1, 3, 3, 19, fan_in=9), rng.normal(0, 0.1, 19),
+                               activation="relu")
+    both = g.concatenation([primary, cheap], 3)
+    return [g.slice(both, (0, 0, 0, 0), (2, 7, 9, 37))]
+
+
 # (The builtin CONCATENATION refuses a fused activation on float32.)
 for _axis, _act in ((3, "none"), (1, "none"), (0, "none"), (-1, "none")):
     def _build(g, rng, axis=_axis, act=_act):

@@ -28,6 +28,7 @@ class Fuser {
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
     RemoveUnread();
+    SlicesIntoConcatenations();
     FusePads();
     FuseResiduals();
     FuseActivations();
@@ -210,6 +211,48 @@ class Fuser {
           changed = true;
         }
       }
+    }
+  }
+
+  // SLICE(CONCATENATION(a, b, ...)) keeping the whole of every dim but the
+  // concatenation's axis: the concatenation copies only the sliced part of
+  // each input (GhostNet: a conv and its cheap depthwise op concatenated,
+  // then cut to an odd channel count; two copies become one).
+  void SlicesIntoConcatenations() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& slice = g_.nodes[i];
+      if (dead_[i] || slice.type != OpType::kSlice) continue;
+      const int c = Producer(slice.inputs[0]);
+      if (c < 0 || g_.nodes[c].type != OpType::kConcatenation || OnlyReader(slice.inputs[0]) != static_cast<int>(i) ||
+          !g_.nodes[c].concat_ranges.empty()) {
+        continue;
+      }
+      Node& concat = g_.nodes[c];
+      const Shape& whole = g_.tensors[concat.output].shape;
+      const Shape& part = g_.tensors[slice.output].shape;
+      const int rank = static_cast<int>(whole.size());
+      const int axis = concat.axis < 0 ? concat.axis + rank : concat.axis;
+      bool box = static_cast<int>(part.size()) == rank && static_cast<int>(slice.begin.size()) == rank;
+      for (int d = 0; box && d < rank; ++d) box = d == axis || (slice.begin[d] == 0 && part[d] == whole[d]);
+      if (!box) continue;
+      const int first = slice.begin[axis], last = first + part[axis];  // [first, last) of the concatenation
+      std::vector<int> inputs;
+      std::vector<std::pair<int, int>> ranges;
+      int start = 0;
+      for (int input : concat.inputs) {
+        const int size = g_.tensors[input].shape[axis];
+        const int from = std::max(first, start), to = std::min(last, start + size);
+        if (from < to) {
+          inputs.push_back(input);
+          ranges.emplace_back(from - start, to - from);
+        }
+        start += size;
+      }
+      Note(slice, concat, "a part of each input");
+      concat.inputs = std::move(inputs);
+      concat.concat_ranges = std::move(ranges);
+      concat.output = slice.output;
+      dead_[i] = true;
     }
   }
 

@@ -125,6 +125,9 @@ struct Node {
   float pad_value = 0.0f;                        // kPad (PadMode::kConstant)
   PadMode pad_mode = PadMode::kConstant;         // kPad
   int axis = 0;                                  // kConcatenation
+  // kConcatenation with a SLICE fused in: per input, the (first, count) it
+  // contributes along `axis` (empty: every input whole).
+  std::vector<std::pair<int, int>> concat_ranges;
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax
   std::vector<Node> chain;                       // kBandedConvs: its convs, in order

@@ -455,7 +455,7 @@ class StepBuilder {
       case OpType::kConcatenation: {
         std::vector<Shape> shapes;
         for (int t : node.inputs) shapes.push_back(g_.tensors[t].shape);
-        auto op = ConcatOperator::Create(shapes, node.axis, node.act_min, node.act_max, error);
+        auto op = ConcatOperator::Create(shapes, node.axis, node.act_min, node.act_max, error, node.concat_ranges);
         if (op == nullptr) return nullptr;
         if (op->output_shape() != out) return Fail("concatenated shape differs from " + ShapeText(out));
         return std::make_unique<ConcatStep>(std::move(op), node.inputs, node.output);

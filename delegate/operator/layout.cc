@@ -367,9 +367,10 @@ void BroadcastOperator::Run(const float* input, float* output, ThreadPool* pool)
 }
 
 std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>& inputs, int axis, float lo,
-                                                       float hi, std::string* error) {
-  if (inputs.empty()) {
-    *error = "concatenation: no inputs";
+                                                       float hi, std::string* error,
+                                                       const std::vector<std::pair<int, int>>& ranges) {
+  if (inputs.empty() || (!ranges.empty() && ranges.size() != inputs.size())) {
+    *error = "concatenation: no inputs, or not a range per input";
     return nullptr;
   }
   const int rank = static_cast<int>(inputs[0].size());
@@ -381,7 +382,8 @@ std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>&
   std::unique_ptr<ConcatOperator> op(new ConcatOperator());
   op->output_ = inputs[0];
   op->output_[axis] = 0;
-  for (const Shape& s : inputs) {
+  for (size_t n = 0; n < inputs.size(); ++n) {
+    const Shape& s = inputs[n];
     for (int i = 0; i < rank; ++i) {
       if (static_cast<int>(s.size()) != rank || (i != axis && s[i] != inputs[0][i])) {
         *error = "concatenation: " + ShapeText(s) + " does not match " + ShapeText(inputs[0]) +
@@ -389,8 +391,17 @@ std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>&
         return nullptr;
       }
     }
-    op->output_[axis] += s[axis];
-    op->inner_.push_back(NumElements(Shape(s.begin() + axis, s.end())));
+    const std::pair<int, int> range = ranges.empty() ? std::make_pair(0, s[axis]) : ranges[n];
+    if (range.first < 0 || range.second < 1 || range.first + range.second > s[axis]) {
+      *error = "concatenation: " + std::to_string(range.second) + " from " + std::to_string(range.first) +
+               " leaves input " + ShapeText(s);
+      return nullptr;
+    }
+    const size_t after = NumElements(Shape(s.begin() + axis + 1, s.end()));
+    op->output_[axis] += range.second;
+    op->inner_.push_back(static_cast<size_t>(range.second) * after);
+    op->stride_.push_back(static_cast<size_t>(s[axis]) * after);
+    op->offset_.push_back(static_cast<size_t>(range.first) * after);
   }
   op->outer_ = NumElements(Shape(inputs[0].begin(), inputs[0].begin() + axis));
   op->out_inner_ = NumElements(Shape(op->output_.begin() + axis, op->output_.end()));
@@ -406,7 +417,7 @@ void ConcatOperator::Run(const float* const* inputs, float* output, ThreadPool* 
     for (size_t o = begin; o < end; ++o) {
       float* out = output + o * out_inner_;
       for (size_t i = 0; i < inner_.size(); ++i) {
-        const float* in = inputs[i] + o * inner_[i];
+        const float* in = inputs[i] + o * stride_[i] + offset_[i];
         if (clamp_) {
           clamp_fn_(inner_[i], in, out, clamp_params_);
         } else {

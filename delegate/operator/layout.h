@@ -134,8 +134,13 @@ class BroadcastOperator {
 
 class ConcatOperator {
  public:
+  // `ranges` (empty: every input whole): per input, the (first, count) of
+  // its indices along `axis` it contributes (a SLICE of the concatenation
+  // fused in: GhostNet's concat of a conv and its cheap depthwise op, cut to
+  // an odd channel count).
   static std::unique_ptr<ConcatOperator> Create(const std::vector<Shape>& inputs, int axis, float lo, float hi,
-                                                std::string* error);
+                                                std::string* error,
+                                                const std::vector<std::pair<int, int>>& ranges = {});
   void Run(const float* const* inputs, float* output, ThreadPool* pool) const;
   const Shape& output_shape() const { return output_; }
 
@@ -144,6 +149,7 @@ class ConcatOperator {
   Shape output_;
   size_t outer_ = 1;
   std::vector<size_t> inner_;  // floats each input contributes per outer index
+  std::vector<size_t> stride_, offset_;  // each input's floats per outer index, and where its part starts
   size_t out_inner_ = 0;
   bool clamp_ = false;
   kernels::UnaryParams clamp_params_;

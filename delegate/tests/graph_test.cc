@@ -315,6 +315,27 @@ TEST(GraphTest, MishAndEluBecomeOneUnaryOpEach) {
                      }));
 }
 
+// GhostNet's module: a conv and a depthwise conv of its output concatenated
+// on channels, then cut to an odd count (SLICE); and a middle slice across
+// both inputs. The concatenation copies only what the slice keeps.
+TEST(GraphTest, SliceOfAConcatenationCopiesOnlyThePart) {
+  for (const std::vector<int>& box : {std::vector<int>{0, 37}, std::vector<int>{10, 20}}) {
+    Builder b;
+    const int x = b.Tensor({1, 6, 7, 16}, true);
+    const int primary = b.Tensor({1, 6, 7, 19}), cheap = b.Tensor({1, 6, 7, 19}), both = b.Tensor({1, 6, 7, 38});
+    const int out = b.Tensor({1, 6, 7, box[1]}, true);
+    b.Conv(x, primary, 16, 19, 1, 80, "CONV_2D#0");
+    Node& dw = b.Add(OpType::kDepthwiseConv2D, {primary}, cheap, "DEPTHWISE_CONV_2D#1");
+    dw.conv.kernel_height = dw.conv.kernel_width = 3;
+    dw.conv.padding_top = dw.conv.padding_left = 1;
+    dw.conv.weights = b.Constant(9 * 19, 81);
+    b.Add(OpType::kConcatenation, {primary, cheap}, both, "CONCATENATION#2").axis = 3;
+    b.Add(OpType::kSlice, {both}, out, "SLICE#3").begin = {0, 0, 0, box[0]};
+    const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(6 * 7 * 16, 9), 0.0f);
+    EXPECT_EQ(fusions, std::vector<std::string>({"SLICE#3 into CONCATENATION#2 (a part of each input)"}));
+  }
+}
+
 // Squeeze-excitation: depthwise conv, MEAN over the pixels, two 1x1 convs,
 // LOGISTIC, MUL of the depthwise output by that, a 1x1 project conv. The
 // MUL folds into the project conv's weights where they are at most half of

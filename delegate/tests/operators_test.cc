@@ -612,19 +612,31 @@ TEST_P(OperatorsTest, ConcatenateAlongEachAxis) {
       ins.push_back(Random(NumElements(shapes[i]), 11 + i));
       pointers.push_back(ins.back().data());
     }
-    std::string error;
-    auto op = ConcatOperator::Create(shapes, axis, -kInf, kInf, &error);
-    ASSERT_NE(op, nullptr) << error;
-    const Shape out_shape = op->output_shape();
-    std::vector<float> out(NumElements(out_shape));
-    op->Run(pointers.data(), out.data(), pool());
-    for (size_t i = 0; i < out.size(); ++i) {
-      std::vector<int> c = Coords(i, out_shape);
-      int which = 0;
-      while (c[axis] >= shapes[which][axis]) c[axis] -= shapes[which++][axis];
-      ASSERT_EQ(out[i], ins[which][BroadcastIndex(shapes[which], c)]) << axis;
+    // Whole inputs; then a part of each (a SLICE fused in): the second
+    // input's last index, all of the third but its first.
+    using Ranges = std::vector<std::pair<int, int>>;
+    const Ranges whole;
+    const Ranges parts = {{0, shapes[0][axis]}, {shapes[1][axis] - 1, 1}, {1, shapes[2][axis] - 1}};
+    for (const Ranges& ranges : {whole, parts}) {
+      std::string error;
+      auto op = ConcatOperator::Create(shapes, axis, -kInf, kInf, &error, ranges);
+      ASSERT_NE(op, nullptr) << error;
+      const Shape out_shape = op->output_shape();
+      std::vector<float> out(NumElements(out_shape));
+      op->Run(pointers.data(), out.data(), pool());
+      for (size_t i = 0; i < out.size(); ++i) {
+        std::vector<int> c = Coords(i, out_shape);
+        int which = 0;
+        auto taken = [&](int n) { return ranges.empty() ? shapes[n][axis] : ranges[n].second; };
+        while (c[axis] >= taken(which)) c[axis] -= taken(which++);
+        if (!ranges.empty()) c[axis] += ranges[which].first;
+        ASSERT_EQ(out[i], ins[which][BroadcastIndex(shapes[which], c)]) << axis << " parts " << !ranges.empty();
+      }
     }
   }
+  std::string error;
+  EXPECT_EQ(ConcatOperator::Create({{1, 2, 3}, {1, 2, 4}}, 2, -kInf, kInf, &error, {{0, 3}, {2, 3}}), nullptr);
+  EXPECT_NE(error.find("concatenation: 3 from 2 leaves input [1,2,4]"), std::string::npos) << error;
 }
 
 // Against the builtin reference kernel's formula written out here: 2x up
