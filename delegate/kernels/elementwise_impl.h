@@ -262,9 +262,30 @@ void BinaryRun(size_t n, const float* a, const float* b, float* out, float lo, f
   for (size_t j = i; j < n; ++j) out[j] = to[j - i];
 }
 
+// A row that is not a whole number of vectors ends in a tail run through a
+// copy, which costs about as much as the rest of a short row: with one
+// operand repeated over the rows (stride 0) and the other contiguous, the
+// repeated row is copied kRepeatFloats / width times into a buffer and the
+// rows go through the vector-vector form that many at a time (the same
+// operation on each float, so the same bits).
 template <class V, BinaryOp Op>
 void BinaryRowsRun(size_t rows, size_t width, const float* a, size_t a_stride, const float* b, size_t b_stride,
                    float* out, float lo, float hi) {
+  constexpr size_t kRepeatFloats = 1024;
+  const bool repeat_b = b_stride == 0 && a_stride == width, repeat_a = a_stride == 0 && b_stride == width;
+  if (width % V::kWidth != 0 && rows > 1 && 2 * width <= kRepeatFloats && (repeat_a || repeat_b)) {
+    float repeated[kRepeatFloats];
+    const size_t per_run = kRepeatFloats / width;
+    const float* row = repeat_b ? b : a;
+    for (size_t r = 0; r < per_run; ++r) std::copy(row, row + width, repeated + r * width);
+    for (size_t r0 = 0; r0 < rows; r0 += per_run) {
+      const size_t n = std::min(per_run, rows - r0) * width;
+      const float* x = repeat_b ? a + r0 * width : repeated;
+      const float* y = repeat_b ? repeated : b + r0 * width;
+      BinaryRun<V, Op, BinaryForm::kVectorVector>(n, x, y, out + r0 * width, lo, hi);
+    }
+    return;
+  }
   for (size_t r = 0; r < rows; ++r) {
     BinaryRun<V, Op, BinaryForm::kVectorVector>(width, a + r * a_stride, b + r * b_stride, out + r * width, lo, hi);
   }

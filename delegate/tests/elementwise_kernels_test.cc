@@ -260,14 +260,15 @@ TEST(ElementwiseKernelsTest, Reductions) {
 
 TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   // Either operand broadcast over the rows (stride 0) or both full; widths
-  // around the vector widths; bit for bit as the one-run kernel.
+  // around the vector widths; few rows and rows past the kernel's repeated
+  // block; bit for bit as the one-run kernel.
   for (const ElementwiseKernels* k : Tables()) {
     SCOPED_TRACE(k->name);
     for (int op = 0; op < kNumBinaryOps; ++op) {
       for (size_t width : {1, 7, 8, 9, 45, 129}) {
-        for (int broadcast = 0; broadcast < 3; ++broadcast) {
-          const size_t rows = 5;
-          const size_t a_stride = broadcast == 1 ? 0 : width, b_stride = broadcast == 2 ? 0 : width;
+        for (int broadcast = 0; broadcast < 6; ++broadcast) {
+          const size_t rows = broadcast < 3 ? 5 : 60;
+          const size_t a_stride = broadcast % 3 == 1 ? 0 : width, b_stride = broadcast % 3 == 2 ? 0 : width;
           const std::vector<float> a = Random(rows * width, 7 + width), b = Random(rows * width, 70 + width);
           std::vector<float> out(rows * width + 1, 77.0f), want(width);
           k->BinaryRows(static_cast<BinaryOp>(op))(rows, width, a.data(), a_stride, b.data(), b_stride, out.data(),
