@@ -158,10 +158,10 @@ class Importer {
 
   int Input(int i) const { return i < node_.inputs->size ? node_.inputs->data[i] : -1; }
 
-  // A float32 activation (or float constant used as an operand): static
-  // shape, every dim >= 1, rank <= kMaxRank.
-  // A float32 tensor (or a bool one, kept as floats 1.0 / 0.0 inside the
-  // delegate: a comparison's output, a SELECT's condition) of static shape.
+  // A float32 activation (or float constant used as an operand), or a bool
+  // one (kept as floats 1.0 / 0.0 inside the delegate: a comparison's output,
+  // a SELECT's condition; never a constant): static shape, every dim >= 1,
+  // rank <= kMaxRank.
   bool Activation(int tensor, const char* role, TfLiteType type = kTfLiteFloat32) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) {
       return Fail(std::string(role) + " tensor index " + std::to_string(tensor) + " out of range");
@@ -440,9 +440,8 @@ class Importer {
     return FusedActivation(p->activation);
   }
 
-  // MEAN, or SUM (`sum`: no division; litert-torch writes a mean over a
-  // 1x1 map as a SUM).
-  // MEAN, SUM, REDUCE_MAX over a contiguous range of axes.
+  // MEAN, SUM (litert-torch writes a mean over a 1x1 map as a SUM) or
+  // REDUCE_MAX over a contiguous range of axes.
   bool Mean(Reduction reduction) {
     if (node_.inputs->size != 2 || node_.builtin_data == nullptr) return Fail("needs input, axes and parameters");
     if (!Activation(Input(0), "input")) return false;
