@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace actsparse {
 namespace {
@@ -403,6 +404,7 @@ std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>&
     op->stride_.push_back(static_cast<size_t>(s[axis]) * after);
     op->offset_.push_back(static_cast<size_t>(range.first) * after);
   }
+  op->whole_inputs_ = op->inner_ == op->stride_;
   op->outer_ = NumElements(Shape(inputs[0].begin(), inputs[0].begin() + axis));
   op->out_inner_ = NumElements(Shape(op->output_.begin() + axis, op->output_.end()));
   op->clamp_ = lo > -3.402823466e+38f || hi < 3.402823466e+38f;
@@ -413,20 +415,30 @@ std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>&
 }
 
 void ConcatOperator::Run(const float* const* inputs, float* output, ThreadPool* pool) const {
-  ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / out_inner_), [&](size_t begin, size_t end) {
-    for (size_t o = begin; o < end; ++o) {
-      float* out = output + o * out_inner_;
-      for (size_t i = 0; i < inner_.size(); ++i) {
-        const float* in = inputs[i] + o * stride_[i] + offset_[i];
-        if (clamp_) {
-          clamp_fn_(inner_[i], in, out, clamp_params_);
-        } else {
-          std::memcpy(out, in, inner_[i] * sizeof(float));
+  // Whole inputs (no SLICE fused in) step by their own size: the loop for a
+  // pixel of a few channels is mostly its bookkeeping (two more loads per
+  // input cost a 4-input concat of NHWC pixels 15%).
+  auto copy = [&](auto whole) {
+    ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / out_inner_), [&](size_t begin, size_t end) {
+      for (size_t o = begin; o < end; ++o) {
+        float* out = output + o * out_inner_;
+        for (size_t i = 0; i < inner_.size(); ++i) {
+          const float* in = decltype(whole)::value ? inputs[i] + o * inner_[i] : inputs[i] + o * stride_[i] + offset_[i];
+          if (clamp_) {
+            clamp_fn_(inner_[i], in, out, clamp_params_);
+          } else {
+            std::memcpy(out, in, inner_[i] * sizeof(float));
+          }
+          out += inner_[i];
         }
-        out += inner_[i];
       }
-    }
-  });
+    });
+  };
+  if (whole_inputs_) {
+    copy(std::true_type());
+  } else {
+    copy(std::false_type());
+  }
 }
 
 int NearestSourceIndex(int output_index, int input_size, int output_size, bool align_corners,

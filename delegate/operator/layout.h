@@ -150,6 +150,7 @@ class ConcatOperator {
   size_t outer_ = 1;
   std::vector<size_t> inner_;  // floats each input contributes per outer index
   std::vector<size_t> stride_, offset_;  // each input's floats per outer index, and where its part starts
+  bool whole_inputs_ = true;             // every input whole: stride_ == inner_, offsets 0
   size_t out_inner_ = 0;
   bool clamp_ = false;
   kernels::UnaryParams clamp_params_;

@@ -62,6 +62,17 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
   op->products_.resize(static_cast<size_t>(p.batch) * p.input_height * p.input_width * conv.output_channels);
   op->row_taps_ = Taps(p.output_height, p.input_height, p.kernel_height, p.stride_height, p.padding_top);
   op->column_taps_ = Taps(p.output_width, p.input_width, p.kernel_width, p.stride_width, p.padding_left);
+  const size_t pixel_products = static_cast<size_t>(conv.output_channels), kw = static_cast<size_t>(p.kernel_width);
+  for (const auto& taps : op->row_taps_) {
+    op->row_single_.push_back(taps.size() != 1 ? kNoSingleTap
+                                               : static_cast<size_t>(taps[0].first) * p.input_width * pixel_products +
+                                                     static_cast<size_t>(taps[0].second) * kw * cout);
+  }
+  for (const auto& taps : op->column_taps_) {
+    op->column_single_.push_back(taps.size() != 1 ? kNoSingleTap
+                                                  : static_cast<size_t>(taps[0].first) * pixel_products +
+                                                        static_cast<size_t>(taps[0].second) * cout);
+  }
   return op;
 }
 
@@ -79,11 +90,20 @@ void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* p
     for (size_t row = begin; row < end; ++row) {
       const size_t n = row / out_h;
       const std::vector<std::pair<int, int>>& vertical = row_taps_[row % out_h];
+      const size_t row_single = row_single_[row % out_h];
+      const float* image = products_.data() + n * in_h * in_w * pixel_products;
       float* out = output + row * out_w * cout;
       for (size_t ox = 0; ox < out_w; ++ox, out += cout) {
+        if (row_single != kNoSingleTap && column_single_[ox] != kNoSingleTap) {
+          // One tap (kernel == stride: a U-Net's 2x2 / 2): its run, the bias and the clamp in one pass.
+          const float* tap = image + row_single + column_single_[ox];
+          for (size_t co = 0; co < cout; ++co) out[co] = std::min(std::max(tap[co] + bias[co], lo), hi);
+          continue;
+        }
+        const std::vector<std::pair<int, int>>& horizontal = column_taps_[ox];
         bool first = true;
         for (const auto& [y, ky] : vertical) {
-          for (const auto& [x, kx] : column_taps_[ox]) {
+          for (const auto& [x, kx] : horizontal) {
             const float* tap = products_.data() + ((n * in_h + static_cast<size_t>(y)) * in_w + x) * pixel_products +
                                (static_cast<size_t>(ky) * kw + static_cast<size_t>(kx)) * cout;
             if (first) {

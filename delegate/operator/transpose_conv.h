@@ -51,6 +51,10 @@ class TransposeConvOperator {
   // Per output row (oy) and column (ox): the taps that reach it, as (input
   // row or column, kernel row or column), input index ascending.
   std::vector<std::vector<std::pair<int, int>>> row_taps_, column_taps_;
+  // Where a row or column has exactly one tap (kernel == stride: every one
+  // has), that tap's offset into an image's products; kNoSingleTap else.
+  static constexpr size_t kNoSingleTap = static_cast<size_t>(-1);
+  std::vector<size_t> row_single_, column_single_;
 };
 
 }  // namespace actsparse
