@@ -8,6 +8,20 @@ namespace {
 // Below this many output floats per task, splitting costs more than it saves.
 constexpr size_t kMinFloatsPerTask = 16384;
 
+// For each of `out` output positions on one axis: the (input, kernel) index
+// pairs with input * stride + kernel - padding = output, input ascending (the
+// order the builtin kernels add a pixel's taps in: by input row, then column).
+std::vector<std::vector<std::pair<int, int>>> Taps(int out, int in, int kernel, int stride, int padding) {
+  std::vector<std::vector<std::pair<int, int>>> taps(static_cast<size_t>(out));
+  for (int o = 0; o < out; ++o) {
+    for (int k = kernel - 1; k >= 0; --k) {
+      const int scaled = o + padding - k;
+      if (scaled >= 0 && scaled % stride == 0 && scaled / stride < in) taps[o].emplace_back(scaled / stride, k);
+    }
+  }
+  return taps;
+}
+
 }  // namespace
 
 std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const TransposeConvParams& p,
@@ -46,28 +60,20 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
   op->bias_.assign(static_cast<size_t>(p.output_channels), 0.0f);
   if (bias != nullptr) std::copy(bias, bias + p.output_channels, op->bias_.begin());
   op->products_.resize(static_cast<size_t>(p.batch) * p.input_height * p.input_width * conv.output_channels);
+  op->row_taps_ = Taps(p.output_height, p.input_height, p.kernel_height, p.stride_height, p.padding_top);
+  op->column_taps_ = Taps(p.output_width, p.input_width, p.kernel_width, p.stride_width, p.padding_left);
   const size_t pixel_products = static_cast<size_t>(conv.output_channels), kw = static_cast<size_t>(p.kernel_width);
-  op->rows_ = AxisTaps(p.output_height, p.input_height, p.kernel_height, p.stride_height, p.padding_top,
-                       static_cast<size_t>(p.input_width) * pixel_products, kw * cout);
-  op->columns_ = AxisTaps(p.output_width, p.input_width, p.kernel_width, p.stride_width, p.padding_left,
-                          pixel_products, cout);
-  return op;
-}
-
-TransposeConvOperator::Taps TransposeConvOperator::AxisTaps(int out, int in, int kernel, int stride, int padding,
-                                                            size_t input_step, size_t kernel_step) {
-  Taps taps;
-  taps.start.push_back(0);
-  for (int o = 0; o < out; ++o) {
-    for (int k = kernel - 1; k >= 0; --k) {
-      const int scaled = o + padding - k;
-      if (scaled >= 0 && scaled % stride == 0 && scaled / stride < in) {
-        taps.offset.push_back(static_cast<size_t>(scaled / stride) * input_step + static_cast<size_t>(k) * kernel_step);
-      }
-    }
-    taps.start.push_back(taps.offset.size());
+  for (const auto& taps : op->row_taps_) {
+    op->row_single_.push_back(taps.size() != 1 ? kNoSingleTap
+                                               : static_cast<size_t>(taps[0].first) * p.input_width * pixel_products +
+                                                     static_cast<size_t>(taps[0].second) * kw * cout);
   }
-  return taps;
+  for (const auto& taps : op->column_taps_) {
+    op->column_single_.push_back(taps.size() != 1 ? kNoSingleTap
+                                                  : static_cast<size_t>(taps[0].first) * pixel_products +
+                                                        static_cast<size_t>(taps[0].second) * cout);
+  }
+  return op;
 }
 
 void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
@@ -82,24 +88,24 @@ void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* p
   const size_t rows = static_cast<size_t>(p.batch) * out_h;
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / (out_w * cout)), [&](size_t begin, size_t end) {
     for (size_t row = begin; row < end; ++row) {
-      const size_t oy = row % out_h;
-      const float* image = products_.data() + row / out_h * in_h * in_w * pixel_products;
-      const size_t* vertical = rows_.offset.data() + rows_.start[oy];
-      const size_t num_vertical = rows_.count(oy);
+      const size_t n = row / out_h;
+      const std::vector<std::pair<int, int>>& vertical = row_taps_[row % out_h];
+      const size_t row_single = row_single_[row % out_h];
+      const float* image = products_.data() + n * in_h * in_w * pixel_products;
       float* out = output + row * out_w * cout;
       for (size_t ox = 0; ox < out_w; ++ox, out += cout) {
-        const size_t* horizontal = columns_.offset.data() + columns_.start[ox];
-        const size_t num_horizontal = columns_.count(ox);
-        if (num_vertical == 1 && num_horizontal == 1) {
+        if (row_single != kNoSingleTap && column_single_[ox] != kNoSingleTap) {
           // One tap (kernel == stride: a U-Net's 2x2 / 2): its run, the bias and the clamp in one pass.
-          const float* tap = image + vertical[0] + horizontal[0];
+          const float* tap = image + row_single + column_single_[ox];
           for (size_t co = 0; co < cout; ++co) out[co] = std::min(std::max(tap[co] + bias[co], lo), hi);
           continue;
         }
+        const std::vector<std::pair<int, int>>& horizontal = column_taps_[ox];
         bool first = true;
-        for (size_t i = 0; i < num_vertical; ++i) {
-          for (size_t j = 0; j < num_horizontal; ++j) {
-            const float* tap = image + vertical[i] + horizontal[j];
+        for (const auto& [y, ky] : vertical) {
+          for (const auto& [x, kx] : horizontal) {
+            const float* tap = products_.data() + ((n * in_h + static_cast<size_t>(y)) * in_w + x) * pixel_products +
+                               (static_cast<size_t>(ky) * kw + static_cast<size_t>(kx)) * cout;
             if (first) {
               std::copy(tap, tap + cout, out);
               first = false;

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "delegate/operator/shape.h"
@@ -47,19 +48,13 @@ class TransposeConvOperator {
   std::unique_ptr<SparseConvOperator> blocks_;  // the 1x1 conv: C_in -> C_out * KH * KW
   std::vector<float> bias_;                     // C_out
   AlignedFloats products_;                      // its output, batch x H x W x (C_out * KH * KW)
-  // The taps that reach each output row (oy) or column (ox), input index
-  // ascending, as offsets into an image's products: those of position o are
-  // offset[start[o]] .. offset[start[o + 1] - 1].
-  struct Taps {
-    std::vector<size_t> start, offset;
-    size_t count(size_t o) const { return start[o + 1] - start[o]; }
-  };
-  Taps rows_, columns_;
-  // For each of `out` output positions on one axis: the (input, kernel) index
-  // pairs with input * stride + kernel - padding = output, input ascending
-  // (the order the builtin kernels add a pixel's taps in: by input row, then
-  // column), each as input * input_step + kernel * kernel_step.
-  static Taps AxisTaps(int out, int in, int kernel, int stride, int padding, size_t input_step, size_t kernel_step);
+  // Per output row (oy) and column (ox): the taps that reach it, as (input
+  // row or column, kernel row or column), input index ascending.
+  std::vector<std::vector<std::pair<int, int>>> row_taps_, column_taps_;
+  // Where a row or column has exactly one tap (kernel == stride: every one
+  // has), that tap's offset into an image's products; kNoSingleTap else.
+  static constexpr size_t kNoSingleTap = static_cast<size_t>(-1);
+  std::vector<size_t> row_single_, column_single_;
 };
 
 }  // namespace actsparse
