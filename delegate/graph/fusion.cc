@@ -283,12 +283,12 @@ class Fuser {
     }
   }
 
-  // A scalar model constant equal to `value` (any value when `value` is null,
-  // then stored there).
-  bool IsScalar(int tensor, float* value) const {
+  // Whether `tensor` is a model constant of one value; if so, `*value` is it.
+  bool ScalarConstant(int tensor, float* value) const {
     const Tensor& t = g_.tensors[tensor];
     if (t.constant == nullptr || NumElements(t.shape) != 1) return false;
-    return *value != *value ? (*value = t.constant[0], true) : t.constant[0] == *value;
+    *value = t.constant[0];
+    return true;
   }
 
   // The node reading `tensor` with op `type` (and `binary` op, for kBinary),
@@ -314,12 +314,10 @@ class Fuser {
       const int reader = OnlyReader(exp.output);
       if (reader < 0 || g_.nodes[reader].type != OpType::kBinary || HasActivation(g_.nodes[reader])) continue;
       const Node& step = g_.nodes[reader];
-      float one = 1.0f;
-      const bool add_one = step.binary_op == kernels::BinaryOp::kAdd && step.inputs.size() == 2 &&
-                           ((step.inputs[0] == exp.output && IsScalar(step.inputs[1], &one)) ||
-                            (step.inputs[1] == exp.output && IsScalar(step.inputs[0], &one)));
-      const bool sub_one = step.binary_op == kernels::BinaryOp::kSub && step.inputs[0] == exp.output &&
-                           IsScalar(step.inputs[1], &one);
+      float value = 0.0f;
+      const bool one = ScalarConstant(step.inputs[step.inputs[0] == exp.output ? 1 : 0], &value) && value == 1.0f;
+      const bool add_one = step.binary_op == kernels::BinaryOp::kAdd && one;
+      const bool sub_one = step.binary_op == kernels::BinaryOp::kSub && step.inputs[0] == exp.output && one;
       if (!add_one && !sub_one) continue;
       int tail = reader;  // the node whose output the SELECT takes where the condition fails
       if (add_one) {
@@ -334,12 +332,14 @@ class Fuser {
       const int compare = Producer(g_.nodes[select].inputs[0]);
       if (compare < 0 || OnlyReader(g_.nodes[compare].output) != select) continue;
       const Node& cmp = g_.nodes[compare];
-      float threshold = std::numeric_limits<float>::quiet_NaN(), zero = 0.0f;
-      const bool softplus = add_one && cmp.binary_op == kernels::BinaryOp::kGreater && cmp.inputs[0] == x &&
-                            IsScalar(cmp.inputs[1], &threshold);
-      const bool elu = sub_one && cmp.binary_op == kernels::BinaryOp::kGreaterEqual && cmp.inputs[0] == x &&
-                       IsScalar(cmp.inputs[1], &zero);
-      if (cmp.type != OpType::kBinary || HasActivation(cmp) || (!softplus && !elu)) continue;
+      float threshold = 0.0f;
+      if (cmp.type != OpType::kBinary || HasActivation(cmp) || cmp.inputs[0] != x ||
+          !ScalarConstant(cmp.inputs[1], &threshold)) {
+        continue;
+      }
+      const bool softplus = add_one && cmp.binary_op == kernels::BinaryOp::kGreater;
+      const bool elu = sub_one && cmp.binary_op == kernels::BinaryOp::kGreaterEqual && threshold == 0.0f;
+      if (!softplus && !elu) continue;
       Node& out = g_.nodes[select];
       Note(exp, out, softplus ? "softplus" : "ELU");
       out.type = OpType::kUnary;
