@@ -102,6 +102,13 @@ for _shape in ((2, 6, 5, 45), (1, 129)):
     CASES.append(Case(f"rsqrt-{'x'.join(map(str, _shape))}", _build, inputs={0: _positive}))
 
 
+for _op, _values in (("sqrt", _positive), ("abs", _wide), ("neg", _wide), ("square", _wide)):
+    for _shape in ((2, 6, 5, 45), (1, 129)):
+        def _build(g, rng, op=_op, shape=_shape):
+            return [g.unary(op, g.input("x", shape))]
+        CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _values}))
+
+
 @case("silu", inputs={0: _wide})
 def _silu(g, rng):
     x = g.input("x", (2, 6, 5, 45))
@@ -457,6 +464,31 @@ for _shape, _beta in (((2, 1000), 1.0), ((1, 3, 4, 10), 0.5)):
     CASES.append(Case(f"softmax-{len(_shape)}d-beta{_beta}", _build, inputs={0: _wide}))
 
 
+# -- batch matmul ------------------------------------------------------------------------
+
+# (a, b, adj_x, adj_y, b constant): attention's two products (keys adjoint, as
+# litert-torch writes q @ k^T), both operands adjoint (a non-local block),
+# batch dims broadcast both ways, rank 2 with rank 4, a constant right
+# operand, 7 / 45 / 129 columns off the 16-wide tiles, a reduction of 2100
+# terms (run in blocks).
+_MATMULS = [
+    ((2, 42, 16), (2, 42, 16), False, True, False),
+    ((2, 42, 42), (2, 42, 16), False, False, False),
+    ((2, 16, 45), (2, 129, 16), True, True, False),
+    ((3, 7, 5), (3, 7, 9), True, False, False),
+    ((2, 1, 5, 7), (3, 7, 45), False, False, False),
+    ((5, 7), (2, 2, 7, 129), False, False, True),
+    ((4, 1, 7, 45), (1, 3, 9, 45), False, True, True),
+    ((1, 3, 2100), (2100, 7), False, False, False),
+]
+for _i, (_a, _b, _adj_x, _adj_y, _const) in enumerate(_MATMULS):
+    def _build(g, rng, a=_a, b=_b, adj_x=_adj_x, adj_y=_adj_y, const=_const):
+        rhs = g.constant("b", rng.standard_normal(b).astype(np.float32)) if const else g.input("b", b)
+        return [g.batch_matmul(g.input("a", a), rhs, adj_x=adj_x, adj_y=adj_y)]
+    CASES.append(Case(f"batch_matmul{_i}-{'x'.join(map(str, _a))}{'T' if _adj_x else ''}-"
+                      f"{'x'.join(map(str, _b))}{'T' if _adj_y else ''}{'-const' if _const else ''}", _build))
+
+
 # -- networks of other structures ------------------------------------------------------
 
 @case("net-squeeze-excitation")
@@ -551,6 +583,25 @@ def _convnext(g, rng):
     h = g.fully_connected(h, _weights(rng, c, 4 * c, fan_in=4 * c), rng.normal(0, 0.1, c), keep_num_dims=True)
     h = g.mul(g.reshape(h, (1, 9, 11, c)), g.constant("gamma", np.full((c,), 0.5, np.float32)))
     return [g.add(x, h)]
+
+
+@case("net-attention-between-convs")
+def _attention(g, rng):
+    """A MobileViT / non-local style block as litert-torch writes it: a conv,
+    its pixels as tokens ([2, 42, 16]), queries / keys / values by
+    FULLY_CONNECTED, softmax(q k^T / 4) (BATCH_MATMUL with the keys adjoint),
+    times the values, a projection, the residual and a conv back; batch 2."""
+    c, hw = 16, (6, 7)
+    x = g.input("x", (2, *hw, 8))
+    y = g.conv2d(x, _weights(rng, c, 3, 3, 8, fan_in=72), rng.normal(0, 0.1, c), activation="relu")
+    t = g.reshape(y, (2, hw[0] * hw[1], c))
+    q, k, v = (g.fully_connected(t, _weights(rng, c, c, fan_in=c), rng.normal(0, 0.1, c), keep_num_dims=True,
+                                 name=name) for name in ("q", "k", "v"))
+    a = g.softmax(g.mul(g.batch_matmul(q, k, adj_y=True, name="qk"), _scalar(g, "scale", 0.25)), 1.0)
+    o = g.fully_connected(g.batch_matmul(a, v, name="av"), _weights(rng, c, c, fan_in=c), rng.normal(0, 0.1, c),
+                          keep_num_dims=True, name="proj")
+    y = g.add(y, g.reshape(o, (2, *hw, c), name="tokens_back"))
+    return [g.conv2d(y, _weights(rng, 12, 3, 3, c, fan_in=9 * c), rng.normal(0, 0.1, 12))]
 
 
 @case("net-batchnorm-as-ops-after-concat")

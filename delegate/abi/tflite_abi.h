@@ -112,6 +112,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinStridedSlice = 45,
   kTfLiteBuiltinExp = 47,
   kTfLiteBuiltinMaximum = 55,
+  kTfLiteBuiltinNeg = 59,
   kTfLiteBuiltinMinimum = 57,
   kTfLiteBuiltinLess = 58,
   kTfLiteBuiltinPadv2 = 60,
@@ -127,13 +128,17 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinLog = 73,
   kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinReduceMax = 82,
+  kTfLiteBuiltinSqrt = 75,
   kTfLiteBuiltinRsqrt = 76,
+  kTfLiteBuiltinSquare = 92,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
   kTfLiteBuiltinSquaredDifference = 99,
   kTfLiteBuiltinMirrorPad = 100,
+  kTfLiteBuiltinAbs = 101,
   kTfLiteBuiltinHardSwish = 117,
   kTfLiteBuiltinSelectV2 = 123,
+  kTfLiteBuiltinBatchMatmul = 126,
   kTfLiteBuiltinBroadcastTo = 130,
   kTfLiteBuiltinGelu = 150,
 };
@@ -391,6 +396,12 @@ typedef struct TfLiteGeluParams {
   bool approximate;
 } TfLiteGeluParams;
 
+typedef struct TfLiteBatchMatMulParams {
+  bool adj_x;  // the left operand is given as [..., K, M]
+  bool adj_y;  // the right operand is given as [..., N, K]
+  bool asymmetric_quantize_inputs;  // quantized models only
+} TfLiteBatchMatMulParams;
+
 }  // extern "C"
 
 // The project targets LP64 platforms (x86-64 and aarch64, Linux and Android).
@@ -452,6 +463,8 @@ static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
 static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
+static_assert(sizeof(TfLiteBatchMatMulParams) == 3 && offsetof(TfLiteBatchMatMulParams, adj_y) == 1,
+              "TfLiteBatchMatMulParams");
 static_assert(sizeof(TfLiteStridedSliceParams) == 24, "TfLiteStridedSliceParams");
 static_assert(sizeof(TfLiteTransposeConvParamsPrefix) == 16, "TfLiteTransposeConvParamsPrefix");
 static_assert(sizeof(TfLiteResizeNearestNeighborParams) == 2, "TfLiteResizeNearestNeighborParams");

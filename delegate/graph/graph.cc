@@ -25,6 +25,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kResizeBilinear: return "RESIZE_BILINEAR";
     case OpType::kSoftmax: return "SOFTMAX";
     case OpType::kSelect: return "SELECT";
+    case OpType::kBatchMatMul: return "BATCH_MATMUL";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }

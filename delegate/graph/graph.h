@@ -52,6 +52,7 @@ enum class OpType {
   kResizeNearest,
   kResizeBilinear,
   kSoftmax,
+  kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
   // innermost index or a scalar (a batch norm the converter could not fold:
@@ -66,7 +67,7 @@ enum class OpType {
 const char* OpTypeName(OpType type);
 
 // Inputs by op (tensor ids): conv / depthwise / FC: [input] (+ [residual]
-// once a residual ADD is fused) (+ [conv.input_scale] once a scale is); binary: [a, b]; concatenation: the inputs in
+// once a residual ADD is fused) (+ [conv.input_scale] once a scale is); binary, batch matmul: [a, b]; concatenation: the inputs in
 // order; every other op: [input]. Outputs: one tensor.
 struct Node {
   OpType type = OpType::kUnary;
@@ -130,6 +131,7 @@ struct Node {
   std::vector<std::pair<int, int>> concat_ranges;
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax
+  bool adj_x = false, adj_y = false;             // kBatchMatMul: an operand given with its last two dims swapped
   std::vector<Node> chain;                       // kBandedConvs: its convs, in order
 
   // kElementwiseChain: what each fused op does to the running value x.

@@ -9,6 +9,7 @@
 #include "delegate/graph/fusion.h"
 #include "delegate/operator/elementwise.h"
 #include "delegate/operator/layout.h"
+#include "delegate/operator/matmul.h"
 #include "delegate/operator/pooling.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/transpose_conv.h"
@@ -127,6 +128,17 @@ class BinaryStep : public Step {
  private:
   std::unique_ptr<BinaryOperator> op_;
   int a_, b_, out_;
+};
+
+class MatMulStep : public Step {
+ public:
+  MatMulStep(std::unique_ptr<MatMulOperator> op, int lhs, int rhs, int out)
+      : op_(std::move(op)), lhs_(lhs), rhs_(rhs), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[lhs_], t[rhs_], t[out_], pool); }
+
+ private:
+  std::unique_ptr<MatMulOperator> op_;
+  int lhs_, rhs_, out_;
 };
 
 class SelectStep : public Step {
@@ -483,6 +495,13 @@ class StepBuilder {
         }
         return std::make_unique<SelectStep>(std::make_unique<SelectOperator>(NumElements(out)), node.inputs,
                                             node.output);
+      }
+      case OpType::kBatchMatMul: {
+        if (node.inputs.size() != 2) return Fail("a batch matmul needs two inputs");
+        const Tensor& rhs = g_.tensors[node.inputs[1]];
+        auto op = MatMulOperator::Create(in, rhs.shape, node.adj_x, node.adj_y, out, rhs.constant, error);
+        if (op == nullptr) return nullptr;
+        return std::make_unique<MatMulStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
       }
       case OpType::kSoftmax: {
         if (in != out || in.empty()) return Fail("softmax changes the shape");

@@ -216,6 +216,11 @@ inline typename V::F ApplyUnary(typename V::F x, typename V::F alpha) {
   if constexpr (Op == UnaryOp::kSilu) return x / (V::Splat(1.0f) + Exp<V>(V::Splat(0.0f) - x));
   if constexpr (Op == UnaryOp::kExp) return ExpFullRange<V>(x);
   if constexpr (Op == UnaryOp::kLog) return Log<V>(x);
+  // The builtin kernels' std::sqrt, std::abs, -x and x * x, bit for bit.
+  if constexpr (Op == UnaryOp::kSqrt) return V::Sqrt(x);
+  if constexpr (Op == UnaryOp::kAbs) return V::AsFloat(V::AsInt(x) & V::SplatInt(0x7fffffff));
+  if constexpr (Op == UnaryOp::kNeg) return -x;
+  if constexpr (Op == UnaryOp::kSquare) return x * x;
   if constexpr (Op == UnaryOp::kSoftplus) return x > alpha ? x : Log<V>(ExpFullRange<V>(x) + V::Splat(1.0f));
   if constexpr (Op == UnaryOp::kMish) {
     // tanh(log(1 + e)) = n / (n + 2), n = e * (e + 2), e = exp(x): one exp
@@ -595,6 +600,10 @@ void FillUnaries(ElementwiseKernels* k) {
   FillUnary<V, UnaryOp::kGelu>(k);
   FillUnary<V, UnaryOp::kGeluTanh>(k);
   FillUnary<V, UnaryOp::kLog>(k);
+  FillUnary<V, UnaryOp::kSqrt>(k);
+  FillUnary<V, UnaryOp::kAbs>(k);
+  FillUnary<V, UnaryOp::kNeg>(k);
+  FillUnary<V, UnaryOp::kSquare>(k);
   FillUnary<V, UnaryOp::kSoftplus>(k);
   FillUnary<V, UnaryOp::kMish>(k);
   FillUnary<V, UnaryOp::kElu>(k);

@@ -58,13 +58,17 @@ enum class UnaryOp : int {
   kGelu,         // x * Phi(x), Phi the normal distribution: 0.5 * x * erfc(-x / sqrt(2))  (GELU)
   kGeluTanh,     // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))  (GELU, approximate)
   kLog,          // log(x): -inf at 0, NaN below (LOG)
+  kSqrt,         // sqrt(x), correctly rounded (SQRT: an L2 norm, a standard deviation)
+  kAbs,          // |x|, the sign bit cleared (ABS)
+  kNeg,          // -x (NEG)
+  kSquare,       // x * x (SQUARE)
   // Fusion's products: kSoftplus and kElu the very expression of the ops
   // they replace, kMish within a few ulp of it.
   kSoftplus,     // x > alpha ? x : log(exp(x) + 1)  (SELECT(GREATER(x, alpha), x, LOG(ADD(EXP(x), 1))))
   kMish,         // x * tanh(softplus(x)), as x * n / (n + 2), n = e^x (e^x + 2); threshold alpha >= 9
   kElu,          // x >= 0 ? x : exp(x) - 1  (SELECT(GREATER_EQUAL(x, 0), x, SUB(EXP(x), 1)))
 };
-constexpr int kNumUnaryOps = 14;
+constexpr int kNumUnaryOps = 18;
 
 struct UnaryParams {
   float alpha = 0.0f;  // kLeakyRelu; the threshold of kSoftplus and kMish

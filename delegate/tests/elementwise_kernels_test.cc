@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -164,6 +165,24 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
               ASSERT_TRUE(std::isnan(y[i])) << x[i];
             } else {
               ASSERT_EQ(y[i], want) << x[i];
+            }
+            break;
+          }
+          case UnaryOp::kSqrt:
+          case UnaryOp::kAbs:
+          case UnaryOp::kNeg:
+          case UnaryOp::kSquare: {
+            // The builtin kernels' std::sqrt, std::abs, -x, x * x, bit for
+            // bit: the sign of a zero included (ABS(-0) is +0), NaN below 0.
+            const UnaryOp kind = static_cast<UnaryOp>(op);
+            const float want = kind == UnaryOp::kSqrt  ? std::sqrt(x[i])
+                               : kind == UnaryOp::kAbs ? std::abs(x[i])
+                               : kind == UnaryOp::kNeg ? -x[i]
+                                                       : x[i] * x[i];
+            if (std::isnan(want)) {
+              ASSERT_TRUE(std::isnan(y[i])) << x[i];
+            } else {
+              ASSERT_EQ(std::memcmp(&y[i], &want, sizeof(float)), 0) << op << ": " << x[i] << " -> " << y[i];
             }
             break;
           }

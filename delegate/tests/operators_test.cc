@@ -1,7 +1,7 @@
 // The operators added for whole-graph claiming, against naive loops written
 // here: broadcasting binary ops, pooling, MEAN, SOFTMAX, PAD, SLICE, TRANSPOSE,
 // BROADCAST_TO, CONCATENATION, RESIZE_NEAREST_NEIGHBOR, grouped convs and the conv output
-// stage (residual + activation). Each runs without a pool and on 2 threads.
+// stage (residual + activation), BATCH_MATMUL. Each runs without a pool and on 2 threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 
 #include "delegate/operator/elementwise.h"
 #include "delegate/operator/layout.h"
+#include "delegate/operator/matmul.h"
 #include "delegate/operator/pooling.h"
 #include "delegate/operator/shape.h"
 #include "delegate/operator/sparse_conv.h"
@@ -1523,6 +1524,76 @@ TEST_P(OperatorsTest, ActivationInTheKernelMatchesTheStagePass) {
   auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, nullptr, &error, stage);
   ASSERT_NE(op, nullptr) << error;
   EXPECT_FALSE(op->StageInKernel());
+}
+
+// BATCH_MATMUL against a loop in double: every adjoint pair, batch dims
+// broadcast both ways, rank 2 with rank 4, column counts off the 16-wide
+// tiles, a reduction long enough to run in blocks, a constant right operand.
+TEST_P(OperatorsTest, BatchMatMulOfEveryLayout) {
+  struct Case {
+    Shape lhs, rhs;
+    bool adj_x, adj_y, constant;
+    Shape out;
+  };
+  const std::vector<Case> cases = {
+      {{2, 42, 16}, {2, 16, 42}, false, false, false, {2, 42, 42}},
+      {{2, 16, 168}, {2, 168, 16}, true, true, false, {2, 168, 168}},
+      {{2, 16, 168}, {2, 168, 168}, false, true, false, {2, 16, 168}},
+      {{18, 16, 32}, {18, 16, 32}, false, true, false, {18, 16, 16}},
+      {{3, 7, 5}, {3, 7, 9}, true, false, false, {3, 5, 9}},
+      {{2, 1, 5, 7}, {3, 7, 33}, false, false, false, {2, 3, 5, 33}},
+      {{5, 7}, {2, 2, 7, 1}, false, false, true, {2, 2, 5, 1}},
+      {{4, 1, 7, 45}, {1, 3, 129, 45}, false, true, true, {4, 3, 7, 129}},
+      {{3, 2500}, {2500, 17}, false, false, false, {3, 17}},
+      {{2, 2500, 3}, {17, 2500}, true, true, true, {2, 3, 17}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeText(c.lhs) + (c.adj_x ? "T" : "") + " x " + ShapeText(c.rhs) + (c.adj_y ? "T" : ""));
+    const std::vector<float> lhs = Random(NumElements(c.lhs), 5), rhs = Random(NumElements(c.rhs), 6);
+    std::string error;
+    auto op = MatMulOperator::Create(c.lhs, c.rhs, c.adj_x, c.adj_y, c.out, c.constant ? rhs.data() : nullptr, &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(NumElements(c.out), 0.0f);
+    for (int run = 0; run < 2; ++run) {  // a second run repacks (or reuses) the right operand
+      op->Run(lhs.data(), c.constant ? nullptr : rhs.data(), out.data(), pool());
+    }
+    const size_t rank = c.out.size();
+    const int m_dim = c.out[rank - 2], n_dim = c.out[rank - 1];
+    const int k_dim = c.adj_x ? c.lhs[c.lhs.size() - 2] : c.lhs.back();
+    const Shape lhs_batch(c.lhs.begin(), c.lhs.end() - 2), rhs_batch(c.rhs.begin(), c.rhs.end() - 2);
+    const Shape out_batch(c.out.begin(), c.out.end() - 2);
+    for (size_t i = 0; i < out.size(); ++i) {
+      const size_t b = i / (m_dim * n_dim);
+      const int m = static_cast<int>(i / n_dim % m_dim), n = static_cast<int>(i % n_dim);
+      const std::vector<int> coords = Coords(b, out_batch);
+      const size_t lb = lhs_batch.empty() ? 0 : BroadcastIndex(lhs_batch, coords);
+      const size_t rb = rhs_batch.empty() ? 0 : BroadcastIndex(rhs_batch, coords);
+      double want = 0, scale = 0;
+      for (int k = 0; k < k_dim; ++k) {
+        const double a = lhs[lb * m_dim * k_dim + (c.adj_x ? k * m_dim + m : m * k_dim + k)];
+        const double w = rhs[rb * k_dim * n_dim + (c.adj_y ? n * k_dim + k : k * n_dim + n)];
+        want += a * w;
+        scale += std::abs(a * w);
+      }
+      ASSERT_NEAR(out[i], want, 1e-6 * scale + 1e-30) << i;
+    }
+  }
+  // Shapes that do not make a product, each named.
+  struct Bad {
+    Shape lhs, rhs, out;
+    const char* says;
+  };
+  const std::vector<Bad> bad = {
+      {{2, 3, 4}, {2, 5, 6}, {2, 3, 6}, "contracts 4 terms with 5"},
+      {{2, 3, 4}, {3, 4, 6}, {3, 3, 6}, "batch dims 2 and 3 do not broadcast"},
+      {{4}, {4, 6}, {6}, "rank 2"},
+      {{2, 3, 4}, {2, 4, 6}, {2, 3, 7}, "is [2,3,6], not [2,3,7]"},
+  };
+  for (const Bad& c : bad) {
+    std::string error;
+    EXPECT_EQ(MatMulOperator::Create(c.lhs, c.rhs, false, false, c.out, nullptr, &error), nullptr);
+    EXPECT_NE(error.find(c.says), std::string::npos) << error;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, OperatorsTest, ::testing::Values(1, 2),

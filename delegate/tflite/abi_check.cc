@@ -114,6 +114,11 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinNotEqual: return "NOT_EQUAL";
     case kTfLiteBuiltinSelect: return "SELECT";
     case kTfLiteBuiltinSelectV2: return "SELECT_V2";
+    case kTfLiteBuiltinBatchMatmul: return "BATCH_MATMUL";
+    case kTfLiteBuiltinAbs: return "ABS";
+    case kTfLiteBuiltinSquare: return "SQUARE";
+    case kTfLiteBuiltinSqrt: return "SQRT";
+    case kTfLiteBuiltinNeg: return "NEG";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -125,18 +130,13 @@ std::string BuiltinName(int32_t builtin_code) {
     case 53: return "CAST";
     case 54: return "PRELU";
     case 56: return "ARG_MAX";
-    case 59: return "NEG";
     case 69: return "TILE";
-    case 75: return "SQRT";
     case 78: return "POW";
     case 83: return "PACK";
     case 88: return "UNPACK";
-    case 92: return "SQUARE";
-    case 101: return "ABS";
     case 102: return "SPLIT_V";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
-    case 126: return "BATCH_MATMUL";
     case 198: return "STABLEHLO_REDUCE_WINDOW";
     default: return "builtin #" + std::to_string(builtin_code);
   }

@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "delegate/operator/matmul.h"
 #include "delegate/tflite/abi_check.h"
 
 namespace actsparse {
@@ -105,6 +106,14 @@ class Importer {
         return Unary(kernels::UnaryOp::kExp, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinLog:
         return Unary(kernels::UnaryOp::kLog, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinSqrt:
+        return Unary(kernels::UnaryOp::kSqrt, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinAbs:
+        return Unary(kernels::UnaryOp::kAbs, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinNeg:
+        return Unary(kernels::UnaryOp::kNeg, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinSquare:
+        return Unary(kernels::UnaryOp::kSquare, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinGelu: {
         const bool approximate =
             node_.builtin_data != nullptr && static_cast<const TfLiteGeluParams*>(node_.builtin_data)->approximate;
@@ -145,6 +154,8 @@ class Importer {
         return Resize(graph::OpType::kResizeBilinear);
       case kTfLiteBuiltinSoftmax:
         return Softmax();
+      case kTfLiteBuiltinBatchMatmul:
+        return BatchMatMul();
       default:
         return Fail("op not supported by the delegate");
     }
@@ -718,6 +729,29 @@ class Importer {
     return true;
   }
 
+  // BATCH_MATMUL of two float32 tensors (activations or constants), either
+  // operand adjoint, batch dims broadcast; the shape rule is the operator's.
+  bool BatchMatMul() {
+    if (node_.inputs->size != 2) return Fail("needs two inputs");
+    if (!Activation(Input(0), "left operand") || !Activation(Input(1), "right operand")) return false;
+    if (node_.builtin_data != nullptr) {
+      const auto* p = static_cast<const TfLiteBatchMatMulParams*>(node_.builtin_data);
+      out_.adj_x = p->adj_x;
+      out_.adj_y = p->adj_y;
+    }
+    Shape product;
+    std::string error;
+    if (!MatMulOutputShape(Dims(T(context_, Input(0))), Dims(T(context_, Input(1))), out_.adj_x, out_.adj_y,
+                           &product, &error)) {
+      return Fail(error);
+    }
+    const Shape out = Dims(T(context_, out_.output));
+    if (product != out) return Fail("output " + ShapeText(out) + " is not the product's " + ShapeText(product));
+    out_.type = graph::OpType::kBatchMatMul;
+    out_.inputs = {Input(0), Input(1)};
+    return true;
+  }
+
   const TfLiteContext* context_;
   const NodeInfo& info_;
   const TfLiteNode& node_;
@@ -768,6 +802,11 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinResizeNearestNeighbor:
     case kTfLiteBuiltinResizeBilinear:
     case kTfLiteBuiltinSoftmax:
+    case kTfLiteBuiltinBatchMatmul:
+    case kTfLiteBuiltinSqrt:
+    case kTfLiteBuiltinAbs:
+    case kTfLiteBuiltinNeg:
+    case kTfLiteBuiltinSquare:
     case kTfLiteBuiltinGreater:
     case kTfLiteBuiltinGreaterEqual:
     case kTfLiteBuiltinLess:

@@ -243,14 +243,16 @@ class GraphBuilder:
     def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
         """A standalone activation: ``relu``, ``relu6``, ``relu_n1_to_1``,
         ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``, ``hard_swish``, ``rsqrt``,
-        ``gelu`` (erf form), ``gelu_tanh`` (GELU's tanh approximation), ``exp`` or ``log``."""
+        ``gelu`` (erf form), ``gelu_tanh`` (GELU's tanh approximation), ``exp``, ``log``, ``sqrt``,
+        ``abs``, ``neg`` or ``square``."""
         s = self._s
         code = {"relu": s.BuiltinOperator.RELU, "relu6": s.BuiltinOperator.RELU6,
                 "relu_n1_to_1": s.BuiltinOperator.RELU_N1_TO_1, "leaky_relu": s.BuiltinOperator.LEAKY_RELU,
                 "logistic": s.BuiltinOperator.LOGISTIC, "tanh": s.BuiltinOperator.TANH,
                 "hard_swish": s.BuiltinOperator.HARD_SWISH, "rsqrt": s.BuiltinOperator.RSQRT,
                 "gelu": s.BuiltinOperator.GELU, "gelu_tanh": s.BuiltinOperator.GELU,
-                "exp": s.BuiltinOperator.EXP, "log": s.BuiltinOperator.LOG}[op]
+                "exp": s.BuiltinOperator.EXP, "log": s.BuiltinOperator.LOG, "sqrt": s.BuiltinOperator.SQRT,
+                "abs": s.BuiltinOperator.ABS, "neg": s.BuiltinOperator.NEG, "square": s.BuiltinOperator.SQUARE}[op]
         options_type, options = 0, None
         if op == "leaky_relu":
             options_type, options = s.BuiltinOptions.LeakyReluOptions, s.LeakyReluOptionsT()
@@ -292,6 +294,23 @@ class GraphBuilder:
         out = self.activation(f"{name}/out", out_shape)
         self.op(getattr(s.BuiltinOperator, op), [x, self.constant(f"{name}/axes", np.array(axes, np.int32))], [out],
                 s.BuiltinOptions.ReducerOptions, options)
+        return out
+
+    def batch_matmul(self, a: int, b: int, *, adj_x: bool = False, adj_y: bool = False,
+                     name: str = "batch_matmul") -> int:
+        """BATCH_MATMUL: ``a`` [..., M, K] (``adj_x``: [..., K, M]) times ``b`` [..., K, N]
+        (``adj_y``: [..., N, K]), batch dims broadcast (right-aligned); the output is [..., M, N]."""
+        s = self._s
+        sa, sb = self.shape(a), self.shape(b)
+        m = sa[-1] if adj_x else sa[-2]
+        n = sb[-2] if adj_y else sb[-1]
+        rank = max(len(sa), len(sb))
+        pa, pb = (1,) * (rank - len(sa)) + tuple(sa[:-2]), (1,) * (rank - len(sb)) + tuple(sb[:-2])
+        batch = tuple(max(x, y) for x, y in zip(pa, pb))
+        options = s.BatchMatMulOptionsT()
+        options.adjX, options.adjY = adj_x, adj_y
+        out = self.activation(f"{name}/out", batch + (m, n))
+        self.op(s.BuiltinOperator.BATCH_MATMUL, [a, b], [out], s.BuiltinOptions.BatchMatMulOptions, options)
         return out
 
     def fully_connected(self, x: int, weights: np.ndarray, bias: np.ndarray | None, *,

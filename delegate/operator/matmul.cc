@@ -1,0 +1,199 @@
+#include "delegate/operator/matmul.h"
+
+#include <algorithm>
+
+namespace actsparse {
+namespace {
+
+// Work per task, in multiply-adds (rows of the product) and in floats moved
+// (packing, transposing): below this a second thread costs more than it saves.
+constexpr size_t kMinMultiplyAddsPerTask = 32768;
+constexpr size_t kMinPackFloatsPerTask = 16384;
+
+size_t DimFromRight(const Shape& shape, size_t i) {  // i = 0: the last batch dim
+  return i + 2 < shape.size() ? static_cast<size_t>(shape[shape.size() - 3 - i]) : 1;
+}
+
+}  // namespace
+
+bool MatMulOutputShape(const Shape& lhs, const Shape& rhs, bool adj_x, bool adj_y, Shape* out,
+                       std::string* error) {
+  const std::string shapes = "batch matmul of " + ShapeText(lhs) + (adj_x ? " (adjoint)" : "") + " and " +
+                             ShapeText(rhs) + (adj_y ? " (adjoint)" : "");
+  if (lhs.size() < 2 || rhs.size() < 2 || lhs.size() > kMaxRank || rhs.size() > kMaxRank) {
+    *error = shapes + ": operands need rank 2 to " + std::to_string(kMaxRank);
+    return false;
+  }
+  for (const Shape* s : {&lhs, &rhs}) {
+    for (int d : *s) {
+      if (d < 1) {
+        *error = shapes + ": an empty dim";
+        return false;
+      }
+    }
+  }
+  const int l0 = lhs[lhs.size() - 2], l1 = lhs.back(), r0 = rhs[rhs.size() - 2], r1 = rhs.back();
+  const int k = adj_x ? l0 : l1, rhs_k = adj_y ? r1 : r0;
+  if (k != rhs_k) {
+    *error = shapes + ": contracts " + std::to_string(k) + " terms with " + std::to_string(rhs_k);
+    return false;
+  }
+  // Batch dims, right-aligned: each pair 1 or equal.
+  const size_t batch_rank = std::max(lhs.size(), rhs.size()) - 2;
+  out->assign(batch_rank, 1);
+  for (size_t i = 0; i < batch_rank; ++i) {
+    const size_t a = DimFromRight(lhs, i), b = DimFromRight(rhs, i);
+    if (a != b && a != 1 && b != 1) {
+      *error = shapes + ": batch dims " + std::to_string(a) + " and " + std::to_string(b) + " do not broadcast";
+      return false;
+    }
+    (*out)[batch_rank - 1 - i] = static_cast<int>(std::max(a, b));
+  }
+  out->push_back(adj_x ? l1 : l0);
+  out->push_back(adj_y ? r0 : r1);
+  return true;
+}
+
+std::unique_ptr<MatMulOperator> MatMulOperator::Create(const Shape& lhs, const Shape& rhs, bool adj_x, bool adj_y,
+                                                       const Shape& out, const float* rhs_constant,
+                                                       std::string* error) {
+  Shape expected;
+  if (!MatMulOutputShape(lhs, rhs, adj_x, adj_y, &expected, error)) return nullptr;
+  if (out != expected) {
+    *error = "batch matmul of " + ShapeText(lhs) + " and " + ShapeText(rhs) + " is " + ShapeText(expected) +
+             ", not " + ShapeText(out);
+    return nullptr;
+  }
+  auto op = std::unique_ptr<MatMulOperator>(new MatMulOperator());
+  op->adj_x_ = adj_x;
+  op->adj_y_ = adj_y;
+  op->m_ = expected[expected.size() - 2];
+  op->n_ = expected.back();
+  op->k_ = adj_x ? lhs[lhs.size() - 2] : lhs.back();
+  const size_t batch_rank = expected.size() - 2;
+  // Each output batch's operand batches: walk the output's batch index,
+  // outermost dim first, with each operand's stride (0 where it broadcasts).
+  size_t lhs_stride = 1, rhs_stride = 1;
+  std::vector<size_t> lhs_strides(batch_rank), rhs_strides(batch_rank);
+  for (size_t i = 0; i < batch_rank; ++i) {  // from the right
+    const size_t dim = batch_rank - 1 - i;
+    const size_t a = DimFromRight(lhs, i), b = DimFromRight(rhs, i);
+    lhs_strides[dim] = a == 1 ? 0 : lhs_stride;
+    rhs_strides[dim] = b == 1 ? 0 : rhs_stride;
+    lhs_stride *= a;
+    rhs_stride *= b;
+  }
+  op->lhs_batches_ = lhs_stride;
+  op->rhs_batches_ = rhs_stride;
+  const size_t batches = NumElements(Shape(expected.begin(), expected.end() - 2));
+  std::vector<size_t> index(batch_rank, 0);
+  for (size_t b = 0; b < batches; ++b) {
+    size_t l = 0, r = 0;
+    for (size_t d = 0; d < batch_rank; ++d) {
+      l += index[d] * lhs_strides[d];
+      r += index[d] * rhs_strides[d];
+    }
+    op->lhs_batch_.push_back(l);
+    op->rhs_batch_.push_back(r);
+    for (size_t d = batch_rank; d-- > 0;) {
+      if (++index[d] < static_cast<size_t>(expected[d])) break;
+      index[d] = 0;
+    }
+  }
+  // The packing: per right-operand batch, each reduction block's tiles of
+  // [16 zeros (the igemm's bias)][count][16], the last tile zero-padded.
+  const size_t tiles = (op->n_ + kernels::kIgemmTile - 1) / kernels::kIgemmTile;
+  const size_t block = op->k_ > kMatMulMaxUnblocked ? kMatMulReductionBlock : op->k_;
+  for (size_t first = 0; first < op->k_; first += block) {
+    ReductionBlock rb;
+    rb.first = first;
+    rb.count = std::min(block, op->k_ - first);
+    rb.offset = op->packed_batch_floats_;
+    op->packed_batch_floats_ += tiles * kernels::IgemmTileFloats(1, rb.count);
+    op->blocks_.push_back(rb);
+  }
+  op->packed_.assign(op->rhs_batches_ * op->packed_batch_floats_, 0.0f);
+  if (adj_x) op->lhs_transposed_.assign(op->lhs_batches_ * op->m_ * op->k_, 0.0f);
+  op->igemm_ = kernels::SelectIgemm();
+  op->transpose_ = kernels::SelectElementwiseKernels().transpose;
+  if (rhs_constant != nullptr) {
+    for (size_t b = 0; b < op->rhs_batches_; ++b) op->PackRhs(rhs_constant, b);
+    op->rhs_packed_once_ = true;
+  }
+  return op;
+}
+
+void MatMulOperator::PackRhs(const float* rhs, size_t b) {
+  const float* src = rhs + b * k_ * n_;
+  constexpr size_t kTile = kernels::kIgemmTile;
+  for (const ReductionBlock& block : blocks_) {
+    float* tile = packed_.data() + b * packed_batch_floats_ + block.offset;
+    for (size_t c0 = 0; c0 < n_; c0 += kTile, tile += kernels::IgemmTileFloats(1, block.count)) {
+      const size_t width = std::min(kTile, n_ - c0);
+      float* rows = tile + kTile;  // past the zero bias
+      if (adj_y_) {  // src is [N, K]: column c of the product is src's row c
+        for (size_t j = 0; j < width; ++j) {
+          const float* column = src + (c0 + j) * k_ + block.first;
+          for (size_t k = 0; k < block.count; ++k) rows[k * kTile + j] = column[k];
+        }
+      } else {
+        for (size_t k = 0; k < block.count; ++k) {
+          std::copy_n(src + (block.first + k) * n_ + c0, width, rows + k * kTile);
+        }
+      }
+      // The padding columns (and the bias) stay as Create zeroed them.
+    }
+  }
+}
+
+void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadPool* pool) {
+  const size_t pack_items = rhs_packed_once_ ? 0 : rhs_batches_;
+  const size_t transpose_items = adj_x_ ? lhs_batches_ : 0;
+  if (pack_items + transpose_items > 0) {
+    const size_t item_floats = k_ * std::max(m_, n_);
+    ParallelRanges(pool, pack_items + transpose_items, std::max<size_t>(1, kMinPackFloatsPerTask / item_floats),
+                   [&](size_t begin, size_t end) {
+                     for (size_t i = begin; i < end; ++i) {
+                       if (i < pack_items) {
+                         PackRhs(rhs, i);
+                       } else {  // [K, M] -> [M, K]
+                         const size_t b = i - pack_items;
+                         transpose_(k_, m_, lhs + b * k_ * m_, m_, lhs_transposed_.data() + b * m_ * k_, k_);
+                       }
+                     }
+                   });
+  }
+  const float* rows_in = adj_x_ ? lhs_transposed_.data() : lhs;
+  const size_t batches = lhs_batch_.size();
+  const size_t min_rows = std::max<size_t>(1, kMinMultiplyAddsPerTask / (k_ * n_));
+  ParallelRanges(pool, batches * m_, min_rows, [&](size_t begin, size_t end) {
+    kernels::IgemmArgs a;
+    a.channels = n_;
+    a.taps = 1;
+    a.direct_input_stride = k_;
+    a.direct_output_stride = n_;
+    const float* first_input = nullptr;
+    float* first_output = nullptr;
+    a.indirection = &first_input;
+    a.outputs = &first_output;
+    for (size_t row = begin; row < end;) {
+      const size_t b = row / m_, m0 = row % m_, count = std::min(m_ - m0, end - row);
+      a.rows = count;
+      first_output = out + (b * m_ + m0) * n_;
+      const float* batch_rows = rows_in + (lhs_batch_[b] * m_ + m0) * k_;
+      const float* batch_packed = packed_.data() + rhs_batch_[b] * packed_batch_floats_;
+      for (size_t i = 0; i < blocks_.size(); ++i) {
+        const ReductionBlock& block = blocks_[i];
+        first_input = batch_rows + block.first;
+        a.tap_channels = block.count;
+        a.packed = batch_packed + block.offset;
+        a.accumulate = i > 0;
+        a.finish = i + 1 == blocks_.size();
+        igemm_.fn(a);
+      }
+      row += count;
+    }
+  });
+}
+
+}  // namespace actsparse
