@@ -112,6 +112,10 @@ using PoolFn = void (*)(size_t taps, const float* const* inputs, size_t width, f
 // times a per-input-channel factor. `out` may alias `in`.
 using ScaleRowsFn = void (*)(size_t rows, size_t width, const float* in, const float* scale, float* out);
 
+// SOFTMAX of `rows` rows of n >= 1 floats: out = exp((x - max) * beta) / sum,
+// max and sum over the row (reduce_max, reduce_sum). `out` may alias `in`.
+using SoftmaxRowsFn = void (*)(size_t rows, size_t n, const float* in, float* out, float beta);
+
 // Long sums (sum_rows, reduce_sum) add kSumBlockRows rows (vectors) at a
 // time, then each block's sum to the total: rounding grows with the block
 // plus the blocks' count, not with every row. One pass in order let a masked
@@ -143,6 +147,7 @@ struct ElementwiseKernels {
   UnaryFn unary[kNumUnaryOps];
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
+  SoftmaxRowsFn softmax_rows;
   SumRowsFn sum_rows;
   SumRowsFn max_rows;
   PoolFn pool[2];  // by PoolOp

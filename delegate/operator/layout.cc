@@ -18,6 +18,29 @@ void Unflatten(size_t flat, const std::vector<size_t>& extents, size_t* coords) 
   }
 }
 
+// Calls body(row, offset) for rows [begin, end) of the row-major index
+// space `outer`, offset = sum of coordinate j times stride[j]: an odometer,
+// one add per row and a carry per dim that wraps, where dividing each row
+// index by every extent cost a 6-D transpose of 4-float rows (Swin's
+// windows back to NCHW) 12 ns a row.
+template <class Body>
+void ForEachRow(const std::vector<size_t>& outer, const size_t* stride, size_t begin, size_t end, Body&& body) {
+  const size_t dims = outer.size();
+  size_t coords[kMaxRank] = {};
+  Unflatten(begin, outer, coords);
+  size_t offset = 0;
+  for (size_t j = 0; j < dims; ++j) offset += coords[j] * stride[j];
+  for (size_t row = begin; row < end; ++row) {
+    body(row, offset);
+    for (size_t j = dims; j-- > 0;) {
+      offset += stride[j];
+      if (++coords[j] < outer[j]) break;
+      offset -= outer[j] * stride[j];
+      coords[j] = 0;
+    }
+  }
+}
+
 // Floats from one index of each dim to the next in a dense row-major tensor.
 std::vector<size_t> RowMajorStrides(const Shape& shape) {
   std::vector<size_t> strides(shape.size(), 1);
@@ -49,11 +72,7 @@ void StridedCopy::Run(const float* input, float* output, ThreadPool* pool) const
   const std::vector<size_t> outer(extent.begin(), extent.end() - 1);
   const size_t rows = total / inner;
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / inner), [&](size_t begin, size_t end) {
-    size_t coords[kMaxRank] = {};
-    for (size_t row = begin; row < end; ++row) {
-      Unflatten(row, outer, coords);
-      size_t at = 0;
-      for (size_t j = 0; j < outer.size(); ++j) at += coords[j] * stride[j];
+    ForEachRow(outer, stride.data(), begin, end, [&](size_t row, size_t at) {
       float* out = output + row * inner;
       const float* in = input + at;
       if (inner_stride == 1) {
@@ -63,7 +82,7 @@ void StridedCopy::Run(const float* input, float* output, ThreadPool* pool) const
       } else {
         for (size_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
       }
-    }
+    });
   });
 }
 
@@ -223,15 +242,16 @@ void SliceOperator::Run(const float* input, float* output, ThreadPool* pool) con
   const std::vector<size_t> outer(out_extent_.begin(), out_extent_.end() - 1);
   size_t rows = 1;
   for (size_t e : outer) rows *= e;
+  // The box's first float, and each outer dim's stride in the input.
+  size_t in_stride[kMaxRank], first_float = begin_[rank - 1];
+  for (size_t j = rank - 1, stride = in_extent_[rank - 1]; j-- > 0; stride *= in_extent_[j]) {
+    in_stride[j] = stride;
+    first_float += begin_[j] * stride;
+  }
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / run), [&](size_t first, size_t end) {
-    size_t coords[kMaxRank] = {};
-    for (size_t row = first; row < end; ++row) {
-      Unflatten(row, outer, coords);
-      size_t in_offset = 0;
-      for (size_t j = 0; j + 1 < rank; ++j) in_offset = in_offset * in_extent_[j] + coords[j] + begin_[j];
-      std::memcpy(output + row * run, input + in_offset * in_extent_[rank - 1] + begin_[rank - 1],
-                  run * sizeof(float));
-    }
+    ForEachRow(outer, in_stride, first, end, [&](size_t row, size_t at) {
+      std::memcpy(output + row * run, input + first_float + at, run * sizeof(float));
+    });
   });
 }
 

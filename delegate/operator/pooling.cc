@@ -154,22 +154,8 @@ std::unique_ptr<SoftmaxOperator> SoftmaxOperator::Create(size_t rows, size_t row
 }
 
 void SoftmaxOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  const kernels::BinaryFn sub = k_->Binary(kernels::BinaryOp::kSub, kernels::BinaryForm::kVectorScalar);
-  const kernels::BinaryFn mul = k_->Binary(kernels::BinaryOp::kMul, kernels::BinaryForm::kVectorScalar);
-  const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
-  const kernels::UnaryFn exp = k_->Unary(kernels::UnaryOp::kExp);
-  const kernels::UnaryParams none;
   ParallelRanges(pool, rows_, std::max<size_t>(1, kMinFloatsPerTask / row_), [&](size_t begin, size_t end) {
-    for (size_t r = begin; r < end; ++r) {
-      const float* in = input + r * row_;
-      float* out = output + r * row_;
-      const float max = k_->reduce_max(row_, in);
-      sub(row_, in, &max, out, -kInf, kInf);
-      mul(row_, out, &beta_, out, -kInf, kInf);
-      exp(row_, out, out, none);
-      const float sum = k_->reduce_sum(row_, out);
-      divide(row_, out, &sum, out, -kInf, kInf);
-    }
+    k_->softmax_rows(end - begin, row_, input + begin * row_, output + begin * row_, beta_);
   });
 }
 

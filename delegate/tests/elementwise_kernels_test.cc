@@ -277,6 +277,36 @@ TEST(ElementwiseKernelsTest, Reductions) {
   }
 }
 
+// softmax_rows is the max, sub, mul, exp, sum and div kernels in turn, bit
+// for bit, on rows shorter and longer than a vector, in place or not.
+TEST(ElementwiseKernelsTest, SoftmaxRowsIsItsStepsInTurn) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (size_t n : {1, 7, 16, 42, 45, 129}) {
+      for (float beta : {1.0f, 0.5f}) {
+        const size_t rows = 5;
+        const std::vector<float> x = Random(rows * n, static_cast<unsigned>(n), 30.0f);
+        std::vector<float> want(rows * n), got(rows * n), in_place = x;
+        for (size_t r = 0; r < rows; ++r) {
+          const float* in = x.data() + r * n;
+          float* out = want.data() + r * n;
+          const float max = k->reduce_max(n, in);
+          k->Binary(BinaryOp::kSub, BinaryForm::kVectorScalar)(n, in, &max, out, -kInf, kInf);
+          k->Binary(BinaryOp::kMul, BinaryForm::kVectorScalar)(n, out, &beta, out, -kInf, kInf);
+          k->Unary(UnaryOp::kExp)(n, out, out, UnaryParams());
+          const float sum = k->reduce_sum(n, out);
+          k->Binary(BinaryOp::kDiv, BinaryForm::kVectorScalar)(n, out, &sum, out, -kInf, kInf);
+        }
+        k->softmax_rows(rows, n, x.data(), got.data(), beta);
+        k->softmax_rows(rows, n, in_place.data(), in_place.data(), beta);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << n << " " << beta;
+        ASSERT_EQ(std::memcmp(in_place.data(), want.data(), got.size() * sizeof(float)), 0) << n;
+      }
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   // Either operand broadcast over the rows (stride 0) or both full; widths
   // around the vector widths; few rows and rows past the kernel's repeated
