@@ -464,6 +464,19 @@ for _shape, _beta in (((2, 1000), 1.0), ((1, 3, 4, 10), 0.5)):
     CASES.append(Case(f"softmax-{len(_shape)}d-beta{_beta}", _build, inputs={0: _wide}))
 
 
+# An embedding's L2 norm: rows of 7 and 129 floats, batch 2; one row of
+# zeros and one of tiny values (their norm is below the 1e-6 floor).
+for _shape in ((2, 3, 7), (2, 129)):
+    def _build(g, rng, shape=_shape):
+        return [g.l2_normalization(g.input("x", shape))]
+    def _values(shape, rng):
+        x = rng.standard_normal(shape).astype(np.float32).reshape(-1, shape[-1])
+        x[0] = 0.0
+        x[1] *= 1e-8
+        return x.reshape(shape)
+    CASES.append(Case(f"l2_normalization-{'x'.join(map(str, _shape))}", _build, inputs={0: _values}))
+
+
 # -- batch matmul ------------------------------------------------------------------------
 
 # (a, b, adj_x, adj_y, b constant): attention's two products (keys adjoint, as

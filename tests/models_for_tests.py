@@ -239,6 +239,36 @@ class StyleTransferNet(nn.Module):
         return torch.tanh(self.up(y + self.res(y)))
 
 
+class MobileViTLikeNet(nn.Module):
+    """MobileViT style: a conv stem, then the feature map unfolded into 2x2
+    patches of tokens, a transformer layer (LayerNorm, two-head attention:
+    BATCH_MATMUL with the keys adjoint, softmax, BATCH_MATMUL by the
+    values; an MLP with SiLU), folded back and fused with the input by a
+    conv; an L2-normalised embedding (SQUARE-free: x * x, SUM, SQRT)."""
+
+    def __init__(self, dim: int = 24) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.SiLU(),
+                                  nn.Conv2d(16, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.SiLU())
+        self.local = nn.Conv2d(16, dim, 1)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, 2, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
+        self.fuse = nn.Sequential(nn.Conv2d(16 + dim, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.SiLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        y = self.local(x)
+        n, d, h, w = y.shape
+        t = y.reshape(n, d, h // 2, 2, w // 2, 2).permute(0, 3, 5, 2, 4, 1).reshape(n * 4, h * w // 4, d)
+        z = self.norm1(t)
+        t = t + self.attn(z, z, z, need_weights=False)[0]
+        t = t + self.mlp(self.norm2(t))
+        y = t.reshape(n, 2, 2, h // 2, w // 2, d).permute(0, 5, 3, 1, 4, 2).reshape(n, d, h, w)
+        e = self.fuse(torch.cat([x, y], 1)).mean((2, 3))
+        return e / (e * e).sum(1, keepdim=True).sqrt()
+
+
 class ExcludingPadAvgPoolNet(nn.Module):
     """An average pool that leaves padding out of its counts: litert-torch writes it as two
     STABLEHLO_REDUCE_WINDOW ops, each with a body subgraph of its own (a scalar ADD)."""

@@ -3,7 +3,8 @@
 The zoo's networks at 64x64 (ResNet-18 with its 1x1 convs left dense,
 MobileNetV2, MobileNetV3-Large and the detector with every conv masked,
 s=0.3), the test networks of other structure (ResNeXt, squeeze-excitation,
-a U-Net at batch 2, YOLOv4's Mish, style transfer) and every generated test graph are converted on the
+a U-Net at batch 2, YOLOv4's Mish, style transfer, a MobileViT-like attention block) and every generated
+test graph are converted on the
 host and run, in one process, by Debian's arm64 CPython under qemu-aarch64
 with the aarch64 wheels of ai-edge-litert 2.3.0 (`.aarch64-runtime/`, made
 by scripts/setup.sh) and the cross-built delegate (`scripts/build_delegate.sh
@@ -50,6 +51,7 @@ NETWORKS = {
     "unet_batch2": ("UNetLike", (2, 3, 32, 48), False),
     "mish_csp": ("MishCspNet", (1, 3, 64, 64), False),
     "style_transfer": ("StyleTransferNet", (1, 3, 48, 64), False),
+    "mobilevit": ("MobileViTLikeNet", (2, 3, 48, 64), False),
 }
 GRAPHS = {f"graph_{i:02d}_{case.name}": case for i, case in enumerate(CASES)}
 

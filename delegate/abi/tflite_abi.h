@@ -92,6 +92,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinConv2d = 3,
   kTfLiteBuiltinDepthwiseConv2d = 4,
   kTfLiteBuiltinFullyConnected = 9,
+  kTfLiteBuiltinL2Normalization = 11,
   kTfLiteBuiltinLogistic = 14,
   kTfLiteBuiltinMaxPool2d = 17,
   kTfLiteBuiltinMul = 18,

@@ -26,6 +26,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kSoftmax: return "SOFTMAX";
     case OpType::kSelect: return "SELECT";
     case OpType::kBatchMatMul: return "BATCH_MATMUL";
+    case OpType::kL2Normalization: return "L2_NORMALIZATION";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }

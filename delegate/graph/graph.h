@@ -53,6 +53,7 @@ enum class OpType {
   kResizeBilinear,
   kSoftmax,
   kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
+  kL2Normalization,  // over the innermost dim
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
   // innermost index or a scalar (a batch norm the converter could not fold:

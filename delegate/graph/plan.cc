@@ -503,6 +503,12 @@ class StepBuilder {
         if (op == nullptr) return nullptr;
         return std::make_unique<MatMulStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
       }
+      case OpType::kL2Normalization: {
+        if (in != out || in.empty()) return Fail("L2 normalization changes the shape");
+        const size_t row = static_cast<size_t>(in.back());
+        return MakeUnaryStep(
+            std::make_unique<L2NormalizationOperator>(NumElements(in) / row, row, node.act_min, node.act_max), node);
+      }
       case OpType::kSoftmax: {
         if (in != out || in.empty()) return Fail("softmax changes the shape");
         const size_t row = static_cast<size_t>(in.back());

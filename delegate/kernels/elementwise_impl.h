@@ -11,6 +11,7 @@
 #define ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_IMPL_H_
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -376,6 +377,42 @@ void SoftmaxRows(size_t rows, size_t n, const float* in, float* out, float beta)
   }
 }
 
+// ElementwiseKernels::l2_normalize_rows: per row, the sum of squares (in
+// ReduceSum's blocks), its square root, at least epsilon, and each float
+// divided by it (the builtin kernel's expression; its sum runs in order).
+template <class V>
+void L2NormalizeRows(size_t rows, size_t n, const float* in, float* out, float epsilon) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  const size_t full = n / W * W;
+  for (size_t r = 0; r < rows; ++r, in += n, out += n) {
+    F total = V::Splat(0.0f);
+    size_t i = 0;
+    while (i < full) {
+      F x = V::Load(in + i);
+      F acc = x * x;
+      i += W;
+      for (size_t v = 1; v < kSumBlockRows && i < full; ++v, i += W) {
+        x = V::Load(in + i);
+        acc = acc + x * x;
+      }
+      total = total + acc;
+    }
+    float squares = 0.0f;
+    for (size_t lane = 0; lane < W; ++lane) squares += V::Lane(total, lane);
+    for (; i < n; ++i) squares += in[i] * in[i];
+    const float norm = std::sqrt(squares);
+    const F divisor = V::Splat(norm > epsilon ? norm : epsilon);
+    for (i = 0; i < full; i += W) V::Store(out + i, V::Load(in + i) / divisor);
+    if (full < n) {
+      float tail[W] = {};
+      for (size_t j = full; j < n; ++j) tail[j - full] = in[j];
+      V::Store(tail, V::Load(tail) / divisor);
+      for (size_t j = full; j < n; ++j) out[j] = tail[j - full];
+    }
+  }
+}
+
 // ElementwiseKernels::sum_rows: kBlock vectors of sums at a time walk
 // every row, so a row costs its loads alone (a pass of vector adds into a
 // sums row in memory, a call per row, ran MobileNetV3's global pools at 3
@@ -671,6 +708,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.reduce_max = &ReduceMax<V>;
   k.reduce_sum = &ReduceSum<V>;
   k.softmax_rows = &SoftmaxRows<V>;
+  k.l2_normalize_rows = &L2NormalizeRows<V>;
   k.sum_rows = &SumRows<V>;
   k.max_rows = &MaxRows<V>;
   k.select = &Select<V>;

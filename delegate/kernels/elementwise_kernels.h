@@ -116,6 +116,10 @@ using ScaleRowsFn = void (*)(size_t rows, size_t width, const float* in, const f
 // max and sum over the row (reduce_max, reduce_sum). `out` may alias `in`.
 using SoftmaxRowsFn = void (*)(size_t rows, size_t n, const float* in, float* out, float beta);
 
+// L2_NORMALIZATION of `rows` rows of n >= 1 floats: out = x / max(sqrt(sum
+// of x * x), epsilon), the sum in reduce_sum's blocks. `out` may alias `in`.
+using L2NormalizeRowsFn = void (*)(size_t rows, size_t n, const float* in, float* out, float epsilon);
+
 // Long sums (sum_rows, reduce_sum) add kSumBlockRows rows (vectors) at a
 // time, then each block's sum to the total: rounding grows with the block
 // plus the blocks' count, not with every row. One pass in order let a masked
@@ -148,6 +152,7 @@ struct ElementwiseKernels {
   ReduceFn reduce_max;
   ReduceFn reduce_sum;
   SoftmaxRowsFn softmax_rows;
+  L2NormalizeRowsFn l2_normalize_rows;
   SumRowsFn sum_rows;
   SumRowsFn max_rows;
   PoolFn pool[2];  // by PoolOp

@@ -307,6 +307,32 @@ TEST(ElementwiseKernelsTest, SoftmaxRowsIsItsStepsInTurn) {
   }
 }
 
+// l2_normalize_rows against the builtin kernel's formula in double: x /
+// max(sqrt(sum x^2), epsilon); a row of zeros and a tiny row take epsilon.
+TEST(ElementwiseKernelsTest, L2NormalizeRowsDividesByTheNormOrEpsilon) {
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (size_t n : {1, 7, 16, 45, 129, 1100}) {
+      const size_t rows = 4;
+      std::vector<float> x = Random(rows * n, static_cast<unsigned>(n));
+      std::fill(x.begin() + n, x.begin() + 2 * n, 0.0f);      // row 1: zeros
+      for (size_t i = 2 * n; i < 3 * n; ++i) x[i] *= 1e-9f;  // row 2: norm below epsilon
+      std::vector<float> y(rows * n);
+      k->l2_normalize_rows(rows, n, x.data(), y.data(), 1e-6f);
+      for (size_t r = 0; r < rows; ++r) {
+        double squares = 0;
+        for (size_t i = 0; i < n; ++i) squares += static_cast<double>(x[r * n + i]) * x[r * n + i];
+        const double divisor = std::max(std::sqrt(squares), 1e-6);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_TRUE(Near(y[r * n + i], x[r * n + i] / divisor, 4, 1e-30)) << n << " row " << r << " " << i;
+        }
+      }
+      k->l2_normalize_rows(rows, n, x.data(), x.data(), 1e-6f);  // in place
+      ASSERT_EQ(std::memcmp(x.data(), y.data(), y.size() * sizeof(float)), 0);
+    }
+  }
+}
+
 TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   // Either operand broadcast over the rows (stride 0) or both full; widths
   // around the vector widths; few rows and rows past the kernel's repeated

@@ -114,6 +114,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinNotEqual: return "NOT_EQUAL";
     case kTfLiteBuiltinSelect: return "SELECT";
     case kTfLiteBuiltinSelectV2: return "SELECT_V2";
+    case kTfLiteBuiltinL2Normalization: return "L2_NORMALIZATION";
     case kTfLiteBuiltinBatchMatmul: return "BATCH_MATMUL";
     case kTfLiteBuiltinAbs: return "ABS";
     case kTfLiteBuiltinSquare: return "SQUARE";

@@ -156,6 +156,8 @@ class Importer {
         return Softmax();
       case kTfLiteBuiltinBatchMatmul:
         return BatchMatMul();
+      case kTfLiteBuiltinL2Normalization:
+        return L2Normalization();
       default:
         return Fail("op not supported by the delegate");
     }
@@ -729,6 +731,19 @@ class Importer {
     return true;
   }
 
+  // L2_NORMALIZATION over the innermost dim, with its fused activation.
+  bool L2Normalization() {
+    if (node_.inputs->size != 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (Dims(T(context_, Input(0))) != Dims(T(context_, out_.output))) return Fail("input and output shapes differ");
+    if (node_.builtin_data != nullptr &&
+        !FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation)) {
+      return false;
+    }
+    out_.type = graph::OpType::kL2Normalization;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
   // BATCH_MATMUL of two float32 tensors (activations or constants), either
   // operand adjoint, batch dims broadcast; the shape rule is the operator's.
   bool BatchMatMul() {
@@ -803,6 +818,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinResizeBilinear:
     case kTfLiteBuiltinSoftmax:
     case kTfLiteBuiltinBatchMatmul:
+    case kTfLiteBuiltinL2Normalization:
     case kTfLiteBuiltinSqrt:
     case kTfLiteBuiltinAbs:
     case kTfLiteBuiltinNeg:

@@ -296,6 +296,13 @@ class GraphBuilder:
                 s.BuiltinOptions.ReducerOptions, options)
         return out
 
+    def l2_normalization(self, x: int, name: str = "l2_normalization") -> int:
+        """L2_NORMALIZATION over the innermost dim: x / max(sqrt(sum of x^2), 1e-6)."""
+        s = self._s
+        out = self.activation(f"{name}/out", self.shape(x))
+        self.op(s.BuiltinOperator.L2_NORMALIZATION, [x], [out], s.BuiltinOptions.L2NormOptions, s.L2NormOptionsT())
+        return out
+
     def batch_matmul(self, a: int, b: int, *, adj_x: bool = False, adj_y: bool = False,
                      name: str = "batch_matmul") -> int:
         """BATCH_MATMUL: ``a`` [..., M, K] (``adj_x``: [..., K, M]) times ``b`` [..., K, N]
