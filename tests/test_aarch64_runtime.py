@@ -3,9 +3,9 @@
 The zoo's networks at 64x64 (ResNet-18 with its 1x1 convs left dense,
 MobileNetV2, MobileNetV3-Large and the detector with every conv masked,
 s=0.3), the test networks of other structure (ResNeXt, squeeze-excitation,
-a U-Net at batch 2, YOLOv4's Mish, style transfer, a MobileViT-like attention block) and every generated
-test graph are converted on the
-host and run, in one process, by Debian's arm64 CPython under qemu-aarch64
+a U-Net at batch 2, YOLOv4's Mish, style transfer, a MobileViT-like
+attention block) and every generated test graph are converted on the host
+and run, in one process, by Debian's arm64 CPython under qemu-aarch64
 with the aarch64 wheels of ai-edge-litert 2.3.0 (`.aarch64-runtime/`, made
 by scripts/setup.sh) and the cross-built delegate (`scripts/build_delegate.sh
 --aarch64`), found by `actsparse.Interpreter` as a user's would be. Each runs
