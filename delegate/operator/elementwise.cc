@@ -73,6 +73,8 @@ std::unique_ptr<BinaryOperator> BinaryOperator::Create(kernels::BinaryOp op, con
       r.outer_total_ *= dims[j].extent;
     }
   }
+  r.a_whole_ = form != kernels::BinaryForm::kScalarVector;
+  r.b_whole_ = form != kernels::BinaryForm::kVectorScalar;
   r.run_ = kernels::SelectElementwiseKernels().Binary(op, form);
   if (form == kernels::BinaryForm::kVectorVector && !r.outer_.empty()) {
     r.rows_run_ = kernels::SelectElementwiseKernels().BinaryRows(op);
@@ -81,6 +83,15 @@ std::unique_ptr<BinaryOperator> BinaryOperator::Create(kernels::BinaryOp op, con
 }
 
 void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool* pool) const {
+  if (outer_.empty()) {
+    // One run (operands of the output's shape, or one a single value): split
+    // it, or it runs on one thread however long it is (an FRN's x * x over
+    // 64512 floats did).
+    ParallelRanges(pool, inner_, kMinFloatsPerTask, [&](size_t begin, size_t end) {
+      run_(end - begin, a + (a_whole_ ? begin : 0), b + (b_whole_ ? begin : 0), out + begin, lo_, hi_);
+    });
+    return;
+  }
   const size_t runs_per_task = std::max<size_t>(1, kMinFloatsPerTask / inner_);
   ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
     // Offsets of run `begin`, then advanced like an odometer.

@@ -31,6 +31,7 @@ class BinaryOperator {
   kernels::BinaryRowsFn rows_run_ = nullptr;
   float lo_ = 0, hi_ = 0;
   size_t inner_ = 1;  // floats per micro-kernel call
+  bool a_whole_ = true, b_whole_ = true;  // the operand's run is inner_ floats (else one, broadcast)
   // The outer loops, outermost first, after collapsing: extents and the
   // operands' strides in floats (0 where an operand is broadcast).
   std::vector<size_t> outer_, a_stride_, b_stride_;

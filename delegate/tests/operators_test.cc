@@ -193,6 +193,8 @@ TEST_P(OperatorsTest, BinaryBroadcastsLikeNumPy) {
       {{2, 5, 7, 7}, {2, 1, 1, 7}, {2, 5, 7, 7}},   {{1, 5, 7, 3}, {}, {1, 5, 7, 3}},
       {{1, 5, 1, 3}, {1, 1, 7, 1}, {1, 5, 7, 3}},   {{3, 1, 129}, {1, 4, 1}, {3, 4, 129}},
       {{1}, {2, 3, 200, 70}, {2, 3, 200, 70}},      {{2, 1, 3, 1, 5, 1}, {1, 4, 1, 6, 1, 7}, {2, 4, 3, 6, 5, 7}},
+      // One long run, split over the threads: both whole, or one a single value.
+      {{2, 3, 200, 70}, {2, 3, 200, 70}, {2, 3, 200, 70}}, {{2, 3, 200, 70}, {}, {2, 3, 200, 70}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(ShapeText(c.a) + " op " + ShapeText(c.b));
