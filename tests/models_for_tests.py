@@ -244,7 +244,8 @@ class MobileViTLikeNet(nn.Module):
     patches of tokens, a transformer layer (LayerNorm, two-head attention:
     BATCH_MATMUL with the keys adjoint, softmax, BATCH_MATMUL by the
     values; an MLP with SiLU), folded back and fused with the input by a
-    conv; an L2-normalised embedding (SQUARE-free: x * x, SUM, SQRT)."""
+    conv; an L2-normalised embedding (e / sqrt(sum of e^2), which
+    litert-torch writes as one L2_NORMALIZATION)."""
 
     def __init__(self, dim: int = 24) -> None:
         super().__init__()

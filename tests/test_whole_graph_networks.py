@@ -71,7 +71,7 @@ def test_network_runs_whole_in_the_delegate(converted, name):
 
 
 
-def test_a_model_of_several_subgraphs_is_delegated_in_its_main_graph_only(tmp_path):
+def test_a_model_of_several_subgraphs_is_delegated_in_its_main_graph_only_and_runs_whole(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     torch.manual_seed(0)
@@ -84,16 +84,20 @@ def test_a_model_of_several_subgraphs_is_delegated_in_its_main_graph_only(tmp_pa
     assert "STABLEHLO_REDUCE_WINDOW" in main_ops, main_ops
     x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
     _, builtin = run_interpreter(path, x, xnnpack=False)
-    report = actsparse.Interpreter(path).delegate_report
-    # The runtime applies the delegate to the two reduction bodies after the main
-    # graph; they stay with the runtime and the report stays the main graph's.
-    assert report.total_nodes == len(main_ops), report.log
-    assert "subgraph 1 left to the runtime" in report.log and "subgraph 2 left to the runtime" in report.log
-    refused = [r for r in report.refusals if "(STABLEHLO_REDUCE_WINDOW)" in r]
-    assert len(refused) == main_ops.count("STABLEHLO_REDUCE_WINDOW") == len(report.refusals), report.refusals
-    assert report.claimed_nodes == report.total_nodes - len(refused)
-    _, got = run_interpreter(path, x, delegates=[actsparse.load_delegate()])
-    assert relative_error(got, builtin) <= OUTPUT_TOLERANCE
+    _, xnnpack = run_interpreter(path, x)
+    for threads in (1, 2):
+        report = actsparse.Interpreter(path, num_threads=threads).delegate_report
+        # The runtime applies the delegate to the two reduction bodies after the
+        # main graph; they stay with the runtime and the report stays the main
+        # graph's. The reductions themselves (window sums, their ADD bodies read
+        # through AcquireSubgraphContext) run in the one partition.
+        assert report.total_nodes == len(main_ops), report.log
+        assert "subgraph 1 left to the runtime" in report.log and "subgraph 2 left to the runtime" in report.log
+        assert report.partitions == 1 and report.claimed_nodes == report.total_nodes, report.refusals
+        _, got = run_interpreter(path, x, num_threads=threads,
+                                 delegates=[actsparse.load_delegate(num_threads=threads)])
+        assert relative_error(got, builtin) <= OUTPUT_TOLERANCE
+        assert relative_error(got, xnnpack) <= OUTPUT_TOLERANCE
 
 
 def test_mish_and_elu_as_litert_torch_writes_them_fuse(converted):

@@ -142,6 +142,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinBatchMatmul = 126,
   kTfLiteBuiltinBroadcastTo = 130,
   kTfLiteBuiltinGelu = 150,
+  kTfLiteBuiltinStablehloReduceWindow = 198,
 };
 
 typedef struct TfLiteIntArray {
@@ -397,6 +398,19 @@ typedef struct TfLiteGeluParams {
   bool approximate;
 } TfLiteGeluParams;
 
+// STABLEHLO_REDUCE_WINDOW: per dim of the operand (up to 8), the window,
+// its strides and dilations, the operand's dilations and (low, high)
+// padding; the reduction is the body subgraph's one op.
+#define ACTSPARSE_REDUCE_WINDOW_MAX_DIMS 8
+typedef struct TfLiteStablehloReduceWindowParams {
+  int64_t window_dimensions[ACTSPARSE_REDUCE_WINDOW_MAX_DIMS];
+  int64_t window_strides[ACTSPARSE_REDUCE_WINDOW_MAX_DIMS];
+  int64_t base_dilations[ACTSPARSE_REDUCE_WINDOW_MAX_DIMS];
+  int64_t window_dilations[ACTSPARSE_REDUCE_WINDOW_MAX_DIMS];
+  int64_t padding[2 * ACTSPARSE_REDUCE_WINDOW_MAX_DIMS];  // low, high for each dim
+  int body_subgraph_index;
+} TfLiteStablehloReduceWindowParams;
+
 typedef struct TfLiteBatchMatMulParams {
   bool adj_x;  // the left operand is given as [..., K, M]
   bool adj_y;  // the right operand is given as [..., N, K]
@@ -464,6 +478,10 @@ static_assert(offsetof(TfLiteFullyConnectedParamsPrefix, keep_num_dims) == 8,
 static_assert(sizeof(TfLiteSoftmaxParams) == 4 && sizeof(TfLiteLeakyReluParams) == 4, "one float");
 static_assert(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 static_assert(sizeof(TfLiteGeluParams) == 1, "TfLiteGeluParams");
+static_assert(offsetof(TfLiteStablehloReduceWindowParams, padding) == 256 &&
+                  offsetof(TfLiteStablehloReduceWindowParams, body_subgraph_index) == 384 &&
+                  sizeof(TfLiteStablehloReduceWindowParams) == 392,
+              "TfLiteStablehloReduceWindowParams");
 static_assert(sizeof(TfLiteBatchMatMulParams) == 3 && offsetof(TfLiteBatchMatMulParams, adj_y) == 1,
               "TfLiteBatchMatMulParams");
 static_assert(sizeof(TfLiteStridedSliceParams) == 24, "TfLiteStridedSliceParams");

@@ -13,6 +13,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kUnary: return "UNARY";
     case OpType::kMaxPool2D: return "MAX_POOL_2D";
     case OpType::kAveragePool2D: return "AVERAGE_POOL_2D";
+    case OpType::kSumPool2D: return "SUM_POOL_2D";
     case OpType::kMean: return "MEAN";
     case OpType::kPad: return "PAD";
     case OpType::kReshape: return "RESHAPE";

@@ -41,6 +41,7 @@ enum class OpType {
   kSelect,           // inputs: condition (1.0 / 0.0), then, else; all of the output's shape
   kMaxPool2D,
   kAveragePool2D,
+  kSumPool2D,        // a window's sum (a StableHLO reduce-window ADD); padding as in the pools
   kMean,             // also SUM and REDUCE_MAX (`reduction`)
   kPad,
   kReshape,          // also SQUEEZE / EXPAND_DIMS: same floats, another shape
@@ -113,7 +114,7 @@ struct Node {
   kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
   float alpha = 0.0f;  // LEAKY_RELU
 
-  // kMaxPool2D / kAveragePool2D (padding as in conv).
+  // kMaxPool2D / kAveragePool2D / kSumPool2D (padding as in conv).
   struct Pool {
     int filter_height = 1, filter_width = 1, stride_height = 1, stride_width = 1;
     int padding_top = 0, padding_left = 0;

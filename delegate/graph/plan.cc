@@ -416,6 +416,7 @@ class StepBuilder {
       }
       case OpType::kMaxPool2D:
       case OpType::kAveragePool2D:
+      case OpType::kSumPool2D:
         return Pool(node, in, out);
       case OpType::kMean:
         return Mean(node, in, out);
@@ -642,7 +643,9 @@ class StepBuilder {
       return Fail("pool input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
     }
     Pool2DParams p;
-    p.max = node.type == OpType::kMaxPool2D;
+    p.op = node.type == OpType::kMaxPool2D       ? kernels::PoolOp::kMax
+           : node.type == OpType::kAveragePool2D ? kernels::PoolOp::kAverage
+                                                 : kernels::PoolOp::kSum;
     p.batch = in[0];
     p.input_height = in[1];
     p.input_width = in[2];

@@ -501,7 +501,7 @@ void PoolPixel(size_t taps, const float* const* inputs, size_t width, float* out
   constexpr size_t kBlock = 4;
   const F vlo = V::Splat(lo), vhi = V::Splat(hi), count = V::Splat(static_cast<float>(taps));
   auto combine = [](F acc, F x) { return Op == PoolOp::kMax ? Max<V>(acc, x) : acc + x; };
-  auto finish = [&](F acc) { return Clamp<V>(Op == PoolOp::kMax ? acc : acc / count, vlo, vhi); };
+  auto finish = [&](F acc) { return Clamp<V>(Op == PoolOp::kAverage ? acc / count : acc, vlo, vhi); };
   size_t c = 0;
   for (; c + kBlock * W <= width; c += kBlock * W) {
     F acc[kBlock];
@@ -715,6 +715,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.scale_rows = &ScaleRows<V>;
   k.pool[static_cast<int>(PoolOp::kMax)] = &PoolPixel<V, PoolOp::kMax>;
   k.pool[static_cast<int>(PoolOp::kAverage)] = &PoolPixel<V, PoolOp::kAverage>;
+  k.pool[static_cast<int>(PoolOp::kSum)] = &PoolPixel<V, PoolOp::kSum>;
   k.transpose = &Transpose<V>;
   k.fill_rows = &FillRows<V>;
   return k;

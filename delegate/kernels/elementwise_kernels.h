@@ -100,11 +100,13 @@ using TransposeFn = void (*)(size_t rows, size_t cols, const float* in, size_t i
 using BinaryRowsFn = void (*)(size_t rows, size_t width, const float* a, size_t a_stride, const float* b,
                               size_t b_stride, float* out, float lo, float hi);
 
-// One output pixel of a pool: out[c] = clamp(the max (kMax) or the average
-// (kAverage) of inputs[0][c] .. inputs[taps - 1][c], lo, hi) for c < width,
-// taps >= 1. Sums added in the inputs' order, then divided by taps: the
-// builtin kernels' order when the inputs go window row by row.
-enum class PoolOp : int { kMax = 0, kAverage };
+// One output pixel of a pool: out[c] = clamp(the max (kMax), the average
+// (kAverage) or the sum (kSum: a StableHLO reduce-window ADD) of
+// inputs[0][c] .. inputs[taps - 1][c], lo, hi) for c < width, taps >= 1.
+// Sums added in the inputs' order (then divided by taps): the builtin
+// kernels' order when the inputs go window row by row.
+enum class PoolOp : int { kMax = 0, kAverage, kSum };
+constexpr int kNumPoolOps = 3;
 using PoolFn = void (*)(size_t taps, const float* const* inputs, size_t width, float* out, float lo, float hi);
 
 // out[r * width + c] = in[r * width + c] * scale[r] for r < rows, c < width:
@@ -155,7 +157,7 @@ struct ElementwiseKernels {
   L2NormalizeRowsFn l2_normalize_rows;
   SumRowsFn sum_rows;
   SumRowsFn max_rows;
-  PoolFn pool[2];  // by PoolOp
+  PoolFn pool[kNumPoolOps];  // by PoolOp
   ScaleRowsFn scale_rows;
   TransposeFn transpose;
   FillRowsFn fill_rows;

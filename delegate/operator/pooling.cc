@@ -12,6 +12,24 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 }  // namespace
 
+bool PoolWindowsSeeInput(const Pool2DParams& p, std::string* error) {
+  for (int o : {0, p.output_height - 1}) {
+    const int y0 = o * p.stride_height - p.padding_top;
+    if (y0 + p.filter_height <= 0 || y0 >= p.input_height) {
+      *error = "pool: an output row has a window entirely in the padding";
+      return false;
+    }
+  }
+  for (int o : {0, p.output_width - 1}) {
+    const int x0 = o * p.stride_width - p.padding_left;
+    if (x0 + p.filter_width <= 0 || x0 >= p.input_width) {
+      *error = "pool: an output column has a window entirely in the padding";
+      return false;
+    }
+  }
+  return true;
+}
+
 std::unique_ptr<Pool2DOperator> Pool2DOperator::Create(const Pool2DParams& p, std::string* error) {
   if (p.batch < 1 || p.input_height < 1 || p.input_width < 1 || p.channels < 1 || p.output_height < 1 ||
       p.output_width < 1 || p.filter_height < 1 || p.filter_width < 1 || p.stride_height < 1 ||
@@ -19,21 +37,7 @@ std::unique_ptr<Pool2DOperator> Pool2DOperator::Create(const Pool2DParams& p, st
     *error = "pool: non-positive size, filter or stride, or negative padding";
     return nullptr;
   }
-  // Every output position must see at least one input position.
-  for (int o : {0, p.output_height - 1}) {
-    const int y0 = o * p.stride_height - p.padding_top;
-    if (y0 + p.filter_height <= 0 || y0 >= p.input_height) {
-      *error = "pool: an output row has a window entirely in the padding";
-      return nullptr;
-    }
-  }
-  for (int o : {0, p.output_width - 1}) {
-    const int x0 = o * p.stride_width - p.padding_left;
-    if (x0 + p.filter_width <= 0 || x0 >= p.input_width) {
-      *error = "pool: an output column has a window entirely in the padding";
-      return nullptr;
-    }
-  }
+  if (!PoolWindowsSeeInput(p, error)) return nullptr;
   std::unique_ptr<Pool2DOperator> op(new Pool2DOperator());
   op->params_ = p;
   op->k_ = &kernels::SelectElementwiseKernels();
@@ -45,7 +49,7 @@ void Pool2DOperator::Run(const float* input, float* output, ThreadPool* pool) co
   const size_t c = p.channels;
   const size_t rows = static_cast<size_t>(p.batch) * p.output_height;
   const size_t row_floats = static_cast<size_t>(p.output_width) * c;
-  const kernels::PoolFn pool_pixel = k_->pool[static_cast<int>(p.max ? kernels::PoolOp::kMax : kernels::PoolOp::kAverage)];
+  const kernels::PoolFn pool_pixel = k_->pool[static_cast<int>(p.op)];
   ParallelRanges(pool, rows, std::max<size_t>(1, kMinFloatsPerTask / row_floats), [&](size_t begin, size_t end) {
     std::vector<const float*> window(static_cast<size_t>(p.filter_height) * p.filter_width);
     for (size_t row = begin; row < end; ++row) {

@@ -1,6 +1,7 @@
 // Pooling and reductions over NHWC float32: MAX_POOL_2D / AVERAGE_POOL_2D
 // (the builtin kernels' rules: padded positions are skipped, an average
-// divides by the number of valid positions), MEAN over a contiguous range of
+// divides by the number of valid positions) and a window sum (a StableHLO
+// reduce-window ADD), MEAN over a contiguous range of
 // axes, and SOFTMAX over the innermost axis. Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_POOLING_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_POOLING_H_
@@ -17,13 +18,18 @@
 namespace actsparse {
 
 struct Pool2DParams {
-  bool max = true;  // false: average
+  kernels::PoolOp op = kernels::PoolOp::kMax;
   int batch = 1, input_height = 0, input_width = 0, channels = 0;
   int output_height = 0, output_width = 0;
   int filter_height = 1, filter_width = 1, stride_height = 1, stride_width = 1;
   int padding_top = 0, padding_left = 0;  // bottom/right follow from the output size
   float output_min = -3.402823466e+38f, output_max = 3.402823466e+38f;
 };
+
+// Whether every output position's window holds at least one input
+// position (a window entirely in the padding has nothing to reduce);
+// otherwise false, with `error` naming the row or column.
+bool PoolWindowsSeeInput(const Pool2DParams& params, std::string* error);
 
 class Pool2DOperator {
  public:

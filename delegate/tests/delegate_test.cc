@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -190,6 +191,73 @@ TEST(DelegateTest, OnlyTheMainSubgraphIsDelegated) {
   EXPECT_EQ(main_graph.graph.unreleased_subgraphs(), 1);
   EXPECT_EQ(body1.graph.unreleased_subgraphs(), 1);
   EXPECT_EQ(body2.graph.unreleased_subgraphs(), 1);
+}
+
+// STABLEHLO_REDUCE_WINDOW over H and W (3x3, stride 2, padding 1), its body
+// a subgraph of one scalar op read through AcquireSubgraphContext: ADD from
+// 0 is a window sum, MAXIMUM from -inf a max pool; anything else is refused
+// with what it is. Every body acquired is released.
+TEST(DelegateTest, ReduceWindowReadsItsBodySubgraph) {
+  struct Case {
+    int32_t body_op;
+    float init;
+    int64_t dilation;  // of the window over H
+    const char* refusal;  // null: imported
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<Case> cases = {
+      {kTfLiteBuiltinAdd, 0.0f, 1, nullptr},
+      {kTfLiteBuiltinMaximum, -inf, 1, nullptr},
+      {kTfLiteBuiltinMul, 0.0f, 1, "a body of MUL from 0"},
+      {kTfLiteBuiltinAdd, 1.0f, 1, "a body of ADD from 1"},
+      {kTfLiteBuiltinAdd, 0.0f, 2, "dilations are not run"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(BuiltinName(c.body_op) + " from " + std::to_string(c.init));
+    FakeGraph main_graph, body;
+    const int in = main_graph.AddTensor(kTfLiteFloat32, {1, 6, 5, 3});
+    const int init = main_graph.AddTensor(kTfLiteFloat32, {}, kTfLiteMmapRo);
+    main_graph.SetConstant(init, std::vector<float>{c.init});
+    const int out = main_graph.AddTensor(kTfLiteFloat32, {1, 3, 3, 3});
+    TfLiteStablehloReduceWindowParams params{};
+    const int64_t window[4] = {1, 3, 3, 1}, strides[4] = {1, 2, 2, 1};
+    for (int d = 0; d < 4; ++d) {
+      params.window_dimensions[d] = window[d];
+      params.window_strides[d] = strides[d];
+      params.base_dilations[d] = params.window_dilations[d] = 1;
+    }
+    params.window_dilations[1] = c.dilation;
+    params.padding[2] = params.padding[3] = params.padding[4] = params.padding[5] = 1;
+    params.body_subgraph_index = 1;
+    main_graph.AddNode(kTfLiteBuiltinStablehloReduceWindow, {in, init}, {out}, &params);
+    const int a = body.AddTensor(kTfLiteFloat32, {}), b = body.AddTensor(kTfLiteFloat32, {});
+    const int sum = body.AddTensor(kTfLiteFloat32, {});
+    TfLiteActivationParamsPrefix none{kTfLiteActNone};
+    body.AddNode(c.body_op, {a, b}, {sum}, &none);
+    const std::vector<FakeGraph*> model = {&main_graph, &body};
+    for (FakeGraph* g : model) g->SetModelSubgraphs(model);
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(main_graph.context()->GetNodeAndRegistration(main_graph.context(), 0, &info.node, &info.registration),
+              kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool imported = ImportNode(main_graph.context(), info, &node, &why);
+    EXPECT_EQ(main_graph.unreleased_subgraphs(), 0);  // acquired through the main graph's context
+    if (c.refusal != nullptr) {
+      EXPECT_FALSE(imported);
+      EXPECT_NE(why.find(c.refusal), std::string::npos) << why;
+      continue;
+    }
+    ASSERT_TRUE(imported) << why;
+    EXPECT_EQ(node.type, c.body_op == kTfLiteBuiltinAdd ? graph::OpType::kSumPool2D : graph::OpType::kMaxPool2D);
+    EXPECT_EQ(node.pool.filter_height, 3);
+    EXPECT_EQ(node.pool.filter_width, 3);
+    EXPECT_EQ(node.pool.stride_height, 2);
+    EXPECT_EQ(node.pool.padding_top, 1);
+    EXPECT_EQ(node.pool.padding_left, 1);
+    EXPECT_EQ(node.inputs, std::vector<int>({in}));
+  }
 }
 
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {

@@ -362,7 +362,7 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
   }
 }
 
-TEST(ElementwiseKernelsTest, PoolTakesTheMaxOrTheAverageInInputOrder) {
+TEST(ElementwiseKernelsTest, PoolTakesTheMaxTheAverageOrTheSumInInputOrder) {
   // Widths around the vector widths and the kernels' blocks (4 vectors);
   // 1, 4 and 9 inputs scattered in a buffer; a clamp; bit for bit as a
   // plain loop in the inputs' order.
@@ -372,7 +372,7 @@ TEST(ElementwiseKernelsTest, PoolTakesTheMaxOrTheAverageInInputOrder) {
         const std::vector<float> buffer = Random(10 * (width + 3), static_cast<unsigned>(width + taps));
         std::vector<const float*> inputs;
         for (size_t t = 0; t < taps; ++t) inputs.push_back(buffer.data() + ((t * 7) % 10) * (width + 3));
-        for (int op = 0; op < 2; ++op) {
+        for (int op = 0; op < kNumPoolOps; ++op) {
           std::vector<float> out(width + 1, 77.0f);
           k->pool[op](taps, inputs.data(), width, out.data(), -1.5f, 2.0f);
           for (size_t c = 0; c < width; ++c) {

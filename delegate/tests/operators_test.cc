@@ -260,9 +260,10 @@ TEST_P(OperatorsTest, ElementwiseChainIsItsOpsInTurn) {
 }
 
 TEST_P(OperatorsTest, PoolingSkipsPaddingAndCountsValidPositions) {
-  for (bool max : {true, false}) {
+  for (kernels::PoolOp kind : {kernels::PoolOp::kMax, kernels::PoolOp::kAverage, kernels::PoolOp::kSum}) {
+    const bool max = kind == kernels::PoolOp::kMax;
     Pool2DParams p;
-    p.max = max;
+    p.op = kind;
     p.batch = 2;
     p.input_height = 9;
     p.input_width = 8;
@@ -293,7 +294,8 @@ TEST_P(OperatorsTest, PoolingSkipsPaddingAndCountsValidPositions) {
                 acc = max ? std::max(acc, v) : acc + v;
                 ++count;
               }
-            const float want = std::min(std::max(max ? acc : acc / count, -0.5f), 6.0f);
+            const float want =
+                std::min(std::max(kind == kernels::PoolOp::kAverage ? acc / count : acc, -0.5f), 6.0f);
             ASSERT_EQ(out[((n * 5 + oy) * 4 + ox) * 45 + c], want);
           }
   }

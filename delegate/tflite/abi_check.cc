@@ -114,6 +114,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinNotEqual: return "NOT_EQUAL";
     case kTfLiteBuiltinSelect: return "SELECT";
     case kTfLiteBuiltinSelectV2: return "SELECT_V2";
+    case kTfLiteBuiltinStablehloReduceWindow: return "STABLEHLO_REDUCE_WINDOW";
     case kTfLiteBuiltinL2Normalization: return "L2_NORMALIZATION";
     case kTfLiteBuiltinBatchMatmul: return "BATCH_MATMUL";
     case kTfLiteBuiltinAbs: return "ABS";
@@ -138,7 +139,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 102: return "SPLIT_V";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
-    case 198: return "STABLEHLO_REDUCE_WINDOW";
     default: return "builtin #" + std::to_string(builtin_code);
   }
 }

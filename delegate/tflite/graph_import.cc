@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "delegate/operator/matmul.h"
+#include "delegate/operator/pooling.h"
 #include "delegate/tflite/abi_check.h"
 
 namespace actsparse {
@@ -158,6 +159,8 @@ class Importer {
         return BatchMatMul();
       case kTfLiteBuiltinL2Normalization:
         return L2Normalization();
+      case kTfLiteBuiltinStablehloReduceWindow:
+        return ReduceWindow();
       default:
         return Fail("op not supported by the delegate");
     }
@@ -731,6 +734,133 @@ class Importer {
     return true;
   }
 
+  // STABLEHLO_REDUCE_WINDOW as a pool: over H and W of an NHWC operand
+  // (window and stride 1, no padding on the batch and channel dims; no
+  // dilations), its body one ADD from an initial value of 0 (a window sum:
+  // litert-torch's average pool that leaves padding out is one over the
+  // input divided by one over ones) or one MAXIMUM from -inf (a max pool).
+  // Padded positions hold the initial value, which changes neither.
+  bool ReduceWindow() {
+    if (node_.inputs->size != 2 || node_.builtin_data == nullptr) {
+      return Fail("needs an operand, an initial value and parameters");
+    }
+    if (!Activation(Input(0), "operand")) return false;
+    const float* init = nullptr;
+    if (!FloatConstant(Input(1), {}, "initial value", &init)) return false;
+    const auto* p = static_cast<const TfLiteStablehloReduceWindowParams*>(node_.builtin_data);
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
+      return Fail("operand " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
+    }
+    int window[2], stride[2], low[2];
+    for (int d = 0; d < 4; ++d) {
+      if (p->base_dilations[d] != 1 || p->window_dilations[d] != 1) return Fail("dilations are not run");
+      const int64_t k = p->window_dimensions[d], s = p->window_strides[d], lo = p->padding[2 * d],
+                    hi = p->padding[2 * d + 1];
+      if (d == 0 || d == 3) {
+        if (k != 1 || s != 1 || lo != 0 || hi != 0) {
+          return Fail("a window over dim " + std::to_string(d) + " (only H and W of NHWC are run)");
+        }
+        continue;
+      }
+      if (k < 1 || s < 1 || lo < 0 || hi < 0 || k > in[d] + lo + hi) {
+        return Fail("window " + std::to_string(k) + ", stride " + std::to_string(s) + ", padding " +
+                    std::to_string(lo) + " / " + std::to_string(hi) + " over dim " + std::to_string(d));
+      }
+      if ((in[d] + lo + hi - k) / s + 1 != out[d]) {
+        return Fail("output " + ShapeText(out) + " does not follow from operand " + ShapeText(in));
+      }
+      window[d - 1] = static_cast<int>(k);
+      stride[d - 1] = static_cast<int>(s);
+      low[d - 1] = static_cast<int>(lo);
+    }
+    int32_t body = -1;
+    if (!BodyOp(p->body_subgraph_index, &body)) return false;
+    if (body == kTfLiteBuiltinAdd && *init == 0.0f) {
+      out_.type = graph::OpType::kSumPool2D;
+    } else if (body == kTfLiteBuiltinMaximum && *init == -std::numeric_limits<float>::infinity()) {
+      out_.type = graph::OpType::kMaxPool2D;
+    } else {
+      return Fail("a body of " + BuiltinName(body) + " from " + std::to_string(*init) +
+                  " (ADD from 0 and MAXIMUM from -inf are run)");
+    }
+    graph::Node::Pool& pool = out_.pool;
+    pool.filter_height = window[0];
+    pool.filter_width = window[1];
+    pool.stride_height = stride[0];
+    pool.stride_width = stride[1];
+    pool.padding_top = low[0];
+    pool.padding_left = low[1];
+    Pool2DParams check;
+    check.input_height = in[1];
+    check.input_width = in[2];
+    check.output_height = out[1];
+    check.output_width = out[2];
+    check.filter_height = window[0];
+    check.filter_width = window[1];
+    check.stride_height = stride[0];
+    check.stride_width = stride[1];
+    check.padding_top = low[0];
+    check.padding_left = low[1];
+    std::string error;
+    if (!PoolWindowsSeeInput(check, &error)) return Fail(error);
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // The one op of body subgraph `index` (a StableHLO reduction's), read
+  // through AcquireSubgraphContext: two float32 scalars in, one out, no
+  // fused activation. The acquired context is released before returning.
+  bool BodyOp(int index, int32_t* code) {
+    // Acquire and Release switch the body's context, never ours.
+    TfLiteContext* context = const_cast<TfLiteContext*>(context_);
+    if (context->AcquireSubgraphContext == nullptr || context->ReleaseSubgraphContext == nullptr) {
+      return Fail("the runtime does not show the reduction's body subgraph");
+    }
+    TfLiteContext* body = nullptr;
+    if (index < 1 || context->AcquireSubgraphContext(context, index, &body) != kTfLiteOk || body == nullptr ||
+        body == context) {
+      return Fail("body subgraph " + std::to_string(index) + " cannot be read");
+    }
+    std::string why;
+    const bool read = ReadBody(body, code, &why);
+    context->ReleaseSubgraphContext(context, index);
+    return read || Fail("body subgraph " + std::to_string(index) + ": " + why);
+  }
+
+  static bool ReadBody(TfLiteContext* body, int32_t* code, std::string* why) {
+    TfLiteIntArray* plan = nullptr;
+    if (!CheckContextAbi(body, why)) return false;
+    if (body->GetExecutionPlan(body, &plan) != kTfLiteOk || plan == nullptr || plan->size != 1) {
+      *why = "not one op";
+      return false;
+    }
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* registration = nullptr;
+    if (body->GetNodeAndRegistration(body, plan->data[0], &node, &registration) != kTfLiteOk ||
+        !CheckNodeAbi(body, plan->data[0], node, registration, why)) {
+      return false;
+    }
+    if (node->inputs->size != 2 || node->outputs->size != 1) {
+      *why = "its op has " + std::to_string(node->inputs->size) + " inputs";
+      return false;
+    }
+    for (int t : {node->inputs->data[0], node->inputs->data[1], node->outputs->data[0]}) {
+      if (t < 0 || !CheckTensorAbi(body, t, why)) return false;
+      if (body->tensors[t].type != kTfLiteFloat32 || body->tensors[t].dims->size != 0) {
+        *why = "tensor " + std::to_string(t) + " is not a float32 scalar";
+        return false;
+      }
+    }
+    *code = registration->builtin_code;
+    if (*code == kTfLiteBuiltinAdd && node->builtin_data != nullptr &&
+        static_cast<const TfLiteActivationParamsPrefix*>(node->builtin_data)->activation != kTfLiteActNone) {
+      *why = "its ADD has a fused activation";
+      return false;
+    }
+    return true;
+  }
+
   // L2_NORMALIZATION over the innermost dim, with its fused activation.
   bool L2Normalization() {
     if (node_.inputs->size != 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
@@ -819,6 +949,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinSoftmax:
     case kTfLiteBuiltinBatchMatmul:
     case kTfLiteBuiltinL2Normalization:
+    case kTfLiteBuiltinStablehloReduceWindow:
     case kTfLiteBuiltinSqrt:
     case kTfLiteBuiltinAbs:
     case kTfLiteBuiltinNeg:
