@@ -326,6 +326,21 @@ for _i, _op in enumerate(("greater", "greater_equal", "less", "less_equal", "equ
                                                                      .astype(np.float32)}))
 
 
+@case("select-v2-broadcasts-as-torch-where-writes-it")
+def _where(g, rng):
+    """torch.where as litert-torch writes it: a scalar constant for one value
+    (where(x > 0, x, 0.0) and where(x > y, 1.0, x)), a condition of one row
+    per image broadcast down the rows, a rank-3 value under a rank-4 output."""
+    x, y = g.input("x", (2, 8, 6, 16)), g.input("y", (2, 8, 6, 16))
+    zero = _scalar(g, "zero", 0.0)
+    a = g.select(g.compare("greater", x, zero), x, zero, name="where_zero")
+    row = g.slice(x, (0, 0, 0, 0), (2, 1, 6, 16), name="first_row")
+    b = g.select(g.compare("greater", row, _scalar(g, "half", 0.5)), x, y, name="where_row")
+    c = g.select(g.compare("greater", x, y), _scalar(g, "one", 1.0), x, name="where_one")
+    d = g.select(g.compare("less", x, y), g.input("z", (6, 16)), x, name="where_rank3")
+    return [g.add(g.add(a, b), g.add(c, d))]
+
+
 @case("bool-tensors-at-the-partition-edge", inputs={0: lambda shape, r: r.random(shape) > 0.5})
 def _bool_edge(g, rng):
     """A bool model input read by a SELECT and a comparison's bool output that is a model output: the

@@ -38,7 +38,7 @@ enum class OpType {
   kFullyConnected,
   kBinary,           // ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, comparisons (1.0 / 0.0) with broadcasting
   kUnary,            // RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, EXP, LOG, ..., (fused) SiLU
-  kSelect,           // inputs: condition (1.0 / 0.0), then, else; all of the output's shape
+  kSelect,           // inputs: condition (1.0 / 0.0), then, else; each broadcast to the output's shape
   kMaxPool2D,
   kAveragePool2D,
   kSumPool2D,        // a window's sum (a StableHLO reduce-window ADD); padding as in the pools

@@ -491,11 +491,15 @@ class StepBuilder {
         return Banded(node);
       case OpType::kSelect: {
         if (node.inputs.size() != 3) return Fail("a select needs three inputs");
+        std::vector<Shape> shapes;
+        std::vector<const float*> constants;
         for (int input : node.inputs) {
-          if (g_.tensors[input].shape != out) return Fail("select inputs differ from the output's shape");
+          shapes.push_back(g_.tensors[input].shape);
+          constants.push_back(g_.tensors[input].constant);
         }
-        return std::make_unique<SelectStep>(std::make_unique<SelectOperator>(NumElements(out)), node.inputs,
-                                            node.output);
+        auto op = SelectOperator::Create(shapes, out, constants, error);
+        if (op == nullptr) return nullptr;
+        return std::make_unique<SelectStep>(std::move(op), node.inputs, node.output);
       }
       case OpType::kBatchMatMul: {
         if (node.inputs.size() != 2) return Fail("a batch matmul needs two inputs");

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "delegate/operator/layout.h"
+
 namespace actsparse {
 namespace {
 
@@ -147,12 +149,46 @@ void UnaryOperator::Run(const float* x, float* y, ThreadPool* pool) const {
                  [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin, params_); });
 }
 
-SelectOperator::SelectOperator(size_t elements)
-    : run_(kernels::SelectElementwiseKernels().select), elements_(elements) {}
+std::unique_ptr<SelectOperator> SelectOperator::Create(const std::vector<Shape>& shapes, const Shape& out,
+                                                       const std::vector<const float*>& constants,
+                                                       std::string* error) {
+  if (shapes.size() != 3 || constants.size() != 3) {
+    *error = "select: needs a condition and two values";
+    return nullptr;
+  }
+  std::unique_ptr<SelectOperator> op(new SelectOperator());
+  op->run_ = kernels::SelectElementwiseKernels().select;
+  op->elements_ = NumElements(out);
+  for (size_t i = 0; i < 3; ++i) {
+    if (shapes[i] == out) continue;
+    Repeated& r = op->inputs_[i];
+    r.broadcast = BroadcastOperator::Create(shapes[i], out, error);
+    if (r.broadcast == nullptr) {
+      *error = "select: input " + std::to_string(i) + " " + ShapeText(shapes[i]) + " does not broadcast to " +
+               ShapeText(out);
+      return nullptr;
+    }
+    r.floats.assign(op->elements_, 0.0f);
+    if (constants[i] != nullptr) {
+      r.broadcast->Run(constants[i], r.floats.data(), nullptr);
+      r.filled = true;
+    }
+  }
+  return op;
+}
 
-void SelectOperator::Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool) const {
+SelectOperator::~SelectOperator() = default;
+
+void SelectOperator::Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool) {
+  const float* given[3] = {cond, a, b};
+  for (size_t i = 0; i < 3; ++i) {
+    Repeated& r = inputs_[i];
+    if (r.broadcast == nullptr) continue;
+    if (!r.filled) r.broadcast->Run(given[i], r.floats.data(), pool);
+    given[i] = r.floats.data();
+  }
   ParallelRanges(pool, elements_, kMinFloatsPerTask, [&](size_t begin, size_t end) {
-    run_(end - begin, cond + begin, a + begin, b + begin, out + begin);
+    run_(end - begin, given[0] + begin, given[1] + begin, given[2] + begin, out + begin);
   });
 }
 

@@ -38,15 +38,34 @@ class BinaryOperator {
   size_t outer_total_ = 1;
 };
 
-// SELECT: out[i] = cond[i] != 0 ? a[i] : b[i] over `elements` floats.
+class BroadcastOperator;
+
+// SELECT / SELECT_V2: out[i] = cond[i] != 0 ? a[i] : b[i], each of the three
+// broadcast to the output's shape (NumPy's rule; SELECT_V2's). An input of
+// another shape is repeated into a buffer first: once at Create for a model
+// constant (torch.where(c, x, 0.0)'s scalar), at every Run otherwise.
 class SelectOperator {
  public:
-  explicit SelectOperator(size_t elements);
-  void Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool) const;
+  // `shapes`: condition, first and second value; `constants[i]`: input i's
+  // floats when it is a model constant, else null. Fails (null, `error`)
+  // when an input does not broadcast to `out`.
+  static std::unique_ptr<SelectOperator> Create(const std::vector<Shape>& shapes, const Shape& out,
+                                                const std::vector<const float*>& constants, std::string* error);
+  ~SelectOperator();
+  void Run(const float* cond, const float* a, const float* b, float* out, ThreadPool* pool);
 
  private:
+  SelectOperator() = default;
   kernels::SelectFn run_ = nullptr;
   size_t elements_ = 0;
+  // Per input: its broadcast (null: already the output's shape) and the
+  // buffer it fills; `filled`: a constant, repeated at Create.
+  struct Repeated {
+    std::unique_ptr<BroadcastOperator> broadcast;
+    AlignedFloats floats;
+    bool filled = false;
+  };
+  Repeated inputs_[3];
 };
 
 class UnaryOperator {

@@ -367,13 +367,11 @@ std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input,
   // The input's dims line up with the output's last ones; each is the
   // output's or 1 (repeated along that dim).
   const size_t rank = output.size();
-  bool valid = !output.empty() && rank <= static_cast<size_t>(kMaxRank) && input.size() <= rank;
-  const size_t lead = valid ? rank - input.size() : 0;
-  for (size_t i = 0; valid && i < input.size(); ++i) valid = input[i] == output[lead + i] || input[i] == 1;
-  if (!valid) {
+  if (output.empty() || rank > static_cast<size_t>(kMaxRank) || !BroadcastsTo(input, output)) {
     *error = "broadcast_to: input " + ShapeText(input) + " does not broadcast to " + ShapeText(output);
     return nullptr;
   }
+  const size_t lead = rank - input.size();
   const std::vector<size_t> in_stride = RowMajorStrides(input);
   std::unique_ptr<BroadcastOperator> op(new BroadcastOperator());
   for (size_t i = 0; i < rank; ++i) {

@@ -44,6 +44,15 @@ std::string ShapeText(const Shape& shape) {
   return text + "]";
 }
 
+bool BroadcastsTo(const Shape& input, const Shape& output) {
+  if (input.size() > output.size()) return false;
+  const size_t lead = output.size() - input.size();
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (input[i] != output[lead + i] && input[i] != 1) return false;
+  }
+  return true;
+}
+
 void ParallelRanges(ThreadPool* pool, size_t total, size_t min_per_task,
                     const std::function<void(size_t begin, size_t end)>& body) {
   if (total == 0) return;

@@ -48,6 +48,10 @@ constexpr int kMaxRank = 6;
 size_t NumElements(const Shape& shape);
 std::string ShapeText(const Shape& shape);  // "[1,56,56,64]"
 
+// Whether `input` broadcasts to `output` (NumPy's rule, right-aligned: each
+// of its dims equals the output's or is 1; a lower rank repeats it).
+bool BroadcastsTo(const Shape& input, const Shape& output);
+
 // Runs body(begin, end) over [0, total) in contiguous chunks: one chunk when
 // the work is small (below 2 * min_per_task units) or there is no pool, else
 // a few chunks per thread of at least min_per_task units each.

@@ -1530,6 +1530,41 @@ TEST_P(OperatorsTest, ActivationInTheKernelMatchesTheStagePass) {
   EXPECT_FALSE(op->StageInKernel());
 }
 
+// SELECT with its inputs broadcast (NumPy's rule): a scalar constant, a
+// condition of one row, a lower rank; each against the same-shape select.
+TEST_P(OperatorsTest, SelectBroadcastsItsInputs) {
+  const Shape out = {2, 8, 6, 45};
+  struct Case {
+    Shape cond, a, b;
+    bool a_constant;
+  };
+  const std::vector<Case> cases = {
+      {out, out, {}, false}, {{2, 1, 6, 45}, out, out, false}, {out, {}, out, true},
+      {out, {6, 45}, out, false}, {{45}, {8, 1, 45}, {2, 8, 6, 1}, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeText(c.cond) + " " + ShapeText(c.a) + " " + ShapeText(c.b));
+    std::vector<float> cond = Random(NumElements(c.cond), 11);
+    for (float& v : cond) v = v > 0 ? 1.0f : 0.0f;
+    const std::vector<float> a = Random(NumElements(c.a), 12), b = Random(NumElements(c.b), 13);
+    std::string error;
+    auto op = SelectOperator::Create({c.cond, c.a, c.b}, out, {nullptr, c.a_constant ? a.data() : nullptr, nullptr},
+                                     &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> got(NumElements(out));
+    for (int run = 0; run < 2; ++run) op->Run(cond.data(), c.a_constant ? nullptr : a.data(), b.data(), got.data(), pool());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const std::vector<int> coords = Coords(i, out);
+      const float want = cond[BroadcastIndex(c.cond, coords)] != 0 ? a[BroadcastIndex(c.a, coords)]
+                                                                   : b[BroadcastIndex(c.b, coords)];
+      ASSERT_EQ(got[i], want) << i;
+    }
+  }
+  std::string error;
+  EXPECT_EQ(SelectOperator::Create({out, {3, 45}, out}, out, {nullptr, nullptr, nullptr}, &error), nullptr);
+  EXPECT_NE(error.find("input 1 [3,45] does not broadcast to [2,8,6,45]"), std::string::npos) << error;
+}
+
 // BATCH_MATMUL against a loop in double: every adjoint pair, batch dims
 // broadcast both ways, rank 2 with rank 4, column counts off the 16-wide
 // tiles, a reduction long enough to run in blocks, a constant right operand.

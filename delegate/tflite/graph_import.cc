@@ -83,8 +83,9 @@ class Importer {
       case kTfLiteBuiltinNotEqual:
         return Binary(kernels::BinaryOp::kNotEqual, false);
       case kTfLiteBuiltinSelect:
+        return Select(false);
       case kTfLiteBuiltinSelectV2:
-        return Select();
+        return Select(true);
       case kTfLiteBuiltinRelu:
         return Unary(kernels::UnaryOp::kClamp, 0.0f, graph::kNoMax);
       case kTfLiteBuiltinRelu6:
@@ -394,9 +395,11 @@ class Importer {
     return FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation);
   }
 
-  // SELECT / SELECT_V2 with a bool condition and both values of the output's
-  // shape (no broadcasting): ELU's, softplus's and Mish's select.
-  bool Select() {
+  // SELECT / SELECT_V2 with a bool condition: ELU's, softplus's and Mish's
+  // select, torch.where. SELECT_V2 broadcasts its three inputs (NumPy's
+  // rule); SELECT takes them of the output's shape (its rank-1 condition,
+  // one per row, is not run).
+  bool Select(bool broadcasts) {
     if (node_.inputs->size != 3) return Fail("needs a condition and two values");
     if (!Activation(Input(0), "condition", kTfLiteBool) || !Activation(Input(1), "first value") ||
         !Activation(Input(2), "second value")) {
@@ -404,9 +407,10 @@ class Importer {
     }
     const Shape out = Dims(T(context_, out_.output));
     for (int i = 0; i < 3; ++i) {
-      if (Dims(T(context_, Input(i))) != out) {
-        return Fail("input " + std::to_string(i) + " is " + ShapeText(Dims(T(context_, Input(i)))) +
-                    ", not the output's " + ShapeText(out) + " (broadcasting is not run)");
+      const Shape in = Dims(T(context_, Input(i)));
+      if (broadcasts ? !BroadcastsTo(in, out) : in != out) {
+        return Fail("input " + std::to_string(i) + " is " + ShapeText(in) +
+                    (broadcasts ? ", which does not broadcast to " : ", not ") + "the output's " + ShapeText(out));
       }
     }
     out_.type = graph::OpType::kSelect;
