@@ -183,6 +183,24 @@ def _tconv_overlap(g, rng):
     return [g.conv2d(y, _weights(rng, 4, 1, 1, 8, fan_in=8), np.zeros(4))]
 
 
+for _group in (1, 2):
+    def _build(g, rng, group=_group):
+        """A ConvTranspose2d(groups = channels / group) as litert-torch writes it: per group a SLICE and a
+        transposed conv (4x4 / 2, SAME), then a CONCATENATION and the bias ADD; groups of one channel run as
+        one depthwise transposed conv, groups of two as they are."""
+        c = 6
+        x = g.conv2d(g.input("x", (2, 5, 7, 4)), _weights(rng, c, 3, 3, 4, fan_in=36), np.zeros(c), activation="relu")
+        parts = []
+        for k in range(c // group):
+            part = g.slice(x, (0, 0, 0, k * group), (2, 5, 7, group), name=f"slice{k}")
+            parts.append(g.transpose_conv(part, _weights(rng, group, 4, 4, group, fan_in=16 * group),
+                                          np.zeros(group, np.float32), (10, 14), stride=2, padding="same",
+                                          name=f"up{k}"))
+        y = g.add(g.concatenation(parts, 3), g.constant("bias", rng.normal(0, 0.1, (1, 1, 1, c)).astype(np.float32)))
+        return [g.conv2d(y, _weights(rng, 3, 1, 1, c, fan_in=c), np.zeros(3))]
+    CASES.append(Case(f"tconv-grouped-per-{_group}-channel-as-litert-torch-writes-it", _build))
+
+
 @case("conv-pad-fused")
 def _conv_pad(g, rng):
     x = g.pad(g.input("x", (1, 10, 9, 16)), 1, 2, 2, 1)

@@ -8,6 +8,10 @@
 //     read only after a TRANSPOSE runs before it, on the untransposed
 //     tensor, where it can join the conv that made it; transposes nobody
 //     reads go;
+//   - a CONCATENATION of one-channel TRANSPOSE_CONVs, each of a SLICE of
+//     one channel of the same tensor in order (litert-torch's ConvTranspose2d
+//     with groups = channels), into one depthwise transposed conv: the same
+//     products summed in the same order;
 //   - a zero PAD (H and W only) into the conv or depthwise conv it feeds, and
 //     a PAD by the lowest float into the max pool it feeds (padded positions
 //     never win a max);

@@ -99,6 +99,11 @@ struct Node {
     // input read as input * scale (a squeeze-excitation's MUL folded in;
     // fusion); also the last of `inputs`. -1: none.
     int input_scale = -1;
+    // kTransposeConv made by fusion from one 1-channel transposed conv per
+    // channel (a ConvTranspose2d with groups = channels): each channel's
+    // weights ([1, KH, KW, 1], model constants) and bias (1 float or null);
+    // `weights` and `bias` are then unused.
+    std::vector<const float*> channel_weights, channel_biases;
   } conv;
 
   // What the node's output goes through before it is stored (fusion).

@@ -685,7 +685,23 @@ class StepBuilder {
     p.padding_left = node.conv.padding_left;
     p.output_min = node.act_min;
     p.output_max = node.act_max;
-    return MakeUnaryStep(TransposeConvOperator::Create(p, node.conv.weights, node.conv.bias, error_), node);
+    const Node::Conv& c = node.conv;
+    if (c.channel_weights.empty()) {
+      return MakeUnaryStep(TransposeConvOperator::Create(p, c.weights, c.bias, error_), node);
+    }
+    // One channel's transposed convs made one: their weights side by side ([C, KH, KW, 1]).
+    if (c.channel_weights.size() != static_cast<size_t>(out[3]) || c.channel_biases.size() != c.channel_weights.size()) {
+      return Fail("depthwise transpose conv of " + std::to_string(c.channel_weights.size()) + " channels for " +
+                  ShapeText(out));
+    }
+    p.depthwise = true;
+    const size_t taps = static_cast<size_t>(c.kernel_height) * c.kernel_width;
+    std::vector<float> weights, bias;
+    for (size_t ch = 0; ch < c.channel_weights.size(); ++ch) {
+      weights.insert(weights.end(), c.channel_weights[ch], c.channel_weights[ch] + taps);
+      bias.push_back(c.channel_biases[ch] != nullptr ? *c.channel_biases[ch] : 0.0f);
+    }
+    return MakeUnaryStep(TransposeConvOperator::Create(p, weights.data(), bias.data(), error_), node);
   }
 
   std::unique_ptr<Step> Mean(const Node& node, const Shape& in, const Shape& out) {

@@ -1,6 +1,7 @@
 #include "delegate/operator/transpose_conv.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace actsparse {
 namespace {
@@ -38,6 +39,11 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
     *error = "transpose conv: negative padding";
     return nullptr;
   }
+  if (p.depthwise && p.input_channels != p.output_channels) {
+    *error = "transpose conv: a depthwise one with " + std::to_string(p.input_channels) + " input and " +
+             std::to_string(p.output_channels) + " output channels";
+    return nullptr;
+  }
   std::unique_ptr<TransposeConvOperator> op(new TransposeConvOperator());
   op->params_ = p;
   SparseConvParams conv;
@@ -55,8 +61,16 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
       std::copy(weights + (co * taps + t) * cin, weights + (co * taps + t + 1) * cin, ohwi.begin() + (t * cout + co) * cin);
     }
   }
-  op->blocks_ = SparseConvOperator::Create(conv, ohwi.data(), nullptr, nullptr, nullptr, error);
-  if (op->blocks_ == nullptr) return nullptr;
+  if (p.depthwise) {
+    op->depthwise_weights_.resize(taps * cout);
+    for (size_t c = 0; c < cout; ++c) {
+      for (size_t t = 0; t < taps; ++t) op->depthwise_weights_[t * cout + c] = weights[c * taps + t];
+    }
+    op->multiply_rows_ = kernels::SelectElementwiseKernels().BinaryRows(kernels::BinaryOp::kMul);
+  } else {
+    op->blocks_ = SparseConvOperator::Create(conv, ohwi.data(), nullptr, nullptr, nullptr, error);
+    if (op->blocks_ == nullptr) return nullptr;
+  }
   op->bias_.assign(static_cast<size_t>(p.output_channels), 0.0f);
   if (bias != nullptr) std::copy(bias, bias + p.output_channels, op->bias_.begin());
   op->products_.resize(static_cast<size_t>(p.batch) * p.input_height * p.input_width * conv.output_channels);
@@ -78,8 +92,23 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
 
 void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
   const TransposeConvParams& p = params_;
-  blocks_->Run(input, products_.data(), pool);
   const size_t cout = static_cast<size_t>(p.output_channels), kw = static_cast<size_t>(p.kernel_width);
+  if (p.depthwise) {
+    // Each input pixel's channels times every tap's weights: its products,
+    // [tap][C], one multiply each, as the 1x1 conv lays them out.
+    const size_t taps = static_cast<size_t>(p.kernel_height) * kw, pixel_products = taps * cout;
+    const size_t pixels = static_cast<size_t>(p.batch) * p.input_height * p.input_width;
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    ParallelRanges(pool, pixels, std::max<size_t>(1, kMinFloatsPerTask / pixel_products),
+                   [&](size_t begin, size_t end) {
+                     for (size_t px = begin; px < end; ++px) {
+                       multiply_rows_(taps, cout, input + px * cout, 0, depthwise_weights_.data(), cout,
+                                      products_.data() + px * pixel_products, -kInf, kInf);
+                     }
+                   });
+  } else {
+    blocks_->Run(input, products_.data(), pool);
+  }
   const size_t in_h = static_cast<size_t>(p.input_height), in_w = static_cast<size_t>(p.input_width);
   const size_t out_h = static_cast<size_t>(p.output_height), out_w = static_cast<size_t>(p.output_width);
   const size_t pixel_products = cout * static_cast<size_t>(p.kernel_height) * kw;

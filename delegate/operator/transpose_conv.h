@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "delegate/kernels/elementwise_kernels.h"
 #include "delegate/operator/shape.h"
 #include "delegate/operator/sparse_conv.h"
 #include "delegate/operator/thread_pool.h"
@@ -30,6 +31,10 @@ struct TransposeConvParams {
   int kernel_height = 1, kernel_width = 1;
   int stride_height = 1, stride_width = 1;
   int padding_top = 0, padding_left = 0;
+  // Output channel c reads input channel c alone (C_in == C_out; weights
+  // [C, KH, KW, 1]): each pixel's products are its channels times each
+  // tap's weights, no 1x1 conv.
+  bool depthwise = false;
   float output_min = -3.402823466e+38f;  // fused activation as a clamp
   float output_max = 3.402823466e+38f;
 };
@@ -45,7 +50,9 @@ class TransposeConvOperator {
  private:
   TransposeConvOperator() = default;
   TransposeConvParams params_;
-  std::unique_ptr<SparseConvOperator> blocks_;  // the 1x1 conv: C_in -> C_out * KH * KW
+  std::unique_ptr<SparseConvOperator> blocks_;  // the 1x1 conv: C_in -> C_out * KH * KW (null: depthwise)
+  AlignedFloats depthwise_weights_;             // depthwise: [KH * KW][C]
+  kernels::BinaryRowsFn multiply_rows_ = nullptr;
   std::vector<float> bias_;                     // C_out
   AlignedFloats products_;                      // its output, batch x H x W x (C_out * KH * KW)
   // Per output row (oy) and column (ox): the taps that reach it, as (input

@@ -172,6 +172,43 @@ std::vector<std::string> ExpectFusedAsUnfused(const Builder& b, const std::vecto
   return fusions;
 }
 
+// A ConvTranspose2d with groups = channels as litert-torch writes it: per
+// channel a SLICE and a one-channel 4x4 / 2 transposed conv (with its own
+// bias), then the CONCATENATION: one depthwise transposed conv, bit for bit.
+// A group of two channels (a SLICE of 2) stays as it is.
+TEST(GraphTest, OneChannelTransposeConvsBecomeOneDepthwise) {
+  for (int group : {1, 2}) {
+    SCOPED_TRACE(group);
+    Builder b;
+    const int channels = 6;
+    const int x = b.Tensor({2, 5, 7, channels}, true);
+    std::vector<int> parts;
+    for (int k = 0; k < channels / group; ++k) {
+      const int part = b.Tensor({2, 5, 7, group});
+      Node& slice = b.Add(OpType::kSlice, {x}, part, "SLICE#" + std::to_string(2 * k));
+      slice.begin = {0, 0, 0, k * group};
+      const int up = b.Tensor({2, 10, 14, group});
+      Node& conv = b.Add(OpType::kTransposeConv, {part}, up, "TRANSPOSE_CONV#" + std::to_string(2 * k + 1));
+      conv.conv.kernel_height = conv.conv.kernel_width = 4;
+      conv.conv.stride_height = conv.conv.stride_width = 2;
+      conv.conv.padding_top = conv.conv.padding_left = 1;
+      conv.conv.weights = b.Constant(static_cast<size_t>(group) * 16 * group, 40 + k);
+      conv.conv.bias = b.Constant(group, 60 + k);
+      parts.push_back(up);
+    }
+    const int out = b.Tensor({2, 10, 14, channels}, true);
+    Node& concat = b.Add(OpType::kConcatenation, parts, out, "CONCATENATION#12");
+    concat.axis = 3;
+    const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(2 * 5 * 7 * channels, 3), 0.0f);
+    if (group == 1) {
+      EXPECT_EQ(fusions, std::vector<std::string>({"6 one-channel TRANSPOSE_CONVs and their SLICEs into "
+                                                   "CONCATENATION#12 (a depthwise transposed conv)"}));
+    } else {
+      EXPECT_TRUE(fusions.empty());
+    }
+  }
+}
+
 // litert-torch's pooling head: a conv, TRANSPOSE to NCHW, HARD_SWISH, MEAN
 // over H and W. The unary moves before the transpose and joins the conv;
 // the MEAN then reads the conv's output and the transpose goes.
