@@ -52,22 +52,23 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
   conv.input_width = conv.output_width = p.input_width;
   conv.input_channels = p.input_channels;
   conv.output_channels = p.output_channels * p.kernel_height * p.kernel_width;
-  // [C_out, KH, KW, C_in] reordered to [KH, KW, C_out, C_in]: OHWI of the 1x1 conv.
   const size_t cin = static_cast<size_t>(p.input_channels), cout = static_cast<size_t>(p.output_channels);
   const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
-  std::vector<float> ohwi(taps * cout * cin);
-  for (size_t co = 0; co < cout; ++co) {
-    for (size_t t = 0; t < taps; ++t) {
-      std::copy(weights + (co * taps + t) * cin, weights + (co * taps + t + 1) * cin, ohwi.begin() + (t * cout + co) * cin);
-    }
-  }
-  if (p.depthwise) {
+  if (p.depthwise) {  // [C, KH, KW, 1] -> [KH * KW][C]
     op->depthwise_weights_.resize(taps * cout);
     for (size_t c = 0; c < cout; ++c) {
       for (size_t t = 0; t < taps; ++t) op->depthwise_weights_[t * cout + c] = weights[c * taps + t];
     }
     op->multiply_rows_ = kernels::SelectElementwiseKernels().BinaryRows(kernels::BinaryOp::kMul);
   } else {
+    // [C_out, KH, KW, C_in] reordered to [KH, KW, C_out, C_in]: OHWI of the 1x1 conv.
+    std::vector<float> ohwi(taps * cout * cin);
+    for (size_t co = 0; co < cout; ++co) {
+      for (size_t t = 0; t < taps; ++t) {
+        std::copy(weights + (co * taps + t) * cin, weights + (co * taps + t + 1) * cin,
+                  ohwi.begin() + (t * cout + co) * cin);
+      }
+    }
     op->blocks_ = SparseConvOperator::Create(conv, ohwi.data(), nullptr, nullptr, nullptr, error);
     if (op->blocks_ == nullptr) return nullptr;
   }
