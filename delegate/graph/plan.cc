@@ -371,6 +371,32 @@ bool ElideMaskedOutputs(SparseConvOperator* producer, const std::vector<SparseCo
   return ElideMaskedOutputs(std::vector<SparseConvOperator*>{producer}, readers);
 }
 
+}  // namespace
+
+Pool2DParams PoolParams(const Node& node, const Shape& in, const Shape& out) {
+  Pool2DParams p;
+  p.op = node.type == OpType::kMaxPool2D       ? kernels::PoolOp::kMax
+         : node.type == OpType::kAveragePool2D ? kernels::PoolOp::kAverage
+                                               : kernels::PoolOp::kSum;
+  p.batch = in[0];
+  p.input_height = in[1];
+  p.input_width = in[2];
+  p.channels = in[3];
+  p.output_height = out[1];
+  p.output_width = out[2];
+  p.filter_height = node.pool.filter_height;
+  p.filter_width = node.pool.filter_width;
+  p.stride_height = node.pool.stride_height;
+  p.stride_width = node.pool.stride_width;
+  p.padding_top = node.pool.padding_top;
+  p.padding_left = node.pool.padding_left;
+  p.output_min = node.act_min;
+  p.output_max = node.act_max;
+  return p;
+}
+
+namespace {
+
 class StepBuilder {
  public:
   StepBuilder(const Graph& graph, const std::vector<bool>& aliased, int num_threads)
@@ -646,25 +672,7 @@ class StepBuilder {
     if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
       return Fail("pool input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
     }
-    Pool2DParams p;
-    p.op = node.type == OpType::kMaxPool2D       ? kernels::PoolOp::kMax
-           : node.type == OpType::kAveragePool2D ? kernels::PoolOp::kAverage
-                                                 : kernels::PoolOp::kSum;
-    p.batch = in[0];
-    p.input_height = in[1];
-    p.input_width = in[2];
-    p.channels = in[3];
-    p.output_height = out[1];
-    p.output_width = out[2];
-    p.filter_height = node.pool.filter_height;
-    p.filter_width = node.pool.filter_width;
-    p.stride_height = node.pool.stride_height;
-    p.stride_width = node.pool.stride_width;
-    p.padding_top = node.pool.padding_top;
-    p.padding_left = node.pool.padding_left;
-    p.output_min = node.act_min;
-    p.output_max = node.act_max;
-    return MakeUnaryStep(Pool2DOperator::Create(p, error_), node);
+    return MakeUnaryStep(Pool2DOperator::Create(PoolParams(node, in, out), error_), node);
   }
 
   std::unique_ptr<Step> TransposeConv(const Node& node, const Shape& in, const Shape& out) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "delegate/graph/graph.h"
+#include "delegate/operator/pooling.h"
 #include "delegate/operator/shape.h"
 #include "delegate/operator/thread_pool.h"
 
@@ -39,6 +40,10 @@ struct StepInfo {
 using StepTimer = std::function<void(size_t step, uint64_t nanoseconds)>;
 
 class Step;
+
+// A pool node's operator parameters (`in` and `out` NHWC): the plan's, and
+// what the importer checks a StableHLO window against.
+Pool2DParams PoolParams(const Node& node, const Shape& in, const Shape& out);
 
 class PartitionPlan {
  public:

@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "delegate/graph/plan.h"
 #include "delegate/operator/matmul.h"
 #include "delegate/operator/pooling.h"
 #include "delegate/tflite/abi_check.h"
@@ -795,19 +796,8 @@ class Importer {
     pool.stride_width = stride[1];
     pool.padding_top = low[0];
     pool.padding_left = low[1];
-    Pool2DParams check;
-    check.input_height = in[1];
-    check.input_width = in[2];
-    check.output_height = out[1];
-    check.output_width = out[2];
-    check.filter_height = window[0];
-    check.filter_width = window[1];
-    check.stride_height = stride[0];
-    check.stride_width = stride[1];
-    check.padding_top = low[0];
-    check.padding_left = low[1];
     std::string error;
-    if (!PoolWindowsSeeInput(check, &error)) return Fail(error);
+    if (!PoolWindowsSeeInput(graph::PoolParams(out_, in, out), &error)) return Fail(error);
     out_.inputs = {Input(0)};
     return true;
   }
