@@ -303,6 +303,16 @@ def _reduce_max_rows(g, rng):
     return [g.mean(g.input("x", (1, 40, 36, 32)), [1, 2], op="REDUCE_MAX")]
 
 
+@case("reduce-min-as-amin-writes-it")
+def _reduce_min(g, rng):
+    """x.amin over H and W, over the channels, and of a batch-1 map split across threads (REDUCE_MIN)."""
+    x = g.input("x", (2, 9, 11, 45))
+    y = g.input("y", (1, 40, 36, 32))
+    return [g.mean(x, [1, 2], keep_dims=True, op="REDUCE_MIN", name="min_hw"),
+            g.mean(x, [3], keep_dims=True, op="REDUCE_MIN", name="min_c"),
+            g.mean(y, [1, 2], op="REDUCE_MIN", name="min_rows")]
+
+
 @case("sum-over-1x1-map")
 def _sum_1x1(g, rng):
     """litert-torch writes a global mean over a 1x1 map as a SUM."""

@@ -30,7 +30,7 @@ def test_cases_cover_every_claimed_op():
                    "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "TRANSPOSE", "SLICE", "SUM", "BROADCAST_TO",
                    "SQUARED_DIFFERENCE", "RSQRT", "GELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "STRIDED_SLICE",
                    "MIRROR_PAD", "EXP", "LOG", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "EQUAL",
-                   "NOT_EQUAL", "SELECT", "SELECT_V2", "REDUCE_MAX", "BATCH_MATMUL", "L2_NORMALIZATION", "SQRT", "ABS", "NEG",
+                   "NOT_EQUAL", "SELECT", "SELECT_V2", "REDUCE_MAX", "REDUCE_MIN", "BATCH_MATMUL", "L2_NORMALIZATION", "SQRT", "ABS", "NEG",
                    "SQUARE"}
 
 

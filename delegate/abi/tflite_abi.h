@@ -129,6 +129,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinLog = 73,
   kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinReduceMax = 82,
+  kTfLiteBuiltinReduceMin = 89,
   kTfLiteBuiltinSqrt = 75,
   kTfLiteBuiltinRsqrt = 76,
   kTfLiteBuiltinSquare = 92,

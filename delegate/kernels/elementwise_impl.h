@@ -317,17 +317,36 @@ void UnaryRun(size_t n, const float* x, float* y, const UnaryParams& params) {
   for (size_t j = i; j < n; ++j) y[j] = ty[j - i];
 }
 
+// The larger of two (kMinimum: the smaller), `a` kept on a tie or a NaN
+// `b`: the builtin REDUCE_MAX / REDUCE_MIN's step, (in > current) ? in :
+// current, so a NaN never wins.
+template <class V, bool kMinimum>
+inline typename V::F Extreme(typename V::F a, typename V::F b) {
+  return kMinimum ? Min<V>(a, b) : Max<V>(a, b);
+}
+template <bool kMinimum>
+inline float Extreme(float a, float b) {
+  return kMinimum ? (b < a ? b : a) : (a < b ? b : a);
+}
+template <bool kMinimum>
+constexpr float ExtremeStart() {  // the builtin's initial value
+  return kMinimum ? 3.402823466e+38f : -3.402823466e+38f;
+}
+
+template <class V, bool kMinimum>
+float ReduceExtreme(size_t n, const float* x) {
+  constexpr size_t W = V::kWidth;
+  typename V::F acc = V::Splat(ExtremeStart<kMinimum>());
+  size_t i = 0;
+  for (; i + W <= n; i += W) acc = Extreme<V, kMinimum>(acc, V::Load(x + i));
+  float best = ExtremeStart<kMinimum>();
+  for (size_t lane = 0; lane < W; ++lane) best = Extreme<kMinimum>(best, V::Lane(acc, lane));
+  for (; i < n; ++i) best = Extreme<kMinimum>(best, x[i]);
+  return best;
+}
 template <class V>
 float ReduceMax(size_t n, const float* x) {
-  constexpr size_t W = V::kWidth;
-  constexpr float kLowest = -3.402823466e+38f;
-  typename V::F acc = V::Splat(kLowest);
-  size_t i = 0;
-  for (; i + W <= n; i += W) acc = Max<V>(acc, V::Load(x + i));
-  float best = kLowest;
-  for (size_t lane = 0; lane < W; ++lane) best = best < V::Lane(acc, lane) ? V::Lane(acc, lane) : best;
-  for (; i < n; ++i) best = best < x[i] ? x[i] : best;
-  return best;
+  return ReduceExtreme<V, false>(n, x);
 }
 
 template <class V>
@@ -457,35 +476,36 @@ void SumRows(size_t rows, size_t width, const float* in, size_t stride, float* s
   }
 }
 
-// ElementwiseKernels::max_rows: SumRows's walk (kBlock vectors of maxima in
-// registers across every row) with Max from the lowest float.
-template <class V>
-void MaxRows(size_t rows, size_t width, const float* in, size_t stride, float* out) {
+// ElementwiseKernels::max_rows / min_rows: SumRows's walk (kBlock vectors
+// of maxima or minima in registers across every row) with Extreme from the
+// builtin's initial value.
+template <class V, bool kMinimum>
+void ExtremeRows(size_t rows, size_t width, const float* in, size_t stride, float* out) {
   using F = typename V::F;
   constexpr size_t W = V::kWidth;
   constexpr size_t kBlock = 8;
-  constexpr float kLowest = -3.402823466e+38f;
+  constexpr float kStart = ExtremeStart<kMinimum>();
   size_t c = 0;
   for (; c + kBlock * W <= width; c += kBlock * W) {
     F acc[kBlock];
 #pragma GCC unroll 8
-    for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Splat(kLowest);
+    for (size_t j = 0; j < kBlock; ++j) acc[j] = V::Splat(kStart);
     for (size_t r = 0; r < rows; ++r) {
       const float* row = in + r * stride + c;
 #pragma GCC unroll 8
-      for (size_t j = 0; j < kBlock; ++j) acc[j] = Max<V>(acc[j], V::Load(row + j * W));
+      for (size_t j = 0; j < kBlock; ++j) acc[j] = Extreme<V, kMinimum>(acc[j], V::Load(row + j * W));
     }
 #pragma GCC unroll 8
     for (size_t j = 0; j < kBlock; ++j) V::Store(out + c + j * W, acc[j]);
   }
   for (; c + W <= width; c += W) {
-    F acc = V::Splat(kLowest);
-    for (size_t r = 0; r < rows; ++r) acc = Max<V>(acc, V::Load(in + r * stride + c));
+    F acc = V::Splat(kStart);
+    for (size_t r = 0; r < rows; ++r) acc = Extreme<V, kMinimum>(acc, V::Load(in + r * stride + c));
     V::Store(out + c, acc);
   }
   for (; c < width; ++c) {
-    float acc = kLowest;
-    for (size_t r = 0; r < rows; ++r) acc = acc < in[r * stride + c] ? in[r * stride + c] : acc;
+    float acc = kStart;
+    for (size_t r = 0; r < rows; ++r) acc = Extreme<kMinimum>(acc, in[r * stride + c]);
     out[c] = acc;
   }
 }
@@ -705,12 +725,14 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kEqual>(&k);
   FillBinary<V, BinaryOp::kNotEqual>(&k);
   FillUnaries<V>(&k);
-  k.reduce_max = &ReduceMax<V>;
+  k.reduce_max = &ReduceExtreme<V, false>;
+  k.reduce_min = &ReduceExtreme<V, true>;
   k.reduce_sum = &ReduceSum<V>;
   k.softmax_rows = &SoftmaxRows<V>;
   k.l2_normalize_rows = &L2NormalizeRows<V>;
   k.sum_rows = &SumRows<V>;
-  k.max_rows = &MaxRows<V>;
+  k.max_rows = &ExtremeRows<V, false>;
+  k.min_rows = &ExtremeRows<V, true>;
   k.select = &Select<V>;
   k.scale_rows = &ScaleRows<V>;
   k.pool[static_cast<int>(PoolOp::kMax)] = &PoolPixel<V, PoolOp::kMax>;

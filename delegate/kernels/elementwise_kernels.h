@@ -152,11 +152,13 @@ struct ElementwiseKernels {
   BinaryRowsFn binary_rows[kNumBinaryOps];
   UnaryFn unary[kNumUnaryOps];
   ReduceFn reduce_max;
+  ReduceFn reduce_min;  // reduce_max's mirror: from the highest float, keeps the smaller
   ReduceFn reduce_sum;
   SoftmaxRowsFn softmax_rows;
   L2NormalizeRowsFn l2_normalize_rows;
   SumRowsFn sum_rows;
   SumRowsFn max_rows;
+  SumRowsFn min_rows;  // max_rows's mirror
   PoolFn pool[kNumPoolOps];  // by PoolOp
   ScaleRowsFn scale_rows;
   TransposeFn transpose;

@@ -94,19 +94,21 @@ std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, int f
 }
 
 void ReduceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  const bool max = reduction_ == Reduction::kMax;
+  const bool max = reduction_ == Reduction::kMax, min = reduction_ == Reduction::kMin;
   const float count = reduction_ == Reduction::kMean ? static_cast<float>(reduced_) : 1.0f;
   const bool divide_by_count = reduction_ == Reduction::kMean;
-  const kernels::BinaryFn combine =
-      k_->Binary(max ? kernels::BinaryOp::kMax : kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
-  const kernels::SumRowsFn reduce_rows = max ? k_->max_rows : k_->sum_rows;
+  const kernels::BinaryFn combine = k_->Binary(
+      max ? kernels::BinaryOp::kMax : min ? kernels::BinaryOp::kMin : kernels::BinaryOp::kAdd,
+      kernels::BinaryForm::kVectorVector);
+  const kernels::SumRowsFn reduce_rows = max ? k_->max_rows : min ? k_->min_rows : k_->sum_rows;
   const kernels::BinaryFn divide = k_->Binary(kernels::BinaryOp::kDiv, kernels::BinaryForm::kVectorScalar);
   if (inner_ == 1) {
     // Each output is a contiguous run of `reduced_` floats.
     ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / reduced_), [&](size_t begin, size_t end) {
       for (size_t o = begin; o < end; ++o) {
-        output[o] = max ? k_->reduce_max(reduced_, input + o * reduced_)
-                        : k_->reduce_sum(reduced_, input + o * reduced_) / count;
+        const float* in = input + o * reduced_;
+        output[o] = max ? k_->reduce_max(reduced_, in) : min ? k_->reduce_min(reduced_, in)
+                                                             : k_->reduce_sum(reduced_, in) / count;
       }
     });
     return;

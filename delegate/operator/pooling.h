@@ -43,9 +43,10 @@ class Pool2DOperator {
   const kernels::ElementwiseKernels* k_ = nullptr;
 };
 
-// MEAN, SUM, REDUCE_MAX. kMax starts at the lowest float and keeps the
-// larger (`x > max`), as the builtin kernel: a NaN never wins.
-enum class Reduction { kMean, kSum, kMax };
+// MEAN, SUM, REDUCE_MAX, REDUCE_MIN. kMax starts at the lowest float and
+// keeps the larger (`x > max`), kMin at the highest keeping the smaller, as
+// the builtin kernels: a NaN never wins.
+enum class Reduction { kMean, kSum, kMax, kMin };
 
 // out = the reduction of `input` over axes [first_axis, last_axis] (a contiguous range).
 class ReduceOperator {

@@ -272,6 +272,7 @@ TEST(ElementwiseKernelsTest, Reductions) {
       double sum = 0;
       for (float v : x) sum += v;
       EXPECT_EQ(k->reduce_max(n, x.data()), *std::max_element(x.begin(), x.end())) << k->name << " " << n;
+      EXPECT_EQ(k->reduce_min(n, x.data()), *std::min_element(x.begin(), x.end())) << k->name << " " << n;
       EXPECT_NEAR(k->reduce_sum(n, x.data()), sum, 1e-5 * n) << k->name << " " << n;
     }
   }
@@ -433,23 +434,30 @@ TEST(ElementwiseKernelsTest, SumRowsAddsEachColumnInBlocksOfRows) {
   }
 }
 
-TEST(ElementwiseKernelsTest, MaxRowsKeepsTheLargerFromTheLowestFloat) {
+// max_rows from the lowest float keeping the larger, min_rows from the
+// highest keeping the smaller (REDUCE_MAX / REDUCE_MIN): a NaN never wins.
+TEST(ElementwiseKernelsTest, MaxAndMinRowsKeepTheBuiltinsExtreme) {
   for (const ElementwiseKernels* k : Tables()) {
-    for (size_t width : {1, 9, 64, 65, 129}) {
-      for (size_t rows : {1, 3, 40}) {
-        std::vector<float> in = Random(rows * width, static_cast<unsigned>(width + rows));
-        in[0] = std::numeric_limits<float>::quiet_NaN();  // never wins
-        std::vector<float> out(width + 1, 77.0f);
-        k->max_rows(rows, width, in.data(), width, out.data());
-        for (size_t c = 0; c < width; ++c) {
-          float want = std::numeric_limits<float>::lowest();
-          for (size_t r = 0; r < rows; ++r) want = in[r * width + c] > want ? in[r * width + c] : want;
-          ASSERT_EQ(out[c], want) << k->name << " width " << width << " rows " << rows << " column " << c;
+    for (bool minimum : {false, true}) {
+      const float start = minimum ? std::numeric_limits<float>::max() : std::numeric_limits<float>::lowest();
+      auto keep = [minimum](float in, float current) { return minimum ? (in < current) : (in > current); };
+      for (size_t width : {1, 9, 64, 65, 129}) {
+        for (size_t rows : {1, 3, 40}) {
+          std::vector<float> in = Random(rows * width, static_cast<unsigned>(width + rows));
+          in[0] = std::numeric_limits<float>::quiet_NaN();  // never wins
+          std::vector<float> out(width + 1, 77.0f);
+          (minimum ? k->min_rows : k->max_rows)(rows, width, in.data(), width, out.data());
+          for (size_t c = 0; c < width; ++c) {
+            float want = start;
+            for (size_t r = 0; r < rows; ++r) want = keep(in[r * width + c], want) ? in[r * width + c] : want;
+            ASSERT_EQ(out[c], want) << k->name << " min " << minimum << " width " << width << " rows " << rows
+                                    << " column " << c;
+          }
+          EXPECT_EQ(out[width], 77.0f) << "wrote past the end";
+          float all = start;
+          for (float v : in) all = keep(v, all) ? v : all;
+          EXPECT_EQ((minimum ? k->reduce_min : k->reduce_max)(rows * width, in.data()), all) << k->name;
         }
-        EXPECT_EQ(out[width], 77.0f) << "wrote past the end";
-        float all = std::numeric_limits<float>::lowest();
-        for (float v : in) all = v > all ? v : all;
-        EXPECT_EQ(k->reduce_max(rows * width, in.data()), all) << k->name;
       }
     }
   }

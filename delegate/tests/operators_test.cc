@@ -364,18 +364,21 @@ TEST_P(OperatorsTest, MeanOfManyRowsSplitAcrossThreads) {
 // REDUCE_MAX over axis ranges (the innermost, a global pool, every axis),
 // at batch 1 with many rows (split across threads), as the builtin: from the
 // lowest float, a NaN never wins, -inf inputs give the lowest float.
-TEST_P(OperatorsTest, ReduceMaxOverAxisRanges) {
+TEST_P(OperatorsTest, ReduceMaxAndMinOverAxisRanges) {
+  for (Reduction reduction : {Reduction::kMax, Reduction::kMin})
   for (const Shape& shape : {Shape{2, 7, 6, 45}, Shape{1, 29, 31, 72}}) {
+    const bool minimum = reduction == Reduction::kMin;
     std::vector<float> in = Random(NumElements(shape), 16);
     in[0] = std::numeric_limits<float>::quiet_NaN();
-    in[5] = -std::numeric_limits<float>::infinity();
+    in[5] = minimum ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
     for (const auto& axes : std::vector<std::pair<int, int>>{{1, 2}, {3, 3}, {0, 3}}) {
       std::string error;
-      auto op = ReduceOperator::Create(shape, axes.first, axes.second, &error, Reduction::kMax);
+      auto op = ReduceOperator::Create(shape, axes.first, axes.second, &error, reduction);
       ASSERT_NE(op, nullptr) << error;
       size_t reduced = 1;
       for (int a = axes.first; a <= axes.second; ++a) reduced *= shape[a];
-      std::vector<float> out(in.size() / reduced), want(out.size(), std::numeric_limits<float>::lowest());
+      std::vector<float> out(in.size() / reduced),
+          want(out.size(), minimum ? std::numeric_limits<float>::max() : std::numeric_limits<float>::lowest());
       op->Run(in.data(), out.data(), pool());
       for (size_t i = 0; i < in.size(); ++i) {
         std::vector<int> c = Coords(i, shape);
@@ -383,7 +386,7 @@ TEST_P(OperatorsTest, ReduceMaxOverAxisRanges) {
         for (int d = 0; d < 4; ++d) {
           if (d < axes.first || d > axes.second) o = o * shape[d] + c[d];
         }
-        if (in[i] > want[o]) want[o] = in[i];
+        if (minimum ? in[i] < want[o] : in[i] > want[o]) want[o] = in[i];
       }
       for (size_t o = 0; o < out.size(); ++o) ASSERT_EQ(out[o], want[o]) << ShapeText(shape) << " axes " << axes.first;
     }

@@ -93,6 +93,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinExpandDims: return "EXPAND_DIMS";
     case kTfLiteBuiltinSum: return "SUM";
     case kTfLiteBuiltinReduceMax: return "REDUCE_MAX";
+    case kTfLiteBuiltinReduceMin: return "REDUCE_MIN";
     case kTfLiteBuiltinResizeNearestNeighbor: return "RESIZE_NEAREST_NEIGHBOR";
     case kTfLiteBuiltinResizeBilinear: return "RESIZE_BILINEAR";
     case kTfLiteBuiltinLeakyRelu: return "LEAKY_RELU";
@@ -137,8 +138,11 @@ std::string BuiltinName(int32_t builtin_code) {
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 102: return "SPLIT_V";
+    case 105: return "REVERSE_V2";
+    case 107: return "GATHER_ND";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
+    case 128: return "CUMSUM";
     default: return "builtin #" + std::to_string(builtin_code);
   }
 }

@@ -132,6 +132,8 @@ class Importer {
         return Mean(Reduction::kSum);
       case kTfLiteBuiltinReduceMax:
         return Mean(Reduction::kMax);
+      case kTfLiteBuiltinReduceMin:
+        return Mean(Reduction::kMin);
       case kTfLiteBuiltinPad:
       case kTfLiteBuiltinPadv2:
         return Pad(code == kTfLiteBuiltinPadv2);
@@ -959,6 +961,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinExp:
     case kTfLiteBuiltinLog:
     case kTfLiteBuiltinReduceMax:
+    case kTfLiteBuiltinReduceMin:
       return true;
     default:
       return false;

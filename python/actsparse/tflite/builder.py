@@ -284,7 +284,7 @@ class GraphBuilder:
 
     def mean(self, x: int, axes: Sequence[int], *, keep_dims: bool = False, name: str = "mean",
              op: str = "MEAN") -> int:
-        """MEAN (or ``op="SUM"`` or ``"REDUCE_MAX"``) over ``axes``."""
+        """MEAN (or ``op="SUM"``, ``"REDUCE_MAX"`` or ``"REDUCE_MIN"``) over ``axes``."""
         s = self._s
         shape = self.shape(x)
         axes_set = {a % len(shape) for a in axes}
