@@ -536,9 +536,9 @@ class StepBuilder {
       }
       case OpType::kL2Normalization: {
         if (in != out || in.empty()) return Fail("L2 normalization changes the shape");
+        if (node.act_min > kNoMin || node.act_max < kNoMax) return Fail("L2 normalization with an activation");
         const size_t row = static_cast<size_t>(in.back());
-        return MakeUnaryStep(
-            std::make_unique<L2NormalizationOperator>(NumElements(in) / row, row, node.act_min, node.act_max), node);
+        return MakeUnaryStep(std::make_unique<L2NormalizationOperator>(NumElements(in) / row, row), node);
       }
       case OpType::kSoftmax: {
         if (in != out || in.empty()) return Fail("softmax changes the shape");

@@ -297,6 +297,17 @@ void BinaryRowsRun(size_t rows, size_t width, const float* a, size_t a_stride, c
   }
 }
 
+// out[j] = f(in[j]) for the n < W floats of a ragged end, through one full
+// vector on a copy (lanes past n are zeros, never stored). `out` may alias `in`.
+template <class V, class Fn>
+inline void RaggedEnd(size_t n, const float* in, float* out, Fn&& f) {
+  if (n == 0) return;
+  float lanes[V::kWidth] = {};
+  for (size_t j = 0; j < n; ++j) lanes[j] = in[j];
+  V::Store(lanes, f(V::Load(lanes)));
+  for (size_t j = 0; j < n; ++j) out[j] = lanes[j];
+}
+
 template <class V, UnaryOp Op>
 void UnaryRun(size_t n, const float* x, float* y, const UnaryParams& params) {
   using F = typename V::F;
@@ -310,11 +321,7 @@ void UnaryRun(size_t n, const float* x, float* y, const UnaryParams& params) {
   for (; i + W <= n; i += W) {
     V::Store(y + i, Clamp<V>(ApplyUnary<V, Op>(V::Load(x + i), alpha), vlo, vhi));
   }
-  if (i == n) return;
-  float tx[W] = {}, ty[W];
-  for (size_t j = i; j < n; ++j) tx[j - i] = x[j];
-  V::Store(ty, Clamp<V>(ApplyUnary<V, Op>(V::Load(tx), alpha), vlo, vhi));
-  for (size_t j = i; j < n; ++j) y[j] = ty[j - i];
+  RaggedEnd<V>(n - i, x + i, y + i, [&](F v) { return Clamp<V>(ApplyUnary<V, Op>(v, alpha), vlo, vhi); });
 }
 
 // The larger of two (kMinimum: the smaller), `a` kept on a tie or a NaN
@@ -344,25 +351,24 @@ float ReduceExtreme(size_t n, const float* x) {
   for (; i < n; ++i) best = Extreme<kMinimum>(best, x[i]);
   return best;
 }
-template <class V>
-float ReduceMax(size_t n, const float* x) {
-  return ReduceExtreme<V, false>(n, x);
-}
-
-template <class V>
+// The sum of n floats (kSquares: of their squares, an L2 norm's), in blocks
+// of kSumBlockRows vectors, then the blocks.
+template <class V, bool kSquares = false>
 float ReduceSum(size_t n, const float* x) {
+  using F = typename V::F;
   constexpr size_t W = V::kWidth;
-  typename V::F total = V::Splat(0.0f);
+  auto term = [](F v) { return kSquares ? v * v : v; };
+  F total = V::Splat(0.0f);
   size_t i = 0;
   while (i + W <= n) {
-    typename V::F acc = V::Load(x + i);
+    F acc = term(V::Load(x + i));
     i += W;
-    for (size_t v = 1; v < kSumBlockRows && i + W <= n; ++v, i += W) acc = acc + V::Load(x + i);
+    for (size_t v = 1; v < kSumBlockRows && i + W <= n; ++v, i += W) acc = acc + term(V::Load(x + i));
     total = total + acc;
   }
   float sum = 0.0f;
   for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(total, lane);
-  for (; i < n; ++i) sum += x[i];
+  for (; i < n; ++i) sum += kSquares ? x[i] * x[i] : x[i];
   return sum;
 }
 
@@ -379,20 +385,14 @@ void SoftmaxRows(size_t rows, size_t n, const float* in, float* out, float beta)
   const F vbeta = V::Splat(beta);
   const size_t full = n / W * W;
   for (size_t r = 0; r < rows; ++r, in += n, out += n) {
-    const F vmax = V::Splat(ReduceMax<V>(n, in));
-    for (size_t i = 0; i < full; i += W) V::Store(out + i, ExpFullRange<V>((V::Load(in + i) - vmax) * vbeta));
-    float tail[W] = {};
-    if (full < n) {
-      for (size_t j = full; j < n; ++j) tail[j - full] = in[j];
-      V::Store(tail, ExpFullRange<V>((V::Load(tail) - vmax) * vbeta));
-      for (size_t j = full; j < n; ++j) out[j] = tail[j - full];
-    }
+    const F vmax = V::Splat(ReduceExtreme<V, false>(n, in));
+    auto exp = [&](F v) { return ExpFullRange<V>((v - vmax) * vbeta); };
+    for (size_t i = 0; i < full; i += W) V::Store(out + i, exp(V::Load(in + i)));
+    RaggedEnd<V>(n - full, in + full, out + full, exp);
     const F vsum = V::Splat(ReduceSum<V>(n, out));
-    for (size_t i = 0; i < full; i += W) V::Store(out + i, V::Load(out + i) / vsum);
-    if (full < n) {
-      V::Store(tail, V::Load(tail) / vsum);
-      for (size_t j = full; j < n; ++j) out[j] = tail[j - full];
-    }
+    auto divide = [&](F v) { return v / vsum; };
+    for (size_t i = 0; i < full; i += W) V::Store(out + i, divide(V::Load(out + i)));
+    RaggedEnd<V>(n - full, out + full, out + full, divide);
   }
 }
 
@@ -405,30 +405,11 @@ void L2NormalizeRows(size_t rows, size_t n, const float* in, float* out, float e
   constexpr size_t W = V::kWidth;
   const size_t full = n / W * W;
   for (size_t r = 0; r < rows; ++r, in += n, out += n) {
-    F total = V::Splat(0.0f);
-    size_t i = 0;
-    while (i < full) {
-      F x = V::Load(in + i);
-      F acc = x * x;
-      i += W;
-      for (size_t v = 1; v < kSumBlockRows && i < full; ++v, i += W) {
-        x = V::Load(in + i);
-        acc = acc + x * x;
-      }
-      total = total + acc;
-    }
-    float squares = 0.0f;
-    for (size_t lane = 0; lane < W; ++lane) squares += V::Lane(total, lane);
-    for (; i < n; ++i) squares += in[i] * in[i];
-    const float norm = std::sqrt(squares);
+    const float norm = std::sqrt(ReduceSum<V, true>(n, in));
     const F divisor = V::Splat(norm > epsilon ? norm : epsilon);
-    for (i = 0; i < full; i += W) V::Store(out + i, V::Load(in + i) / divisor);
-    if (full < n) {
-      float tail[W] = {};
-      for (size_t j = full; j < n; ++j) tail[j - full] = in[j];
-      V::Store(tail, V::Load(tail) / divisor);
-      for (size_t j = full; j < n; ++j) out[j] = tail[j - full];
-    }
+    auto divide = [&](F v) { return v / divisor; };
+    for (size_t i = 0; i < full; i += W) V::Store(out + i, divide(V::Load(in + i)));
+    RaggedEnd<V>(n - full, in + full, out + full, divide);
   }
 }
 

@@ -165,21 +165,12 @@ void SoftmaxOperator::Run(const float* input, float* output, ThreadPool* pool) c
   });
 }
 
-L2NormalizationOperator::L2NormalizationOperator(size_t rows, size_t row, float lo, float hi)
-    : rows_(rows), row_(row), lo_(lo), hi_(hi), k_(&kernels::SelectElementwiseKernels()) {}
+L2NormalizationOperator::L2NormalizationOperator(size_t rows, size_t row)
+    : rows_(rows), row_(row), k_(&kernels::SelectElementwiseKernels()) {}
 
 void L2NormalizationOperator::Run(const float* input, float* output, ThreadPool* pool) const {
-  const kernels::UnaryParams none;  // its clamp's defaults clamp nothing
-  const bool clamps = lo_ != none.lo || hi_ != none.hi;
   ParallelRanges(pool, rows_, std::max<size_t>(1, kMinFloatsPerTask / row_), [&](size_t begin, size_t end) {
-    float* out = output + begin * row_;
-    k_->l2_normalize_rows(end - begin, row_, input + begin * row_, out, kL2NormEpsilon);
-    if (clamps) {
-      kernels::UnaryParams clamp;
-      clamp.lo = lo_;
-      clamp.hi = hi_;
-      k_->Unary(kernels::UnaryOp::kClamp)((end - begin) * row_, out, out, clamp);
-    }
+    k_->l2_normalize_rows(end - begin, row_, input + begin * row_, output + begin * row_, kL2NormEpsilon);
   });
 }
 

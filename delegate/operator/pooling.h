@@ -78,18 +78,16 @@ class SoftmaxOperator {
 };
 
 // L2_NORMALIZATION over the innermost dim: `rows` rows of `row` floats,
-// each divided by max(its L2 norm, kL2NormEpsilon), then clamped to
-// [lo, hi] (a fused activation).
+// each divided by max(its L2 norm, kL2NormEpsilon).
 constexpr float kL2NormEpsilon = 1e-6f;  // the builtin kernel's
 
 class L2NormalizationOperator {
  public:
-  L2NormalizationOperator(size_t rows, size_t row, float lo, float hi);
+  L2NormalizationOperator(size_t rows, size_t row);
   void Run(const float* input, float* output, ThreadPool* pool) const;
 
  private:
   size_t rows_ = 0, row_ = 0;
-  float lo_, hi_;
   const kernels::ElementwiseKernels* k_ = nullptr;
 };
 

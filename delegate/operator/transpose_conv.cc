@@ -94,10 +94,10 @@ std::unique_ptr<TransposeConvOperator> TransposeConvOperator::Create(const Trans
 void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* pool) {
   const TransposeConvParams& p = params_;
   const size_t cout = static_cast<size_t>(p.output_channels), kw = static_cast<size_t>(p.kernel_width);
+  const size_t taps = static_cast<size_t>(p.kernel_height) * kw, pixel_products = taps * cout;
   if (p.depthwise) {
     // Each input pixel's channels times every tap's weights: its products,
     // [tap][C], one multiply each, as the 1x1 conv lays them out.
-    const size_t taps = static_cast<size_t>(p.kernel_height) * kw, pixel_products = taps * cout;
     const size_t pixels = static_cast<size_t>(p.batch) * p.input_height * p.input_width;
     constexpr float kInf = std::numeric_limits<float>::infinity();
     ParallelRanges(pool, pixels, std::max<size_t>(1, kMinFloatsPerTask / pixel_products),
@@ -112,7 +112,6 @@ void TransposeConvOperator::Run(const float* input, float* output, ThreadPool* p
   }
   const size_t in_h = static_cast<size_t>(p.input_height), in_w = static_cast<size_t>(p.input_width);
   const size_t out_h = static_cast<size_t>(p.output_height), out_w = static_cast<size_t>(p.output_width);
-  const size_t pixel_products = cout * static_cast<size_t>(p.kernel_height) * kw;
   const float lo = p.output_min, hi = p.output_max;
   const float* bias = bias_.data();
   const size_t rows = static_cast<size_t>(p.batch) * out_h;

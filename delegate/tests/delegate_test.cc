@@ -260,6 +260,26 @@ TEST(DelegateTest, ReduceWindowReadsItsBodySubgraph) {
   }
 }
 
+// L2_NORMALIZATION with a fused activation stays with the runtime, whose
+// kernel refuses it: claimed, the model would run only through the delegate.
+TEST(DelegateTest, L2NormalizationWithAnActivationIsRefused) {
+  for (int32_t activation : {kTfLiteActNone, kTfLiteActRelu}) {
+    FakeGraph g;
+    const int in = g.AddTensor(kTfLiteFloat32, {2, 7});
+    const int out = g.AddTensor(kTfLiteFloat32, {2, 7});
+    TfLiteActivationParamsPrefix params{activation};
+    g.AddNode(kTfLiteBuiltinL2Normalization, {in}, {out}, &params);
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool imported = ImportNode(g.context(), info, &node, &why);
+    EXPECT_EQ(imported, activation == kTfLiteActNone) << why;
+    if (!imported) EXPECT_NE(why.find("a fused activation"), std::string::npos) << why;
+  }
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");

@@ -857,13 +857,15 @@ class Importer {
     return true;
   }
 
-  // L2_NORMALIZATION over the innermost dim, with its fused activation.
+  // L2_NORMALIZATION over the innermost dim. A fused activation is refused,
+  // as the builtin kernel refuses it at Prepare: the model would run only
+  // through the delegate.
   bool L2Normalization() {
     if (node_.inputs->size != 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     if (Dims(T(context_, Input(0))) != Dims(T(context_, out_.output))) return Fail("input and output shapes differ");
     if (node_.builtin_data != nullptr &&
-        !FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation)) {
-      return false;
+        static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation != kTfLiteActNone) {
+      return Fail("a fused activation (the builtin kernel runs none)");
     }
     out_.type = graph::OpType::kL2Normalization;
     out_.inputs = {Input(0)};
