@@ -109,6 +109,32 @@ for _op, _values in (("sqrt", _positive), ("abs", _wide), ("neg", _wide), ("squa
         CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _values}))
 
 
+def _halves(shape, rng):
+    """Multiples of 0.25 (ties for ROUND), zeros of both signs, and wide values."""
+    v = np.round(rng.standard_normal(shape) * 12) / 4
+    flat = v.reshape(-1)
+    flat[:4] = [0.0, -0.0, -0.3, 2.5]
+    return v.astype(np.float32)
+
+
+for _op in ("relu_0_to_1", "floor", "ceil", "round", "sign", "sin", "cos"):
+    for _shape in ((2, 6, 5, 45), (1, 129)):
+        def _build(g, rng, op=_op, shape=_shape):
+            return [g.unary(op, g.input("x", shape))]
+        CASES.append(Case(f"{_op}-{'x'.join(map(str, _shape))}", _build, inputs={0: _halves}))
+
+
+# POW: a constant exponent (x ** 3, a local response norm's ** 0.75 of a
+# positive base) and an exponent per channel, broadcast.
+for _label, _exponent in (("cube", np.float32(3.0)), ("three-quarters", np.float32(0.75)),
+                          ("per-channel", None)):
+    def _build(g, rng, exponent=_exponent):
+        x = g.input("x", (2, 5, 7, 45))
+        e = g.constant("e", np.array(exponent, np.float32)) if exponent is not None else g.input("e", (45,))
+        return [g.pow(x, e)]
+    CASES.append(Case(f"pow-{_label}", _build, inputs={0: _wide if _label == "cube" else _positive}))
+
+
 @case("silu", inputs={0: _wide})
 def _silu(g, rng):
     x = g.input("x", (2, 6, 5, 45))

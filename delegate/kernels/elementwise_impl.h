@@ -196,6 +196,7 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
   if constexpr (Op == BinaryOp::kLessEqual) return a <= b ? one : zero;
   if constexpr (Op == BinaryOp::kEqual) return a == b ? one : zero;
   if constexpr (Op == BinaryOp::kNotEqual) return a != b ? one : zero;
+  if constexpr (Op == BinaryOp::kPow) return V::Lanewise(a, b, [](float x, float y) { return std::pow(x, y); });
 }
 
 template <class V, UnaryOp Op>
@@ -241,6 +242,25 @@ inline typename V::F ApplyUnary(typename V::F x, typename V::F alpha) {
     const F inner = V::Splat(0.79788456080286536f) * (x + V::Splat(0.044715f) * x * x * x);
     return V::Splat(0.5f) * x * (V::Splat(1.0f) + Tanh<V>(inner));
   }
+  if constexpr (Op == UnaryOp::kFloor) return V::Floor(x);
+  if constexpr (Op == UnaryOp::kCeil) return -V::Floor(-x);
+  if constexpr (Op == UnaryOp::kRound) {
+    // The builtin's steps: f = floor(x), d = x - f; f when d < 0.5, or d is
+    // 0.5 and f even, else f + 1 (so -0.3 rounds to +0, where nearbyint
+    // keeps -0). f even <=> floor(f / 2) == f / 2 (f / 2 exact: f is an
+    // integer, and d is 0.5 only below 2^23).
+    const F half = V::Splat(0.5f);
+    const F f = V::Floor(x);
+    const F d = x - f;
+    const F halved = f * half;
+    return (d < half) | ((d == half) & (V::Floor(halved) == halved)) ? f : f + V::Splat(1.0f);
+  }
+  if constexpr (Op == UnaryOp::kSign) {
+    const F zero = V::Splat(0.0f), one = V::Splat(1.0f);
+    return (x > zero ? one : zero) - (x < zero ? one : zero);
+  }
+  if constexpr (Op == UnaryOp::kSin) return V::Lanewise(x, [](float v) { return std::sin(v); });
+  if constexpr (Op == UnaryOp::kCos) return V::Lanewise(x, [](float v) { return std::cos(v); });
 }
 
 template <class V, BinaryOp Op, BinaryForm Form>
@@ -675,6 +695,12 @@ void FillUnaries(ElementwiseKernels* k) {
   FillUnary<V, UnaryOp::kSoftplus>(k);
   FillUnary<V, UnaryOp::kMish>(k);
   FillUnary<V, UnaryOp::kElu>(k);
+  FillUnary<V, UnaryOp::kFloor>(k);
+  FillUnary<V, UnaryOp::kCeil>(k);
+  FillUnary<V, UnaryOp::kRound>(k);
+  FillUnary<V, UnaryOp::kSign>(k);
+  FillUnary<V, UnaryOp::kSin>(k);
+  FillUnary<V, UnaryOp::kCos>(k);
 }
 
 template <class V>
@@ -705,6 +731,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kLessEqual>(&k);
   FillBinary<V, BinaryOp::kEqual>(&k);
   FillBinary<V, BinaryOp::kNotEqual>(&k);
+  FillBinary<V, BinaryOp::kPow>(&k);
   FillUnaries<V>(&k);
   k.reduce_max = &ReduceExtreme<V, false>;
   k.reduce_min = &ReduceExtreme<V, true>;

@@ -32,8 +32,9 @@ enum class BinaryOp : int {
   kLessEqual,
   kEqual,
   kNotEqual,
+  kPow,  // std::pow(a, b), lane by lane (POW: x ** 3, a local response norm's ** 0.75)
 };
-constexpr int kNumBinaryOps = 13;
+constexpr int kNumBinaryOps = 14;
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {
@@ -67,8 +68,15 @@ enum class UnaryOp : int {
   kSoftplus,     // x > alpha ? x : log(exp(x) + 1)  (SELECT(GREATER(x, alpha), x, LOG(ADD(EXP(x), 1))))
   kMish,         // x * tanh(softplus(x)), as x * n / (n + 2), n = e^x (e^x + 2); threshold alpha >= 9
   kElu,          // x >= 0 ? x : exp(x) - 1  (SELECT(GREATER_EQUAL(x, 0), x, SUB(EXP(x), 1)))
+  // The builtin kernels' expressions, bit for bit.
+  kFloor,        // std::floor (FLOOR)
+  kCeil,         // -floor(-x) (CEIL: std::ceil)
+  kRound,        // to nearest, ties to even, as the builtin's floor-based steps (ROUND: -0.3 -> +0)
+  kSign,         // (x > 0) - (x < 0): 0 for zeros and NaN (SIGN)
+  kSin,          // std::sin, lane by lane (SIN)
+  kCos,          // std::cos, lane by lane (COS)
 };
-constexpr int kNumUnaryOps = 18;
+constexpr int kNumUnaryOps = 24;
 
 struct UnaryParams {
   float alpha = 0.0f;  // kLeakyRelu; the threshold of kSoftplus and kMish

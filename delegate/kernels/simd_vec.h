@@ -45,6 +45,15 @@ struct ScalarVec {
   }
   static float Lane(F v, size_t /*lane*/) { return v; }
   static F Sqrt(F v) { return std::sqrt(v); }
+  static F Floor(F v) { return std::floor(v); }
+  template <class Fn>
+  static F Lanewise(F v, Fn&& f) {
+    return f(v);
+  }
+  template <class Fn>
+  static F Lanewise(F a, F b, Fn&& f) {
+    return f(a, b);
+  }
 };
 
 // GCC vector extensions of W floats; C-style casts between GCC vectors of
@@ -98,7 +107,10 @@ struct GccVec {
   // file is compiled for one, else lane by lane.
   static F Sqrt(F v) {
 #if defined(__AVX512F__)
-    if constexpr (W == 16) return (F)_mm512_sqrt_ps((__m512)v);
+    // The zero-masked forms with every lane kept: the plain ones start from
+    // _mm512_undefined_ps, which GCC 12 reports as maybe uninitialized at
+    // every inlined call.
+    if constexpr (W == 16) return (F)_mm512_maskz_sqrt_ps(0xFFFF, (__m512)v);
 #endif
 #if defined(__AVX__)
     if constexpr (W == 8) return (F)_mm256_sqrt_ps((__m256)v);
@@ -108,6 +120,37 @@ struct GccVec {
 #endif
     F r;
     for (size_t i = 0; i < W; ++i) r[i] = std::sqrt(v[i]);
+    return r;
+  }
+  // As std::floor, bit for bit (-0, NaN and the infinities pass).
+  static F Floor(F v) {
+#if defined(__AVX512F__)
+    if constexpr (W == 16) {
+      return (F)_mm512_maskz_roundscale_ps(0xFFFF, (__m512)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (W == 8) return (F)_mm256_round_ps((__m256)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+#endif
+#if defined(__aarch64__)
+    if constexpr (W == 4) return (F)vrndmq_f32((float32x4_t)v);
+#endif
+    F r;
+    for (size_t i = 0; i < W; ++i) r[i] = std::floor(v[i]);
+    return r;
+  }
+  // f applied lane by lane: a libm function no vector form matches bit for
+  // bit (sin, cos, pow), as the builtin kernels call it.
+  template <class Fn>
+  static F Lanewise(F v, Fn&& f) {
+    F r;
+    for (size_t i = 0; i < W; ++i) r[i] = f(v[i]);
+    return r;
+  }
+  template <class Fn>
+  static F Lanewise(F a, F b, Fn&& f) {
+    F r;
+    for (size_t i = 0; i < W; ++i) r[i] = f(a[i], b[i]);
     return r;
   }
 };

@@ -56,8 +56,35 @@ float Reference(BinaryOp op, float a, float b) {
     case BinaryOp::kLessEqual: return a <= b;
     case BinaryOp::kEqual: return a == b;
     case BinaryOp::kNotEqual: return a != b;
+    case BinaryOp::kPow: return std::pow(a, b);
   }
   return 0;
+}
+
+// The same bits, NaN matching any NaN.
+::testing::AssertionResult SameBits(float got, float want) {
+  if ((std::isnan(got) && std::isnan(want)) || std::memcmp(&got, &want, sizeof(float)) == 0) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << got << " vs " << want;
+}
+
+// The builtin kernels' FLOOR, CEIL, ROUND (round.h's floor-based steps),
+// SIGN, SIN and COS of one float, as they compute them.
+float BuiltinRounding(UnaryOp op, float x) {
+  switch (op) {
+    case UnaryOp::kFloor: return std::floor(x);
+    case UnaryOp::kCeil: return std::ceil(x);
+    case UnaryOp::kRound: {
+      const float f = std::floor(x), d = x - f;
+      if (d < 0.5f || (d == 0.5f && static_cast<int64_t>(f) % 2 == 0)) return f;
+      return f + 1.0f;
+    }
+    case UnaryOp::kSign: return static_cast<float>((x > 0.0f) - (x < 0.0f));
+    case UnaryOp::kSin: return std::sin(x);
+    case UnaryOp::kCos: return std::cos(x);
+    default: return 0.0f;
+  }
 }
 
 TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
@@ -76,7 +103,7 @@ TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
               const float x = form == static_cast<int>(BinaryForm::kScalarVector) ? a[0] : a[i];
               const float y = form == static_cast<int>(BinaryForm::kVectorScalar) ? b[0] : b[i];
               const float want = std::min(std::max(Reference(static_cast<BinaryOp>(op), x, y), lo), hi);
-              ASSERT_EQ(out[i], want) << "op " << op << " form " << form << " n " << n << " i " << i;
+              ASSERT_TRUE(SameBits(out[i], want)) << "op " << op << " form " << form << " n " << n << " i " << i;
             }
             EXPECT_EQ(out[n], 77.0f) << "wrote past the end";
           }
@@ -186,6 +213,14 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
             }
             break;
           }
+          case UnaryOp::kFloor:
+          case UnaryOp::kCeil:
+          case UnaryOp::kRound:
+          case UnaryOp::kSign:
+          case UnaryOp::kSin:
+          case UnaryOp::kCos:
+            ASSERT_TRUE(SameBits(y[i], BuiltinRounding(static_cast<UnaryOp>(op), x[i]))) << op << ": " << x[i];
+            break;
           case UnaryOp::kGelu:
             // In the negative tail the rounding of z^2 costs exp(-z^2) about
             // z^2 ulp: x = -6.4 is 11 ulp off, of a value of 6e-10.
@@ -205,6 +240,33 @@ TEST(ElementwiseKernelsTest, UnaryOpsMatchTheirDefinitions) {
     params.hi = 0.6f;
     k->Unary(UnaryOp::kSigmoid)(n, x.data(), y.data(), params);
     for (size_t i = 0; i < n; ++i) ASSERT_TRUE(y[i] >= 0.1f && y[i] <= 0.6f);
+  }
+}
+
+// FLOOR, CEIL, ROUND, SIGN, SIN and COS bit for bit as the builtin kernels,
+// on the values where they part: zeros of both signs, halves (ties to
+// even, -0.3 rounding to +0), past 2^23 and 2^31, the infinities, NaN, and
+// every length's ragged end.
+TEST(ElementwiseKernelsTest, RoundingSignAndTrigAreTheBuiltinsBitForBit) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = {0.0f, -0.0f, 0.3f, -0.3f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f,
+                          -0.49999997f, 4194303.5f, -4194303.5f, 8388607.5f, 8388608.0f, 16777217.0f, 3e9f,
+                          -3e9f, 1e30f, -1e30f, 1e-40f, -1e-40f, 3.4028235e38f, inf, -inf, nan, 1e5f, -7.25f};
+  const std::vector<float> random = Random(77, 31, 40.0f);
+  x.insert(x.end(), random.begin(), random.end());
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (UnaryOp op : {UnaryOp::kFloor, UnaryOp::kCeil, UnaryOp::kRound, UnaryOp::kSign, UnaryOp::kSin,
+                       UnaryOp::kCos}) {
+      for (size_t n : {size_t{1}, size_t{5}, size_t{17}, x.size()}) {
+        std::vector<float> y(n + 1, 77.0f);
+        k->Unary(op)(n, x.data(), y.data(), UnaryParams());
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_TRUE(SameBits(y[i], BuiltinRounding(op, x[i]))) << static_cast<int>(op) << ": " << x[i];
+        }
+        EXPECT_EQ(y[n], 77.0f) << "wrote past the end";
+      }
+    }
   }
 }
 
@@ -353,7 +415,8 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
             k->binary[op][static_cast<int>(BinaryForm::kVectorVector)](width, a.data() + r * a_stride,
                                                                       b.data() + r * b_stride, want.data(), -4.0f, 5.0f);
             for (size_t c = 0; c < width; ++c) {
-              ASSERT_EQ(out[r * width + c], want[c]) << "op " << op << " width " << width << " broadcast " << broadcast;
+              ASSERT_TRUE(SameBits(out[r * width + c], want[c]))
+                  << "op " << op << " width " << width << " broadcast " << broadcast;
             }
           }
           EXPECT_EQ(out[rows * width], 77.0f) << "wrote past the end";

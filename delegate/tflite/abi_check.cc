@@ -122,10 +122,17 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinSquare: return "SQUARE";
     case kTfLiteBuiltinSqrt: return "SQRT";
     case kTfLiteBuiltinNeg: return "NEG";
+    case kTfLiteBuiltinFloor: return "FLOOR";
+    case kTfLiteBuiltinCeil: return "CEIL";
+    case kTfLiteBuiltinRound: return "ROUND";
+    case kTfLiteBuiltinSign: return "SIGN";
+    case kTfLiteBuiltinSin: return "SIN";
+    case kTfLiteBuiltinCos: return "COS";
+    case kTfLiteBuiltinRelu0To1: return "RELU_0_TO_1";
+    case kTfLiteBuiltinPow: return "POW";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
-    case 8: return "FLOOR";
     case 26: return "SPACE_TO_DEPTH";
     case 36: return "GATHER";
     case 49: return "SPLIT";
@@ -134,7 +141,8 @@ std::string BuiltinName(int32_t builtin_code) {
     case 54: return "PRELU";
     case 56: return "ARG_MAX";
     case 69: return "TILE";
-    case 78: return "POW";
+    case 79: return "ARG_MIN";
+    case 132: return "CONV_3D";
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 102: return "SPLIT_V";

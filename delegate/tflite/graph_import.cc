@@ -83,6 +83,8 @@ class Importer {
         return Binary(kernels::BinaryOp::kEqual, false);
       case kTfLiteBuiltinNotEqual:
         return Binary(kernels::BinaryOp::kNotEqual, false);
+      case kTfLiteBuiltinPow:
+        return Binary(kernels::BinaryOp::kPow, false);
       case kTfLiteBuiltinSelect:
         return Select(false);
       case kTfLiteBuiltinSelectV2:
@@ -93,6 +95,8 @@ class Importer {
         return Unary(kernels::UnaryOp::kClamp, 0.0f, 6.0f);
       case kTfLiteBuiltinReluN1To1:
         return Unary(kernels::UnaryOp::kClamp, -1.0f, 1.0f);
+      case kTfLiteBuiltinRelu0To1:
+        return Unary(kernels::UnaryOp::kClamp, 0.0f, 1.0f);
       case kTfLiteBuiltinLeakyRelu:
         if (node_.builtin_data == nullptr) return Fail("no parameters");
         out_.alpha = static_cast<const TfLiteLeakyReluParams*>(node_.builtin_data)->alpha;
@@ -117,6 +121,18 @@ class Importer {
         return Unary(kernels::UnaryOp::kNeg, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinSquare:
         return Unary(kernels::UnaryOp::kSquare, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinFloor:
+        return Unary(kernels::UnaryOp::kFloor, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinCeil:
+        return Unary(kernels::UnaryOp::kCeil, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinRound:
+        return Unary(kernels::UnaryOp::kRound, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinSign:
+        return Unary(kernels::UnaryOp::kSign, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinSin:
+        return Unary(kernels::UnaryOp::kSin, graph::kNoMin, graph::kNoMax);
+      case kTfLiteBuiltinCos:
+        return Unary(kernels::UnaryOp::kCos, graph::kNoMin, graph::kNoMax);
       case kTfLiteBuiltinGelu: {
         const bool approximate =
             node_.builtin_data != nullptr && static_cast<const TfLiteGeluParams*>(node_.builtin_data)->approximate;
@@ -964,6 +980,14 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinLog:
     case kTfLiteBuiltinReduceMax:
     case kTfLiteBuiltinReduceMin:
+    case kTfLiteBuiltinRelu0To1:
+    case kTfLiteBuiltinFloor:
+    case kTfLiteBuiltinCeil:
+    case kTfLiteBuiltinRound:
+    case kTfLiteBuiltinSign:
+    case kTfLiteBuiltinSin:
+    case kTfLiteBuiltinCos:
+    case kTfLiteBuiltinPow:
       return true;
     default:
       return false;

@@ -240,11 +240,17 @@ class GraphBuilder:
         return self._binary(s.BuiltinOperator.MINIMUM, s.BuiltinOptions.MaximumMinimumOptions,
                             s.MaximumMinimumOptionsT(), a, b, name)
 
+    def pow(self, a: int, b: int, name: str = "pow") -> int:
+        """POW: ``a ** b`` with broadcasting."""
+        s = self._s
+        return self._binary(s.BuiltinOperator.POW, s.BuiltinOptions.PowOptions, s.PowOptionsT(), a, b, name)
+
     def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
-        """A standalone activation: ``relu``, ``relu6``, ``relu_n1_to_1``,
-        ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``, ``hard_swish``, ``rsqrt``,
-        ``gelu`` (erf form), ``gelu_tanh`` (GELU's tanh approximation), ``exp``, ``log``, ``sqrt``,
-        ``abs``, ``neg`` or ``square``."""
+        """A standalone activation or elementwise function: ``relu``, ``relu6``,
+        ``relu_n1_to_1``, ``relu_0_to_1``, ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``,
+        ``hard_swish``, ``rsqrt``, ``gelu`` (erf form), ``gelu_tanh`` (GELU's tanh approximation),
+        ``exp``, ``log``, ``sqrt``, ``abs``, ``neg``, ``square``, ``floor``, ``ceil``, ``round``,
+        ``sign``, ``sin`` or ``cos``."""
         s = self._s
         code = {"relu": s.BuiltinOperator.RELU, "relu6": s.BuiltinOperator.RELU6,
                 "relu_n1_to_1": s.BuiltinOperator.RELU_N1_TO_1, "leaky_relu": s.BuiltinOperator.LEAKY_RELU,
@@ -252,7 +258,10 @@ class GraphBuilder:
                 "hard_swish": s.BuiltinOperator.HARD_SWISH, "rsqrt": s.BuiltinOperator.RSQRT,
                 "gelu": s.BuiltinOperator.GELU, "gelu_tanh": s.BuiltinOperator.GELU,
                 "exp": s.BuiltinOperator.EXP, "log": s.BuiltinOperator.LOG, "sqrt": s.BuiltinOperator.SQRT,
-                "abs": s.BuiltinOperator.ABS, "neg": s.BuiltinOperator.NEG, "square": s.BuiltinOperator.SQUARE}[op]
+                "abs": s.BuiltinOperator.ABS, "neg": s.BuiltinOperator.NEG, "square": s.BuiltinOperator.SQUARE,
+                "relu_0_to_1": s.BuiltinOperator.RELU_0_TO_1, "floor": s.BuiltinOperator.FLOOR,
+                "ceil": s.BuiltinOperator.CEIL, "round": s.BuiltinOperator.ROUND, "sign": s.BuiltinOperator.SIGN,
+                "sin": s.BuiltinOperator.SIN, "cos": s.BuiltinOperator.COS}[op]
         options_type, options = 0, None
         if op == "leaky_relu":
             options_type, options = s.BuiltinOptions.LeakyReluOptions, s.LeakyReluOptionsT()
