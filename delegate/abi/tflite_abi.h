@@ -142,6 +142,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinMirrorPad = 100,
   kTfLiteBuiltinAbs = 101,
   kTfLiteBuiltinCeil = 104,
+  kTfLiteBuiltinReverseV2 = 105,
   kTfLiteBuiltinCos = 108,
   kTfLiteBuiltinRound = 116,
   kTfLiteBuiltinHardSwish = 117,

@@ -48,7 +48,7 @@ enum class OpType {
   kTranspose,
   kSlice,            // a box of the input: `begin` per dim, the output's shape
   kBroadcastTo,      // the input repeated to the output's shape
-  kStridedSlice,     // `begin` and `strides` (>= 1) per dim, the output's shape
+  kStridedSlice,     // `begin` and `strides` (non-zero) per dim, the output's shape; also REVERSE_V2
   kConcatenation,
   kResizeNearest,
   kResizeBilinear,

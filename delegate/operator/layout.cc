@@ -80,7 +80,8 @@ void StridedCopy::Run(const float* input, float* output, ThreadPool* pool) const
       } else if (inner_stride == 0) {
         std::fill(out, out + inner, *in);
       } else {
-        for (size_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
+        const ptrdiff_t step = static_cast<ptrdiff_t>(inner_stride);  // negative: walking backwards
+        for (size_t i = 0; i < inner; ++i) out[i] = in[static_cast<ptrdiff_t>(i) * step];
       }
     });
   });
@@ -341,8 +342,10 @@ std::unique_ptr<StridedSliceOperator> StridedSliceOperator::Create(const Shape& 
   bool valid = rank >= 1 && rank <= static_cast<size_t>(kMaxRank) && begin.size() == rank &&
                strides.size() == rank && output.size() == rank;
   for (size_t d = 0; valid && d < rank; ++d) {
-    valid = strides[d] >= 1 && begin[d] >= 0 && output[d] >= 1 &&
-            static_cast<int64_t>(begin[d]) + static_cast<int64_t>(output[d] - 1) * strides[d] < input[d];
+    // Every index read, begin .. begin + (output - 1) * stride, is inside the dim.
+    const int64_t last = static_cast<int64_t>(begin[d]) + static_cast<int64_t>(output[d] - 1) * strides[d];
+    valid = strides[d] != 0 && begin[d] >= 0 && begin[d] < input[d] && output[d] >= 1 && last >= 0 &&
+            last < input[d];
   }
   if (!valid) {
     *error = "strided slice: begin " + ShapeText(begin) + " and strides " + ShapeText(strides) + " of " +
@@ -353,7 +356,8 @@ std::unique_ptr<StridedSliceOperator> StridedSliceOperator::Create(const Shape& 
   std::unique_ptr<StridedSliceOperator> op(new StridedSliceOperator());
   for (size_t d = 0; d < rank; ++d) {
     op->walk_.offset += static_cast<size_t>(begin[d]) * in_stride[d];
-    op->walk_.AppendDim(static_cast<size_t>(output[d]), in_stride[d] * static_cast<size_t>(strides[d]));
+    // A negative stride wraps modulo 2^64 (StridedCopy).
+    op->walk_.AppendDim(static_cast<size_t>(output[d]), in_stride[d] * static_cast<size_t>(int64_t{strides[d]}));
   }
   return op;
 }

@@ -59,8 +59,10 @@ class PadOperator {
 };
 
 // A copy that walks the input at strides of its own: TRANSPOSE's general
-// case, STRIDED_SLICE and BROADCAST_TO. Output dims outermost first, each
-// stepping `stride` input floats (0: repeated) from `offset`; AppendDim
+// case, STRIDED_SLICE (REVERSE_V2 among them) and BROADCAST_TO. Output dims
+// outermost first, each stepping `stride` input floats (0: repeated; a
+// negative step wrapped modulo 2^64, as all offset arithmetic here is
+// unsigned, so sums of steps land on the true index) from `offset`; AppendDim
 // merges a dim into the one before where that one steps over exactly it
 // (the input contiguous across both, or both repeated), and drops dims of 1.
 struct StridedCopy {
@@ -87,8 +89,10 @@ class SliceOperator {
   std::vector<size_t> out_extent_, in_extent_, begin_;
 };
 
-// STRIDED_SLICE with positive strides: output index i of dim d reads input
-// index begin[d] + i * strides[d] (YOLOv5's Focus: x[..., ::2, ::2]).
+// STRIDED_SLICE: output index i of dim d reads input index begin[d] + i *
+// strides[d], strides non-zero (YOLOv5's Focus: x[..., ::2, ::2]; a
+// negative stride walks backwards: REVERSE_V2, torch.flip, is strides of
+// -1 from the dim's last index).
 class StridedSliceOperator {
  public:
   static std::unique_ptr<StridedSliceOperator> Create(const Shape& input, const std::vector<int>& begin,

@@ -280,6 +280,43 @@ TEST(DelegateTest, L2NormalizationWithAnActivationIsRefused) {
   }
 }
 
+// REVERSE_V2 is a strided slice of stride -1 along its axes; axes the
+// builtin kernel refuses at Invoke (not contiguous, repeated, out of
+// range) stay with the runtime.
+TEST(DelegateTest, ReverseTakesTheAxesTheBuiltinTakes) {
+  struct Case {
+    std::vector<int32_t> axes;
+    std::vector<int> begin, strides;  // empty: refused
+    const char* why;
+  };
+  for (const Case& c : std::vector<Case>{{{2}, {0, 0, 4, 0}, {1, 1, -1, 1}, ""},
+                                         {{-1, -2}, {0, 0, 4, 6}, {1, 1, -1, -1}, ""},
+                                         {{1, 3}, {}, {}, "not contiguous"},
+                                         {{2, 2}, {}, {}, "not contiguous"},
+                                         {{4}, {}, {}, "out of range"}}) {
+    FakeGraph g;
+    const int in = g.AddTensor(kTfLiteFloat32, {2, 3, 5, 7});
+    const int axes = g.AddTensor(kTfLiteInt32, {static_cast<int>(c.axes.size())});
+    g.SetConstant(axes, c.axes);
+    const int out = g.AddTensor(kTfLiteFloat32, {2, 3, 5, 7});
+    g.AddNode(kTfLiteBuiltinReverseV2, {in, axes}, {out});
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool imported = ImportNode(g.context(), info, &node, &why);
+    ASSERT_EQ(imported, c.begin.size() > 0) << why;
+    if (!imported) {
+      EXPECT_NE(why.find(c.why), std::string::npos) << why;
+      continue;
+    }
+    EXPECT_EQ(node.type, graph::OpType::kStridedSlice);
+    EXPECT_EQ(node.begin, c.begin);
+    EXPECT_EQ(node.strides, c.strides);
+  }
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");

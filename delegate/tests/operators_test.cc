@@ -516,7 +516,9 @@ TEST_P(OperatorsTest, SliceAnyBox) {
 
 // YOLOv5's Focus (every other row and column, four phases), a channel
 // stride, strides on every dim, a plain box (strides of 1: merged runs);
-// boxes that leave the input refused.
+// negative strides (REVERSE_V2: one dim, the innermost, several dims that
+// merge into one backward run, a step of -2); boxes that leave the input
+// refused, either way.
 TEST_P(OperatorsTest, StridedSliceStepsThroughEachDim) {
   struct Case {
     Shape input;
@@ -527,7 +529,12 @@ TEST_P(OperatorsTest, StridedSliceStepsThroughEachDim) {
                                          {{1, 8, 10, 3}, {0, 1, 1, 0}, {1, 2, 2, 1}, {1, 4, 5, 3}},
                                          {{2, 7, 9, 45}, {0, 1, 0, 3}, {1, 3, 2, 5}, {2, 2, 5, 9}},
                                          {{2, 5, 6, 7}, {1, 1, 2, 0}, {1, 1, 1, 1}, {1, 3, 4, 7}},
-                                         {{129}, {5}, {4}, {31}}}) {
+                                         {{129}, {5}, {4}, {31}},
+                                         {{2, 5, 6, 7}, {0, 4, 0, 0}, {1, -1, 1, 1}, {2, 5, 6, 7}},
+                                         {{2, 5, 6, 7}, {0, 0, 0, 6}, {1, 1, 1, -1}, {2, 5, 6, 7}},
+                                         {{2, 5, 6, 7}, {0, 4, 5, 6}, {1, -1, -1, -1}, {2, 5, 6, 7}},
+                                         {{3, 9, 45}, {2, 8, 0}, {-1, -2, 1}, {3, 5, 45}},
+                                         {{129}, {128}, {-1}, {129}}}) {
     const std::vector<float> in = Random(NumElements(c.input), 19);
     std::string error;
     auto op = StridedSliceOperator::Create(c.input, c.begin, c.strides, c.output, &error);
@@ -546,6 +553,9 @@ TEST_P(OperatorsTest, StridedSliceStepsThroughEachDim) {
             std::string::npos)
       << error;
   EXPECT_EQ(StridedSliceOperator::Create({1, 8, 8, 3}, {0, 0, 0, 0}, {1, 0, 2, 1}, {1, 4, 4, 3}, &error), nullptr);
+  EXPECT_EQ(StridedSliceOperator::Create({1, 8, 8, 3}, {0, 6, 0, 0}, {1, -1, 1, 1}, {1, 8, 8, 3}, &error), nullptr);
+  EXPECT_NE(error.find("leave the input"), std::string::npos) << error;
+  EXPECT_EQ(StridedSliceOperator::Create({1, 8, 8, 3}, {0, 8, 0, 0}, {1, -1, 1, 1}, {1, 8, 8, 3}, &error), nullptr);
 }
 
 TEST_P(OperatorsTest, TransposeAnyPermutation) {

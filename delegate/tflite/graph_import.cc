@@ -167,6 +167,8 @@ class Importer {
         return BroadcastTo();
       case kTfLiteBuiltinStridedSlice:
         return StridedSlice();
+      case kTfLiteBuiltinReverseV2:
+        return Reverse();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -607,8 +609,9 @@ class Importer {
     return true;
   }
 
-  // STRIDED_SLICE with constant begin / end / strides, strides >= 1, and no
-  // ellipsis, new-axis or shrink-axis masks (the output keeps the rank).
+  // STRIDED_SLICE with constant begin / end / strides (non-zero; negative
+  // walks backwards), and no ellipsis, new-axis or shrink-axis masks (the
+  // output keeps the rank).
   bool StridedSlice() {
     if (node_.inputs->size != 4 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
       return Fail(why_.empty() ? "needs input, begin, end, strides and parameters" : why_);
@@ -631,20 +634,65 @@ class Importer {
     out_.strides.clear();
     for (size_t d = 0; d < rank; ++d) {
       const int64_t dim = in[d], stride = strides[d];
-      if (stride < 1) return Fail("stride " + std::to_string(stride) + " of dim " + std::to_string(d) + " is below 1");
-      int64_t b = (p->begin_mask >> d) & 1 ? 0 : begin[d];
-      int64_t e = (p->end_mask >> d) & 1 ? dim : end[d];
-      if (b < 0) b += dim;
-      if (e < 0) e += dim;
-      b = std::min(std::max<int64_t>(b, 0), dim);
-      e = std::min(std::max<int64_t>(e, 0), dim);
-      const int64_t size = e > b ? (e - b + stride - 1) / stride : 0;
+      if (stride == 0) return Fail("stride 0 of dim " + std::to_string(d));
+      // The builtin's bounds: a masked begin / end is the walk's first /
+      // one-past-last index; a negative one counts from the end; both are
+      // clamped to [0, dim] walking forwards, [-1, dim - 1] backwards.
+      const bool forwards = stride > 0;
+      int64_t b = begin[d], e = end[d];
+      if ((p->begin_mask >> d) & 1) {
+        b = forwards ? 0 : dim - 1;
+      } else if (b < 0) {
+        b += dim;
+      }
+      if ((p->end_mask >> d) & 1) {
+        e = forwards ? dim : -1;
+      } else if (e < 0) {
+        e += dim;
+      }
+      const int64_t lowest = forwards ? 0 : -1, highest = forwards ? dim : dim - 1;
+      b = std::min(std::max(b, lowest), highest);
+      e = std::min(std::max(e, lowest), highest);
+      const int64_t span = forwards ? e - b : b - e, step = forwards ? stride : -stride;
+      const int64_t size = span > 0 ? (span + step - 1) / step : 0;
       if (size != out[d]) {
         return Fail("output " + ShapeText(out) + " is not the strided slice's shape (dim " + std::to_string(d) +
                     ": " + std::to_string(size) + ")");
       }
       out_.begin.push_back(static_cast<int>(b));
       out_.strides.push_back(static_cast<int>(stride));
+    }
+    out_.type = graph::OpType::kStridedSlice;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // REVERSE_V2 (torch.flip): the input walked backwards along `axis`'s
+  // dims, a strided slice of stride -1 from each such dim's last index.
+  // The axes as the builtin kernel takes them (else it fails at Invoke, and
+  // claimed, the model would run only through the delegate): an int32
+  // constant, negatives counting from the end, contiguous once sorted.
+  bool Reverse() {
+    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (T(context_, Input(1)).type != kTfLiteInt32) return Fail("axis is not int32");
+    std::vector<int64_t> axes;
+    if (!IntConstant(Input(1), "axis", &axes)) return false;
+    const Shape in = Dims(T(context_, Input(0)));
+    if (Dims(T(context_, out_.output)) != in) return Fail("output shape differs from the input " + ShapeText(in));
+    const int64_t rank = static_cast<int64_t>(in.size());
+    for (int64_t& a : axes) {
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank) return Fail("axis out of range for " + ShapeText(in));
+    }
+    std::sort(axes.begin(), axes.end());
+    for (size_t i = 1; i < axes.size(); ++i) {
+      if (axes[i] != axes[i - 1] + 1) return Fail("axes are not contiguous (the builtin kernel refuses them)");
+    }
+    out_.begin.assign(in.size(), 0);
+    out_.strides.assign(in.size(), 1);
+    for (int64_t a : axes) {
+      out_.begin[a] = in[a] - 1;
+      out_.strides[a] = -1;
     }
     out_.type = graph::OpType::kStridedSlice;
     out_.inputs = {Input(0)};
@@ -988,6 +1036,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinSin:
     case kTfLiteBuiltinCos:
     case kTfLiteBuiltinPow:
+    case kTfLiteBuiltinReverseV2:
       return true;
     default:
       return false;

@@ -403,18 +403,21 @@ class GraphBuilder:
                       begin_mask: int = 0, end_mask: int = 0, shrink_axis_mask: int = 0,
                       name: str = "strided_slice") -> int:
         """STRIDED_SLICE of ``x``: per dim from ``begin`` to ``end`` (exclusive; negatives count from
-        the end) in steps of ``strides``; a bit of ``begin_mask`` / ``end_mask`` takes the dim from
-        its start / to its end, of ``shrink_axis_mask`` drops the dim (one element)."""
+        the end) in steps of ``strides`` (a negative step walks backwards); a bit of ``begin_mask`` /
+        ``end_mask`` takes the dim from its start / to its end (the walk's), of ``shrink_axis_mask``
+        drops the dim (one element)."""
         s = self._s
         shape = self.shape(x)
         out_shape = []
         for d, n in enumerate(shape):
-            b = 0 if begin_mask >> d & 1 else begin[d]
-            e = n if end_mask >> d & 1 else end[d]
-            b, e = (b + n if b < 0 else b), (e + n if e < 0 else e)
-            b, e = min(max(b, 0), n), min(max(e, 0), n)
+            forwards = strides[d] > 0
+            b = (0 if forwards else n - 1) if begin_mask >> d & 1 else begin[d] + (n if begin[d] < 0 else 0)
+            e = (n if forwards else -1) if end_mask >> d & 1 else end[d] + (n if end[d] < 0 else 0)
+            low, high = (0, n) if forwards else (-1, n - 1)
+            b, e = min(max(b, low), high), min(max(e, low), high)
             if not shrink_axis_mask >> d & 1:
-                out_shape.append(max(0, -(-(e - b) // strides[d])))
+                span, step = (e - b, strides[d]) if forwards else (b - e, -strides[d])
+                out_shape.append(max(0, -(-span // step)))
         options = s.StridedSliceOptionsT()
         options.beginMask, options.endMask, options.shrinkAxisMask = begin_mask, end_mask, shrink_axis_mask
         out = self.activation(f"{name}/out", out_shape)
@@ -422,6 +425,14 @@ class GraphBuilder:
                 [x] + [self.constant(f"{name}/{k}", np.array(v, np.int32))
                        for k, v in (("begin", begin), ("end", end), ("strides", strides))],
                 [out], s.BuiltinOptions.StridedSliceOptions, options)
+        return out
+
+    def reverse(self, x: int, axes: Sequence[int], name: str = "reverse") -> int:
+        """REVERSE_V2 (``torch.flip``): ``x`` reversed along ``axes`` (negatives count from the end)."""
+        s = self._s
+        out = self.activation(f"{name}/out", self.shape(x))
+        self.op(s.BuiltinOperator.REVERSE_V2, [x, self.constant(f"{name}/axes", np.array(axes, np.int32))], [out],
+                s.BuiltinOptions.ReverseV2Options, s.ReverseV2OptionsT())
         return out
 
     def concatenation(self, inputs: Sequence[int], axis: int, *, activation: str = "none",
