@@ -309,11 +309,6 @@ def _mean_ones(g, rng):
     return [g.mean(x, [0, 2]), g.mean(g.reshape(x, (1, 42, 1, 45)), [0, 2], keep_dims=True, name="ones")]
 
 
-@case("mean-noncontiguous-left-to-runtime", partitions=0, refusals=("are not contiguous",))
-def _mean_gap(g, rng):
-    return [g.mean(g.input("x", (2, 5, 6, 7)), [0, 2])]
-
-
 @case("sum-hw-keepdims")
 def _sum_hw(g, rng):
     return [g.mean(g.input("x", (2, 5, 6, 45)), [1, 2], keep_dims=True, op="SUM")]
@@ -498,6 +493,48 @@ for _label, _shape, _axes in (("w", (2, 6, 5, 45), (2,)), ("c", (2, 6, 5, 7), (3
         return [g.reverse(g.unary("tanh", g.input("x", shape)), axes)]
     CASES.append(Case(f"reverse-{_label}", _build, old_runtime_differs="its REVERSE_V2 reverses only the first axis"
                       if len(_axes) > 1 else ""))
+
+
+@case("select-constant-conditions-as-circular-padding-writes-them")
+def _select_constant(g, rng):
+    """F.pad(mode="circular") as litert-torch writes it: SELECTs whose bool
+    conditions are model constants (one of them broadcast by a BROADCAST_TO
+    the delegate folds)."""
+    x = g.input("x", (2, 5, 7, 9))
+    mask = rng.random((2, 5, 7, 9)) < 0.5
+    a = g.select(g.constant("mask", mask), x, g.unary("tanh", x), v2=False, name="select_const")
+    row = g.broadcast_to(g.constant("row_mask", rng.random((1, 7, 9)) < 0.3), (2, 5, 7, 9), name="row_mask_b")
+    return [g.select(row, _scalar(g, "zero", 0.0), a, name="select_folded")]
+
+
+@case("gather-nd-replicate-padding")
+def _gather_replicate(g, rng):
+    """F.pad(mode="replicate") as litert-torch writes it: GATHER_ND of whole
+    rows by a constant [n, 1] index list, edges repeated."""
+    x = g.transpose(g.input("x", (2, 6, 5, 7)), (1, 0, 2, 3))  # [6, 2, 5, 7]
+    index = np.array([[0], [0], [0]] + [[i] for i in range(6)] + [[5], [5]], np.int32)
+    return [g.gather_nd(g.unary("tanh", x), g.constant("rows", index))]
+
+
+@case("gather-nd-index-grid-folded-from-constants")
+def _gather_grid(g, rng):
+    """PSPNet's adaptive pool as litert-torch writes it: an [.., 2] index grid
+    built at run time from constants (BROADCAST_TO, RESHAPE, CONCATENATION of
+    int tensors, folded by the delegate), gathering pixels of an HWNC tensor."""
+    x = g.transpose(g.unary("tanh", g.input("x", (2, 6, 7, 5))), (1, 2, 0, 3))  # [6, 7, 2, 5]
+    rows = g.broadcast_to(g.constant("ys", rng.integers(0, 6, (3, 1), dtype=np.int32)), (3, 4), name="ys_b")
+    cols = g.broadcast_to(g.constant("xs", rng.integers(0, 7, (4,), dtype=np.int64).astype(np.int32)), (3, 4),
+                          name="xs_b")
+    grid = g.concatenation([g.reshape(rows, (3, 4, 1), name="ys_r"), g.reshape(cols, (3, 4, 1), name="xs_r")], 2,
+                           name="grid")
+    return [g.gather_nd(x, grid)]
+
+
+for _axes in ((1, 3), (0, 2), (3, 5)):
+    def _build(g, rng, axes=_axes):
+        shape = (2, 48, 6, 2, 6, 3) if 5 in axes else (2, 6, 5, 45)
+        return [g.mean(g.input("x", shape), list(axes))]
+    CASES.append(Case(f"mean-axes-{'-'.join(map(str, _axes))}", _build))
 
 
 @case("strided-slice-shrink-left-to-runtime", partitions=0, refusals=("shrink-axis",))

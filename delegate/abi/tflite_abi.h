@@ -143,6 +143,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinAbs = 101,
   kTfLiteBuiltinCeil = 104,
   kTfLiteBuiltinReverseV2 = 105,
+  kTfLiteBuiltinGatherNd = 107,
   kTfLiteBuiltinCos = 108,
   kTfLiteBuiltinRound = 116,
   kTfLiteBuiltinHardSwish = 117,

@@ -55,6 +55,7 @@ enum class OpType {
   kSoftmax,
   kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
   kL2Normalization,  // over the innermost dim
+  kGather,           // GATHER_ND with indices known at plan time: output slice i is the input's from gather_offsets[i]
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
   // innermost index or a scalar (a batch norm the converter could not fold:
@@ -140,6 +141,7 @@ struct Node {
   float beta = 1.0f;                             // kSoftmax
   bool adj_x = false, adj_y = false;             // kBatchMatMul: an operand given with its last two dims swapped
   std::vector<Node> chain;                       // kBandedConvs: its convs, in order
+  std::vector<size_t> gather_offsets;            // kGather: each output slice's first input float
 
   // kElementwiseChain: what each fused op does to the running value x.
   struct ChainStage {

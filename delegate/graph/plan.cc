@@ -467,6 +467,9 @@ class StepBuilder {
         return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
       case OpType::kStridedSlice:
         return MakeUnaryStep(StridedSliceOperator::Create(in, node.begin, node.strides, out, error), node);
+      case OpType::kGather:
+        return MakeUnaryStep(GatherOperator::Create(NumElements(in), node.gather_offsets, NumElements(out), error),
+                             node);
       case OpType::kElementwiseChain: {
         if (in != out || out.empty()) return Fail("elementwise chain changes the shape");
         const size_t channels = static_cast<size_t>(out.back());
@@ -714,12 +717,7 @@ class StepBuilder {
 
   std::unique_ptr<Step> Mean(const Node& node, const Shape& in, const Shape& out) {
     if (node.axes.empty()) return Fail("mean over no axes");
-    for (size_t i = 1; i < node.axes.size(); ++i) {
-      if (node.axes[i] != node.axes[i - 1] + 1) {
-        return Fail("mean over axes that are not contiguous: " + ShapeText(node.axes));
-      }
-    }
-    auto op = ReduceOperator::Create(in, node.axes.front(), node.axes.back(), error_, node.reduction);
+    auto op = ReduceOperator::Create(in, node.axes, error_, node.reduction);
     if (op == nullptr) return nullptr;
     size_t reduced = 1;
     for (int axis : node.axes) reduced *= static_cast<size_t>(in[axis]);

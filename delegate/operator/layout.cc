@@ -366,6 +366,28 @@ void StridedSliceOperator::Run(const float* input, float* output, ThreadPool* po
   walk_.Run(input, output, pool);
 }
 
+std::unique_ptr<GatherOperator> GatherOperator::Create(size_t input_elements, const std::vector<size_t>& offsets,
+                                                       size_t output_elements, std::string* error) {
+  const size_t slice = offsets.empty() ? 0 : output_elements / offsets.size();
+  bool valid = slice > 0 && slice * offsets.size() == output_elements;
+  for (size_t i = 0; valid && i < offsets.size(); ++i) valid = offsets[i] + slice <= input_elements;
+  if (!valid) {
+    *error = "gather: " + std::to_string(offsets.size()) + " slices of " + std::to_string(output_elements) +
+             " output floats leave the input's " + std::to_string(input_elements);
+    return nullptr;
+  }
+  std::unique_ptr<GatherOperator> op(new GatherOperator());
+  op->offsets_ = offsets;
+  op->slice_ = slice;
+  return op;
+}
+
+void GatherOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  ParallelRanges(pool, offsets_.size(), std::max<size_t>(1, kMinFloatsPerTask / slice_), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) std::memcpy(output + i * slice_, input + offsets_[i], slice_ * sizeof(float));
+  });
+}
+
 std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input, const Shape& output,
                                                              std::string* error) {
   // The input's dims line up with the output's last ones; each is the

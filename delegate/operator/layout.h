@@ -1,5 +1,5 @@
 // Operators that move data (float32, any rank up to kMaxRank unless noted):
-// PAD / PADV2 with a constant, MIRROR_PAD, SLICE, STRIDED_SLICE, TRANSPOSE, BROADCAST_TO,
+// PAD / PADV2 with a constant, MIRROR_PAD, SLICE, STRIDED_SLICE, GATHER_ND, TRANSPOSE, BROADCAST_TO,
 // CONCATENATION (with a fused clamp), RESIZE_NEAREST_NEIGHBOR and
 // RESIZE_BILINEAR (NHWC; the one that computes: it interpolates) and a plain
 // copy (RESHAPE when it cannot alias). Knows nothing of TFLite.
@@ -103,6 +103,20 @@ class StridedSliceOperator {
  private:
   StridedSliceOperator() = default;
   StridedCopy walk_;  // from the box's first element, each dim's input stride times its stride
+};
+
+// GATHER_ND with indices known at plan time: output slice i (each of the
+// output's floats / offsets' count) is the input's floats from offsets[i].
+class GatherOperator {
+ public:
+  static std::unique_ptr<GatherOperator> Create(size_t input_elements, const std::vector<size_t>& offsets,
+                                                size_t output_elements, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  GatherOperator() = default;
+  std::vector<size_t> offsets_;
+  size_t slice_ = 0;
 };
 
 class TransposeOperator {

@@ -93,7 +93,41 @@ std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, int f
   return op;
 }
 
+std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, const std::vector<int>& axes,
+                                                       std::string* error, Reduction reduction) {
+  const int rank = static_cast<int>(input.size());
+  bool valid = !axes.empty();
+  for (size_t i = 0; valid && i < axes.size(); ++i) {
+    valid = axes[i] >= 0 && axes[i] < rank && (i == 0 || axes[i] > axes[i - 1]);
+  }
+  if (!valid) {
+    *error = "mean: axes " + ShapeText(axes) + " are not sorted, distinct axes of " + ShapeText(input);
+    return nullptr;
+  }
+  if (axes.back() - axes.front() + 1 == static_cast<int>(axes.size())) {
+    return Create(input, axes.front(), axes.back(), error, reduction);
+  }
+  std::vector<int> perm;
+  for (int d = 0; d < rank; ++d) {
+    if (!std::binary_search(axes.begin(), axes.end(), d)) perm.push_back(d);
+  }
+  perm.insert(perm.end(), axes.begin(), axes.end());
+  Shape reordered;
+  for (int d : perm) reordered.push_back(input[d]);
+  auto gather = TransposeOperator::Create(input, perm, error);
+  if (gather == nullptr) return nullptr;
+  auto op = Create(reordered, rank - static_cast<int>(axes.size()), rank - 1, error, reduction);
+  if (op == nullptr) return nullptr;
+  op->gather_ = std::move(gather);
+  op->gathered_.resize(NumElements(input));
+  return op;
+}
+
 void ReduceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  if (gather_ != nullptr) {
+    gather_->Run(input, gathered_.data(), pool);
+    input = gathered_.data();
+  }
   const bool max = reduction_ == Reduction::kMax, min = reduction_ == Reduction::kMin;
   const float count = reduction_ == Reduction::kMean ? static_cast<float>(reduced_) : 1.0f;
   const bool divide_by_count = reduction_ == Reduction::kMean;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "delegate/kernels/elementwise_kernels.h"
+#include "delegate/operator/layout.h"
 #include "delegate/operator/shape.h"
 #include "delegate/operator/thread_pool.h"
 
@@ -53,10 +54,18 @@ class ReduceOperator {
  public:
   static std::unique_ptr<ReduceOperator> Create(const Shape& input, int first_axis, int last_axis,
                                                 std::string* error, Reduction reduction = Reduction::kMean);
+  // Over any axes (sorted, distinct): axes that are not one range are first
+  // transposed behind the kept ones (the kept and the reduced each in
+  // order), so each output still sums its inputs in their row-major order,
+  // as the builtin kernel does (PSPNet's pools: MEAN over axes 3 and 5).
+  static std::unique_ptr<ReduceOperator> Create(const Shape& input, const std::vector<int>& axes,
+                                                std::string* error, Reduction reduction = Reduction::kMean);
   void Run(const float* input, float* output, ThreadPool* pool) const;
 
  private:
   ReduceOperator() = default;
+  std::unique_ptr<TransposeOperator> gather_;  // non-contiguous axes: the input reordered first
+  mutable std::vector<float> gathered_;
   size_t outer_ = 1, reduced_ = 1, inner_ = 1;
   Reduction reduction_ = Reduction::kMean;
   const kernels::ElementwiseKernels* k_ = nullptr;

@@ -317,6 +317,78 @@ TEST(DelegateTest, ReverseTakesTheAxesTheBuiltinTakes) {
   }
 }
 
+// PSPNet's index grid as litert-torch writes it: int BROADCAST_TOs,
+// RESHAPEs and a CONCATENATION of constants feeding a GATHER_ND. The
+// folder computes the grid; GATHER_ND imports with its offsets, and is
+// refused without the folder (its indices are not a constant) and with an
+// index out of range (the builtin kernel fails on it).
+TEST(DelegateTest, FoldsAnIndexGridAndGathersByIt) {
+  for (int bad_row : {-1, 6}) {
+    for (bool fold : {true, false}) {
+      FakeGraph g;
+      const int params = g.AddTensor(kTfLiteFloat32, {6, 7, 2, 5});
+      auto int_constant = [&](const std::vector<int>& dims, const std::vector<int32_t>& values) {
+        const int t = g.AddTensor(kTfLiteInt32, dims);
+        g.SetConstant(t, values);
+        return t;
+      };
+      const int ys = int_constant({3, 1}, {0, 5, bad_row < 0 ? 2 : bad_row});
+      const int xs = int_constant({4}, {6, 0, 3, 1});
+      const int to = int_constant({2}, {3, 4});
+      const int column = int_constant({3}, {3, 4, 1});
+      const int yb = g.AddTensor(kTfLiteInt32, {3, 4}), xb = g.AddTensor(kTfLiteInt32, {3, 4});
+      const int yr = g.AddTensor(kTfLiteInt32, {3, 4, 1}), xr = g.AddTensor(kTfLiteInt32, {3, 4, 1});
+      const int grid = g.AddTensor(kTfLiteInt32, {3, 4, 2});
+      const int out = g.AddTensor(kTfLiteFloat32, {3, 4, 2, 5});
+      g.AddNode(kTfLiteBuiltinBroadcastTo, {ys, to}, {yb});
+      g.AddNode(kTfLiteBuiltinBroadcastTo, {xs, to}, {xb});
+      g.AddNode(kTfLiteBuiltinReshape, {yb, column}, {yr});
+      g.AddNode(kTfLiteBuiltinReshape, {xb, column}, {xr});
+      TfLiteConcatenationParams concat{2, kTfLiteActNone};
+      g.AddNode(kTfLiteBuiltinConcatenation, {yr, xr}, {grid}, &concat);
+      g.AddNode(kTfLiteBuiltinGatherNd, {params, grid}, {out});
+      std::vector<NodeInfo> plan(6);
+      for (int i = 0; i < 6; ++i) {
+        plan[i].index = i;
+        ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), i, &plan[i].node, &plan[i].registration),
+                  kTfLiteOk);
+      }
+      FoldedTensors folded;
+      if (fold) folded.Build(g.context(), plan);
+      EXPECT_EQ(folded.num_folded_nodes(), fold ? 5u : 0u);
+      graph::Node node;
+      std::string why;
+      const bool imported = ImportNode(g.context(), plan[5], folded, &node, &why);
+      if (!fold) {
+        EXPECT_FALSE(imported);
+        EXPECT_NE(why.find("not an int32/int64 tensor known before the run"), std::string::npos) << why;
+        continue;
+      }
+      const std::vector<int64_t>* values = folded.Values(g.context(), grid);
+      ASSERT_NE(values, nullptr);
+      const int row_of[3] = {0, 5, bad_row < 0 ? 2 : bad_row};
+      const int col_of[4] = {6, 0, 3, 1};
+      for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 4; ++c) {
+          EXPECT_EQ((*values)[(r * 4 + c) * 2], row_of[r]);
+          EXPECT_EQ((*values)[(r * 4 + c) * 2 + 1], col_of[c]);
+        }
+      }
+      if (bad_row >= 0) {
+        EXPECT_FALSE(imported);
+        EXPECT_NE(why.find("index 6 out of range for dim 0"), std::string::npos) << why;
+        continue;
+      }
+      ASSERT_TRUE(imported) << why;
+      EXPECT_EQ(node.type, graph::OpType::kGather);
+      ASSERT_EQ(node.gather_offsets.size(), 12u);
+      for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 4; ++c) EXPECT_EQ(node.gather_offsets[r * 4 + c], (row_of[r] * 7 + col_of[c]) * 10u);
+      }
+    }
+  }
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");
@@ -429,7 +501,7 @@ TEST(DelegateTest, TransposeConvNeedsAConstantOutputShapeEqualToItsOutput) {
   const PrepareSummary& s = d.impl->last_prepare();
   EXPECT_EQ(graph.replaced_nodes(), std::vector<int>({0}));
   ASSERT_EQ(s.refusals.size(), 2u);
-  EXPECT_NE(s.refusals[0].find("node 1 (TRANSPOSE_CONV): output shape is not a constant int32/int64 tensor"),
+  EXPECT_NE(s.refusals[0].find("node 1 (TRANSPOSE_CONV): output shape is not an int32/int64 tensor known before the run"),
             std::string::npos) << s.refusals[0];
   EXPECT_NE(s.refusals[1].find("node 2 (TRANSPOSE_CONV): output shape constant differs from the output [1,6,8,5]"),
             std::string::npos) << s.refusals[1];
@@ -488,7 +560,7 @@ TEST(DelegateTest, BroadcastToNeedsAConstantShapeTheInputBroadcastsTo) {
   const PrepareSummary& s = d.impl->last_prepare();
   EXPECT_EQ(graph.replaced_nodes(), std::vector<int>({0}));
   ASSERT_EQ(s.refusals.size(), 3u);
-  EXPECT_NE(s.refusals[0].find("node 1 (BROADCAST_TO): shape is not a constant int32/int64 tensor"),
+  EXPECT_NE(s.refusals[0].find("node 1 (BROADCAST_TO): shape is not an int32/int64 tensor known before the run"),
             std::string::npos) << s.refusals[0];
   EXPECT_NE(s.refusals[1].find("node 2 (BROADCAST_TO): input [1,2,1,4] does not broadcast to [1,3,5,4]"),
             std::string::npos) << s.refusals[1];

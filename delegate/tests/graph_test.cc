@@ -732,10 +732,11 @@ TEST(GraphTest, ValidationNamesTheNode) {
     Builder b;
     const int x = b.Tensor({1, 4, 4, 3}, true), y = b.Tensor({1, 4, 4, 5}, true);
     Node& mean = b.Add(OpType::kMean, {x}, y, "MEAN#0");
-    mean.axes = {0, 2};
+    mean.axes = {2, 0};
     std::string error;
     EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
-    EXPECT_NE(error.find("MEAN#0: mean over axes that are not contiguous"), std::string::npos) << error;
+    EXPECT_NE(error.find("MEAN#0: mean: axes [2,0] are not sorted, distinct axes of [1,4,4,3]"), std::string::npos)
+        << error;
   }
   {
     Builder b;

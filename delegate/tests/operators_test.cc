@@ -338,6 +338,61 @@ TEST_P(OperatorsTest, MeanOverAxisRanges) {
   EXPECT_EQ(ReduceOperator::Create(shape, 2, 1, &error), nullptr);
 }
 
+// Axes that are not one range (PSPNet's MEAN over axes 3 and 5 of a 6-D
+// tensor; 0 and 2; 1 and 3): the kept and the reduced dims each in order,
+// every reduction against a plain loop; axes unsorted or repeated refused.
+TEST_P(OperatorsTest, ReduceOverAxesThatAreNotOneRange) {
+  for (const auto& c : std::vector<std::pair<Shape, std::vector<int>>>{
+           {{2, 7, 6, 45}, {1, 3}}, {{2, 7, 6, 45}, {0, 2}}, {{2, 5, 6, 2, 6, 3}, {3, 5}},
+           {{2, 5, 6, 2, 6, 3}, {0, 2, 4}}}) {
+    const Shape& shape = c.first;
+    const std::vector<float> in = Random(NumElements(shape), 8);
+    size_t reduced = 1;
+    for (int a : c.second) reduced *= shape[a];
+    std::vector<double> sum(in.size() / reduced, 0.0), max(sum.size(), -1e30);
+    for (size_t i = 0; i < in.size(); ++i) {
+      const std::vector<int> coords = Coords(i, shape);
+      size_t o = 0;
+      for (size_t d = 0; d < shape.size(); ++d) {
+        if (std::find(c.second.begin(), c.second.end(), static_cast<int>(d)) == c.second.end()) {
+          o = o * shape[d] + coords[d];
+        }
+      }
+      sum[o] += in[i];
+      max[o] = std::max<double>(max[o], in[i]);
+    }
+    for (Reduction r : {Reduction::kMean, Reduction::kSum, Reduction::kMax}) {
+      std::string error;
+      auto op = ReduceOperator::Create(shape, c.second, &error, r);
+      ASSERT_NE(op, nullptr) << error;
+      std::vector<float> out(sum.size(), -7.0f);
+      op->Run(in.data(), out.data(), pool());
+      for (size_t o = 0; o < out.size(); ++o) {
+        const double want = r == Reduction::kMean ? sum[o] / reduced : r == Reduction::kSum ? sum[o] : max[o];
+        ASSERT_NEAR(out[o], want, 1e-5 * std::max<double>(1.0, std::abs(want))) << ShapeText(shape) << " " << o;
+      }
+    }
+  }
+  std::string error;
+  EXPECT_EQ(ReduceOperator::Create({2, 7, 6, 45}, std::vector<int>{3, 1}, &error), nullptr);
+  EXPECT_NE(error.find("not sorted, distinct"), std::string::npos) << error;
+  EXPECT_EQ(ReduceOperator::Create({2, 7, 6, 45}, std::vector<int>{1, 1}, &error), nullptr);
+}
+
+// GATHER_ND's slices by precomputed offsets; offsets past the input refused.
+TEST_P(OperatorsTest, GatherCopiesSlicesByOffset) {
+  const std::vector<float> in = Random(6 * 70, 9);
+  const std::vector<size_t> offsets = {0, 0, 350, 70, 280, 350};
+  std::string error;
+  auto op = GatherOperator::Create(in.size(), offsets, offsets.size() * 70, &error);
+  ASSERT_NE(op, nullptr) << error;
+  std::vector<float> out(offsets.size() * 70);
+  op->Run(in.data(), out.data(), pool());
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], in[offsets[i / 70] + i % 70]) << i;
+  EXPECT_EQ(GatherOperator::Create(in.size(), {0, 351}, 140, &error), nullptr);
+  EXPECT_NE(error.find("leave the input"), std::string::npos) << error;
+}
+
 // A global average pool at batch 1 with many rows: with several threads
 // each sums its own range of rows, the partials added after (another order,
 // within float rounding of the exact mean).

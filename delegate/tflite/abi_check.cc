@@ -131,6 +131,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinRelu0To1: return "RELU_0_TO_1";
     case kTfLiteBuiltinPow: return "POW";
     case kTfLiteBuiltinReverseV2: return "REVERSE_V2";
+    case kTfLiteBuiltinGatherNd: return "GATHER_ND";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -147,7 +148,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 102: return "SPLIT_V";
-    case 107: return "GATHER_ND";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
     case 128: return "CUMSUM";

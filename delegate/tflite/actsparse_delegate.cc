@@ -96,6 +96,14 @@ bool ActsparseDelegate::BeginPrepare(TfLiteContext* context, const std::vector<N
       ReadModelMetadata(context, kMetadataName, &metadata, &summary_.metadata_bytes);
   claimed_nodes_.clear();
   chains_by_node_ = std::make_shared<ChainKernel::ChainsByNode>();
+  folded_ = std::make_shared<FoldedTensors>();
+  if (graph) {
+    folded_->Build(context, plan);
+    if (folded_->num_folded_nodes() > 0) {
+      logger_.Logf(LogLevel::kInfo, "%zu int / bool nodes computed from constants alone: folded",
+                   folded_->num_folded_nodes());
+    }
+  }
 
   if (logger_.Enabled(LogLevel::kInfo)) {
     std::ostringstream ops;
@@ -171,8 +179,10 @@ bool ActsparseDelegate::IsNodeSupported(TfLiteContext* context, const NodeInfo& 
     if (IsChainOperator(node.registration->builtin_code)) *reason = "not part of a listed, valid chain";
     return false;
   }
+  // Folded: its values are known; the kernel writes them if the runtime reads them.
+  if (folded_->IsFoldedNode(node.index)) return true;
   graph::Node imported;
-  if (ImportNode(context, node, &imported, reason)) return true;
+  if (ImportNode(context, node, *folded_, &imported, reason)) return true;
   const std::string label =
       "node " + std::to_string(node.index) + " (" + BuiltinName(node.registration->builtin_code) + ")";
   summary_.refusals.push_back(label + ": " + *reason);
@@ -191,7 +201,7 @@ void ActsparseDelegate::EndPrepare(TfLiteContext* /*context*/, const std::vector
 
 std::unique_ptr<DelegateKernel> ActsparseDelegate::CreateKernel() {
   if (options_.claim == DelegateOptions::Claim::kGraph) {
-    return std::make_unique<GraphKernel>(chains_by_node_, pool_, profile_, logger_, options_.fuse);
+    return std::make_unique<GraphKernel>(chains_by_node_, folded_, pool_, profile_, logger_, options_.fuse);
   }
   return std::make_unique<ChainKernel>(chains_by_node_, pool_, profile_);
 }

@@ -20,6 +20,7 @@
 #include "delegate/common/options.h"
 #include "delegate/operator/thread_pool.h"
 #include "delegate/tflite/chain.h"
+#include "delegate/tflite/constant_fold.h"
 #include "delegate/tflite/simple_delegate.h"
 
 namespace actsparse {
@@ -71,6 +72,9 @@ class ActsparseDelegate : public DelegateInterface {
   // Validated chains of the last Prepare, by each of their node indices; the
   // kernels of that Prepare share it.
   std::shared_ptr<ChainKernel::ChainsByNode> chains_by_node_;
+  // The int / bool tensors of the last Prepare computed from constants
+  // alone (claim=graph); the importer and the kernels read them.
+  std::shared_ptr<FoldedTensors> folded_;
   std::shared_ptr<ThreadPool> pool_;
   std::shared_ptr<ChainProfile> profile_;  // null unless options_.profile
 };

@@ -38,8 +38,9 @@ bool IsComparison(int32_t code) {
 // Reads one runtime node; every check that fails says what it saw.
 class Importer {
  public:
-  Importer(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why)
-      : context_(context), info_(info), node_(*info.node), out_(*out), why_(*why) {}
+  Importer(const TfLiteContext* context, const NodeInfo& info, const FoldedTensors& folded, graph::Node* out,
+           std::string* why)
+      : context_(context), info_(info), folded_(folded), node_(*info.node), out_(*out), why_(*why) {}
 
   bool Run() {
     const int code = info_.registration->builtin_code;
@@ -169,6 +170,8 @@ class Importer {
         return StridedSlice();
       case kTfLiteBuiltinReverseV2:
         return Reverse();
+      case kTfLiteBuiltinGatherNd:
+        return GatherNd();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -198,8 +201,8 @@ class Importer {
 
   // A float32 activation (or float constant used as an operand), or a bool
   // one (kept as floats 1.0 / 0.0 inside the delegate: a comparison's output,
-  // a SELECT's condition; never a constant): static shape, every dim >= 1,
-  // rank <= kMaxRank.
+  // a SELECT's condition, also a constant or one folded from constants):
+  // static shape, every dim >= 1, rank <= kMaxRank.
   bool Activation(int tensor, const char* role, TfLiteType type = kTfLiteFloat32) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) {
       return Fail(std::string(role) + " tensor index " + std::to_string(tensor) + " out of range");
@@ -207,7 +210,6 @@ class Importer {
     const TfLiteTensor& t = T(context_, tensor);
     const std::string name = std::string(role) + " tensor " + std::to_string(tensor);
     if (t.type != type) return Fail(name + (type == kTfLiteBool ? " is not bool" : " is not float32"));
-    if (type == kTfLiteBool && IsConstant(t)) return Fail(name + " is a bool constant");
     if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
     if (t.dims == nullptr || t.dims->size > kMaxRank) return Fail(name + " has no dims or rank > 6");
     for (int i = 0; i < t.dims->size; ++i) {
@@ -239,16 +241,16 @@ class Importer {
     return FloatConstant(tensor, {channels}, role, data);
   }
 
-  // An int32/int64 constant tensor, flattened.
+  // An int32/int64 tensor known before the run (a constant, or folded from
+  // constants), flattened.
   bool IntConstant(int tensor, const char* role, std::vector<int64_t>* values) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) return Fail(std::string(role) + " missing");
     const TfLiteTensor& t = T(context_, tensor);
-    if ((t.type != kTfLiteInt32 && t.type != kTfLiteInt64) || !IsConstant(t) || t.dims == nullptr) {
-      return Fail(std::string(role) + " is not a constant int32/int64 tensor");
+    const std::vector<int64_t>* known = folded_.Values(context_, tensor);
+    if ((t.type != kTfLiteInt32 && t.type != kTfLiteInt64) || known == nullptr) {
+      return Fail(std::string(role) + " is not an int32/int64 tensor known before the run");
     }
-    const size_t n = NumElements(Dims(t));
-    values->clear();
-    for (size_t i = 0; i < n; ++i) values->push_back(t.type == kTfLiteInt32 ? t.data.i32[i] : t.data.i64[i]);
+    *values = *known;
     return true;
   }
 
@@ -509,9 +511,6 @@ class Importer {
       return true;
     }
     out_.axes.assign(wide.begin(), wide.end());
-    for (size_t i = 1; i < out_.axes.size(); ++i) {
-      if (out_.axes[i] != out_.axes[i - 1] + 1) return Fail("axes " + ShapeText(out_.axes) + " are not contiguous");
-    }
     size_t reduced = 1;
     for (int a : out_.axes) reduced *= static_cast<size_t>(in[a]);
     if (NumElements(out) * reduced != NumElements(in)) return Fail("output " + ShapeText(out) + " does not fit");
@@ -695,6 +694,44 @@ class Importer {
       out_.strides[a] = -1;
     }
     out_.type = graph::OpType::kStridedSlice;
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // GATHER_ND with indices known before the run (a constant, or folded
+  // from constants: replicate padding, PSPNet's adaptive pools): the
+  // output is indices' shape but the last dim, k, then params' dims past
+  // k; each index tuple picks one slice of params. Indices out of range
+  // stay with the runtime (its kernel fails on them).
+  bool GatherNd() {
+    if (node_.inputs->size != 2 || !Activation(Input(0), "params")) return Fail(why_.empty() ? "no params" : why_);
+    std::vector<int64_t> indices;
+    if (!IntConstant(Input(1), "indices", &indices)) return false;
+    const Shape params = Dims(T(context_, Input(0))), index_shape = Dims(T(context_, Input(1)));
+    const Shape out = Dims(T(context_, out_.output));
+    const int k = index_shape.empty() ? 0 : index_shape.back();
+    if (k < 1 || k > static_cast<int>(params.size())) {
+      return Fail("indices " + ShapeText(index_shape) + " do not index params " + ShapeText(params));
+    }
+    Shape expected(index_shape.begin(), index_shape.end() - 1);
+    expected.insert(expected.end(), params.begin() + k, params.end());
+    if (expected != out) return Fail("output " + ShapeText(out) + " is not the gathered shape " + ShapeText(expected));
+    size_t slice = 1;
+    for (size_t d = static_cast<size_t>(k); d < params.size(); ++d) slice *= static_cast<size_t>(params[d]);
+    out_.gather_offsets.clear();
+    for (size_t tuple = 0; tuple < indices.size(); tuple += static_cast<size_t>(k)) {
+      size_t offset = 0;
+      for (int d = 0; d < k; ++d) {
+        const int64_t i = indices[tuple + static_cast<size_t>(d)];
+        if (i < 0 || i >= params[d]) {
+          return Fail("index " + std::to_string(i) + " out of range for dim " + std::to_string(d) + " of params " +
+                      ShapeText(params));
+        }
+        offset = offset * static_cast<size_t>(params[d]) + static_cast<size_t>(i);
+      }
+      out_.gather_offsets.push_back(offset * slice);
+    }
+    out_.type = graph::OpType::kGather;
     out_.inputs = {Input(0)};
     return true;
   }
@@ -961,6 +998,7 @@ class Importer {
 
   const TfLiteContext* context_;
   const NodeInfo& info_;
+  const FoldedTensors& folded_;
   const TfLiteNode& node_;
   graph::Node& out_;
   std::string& why_;
@@ -1037,15 +1075,22 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinCos:
     case kTfLiteBuiltinPow:
     case kTfLiteBuiltinReverseV2:
+    case kTfLiteBuiltinGatherNd:
       return true;
     default:
       return false;
   }
 }
 
-bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why) {
+bool ImportNode(const TfLiteContext* context, const NodeInfo& info, const FoldedTensors& folded, graph::Node* out,
+                std::string* why) {
   why->clear();
-  return Importer(context, info, out, why).Run();
+  return Importer(context, info, folded, out, why).Run();
+}
+
+bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why) {
+  const FoldedTensors constants_only;
+  return ImportNode(context, info, constants_only, out, why);
 }
 
 graph::Node ImportChain(const ChainPlan& chain) {

@@ -10,6 +10,7 @@
 #include "delegate/abi/tflite_abi.h"
 #include "delegate/graph/graph.h"
 #include "delegate/tflite/chain.h"
+#include "delegate/tflite/constant_fold.h"
 #include "delegate/tflite/simple_delegate.h"
 
 namespace actsparse {
@@ -20,7 +21,12 @@ bool ImportsBuiltin(int32_t builtin_code);
 
 // Whether the delegate can compute `info`; if so, fills `out` with its graph
 // form. Tensor ids in `out` (inputs, output) are the runtime's tensor
-// indices; the caller maps them. `why` names the failing check.
+// indices; the caller maps them. `why` names the failing check. `folded`:
+// the int / bool tensors computed from constants alone, read as constants
+// (index grids, SELECT conditions); the overload without it reads only the
+// model's constants.
+bool ImportNode(const TfLiteContext* context, const NodeInfo& info, const FoldedTensors& folded, graph::Node* out,
+                std::string* why);
 bool ImportNode(const TfLiteContext* context, const NodeInfo& info, graph::Node* out, std::string* why);
 
 // A validated masked chain (PAD -> CONV_2D -> MUL(mask) -> ADD) as one conv

@@ -35,8 +35,12 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
     graph::Tensor tensor;
     tensor.shape = Dims(t);
     tensor.name = "tensor " + std::to_string(index) + (t.name ? std::string(" (") + t.name + ")" : "");
+    const std::vector<int64_t>* known = t.type == kTfLiteFloat32 ? nullptr : folded_->Values(context, index);
     if (t.allocation_type == kTfLiteMmapRo && t.type == kTfLiteFloat32) {
       tensor.constant = t.data.f;
+    } else if (known != nullptr) {
+      known_as_floats_.emplace_back(known->begin(), known->end());
+      tensor.constant = known_as_floats_.back().data();
     } else {
       tensor.external = inputs.count(index) > 0 || outputs.count(index) > 0;
     }
@@ -51,6 +55,15 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
   };
   for (int i = 0; i < params->nodes_to_replace->size; ++i) {
     const int index = params->nodes_to_replace->data[i];
+    if (folded_->IsFoldedNode(index)) {
+      TfLiteNode* folded = nullptr;
+      TfLiteRegistration* registration = nullptr;
+      if (context->GetNodeAndRegistration(context, index, &folded, &registration) != kTfLiteOk) {
+        return Error(context, "node " + std::to_string(index) + " cannot be read");
+      }
+      if (outputs.count(folded->outputs->data[0]) > 0) folded_outputs_.push_back(folded->outputs->data[0]);
+      continue;
+    }
     graph::Node node;
     auto chain = chains_by_node_->find(index);
     if (chain != chains_by_node_->end()) {
@@ -62,7 +75,7 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
       info.index = index;
       std::string why;
       if (context->GetNodeAndRegistration(context, index, &info.node, &info.registration) != kTfLiteOk ||
-          !ImportNode(context, info, &node, &why)) {
+          !ImportNode(context, info, *folded_, &node, &why)) {
         return Error(context, "node " + std::to_string(index) + " cannot be read: " + why);
       }
     }
@@ -106,6 +119,7 @@ TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) 
 }
 
 TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
+  for (int t : folded_outputs_) WriteValues(*folded_->Values(context, t), &context->tensors[t]);
   for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
   for (BoolExternal& b : bool_externals_) {
     if (context->tensors[b.runtime_tensor].data.b == nullptr) {

@@ -16,6 +16,7 @@
 #include "delegate/operator/thread_pool.h"
 #include "delegate/tflite/chain.h"
 #include "delegate/tflite/chain_profile.h"
+#include "delegate/tflite/constant_fold.h"
 #include "delegate/tflite/simple_delegate.h"
 
 namespace actsparse {
@@ -23,9 +24,11 @@ namespace actsparse {
 class GraphKernel : public DelegateKernel {
  public:
   // `chains_by_node`: validated masked chains (may be empty); `profile` may be null.
-  GraphKernel(std::shared_ptr<const ChainKernel::ChainsByNode> chains_by_node, std::shared_ptr<ThreadPool> pool,
+  GraphKernel(std::shared_ptr<const ChainKernel::ChainsByNode> chains_by_node,
+              std::shared_ptr<const FoldedTensors> folded, std::shared_ptr<ThreadPool> pool,
               std::shared_ptr<ChainProfile> profile, const Logger& logger, bool fuse)
       : chains_by_node_(std::move(chains_by_node)),
+        folded_(std::move(folded)),
         pool_(std::move(pool)),
         profile_(std::move(profile)),
         logger_(logger),
@@ -37,6 +40,7 @@ class GraphKernel : public DelegateKernel {
 
  private:
   std::shared_ptr<const ChainKernel::ChainsByNode> chains_by_node_;
+  std::shared_ptr<const FoldedTensors> folded_;
   std::shared_ptr<ThreadPool> pool_;
   std::shared_ptr<ChainProfile> profile_;
   Logger logger_;
@@ -53,6 +57,12 @@ class GraphKernel : public DelegateKernel {
     std::vector<float> floats;
   };
   std::vector<BoolExternal> bool_externals_;
+  // Int / bool tensors known before the run that a node reads (a SELECT's
+  // constant condition) as floats, owned here.
+  std::vector<std::vector<float>> known_as_floats_;
+  // Partition outputs computed from constants alone (folded nodes the
+  // runtime's nodes read): written at every Eval.
+  std::vector<int> folded_outputs_;
   std::vector<ChainProfile::Entry*> step_profiles_;
   graph::StepTimer timer_;
 };

@@ -57,6 +57,14 @@ class GraphBuilder:
     def shape(self, tensor: int) -> tuple[int, ...]:
         return self._shapes[tensor]
 
+    def dtype(self, tensor: int) -> str:
+        """The tensor's element type as ``activation`` names it ("float32", "int32", "int64", "bool")."""
+        return {v: k for k, v in self._types().items()}[self.subgraph.tensors[tensor].type]
+
+    def _types(self) -> dict[str, int]:
+        t = self._s.TensorType
+        return {"float32": t.FLOAT32, "int32": t.INT32, "int64": t.INT64, "bool": t.BOOL}
+
     def _tensor(self, name: str, shape: Sequence[int], buffer: int, dtype: int) -> int:
         t = self._s.TensorT()
         t.name = name
@@ -73,16 +81,18 @@ class GraphBuilder:
         return index
 
     def activation(self, name: str, shape: Sequence[int], *, dtype: str = "float32") -> int:
-        """A runtime tensor: ``dtype`` "float32", or "bool" (a comparison's output)."""
-        types = {"float32": self._s.TensorType.FLOAT32, "bool": self._s.TensorType.BOOL}
-        return self._tensor(name, shape, 0, types[dtype])
+        """A runtime tensor: ``dtype`` "float32", "bool" (a comparison's output), "int32" or "int64"
+        (index arithmetic)."""
+        return self._tensor(name, shape, 0, self._types()[dtype])
 
     def constant(self, name: str, array: np.ndarray) -> int:
+        """A model constant of ``array`` (float32, int32, int64 or bool)."""
         array = np.ascontiguousarray(array)
-        dtype = {np.dtype(np.float32): self._s.TensorType.FLOAT32,
-                 np.dtype(np.int32): self._s.TensorType.INT32}.get(array.dtype)
+        dtype = {np.dtype(np.float32): "float32", np.dtype(np.int32): "int32", np.dtype(np.int64): "int64",
+                 np.dtype(np.bool_): "bool"}.get(array.dtype)
         if dtype is None:
-            raise TypeError(f"constant {name!r}: dtype {array.dtype} is not float32 or int32")
+            raise TypeError(f"constant {name!r}: dtype {array.dtype} is not float32, int32, int64 or bool")
+        dtype = self._types()[dtype]
         buffer = self._s.BufferT()
         buffer.data = bytearray(array.tobytes())
         self.model.buffers.append(buffer)
@@ -365,7 +375,7 @@ class GraphBuilder:
         s = self._s
         options = s.ReshapeOptionsT()
         options.newShape = list(shape)
-        out = self.activation(f"{name}/out", shape)
+        out = self.activation(f"{name}/out", shape, dtype=self.dtype(x))
         self.op(s.BuiltinOperator.RESHAPE, [x, self.constant(f"{name}/shape", np.array(shape, np.int32))], [out],
                 s.BuiltinOptions.ReshapeOptions, options)
         return out
@@ -393,7 +403,7 @@ class GraphBuilder:
         """BROADCAST_TO: ``x`` repeated to ``shape`` (numpy's rule: ``x``'s dims line up with the last
         ones of ``shape``, each equal or 1)."""
         s = self._s
-        out = self.activation(f"{name}/out", shape)
+        out = self.activation(f"{name}/out", shape, dtype=self.dtype(x))
         self.op(s.BuiltinOperator.BROADCAST_TO, [x, self.constant(f"{name}/shape", np.array(shape, np.int32))],
                 [out], s.BuiltinOptions.BroadcastToOptions, s.BroadcastToOptionsT(),
                 version=2)  # the builtin kernel starts at version 2 (as litert-torch writes it)
@@ -427,6 +437,15 @@ class GraphBuilder:
                 [out], s.BuiltinOptions.StridedSliceOptions, options)
         return out
 
+    def gather_nd(self, params: int, indices: int, name: str = "gather_nd") -> int:
+        """GATHER_ND: each index tuple (``indices``' last dim, k) picks a slice of ``params`` past k."""
+        s = self._s
+        shape = self.shape(indices)
+        out = self.activation(f"{name}/out", shape[:-1] + self.shape(params)[shape[-1]:])
+        self.op(s.BuiltinOperator.GATHER_ND, [params, indices], [out], s.BuiltinOptions.GatherNdOptions,
+                s.GatherNdOptionsT())
+        return out
+
     def reverse(self, x: int, axes: Sequence[int], name: str = "reverse") -> int:
         """REVERSE_V2 (``torch.flip``): ``x`` reversed along ``axes`` (negatives count from the end)."""
         s = self._s
@@ -443,7 +462,7 @@ class GraphBuilder:
         options = s.ConcatenationOptionsT()
         options.axis = axis
         options.fusedActivationFunction = ACTIVATIONS[activation]
-        out = self.activation(f"{name}/out", shape)
+        out = self.activation(f"{name}/out", shape, dtype=self.dtype(inputs[0]))
         self.op(s.BuiltinOperator.CONCATENATION, list(inputs), [out], s.BuiltinOptions.ConcatenationOptions, options)
         return out
 
