@@ -530,6 +530,20 @@ def _gather_grid(g, rng):
     return [g.gather_nd(x, grid)]
 
 
+@case("arg-max-over-channels-as-segmentation-ends",
+      inputs={0: lambda shape, r: np.round(r.normal(0, 2, shape)).astype(np.float32)})
+def _argmax(g, rng):
+    """A segmentation head's end: ARG_MAX over the classes (int64, ties
+    between rounded values: the first index wins), and ARG_MIN over H to an
+    int32 map that a CAST brings back to floats for a MUL."""
+    x = g.input("x", (2, 6, 5, 21))
+    classes = g.arg_reduce(x, 3, name="classes")
+    lowest = g.cast(g.arg_reduce(x, 1, op="ARG_MIN", output_type="int32", name="lowest_row"), name="rows_as_floats")
+    # argmax(keepdim=True).float() as litert-torch writes it: a RESHAPE of the indices, then a CAST.
+    kept = g.cast(g.reshape(classes, (2, 6, 5, 1), name="keepdim"), name="classes_as_floats")
+    return [classes, g.mul(lowest, _scalar(g, "half", 0.5)), g.add(kept, x)]
+
+
 for _axes in ((1, 3), (0, 2), (3, 5)):
     def _build(g, rng, axes=_axes):
         shape = (2, 48, 6, 2, 6, 3) if 5 in axes else (2, 6, 5, 45)

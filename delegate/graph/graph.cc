@@ -29,6 +29,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kBatchMatMul: return "BATCH_MATMUL";
     case OpType::kL2Normalization: return "L2_NORMALIZATION";
     case OpType::kGather: return "GATHER_ND";
+    case OpType::kArgReduce: return "ARG_MAX";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }

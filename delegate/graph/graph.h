@@ -55,6 +55,7 @@ enum class OpType {
   kSoftmax,
   kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
   kL2Normalization,  // over the innermost dim
+  kArgReduce,        // ARG_MAX / ARG_MIN (`reduction` kMax / kMin) over `axis`: the index, as a float
   kGather,           // GATHER_ND with indices known at plan time: output slice i is the input's from gather_offsets[i]
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
@@ -133,7 +134,7 @@ struct Node {
   Reduction reduction = Reduction::kMean;        // kMean: MEAN, SUM or REDUCE_MAX
   float pad_value = 0.0f;                        // kPad (PadMode::kConstant)
   PadMode pad_mode = PadMode::kConstant;         // kPad
-  int axis = 0;                                  // kConcatenation
+  int axis = 0;                                  // kConcatenation, kArgReduce
   // kConcatenation with a SLICE fused in: per input, the (first, count) it
   // contributes along `axis` (empty: every input whole).
   std::vector<std::pair<int, int>> concat_ranges;

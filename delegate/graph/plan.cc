@@ -467,6 +467,12 @@ class StepBuilder {
         return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
       case OpType::kStridedSlice:
         return MakeUnaryStep(StridedSliceOperator::Create(in, node.begin, node.strides, out, error), node);
+      case OpType::kArgReduce: {
+        Shape expected = in;
+        if (node.axis >= 0 && node.axis < static_cast<int>(in.size())) expected.erase(expected.begin() + node.axis);
+        if (expected != out) return Fail("arg reduction output " + ShapeText(out) + " is not the input without its axis");
+        return MakeUnaryStep(ArgReduceOperator::Create(in, node.axis, node.reduction == Reduction::kMax, error), node);
+      }
       case OpType::kGather:
         return MakeUnaryStep(GatherOperator::Create(NumElements(in), node.gather_offsets, NumElements(out), error),
                              node);

@@ -123,6 +123,44 @@ std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, const
   return op;
 }
 
+std::unique_ptr<ArgReduceOperator> ArgReduceOperator::Create(const Shape& input, int axis, bool max,
+                                                             std::string* error) {
+  const int rank = static_cast<int>(input.size());
+  if (axis < 0 || axis >= rank || input[axis] >= (1 << 24)) {
+    *error = "arg reduction: axis " + std::to_string(axis) + " of " + ShapeText(input) +
+             " is not an axis of fewer than 2^24 indices";
+    return nullptr;
+  }
+  std::unique_ptr<ArgReduceOperator> op(new ArgReduceOperator());
+  for (int i = 0; i < rank; ++i) {
+    (i < axis ? op->outer_ : i == axis ? op->reduced_ : op->inner_) *= static_cast<size_t>(input[i]);
+  }
+  op->max_ = max;
+  return op;
+}
+
+void ArgReduceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t per_outer = reduced_ * inner_;
+  ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / per_outer), [&](size_t begin, size_t end) {
+    std::vector<float> best(inner_);
+    for (size_t o = begin; o < end; ++o) {
+      const float* in = input + o * per_outer;
+      float* index = output + o * inner_;
+      std::copy(in, in + inner_, best.begin());
+      std::fill(index, index + inner_, 0.0f);
+      for (size_t r = 1; r < reduced_; ++r) {
+        const float* row = in + r * inner_;
+        for (size_t i = 0; i < inner_; ++i) {
+          if (max_ ? row[i] > best[i] : row[i] < best[i]) {
+            best[i] = row[i];
+            index[i] = static_cast<float>(r);
+          }
+        }
+      }
+    }
+  });
+}
+
 void ReduceOperator::Run(const float* input, float* output, ThreadPool* pool) const {
   if (gather_ != nullptr) {
     gather_->Run(input, gathered_.data(), pool);

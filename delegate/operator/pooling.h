@@ -73,6 +73,20 @@ class ReduceOperator {
   mutable std::vector<float> partials_;
 };
 
+// ARG_MAX / ARG_MIN over `axis`: each output is the index (as a float) of
+// the first largest (smallest) input along it, walking from index 0 with a
+// strict comparison, as the builtin kernel (a NaN after the first never wins).
+class ArgReduceOperator {
+ public:
+  static std::unique_ptr<ArgReduceOperator> Create(const Shape& input, int axis, bool max, std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  ArgReduceOperator() = default;
+  size_t outer_ = 1, reduced_ = 1, inner_ = 1;
+  bool max_ = true;
+};
+
 // out = exp((x - max(x)) * beta) / sum, over rows of `row` floats.
 class SoftmaxOperator {
  public:

@@ -389,6 +389,42 @@ TEST(DelegateTest, FoldsAnIndexGridAndGathersByIt) {
   }
 }
 
+// Int tensors stay with the runtime unless they are an ARG_MAX's indices
+// (exact as floats): a RESHAPE of an int input is refused, of an ARG_MAX's
+// output claimed.
+TEST(DelegateTest, IntTensorsAreClaimedOnlyAsIndices) {
+  for (bool from_arg_max : {false, true}) {
+    FakeGraph g;
+    const int x = g.AddTensor(kTfLiteFloat32, {2, 3, 5});
+    const int axis = g.AddTensor(kTfLiteInt32, {1});
+    g.SetConstant(axis, std::vector<int32_t>{2});
+    const int indices = g.AddTensor(kTfLiteInt32, {2, 3});
+    const int shape = g.AddTensor(kTfLiteInt32, {1});
+    g.SetConstant(shape, std::vector<int32_t>{6});
+    const int flat = g.AddTensor(kTfLiteInt32, {6});
+    // Without the ARG_MAX, `indices` is a plain int input of the graph.
+    if (from_arg_max) g.AddNode(kTfLiteBuiltinArgMax, {x, axis}, {indices});
+    g.AddNode(kTfLiteBuiltinReshape, {indices, shape}, {flat});
+    const int nodes = from_arg_max ? 2 : 1;
+    std::vector<NodeInfo> plan(nodes);
+    for (int i = 0; i < nodes; ++i) {
+      plan[i].index = i;
+      ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), i, &plan[i].node, &plan[i].registration),
+                kTfLiteOk);
+    }
+    FoldedTensors known;
+    known.Build(g.context(), plan);
+    graph::Node node;
+    std::string why;
+    for (const NodeInfo& info : plan) {
+      const bool imported = ImportNode(g.context(), info, known, &node, &why);
+      EXPECT_EQ(imported, from_arg_max) << why;
+      if (!imported) EXPECT_NE(why.find("output tensor 4 is not float32"), std::string::npos) << why;
+    }
+    if (from_arg_max) EXPECT_EQ(node.type, graph::OpType::kReshape);
+  }
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");

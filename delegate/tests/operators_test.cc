@@ -379,6 +379,44 @@ TEST_P(OperatorsTest, ReduceOverAxesThatAreNotOneRange) {
   EXPECT_EQ(ReduceOperator::Create({2, 7, 6, 45}, std::vector<int>{1, 1}, &error), nullptr);
 }
 
+// ARG_MAX / ARG_MIN over each axis of a tensor with ties and NaNs: the
+// builtin's walk from index 0 with a strict comparison.
+TEST_P(OperatorsTest, ArgReduceTakesTheFirstWinnerAndNoLaterNaN) {
+  const Shape shape = {3, 4, 5, 7};
+  std::vector<float> in = Random(NumElements(shape), 12);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = std::round(in[i] * 2.0f);  // ties
+  in[5] = in[40] = std::numeric_limits<float>::quiet_NaN();
+  for (int axis = 0; axis < 4; ++axis) {
+    for (bool max : {true, false}) {
+      std::string error;
+      auto op = ArgReduceOperator::Create(shape, axis, max, &error);
+      ASSERT_NE(op, nullptr) << error;
+      Shape out_shape = shape;
+      out_shape.erase(out_shape.begin() + axis);
+      std::vector<float> out(NumElements(out_shape), -1.0f);
+      op->Run(in.data(), out.data(), pool());
+      for (size_t o = 0; o < out.size(); ++o) {
+        std::vector<int> c = Coords(o, out_shape);
+        c.insert(c.begin() + axis, 0);
+        float best = in[BroadcastIndex(shape, c)];
+        int want = 0;
+        for (int r = 1; r < shape[axis]; ++r) {
+          c[axis] = r;
+          const float v = in[BroadcastIndex(shape, c)];
+          if (max ? v > best : v < best) {
+            best = v;
+            want = r;
+          }
+        }
+        ASSERT_EQ(out[o], static_cast<float>(want)) << "axis " << axis << " max " << max << " output " << o;
+      }
+    }
+  }
+  std::string error;
+  EXPECT_EQ(ArgReduceOperator::Create(shape, 4, true, &error), nullptr);
+  EXPECT_NE(error.find("arg reduction: axis 4"), std::string::npos) << error;
+}
+
 // GATHER_ND's slices by precomputed offsets; offsets past the input refused.
 TEST_P(OperatorsTest, GatherCopiesSlicesByOffset) {
   const std::vector<float> in = Random(6 * 70, 9);

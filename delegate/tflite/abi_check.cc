@@ -132,6 +132,9 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinPow: return "POW";
     case kTfLiteBuiltinReverseV2: return "REVERSE_V2";
     case kTfLiteBuiltinGatherNd: return "GATHER_ND";
+    case kTfLiteBuiltinArgMax: return "ARG_MAX";
+    case kTfLiteBuiltinArgMin: return "ARG_MIN";
+    case kTfLiteBuiltinCast: return "CAST";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -139,11 +142,8 @@ std::string BuiltinName(int32_t builtin_code) {
     case 36: return "GATHER";
     case 49: return "SPLIT";
     case 50: return "LOG_SOFTMAX";
-    case 53: return "CAST";
     case 54: return "PRELU";
-    case 56: return "ARG_MAX";
     case 69: return "TILE";
-    case 79: return "ARG_MIN";
     case 132: return "CONV_3D";
     case 83: return "PACK";
     case 88: return "UNPACK";

@@ -30,6 +30,8 @@ int WindowOutputSize(int in, int kernel, int stride, int dilation, bool same) {
   return in < effective ? 0 : (in - effective) / stride + 1;
 }
 
+bool IsArgReduction(int32_t code) { return code == kTfLiteBuiltinArgMax || code == kTfLiteBuiltinArgMin; }
+
 bool IsComparison(int32_t code) {
   return code == kTfLiteBuiltinGreater || code == kTfLiteBuiltinGreaterEqual || code == kTfLiteBuiltinLess ||
          code == kTfLiteBuiltinLessEqual || code == kTfLiteBuiltinEqual || code == kTfLiteBuiltinNotEqual;
@@ -49,7 +51,16 @@ class Importer {
     out_.label = BuiltinName(code) + "#" + std::to_string(info_.index);
     if (node_.outputs->size != 1) return Fail(std::to_string(node_.outputs->size) + " outputs");
     out_.output = node_.outputs->data[0];
-    if (!Activation(out_.output, "output", IsComparison(code) ? kTfLiteBool : kTfLiteFloat32)) return false;
+    // Bool and int outputs are kept as floats inside the partition.
+    TfLiteType output_type = IsComparison(code) ? kTfLiteBool : kTfLiteFloat32;
+    const bool reshape =
+        code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinSqueeze || code == kTfLiteBuiltinExpandDims;
+    if (IsArgReduction(code) || (reshape && folded_.IsIndexTensor(out_.output))) {
+      const bool wide = out_.output >= 0 && out_.output < static_cast<int>(context_->tensors_size) &&
+                        T(context_, out_.output).type == kTfLiteInt64;
+      output_type = wide ? kTfLiteInt64 : kTfLiteInt32;
+    }
+    if (!Activation(out_.output, "output", output_type)) return false;
     switch (code) {
       case kTfLiteBuiltinConv2d:
       case kTfLiteBuiltinDepthwiseConv2d:
@@ -172,6 +183,11 @@ class Importer {
         return Reverse();
       case kTfLiteBuiltinGatherNd:
         return GatherNd();
+      case kTfLiteBuiltinArgMax:
+      case kTfLiteBuiltinArgMin:
+        return ArgReduce(code == kTfLiteBuiltinArgMax);
+      case kTfLiteBuiltinCast:
+        return Cast();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -209,7 +225,10 @@ class Importer {
     }
     const TfLiteTensor& t = T(context_, tensor);
     const std::string name = std::string(role) + " tensor " + std::to_string(tensor);
-    if (t.type != type) return Fail(name + (type == kTfLiteBool ? " is not bool" : " is not float32"));
+    if (t.type != type) {
+      return Fail(name + (type == kTfLiteBool ? " is not bool" : type == kTfLiteFloat32 ? " is not float32"
+                                                                                          : " is not int32 / int64"));
+    }
     if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
     if (t.dims == nullptr || t.dims->size > kMaxRank) return Fail(name + " has no dims or rank > 6");
     for (int i = 0; i < t.dims->size; ++i) {
@@ -576,7 +595,9 @@ class Importer {
   }
 
   bool Reshape() {
-    if (node_.inputs->size < 1 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    // An ARG_MAX's indices (keepdim) as well as floats.
+    const TfLiteType type = static_cast<TfLiteType>(T(context_, out_.output).type);
+    if (node_.inputs->size < 1 || !Activation(Input(0), "input", type)) return Fail(why_.empty() ? "no input" : why_);
     if (NumElements(Dims(T(context_, Input(0)))) != NumElements(Dims(T(context_, out_.output)))) {
       return Fail("changes the number of elements");
     }
@@ -733,6 +754,50 @@ class Importer {
     }
     out_.type = graph::OpType::kGather;
     out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // ARG_MAX / ARG_MIN over one constant axis: the first index of the
+  // largest (smallest) value, as the builtin walks from element 0 with a
+  // strict comparison (a NaN after the first never wins); int32 / int64
+  // indices, kept as floats inside the partition (exact: the axis is below
+  // 2^24 long).
+  bool ArgReduce(bool max) {
+    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    std::vector<int64_t> axis;
+    if (!IntConstant(Input(1), "axis", &axis)) return false;
+    const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    const int64_t rank = static_cast<int64_t>(in.size());
+    if (axis.size() != 1) return Fail("axis has " + std::to_string(axis.size()) + " values");
+    const int64_t a = axis[0] < 0 ? axis[0] + rank : axis[0];
+    if (a < 0 || a >= rank) return Fail("axis " + std::to_string(axis[0]) + " out of range for " + ShapeText(in));
+    if (in[a] >= (1 << 24)) return Fail("axis of " + std::to_string(in[a]) + " indices: not exact as floats");
+    Shape expected = in;
+    expected.erase(expected.begin() + a);
+    if (expected != out) return Fail("output " + ShapeText(out) + " is not the input without axis " + std::to_string(a));
+    out_.type = graph::OpType::kArgReduce;
+    out_.reduction = max ? Reduction::kMax : Reduction::kMin;
+    out_.axis = static_cast<int>(a);
+    out_.inputs = {Input(0)};
+    return true;
+  }
+
+  // CAST of a bool, int32 or int64 tensor (or a float32 one) to float32:
+  // inside the partition they are floats already (an ARG_MAX's indices), a
+  // copy.
+  bool Cast() {
+    if (node_.inputs->size < 1) return Fail("no input");
+    const int input = Input(0);
+    const TfLiteType type = input >= 0 && input < static_cast<int>(context_->tensors_size)
+                                ? static_cast<TfLiteType>(T(context_, input).type)
+                                : kTfLiteNoType;
+    if (type != kTfLiteBool && type != kTfLiteInt32 && type != kTfLiteInt64 && type != kTfLiteFloat32) {
+      return Fail("input is not bool, int32, int64 or float32");
+    }
+    if (!Activation(input, "input", type)) return false;
+    if (Dims(T(context_, input)) != Dims(T(context_, out_.output))) return Fail("output shape differs from the input");
+    out_.type = graph::OpType::kReshape;
+    out_.inputs = {input};
     return true;
   }
 
@@ -1076,6 +1141,9 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinPow:
     case kTfLiteBuiltinReverseV2:
     case kTfLiteBuiltinGatherNd:
+    case kTfLiteBuiltinArgMax:
+    case kTfLiteBuiltinArgMin:
+    case kTfLiteBuiltinCast:
       return true;
     default:
       return false;

@@ -46,8 +46,8 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
     }
     const int id = graph.AddTensor(std::move(tensor));
     id_of[index] = id;
-    if (graph.tensors[id].external && t.type == kTfLiteBool) {
-      bool_externals_.push_back({id, index, outputs.count(index) > 0, std::vector<float>(NumElements(Dims(t)))});
+    if (graph.tensors[id].external && t.type != kTfLiteFloat32) {
+      non_float_externals_.push_back({id, index, outputs.count(index) > 0, std::vector<float>(NumElements(Dims(t)))});
     } else if (graph.tensors[id].external) {
       externals_.emplace_back(id, index);
     }
@@ -106,7 +106,7 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
 
 TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) {
   std::vector<std::pair<int, int>> all = externals_;
-  for (const BoolExternal& b : bool_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);
+  for (const NonFloatExternal& b : non_float_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);
   for (const auto& external : all) {
     const Shape& planned = plan_->graph().tensors[external.first].shape;
     const Shape now = Dims(context->tensors[external.second]);
@@ -121,24 +121,36 @@ TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) 
 TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
   for (int t : folded_outputs_) WriteValues(*folded_->Values(context, t), &context->tensors[t]);
   for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
-  for (BoolExternal& b : bool_externals_) {
-    if (context->tensors[b.runtime_tensor].data.b == nullptr) {
-      return Error(context, "bool tensor " + std::to_string(b.runtime_tensor) + " is not allocated");
+  for (NonFloatExternal& b : non_float_externals_) {
+    const TfLiteTensor& t = context->tensors[b.runtime_tensor];
+    if (t.data.raw == nullptr) {
+      return Error(context, "tensor " + std::to_string(b.runtime_tensor) + " is not allocated");
     }
     pointers_[b.graph_tensor] = b.floats.data();
     if (b.output) continue;
-    const bool* bytes = context->tensors[b.runtime_tensor].data.b;
-    for (size_t i = 0; i < b.floats.size(); ++i) b.floats[i] = bytes[i] ? 1.0f : 0.0f;
+    for (size_t i = 0; i < b.floats.size(); ++i) {
+      b.floats[i] = t.type == kTfLiteBool    ? (t.data.b[i] ? 1.0f : 0.0f)
+                    : t.type == kTfLiteInt32 ? static_cast<float>(t.data.i32[i])
+                                             : static_cast<float>(t.data.i64[i]);
+    }
   }
   std::string error;
   if (!plan_->Run(pointers_, pool_.get(), &error, profile_ ? &timer_ : nullptr)) {
     if (pool_) pool_->HoldWorkers(false);
     return Error(context, error);
   }
-  for (const BoolExternal& b : bool_externals_) {
+  for (const NonFloatExternal& b : non_float_externals_) {
     if (!b.output) continue;
-    bool* bytes = context->tensors[b.runtime_tensor].data.b;
-    for (size_t i = 0; i < b.floats.size(); ++i) bytes[i] = b.floats[i] != 0.0f;
+    TfLiteTensor& t = context->tensors[b.runtime_tensor];
+    for (size_t i = 0; i < b.floats.size(); ++i) {
+      if (t.type == kTfLiteBool) {
+        t.data.b[i] = b.floats[i] != 0.0f;
+      } else if (t.type == kTfLiteInt32) {
+        t.data.i32[i] = static_cast<int32_t>(b.floats[i]);
+      } else {
+        t.data.i64[i] = static_cast<int64_t>(b.floats[i]);
+      }
+    }
   }
   return kTfLiteOk;
 }

@@ -48,15 +48,16 @@ class GraphKernel : public DelegateKernel {
   std::unique_ptr<graph::PartitionPlan> plan_;
   std::vector<std::pair<int, int>> externals_;  // (graph tensor, runtime tensor)
   std::vector<float*> pointers_;                // by graph tensor id
-  // A bool tensor the partition reads or writes (a comparison's output, a
-  // SELECT's condition): the plan sees it as floats 1.0 / 0.0 in `floats`,
-  // converted from the runtime's bytes before the run or to them after it.
-  struct BoolExternal {
+  // A bool or int tensor the partition reads or writes (a comparison's
+  // output, a SELECT's condition, an ARG_MAX's indices): the plan sees it as
+  // floats (1.0 / 0.0; indices, exact below 2^24) in `floats`, converted
+  // from the runtime's values before the run or to them after it.
+  struct NonFloatExternal {
     int graph_tensor, runtime_tensor;
     bool output;
     std::vector<float> floats;
   };
-  std::vector<BoolExternal> bool_externals_;
+  std::vector<NonFloatExternal> non_float_externals_;
   // Int / bool tensors known before the run that a node reads (a SELECT's
   // constant condition) as floats, owned here.
   std::vector<std::vector<float>> known_as_floats_;

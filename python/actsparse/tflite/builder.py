@@ -437,6 +437,29 @@ class GraphBuilder:
                 [out], s.BuiltinOptions.StridedSliceOptions, options)
         return out
 
+    def arg_reduce(self, x: int, axis: int, *, op: str = "ARG_MAX", output_type: str = "int64",
+                   name: str = "arg") -> int:
+        """ARG_MAX (or ``op="ARG_MIN"``) of ``x`` over ``axis``: ``output_type`` indices, the axis removed."""
+        s = self._s
+        shape = list(self.shape(x))
+        del shape[axis % len(shape)]
+        out = self.activation(f"{name}/out", shape, dtype=output_type)
+        kind = "ArgMax" if op == "ARG_MAX" else "ArgMin"
+        options = getattr(s, f"{kind}OptionsT")()
+        options.outputType = self._types()[output_type]
+        self.op(getattr(s.BuiltinOperator, op), [x, self.constant(f"{name}/axis", np.array([axis], np.int32))], [out],
+                getattr(s.BuiltinOptions, f"{kind}Options"), options)
+        return out
+
+    def cast(self, x: int, dtype: str = "float32", name: str = "cast") -> int:
+        """CAST of ``x`` to ``dtype``."""
+        s = self._s
+        out = self.activation(f"{name}/out", self.shape(x), dtype=dtype)
+        options = s.CastOptionsT()
+        options.inDataType, options.outDataType = self._types()[self.dtype(x)], self._types()[dtype]
+        self.op(s.BuiltinOperator.CAST, [x], [out], s.BuiltinOptions.CastOptions, options)
+        return out
+
     def gather_nd(self, params: int, indices: int, name: str = "gather_nd") -> int:
         """GATHER_ND: each index tuple (``indices``' last dim, k) picks a slice of ``params`` past k."""
         s = self._s
