@@ -495,6 +495,15 @@ for _label, _shape, _axes in (("w", (2, 6, 5, 45), (2,)), ("c", (2, 6, 5, 7), (3
                       if len(_axes) > 1 else ""))
 
 
+@case("repeat-through-rank-8-as-litert-torch-writes-it")
+def _repeat(g, rng):
+    """x.repeat(1, 2, 1, 1): a rank-8 RESHAPE and BROADCAST_TO (the builtin
+    kernels' limit; the rank-8 tensors are not left to the runtime)."""
+    x = g.unary("tanh", g.input("x", (2, 8, 6, 10)))
+    wide = g.broadcast_to(g.reshape(x, (1, 2, 1, 8, 1, 6, 1, 10), name="r8"), (1, 2, 2, 8, 1, 6, 1, 10), name="b8")
+    return [g.reshape(wide, (2, 16, 6, 10), name="back")]
+
+
 @case("select-constant-conditions-as-circular-padding-writes-them")
 def _select_constant(g, rng):
     """F.pad(mode="circular") as litert-torch writes it: SELECTs whose bool

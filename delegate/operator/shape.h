@@ -43,7 +43,9 @@ using AlignedFloats = std::vector<float, CacheAlignedAllocator<float>>;
 
 // Dimensions, outermost first (NHWC for images).
 using Shape = std::vector<int>;
-constexpr int kMaxRank = 6;
+// The most dims any operator takes (BROADCAST_TO's and TFLite's limit; the
+// importer holds most ops to the 6 their builtin kernels take).
+constexpr int kMaxRank = 8;
 
 size_t NumElements(const Shape& shape);
 std::string ShapeText(const Shape& shape);  // "[1,56,56,64]"

@@ -51,6 +51,12 @@ class Importer {
     out_.label = BuiltinName(code) + "#" + std::to_string(info_.index);
     if (node_.outputs->size != 1) return Fail(std::to_string(node_.outputs->size) + " outputs");
     out_.output = node_.outputs->data[0];
+    // The builtin kernels take 6 dims but for RESHAPE's and BROADCAST_TO's 8
+    // (x.repeat: a rank-8 RESHAPE and BROADCAST_TO).
+    max_rank_ = code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinSqueeze || code == kTfLiteBuiltinExpandDims ||
+                        code == kTfLiteBuiltinBroadcastTo
+                    ? kMaxRank
+                    : 6;
     // Bool and int outputs are kept as floats inside the partition.
     TfLiteType output_type = IsComparison(code) ? kTfLiteBool : kTfLiteFloat32;
     const bool reshape =
@@ -218,7 +224,7 @@ class Importer {
   // A float32 activation (or float constant used as an operand), or a bool
   // one (kept as floats 1.0 / 0.0 inside the delegate: a comparison's output,
   // a SELECT's condition, also a constant or one folded from constants):
-  // static shape, every dim >= 1, rank <= kMaxRank.
+  // static shape, every dim >= 1, rank <= max_rank_.
   bool Activation(int tensor, const char* role, TfLiteType type = kTfLiteFloat32) {
     if (tensor < 0 || tensor >= static_cast<int>(context_->tensors_size)) {
       return Fail(std::string(role) + " tensor index " + std::to_string(tensor) + " out of range");
@@ -230,7 +236,9 @@ class Importer {
                                                                                           : " is not int32 / int64"));
     }
     if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
-    if (t.dims == nullptr || t.dims->size > kMaxRank) return Fail(name + " has no dims or rank > 6");
+    if (t.dims == nullptr || t.dims->size > max_rank_) {
+      return Fail(name + " has no dims or rank > " + std::to_string(max_rank_));
+    }
     for (int i = 0; i < t.dims->size; ++i) {
       if (t.dims->data[i] < 1) return Fail(name + " has shape " + ShapeText(Dims(t)));
     }
@@ -1064,6 +1072,7 @@ class Importer {
   const TfLiteContext* context_;
   const NodeInfo& info_;
   const FoldedTensors& folded_;
+  int max_rank_ = 6;  // of every tensor the node reads or writes
   const TfLiteNode& node_;
   graph::Node& out_;
   std::string& why_;
