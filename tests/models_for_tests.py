@@ -282,3 +282,25 @@ class ExcludingPadAvgPoolNet(nn.Module):
 
     def forward(self, x):
         return self.conv2(self.pool(torch.relu(self.conv1(x))))
+
+
+class ClassicCnnNet(nn.Module):
+    """Idioms of older and of signal-processing CNNs as litert-torch writes them: replicate and
+    circular padding (GATHER_ND by constant rows; SELECTs by constant conditions), a local
+    response norm (a STABLEHLO_REDUCE_WINDOW over NCHW's channels, then POW), an LP pool (SIGN,
+    ABS, POW), torch.flip (REVERSE_V2) and an adaptive average pool whose bins do not divide the
+    map (GATHER_ND by an index grid computed from constants, MEAN over two non-neighbouring axes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, padding_mode="replicate")
+        self.lrn = nn.LocalResponseNorm(5)
+        self.conv2 = nn.Conv2d(16, 24, 3, padding=1, padding_mode="circular")
+        self.lp = nn.LPPool2d(2, 2)
+        self.conv3 = nn.Conv2d(24, 8, 1)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.lrn(torch.relu(self.conv1(x))), 2)
+        x = self.lp(torch.relu(self.conv2(x)))
+        x = self.conv3(x) + torch.flip(x, [3])[:, :8]
+        return F.adaptive_avg_pool2d(x, (5, 7))

@@ -6,7 +6,9 @@ and an encoder-decoder with max pools, nearest upsampling and concatenation
 LOG, comparisons and SELECT, fused), and a style-transfer net (reflection
 padding, instance norm, 4x4 / 2 transposed convs), a MobileViT-like
 transformer block at batch 2 (LayerNorm, attention by BATCH_MATMUL and
-softmax, an L2 norm by SQRT) -- each masked at s=0.3, converted with the converter and
+softmax, an L2 norm by SQRT), and a net of older idioms (replicate and
+circular padding, a local response norm, an LP pool, torch.flip, a
+non-dividing adaptive pool) -- each masked at s=0.3, converted with the converter and
 run in ai-edge-litert: the delegate runs every node as ONE partition, every
 listed chain sparse, within 1e-5 of the output scale of the builtin kernels
 and of XNNPACK, at 1 and 2 threads, and at 4 as phones run it (a plan made
@@ -23,8 +25,8 @@ from actsparse.converter.convert import convert_file
 from actsparse.torch import attach_masks
 from actsparse.torch.models import randomize_batchnorm
 from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
-from models_for_tests import (ExcludingPadAvgPoolNet, MishCspNet, MobileViTLikeNet, ResNeXtNet, SqueezeExciteNet,
-                              StyleTransferNet, UNetLike)
+from models_for_tests import (ClassicCnnNet, ExcludingPadAvgPoolNet, MishCspNet, MobileViTLikeNet, ResNeXtNet,
+                              SqueezeExciteNet, StyleTransferNet, UNetLike)
 
 NETWORKS = {
     "resnext": (ResNeXtNet, (1, 3, 64, 64)),
@@ -33,6 +35,7 @@ NETWORKS = {
     "mish_csp": (MishCspNet, (1, 3, 64, 64)),
     "style_transfer": (StyleTransferNet, (1, 3, 48, 64)),
     "mobilevit": (MobileViTLikeNet, (2, 3, 48, 64)),
+    "classic": (ClassicCnnNet, (2, 3, 48, 64)),
 }
 
 

@@ -339,7 +339,8 @@ class Fuser {
       if (IsConv(next) && pad.pad_value == 0.0f) {
         next.conv.padding_top += pad.paddings[1].first;
         next.conv.padding_left += pad.paddings[2].first;
-      } else if (next.type == OpType::kMaxPool2D && lowest) {
+      } else if (next.type == OpType::kMaxPool2D && lowest && next.pool.height_axis == 1 &&
+                 next.pool.width_axis == 2) {
         next.pool.padding_top += pad.paddings[1].first;
         next.pool.padding_left += pad.paddings[2].first;
       } else {

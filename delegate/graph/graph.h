@@ -125,6 +125,11 @@ struct Node {
   struct Pool {
     int filter_height = 1, filter_width = 1, stride_height = 1, stride_width = 1;
     int padding_top = 0, padding_left = 0;
+    // The pooled dims ("H" and "W"; width_axis -1: one dim alone, W = 1):
+    // the dims before them act as the batch, those after as the channels
+    // (a StableHLO reduce-window over the channels of an NCHW tensor: a
+    // local response norm's window sum). 1 and 2: NHWC.
+    int height_axis = 1, width_axis = 2;
   } pool;
 
   std::vector<int> axes;                         // kMean (sorted), kTranspose (the permutation)

@@ -378,12 +378,19 @@ Pool2DParams PoolParams(const Node& node, const Shape& in, const Shape& out) {
   p.op = node.type == OpType::kMaxPool2D       ? kernels::PoolOp::kMax
          : node.type == OpType::kAveragePool2D ? kernels::PoolOp::kAverage
                                                : kernels::PoolOp::kSum;
-  p.batch = in[0];
-  p.input_height = in[1];
-  p.input_width = in[2];
-  p.channels = in[3];
-  p.output_height = out[1];
-  p.output_width = out[2];
+  // The input seen as NHWC: the dims before the pooled ones as the batch,
+  // those after as the channels.
+  const int h = node.pool.height_axis, w = node.pool.width_axis, last = w < 0 ? h : w;
+  p.batch = 1;
+  p.channels = 1;
+  for (int d = 0; d < static_cast<int>(in.size()); ++d) {
+    if (d < h) p.batch *= in[d];
+    if (d > last) p.channels *= in[d];
+  }
+  p.input_height = in[h];
+  p.input_width = w < 0 ? 1 : in[w];
+  p.output_height = out[h];
+  p.output_width = w < 0 ? 1 : out[w];
   p.filter_height = node.pool.filter_height;
   p.filter_width = node.pool.filter_width;
   p.stride_height = node.pool.stride_height;
@@ -678,8 +685,12 @@ class StepBuilder {
   }
 
   std::unique_ptr<Step> Pool(const Node& node, const Shape& in, const Shape& out) {
-    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
-      return Fail("pool input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
+    const int h = node.pool.height_axis, w = node.pool.width_axis, rank = static_cast<int>(in.size());
+    bool alike = out.size() == in.size() && h >= 0 && h < rank && (w < 0 || w == h + 1) && w < rank;
+    for (int d = 0; alike && d < rank; ++d) alike = d == h || d == w || in[d] == out[d];
+    if (!alike) {
+      return Fail("pool input " + ShapeText(in) + " and output " + ShapeText(out) + " differ outside dims " +
+                  std::to_string(h) + ", " + std::to_string(w));
     }
     return MakeUnaryStep(Pool2DOperator::Create(PoolParams(node, in, out), error_), node);
   }

@@ -9,6 +9,7 @@
 
 #include "delegate/format/mask_format.h"
 #include "delegate/format/metadata_name.h"
+#include "delegate/graph/plan.h"
 #include "delegate/tflite/abi_check.h"
 #include "delegate/tflite/actsparse_delegate.h"
 #include "delegate/tflite/graph_import.h"
@@ -257,6 +258,61 @@ TEST(DelegateTest, ReduceWindowReadsItsBodySubgraph) {
     EXPECT_EQ(node.pool.padding_top, 1);
     EXPECT_EQ(node.pool.padding_left, 1);
     EXPECT_EQ(node.inputs, std::vector<int>({in}));
+  }
+}
+
+// A reduce-window over one dim of any rank (a local response norm's window
+// sum over NCHW's channels) pools that dim, the dims before it as the
+// batch and those after as the channels; windows over two dims that are
+// not neighbours stay with the runtime.
+TEST(DelegateTest, ReduceWindowPoolsOneDimOrTwoNeighbours) {
+  for (bool neighbours : {true, false}) {
+    FakeGraph main_graph, body;
+    const int in = main_graph.AddTensor(kTfLiteFloat32, {2, 1, 10, 6, 10});
+    const int init = main_graph.AddTensor(kTfLiteFloat32, {}, kTfLiteMmapRo);
+    main_graph.SetConstant(init, std::vector<float>{0.0f});
+    const int out = main_graph.AddTensor(kTfLiteFloat32, neighbours ? std::vector<int>{2, 1, 6, 6, 10}
+                                                                    : std::vector<int>{2, 1, 6, 6, 8});
+    TfLiteStablehloReduceWindowParams params{};
+    for (int d = 0; d < 5; ++d) {
+      params.window_dimensions[d] = params.window_strides[d] = 1;
+      params.base_dilations[d] = params.window_dilations[d] = 1;
+    }
+    params.window_dimensions[2] = 5;
+    if (!neighbours) params.window_dimensions[4] = 3;
+    params.body_subgraph_index = 1;
+    main_graph.AddNode(kTfLiteBuiltinStablehloReduceWindow, {in, init}, {out}, &params);
+    const int a = body.AddTensor(kTfLiteFloat32, {}), b = body.AddTensor(kTfLiteFloat32, {});
+    const int sum = body.AddTensor(kTfLiteFloat32, {});
+    TfLiteActivationParamsPrefix none{kTfLiteActNone};
+    body.AddNode(kTfLiteBuiltinAdd, {a, b}, {sum}, &none);
+    const std::vector<FakeGraph*> model = {&main_graph, &body};
+    for (FakeGraph* g : model) g->SetModelSubgraphs(model);
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(main_graph.context()->GetNodeAndRegistration(main_graph.context(), 0, &info.node, &info.registration),
+              kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool imported = ImportNode(main_graph.context(), info, &node, &why);
+    EXPECT_EQ(main_graph.unreleased_subgraphs(), 0);
+    if (!neighbours) {
+      EXPECT_FALSE(imported);
+      EXPECT_NE(why.find("windows over dims [2,4]"), std::string::npos) << why;
+      continue;
+    }
+    ASSERT_TRUE(imported) << why;
+    EXPECT_EQ(node.type, graph::OpType::kSumPool2D);
+    EXPECT_EQ(node.pool.height_axis, 2);
+    EXPECT_EQ(node.pool.width_axis, -1);
+    const Pool2DParams p = graph::PoolParams(node, {2, 1, 10, 6, 10}, {2, 1, 6, 6, 10});
+    EXPECT_EQ(p.batch, 2);
+    EXPECT_EQ(p.input_height, 10);
+    EXPECT_EQ(p.input_width, 1);
+    EXPECT_EQ(p.channels, 60);
+    EXPECT_EQ(p.output_height, 6);
+    EXPECT_EQ(p.filter_height, 5);
+    EXPECT_EQ(p.filter_width, 1);
   }
 }
 

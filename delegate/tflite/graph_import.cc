@@ -915,12 +915,14 @@ class Importer {
     return true;
   }
 
-  // STABLEHLO_REDUCE_WINDOW as a pool: over H and W of an NHWC operand
-  // (window and stride 1, no padding on the batch and channel dims; no
-  // dilations), its body one ADD from an initial value of 0 (a window sum:
-  // litert-torch's average pool that leaves padding out is one over the
-  // input divided by one over ones) or one MAXIMUM from -inf (a max pool).
-  // Padded positions hold the initial value, which changes neither.
+  // STABLEHLO_REDUCE_WINDOW as a pool: over one dim or two neighbouring
+  // ones of any operand (H and W of NHWC; the channels of NCHW, a local
+  // response norm's window sum), window and stride 1 and no padding on the
+  // others, no dilations; its body one ADD from an initial value of 0 (a
+  // window sum: litert-torch's average pool that leaves padding out is one
+  // over the input divided by one over ones) or one MAXIMUM from -inf (a
+  // max pool). Padded positions hold the initial value, which changes
+  // neither.
   bool ReduceWindow() {
     if (node_.inputs->size != 2 || node_.builtin_data == nullptr) {
       return Fail("needs an operand, an initial value and parameters");
@@ -930,18 +932,15 @@ class Importer {
     if (!FloatConstant(Input(1), {}, "initial value", &init)) return false;
     const auto* p = static_cast<const TfLiteStablehloReduceWindowParams*>(node_.builtin_data);
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
-    if (in.size() != 4 || out.size() != 4 || in[0] != out[0] || in[3] != out[3]) {
-      return Fail("operand " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC alike");
-    }
-    int window[2], stride[2], low[2];
-    for (int d = 0; d < 4; ++d) {
+    const int rank = static_cast<int>(in.size());
+    if (out.size() != in.size()) return Fail("operand " + ShapeText(in) + " and output " + ShapeText(out));
+    std::vector<int> pooled;  // the dims with a window, a stride or padding
+    for (int d = 0; d < rank; ++d) {
       if (p->base_dilations[d] != 1 || p->window_dilations[d] != 1) return Fail("dilations are not run");
       const int64_t k = p->window_dimensions[d], s = p->window_strides[d], lo = p->padding[2 * d],
                     hi = p->padding[2 * d + 1];
-      if (d == 0 || d == 3) {
-        if (k != 1 || s != 1 || lo != 0 || hi != 0) {
-          return Fail("a window over dim " + std::to_string(d) + " (only H and W of NHWC are run)");
-        }
+      if (k == 1 && s == 1 && lo == 0 && hi == 0) {
+        if (in[d] != out[d]) return Fail("output " + ShapeText(out) + " does not follow from operand " + ShapeText(in));
         continue;
       }
       if (k < 1 || s < 1 || lo < 0 || hi < 0 || k > in[d] + lo + hi) {
@@ -951,10 +950,19 @@ class Importer {
       if ((in[d] + lo + hi - k) / s + 1 != out[d]) {
         return Fail("output " + ShapeText(out) + " does not follow from operand " + ShapeText(in));
       }
-      window[d - 1] = static_cast<int>(k);
-      stride[d - 1] = static_cast<int>(s);
-      low[d - 1] = static_cast<int>(lo);
+      pooled.push_back(d);
     }
+    if (pooled.empty() || pooled.size() > 2 || (pooled.size() == 2 && pooled[1] != pooled[0] + 1)) {
+      return Fail("windows over dims " + ShapeText(pooled) + " (one dim or two neighbours are run)");
+    }
+    int window[2] = {1, 1}, stride[2] = {1, 1}, low[2] = {0, 0};
+    for (size_t i = 0; i < pooled.size(); ++i) {
+      window[i] = static_cast<int>(p->window_dimensions[pooled[i]]);
+      stride[i] = static_cast<int>(p->window_strides[pooled[i]]);
+      low[i] = static_cast<int>(p->padding[2 * pooled[i]]);
+    }
+    out_.pool.height_axis = pooled[0];
+    out_.pool.width_axis = pooled.size() == 2 ? pooled[1] : -1;
     int32_t body = -1;
     if (!BodyOp(p->body_subgraph_index, &body)) return false;
     if (body == kTfLiteBuiltinAdd && *init == 0.0f) {
