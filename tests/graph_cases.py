@@ -495,6 +495,20 @@ for _label, _shape, _axes in (("w", (2, 6, 5, 45), (2,)), ("c", (2, 6, 5, 7), (3
                       if len(_axes) > 1 else ""))
 
 
+# CONV_3D (video and volume nets): SAME and VALID, strides and a dilation
+# in depth, kernel depths 1 and 3, odd channels, batch 2, a fused activation.
+for _i, (_shape, _k, _stride, _dil, _pad, _out, _act) in enumerate([
+        ((2, 4, 6, 7, 3), (3, 3, 3), (1, 1, 1), (1, 1, 1), "same", 8, "relu"),
+        ((1, 7, 9, 8, 5), (3, 3, 3), (2, 2, 1), (1, 1, 1), "same", 7, "none"),
+        ((1, 9, 6, 6, 4), (3, 1, 3), (1, 1, 2), (2, 1, 1), "valid", 6, "relu6"),
+        ((2, 3, 5, 5, 7), (1, 3, 3), (1, 1, 1), (1, 1, 1), "same", 45, "none")]):
+    def _build(g, rng, shape=_shape, k=_k, stride=_stride, dil=_dil, pad=_pad, out=_out, act=_act):
+        w = _weights(rng, *k, shape[4], out, fan_in=k[0] * k[1] * k[2] * shape[4])
+        return [g.conv3d(g.input("x", shape), w, rng.normal(0, 0.1, out), stride=stride, dilation=dil,
+                         padding=pad, activation=act)]
+    CASES.append(Case(f"conv3d{_i}-k{'x'.join(map(str, _k))}-{_pad}-c{_shape[4]}to{_out}", _build))
+
+
 @case("repeat-through-rank-8-as-litert-torch-writes-it")
 def _repeat(g, rng):
     """x.repeat(1, 2, 1, 1): a rank-8 RESHAPE and BROADCAST_TO (the builtin

@@ -153,6 +153,7 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinSelectV2 = 123,
   kTfLiteBuiltinBatchMatmul = 126,
   kTfLiteBuiltinBroadcastTo = 130,
+  kTfLiteBuiltinConv3d = 132,
   kTfLiteBuiltinGelu = 150,
   kTfLiteBuiltinRelu0To1 = 152,
   kTfLiteBuiltinSign = 158,
@@ -319,6 +320,17 @@ typedef struct TfLiteConvParamsPrefix {
   int dilation_height_factor;
 } TfLiteConvParamsPrefix;
 
+typedef struct TfLiteConv3DParams {
+  int32_t padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int stride_depth;
+  int dilation_width_factor;
+  int dilation_height_factor;
+  int dilation_depth_factor;
+  int32_t activation;  // TfLiteFusedActivation
+} TfLiteConv3DParams;
+
 typedef struct TfLiteStridedSliceParams {
   int begin_mask;
   int end_mask;
@@ -439,6 +451,7 @@ static_assert(sizeof(int) == 4 && sizeof(size_t) == 8, "LP64 expected");
 static_assert(sizeof(TfLiteStatus) == 4 && sizeof(TfLiteType) == 4, "enums are ints");
 
 static_assert(sizeof(TfLiteIntArray) == 4, "TfLiteIntArray header");
+static_assert(sizeof(TfLiteConv3DParams) == 32, "TfLiteConv3DParams: eight ints");
 static_assert(sizeof(TfLiteQuantizationParams) == 8, "TfLiteQuantizationParams");
 static_assert(sizeof(TfLiteQuantization) == 16, "TfLiteQuantization");
 

@@ -6,6 +6,7 @@ namespace graph {
 const char* OpTypeName(OpType type) {
   switch (type) {
     case OpType::kConv2D: return "CONV_2D";
+    case OpType::kConv3D: return "CONV_3D";
     case OpType::kTransposeConv: return "TRANSPOSE_CONV";
     case OpType::kDepthwiseConv2D: return "DEPTHWISE_CONV_2D";
     case OpType::kFullyConnected: return "FULLY_CONNECTED";

@@ -33,6 +33,7 @@ struct Tensor {
 
 enum class OpType {
   kConv2D,           // also grouped; a masked chain is a Conv2D with a mask
+  kConv3D,           // NDHWC; conv: the depth fields too, weights [KD, KH, KW, I, O], bias
   kTransposeConv,    // conv: kernel, stride, padding, weights [O, KH, KW, I], bias
   kDepthwiseConv2D,
   kFullyConnected,
@@ -88,6 +89,7 @@ struct Node {
     int stride_height = 1, stride_width = 1;
     int dilation_height = 1, dilation_width = 1;
     int padding_top = 0, padding_left = 0;  // bottom/right follow from the output size
+    int kernel_depth = 1, stride_depth = 1, dilation_depth = 1, padding_front = 0;  // kConv3D only
     int groups = 1;                          // kConv2D only
     int input_size = 0;                      // kFullyConnected: K (the input is read as [-1, K])
     int depth_multiplier = 1;                // kDepthwiseConv2D only

@@ -1,5 +1,7 @@
 #include "delegate/graph/plan.h"
 
+#include "delegate/operator/conv3d.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -474,6 +476,35 @@ class StepBuilder {
         return MakeUnaryStep(BroadcastOperator::Create(in, out, error), node);
       case OpType::kStridedSlice:
         return MakeUnaryStep(StridedSliceOperator::Create(in, node.begin, node.strides, out, error), node);
+      case OpType::kConv3D: {
+        if (in.size() != 5 || out.size() != 5 || in[0] != out[0]) return Fail("conv3d needs NDHWC input and output");
+        const Node::Conv& c = node.conv;
+        Conv3DParams p;
+        p.batch = in[0];
+        p.input_depth = in[1];
+        p.input_height = in[2];
+        p.input_width = in[3];
+        p.input_channels = in[4];
+        p.output_depth = out[1];
+        p.output_height = out[2];
+        p.output_width = out[3];
+        p.output_channels = out[4];
+        p.kernel_depth = c.kernel_depth;
+        p.kernel_height = c.kernel_height;
+        p.kernel_width = c.kernel_width;
+        p.stride_depth = c.stride_depth;
+        p.stride_height = c.stride_height;
+        p.stride_width = c.stride_width;
+        p.dilation_depth = c.dilation_depth;
+        p.dilation_height = c.dilation_height;
+        p.dilation_width = c.dilation_width;
+        p.padding_front = c.padding_front;
+        p.padding_top = c.padding_top;
+        p.padding_left = c.padding_left;
+        p.output_min = node.act_min;
+        p.output_max = node.act_max;
+        return MakeUnaryStep(Conv3DOperator::Create(p, c.weights, c.bias, error), node);
+      }
       case OpType::kArgReduce: {
         Shape expected = in;
         if (node.axis >= 0 && node.axis < static_cast<int>(in.size())) expected.erase(expected.begin() + node.axis);

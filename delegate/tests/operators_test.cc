@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "delegate/operator/conv3d.h"
 #include "delegate/operator/elementwise.h"
 #include "delegate/operator/layout.h"
 #include "delegate/operator/matmul.h"
@@ -415,6 +416,68 @@ TEST_P(OperatorsTest, ArgReduceTakesTheFirstWinnerAndNoLaterNaN) {
   std::string error;
   EXPECT_EQ(ArgReduceOperator::Create(shape, 4, true, &error), nullptr);
   EXPECT_NE(error.find("arg reduction: axis 4"), std::string::npos) << error;
+}
+
+// CONV_3D against a plain loop over every tap (in double): SAME and VALID,
+// strides and dilations in each dim, kernel depths 1..3, batch 2, a clamp.
+TEST_P(OperatorsTest, Conv3DMatchesADirectLoop) {
+  struct Case {
+    int batch, d, h, w, cin, cout, kd, kh, kw, sd, sh, sw, dd, dh, dw, pf, pt, pl, od, oh, ow;
+    float lo, hi;
+  };
+  const float none = 3.402823466e+38f;
+  for (const Case& c : std::vector<Case>{
+           {2, 4, 6, 7, 3, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 6, 7, 0.0f, none},
+           {1, 7, 9, 8, 5, 7, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 4, 5, 8, -none, none},
+           {1, 9, 6, 6, 4, 6, 3, 1, 3, 1, 1, 2, 2, 1, 1, 0, 0, 0, 5, 6, 2, 0.0f, 6.0f},
+           {2, 3, 5, 5, 7, 45, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 1, 3, 5, 5, -none, none},
+           {1, 2, 4, 4, 3, 5, 2, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 3, 3, -none, none}}) {
+    Conv3DParams p;
+    p.batch = c.batch;
+    p.input_depth = c.d, p.input_height = c.h, p.input_width = c.w, p.input_channels = c.cin;
+    p.output_depth = c.od, p.output_height = c.oh, p.output_width = c.ow, p.output_channels = c.cout;
+    p.kernel_depth = c.kd, p.kernel_height = c.kh, p.kernel_width = c.kw;
+    p.stride_depth = c.sd, p.stride_height = c.sh, p.stride_width = c.sw;
+    p.dilation_depth = c.dd, p.dilation_height = c.dh, p.dilation_width = c.dw;
+    p.padding_front = c.pf, p.padding_top = c.pt, p.padding_left = c.pl;
+    p.output_min = c.lo, p.output_max = c.hi;
+    const std::vector<float> in = Random(static_cast<size_t>(c.batch) * c.d * c.h * c.w * c.cin, 21);
+    const std::vector<float> w = Random(static_cast<size_t>(c.kd) * c.kh * c.kw * c.cin * c.cout, 22);
+    const std::vector<float> bias = Random(c.cout, 23);
+    std::string error;
+    auto op = Conv3DOperator::Create(p, w.data(), bias.data(), &error);
+    ASSERT_NE(op, nullptr) << error;
+    std::vector<float> out(static_cast<size_t>(c.batch) * c.od * c.oh * c.ow * c.cout, -7.0f);
+    op->Run(in.data(), out.data(), pool());
+    for (int n = 0; n < c.batch; ++n)
+      for (int z = 0; z < c.od; ++z)
+        for (int y = 0; y < c.oh; ++y)
+          for (int x = 0; x < c.ow; ++x)
+            for (int o = 0; o < c.cout; ++o) {
+              double sum = bias[o], magnitude = std::abs(bias[o]);
+              for (int a = 0; a < c.kd; ++a)
+                for (int b = 0; b < c.kh; ++b)
+                  for (int e = 0; e < c.kw; ++e) {
+                    const int iz = z * c.sd + a * c.dd - c.pf, iy = y * c.sh + b * c.dh - c.pt,
+                              ix = x * c.sw + e * c.dw - c.pl;
+                    if (iz < 0 || iz >= c.d || iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+                    for (int i = 0; i < c.cin; ++i) {
+                      const double v = in[(((static_cast<size_t>(n) * c.d + iz) * c.h + iy) * c.w + ix) * c.cin + i] *
+                                       w[(((static_cast<size_t>(a) * c.kh + b) * c.kw + e) * c.cin + i) * c.cout + o];
+                      sum += v;
+                      magnitude += std::abs(v);
+                    }
+                  }
+              const double want = std::min<double>(std::max<double>(sum, c.lo), c.hi);
+              const size_t at = (((static_cast<size_t>(n) * c.od + z) * c.oh + y) * c.ow + x) * c.cout + o;
+              ASSERT_NEAR(out[at], want, 1e-6 * magnitude + 1e-7) << "case od " << c.od << " at " << at;
+            }
+  }
+  std::string error;
+  Conv3DParams bad;
+  bad.input_depth = 0;
+  EXPECT_EQ(Conv3DOperator::Create(bad, nullptr, nullptr, &error), nullptr);
+  EXPECT_NE(error.find("conv3d: depth 0"), std::string::npos) << error;
 }
 
 // GATHER_ND's slices by precomputed offsets; offsets past the input refused.

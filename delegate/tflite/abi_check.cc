@@ -135,6 +135,7 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinArgMax: return "ARG_MAX";
     case kTfLiteBuiltinArgMin: return "ARG_MIN";
     case kTfLiteBuiltinCast: return "CAST";
+    case kTfLiteBuiltinConv3d: return "CONV_3D";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -144,7 +145,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 50: return "LOG_SOFTMAX";
     case 54: return "PRELU";
     case 69: return "TILE";
-    case 132: return "CONV_3D";
     case 83: return "PACK";
     case 88: return "UNPACK";
     case 102: return "SPLIT_V";

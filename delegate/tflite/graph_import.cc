@@ -194,6 +194,8 @@ class Importer {
         return ArgReduce(code == kTfLiteBuiltinArgMax);
       case kTfLiteBuiltinCast:
         return Cast();
+      case kTfLiteBuiltinConv3d:
+        return Conv3D();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -765,6 +767,54 @@ class Importer {
     return true;
   }
 
+  // CONV_3D over NDHWC: weights [KD, KH, KW, I, O] (no groups), an
+  // optional bias, SAME or VALID padding, a fused activation.
+  bool Conv3D() {
+    if (node_.inputs->size < 2 || node_.builtin_data == nullptr) return Fail("needs input, weights and parameters");
+    const int input = Input(0), weights = Input(1), bias = Input(2);
+    if (!Activation(input, "input")) return false;
+    if (weights < 0 || T(context_, weights).dims == nullptr) return Fail("no weights");
+    const Shape in = Dims(T(context_, input)), out = Dims(T(context_, out_.output)), w = Dims(T(context_, weights));
+    if (in.size() != 5 || out.size() != 5 || w.size() != 5 || in[0] != out[0] || w[3] != in[4] || w[4] != out[4]) {
+      return Fail("input " + ShapeText(in) + ", weights " + ShapeText(w) + ", output " + ShapeText(out) +
+                  " are not NDHWC / DHWIO");
+    }
+    const auto* p = static_cast<const TfLiteConv3DParams*>(node_.builtin_data);
+    graph::Node::Conv& c = out_.conv;
+    c.stride_depth = p->stride_depth;
+    c.stride_height = p->stride_height;
+    c.stride_width = p->stride_width;
+    c.dilation_depth = p->dilation_depth_factor;
+    c.dilation_height = p->dilation_height_factor;
+    c.dilation_width = p->dilation_width_factor;
+    if (c.stride_depth < 1 || c.stride_height < 1 || c.stride_width < 1 || c.dilation_depth < 1 ||
+        c.dilation_height < 1 || c.dilation_width < 1) {
+      return Fail("stride or dilation below 1");
+    }
+    if (p->padding != kTfLitePaddingSame && p->padding != kTfLitePaddingValid) return Fail("unknown padding");
+    const bool same = p->padding == kTfLitePaddingSame;
+    c.kernel_depth = w[0];
+    c.kernel_height = w[1];
+    c.kernel_width = w[2];
+    const int strides[3] = {c.stride_depth, c.stride_height, c.stride_width};
+    const int dilations[3] = {c.dilation_depth, c.dilation_height, c.dilation_width};
+    int before[3] = {0, 0, 0};
+    for (int d = 0; d < 3; ++d) {
+      if (WindowOutputSize(in[d + 1], w[d], strides[d], dilations[d], same) != out[d + 1]) {
+        return Fail("output " + ShapeText(out) + " does not follow from input " + ShapeText(in));
+      }
+      if (same) before[d] = SamePaddingBefore(in[d + 1], out[d + 1], w[d], strides[d], dilations[d]);
+    }
+    c.padding_front = before[0];
+    c.padding_top = before[1];
+    c.padding_left = before[2];
+    if (!FloatConstant(weights, w, "weights", &c.weights)) return false;
+    if (bias >= 0 && !ChannelConstant(bias, out[4], "bias", &c.bias)) return false;
+    out_.type = graph::OpType::kConv3D;
+    out_.inputs = {input};
+    return FusedActivation(p->activation);
+  }
+
   // ARG_MAX / ARG_MIN over one constant axis: the first index of the
   // largest (smallest) value, as the builtin walks from element 0 with a
   // strict comparison (a NaN after the first never wins); int32 / int64
@@ -1161,6 +1211,7 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinArgMax:
     case kTfLiteBuiltinArgMin:
     case kTfLiteBuiltinCast:
+    case kTfLiteBuiltinConv3d:
       return true;
     default:
       return false;

@@ -158,6 +158,26 @@ class GraphBuilder:
         return self._conv(x, weights, bias, depthwise=False, stride=stride, dilation=dilation,
                           padding=padding, activation=activation, name=name)
 
+    def conv3d(self, x: int, weights: np.ndarray, bias: np.ndarray | None, *,
+               stride: tuple[int, int, int] = (1, 1, 1), dilation: tuple[int, int, int] = (1, 1, 1),
+               padding: str = "same", activation: str = "none", name: str = "conv3d") -> int:
+        """CONV_3D of NDHWC ``x`` with ``weights`` [KD, KH, KW, I, O]; ``stride`` / ``dilation`` per (D, H, W)."""
+        s = self._s
+        n, *spatial, _ = self.shape(x)
+        options = s.Conv3DOptionsT()
+        options.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
+        options.strideD, options.strideH, options.strideW = stride
+        options.dilationDFactor, options.dilationHFactor, options.dilationWFactor = dilation
+        options.fusedActivationFunction = ACTIVATIONS[activation]
+        out_shape = [n] + [conv_output_size(size, k, st, dl, padding)
+                           for size, k, st, dl in zip(spatial, weights.shape[:3], stride, dilation)] + [weights.shape[4]]
+        out = self.activation(f"{name}/out", out_shape)
+        inputs = [x, self.constant(f"{name}/weights", weights.astype(np.float32))]
+        if bias is not None:
+            inputs.append(self.constant(f"{name}/bias", bias.astype(np.float32)))
+        self.op(s.BuiltinOperator.CONV_3D, inputs, [out], s.BuiltinOptions.Conv3DOptions, options)
+        return out
+
     def transpose_conv(self, x: int, weights: np.ndarray, bias: np.ndarray | None, output_hw: tuple[int, int], *,
                        stride: int, padding: str = "valid", activation: str = "none",
                        name: str = "tconv") -> int:

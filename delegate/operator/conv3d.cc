@@ -1,0 +1,88 @@
+#include "delegate/operator/conv3d.h"
+
+namespace actsparse {
+
+std::unique_ptr<Conv3DOperator> Conv3DOperator::Create(const Conv3DParams& p, const float* weights, const float* bias,
+                                                       std::string* error) {
+  // Depths outside the input read a zero plane; the 2-D convs check rows and columns.
+  if (p.batch < 1 || p.input_depth < 1 || p.output_depth < 1 || p.input_channels < 1 || p.output_channels < 1 ||
+      p.kernel_depth < 1 || p.stride_depth < 1 || p.dilation_depth < 1 || p.padding_front < 0 || weights == nullptr) {
+    *error = "conv3d: depth " + std::to_string(p.input_depth) + " -> " + std::to_string(p.output_depth) +
+             ", kernel depth " + std::to_string(p.kernel_depth) + ", stride " + std::to_string(p.stride_depth) +
+             ", dilation " + std::to_string(p.dilation_depth) + ", padding " + std::to_string(p.padding_front) +
+             ", channels " + std::to_string(p.input_channels) + " -> " + std::to_string(p.output_channels);
+    return nullptr;
+  }
+  std::unique_ptr<Conv3DOperator> op(new Conv3DOperator());
+  op->params_ = p;
+  SparseConvParams plane;
+  plane.input_height = p.input_height;
+  plane.input_width = p.input_width;
+  plane.input_channels = p.input_channels;
+  plane.output_height = p.output_height;
+  plane.output_width = p.output_width;
+  plane.output_channels = p.output_channels;
+  plane.kernel_height = p.kernel_height;
+  plane.kernel_width = p.kernel_width;
+  plane.stride_height = p.stride_height;
+  plane.stride_width = p.stride_width;
+  plane.dilation_height = p.dilation_height;
+  plane.dilation_width = p.dilation_width;
+  plane.padding_top = p.padding_top;
+  plane.padding_left = p.padding_left;
+  const size_t taps = static_cast<size_t>(p.kernel_height) * p.kernel_width;
+  const size_t cin = static_cast<size_t>(p.input_channels), cout = static_cast<size_t>(p.output_channels);
+  std::vector<float> ohwi(cout * taps * cin);
+  for (int kd = 0; kd < p.kernel_depth; ++kd) {
+    // [KD, KH, KW, I, O] -> this depth's [O, KH, KW, I].
+    const float* dhwio = weights + static_cast<size_t>(kd) * taps * cin * cout;
+    for (size_t o = 0; o < cout; ++o) {
+      for (size_t t = 0; t < taps; ++t) {
+        for (size_t i = 0; i < cin; ++i) ohwi[(o * taps + t) * cin + i] = dhwio[(t * cin + i) * cout + o];
+      }
+    }
+    const bool first = kd == 0, last = kd == p.kernel_depth - 1;
+    SparseConvParams q = plane;
+    OutputStage stage;
+    if (first && last) {
+      q.output_min = p.output_min;
+      q.output_max = p.output_max;
+    } else if (!first) {
+      stage.residual = true;  // the running sum of the depths before
+      if (last) {
+        stage.residual_lo = p.output_min;
+        stage.residual_hi = p.output_max;
+      }
+    }
+    auto conv = SparseConvOperator::Create(q, ohwi.data(), first ? bias : nullptr, nullptr, nullptr, error, stage);
+    if (conv == nullptr) return nullptr;
+    op->planes_.push_back(std::move(conv));
+  }
+  op->zeros_.assign(static_cast<size_t>(p.input_height) * p.input_width * cin, 0.0f);
+  if (p.kernel_depth > 1) op->scratch_.resize(static_cast<size_t>(p.output_height) * p.output_width * cout);
+  return op;
+}
+
+void Conv3DOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const Conv3DParams& p = params_;
+  const size_t in_plane = zeros_.size();
+  const size_t out_plane = static_cast<size_t>(p.output_height) * p.output_width * p.output_channels;
+  for (int n = 0; n < p.batch; ++n) {
+    for (int d = 0; d < p.output_depth; ++d) {
+      float* out = output + (static_cast<size_t>(n) * p.output_depth + d) * out_plane;
+      const float* sum = nullptr;  // the running sum, where the depth before wrote it
+      for (int kd = 0; kd < p.kernel_depth; ++kd) {
+        const int z = d * p.stride_depth + kd * p.dilation_depth - p.padding_front;
+        const float* plane = z >= 0 && z < p.input_depth
+                                 ? input + (static_cast<size_t>(n) * p.input_depth + z) * in_plane
+                                 : zeros_.data();
+        // Ping-pong so that the last depth writes the output plane.
+        float* target = (p.kernel_depth - 1 - kd) % 2 == 0 ? out : scratch_.data();
+        planes_[kd]->Run(plane, target, pool, sum);
+        sum = target;
+      }
+    }
+  }
+}
+
+}  // namespace actsparse
