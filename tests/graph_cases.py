@@ -138,6 +138,28 @@ for _label, _exponent in (("cube", np.float32(3.0)), ("three-quarters", np.float
     CASES.append(Case(f"pow-{_label}", _build, inputs={0: _wide if _label == "cube" else _positive}))
 
 
+# FLOOR_DIV / FLOOR_MOD (torch.div(rounding_mode="floor"), torch.remainder)
+# by a constant of either sign and by a broadcast operand; ATAN2.
+for _op in ("floor_div", "floor_mod", "atan2"):
+    for _label, _b in (("positive-const", np.float32(0.7)), ("negative-const", np.float32(-1.3)),
+                       ("broadcast", None)):
+        def _build(g, rng, op=_op, b=_b):
+            x = g.input("x", (2, 5, 7, 45))
+            y = (g.constant("b", np.array(b, np.float32)) if b is not None
+                 else g.input("y", (2, 5, 7, 45) if op == "atan2" else (45,)))
+            return [getattr(g, op)(x, y)]
+        if _op != "atan2" or _label == "broadcast":  # ATAN2's builtin kernel takes one shape
+            CASES.append(Case(f"{_op}-{_label}", _build, inputs={0: _wide, 1: _positive}))
+
+
+# CUMSUM (integral images, torch.cumsum) along W, C and H; exclusive, reversed.
+for _axis, _exclusive, _reverse in ((2, False, False), (3, True, False), (1, False, True), (-1, True, True)):
+    def _build(g, rng, axis=_axis, exclusive=_exclusive, reverse=_reverse):
+        return [g.cumsum(g.input("x", (2, 6, 7, 45)), axis, exclusive=exclusive, reverse=reverse)]
+    CASES.append(Case(f"cumsum-axis{_axis}{'-exclusive' if _exclusive else ''}{'-reverse' if _reverse else ''}",
+                      _build))
+
+
 @case("silu", inputs={0: _wide})
 def _silu(g, rng):
     x = g.input("x", (2, 6, 5, 45))

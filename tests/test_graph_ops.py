@@ -32,7 +32,8 @@ def test_cases_cover_every_claimed_op():
                    "MIRROR_PAD", "EXP", "LOG", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "EQUAL",
                    "NOT_EQUAL", "SELECT", "SELECT_V2", "REDUCE_MAX", "REDUCE_MIN", "BATCH_MATMUL", "L2_NORMALIZATION", "SQRT", "ABS", "NEG",
                    "SQUARE", "RELU_0_TO_1", "FLOOR", "CEIL", "ROUND", "SIGN", "SIN", "COS", "POW", "REVERSE_V2", "GATHER_ND",
-                   "ARG_MAX", "ARG_MIN", "CAST", "CONV_3D"}
+                   "ARG_MAX", "ARG_MIN", "CAST", "CONV_3D",
+                   "FLOOR_DIV", "FLOOR_MOD", "ATAN2", "CUMSUM"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -138,7 +138,9 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinRsqrt = 76,
   kTfLiteBuiltinPow = 78,
   kTfLiteBuiltinArgMin = 79,
+  kTfLiteBuiltinFloorDiv = 90,
   kTfLiteBuiltinSquare = 92,
+  kTfLiteBuiltinFloorMod = 95,
   kTfLiteBuiltinResizeNearestNeighbor = 97,
   kTfLiteBuiltinLeakyRelu = 98,
   kTfLiteBuiltinSquaredDifference = 99,
@@ -152,10 +154,12 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinHardSwish = 117,
   kTfLiteBuiltinSelectV2 = 123,
   kTfLiteBuiltinBatchMatmul = 126,
+  kTfLiteBuiltinCumsum = 128,
   kTfLiteBuiltinBroadcastTo = 130,
   kTfLiteBuiltinConv3d = 132,
   kTfLiteBuiltinGelu = 150,
   kTfLiteBuiltinRelu0To1 = 152,
+  kTfLiteBuiltinAtan2 = 156,
   kTfLiteBuiltinSign = 158,
   kTfLiteBuiltinStablehloReduceWindow = 198,
 };
@@ -319,6 +323,11 @@ typedef struct TfLiteConvParamsPrefix {
   int dilation_width_factor;
   int dilation_height_factor;
 } TfLiteConvParamsPrefix;
+
+typedef struct TfLiteCumsumParams {
+  bool exclusive;
+  bool reverse;
+} TfLiteCumsumParams;
 
 typedef struct TfLiteConv3DParams {
   int32_t padding;  // TfLitePadding

@@ -31,6 +31,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kL2Normalization: return "L2_NORMALIZATION";
     case OpType::kGather: return "GATHER_ND";
     case OpType::kArgReduce: return "ARG_MAX";
+    case OpType::kCumsum: return "CUMSUM";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
   }

@@ -56,6 +56,7 @@ enum class OpType {
   kSoftmax,
   kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
   kL2Normalization,  // over the innermost dim
+  kCumsum,           // CUMSUM over `axis` (cumsum_exclusive, cumsum_reverse)
   kArgReduce,        // ARG_MAX / ARG_MIN (`reduction` kMax / kMin) over `axis`: the index, as a float
   kGather,           // GATHER_ND with indices known at plan time: output slice i is the input's from gather_offsets[i]
   // Fusion's product: elementwise ops applied in turn to one tensor
@@ -141,7 +142,8 @@ struct Node {
   Reduction reduction = Reduction::kMean;        // kMean: MEAN, SUM or REDUCE_MAX
   float pad_value = 0.0f;                        // kPad (PadMode::kConstant)
   PadMode pad_mode = PadMode::kConstant;         // kPad
-  int axis = 0;                                  // kConcatenation, kArgReduce
+  int axis = 0;                                  // kConcatenation, kArgReduce, kCumsum
+  bool cumsum_exclusive = false, cumsum_reverse = false;
   // kConcatenation with a SLICE fused in: per input, the (first, count) it
   // contributes along `axis` (empty: every input whole).
   std::vector<std::pair<int, int>> concat_ranges;

@@ -505,6 +505,10 @@ class StepBuilder {
         p.output_max = node.act_max;
         return MakeUnaryStep(Conv3DOperator::Create(p, c.weights, c.bias, error), node);
       }
+      case OpType::kCumsum:
+        if (in != out) return Fail("cumsum changes the shape");
+        return MakeUnaryStep(CumsumOperator::Create(in, node.axis, node.cumsum_exclusive, node.cumsum_reverse, error),
+                             node);
       case OpType::kArgReduce: {
         Shape expected = in;
         if (node.axis >= 0 && node.axis < static_cast<int>(in.size())) expected.erase(expected.begin() + node.axis);

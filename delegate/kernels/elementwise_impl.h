@@ -197,6 +197,18 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
   if constexpr (Op == BinaryOp::kEqual) return a == b ? one : zero;
   if constexpr (Op == BinaryOp::kNotEqual) return a != b ? one : zero;
   if constexpr (Op == BinaryOp::kPow) return V::Lanewise(a, b, [](float x, float y) { return std::pow(x, y); });
+  if constexpr (Op == BinaryOp::kFloorDiv) {
+    return V::Lanewise(a, b, [](float x, float y) {
+      return static_cast<float>(std::floor(static_cast<double>(x) / static_cast<double>(y)));
+    });
+  }
+  if constexpr (Op == BinaryOp::kFloorMod) {
+    return V::Lanewise(a, b, [](float x, float y) {
+      const float mod = std::fmod(x, y);
+      return mod != 0.0f && ((y < 0.0f) != (mod < 0.0f)) ? mod + y : mod;
+    });
+  }
+  if constexpr (Op == BinaryOp::kAtan2) return V::Lanewise(a, b, [](float x, float y) { return std::atan2(x, y); });
 }
 
 template <class V, UnaryOp Op>
@@ -732,6 +744,9 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kEqual>(&k);
   FillBinary<V, BinaryOp::kNotEqual>(&k);
   FillBinary<V, BinaryOp::kPow>(&k);
+  FillBinary<V, BinaryOp::kFloorDiv>(&k);
+  FillBinary<V, BinaryOp::kFloorMod>(&k);
+  FillBinary<V, BinaryOp::kAtan2>(&k);
   FillUnaries<V>(&k);
   k.reduce_max = &ReduceExtreme<V, false>;
   k.reduce_min = &ReduceExtreme<V, true>;

@@ -33,8 +33,12 @@ enum class BinaryOp : int {
   kEqual,
   kNotEqual,
   kPow,  // std::pow(a, b), lane by lane (POW: x ** 3, a local response norm's ** 0.75)
+  // The builtin kernels' expressions, lane by lane:
+  kFloorDiv,  // floor(double(a) / double(b)) (FLOOR_DIV: torch.div(rounding_mode="floor"))
+  kFloorMod,  // fmod(a, b), moved to b's sign when nonzero and of the other sign (FLOOR_MOD: torch.remainder)
+  kAtan2,     // std::atan2(a, b) (ATAN2)
 };
-constexpr int kNumBinaryOps = 14;
+constexpr int kNumBinaryOps = 17;
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {

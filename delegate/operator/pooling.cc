@@ -123,6 +123,46 @@ std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, const
   return op;
 }
 
+std::unique_ptr<CumsumOperator> CumsumOperator::Create(const Shape& input, int axis, bool exclusive, bool reverse,
+                                                       std::string* error) {
+  const int rank = static_cast<int>(input.size());
+  if (axis < 0 || axis >= rank) {
+    *error = "cumsum: axis " + std::to_string(axis) + " is not an axis of " + ShapeText(input);
+    return nullptr;
+  }
+  std::unique_ptr<CumsumOperator> op(new CumsumOperator());
+  for (int i = 0; i < rank; ++i) {
+    (i < axis ? op->outer_ : i == axis ? op->length_ : op->inner_) *= static_cast<size_t>(input[i]);
+  }
+  op->exclusive_ = exclusive;
+  op->reverse_ = reverse;
+  op->add_ = kernels::SelectElementwiseKernels().Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
+  return op;
+}
+
+void CumsumOperator::Run(const float* input, float* output, ThreadPool* pool) const {
+  const size_t block = length_ * inner_;
+  ParallelRanges(pool, outer_, std::max<size_t>(1, kMinFloatsPerTask / block), [&](size_t begin, size_t end) {
+    for (size_t o = begin; o < end; ++o) {
+      const float* in = input + o * block;
+      float* out = output + o * block;
+      // Row i of the axis, walking from its start (or its end, reversed).
+      auto row = [&](size_t step) { return (reverse_ ? length_ - 1 - step : step) * inner_; };
+      if (exclusive_) {
+        std::fill(out + row(0), out + row(0) + inner_, 0.0f);
+        for (size_t s = 1; s < length_; ++s) {
+          add_(inner_, out + row(s - 1), in + row(s - 1), out + row(s), -__builtin_inff(), __builtin_inff());
+        }
+      } else {
+        std::copy(in + row(0), in + row(0) + inner_, out + row(0));
+        for (size_t s = 1; s < length_; ++s) {
+          add_(inner_, out + row(s - 1), in + row(s), out + row(s), -__builtin_inff(), __builtin_inff());
+        }
+      }
+    }
+  });
+}
+
 std::unique_ptr<ArgReduceOperator> ArgReduceOperator::Create(const Shape& input, int axis, bool max,
                                                              std::string* error) {
   const int rank = static_cast<int>(input.size());

@@ -73,6 +73,22 @@ class ReduceOperator {
   mutable std::vector<float> partials_;
 };
 
+// CUMSUM over `axis`: each output the sum of the inputs before it along the
+// axis and (unless exclusive) itself, in the axis's order (reverse: from
+// its end), one add per element as the builtin's scan.
+class CumsumOperator {
+ public:
+  static std::unique_ptr<CumsumOperator> Create(const Shape& input, int axis, bool exclusive, bool reverse,
+                                                std::string* error);
+  void Run(const float* input, float* output, ThreadPool* pool) const;
+
+ private:
+  CumsumOperator() = default;
+  size_t outer_ = 1, length_ = 1, inner_ = 1;
+  bool exclusive_ = false, reverse_ = false;
+  kernels::BinaryFn add_ = nullptr;
+};
+
 // ARG_MAX / ARG_MIN over `axis`: each output is the index (as a float) of
 // the first largest (smallest) input along it, walking from index 0 with a
 // strict comparison, as the builtin kernel (a NaN after the first never wins).

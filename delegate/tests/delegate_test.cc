@@ -481,6 +481,35 @@ TEST(DelegateTest, IntTensorsAreClaimedOnlyAsIndices) {
   }
 }
 
+// Binary ops whose builtin kernels take less than NumPy broadcasting stay
+// with the runtime beyond it: ATAN2 of two shapes, POW / FLOOR_DIV /
+// FLOOR_MOD broadcasting above 4-D.
+TEST(DelegateTest, BinaryOpsStayWithinTheirBuiltinsBroadcasts) {
+  struct Case {
+    int32_t code;
+    std::vector<int> a, b;
+    const char* refusal;  // null: imported
+  };
+  for (const Case& c : std::vector<Case>{{kTfLiteBuiltinAtan2, {2, 5, 7}, {2, 5, 7}, nullptr},
+                                         {kTfLiteBuiltinAtan2, {2, 5, 7}, {7}, "two shapes"},
+                                         {kTfLiteBuiltinPow, {2, 5, 7, 3}, {3}, nullptr},
+                                         {kTfLiteBuiltinFloorDiv, {2, 5, 7, 3, 4}, {4}, "above 4-D"},
+                                         {kTfLiteBuiltinFloorMod, {2, 5, 7, 3, 4}, {2, 5, 7, 3, 4}, nullptr}}) {
+    FakeGraph g;
+    const int a = g.AddTensor(kTfLiteFloat32, c.a), b = g.AddTensor(kTfLiteFloat32, c.b);
+    const int out = g.AddTensor(kTfLiteFloat32, c.a);
+    g.AddNode(c.code, {a, b}, {out});
+    NodeInfo info;
+    info.index = 0;
+    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
+    graph::Node node;
+    std::string why;
+    const bool imported = ImportNode(g.context(), info, &node, &why);
+    EXPECT_EQ(imported, c.refusal == nullptr) << BuiltinName(c.code) << ": " << why;
+    if (c.refusal != nullptr) EXPECT_NE(why.find(c.refusal), std::string::npos) << why;
+  }
+}
+
 TEST(DelegateTest, ReadsMetadataThroughGetModelMetadata) {
   ChainGraph g;
   g.graph.SetMetadata("something_else", "xx");

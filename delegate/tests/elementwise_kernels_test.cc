@@ -57,6 +57,12 @@ float Reference(BinaryOp op, float a, float b) {
     case BinaryOp::kEqual: return a == b;
     case BinaryOp::kNotEqual: return a != b;
     case BinaryOp::kPow: return std::pow(a, b);
+    case BinaryOp::kFloorDiv: return static_cast<float>(std::floor(static_cast<double>(a) / static_cast<double>(b)));
+    case BinaryOp::kFloorMod: {
+      const float mod = std::fmod(a, b);
+      return mod != 0.0f && ((b < 0.0f) != (mod < 0.0f)) ? mod + b : mod;
+    }
+    case BinaryOp::kAtan2: return std::atan2(a, b);
   }
   return 0;
 }

@@ -136,6 +136,10 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinArgMin: return "ARG_MIN";
     case kTfLiteBuiltinCast: return "CAST";
     case kTfLiteBuiltinConv3d: return "CONV_3D";
+    case kTfLiteBuiltinCumsum: return "CUMSUM";
+    case kTfLiteBuiltinFloorDiv: return "FLOOR_DIV";
+    case kTfLiteBuiltinFloorMod: return "FLOOR_MOD";
+    case kTfLiteBuiltinAtan2: return "ATAN2";
     // Names for common neighbours the delegate does not run, so logs read naturally.
     case 5: return "DEPTH_TO_SPACE";
     case 6: return "DEQUANTIZE";
@@ -150,7 +154,6 @@ std::string BuiltinName(int32_t builtin_code) {
     case 102: return "SPLIT_V";
     case 111: return "ELU";
     case 114: return "QUANTIZE";
-    case 128: return "CUMSUM";
     default: return "builtin #" + std::to_string(builtin_code);
   }
 }

@@ -103,6 +103,12 @@ class Importer {
         return Binary(kernels::BinaryOp::kNotEqual, false);
       case kTfLiteBuiltinPow:
         return Binary(kernels::BinaryOp::kPow, false);
+      case kTfLiteBuiltinFloorDiv:
+        return Binary(kernels::BinaryOp::kFloorDiv, false);
+      case kTfLiteBuiltinFloorMod:
+        return Binary(kernels::BinaryOp::kFloorMod, false);
+      case kTfLiteBuiltinAtan2:
+        return Binary(kernels::BinaryOp::kAtan2, false);
       case kTfLiteBuiltinSelect:
         return Select(false);
       case kTfLiteBuiltinSelectV2:
@@ -196,6 +202,8 @@ class Importer {
         return Cast();
       case kTfLiteBuiltinConv3d:
         return Conv3D();
+      case kTfLiteBuiltinCumsum:
+        return Cumsum();
       case kTfLiteBuiltinConcatenation:
         return Concatenation();
       case kTfLiteBuiltinResizeNearestNeighbor:
@@ -440,6 +448,13 @@ class Importer {
       expected[i] = std::max(da, db);
     }
     if (expected != out) return Fail("output " + ShapeText(out) + " is not the broadcast shape " + ShapeText(expected));
+    // What the builtin kernels take (claimed beyond it, a model would run
+    // only through the delegate): ATAN2 operands of one shape; POW,
+    // FLOOR_DIV and FLOOR_MOD broadcast through 4-D slow paths.
+    if (op == kernels::BinaryOp::kAtan2 && a != b) return Fail("operands of two shapes (the builtin does not broadcast)");
+    const bool four_d = op == kernels::BinaryOp::kPow || op == kernels::BinaryOp::kFloorDiv ||
+                        op == kernels::BinaryOp::kFloorMod;
+    if (four_d && a != b && rank > 4) return Fail("a broadcast above 4-D (the builtin kernel's limit)");
     out_.type = graph::OpType::kBinary;
     out_.binary_op = op;
     out_.inputs = {Input(0), Input(1)};
@@ -813,6 +828,29 @@ class Importer {
     out_.type = graph::OpType::kConv3D;
     out_.inputs = {input};
     return FusedActivation(p->activation);
+  }
+
+  // CUMSUM over one constant axis, inclusive or exclusive, forwards or
+  // reversed: a running sum in the axis's order, as the builtin's scan.
+  bool Cumsum() {
+    if (node_.inputs->size != 2 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
+      return Fail(why_.empty() ? "needs input, axis and parameters" : why_);
+    }
+    std::vector<int64_t> axis;
+    if (!IntConstant(Input(1), "axis", &axis)) return false;
+    const Shape in = Dims(T(context_, Input(0)));
+    if (Dims(T(context_, out_.output)) != in) return Fail("output shape differs from the input " + ShapeText(in));
+    const int64_t rank = static_cast<int64_t>(in.size());
+    if (axis.size() != 1) return Fail("axis has " + std::to_string(axis.size()) + " values");
+    const int64_t a = axis[0] < 0 ? axis[0] + rank : axis[0];
+    if (a < 0 || a >= rank) return Fail("axis " + std::to_string(axis[0]) + " out of range for " + ShapeText(in));
+    const auto* p = static_cast<const TfLiteCumsumParams*>(node_.builtin_data);
+    out_.type = graph::OpType::kCumsum;
+    out_.axis = static_cast<int>(a);
+    out_.cumsum_exclusive = p->exclusive;
+    out_.cumsum_reverse = p->reverse;
+    out_.inputs = {Input(0)};
+    return true;
   }
 
   // ARG_MAX / ARG_MIN over one constant axis: the first index of the
@@ -1212,6 +1250,10 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinArgMin:
     case kTfLiteBuiltinCast:
     case kTfLiteBuiltinConv3d:
+    case kTfLiteBuiltinCumsum:
+    case kTfLiteBuiltinFloorDiv:
+    case kTfLiteBuiltinFloorMod:
+    case kTfLiteBuiltinAtan2:
       return true;
     default:
       return false;

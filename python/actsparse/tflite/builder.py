@@ -275,6 +275,33 @@ class GraphBuilder:
         s = self._s
         return self._binary(s.BuiltinOperator.POW, s.BuiltinOptions.PowOptions, s.PowOptionsT(), a, b, name)
 
+    def floor_div(self, a: int, b: int, name: str = "floor_div") -> int:
+        """FLOOR_DIV: ``floor(a / b)`` with broadcasting."""
+        s = self._s
+        return self._binary(s.BuiltinOperator.FLOOR_DIV, s.BuiltinOptions.FloorDivOptions, s.FloorDivOptionsT(), a,
+                            b, name)
+
+    def floor_mod(self, a: int, b: int, name: str = "floor_mod") -> int:
+        """FLOOR_MOD: ``a`` modulo ``b`` with ``b``'s sign (Python's %), with broadcasting."""
+        s = self._s
+        return self._binary(s.BuiltinOperator.FLOOR_MOD, s.BuiltinOptions.FloorModOptions, s.FloorModOptionsT(), a,
+                            b, name)
+
+    def atan2(self, a: int, b: int, name: str = "atan2") -> int:
+        """ATAN2: the angle of (b, a), with broadcasting."""
+        return self._binary(self._s.BuiltinOperator.ATAN2, 0, None, a, b, name)
+
+    def cumsum(self, x: int, axis: int, *, exclusive: bool = False, reverse: bool = False,
+               name: str = "cumsum") -> int:
+        """CUMSUM of ``x`` along ``axis``."""
+        s = self._s
+        options = s.CumsumOptionsT()
+        options.exclusive, options.reverse = exclusive, reverse
+        out = self.activation(f"{name}/out", self.shape(x))
+        self.op(s.BuiltinOperator.CUMSUM, [x, self.constant(f"{name}/axis", np.array(axis, np.int32))], [out],
+                s.BuiltinOptions.CumsumOptions, options)
+        return out
+
     def unary(self, op: str, x: int, *, alpha: float = 0.2, name: str = "") -> int:
         """A standalone activation or elementwise function: ``relu``, ``relu6``,
         ``relu_n1_to_1``, ``relu_0_to_1``, ``leaky_relu`` (``alpha``), ``logistic``, ``tanh``,
