@@ -1,6 +1,7 @@
 #include "delegate/graph/fusion.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace actsparse {
@@ -24,6 +25,7 @@ class Fuser {
     FuseSilu();
     FuseSoftplusAndElu();
     FuseMish();
+    ScalesIntoSoftmax();
     UnariesBeforeTransposes();
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
@@ -445,6 +447,40 @@ class Fuser {
       m.inputs = {x};
       m.label += "+Mish";
       dead_[i] = dead_[tanh] = true;
+    }
+  }
+
+  // SOFTMAX(MUL(x, c)) or SOFTMAX(DIV(x, c)), c a positive scalar constant
+  // (attention's 1 / sqrt(d)), -> SOFTMAX(x) with beta times c (over c):
+  // exp((x - max x) * beta * c) for exp((c x - max(c x)) * beta), the
+  // scaled tensor, often the largest of an attention block, never written
+  // (a diffusion UNet's 2 x 2688 x 2688 scores: 8 ms of 60). Not exact: a
+  // rounding of the exponent's argument apart.
+  void ScalesIntoSoftmax() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& scale = g_.nodes[i];
+      const bool mul = scale.binary_op == kernels::BinaryOp::kMul, div = scale.binary_op == kernels::BinaryOp::kDiv;
+      if (dead_[i] || scale.type != OpType::kBinary || !(mul || div) || HasActivation(scale)) continue;
+      float c = 0.0f;
+      int x = -1;
+      if (ScalarConstant(scale.inputs[1], &c)) {
+        x = scale.inputs[0];
+      } else if (mul && ScalarConstant(scale.inputs[0], &c)) {
+        x = scale.inputs[1];
+      }
+      if (x < 0 || !(c > 0.0f) || !std::isfinite(c) || g_.tensors[x].shape != g_.tensors[scale.output].shape) {
+        continue;
+      }
+      const int reader = OnlyReader(scale.output);
+      if (reader < 0) continue;
+      Node& softmax = g_.nodes[reader];
+      if (softmax.type != OpType::kSoftmax || HasActivation(softmax)) continue;
+      const float beta = mul ? softmax.beta * c : softmax.beta / c;
+      if (!std::isfinite(beta) || !(beta > 0.0f)) continue;
+      Note(scale, softmax, "its beta");
+      softmax.beta = beta;
+      softmax.inputs = {x};
+      dead_[i] = true;
     }
   }
 

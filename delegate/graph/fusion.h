@@ -16,6 +16,9 @@
 //     a PAD by the lowest float into the max pool it feeds (padded positions
 //     never win a max);
 //   - LOGISTIC(x) then MUL(x, that) into one SiLU;
+//   - a MUL or DIV by a positive scalar constant read only by a SOFTMAX
+//     (attention's 1 / sqrt(d)) into the softmax's beta (not exact: see
+//     ARCHITECTURE.md);
 //   - an ADD of a conv's output and another tensor of the same shape (a
 //     residual) into the conv's output stage, with the ADD's activation;
 //   - an activation (RELU*, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH, SiLU)

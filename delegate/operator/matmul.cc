@@ -64,6 +64,32 @@ std::unique_ptr<MatMulOperator> MatMulOperator::Create(const Shape& lhs, const S
              ", not " + ShapeText(out);
     return nullptr;
   }
+  const size_t m = expected[expected.size() - 2], n = expected.back();
+  const size_t k = adj_x ? lhs[lhs.size() - 2] : lhs.back();
+  // Packing the right operand costs K x N floats moved at every run; the
+  // transposed product packs K x M and transposes M x N. Taken only where
+  // the right operand comes adjoint ([N, K]: its rows are the transposed
+  // product's left rows, read in place).
+  if (rhs_constant == nullptr && adj_y && k * m + m * n < k * n) {
+    Shape swapped(expected.begin(), expected.end() - 2);
+    swapped.push_back(static_cast<int>(n));
+    swapped.push_back(static_cast<int>(m));
+    auto op = std::unique_ptr<MatMulOperator>(new MatMulOperator());
+    op->transposed_ = CreateDirect(rhs, lhs, !adj_y, !adj_x, swapped, nullptr);
+    op->m_ = m;
+    op->n_ = n;
+    op->k_ = k;
+    op->batches_ = NumElements(Shape(expected.begin(), expected.end() - 2));
+    op->transposed_out_.assign(op->batches_ * m * n, 0.0f);
+    op->transpose_ = kernels::SelectElementwiseKernels().transpose;
+    return op;
+  }
+  return CreateDirect(lhs, rhs, adj_x, adj_y, expected, rhs_constant);
+}
+
+std::unique_ptr<MatMulOperator> MatMulOperator::CreateDirect(const Shape& lhs, const Shape& rhs, bool adj_x,
+                                                             bool adj_y, const Shape& expected,
+                                                             const float* rhs_constant) {
   auto op = std::unique_ptr<MatMulOperator>(new MatMulOperator());
   op->adj_x_ = adj_x;
   op->adj_y_ = adj_y;
@@ -147,6 +173,16 @@ void MatMulOperator::PackRhs(const float* rhs, size_t b) {
 }
 
 void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadPool* pool) {
+  if (transposed_ != nullptr) {
+    transposed_->Run(rhs, lhs, transposed_out_.data(), pool);
+    const size_t floats = m_ * n_;
+    ParallelRanges(pool, batches_, std::max<size_t>(1, kMinPackFloatsPerTask / floats), [&](size_t begin, size_t end) {
+      for (size_t b = begin; b < end; ++b) {  // [N, M] -> [M, N]
+        transpose_(n_, m_, transposed_out_.data() + b * floats, m_, out + b * floats, n_);
+      }
+    });
+    return;
+  }
   const size_t pack_items = rhs_packed_once_ ? 0 : rhs_batches_;
   const size_t transpose_items = adj_x_ ? lhs_batches_ : 0;
   if (pack_items + transpose_items > 0) {

@@ -11,7 +11,14 @@
 // kernels. Each output sums its K products in order from zero, one fused
 // multiply-add each (above kMatMulMaxUnblocked, in blocks of
 // kMatMulReductionBlock whose partial sums wait in the output: the same
-// order). Knows nothing of TFLite.
+// order).
+//
+// A right operand that is not a constant is packed at every Run: where
+// that costs more than packing the left one and transposing the product
+// (attention's weights x values: 32 rows against a 2688 x 2688 right
+// operand given adjoint), the product is computed transposed, out^T =
+// rhs^T x lhs^T, and transposed back: the same terms in the same order,
+// the same bits. Knows nothing of TFLite.
 #ifndef ACTSPARSE_DELEGATE_OPERATOR_MATMUL_H_
 #define ACTSPARSE_DELEGATE_OPERATOR_MATMUL_H_
 
@@ -55,6 +62,14 @@ class MatMulOperator {
   };
   // Packs the right operand's batch `b` into packed_.
   void PackRhs(const float* rhs, size_t b);
+  static std::unique_ptr<MatMulOperator> CreateDirect(const Shape& lhs, const Shape& rhs, bool adj_x, bool adj_y,
+                                                      const Shape& out, const float* rhs_constant);
+
+  // The product computed transposed (see above): `transposed_` computes
+  // out^T into transposed_out_, Run transposes each batch into out.
+  std::unique_ptr<MatMulOperator> transposed_;
+  AlignedFloats transposed_out_;
+  size_t batches_ = 1;
 
   kernels::IgemmKernel igemm_{};
   kernels::TransposeFn transpose_ = nullptr;

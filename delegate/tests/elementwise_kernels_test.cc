@@ -346,13 +346,14 @@ TEST(ElementwiseKernelsTest, Reductions) {
   }
 }
 
-// softmax_rows is the max, sub, mul, exp, sum and div kernels in turn, bit
+// softmax_rows is the max, sub, mul, exp and sum kernels, then a mul by the
+// sum's reciprocal, in turn, bit
 // for bit, on rows shorter and longer than a vector, in place or not.
 TEST(ElementwiseKernelsTest, SoftmaxRowsIsItsStepsInTurn) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   for (const ElementwiseKernels* k : Tables()) {
     SCOPED_TRACE(k->name);
-    for (size_t n : {1, 7, 16, 42, 45, 129}) {
+    for (size_t n : {1, 7, 16, 42, 45, 129, 2688}) {  // 2688: several of the sum's blocks
       for (float beta : {1.0f, 0.5f}) {
         const size_t rows = 5;
         const std::vector<float> x = Random(rows * n, static_cast<unsigned>(n), 30.0f);
@@ -364,8 +365,8 @@ TEST(ElementwiseKernelsTest, SoftmaxRowsIsItsStepsInTurn) {
           k->Binary(BinaryOp::kSub, BinaryForm::kVectorScalar)(n, in, &max, out, -kInf, kInf);
           k->Binary(BinaryOp::kMul, BinaryForm::kVectorScalar)(n, out, &beta, out, -kInf, kInf);
           k->Unary(UnaryOp::kExp)(n, out, out, UnaryParams());
-          const float sum = k->reduce_sum(n, out);
-          k->Binary(BinaryOp::kDiv, BinaryForm::kVectorScalar)(n, out, &sum, out, -kInf, kInf);
+          const float scale = 1.0f / k->reduce_sum(n, out);
+          k->Binary(BinaryOp::kMul, BinaryForm::kVectorScalar)(n, out, &scale, out, -kInf, kInf);
         }
         k->softmax_rows(rows, n, x.data(), got.data(), beta);
         k->softmax_rows(rows, n, in_place.data(), in_place.data(), beta);

@@ -352,6 +352,41 @@ TEST(GraphTest, MishAndEluBecomeOneUnaryOpEach) {
                      }));
 }
 
+// Attention's scaled scores: MUL by a positive scalar and DIV by one, each
+// read only by a SOFTMAX, become the softmax's beta (within a few ulp of
+// exp's argument); a MUL by a negative scalar, and one whose output is
+// read twice, stay.
+TEST(GraphTest, ScalarScalesBecomeTheSoftmaxBeta) {
+  Builder b;
+  const Shape shape = {2, 7, 45};
+  auto scalar = [&](float value) {
+    const int t = b.Tensor({});
+    b.constants.push_back(std::make_unique<std::vector<float>>(1, value));
+    b.g.tensors[t].constant = b.constants.back()->data();
+    return t;
+  };
+  auto node = [&](OpType type, std::vector<int> inputs, const std::string& label, kernels::BinaryOp op) {
+    const int out = b.Tensor(shape);
+    b.Add(type, std::move(inputs), out, label).binary_op = op;
+    return out;
+  };
+  const int x = b.Tensor(shape, true);
+  const int mul = node(OpType::kBinary, {x, scalar(0.125f)}, "MUL#0", kernels::BinaryOp::kMul);
+  const int s1 = node(OpType::kSoftmax, {mul}, "SOFTMAX#1", kernels::BinaryOp::kAdd);
+  const int div = node(OpType::kBinary, {s1, scalar(0.02f)}, "DIV#2", kernels::BinaryOp::kDiv);
+  const int s2 = node(OpType::kSoftmax, {div}, "SOFTMAX#3", kernels::BinaryOp::kAdd);
+  const int negative = node(OpType::kBinary, {scalar(-3.0f), s2}, "MUL#4", kernels::BinaryOp::kMul);
+  const int s3 = node(OpType::kSoftmax, {negative}, "SOFTMAX#5", kernels::BinaryOp::kAdd);
+  const int twice = node(OpType::kBinary, {s3, scalar(4.0f)}, "MUL#6", kernels::BinaryOp::kMul);
+  const int s4 = node(OpType::kSoftmax, {twice}, "SOFTMAX#7", kernels::BinaryOp::kAdd);
+  const int out = b.Tensor(shape, true);
+  b.Add(OpType::kBinary, {s4, twice}, out, "ADD#8").binary_op = kernels::BinaryOp::kAdd;
+  std::vector<float> input = Random(NumElements(shape), 14);
+  for (float& v : input) v *= 40.0f;
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, input, 2e-6f);
+  EXPECT_EQ(fusions, std::vector<std::string>({"MUL#0 into SOFTMAX#1 (its beta)", "DIV#2 into SOFTMAX#3 (its beta)"}));
+}
+
 // GhostNet's module: a conv and a depthwise conv of its output concatenated
 // on channels, then cut to an odd count (SLICE); and a middle slice across
 // both inputs. The concatenation copies only what the slice keeps.

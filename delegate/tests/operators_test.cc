@@ -1734,6 +1734,26 @@ TEST_P(OperatorsTest, SelectBroadcastsItsInputs) {
   EXPECT_NE(error.find("input 1 [3,45] does not broadcast to [2,8,6,45]"), std::string::npos) << error;
 }
 
+// A product computed transposed (a right operand given adjoint, not a
+// constant, packing it the larger cost) gives the direct product's bits:
+// the same terms in the same order (the constant right operand takes the
+// direct path).
+TEST_P(OperatorsTest, BatchMatMulTransposedIsTheDirectProductBitForBit) {
+  for (bool adj_x : {false, true}) {
+    const Shape lhs = adj_x ? Shape{2, 300, 7} : Shape{2, 7, 300}, rhs = {2, 260, 300}, out = {2, 7, 260};
+    const std::vector<float> a = Random(NumElements(lhs), 15), b = Random(NumElements(rhs), 16);
+    std::string error;
+    auto transposed = MatMulOperator::Create(lhs, rhs, adj_x, true, out, nullptr, &error);
+    auto direct = MatMulOperator::Create(lhs, rhs, adj_x, true, out, b.data(), &error);
+    ASSERT_NE(transposed, nullptr) << error;
+    ASSERT_NE(direct, nullptr) << error;
+    std::vector<float> got(NumElements(out)), want(NumElements(out));
+    transposed->Run(a.data(), b.data(), got.data(), pool());
+    direct->Run(a.data(), nullptr, want.data(), pool());
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "adj_x " << adj_x;
+  }
+}
+
 // BATCH_MATMUL against a loop in double: every adjoint pair, batch dims
 // broadcast both ways, rank 2 with rank 4, column counts off the 16-wide
 // tiles, a reduction long enough to run in blocks, a constant right operand.
@@ -1754,6 +1774,8 @@ TEST_P(OperatorsTest, BatchMatMulOfEveryLayout) {
       {{4, 1, 7, 45}, {1, 3, 129, 45}, false, true, true, {4, 3, 7, 129}},
       {{3, 2500}, {2500, 17}, false, false, false, {3, 17}},
       {{2, 2500, 3}, {17, 2500}, true, true, true, {2, 3, 17}},
+      {{1, 3, 40, 6}, {2, 1, 200, 40}, true, true, false, {2, 3, 6, 200}},  // computed transposed
+      {{2, 5, 2300}, {2, 300, 2300}, false, true, false, {2, 5, 300}},      // transposed, in blocks
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(ShapeText(c.lhs) + (c.adj_x ? "T" : "") + " x " + ShapeText(c.rhs) + (c.adj_y ? "T" : ""));
