@@ -14,6 +14,10 @@ bool IsConv(const Node& node) {
 
 bool HasActivation(const Node& node) { return node.act_min > kNoMin || node.act_max < kNoMax; }
 
+// The shortest innermost run a reduction is moved onto through a transpose
+// that stays (MeansThroughTransposes).
+constexpr size_t kMinReducedRun = 64;
+
 class Fuser {
  public:
   Fuser(Graph* graph, const FusionOptions& options)
@@ -124,6 +128,14 @@ class Fuser {
         last = perm[d];
       }
       if (!contiguous || !kept_in_order) continue;
+      // Where the transpose stays for other readers, a reduction that would
+      // become rows of a few floats (a softmax's max over 7 classes per
+      // pixel, NCHW -> NHWC) costs more than it saves: a call per pixel.
+      const Shape& untransposed = g_.tensors[g_.nodes[p].inputs[0]].shape;
+      size_t run = 1;
+      for (int a : axes) run *= static_cast<size_t>(untransposed[a]);
+      const bool innermost = axes.back() + 1 == static_cast<int>(untransposed.size());
+      if (innermost && run < kMinReducedRun && OnlyReader(g_.nodes[p].output) < 0) continue;
       Note(g_.nodes[p], mean, "mean of the untransposed input");
       mean.inputs[0] = g_.nodes[p].inputs[0];
       mean.axes = axes;

@@ -379,7 +379,11 @@ float ReduceExtreme(size_t n, const float* x) {
   size_t i = 0;
   for (; i + W <= n; i += W) acc = Extreme<V, kMinimum>(acc, V::Load(x + i));
   float best = ExtremeStart<kMinimum>();
-  for (size_t lane = 0; lane < W; ++lane) best = Extreme<kMinimum>(best, V::Lane(acc, lane));
+  // A row shorter than a vector skips the lanes, which hold only the start
+  // (the maximum over 7 classes per pixel spent its time there).
+  if (i > 0) {
+    for (size_t lane = 0; lane < W; ++lane) best = Extreme<kMinimum>(best, V::Lane(acc, lane));
+  }
   for (; i < n; ++i) best = Extreme<kMinimum>(best, x[i]);
   return best;
 }
@@ -399,7 +403,9 @@ float ReduceSum(size_t n, const float* x) {
     total = total + acc;
   }
   float sum = 0.0f;
-  for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(total, lane);
+  if (i > 0) {  // a row shorter than a vector: the lanes hold zeros
+    for (size_t lane = 0; lane < W; ++lane) sum += V::Lane(total, lane);
+  }
   for (; i < n; ++i) sum += kSquares ? x[i] * x[i] : x[i];
   return sum;
 }

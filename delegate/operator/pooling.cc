@@ -188,12 +188,21 @@ void ArgReduceOperator::Run(const float* input, float* output, ThreadPool* pool)
       float* index = output + o * inner_;
       std::copy(in, in + inner_, best.begin());
       std::fill(index, index + inner_, 0.0f);
+      // Branch-free, so the compiler vectorizes the walk along the rows.
       for (size_t r = 1; r < reduced_; ++r) {
         const float* row = in + r * inner_;
-        for (size_t i = 0; i < inner_; ++i) {
-          if (max_ ? row[i] > best[i] : row[i] < best[i]) {
-            best[i] = row[i];
-            index[i] = static_cast<float>(r);
+        const float at = static_cast<float>(r);
+        if (max_) {
+          for (size_t i = 0; i < inner_; ++i) {
+            const bool better = row[i] > best[i];
+            best[i] = better ? row[i] : best[i];
+            index[i] = better ? at : index[i];
+          }
+        } else {
+          for (size_t i = 0; i < inner_; ++i) {
+            const bool better = row[i] < best[i];
+            best[i] = better ? row[i] : best[i];
+            index[i] = better ? at : index[i];
           }
         }
       }
