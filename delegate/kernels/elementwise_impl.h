@@ -739,6 +739,27 @@ void FillUnaries(ElementwiseKernels* k) {
 }
 
 template <class V>
+void BilinearRow(size_t width, size_t channels, const float* top, const float* bottom, const BilinearTap* taps,
+                 float fy, float* out) {
+  using F = typename V::F;
+  constexpr size_t W = V::kWidth;
+  const float gy = 1.0f - fy;
+  const F vfy = V::Splat(fy), vgy = V::Splat(gy);
+  for (size_t x = 0; x < width; ++x, out += channels) {
+    const float fx = taps[x].fraction, gx = 1.0f - fx;
+    const size_t lo = static_cast<size_t>(taps[x].lower) * channels, hi = static_cast<size_t>(taps[x].upper) * channels;
+    const float *in00 = top + lo, *in01 = top + hi, *in10 = bottom + lo, *in11 = bottom + hi;
+    const F vfx = V::Splat(fx), vgx = V::Splat(gx);
+    size_t k = 0;
+    for (; k + W <= channels; k += W) {
+      V::Store(out + k, V::Load(in00 + k) * vgy * vgx + V::Load(in10 + k) * vfy * vgx + V::Load(in01 + k) * vgy * vfx +
+                            V::Load(in11 + k) * vfy * vfx);
+    }
+    for (; k < channels; ++k) out[k] = in00[k] * gy * gx + in10[k] * fy * gx + in01[k] * gy * fx + in11[k] * fy * fx;
+  }
+}
+
+template <class V>
 void Select(size_t n, const float* cond, const float* a, const float* b, float* out) {
   constexpr size_t W = V::kWidth;
   const typename V::F zero = V::Splat(0.0f);
@@ -786,6 +807,7 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.pool[static_cast<int>(PoolOp::kSum)] = &PoolPixel<V, PoolOp::kSum>;
   k.transpose = &Transpose<V>;
   k.fill_rows = &FillRows<V>;
+  k.bilinear_row = &BilinearRow<V>;
   return k;
 }
 

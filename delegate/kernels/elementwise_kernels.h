@@ -11,6 +11,7 @@
 #define ACTSPARSE_DELEGATE_KERNELS_ELEMENTWISE_KERNELS_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace actsparse {
 namespace kernels {
@@ -154,6 +155,19 @@ using SumRowsFn = void (*)(size_t rows, size_t width, const float* in, size_t st
 // as floats (the comparisons' 1.0 / 0.0). `out` may alias any input.
 using SelectFn = void (*)(size_t n, const float* cond, const float* a, const float* b, float* out);
 
+// One output row of an NHWC bilinear resize, `channels` floats per pixel:
+// output pixel x blends input pixels taps[x].lower and taps[x].upper of the
+// rows `top` and `bottom`, weights fx = taps[x].fraction and fy:
+// out = in00 * (1 - fy) * (1 - fx) + in10 * fy * (1 - fx) + in01 * (1 - fy)
+// * fx + in11 * fy * fx, in that order (the builtin reference kernel's
+// expression; FMA-contracted where the ISA has FMA).
+struct BilinearTap {
+  int32_t lower, upper;  // input columns
+  float fraction;        // the upper one's weight
+};
+using BilinearRowFn = void (*)(size_t width, size_t channels, const float* top, const float* bottom,
+                               const BilinearTap* taps, float fy, float* out);
+
 // Copies `value` (`count` floats) into each of `rows` output rows: a masked
 // conv's masked pixels, which all take one value.
 using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* value, size_t count);
@@ -176,6 +190,7 @@ struct ElementwiseKernels {
   TransposeFn transpose;
   FillRowsFn fill_rows;
   SelectFn select;
+  BilinearRowFn bilinear_row;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];

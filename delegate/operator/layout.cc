@@ -569,6 +569,7 @@ std::unique_ptr<ResizeBilinearOperator> ResizeBilinearOperator::Create(const Sha
   };
   sources(input[1], output_height, &op->source_y_);
   sources(input[2], output_width, &op->source_x_);
+  op->row_ = kernels::SelectElementwiseKernels().bilinear_row;
   return op;
 }
 
@@ -583,19 +584,7 @@ void ResizeBilinearOperator::Run(const float* input, float* output, ThreadPool* 
       const Source& sy = source_y_[row % out_h];
       const float* top = input + (n * input_height_ + static_cast<size_t>(sy.lower)) * in_row;
       const float* bottom = input + (n * input_height_ + static_cast<size_t>(sy.upper)) * in_row;
-      const float fy = sy.fraction, gy = 1.0f - fy;
-      float* out = output + row * out_w * c;
-      for (size_t x = 0; x < out_w; ++x, out += c) {
-        const Source& sx = source_x_[x];
-        const float fx = sx.fraction, gx = 1.0f - fx;
-        const float* in00 = top + static_cast<size_t>(sx.lower) * c;
-        const float* in01 = top + static_cast<size_t>(sx.upper) * c;
-        const float* in10 = bottom + static_cast<size_t>(sx.lower) * c;
-        const float* in11 = bottom + static_cast<size_t>(sx.upper) * c;
-        for (size_t k = 0; k < c; ++k) {
-          out[k] = in00[k] * gy * gx + in10[k] * fy * gx + in01[k] * gy * fx + in11[k] * fy * fx;
-        }
-      }
+      row_(out_w, c, top, bottom, source_x_.data(), sy.fraction, output + row * out_w * c);
     }
   });
 }

@@ -191,7 +191,9 @@ class ResizeNearestOperator {
 
 // NHWC bilinear resize with the builtin reference kernel's index rule and
 // expression: out = in00 * (1 - fy) * (1 - fx) + in10 * fy * (1 - fx) +
-// in01 * (1 - fy) * fx + in11 * fy * fx, in that order.
+// in01 * (1 - fy) * fx + in11 * fy * fx, in that order; an output row per
+// call of the elementwise kernels' bilinear_row (the channels in vectors:
+// a scalar loop ran FPN's 32-channel upsamplings at 1.3 ns a float).
 class ResizeBilinearOperator {
  public:
   static std::unique_ptr<ResizeBilinearOperator> Create(const Shape& input, int output_height, int output_width,
@@ -204,12 +206,10 @@ class ResizeBilinearOperator {
   // Along one axis, output index -> the two input indices and the weight
   // of the second (the builtin's input - lower, which may be negative at
   // the first index with half-pixel centers).
-  struct Source {
-    int lower, upper;
-    float fraction;
-  };
+  using Source = kernels::BilinearTap;
   int batch_ = 1, input_height_ = 0, input_width_ = 0, channels_ = 0;
   std::vector<Source> source_y_, source_x_;
+  kernels::BilinearRowFn row_ = nullptr;  // an output row's pixels (the channels in vectors)
 };
 
 class CopyOperator {

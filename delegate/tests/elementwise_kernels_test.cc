@@ -276,6 +276,40 @@ TEST(ElementwiseKernelsTest, RoundingSignAndTrigAreTheBuiltinsBitForBit) {
   }
 }
 
+// bilinear_row: each pixel's blend of its two columns of two rows, the
+// builtin's expression, within an FMA's rounding of a scalar loop; channel
+// counts around the vector widths; the taps as a resize makes them (the
+// same column twice at an edge, fractions 0 and near 1).
+TEST(ElementwiseKernelsTest, BilinearRowBlendsTwoColumnsOfTwoRows) {
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (size_t channels : {1, 7, 8, 16, 32, 45}) {
+      const size_t in_width = 5, width = 9;
+      const std::vector<float> top = Random(in_width * channels, 40), bottom = Random(in_width * channels, 41);
+      std::vector<BilinearTap> taps(width);
+      for (size_t x = 0; x < width; ++x) {
+        const float at = static_cast<float>(x) * 4.0f / 8.0f;
+        taps[x].lower = static_cast<int32_t>(at);
+        taps[x].upper = std::min<int32_t>(taps[x].lower + 1, in_width - 1);
+        taps[x].fraction = at - static_cast<float>(taps[x].lower);
+      }
+      const float fy = 0.3f, gy = 0.7f;
+      std::vector<float> out(width * channels + 1, 77.0f);
+      k->bilinear_row(width, channels, top.data(), bottom.data(), taps.data(), fy, out.data());
+      for (size_t x = 0; x < width; ++x) {
+        const float fx = taps[x].fraction, gx = 1.0f - fx;
+        for (size_t c = 0; c < channels; ++c) {
+          const size_t lo = taps[x].lower * channels + c, hi = taps[x].upper * channels + c;
+          const double want = static_cast<double>(top[lo]) * gy * gx + static_cast<double>(bottom[lo]) * fy * gx +
+                              static_cast<double>(top[hi]) * gy * fx + static_cast<double>(bottom[hi]) * fy * fx;
+          ASSERT_TRUE(Near(out[x * channels + c], want, 8, 1e-6)) << channels << " " << x << " " << c;
+        }
+      }
+      EXPECT_EQ(out[width * channels], 77.0f) << "wrote past the end";
+    }
+  }
+}
+
 // LOG and EXP over the float range: subnormals, the ends, near 1, the
 // special values as std::log / std::exp give them.
 TEST(ElementwiseKernelsTest, LogAndExpOverTheFloatRange) {
