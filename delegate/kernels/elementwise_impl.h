@@ -410,6 +410,9 @@ float ReduceSum(size_t n, const float* x) {
   return sum;
 }
 
+// Rows shorter than this go through softmax_rows's block passes.
+constexpr size_t kShortSoftmaxRow = 256;
+
 // ElementwiseKernels::softmax_rows: per row, ReduceMax; exp((x - max) *
 // beta) stored, and summed as it is stored in ReduceSum's blocks (the sum
 // ReduceSum of the stored row gives, bit for bit); each times 1 / sum, as
@@ -424,6 +427,33 @@ void SoftmaxRows(size_t rows, size_t n, const float* in, float* out, float beta)
   constexpr size_t W = V::kWidth;
   const F vbeta = V::Splat(beta);
   const size_t full = n / W * W;
+  if (n < kShortSoftmaxRow && rows > 1) {
+    // Short rows (attention over a few dozen tokens): each row's (x - max)
+    // * beta stored, then one exp pass over the block (one ragged end, not
+    // one per row: they were most of a 43-float row's time), then each
+    // row's sum and scale. The same operations on each float.
+    for (size_t r = 0; r < rows; ++r) {
+      const float* x = in + r * n;
+      float* y = out + r * n;
+      const float max = ReduceExtreme<V, false>(n, x);
+      const F vmax = V::Splat(max);
+      for (size_t i = 0; i < full; i += W) V::Store(y + i, (V::Load(x + i) - vmax) * vbeta);
+      // A subtraction and a product have one rounding each: a scalar tail
+      // gives a vector lane's bits, without RaggedEnd's copies.
+      for (size_t i = full; i < n; ++i) y[i] = (x[i] - max) * beta;
+    }
+    const size_t total = rows * n, block_full = total / W * W;
+    for (size_t i = 0; i < block_full; i += W) V::Store(out + i, ExpFullRange<V>(V::Load(out + i)));
+    RaggedEnd<V>(total - block_full, out + block_full, out + block_full, [](F v) { return ExpFullRange<V>(v); });
+    for (size_t r = 0; r < rows; ++r) {
+      float* y = out + r * n;
+      const float scale = 1.0f / ReduceSum<V>(n, y);
+      const F vscale = V::Splat(scale);
+      for (size_t i = 0; i < full; i += W) V::Store(y + i, V::Load(y + i) * vscale);
+      for (size_t i = full; i < n; ++i) y[i] *= scale;
+    }
+    return;
+  }
   for (size_t r = 0; r < rows; ++r, in += n, out += n) {
     const F vmax = V::Splat(ReduceExtreme<V, false>(n, in));
     auto exp = [&](F v) { return ExpFullRange<V>((v - vmax) * vbeta); };
