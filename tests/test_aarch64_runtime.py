@@ -52,6 +52,7 @@ NETWORKS = {
     "mish_csp": ("MishCspNet", (1, 3, 64, 64), False),
     "style_transfer": ("StyleTransferNet", (1, 3, 48, 64), False),
     "mobilevit": ("MobileViTLikeNet", (2, 3, 48, 64), False),
+    "classic": ("ClassicCnnNet", (2, 3, 48, 64), False),
 }
 GRAPHS = {f"graph_{i:02d}_{case.name}": case for i, case in enumerate(CASES)}
 
