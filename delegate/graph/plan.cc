@@ -480,29 +480,14 @@ class StepBuilder {
         if (in.size() != 5 || out.size() != 5 || in[0] != out[0]) return Fail("conv3d needs NDHWC input and output");
         const Node::Conv& c = node.conv;
         Conv3DParams p;
+        p.plane = PlaneParams(node, {1, in[2], in[3], in[4]}, {1, out[2], out[3], out[4]});
         p.batch = in[0];
         p.input_depth = in[1];
-        p.input_height = in[2];
-        p.input_width = in[3];
-        p.input_channels = in[4];
         p.output_depth = out[1];
-        p.output_height = out[2];
-        p.output_width = out[3];
-        p.output_channels = out[4];
         p.kernel_depth = c.kernel_depth;
-        p.kernel_height = c.kernel_height;
-        p.kernel_width = c.kernel_width;
         p.stride_depth = c.stride_depth;
-        p.stride_height = c.stride_height;
-        p.stride_width = c.stride_width;
         p.dilation_depth = c.dilation_depth;
-        p.dilation_height = c.dilation_height;
-        p.dilation_width = c.dilation_width;
         p.padding_front = c.padding_front;
-        p.padding_top = c.padding_top;
-        p.padding_left = c.padding_left;
-        p.output_min = node.act_min;
-        p.output_max = node.act_max;
         return MakeUnaryStep(Conv3DOperator::Create(p, c.weights, c.bias, error), node);
       }
       case OpType::kCumsum:
@@ -607,11 +592,9 @@ class StepBuilder {
   }
 
   // The operator of a conv node reading `in` and writing `out` (null, error set, if it cannot be made).
-  std::unique_ptr<SparseConvOperator> ConvOperator(const Node& node, const Shape& in, const Shape& out) {
-    if (in.size() != 4 || out.size() != 4 || in[0] != out[0]) {
-      *error_ = "conv input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC of one batch";
-      return nullptr;
-    }
+  // A conv node's 2-D parameters over NHWC shapes `in` and `out` (a 3-D
+  // conv's: one plane, batch 1).
+  static SparseConvParams PlaneParams(const Node& node, const Shape& in, const Shape& out) {
     const Node::Conv& c = node.conv;
     SparseConvParams p;
     p.batch = in[0];
@@ -634,6 +617,16 @@ class StepBuilder {
     p.groups = c.groups;
     p.output_min = node.act_min;
     p.output_max = node.act_max;
+    return p;
+  }
+
+  std::unique_ptr<SparseConvOperator> ConvOperator(const Node& node, const Shape& in, const Shape& out) {
+    if (in.size() != 4 || out.size() != 4 || in[0] != out[0]) {
+      *error_ = "conv input " + ShapeText(in) + " and output " + ShapeText(out) + " are not NHWC of one batch";
+      return nullptr;
+    }
+    const Node::Conv& c = node.conv;
+    const SparseConvParams p = PlaneParams(node, in, out);
     if (!c.mask.empty() && c.mask.size() != static_cast<size_t>(out[1]) * out[2]) {
       *error_ = "mask of " + std::to_string(c.mask.size()) + " pixels for an output of " + ShapeText(out);
       return nullptr;

@@ -22,15 +22,13 @@
 namespace actsparse {
 
 struct Conv3DParams {
+  // Each plane's 2-D conv (rows, columns, channels, kernel, strides,
+  // dilations, padding, the fused activation; batch 1, one group).
+  SparseConvParams plane;
   int batch = 1;
-  int input_depth = 0, input_height = 0, input_width = 0, input_channels = 0;
-  int output_depth = 0, output_height = 0, output_width = 0, output_channels = 0;
-  int kernel_depth = 1, kernel_height = 1, kernel_width = 1;
-  int stride_depth = 1, stride_height = 1, stride_width = 1;
-  int dilation_depth = 1, dilation_height = 1, dilation_width = 1;
-  int padding_front = 0, padding_top = 0, padding_left = 0;  // zero padding before the first plane, row, column
-  float output_min = -3.402823466e+38f;  // fused activation as a clamp
-  float output_max = 3.402823466e+38f;
+  int input_depth = 0, output_depth = 0;
+  int kernel_depth = 1, stride_depth = 1, dilation_depth = 1;
+  int padding_front = 0;  // zero planes before the first
 };
 
 class Conv3DOperator {

@@ -198,6 +198,30 @@ TEST(DelegateTest, OnlyTheMainSubgraphIsDelegated) {
 // a subgraph of one scalar op read through AcquireSubgraphContext: ADD from
 // 0 is a window sum, MAXIMUM from -inf a max pool; anything else is refused
 // with what it is. Every body acquired is released.
+// Imports node `index` of `g` alone (with `folded`'s int / bool values, or
+// none): what the node filter decides for it.
+bool ImportOne(FakeGraph& g, int index, graph::Node* node, std::string* why,
+               const FoldedTensors& folded = FoldedTensors()) {
+  NodeInfo info;
+  info.index = index;
+  if (g.context()->GetNodeAndRegistration(g.context(), index, &info.node, &info.registration) != kTfLiteOk) {
+    *why = "no node " + std::to_string(index);
+    return false;
+  }
+  return ImportNode(g.context(), info, folded, node, why);
+}
+
+// Makes `body` a StableHLO reduction's body of one `op` on float scalars,
+// the second subgraph of a model whose first is `main_graph`.
+void SetReductionBody(FakeGraph* main_graph, FakeGraph* body, int32_t op) {
+  const int a = body->AddTensor(kTfLiteFloat32, {}), b = body->AddTensor(kTfLiteFloat32, {});
+  const int out = body->AddTensor(kTfLiteFloat32, {});
+  static TfLiteActivationParamsPrefix none{kTfLiteActNone};
+  body->AddNode(op, {a, b}, {out}, &none);
+  const std::vector<FakeGraph*> model = {main_graph, body};
+  for (FakeGraph* g : model) g->SetModelSubgraphs(model);
+}
+
 TEST(DelegateTest, ReduceWindowReadsItsBodySubgraph) {
   struct Case {
     int32_t body_op;
@@ -231,19 +255,10 @@ TEST(DelegateTest, ReduceWindowReadsItsBodySubgraph) {
     params.padding[2] = params.padding[3] = params.padding[4] = params.padding[5] = 1;
     params.body_subgraph_index = 1;
     main_graph.AddNode(kTfLiteBuiltinStablehloReduceWindow, {in, init}, {out}, &params);
-    const int a = body.AddTensor(kTfLiteFloat32, {}), b = body.AddTensor(kTfLiteFloat32, {});
-    const int sum = body.AddTensor(kTfLiteFloat32, {});
-    TfLiteActivationParamsPrefix none{kTfLiteActNone};
-    body.AddNode(c.body_op, {a, b}, {sum}, &none);
-    const std::vector<FakeGraph*> model = {&main_graph, &body};
-    for (FakeGraph* g : model) g->SetModelSubgraphs(model);
-    NodeInfo info;
-    info.index = 0;
-    ASSERT_EQ(main_graph.context()->GetNodeAndRegistration(main_graph.context(), 0, &info.node, &info.registration),
-              kTfLiteOk);
+    SetReductionBody(&main_graph, &body, c.body_op);
     graph::Node node;
     std::string why;
-    const bool imported = ImportNode(main_graph.context(), info, &node, &why);
+    const bool imported = ImportOne(main_graph, 0, &node, &why);
     EXPECT_EQ(main_graph.unreleased_subgraphs(), 0);  // acquired through the main graph's context
     if (c.refusal != nullptr) {
       EXPECT_FALSE(imported);
@@ -282,19 +297,10 @@ TEST(DelegateTest, ReduceWindowPoolsOneDimOrTwoNeighbours) {
     if (!neighbours) params.window_dimensions[4] = 3;
     params.body_subgraph_index = 1;
     main_graph.AddNode(kTfLiteBuiltinStablehloReduceWindow, {in, init}, {out}, &params);
-    const int a = body.AddTensor(kTfLiteFloat32, {}), b = body.AddTensor(kTfLiteFloat32, {});
-    const int sum = body.AddTensor(kTfLiteFloat32, {});
-    TfLiteActivationParamsPrefix none{kTfLiteActNone};
-    body.AddNode(kTfLiteBuiltinAdd, {a, b}, {sum}, &none);
-    const std::vector<FakeGraph*> model = {&main_graph, &body};
-    for (FakeGraph* g : model) g->SetModelSubgraphs(model);
-    NodeInfo info;
-    info.index = 0;
-    ASSERT_EQ(main_graph.context()->GetNodeAndRegistration(main_graph.context(), 0, &info.node, &info.registration),
-              kTfLiteOk);
+    SetReductionBody(&main_graph, &body, kTfLiteBuiltinAdd);
     graph::Node node;
     std::string why;
-    const bool imported = ImportNode(main_graph.context(), info, &node, &why);
+    const bool imported = ImportOne(main_graph, 0, &node, &why);
     EXPECT_EQ(main_graph.unreleased_subgraphs(), 0);
     if (!neighbours) {
       EXPECT_FALSE(imported);
@@ -325,12 +331,9 @@ TEST(DelegateTest, L2NormalizationWithAnActivationIsRefused) {
     const int out = g.AddTensor(kTfLiteFloat32, {2, 7});
     TfLiteActivationParamsPrefix params{activation};
     g.AddNode(kTfLiteBuiltinL2Normalization, {in}, {out}, &params);
-    NodeInfo info;
-    info.index = 0;
-    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
     graph::Node node;
     std::string why;
-    const bool imported = ImportNode(g.context(), info, &node, &why);
+    const bool imported = ImportOne(g, 0, &node, &why);
     EXPECT_EQ(imported, activation == kTfLiteActNone) << why;
     if (!imported) EXPECT_NE(why.find("a fused activation"), std::string::npos) << why;
   }
@@ -356,12 +359,9 @@ TEST(DelegateTest, ReverseTakesTheAxesTheBuiltinTakes) {
     g.SetConstant(axes, c.axes);
     const int out = g.AddTensor(kTfLiteFloat32, {2, 3, 5, 7});
     g.AddNode(kTfLiteBuiltinReverseV2, {in, axes}, {out});
-    NodeInfo info;
-    info.index = 0;
-    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
     graph::Node node;
     std::string why;
-    const bool imported = ImportNode(g.context(), info, &node, &why);
+    const bool imported = ImportOne(g, 0, &node, &why);
     ASSERT_EQ(imported, c.begin.size() > 0) << why;
     if (!imported) {
       EXPECT_NE(why.find(c.why), std::string::npos) << why;
@@ -499,12 +499,9 @@ TEST(DelegateTest, BinaryOpsStayWithinTheirBuiltinsBroadcasts) {
     const int a = g.AddTensor(kTfLiteFloat32, c.a), b = g.AddTensor(kTfLiteFloat32, c.b);
     const int out = g.AddTensor(kTfLiteFloat32, c.a);
     g.AddNode(c.code, {a, b}, {out});
-    NodeInfo info;
-    info.index = 0;
-    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), 0, &info.node, &info.registration), kTfLiteOk);
     graph::Node node;
     std::string why;
-    const bool imported = ImportNode(g.context(), info, &node, &why);
+    const bool imported = ImportOne(g, 0, &node, &why);
     EXPECT_EQ(imported, c.refusal == nullptr) << BuiltinName(c.code) << ": " << why;
     if (c.refusal != nullptr) EXPECT_NE(why.find(c.refusal), std::string::npos) << why;
   }

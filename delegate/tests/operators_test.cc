@@ -433,14 +433,15 @@ TEST_P(OperatorsTest, Conv3DMatchesADirectLoop) {
            {2, 3, 5, 5, 7, 45, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 1, 3, 5, 5, -none, none},
            {1, 2, 4, 4, 3, 5, 2, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 3, 3, -none, none}}) {
     Conv3DParams p;
+    SparseConvParams& q = p.plane;
     p.batch = c.batch;
-    p.input_depth = c.d, p.input_height = c.h, p.input_width = c.w, p.input_channels = c.cin;
-    p.output_depth = c.od, p.output_height = c.oh, p.output_width = c.ow, p.output_channels = c.cout;
-    p.kernel_depth = c.kd, p.kernel_height = c.kh, p.kernel_width = c.kw;
-    p.stride_depth = c.sd, p.stride_height = c.sh, p.stride_width = c.sw;
-    p.dilation_depth = c.dd, p.dilation_height = c.dh, p.dilation_width = c.dw;
-    p.padding_front = c.pf, p.padding_top = c.pt, p.padding_left = c.pl;
-    p.output_min = c.lo, p.output_max = c.hi;
+    p.input_depth = c.d, q.input_height = c.h, q.input_width = c.w, q.input_channels = c.cin;
+    p.output_depth = c.od, q.output_height = c.oh, q.output_width = c.ow, q.output_channels = c.cout;
+    p.kernel_depth = c.kd, q.kernel_height = c.kh, q.kernel_width = c.kw;
+    p.stride_depth = c.sd, q.stride_height = c.sh, q.stride_width = c.sw;
+    p.dilation_depth = c.dd, q.dilation_height = c.dh, q.dilation_width = c.dw;
+    p.padding_front = c.pf, q.padding_top = c.pt, q.padding_left = c.pl;
+    q.output_min = c.lo, q.output_max = c.hi;
     const std::vector<float> in = Random(static_cast<size_t>(c.batch) * c.d * c.h * c.w * c.cin, 21);
     const std::vector<float> w = Random(static_cast<size_t>(c.kd) * c.kh * c.kw * c.cin * c.cout, 22);
     const std::vector<float> bias = Random(c.cout, 23);
