@@ -552,6 +552,21 @@ def _select_constant(g, rng):
     return [g.select(row, _scalar(g, "zero", 0.0), a, name="select_folded")]
 
 
+@case("folded-int-output-beside-a-node-left-to-the-runtime", partitions=2,
+      refusals=("op not supported by the delegate",))
+def _folded_alone(g, rng):
+    """An int output computed from constants alone (folded: the delegate
+    writes its values) beside a float path cut by an op the delegate leaves
+    to the runtime (LOG_SOFTMAX): the folded node lands in a partition with
+    no float work, which must still write it."""
+    grid = g.broadcast_to(g.constant("row", np.array([[3, 1, 4]], np.int32)), (2, 3), name="grid")
+    x = g.input("x", (2, 5, 7))
+    s = g._s
+    y = g.activation("log_softmax/out", (2, 5, 7))
+    g.op(s.BuiltinOperator.LOG_SOFTMAX, [x], [y], s.BuiltinOptions.LogSoftmaxOptions, s.LogSoftmaxOptionsT())
+    return [grid, g.unary("tanh", y)]
+
+
 @case("gather-nd-replicate-padding")
 def _gather_replicate(g, rng):
     """F.pad(mode="replicate") as litert-torch writes it: GATHER_ND of whole

@@ -119,7 +119,12 @@ TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) 
 }
 
 TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
-  for (int t : folded_outputs_) WriteValues(*folded_->Values(context, t), &context->tensors[t]);
+  for (int t : folded_outputs_) {
+    if (context->tensors[t].data.raw == nullptr) {
+      return Error(context, "tensor " + std::to_string(t) + " is not allocated");
+    }
+    WriteValues(*folded_->Values(context, t), &context->tensors[t]);
+  }
   for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
   for (NonFloatExternal& b : non_float_externals_) {
     const TfLiteTensor& t = context->tensors[b.runtime_tensor];
