@@ -283,7 +283,7 @@ TEST(ElementwiseKernelsTest, RoundingSignAndTrigAreTheBuiltinsBitForBit) {
 TEST(ElementwiseKernelsTest, BilinearRowBlendsTwoColumnsOfTwoRows) {
   for (const ElementwiseKernels* k : Tables()) {
     SCOPED_TRACE(k->name);
-    for (size_t channels : {1, 7, 8, 16, 32, 45}) {
+    for (size_t channels : {1, 7, 8, 16, 21, 32, 45}) {
       const size_t in_width = 5, width = 9;
       const std::vector<float> top = Random(in_width * channels, 40), bottom = Random(in_width * channels, 41);
       std::vector<BilinearTap> taps(width);
