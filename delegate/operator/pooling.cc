@@ -10,6 +10,19 @@ namespace {
 constexpr size_t kMinFloatsPerTask = 16384;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+// The elements of `shape` before dims [first, last], along them, and after
+// them: a reduction's or a scan's outer rows, its length, its inner run.
+struct AxisSplit {
+  size_t outer = 1, along = 1, inner = 1;
+};
+AxisSplit SplitAt(const Shape& shape, int first, int last) {
+  AxisSplit s;
+  for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
+    (i < first ? s.outer : i <= last ? s.along : s.inner) *= static_cast<size_t>(shape[i]);
+  }
+  return s;
+}
+
 }  // namespace
 
 bool PoolWindowsSeeInput(const Pool2DParams& p, std::string* error) {
@@ -80,10 +93,10 @@ std::unique_ptr<ReduceOperator> ReduceOperator::Create(const Shape& input, int f
     return nullptr;
   }
   std::unique_ptr<ReduceOperator> op(new ReduceOperator());
-  for (int i = 0; i < rank; ++i) {
-    const size_t d = static_cast<size_t>(input[i]);
-    (i < first_axis ? op->outer_ : i <= last_axis ? op->reduced_ : op->inner_) *= d;
-  }
+  const AxisSplit split = SplitAt(input, first_axis, last_axis);
+  op->outer_ = split.outer;
+  op->reduced_ = split.along;
+  op->inner_ = split.inner;
   if (op->reduced_ == 0) {
     *error = "mean: reduces over no elements in " + ShapeText(input);
     return nullptr;
@@ -131,9 +144,10 @@ std::unique_ptr<CumsumOperator> CumsumOperator::Create(const Shape& input, int a
     return nullptr;
   }
   std::unique_ptr<CumsumOperator> op(new CumsumOperator());
-  for (int i = 0; i < rank; ++i) {
-    (i < axis ? op->outer_ : i == axis ? op->length_ : op->inner_) *= static_cast<size_t>(input[i]);
-  }
+  const AxisSplit split = SplitAt(input, axis, axis);
+  op->outer_ = split.outer;
+  op->length_ = split.along;
+  op->inner_ = split.inner;
   op->exclusive_ = exclusive;
   op->reverse_ = reverse;
   op->add_ = kernels::SelectElementwiseKernels().Binary(kernels::BinaryOp::kAdd, kernels::BinaryForm::kVectorVector);
@@ -172,9 +186,10 @@ std::unique_ptr<ArgReduceOperator> ArgReduceOperator::Create(const Shape& input,
     return nullptr;
   }
   std::unique_ptr<ArgReduceOperator> op(new ArgReduceOperator());
-  for (int i = 0; i < rank; ++i) {
-    (i < axis ? op->outer_ : i == axis ? op->reduced_ : op->inner_) *= static_cast<size_t>(input[i]);
-  }
+  const AxisSplit split = SplitAt(input, axis, axis);
+  op->outer_ = split.outer;
+  op->reduced_ = split.along;
+  op->inner_ = split.inner;
   op->max_ = max;
   return op;
 }

@@ -38,6 +38,11 @@ bool BroadcastValues(const std::vector<int64_t>& in, const Shape& from, const Sh
 
 }  // namespace
 
+bool IsReshapeOp(int32_t builtin_code) {
+  return builtin_code == kTfLiteBuiltinReshape || builtin_code == kTfLiteBuiltinSqueeze ||
+         builtin_code == kTfLiteBuiltinExpandDims;
+}
+
 const std::vector<int64_t>* FoldedTensors::Values(const TfLiteContext* context, int tensor) const {
   auto folded = values_.find(tensor);
   if (folded != values_.end()) return &folded->second;
@@ -67,10 +72,8 @@ void FoldedTensors::Build(const TfLiteContext* context, const std::vector<NodeIn
     if (node.outputs->size != 1 || node.inputs->size < 1) continue;
     const int output = node.outputs->data[0];
     if (output < 0 || output >= static_cast<int>(context->tensors_size)) continue;
-    const bool reshape =
-        code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinSqueeze || code == kTfLiteBuiltinExpandDims;
     if (code == kTfLiteBuiltinArgMax || code == kTfLiteBuiltinArgMin ||
-        (reshape && index_tensors_.count(node.inputs->data[0]) > 0)) {
+        (IsReshapeOp(code) && index_tensors_.count(node.inputs->data[0]) > 0)) {
       index_tensors_.insert(output);
       continue;
     }
@@ -93,10 +96,8 @@ void FoldedTensors::Build(const TfLiteContext* context, const std::vector<NodeIn
     }
     if (!ok) continue;
     std::vector<int64_t> result;
-    switch (code) {
+    switch (IsReshapeOp(code) ? kTfLiteBuiltinReshape : code) {
       case kTfLiteBuiltinReshape:
-      case kTfLiteBuiltinSqueeze:
-      case kTfLiteBuiltinExpandDims:
         ok = inputs[0]->size() == NumElements(out_shape);
         if (ok) result = *inputs[0];
         break;

@@ -44,6 +44,9 @@ class FoldedTensors {
   std::set<int> index_tensors_;
 };
 
+// RESHAPE, SQUEEZE or EXPAND_DIMS: the same values, another shape.
+bool IsReshapeOp(int32_t builtin_code);
+
 // Writes `values` into an int32, int64 or bool tensor's buffer.
 void WriteValues(const std::vector<int64_t>& values, TfLiteTensor* tensor);
 

@@ -53,15 +53,10 @@ class Importer {
     out_.output = node_.outputs->data[0];
     // The builtin kernels take 6 dims but for RESHAPE's and BROADCAST_TO's 8
     // (x.repeat: a rank-8 RESHAPE and BROADCAST_TO).
-    max_rank_ = code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinSqueeze || code == kTfLiteBuiltinExpandDims ||
-                        code == kTfLiteBuiltinBroadcastTo
-                    ? kMaxRank
-                    : 6;
+    max_rank_ = IsReshapeOp(code) || code == kTfLiteBuiltinBroadcastTo ? kMaxRank : 6;
     // Bool and int outputs are kept as floats inside the partition.
     TfLiteType output_type = IsComparison(code) ? kTfLiteBool : kTfLiteFloat32;
-    const bool reshape =
-        code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinSqueeze || code == kTfLiteBuiltinExpandDims;
-    if (IsArgReduction(code) || (reshape && folded_.IsIndexTensor(out_.output))) {
+    if (IsArgReduction(code) || (IsReshapeOp(code) && folded_.IsIndexTensor(out_.output))) {
       const bool wide = out_.output >= 0 && out_.output < static_cast<int>(context_->tensors_size) &&
                         T(context_, out_.output).type == kTfLiteInt64;
       output_type = wide ? kTfLiteInt64 : kTfLiteInt32;
@@ -276,6 +271,18 @@ class Importer {
       }
     }
     return FloatConstant(tensor, {channels}, role, data);
+  }
+
+  // A single axis of `in`, known before the run (negatives count from the
+  // end): CUMSUM's, ARG_MAX's.
+  bool OneAxis(int tensor, const Shape& in, int* axis) {
+    std::vector<int64_t> values;
+    if (!IntConstant(tensor, "axis", &values)) return false;
+    if (values.size() != 1) return Fail("axis has " + std::to_string(values.size()) + " values");
+    const int64_t rank = static_cast<int64_t>(in.size()), a = values[0] < 0 ? values[0] + rank : values[0];
+    if (a < 0 || a >= rank) return Fail("axis " + std::to_string(values[0]) + " out of range for " + ShapeText(in));
+    *axis = static_cast<int>(a);
+    return true;
   }
 
   // An int32/int64 tensor known before the run (a constant, or folded from
@@ -836,17 +843,11 @@ class Importer {
     if (node_.inputs->size != 2 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
       return Fail(why_.empty() ? "needs input, axis and parameters" : why_);
     }
-    std::vector<int64_t> axis;
-    if (!IntConstant(Input(1), "axis", &axis)) return false;
     const Shape in = Dims(T(context_, Input(0)));
     if (Dims(T(context_, out_.output)) != in) return Fail("output shape differs from the input " + ShapeText(in));
-    const int64_t rank = static_cast<int64_t>(in.size());
-    if (axis.size() != 1) return Fail("axis has " + std::to_string(axis.size()) + " values");
-    const int64_t a = axis[0] < 0 ? axis[0] + rank : axis[0];
-    if (a < 0 || a >= rank) return Fail("axis " + std::to_string(axis[0]) + " out of range for " + ShapeText(in));
+    if (!OneAxis(Input(1), in, &out_.axis)) return false;
     const auto* p = static_cast<const TfLiteCumsumParams*>(node_.builtin_data);
     out_.type = graph::OpType::kCumsum;
-    out_.axis = static_cast<int>(a);
     out_.cumsum_exclusive = p->exclusive;
     out_.cumsum_reverse = p->reverse;
     out_.inputs = {Input(0)};
@@ -860,20 +861,16 @@ class Importer {
   // 2^24 long).
   bool ArgReduce(bool max) {
     if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
-    std::vector<int64_t> axis;
-    if (!IntConstant(Input(1), "axis", &axis)) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
-    const int64_t rank = static_cast<int64_t>(in.size());
-    if (axis.size() != 1) return Fail("axis has " + std::to_string(axis.size()) + " values");
-    const int64_t a = axis[0] < 0 ? axis[0] + rank : axis[0];
-    if (a < 0 || a >= rank) return Fail("axis " + std::to_string(axis[0]) + " out of range for " + ShapeText(in));
+    int a = 0;
+    if (!OneAxis(Input(1), in, &a)) return false;
     if (in[a] >= (1 << 24)) return Fail("axis of " + std::to_string(in[a]) + " indices: not exact as floats");
     Shape expected = in;
     expected.erase(expected.begin() + a);
     if (expected != out) return Fail("output " + ShapeText(out) + " is not the input without axis " + std::to_string(a));
     out_.type = graph::OpType::kArgReduce;
     out_.reduction = max ? Reduction::kMax : Reduction::kMin;
-    out_.axis = static_cast<int>(a);
+    out_.axis = a;
     out_.inputs = {Input(0)};
     return true;
   }
