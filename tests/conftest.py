@@ -21,7 +21,10 @@ OUTPUT_TOLERANCE = 1e-5
 
 
 def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
-    """max |got - expected| over the output scale (max |expected|, at least 1e-30)."""
+    """max |got - expected| over the output scale (max |expected|, at least 1e-30);
+    int and bool outputs must be equal (0.0, else inf): no scale hides an index off by one."""
+    if np.asarray(expected).dtype.kind in "iub":
+        return 0.0 if np.array_equal(got, expected) else float("inf")
     scale = max(float(np.abs(expected).max()), 1e-30)
     return float(np.abs(np.asarray(got, np.float64) - expected).max()) / scale
 

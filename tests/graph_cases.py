@@ -604,6 +604,124 @@ def _argmax(g, rng):
     return [classes, g.mul(lowest, _scalar(g, "half", 0.5)), g.add(kept, x)]
 
 
+def _int_scalar(g, name, value):
+    return g.constant(name, np.array(value, np.int32))
+
+
+def _grid_coords(shape, rng):
+    """grid_sample's normalised coordinates, some past [-1, 1] (their corners fall outside)."""
+    return rng.uniform(-1.3, 1.3, shape).astype(np.float32)
+
+
+@case("grid-sample-by-run-time-indices", inputs={1: _grid_coords})
+def _grid_sample(g, rng):
+    """F.grid_sample as litert-torch writes it: pixel coordinates FLOORed and
+    CAST to int32, validity by comparisons and LOGICAL_AND, indices SELECTed
+    to 0 outside and negatives wrapped (LESS, ADD, SELECT), CONCATENATED with
+    a batch index folded from constants, one GATHER_ND per corner by those
+    run-time indices, weighted and summed. Over NHWC params here (a tuple
+    picks a pixel's 3 channels); one corner through a flat index (int MUL
+    and ADD of run-time ints), one clamped to the border (int MAXIMUM and
+    MINIMUM) instead of zeroed."""
+    n, h, w, c, oh, ow = 2, 6, 5, 3, 4, 7
+    x = g.input("x", (n, h, w, c))
+    grid = g.input("grid", (n, oh, ow, 2))
+    zero_i, zero_f = _int_scalar(g, "zero_i", 0), _scalar(g, "zero_f", 0.0)
+    batch = g.broadcast_to(g.constant("batch", np.arange(n, dtype=np.int32).reshape(n, 1, 1, 1)), (n, oh, ow, 1),
+                           name="batch_b")
+
+    def coordinate(k, size):
+        # align_corners=False: ((g + 1) * size - 1) / 2
+        gk = g.slice(grid, (0, 0, 0, k), (n, oh, ow, 1), name=f"g{k}")
+        return g.add(g.mul(gk, _scalar(g, f"half{k}", size / 2)), _scalar(g, f"shift{k}", (size - 1) / 2))
+
+    ix, iy = coordinate(0, w), coordinate(1, h)
+    x0, y0 = g.unary("floor", ix), g.unary("floor", iy)
+    one = _scalar(g, "one", 1.0)
+    x1, y1 = g.add(x0, one), g.add(y0, one)
+    weights_x = {0: g.sub(x1, ix), 1: g.sub(ix, x0)}
+    weights_y = {0: g.sub(y1, iy), 1: g.sub(iy, y0)}
+
+    def inside(v, size, label):
+        low = g.compare("greater_equal", v, zero_f, name=f"{label}_ge")
+        high = g.compare("less", v, _scalar(g, f"{label}_size", float(size)), name=f"{label}_lt")
+        return g.logical("and", low, high, name=f"{label}_in")
+
+    def wrapped(index, size, label):
+        negative = g.compare("less", index, zero_i, name=f"{label}_neg")
+        return g.select(negative, g.add(index, _int_scalar(g, f"{label}_n", size)), index, v2=False,
+                        name=f"{label}_wrap")
+
+    total = None
+    for cy, cx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        xa, ya = (x0, x1)[cx], (y0, y1)[cy]
+        label = f"c{cy}{cx}"
+        xi, yi = g.cast(xa, "int32", name=f"{label}_xi"), g.cast(ya, "int32", name=f"{label}_yi")
+        weight = g.mul(weights_x[cx], weights_y[cy])
+        if (cy, cx) == (1, 0):  # border: clamped indices, every weight kept
+            xi = g.minimum(g.maximum(xi, zero_i), _int_scalar(g, "w_last", w - 1))
+            yi = g.minimum(g.maximum(yi, zero_i), _int_scalar(g, "h_last", h - 1))
+        else:
+            valid = g.logical("and", inside(xa, w, label + "x"), inside(ya, h, label + "y"))
+            xi = wrapped(g.select(valid, xi, zero_i), w, label + "x")
+            yi = wrapped(g.select(valid, yi, zero_i), h, label + "y")
+            weight = g.select(valid, weight, zero_f)
+        if (cy, cx) == (1, 1):  # a flat pixel index into [n, h * w, c]
+            flat = g.add(g.mul(yi, _int_scalar(g, "row", w)), xi)
+            picked = g.gather_nd(g.reshape(x, (n, h * w, c)), g.concatenation([batch, flat], 3), name=label)
+        else:
+            picked = g.gather_nd(x, g.concatenation([batch, yi, xi], 3), name=label)
+        term = g.mul(picked, weight)
+        total = term if total is None else g.add(total, term)
+    return [total]
+
+
+def _int32s(shape, rng):
+    """Small ints with ties, and some at the ends of int32 (wrapping), NaN patterns as floats among them."""
+    v = rng.integers(-20, 20, shape).astype(np.int32)
+    ends = np.array([np.iinfo(np.int32).min, np.iinfo(np.int32).max, -1, 0x7FC00000, -8388607], np.int32)
+    at_ends = rng.random(shape) < 0.2
+    v[at_ends] = rng.choice(ends, int(at_ends.sum()))
+    return v
+
+
+@case("int32-arithmetic-wraps-and-compares", inputs={0: _int32s, 1: _int32s})
+def _int_arithmetic(g, rng):
+    """int32 ADD / SUB / MUL (wrapping past the ends), MAXIMUM / MINIMUM and
+    the comparisons with broadcasting, LOGICAL_OR of two of them, and an int
+    sum CAST to floats: every output exact."""
+    a = g.input("a", (2, 3, 9), dtype="int32")
+    b = g.input("b", (9,), dtype="int32")
+    outputs = [g.add(a, b), g.sub(b, a), g.mul(a, b), g.maximum(a, b), g.minimum(b, a)]
+    outputs += [g.compare(op, a, b) for op in ("greater", "greater_equal", "less", "less_equal", "equal",
+                                                "not_equal")]
+    outputs.append(g.logical("or", g.compare("less", a, _int_scalar(g, "minus3", -3), name="low"),
+                             g.compare("equal", a, b, name="same")))
+    outputs.append(g.mul(g.cast(g.add(a, _int_scalar(g, "seven", 7)), "float32"), _scalar(g, "tenth", 0.1)))
+    return outputs
+
+
+def _cast_edges(shape, rng):
+    """Floats around zero, and the CAST's edges: NaN, the infinities, past int32's ends, -0."""
+    v = (rng.standard_normal(shape) * 3).astype(np.float32)
+    v.reshape(-1)[:10] = [np.nan, np.inf, -np.inf, 3e9, -3e9, 2147483520.0, -2147483648.0, -0.0, 16777217.0,
+                          -0.99]
+    return v
+
+
+@case("cast-float-to-int32-toward-zero-past-the-range", inputs={0: _cast_edges},
+      old_runtime_differs="its CAST gives INT32_MIN past int32's range and for NaN (a static_cast undefined "
+                          "there); ai-edge-litert 2.3 and TF 2.21 saturate")
+def _cast_to_int(g, rng):
+    """CAST float32 -> int32 toward zero, saturating past the range (NaN and
+    +inf to INT32_MAX) as the builtin does; bool -> int32; and back to
+    floats."""
+    x = g.input("x", (2, 5, 7))
+    ints = g.cast(x, "int32", name="to_int")
+    positive = g.cast(g.compare("greater", x, _scalar(g, "zero", 0.0)), "int32", name="positive")
+    return [ints, g.add(ints, positive), g.cast(ints, "float32", name="back")]
+
+
 for _axes in ((1, 3), (0, 2), (3, 5)):
     def _build(g, rng, axes=_axes):
         shape = (2, 48, 6, 2, 6, 3) if 5 in axes else (2, 6, 5, 45)

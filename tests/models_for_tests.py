@@ -304,3 +304,32 @@ class ClassicCnnNet(nn.Module):
         x = self.lp(torch.relu(self.conv2(x)))
         x = self.conv3(x) + torch.flip(x, [3])[:, :8]
         return F.adaptive_avg_pool2d(x, (5, 7))
+
+
+class FlowWarpNet(nn.Module):
+    """Warping by a predicted flow and a spatial transformer, as optical-flow and frame-
+    interpolation nets do: F.grid_sample (bilinear; zeros and border padding; align_corners
+    both ways) becomes int32 index arithmetic in the .tflite (FLOOR, CAST to int32, int ADD,
+    comparisons, LOGICAL_AND, SELECTs of ints, CONCATENATION with a batch index) and a
+    GATHER_ND by run-time indices per corner; the affine grid comes from a FULLY_CONNECTED
+    on pooled features."""
+
+    def __init__(self):
+        super().__init__()
+        self.encode = nn.Conv2d(3, 16, 3, padding=1)
+        self.flow = nn.Conv2d(16, 2, 3, padding=1)
+        self.theta = nn.Linear(16, 6)
+        self.out = nn.Conv2d(32, 8, 3, padding=1)
+
+    def forward(self, x):
+        features = torch.relu(self.encode(x))
+        n, _, h, w = features.shape
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        base = torch.stack([xs, ys], -1)[None]
+        grid = base + 0.2 * torch.tanh(self.flow(features)).permute(0, 2, 3, 1)
+        warped = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        identity = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        theta = (identity + 0.1 * torch.tanh(self.theta(features.mean((2, 3))))).view(n, 2, 3)
+        affine = F.affine_grid(theta, [n, 16, h, w], align_corners=True)
+        transformed = F.grid_sample(features, affine, mode="bilinear", padding_mode="border", align_corners=True)
+        return self.out(torch.cat([warped, transformed], 1))

@@ -53,6 +53,7 @@ NETWORKS = {
     "style_transfer": ("StyleTransferNet", (1, 3, 48, 64), False),
     "mobilevit": ("MobileViTLikeNet", (2, 3, 48, 64), False),
     "classic": ("ClassicCnnNet", (2, 3, 48, 64), False),
+    "flow_warp": ("FlowWarpNet", (2, 3, 24, 32), False),
 }
 GRAPHS = {f"graph_{i:02d}_{case.name}": case for i, case in enumerate(CASES)}
 

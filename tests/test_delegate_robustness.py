@@ -3,6 +3,7 @@ or clear errors, never a crash or a wrong number."""
 
 from __future__ import annotations
 
+import re
 import resource
 import subprocess
 import sys
@@ -222,3 +223,58 @@ def test_rejected_metadata_is_reported_and_bench_gives_no_speedup(tmp_path):
         f"error: {path}: the delegate rejected its mask metadata (corrupt 'actsparse.masks' metadata: bad magic: "
         "not an actsparse.masks entry), so nothing would run sparse; convert the model again (actsparse convert); "
         "no speedup reported"], done.stderr
+
+
+def _run_once(model: bytes, feeds: list[np.ndarray], use_delegate: bool):
+    it = actsparse.Interpreter(model_content=model, use_delegate=use_delegate, num_threads=2)
+    it.allocate_tensors()
+    for detail, x in zip(it.get_input_details(), feeds):
+        it.set_tensor(detail["index"], x)
+    it.invoke()
+    return it
+
+
+def test_gather_by_an_index_out_of_range_fails_the_run_as_the_builtin_does():
+    """GATHER_ND by indices computed in the run (grid_sample's): an index
+    outside params fails the run, naming the node, the tuple and params'
+    shape, as the builtin kernel fails it; in range, the same values."""
+    g = GraphBuilder()
+    x = g.input("x", (2, 5, 3))
+    indices = g.input("indices", (4, 2), dtype="int32")
+    doubled = g.mul(x, g.constant("two", np.array(2.0, np.float32)))
+    model = g.finish([g.gather_nd(doubled, indices)])
+    params = np.random.default_rng(3).standard_normal((2, 5, 3)).astype(np.float32)
+    good = np.array([[0, 1], [1, 4], [1, 0], [0, 0]], np.int32)
+    delegate = _run_once(model, [params, good], use_delegate=True)
+    assert delegate.delegate_report.partitions == 1
+    assert delegate.delegate_report.claimed_nodes == delegate.delegate_report.total_nodes
+    builtin = _run_once(model, [params, good], use_delegate=False)
+    np.testing.assert_array_equal(delegate.get_tensor(delegate.get_output_details()[0]["index"]),
+                                  builtin.get_tensor(builtin.get_output_details()[0]["index"]))
+    for bad, shown in (([1, 5], "(1, 5)"), ([-1, 0], "(-1, 0)"), ([2, 0], "(2, 0)")):
+        feeds = [params, np.array([[0, 1], [1, 4], bad, [0, 0]], np.int32)]
+        with pytest.raises(RuntimeError, match="GATHER_ND"):  # "out of bounds", or "only_positive" for -1
+            _run_once(model, feeds, use_delegate=False)
+        with pytest.raises(RuntimeError, match=r"GATHER_ND#1: gather_nd: index tuple 2 " + re.escape(shown) +
+                           r" is outside params \[2,5,3\]"):
+            _run_once(model, feeds, use_delegate=True)
+
+
+def test_an_int64_input_beyond_int32_fails_the_run_with_its_value():
+    """The delegate computes ints as int32: an int64 partition input holding
+    a value past int32 fails the run, naming the tensor and the value; one
+    within int32 runs as the builtin kernels."""
+    g = GraphBuilder()
+    ids = g.input("ids", (2, 3), dtype="int64")
+    as_float = g.cast(g.reshape(ids, (3, 2)), "float32")
+    model = g.finish([g.add(as_float, g.constant("one", np.array(1.0, np.float32)))])
+    small = np.array([[1, -2, 3], [2**31 - 1, -(2**31), 0]], np.int64)
+    delegate = _run_once(model, [small], use_delegate=True)
+    builtin = _run_once(model, [small], use_delegate=False)
+    assert delegate.delegate_report.claimed_nodes == delegate.delegate_report.total_nodes
+    np.testing.assert_array_equal(delegate.get_tensor(delegate.get_output_details()[0]["index"]),
+                                  builtin.get_tensor(builtin.get_output_details()[0]["index"]))
+    large = small.copy()
+    large[0, 2] = 2**40
+    with pytest.raises(RuntimeError, match=r"int64 tensor \d+ holds 1099511627776 at 2, beyond the int32"):
+        _run_once(model, [large], use_delegate=True)

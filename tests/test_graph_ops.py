@@ -33,7 +33,7 @@ def test_cases_cover_every_claimed_op():
                    "NOT_EQUAL", "SELECT", "SELECT_V2", "REDUCE_MAX", "REDUCE_MIN", "BATCH_MATMUL", "L2_NORMALIZATION", "SQRT", "ABS", "NEG",
                    "SQUARE", "RELU_0_TO_1", "FLOOR", "CEIL", "ROUND", "SIGN", "SIN", "COS", "POW", "REVERSE_V2", "GATHER_ND",
                    "ARG_MAX", "ARG_MIN", "CAST", "CONV_3D",
-                   "FLOOR_DIV", "FLOOR_MOD", "ATAN2", "CUMSUM"}
+                   "FLOOR_DIV", "FLOOR_MOD", "ATAN2", "CUMSUM", "LOGICAL_AND", "LOGICAL_OR"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -25,8 +25,8 @@ from actsparse.converter.convert import convert_file
 from actsparse.torch import attach_masks
 from actsparse.torch.models import randomize_batchnorm
 from conftest import OUTPUT_TOLERANCE, relative_error, run_interpreter
-from models_for_tests import (ClassicCnnNet, ExcludingPadAvgPoolNet, MishCspNet, MobileViTLikeNet, ResNeXtNet,
-                              SqueezeExciteNet, StyleTransferNet, UNetLike)
+from models_for_tests import (ClassicCnnNet, ExcludingPadAvgPoolNet, FlowWarpNet, MishCspNet, MobileViTLikeNet,
+                              ResNeXtNet, SqueezeExciteNet, StyleTransferNet, UNetLike)
 
 NETWORKS = {
     "resnext": (ResNeXtNet, (1, 3, 64, 64)),
@@ -36,6 +36,7 @@ NETWORKS = {
     "style_transfer": (StyleTransferNet, (1, 3, 48, 64)),
     "mobilevit": (MobileViTLikeNet, (2, 3, 48, 64)),
     "classic": (ClassicCnnNet, (2, 3, 48, 64)),
+    "flow_warp": (FlowWarpNet, (2, 3, 24, 32)),
 }
 
 

@@ -133,6 +133,8 @@ enum TfLiteBuiltinCode : int32_t {
   kTfLiteBuiltinLog = 73,
   kTfLiteBuiltinSum = 74,
   kTfLiteBuiltinReduceMax = 82,
+  kTfLiteBuiltinLogicalOr = 84,
+  kTfLiteBuiltinLogicalAnd = 86,
   kTfLiteBuiltinReduceMin = 89,
   kTfLiteBuiltinSqrt = 75,
   kTfLiteBuiltinRsqrt = 76,

@@ -30,6 +30,9 @@ const char* OpTypeName(OpType type) {
     case OpType::kBatchMatMul: return "BATCH_MATMUL";
     case OpType::kL2Normalization: return "L2_NORMALIZATION";
     case OpType::kGather: return "GATHER_ND";
+    case OpType::kGatherNd: return "GATHER_ND";
+    case OpType::kIntBinary: return "INT_BINARY";
+    case OpType::kCast: return "CAST";
     case OpType::kArgReduce: return "ARG_MAX";
     case OpType::kCumsum: return "CUMSUM";
     case OpType::kBandedConvs: return "BANDED_CONVS";
@@ -37,6 +40,77 @@ const char* OpTypeName(OpType type) {
   }
   return "?";
 }
+
+const char* DataTypeName(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return "float32";
+    case DataType::kBool: return "bool";
+    case DataType::kInt32: return "int32";
+  }
+  return "?";
+}
+
+namespace {
+
+// Whether the node reads and writes tensors of the types its op takes;
+// if not, says which. Floats and bools are both floats to the float ops
+// (a bool SELECT condition, a LOGICAL_AND as a MINIMUM); int32 tensors
+// are read only by the int ops and the copies.
+std::string TypeMismatch(const Graph& graph, const Node& node) {
+  auto type = [&](int t) { return graph.tensors[t].type; };
+  auto is_int = [&](int t) { return type(t) == DataType::kInt32; };
+  const DataType out = type(node.output);
+  auto named = [&](int t) { return graph.tensors[t].name + " is " + DataTypeName(type(t)); };
+  switch (node.type) {
+    case OpType::kIntBinary: {
+      if (!kernels::IsIntBinaryOp(node.binary_op)) return "an int node with a float op";
+      for (int t : node.inputs) {
+        if (!is_int(t)) return named(t);
+      }
+      const bool compares = node.binary_op >= kernels::BinaryOp::kIntGreater;
+      if (out != (compares ? DataType::kBool : DataType::kInt32)) return named(node.output);
+      return "";
+    }
+    case OpType::kCast:
+      if (is_int(node.inputs[0]) == (node.cast_to == DataType::kInt32)) return named(node.inputs[0]);
+      if (out != node.cast_to) return named(node.output);
+      return "";
+    case OpType::kArgReduce:
+      if (is_int(node.inputs[0])) return named(node.inputs[0]);
+      if (out != DataType::kInt32) return named(node.output);
+      return "";
+    case OpType::kGatherNd:
+      if (node.inputs.size() != 2 || !is_int(node.inputs[1])) return "indices are not int32";
+      if (is_int(node.inputs[0]) != is_int(node.output)) return named(node.output);
+      return "";
+    case OpType::kSelect:
+      if (is_int(node.inputs[0])) return named(node.inputs[0]);
+      for (size_t i = 1; i < node.inputs.size(); ++i) {
+        if (is_int(node.inputs[i]) != is_int(node.output)) return named(node.inputs[i]);
+      }
+      return "";
+    case OpType::kReshape:
+    case OpType::kTranspose:
+    case OpType::kSlice:
+    case OpType::kBroadcastTo:
+    case OpType::kStridedSlice:
+    case OpType::kConcatenation:
+    case OpType::kGather:
+      for (int t : node.inputs) {
+        if (is_int(t) != is_int(node.output)) return named(t);
+      }
+      return "";
+    default:
+      if (kernels::IsIntBinaryOp(node.binary_op) && node.type == OpType::kBinary) return "a float node with an int op";
+      for (int t : node.inputs) {
+        if (is_int(t)) return named(t);
+      }
+      if (is_int(node.output)) return named(node.output);
+      return "";
+  }
+}
+
+}  // namespace
 
 bool Validate(const Graph& graph, std::string* error) {
   const int num_tensors = static_cast<int>(graph.tensors.size());
@@ -75,6 +149,8 @@ bool Validate(const Graph& graph, std::string* error) {
     if (out.constant != nullptr) return fail("writes the constant " + out.name);
     if (written[node.output]) return fail("writes " + out.name + ", which is written before");
     written[node.output] = true;
+    const std::string mismatch = TypeMismatch(graph, node);
+    if (!mismatch.empty()) return fail(std::string(OpTypeName(node.type)) + " of the wrong type: " + mismatch);
   }
   return true;
 }

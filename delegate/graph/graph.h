@@ -1,5 +1,5 @@
 // The graph layer's intermediate representation of one delegate partition:
-// float32 tensors (shapes, model constants, which ones the caller binds) and
+// tensors of 4-byte elements (shapes, types, model constants, which ones the caller binds) and
 // nodes in execution order, with their parameters already read out of the
 // model (integer constants such as paddings, axes and permutations are
 // parameters here, not tensors). The glue builds a Graph from the runtime's
@@ -24,8 +24,19 @@ namespace graph {
 constexpr float kNoMin = -3.402823466e+38f;
 constexpr float kNoMax = 3.402823466e+38f;
 
+// What a tensor's 4-byte elements hold. Every buffer is handed around as
+// float*: bools are floats 1.0 / 0.0 (a comparison's output, a SELECT's
+// condition), so float ops read them; int32 values are their own bits (an
+// ARG_MAX's indices, grid_sample's pixel indices), read only by the int
+// ops (kIntBinary, kCast, kGatherNd's indices) and moved by the copies
+// (reshape, transpose, slice, concatenation, select, gather...).
+enum class DataType { kFloat32, kBool, kInt32 };
+
+const char* DataTypeName(DataType type);
+
 struct Tensor {
   Shape shape;
+  DataType type = DataType::kFloat32;
   const float* constant = nullptr;  // model constant (owned by the model), or null
   bool external = false;            // bound by the caller at every run (partition input or output)
   std::string name;                 // for messages
@@ -57,8 +68,11 @@ enum class OpType {
   kBatchMatMul,      // inputs: lhs, rhs; `adj_x` / `adj_y`, batch dims broadcast
   kL2Normalization,  // over the innermost dim
   kCumsum,           // CUMSUM over `axis` (cumsum_exclusive, cumsum_reverse)
-  kArgReduce,        // ARG_MAX / ARG_MIN (`reduction` kMax / kMin) over `axis`: the index, as a float
+  kArgReduce,        // ARG_MAX / ARG_MIN (`reduction` kMax / kMin) over `axis`: the index, int32
   kGather,           // GATHER_ND with indices known at plan time: output slice i is the input's from gather_offsets[i]
+  kGatherNd,         // GATHER_ND, inputs: params, int32 indices read at run time (out of range: the run fails)
+  kIntBinary,        // `binary_op` an int32 op (kernels::IsIntBinaryOp): ADD, SUB, MUL, MAXIMUM, MINIMUM, comparisons
+  kCast,             // float32 or bool to int32 (`cast_to` kInt32, toward zero), or int32 to float32
   // Fusion's product: elementwise ops applied in turn to one tensor
   // (`stages`), each binary one with a model constant of one value per
   // innermost index or a scalar (a batch norm the converter could not fold:
@@ -123,6 +137,7 @@ struct Node {
   kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;
   kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;
   float alpha = 0.0f;  // LEAKY_RELU
+  DataType cast_to = DataType::kFloat32;  // kCast
 
   // kMaxPool2D / kAveragePool2D / kSumPool2D (padding as in conv).
   struct Pool {

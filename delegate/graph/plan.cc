@@ -20,11 +20,13 @@ namespace actsparse {
 namespace graph {
 
 // One planned operator: reads and writes tensors by id through the pointer
-// table of the current run.
+// table of the current run. A step whose run can fail on the values it
+// reads (an index out of range) sets `error`; the plan stops there.
 class Step {
  public:
   virtual ~Step() = default;
   virtual void Run(const std::vector<float*>& t, ThreadPool* pool) = 0;
+  std::string error;
 };
 
 namespace {
@@ -130,6 +132,20 @@ class BinaryStep : public Step {
  private:
   std::unique_ptr<BinaryOperator> op_;
   int a_, b_, out_;
+};
+
+class GatherNdStep : public Step {
+ public:
+  GatherNdStep(std::unique_ptr<GatherNdOperator> op, int params, int indices, int out)
+      : op_(std::move(op)), params_(params), indices_(indices), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    error.clear();
+    op_->Run(t[params_], t[indices_], t[out_], pool, &error);
+  }
+
+ private:
+  std::unique_ptr<GatherNdOperator> op_;
+  int params_, indices_, out_;
 };
 
 class MatMulStep : public Step {
@@ -434,7 +450,8 @@ class StepBuilder {
         return FullyConnected(node, in, out);
       case OpType::kTransposeConv:
         return TransposeConv(node, in, out);
-      case OpType::kBinary: {
+      case OpType::kBinary:
+      case OpType::kIntBinary: {
         if (node.inputs.size() != 2) return Fail("a binary op needs two inputs");
         auto op = BinaryOperator::Create(node.binary_op, in, g_.tensors[node.inputs[1]].shape, out, node.act_min,
                                          node.act_max, error);
@@ -502,6 +519,16 @@ class StepBuilder {
       }
       case OpType::kGather:
         return MakeUnaryStep(GatherOperator::Create(NumElements(in), node.gather_offsets, NumElements(out), error),
+                             node);
+      case OpType::kGatherNd: {
+        if (node.inputs.size() != 2) return Fail("gather_nd needs params and indices");
+        auto op = GatherNdOperator::Create(in, g_.tensors[node.inputs[1]].shape, out, error);
+        if (op == nullptr) return nullptr;
+        return std::make_unique<GatherNdStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+      }
+      case OpType::kCast:
+        if (NumElements(in) != NumElements(out)) return Fail("cast changes the number of elements");
+        return MakeUnaryStep(std::make_unique<ConvertOperator>(NumElements(out), node.cast_to == DataType::kInt32),
                              node);
       case OpType::kElementwiseChain: {
         if (in != out || out.empty()) return Fail("elementwise chain changes the shape");
@@ -920,12 +947,14 @@ bool PartitionPlan::Run(const std::vector<float*>& pointers, ThreadPool* pool, s
   // before it starts and need waking, 15-30 us, every run).
   if (pool != nullptr) pool->HoldWorkers(true);
   for (size_t s = 0; s < steps_.size(); ++s) {
-    if (timer == nullptr) {
-      steps_[s]->Run(bound_, pool);
-      continue;
-    }
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = timer != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     steps_[s]->Run(bound_, pool);
+    if (!steps_[s]->error.empty()) {
+      if (pool != nullptr) pool->HoldWorkers(false);
+      *error = step_info_[s].label + ": " + steps_[s]->error;
+      return false;
+    }
+    if (timer == nullptr) continue;
     (*timer)(s, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::steady_clock::now() - start)
                                           .count()));

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "delegate/kernels/elementwise_kernels.h"
 
@@ -209,6 +210,30 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     });
   }
   if constexpr (Op == BinaryOp::kAtan2) return V::Lanewise(a, b, [](float x, float y) { return std::atan2(x, y); });
+  if constexpr (IsIntBinaryOp(Op)) {
+    using I = typename V::I;
+    using U = typename V::U;
+    const I x = V::AsInt(a), y = V::AsInt(b);
+    // Wrapping arithmetic through unsigned lanes (signed overflow is undefined in C++).
+    if constexpr (Op == BinaryOp::kIntAdd) return V::AsFloat((I)((U)x + (U)y));
+    if constexpr (Op == BinaryOp::kIntSub) return V::AsFloat((I)((U)x - (U)y));
+    if constexpr (Op == BinaryOp::kIntMul) return V::AsFloat((I)((U)x * (U)y));
+    if constexpr (Op == BinaryOp::kIntMax) return V::AsFloat(x < y ? y : x);
+    if constexpr (Op == BinaryOp::kIntMin) return V::AsFloat(y < x ? y : x);
+    if constexpr (Op == BinaryOp::kIntGreater) return x > y ? one : zero;
+    if constexpr (Op == BinaryOp::kIntGreaterEqual) return x >= y ? one : zero;
+    if constexpr (Op == BinaryOp::kIntLess) return x < y ? one : zero;
+    if constexpr (Op == BinaryOp::kIntLessEqual) return x <= y ? one : zero;
+    if constexpr (Op == BinaryOp::kIntEqual) return x == y ? one : zero;
+    if constexpr (Op == BinaryOp::kIntNotEqual) return x != y ? one : zero;
+  }
+}
+
+// Clamps a float op's result; an int op's bits pass as they are.
+template <class V, BinaryOp Op>
+inline typename V::F ClampResult(typename V::F r, typename V::F lo, typename V::F hi) {
+  if constexpr (IsIntBinaryOp(Op)) return r;
+  return Clamp<V>(r, lo, hi);
 }
 
 template <class V, UnaryOp Op>
@@ -285,7 +310,7 @@ void BinaryRun(size_t n, const float* a, const float* b, float* out, float lo, f
   for (; i + W <= n; i += W) {
     const F x = Form == BinaryForm::kScalarVector ? sa : V::Load(a + i);
     const F y = Form == BinaryForm::kVectorScalar ? sb : V::Load(b + i);
-    V::Store(out + i, Clamp<V>(ApplyBinary<V, Op>(x, y), vlo, vhi));
+    V::Store(out + i, ClampResult<V, Op>(ApplyBinary<V, Op>(x, y), vlo, vhi));
   }
   if (i == n) return;
   // The tail through one full vector on a copy (lanes past n are zeros).
@@ -296,7 +321,7 @@ void BinaryRun(size_t n, const float* a, const float* b, float* out, float lo, f
   }
   const F x = Form == BinaryForm::kScalarVector ? sa : V::Load(ta);
   const F y = Form == BinaryForm::kVectorScalar ? sb : V::Load(tb);
-  V::Store(to, Clamp<V>(ApplyBinary<V, Op>(x, y), vlo, vhi));
+  V::Store(to, ClampResult<V, Op>(ApplyBinary<V, Op>(x, y), vlo, vhi));
   for (size_t j = i; j < n; ++j) out[j] = to[j - i];
 }
 
@@ -808,6 +833,45 @@ void Select(size_t n, const float* cond, const float* a, const float* b, float* 
   for (; i < n; ++i) out[i] = cond[i] != 0.0f ? a[i] : b[i];
 }
 
+// CAST float32 -> int32 as the builtin CAST computes it (TFLite 2.21,
+// ai-edge-litert 2.3, on every CPU): toward zero; from 2^31 up, +inf and NaN
+// to INT32_MAX; below -2^31 and -inf to INT32_MIN. The ISA's conversion
+// (x86: INT32_MIN past the range and for NaN; ARM: the nearest end, NaN 0)
+// then the ends set by comparisons.
+inline int32_t SaturatingToInt(float x) {
+  return !(x < 2147483648.0f) ? INT32_MAX : x < -2147483648.0f ? INT32_MIN : static_cast<int32_t>(x);
+}
+
+template <class V>
+inline typename V::I SaturatingToInt(typename V::F x) {
+  if constexpr (V::kWidth == 1) return SaturatingToInt(x);  // static_cast of the range only
+  const typename V::I converted = V::ToInt(x);
+  const typename V::I low = x < V::Splat(-2147483648.0f) ? V::SplatInt(INT32_MIN) : converted;
+  return x < V::Splat(2147483648.0f) ? low : V::SplatInt(INT32_MAX);
+}
+
+// CAST float32 <-> int32 over bits in float buffers; int -> float rounds
+// to nearest even. The tail one lane at a time, the same steps.
+template <class V, bool kToInt>
+void Convert(size_t n, const float* in, float* out) {
+  constexpr size_t W = V::kWidth;
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    const typename V::F x = V::Load(in + i);
+    V::Store(out + i, kToInt ? V::AsFloat(SaturatingToInt<V>(x)) : V::ToFloat(V::AsInt(x)));
+  }
+  for (; i < n; ++i) {
+    if constexpr (kToInt) {
+      const int32_t bits = SaturatingToInt(in[i]);
+      std::memcpy(out + i, &bits, sizeof(bits));
+    } else {
+      int32_t bits;
+      std::memcpy(&bits, in + i, sizeof(bits));
+      out[i] = static_cast<float>(bits);
+    }
+  }
+}
+
 template <class V>
 ElementwiseKernels MakeElementwiseKernels(const char* name) {
   ElementwiseKernels k{};
@@ -829,6 +893,17 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   FillBinary<V, BinaryOp::kFloorDiv>(&k);
   FillBinary<V, BinaryOp::kFloorMod>(&k);
   FillBinary<V, BinaryOp::kAtan2>(&k);
+  FillBinary<V, BinaryOp::kIntAdd>(&k);
+  FillBinary<V, BinaryOp::kIntSub>(&k);
+  FillBinary<V, BinaryOp::kIntMul>(&k);
+  FillBinary<V, BinaryOp::kIntMax>(&k);
+  FillBinary<V, BinaryOp::kIntMin>(&k);
+  FillBinary<V, BinaryOp::kIntGreater>(&k);
+  FillBinary<V, BinaryOp::kIntGreaterEqual>(&k);
+  FillBinary<V, BinaryOp::kIntLess>(&k);
+  FillBinary<V, BinaryOp::kIntLessEqual>(&k);
+  FillBinary<V, BinaryOp::kIntEqual>(&k);
+  FillBinary<V, BinaryOp::kIntNotEqual>(&k);
   FillUnaries<V>(&k);
   k.reduce_max = &ReduceExtreme<V, false>;
   k.reduce_min = &ReduceExtreme<V, true>;
@@ -846,6 +921,8 @@ ElementwiseKernels MakeElementwiseKernels(const char* name) {
   k.transpose = &Transpose<V>;
   k.fill_rows = &FillRows<V>;
   k.bilinear_row = &BilinearRow<V>;
+  k.float_to_int = &Convert<V, true>;
+  k.int_to_float = &Convert<V, false>;
   return k;
 }
 

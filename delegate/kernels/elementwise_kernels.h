@@ -38,8 +38,27 @@ enum class BinaryOp : int {
   kFloorDiv,  // floor(double(a) / double(b)) (FLOOR_DIV: torch.div(rounding_mode="floor"))
   kFloorMod,  // fmod(a, b), moved to b's sign when nonzero and of the other sign (FLOOR_MOD: torch.remainder)
   kAtan2,     // std::atan2(a, b) (ATAN2)
+  // Over int32 values held as their bits in the float buffers (the
+  // delegate's int tensors: grid_sample's pixel indices). Arithmetic wraps
+  // as the builtin's int32 ADD / SUB / MUL do on every CPU they run on; the
+  // comparisons give 1.0 / 0.0 floats, as the float ones. No clamp: `lo`
+  // and `hi` are not read.
+  kIntAdd,
+  kIntSub,
+  kIntMul,
+  kIntMax,
+  kIntMin,
+  kIntGreater,
+  kIntGreaterEqual,
+  kIntLess,
+  kIntLessEqual,
+  kIntEqual,
+  kIntNotEqual,
 };
-constexpr int kNumBinaryOps = 17;
+constexpr int kNumBinaryOps = 28;
+
+// The int32 ops (kIntAdd ... kIntNotEqual).
+constexpr bool IsIntBinaryOp(BinaryOp op) { return op >= BinaryOp::kIntAdd; }
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {
@@ -172,6 +191,13 @@ using BilinearRowFn = void (*)(size_t width, size_t channels, const float* top, 
 // conv's masked pixels, which all take one value.
 using FillRowsFn = void (*)(size_t rows, float* const* outputs, const float* value, size_t count);
 
+// CAST between float32 and int32, the ints as their bits in float buffers:
+// float_to_int as the builtin CAST of TFLite 2.21 / ai-edge-litert 2.3
+// (toward zero; from 2^31 up, +inf and NaN to INT32_MAX, below -2^31 to
+// INT32_MIN; tflite-runtime 2.14's gives INT32_MIN past the range), and
+// int_to_float to nearest even. `out` may alias `in`.
+using ConvertFn = void (*)(size_t n, const float* in, float* out);
+
 struct ElementwiseKernels {
   const char* name;
   BinaryFn binary[kNumBinaryOps][kNumBinaryForms];
@@ -191,6 +217,8 @@ struct ElementwiseKernels {
   FillRowsFn fill_rows;
   SelectFn select;
   BilinearRowFn bilinear_row;
+  ConvertFn float_to_int;
+  ConvertFn int_to_float;
 
   BinaryFn Binary(BinaryOp op, BinaryForm form) const {
     return binary[static_cast<int>(op)][static_cast<int>(form)];

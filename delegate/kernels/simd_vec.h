@@ -28,6 +28,7 @@ namespace {
 struct ScalarVec {
   using F = float;
   using I = int32_t;
+  using U = uint32_t;
   static constexpr size_t kWidth = 1;
   static F Load(const float* p) { return *p; }
   static void Store(float* p, F v) { *p = v; }
@@ -46,6 +47,8 @@ struct ScalarVec {
   static float Lane(F v, size_t /*lane*/) { return v; }
   static F Sqrt(F v) { return std::sqrt(v); }
   static F Floor(F v) { return std::floor(v); }
+  static I ToInt(F v) { return static_cast<int32_t>(v); }
+  static F ToFloat(I v) { return static_cast<float>(v); }
   template <class Fn>
   static F Lanewise(F v, Fn&& f) {
     return f(v);
@@ -67,22 +70,26 @@ template <>
 struct GccVecTypes<4> {
   typedef float F __attribute__((vector_size(16)));
   typedef int32_t I __attribute__((vector_size(16)));
+  typedef uint32_t U __attribute__((vector_size(16)));
 };
 template <>
 struct GccVecTypes<8> {
   typedef float F __attribute__((vector_size(32)));
   typedef int32_t I __attribute__((vector_size(32)));
+  typedef uint32_t U __attribute__((vector_size(32)));
 };
 template <>
 struct GccVecTypes<16> {
   typedef float F __attribute__((vector_size(64)));
   typedef int32_t I __attribute__((vector_size(64)));
+  typedef uint32_t U __attribute__((vector_size(64)));
 };
 
 template <size_t W>
 struct GccVec {
   using F = typename GccVecTypes<W>::F;
   using I = typename GccVecTypes<W>::I;
+  using U = typename GccVecTypes<W>::U;
   static constexpr size_t kWidth = W;
   static F Load(const float* p) {
     F v;
@@ -139,6 +146,10 @@ struct GccVec {
     for (size_t i = 0; i < W; ++i) r[i] = std::floor(v[i]);
     return r;
   }
+  // The ISA's conversions (cvttps2dq / cvtdq2ps, fcvtzs / scvtf), toward
+  // zero; out-of-range lanes as the ISA gives them.
+  static I ToInt(F v) { return __builtin_convertvector(v, I); }
+  static F ToFloat(I v) { return __builtin_convertvector(v, F); }
   // f applied lane by lane: a libm function no vector form matches bit for
   // bit (sin, cos, pow), as the builtin kernels call it.
   template <class Fn>

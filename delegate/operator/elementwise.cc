@@ -149,6 +149,14 @@ void UnaryOperator::Run(const float* x, float* y, ThreadPool* pool) const {
                  [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin, params_); });
 }
 
+ConvertOperator::ConvertOperator(size_t elements, bool to_int)
+    : run_(to_int ? kernels::SelectElementwiseKernels().float_to_int : kernels::SelectElementwiseKernels().int_to_float),
+      elements_(elements) {}
+
+void ConvertOperator::Run(const float* x, float* y, ThreadPool* pool) const {
+  ParallelRanges(pool, elements_, kMinFloatsPerTask, [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin); });
+}
+
 std::unique_ptr<SelectOperator> SelectOperator::Create(const std::vector<Shape>& shapes, const Shape& out,
                                                        const std::vector<const float*>& constants,
                                                        std::string* error) {

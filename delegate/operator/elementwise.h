@@ -81,6 +81,18 @@ class UnaryOperator {
   size_t elements_ = 0;
 };
 
+// CAST float32 -> int32 (toward zero, as static_cast on this CPU) or int32
+// -> float32, the ints as their bits in float buffers.
+class ConvertOperator {
+ public:
+  ConvertOperator(size_t elements, bool to_int);
+  void Run(const float* x, float* y, ThreadPool* pool) const;
+
+ private:
+  kernels::ConvertFn run_ = nullptr;
+  size_t elements_ = 0;
+};
+
 // One op of an ElementwiseChainOperator: unary, or binary with an operand
 // of one value per channel (the innermost dim).
 struct ElementwiseStage {

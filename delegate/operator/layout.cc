@@ -1,8 +1,11 @@
 #include "delegate/operator/layout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace actsparse {
@@ -386,6 +389,66 @@ void GatherOperator::Run(const float* input, float* output, ThreadPool* pool) co
   ParallelRanges(pool, offsets_.size(), std::max<size_t>(1, kMinFloatsPerTask / slice_), [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) std::memcpy(output + i * slice_, input + offsets_[i], slice_ * sizeof(float));
   });
+}
+
+std::unique_ptr<GatherNdOperator> GatherNdOperator::Create(const Shape& params, const Shape& indices,
+                                                           const Shape& output, std::string* error) {
+  const int k = indices.empty() ? 0 : indices.back();
+  Shape expected(indices.begin(), indices.end() - (indices.empty() ? 0 : 1));
+  if (k >= 1 && k <= static_cast<int>(params.size())) expected.insert(expected.end(), params.begin() + k, params.end());
+  if (k < 1 || k > static_cast<int>(params.size()) || expected != output) {
+    *error = "gather_nd: indices " + ShapeText(indices) + " into params " + ShapeText(params) + " do not give " +
+             ShapeText(output);
+    return nullptr;
+  }
+  std::unique_ptr<GatherNdOperator> op(new GatherNdOperator());
+  const std::vector<size_t> strides = RowMajorStrides(params);
+  for (int d = 0; d < k; ++d) {
+    op->dims_.push_back(params[d]);
+    op->strides_.push_back(strides[d]);
+  }
+  op->slice_ = k == static_cast<int>(params.size()) ? 1 : strides[k - 1];
+  op->tuples_ = NumElements(indices) / static_cast<size_t>(k);
+  op->params_ = params;
+  return op;
+}
+
+bool GatherNdOperator::Run(const float* params, const float* indices, float* output, ThreadPool* pool,
+                           std::string* error) const {
+  const size_t k = dims_.size();
+  const int32_t* index = reinterpret_cast<const int32_t*>(indices);
+  // The first bad tuple found (SIZE_MAX: none); tasks only ever lower it.
+  std::atomic<size_t> bad{std::numeric_limits<size_t>::max()};
+  ParallelRanges(pool, tuples_, std::max<size_t>(1, kMinFloatsPerTask / slice_), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const int32_t* tuple = index + i * k;
+      size_t offset = 0;
+      bool inside = true;
+      for (size_t d = 0; d < k; ++d) {
+        inside &= tuple[d] >= 0 && tuple[d] < dims_[d];
+        offset += static_cast<size_t>(static_cast<uint32_t>(tuple[d])) * strides_[d];
+      }
+      if (!inside) {
+        size_t seen = bad.load(std::memory_order_relaxed);
+        while (i < seen && !bad.compare_exchange_weak(seen, i, std::memory_order_relaxed)) {
+        }
+        std::fill(output + i * slice_, output + (i + 1) * slice_, 0.0f);
+        continue;
+      }
+      if (slice_ == 1) {
+        output[i] = params[offset];
+      } else {
+        std::memcpy(output + i * slice_, params + offset, slice_ * sizeof(float));
+      }
+    }
+  });
+  const size_t first_bad = bad.load();
+  if (first_bad == std::numeric_limits<size_t>::max()) return true;
+  std::string tuple;
+  for (size_t d = 0; d < k; ++d) tuple += (d ? ", " : "") + std::to_string(index[first_bad * k + d]);
+  *error = "gather_nd: index tuple " + std::to_string(first_bad) + " (" + tuple + ") is outside params " +
+           ShapeText(params_);
+  return false;
 }
 
 std::unique_ptr<BroadcastOperator> BroadcastOperator::Create(const Shape& input, const Shape& output,

@@ -7,6 +7,7 @@
 #define ACTSPARSE_DELEGATE_OPERATOR_LAYOUT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -117,6 +118,25 @@ class GatherOperator {
   GatherOperator() = default;
   std::vector<size_t> offsets_;
   size_t slice_ = 0;
+};
+
+// GATHER_ND with indices read at run time: `indices` [..., k] int32 (bits
+// in a float buffer), each tuple of k picking the slice of `params` past
+// its first k dims. An index outside its dim fails the run, as the
+// builtin kernel fails it.
+class GatherNdOperator {
+ public:
+  static std::unique_ptr<GatherNdOperator> Create(const Shape& params, const Shape& indices, const Shape& output,
+                                                  std::string* error);
+  // False (`error` naming the first bad index found) when an index is out of range.
+  bool Run(const float* params, const float* indices, float* output, ThreadPool* pool, std::string* error) const;
+
+ private:
+  GatherNdOperator() = default;
+  std::vector<int32_t> dims_;     // params' first k dims
+  std::vector<size_t> strides_;   // their strides in floats
+  size_t tuples_ = 0, slice_ = 0;
+  Shape params_;
 };
 
 class TransposeOperator {

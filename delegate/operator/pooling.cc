@@ -180,9 +180,8 @@ void CumsumOperator::Run(const float* input, float* output, ThreadPool* pool) co
 std::unique_ptr<ArgReduceOperator> ArgReduceOperator::Create(const Shape& input, int axis, bool max,
                                                              std::string* error) {
   const int rank = static_cast<int>(input.size());
-  if (axis < 0 || axis >= rank || input[axis] >= (1 << 24)) {
-    *error = "arg reduction: axis " + std::to_string(axis) + " of " + ShapeText(input) +
-             " is not an axis of fewer than 2^24 indices";
+  if (axis < 0 || axis >= rank) {
+    *error = "arg reduction: axis " + std::to_string(axis) + " is not an axis of " + ShapeText(input);
     return nullptr;
   }
   std::unique_ptr<ArgReduceOperator> op(new ArgReduceOperator());
@@ -200,13 +199,13 @@ void ArgReduceOperator::Run(const float* input, float* output, ThreadPool* pool)
     std::vector<float> best(inner_);
     for (size_t o = begin; o < end; ++o) {
       const float* in = input + o * per_outer;
-      float* index = output + o * inner_;
+      int32_t* index = reinterpret_cast<int32_t*>(output) + o * inner_;
       std::copy(in, in + inner_, best.begin());
-      std::fill(index, index + inner_, 0.0f);
+      std::fill(index, index + inner_, 0);
       // Branch-free, so the compiler vectorizes the walk along the rows.
       for (size_t r = 1; r < reduced_; ++r) {
         const float* row = in + r * inner_;
-        const float at = static_cast<float>(r);
+        const int32_t at = static_cast<int32_t>(r);
         if (max_) {
           for (size_t i = 0; i < inner_; ++i) {
             const bool better = row[i] > best[i];

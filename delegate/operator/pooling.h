@@ -89,7 +89,8 @@ class CumsumOperator {
   kernels::BinaryFn add_ = nullptr;
 };
 
-// ARG_MAX / ARG_MIN over `axis`: each output is the index (as a float) of
+// ARG_MAX / ARG_MIN over `axis`: each output is the index (int32, its bits
+// in the float buffer) of
 // the first largest (smallest) input along it, walking from index 0 with a
 // strict comparison, as the builtin kernel (a NaN after the first never wins).
 class ArgReduceOperator {

@@ -415,9 +415,10 @@ TEST(DelegateTest, FoldsAnIndexGridAndGathersByIt) {
       graph::Node node;
       std::string why;
       const bool imported = ImportNode(g.context(), plan[5], folded, &node, &why);
-      if (!fold) {
-        EXPECT_FALSE(imported);
-        EXPECT_NE(why.find("not an int32/int64 tensor known before the run"), std::string::npos) << why;
+      if (!fold) {  // indices read at run time
+        ASSERT_TRUE(imported) << why;
+        EXPECT_EQ(node.type, graph::OpType::kGatherNd);
+        EXPECT_EQ(node.inputs, std::vector<int>({params, grid}));
         continue;
       }
       const std::vector<int64_t>* values = folded.Values(g.context(), grid);
@@ -445,39 +446,72 @@ TEST(DelegateTest, FoldsAnIndexGridAndGathersByIt) {
   }
 }
 
-// Int tensors stay with the runtime unless they are an ARG_MAX's indices
-// (exact as floats): a RESHAPE of an int input is refused, of an ARG_MAX's
-// output claimed.
-TEST(DelegateTest, IntTensorsAreClaimedOnlyAsIndices) {
-  for (bool from_arg_max : {false, true}) {
-    FakeGraph g;
-    const int x = g.AddTensor(kTfLiteFloat32, {2, 3, 5});
-    const int axis = g.AddTensor(kTfLiteInt32, {1});
-    g.SetConstant(axis, std::vector<int32_t>{2});
-    const int indices = g.AddTensor(kTfLiteInt32, {2, 3});
-    const int shape = g.AddTensor(kTfLiteInt32, {1});
-    g.SetConstant(shape, std::vector<int32_t>{6});
-    const int flat = g.AddTensor(kTfLiteInt32, {6});
-    // Without the ARG_MAX, `indices` is a plain int input of the graph.
-    if (from_arg_max) g.AddNode(kTfLiteBuiltinArgMax, {x, axis}, {indices});
-    g.AddNode(kTfLiteBuiltinReshape, {indices, shape}, {flat});
-    const int nodes = from_arg_max ? 2 : 1;
-    std::vector<NodeInfo> plan(nodes);
-    for (int i = 0; i < nodes; ++i) {
-      plan[i].index = i;
-      ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), i, &plan[i].node, &plan[i].registration),
-                kTfLiteOk);
-    }
-    FoldedTensors known;
-    known.Build(g.context(), plan);
+// Int tensors are held as int32: any RESHAPE of one is claimed, int32
+// arithmetic and comparisons are; what int32 would not hold exactly (int64
+// arithmetic, an int64 constant past int32, a CAST from floats to int64)
+// stays with the runtime, as do int ops the delegate does not compute.
+TEST(DelegateTest, IntTensorsAreClaimedWhereInt32HoldsThem) {
+  FakeGraph g;
+  const int x = g.AddTensor(kTfLiteFloat32, {2, 3, 5});
+  const int axis = g.AddTensor(kTfLiteInt32, {1});
+  g.SetConstant(axis, std::vector<int32_t>{2});
+  const int indices = g.AddTensor(kTfLiteInt32, {2, 3});
+  const int shape = g.AddTensor(kTfLiteInt32, {1});
+  g.SetConstant(shape, std::vector<int32_t>{6});
+  const int flat = g.AddTensor(kTfLiteInt32, {6});
+  const int wide = g.AddTensor(kTfLiteInt64, {2, 3}), wide_sum = g.AddTensor(kTfLiteInt64, {2, 3});
+  const int big = g.AddTensor(kTfLiteInt64, {1}), small = g.AddTensor(kTfLiteInt64, {1});
+  g.SetConstant(big, std::vector<int64_t>{int64_t{1} << 40});
+  g.SetConstant(small, std::vector<int64_t>{-7});
+  const int sum = g.AddTensor(kTfLiteInt32, {2, 3}), quotient = g.AddTensor(kTfLiteInt32, {2, 3});
+  const int less = g.AddTensor(kTfLiteBool, {2, 3}), less_big = g.AddTensor(kTfLiteBool, {2, 3});
+  const int as_int64 = g.AddTensor(kTfLiteInt64, {2, 3, 5}), as_int = g.AddTensor(kTfLiteInt32, {2, 3, 5});
+  const int as_float = g.AddTensor(kTfLiteFloat32, {2, 3});
+  TfLiteActivationParamsPrefix relu{kTfLiteActRelu};
+  const int arg_max = g.AddNode(kTfLiteBuiltinArgMax, {x, axis}, {indices});
+  const int reshape = g.AddNode(kTfLiteBuiltinReshape, {indices, shape}, {flat});
+  const int add = g.AddNode(kTfLiteBuiltinAdd, {indices, indices}, {sum});
+  const int add_relu = g.AddNode(kTfLiteBuiltinAdd, {indices, indices}, {sum}, &relu);
+  const int div = g.AddNode(kTfLiteBuiltinDiv, {indices, indices}, {quotient});
+  const int add64 = g.AddNode(kTfLiteBuiltinAdd, {wide, wide}, {wide_sum});
+  const int compare = g.AddNode(kTfLiteBuiltinLess, {wide, small}, {less});
+  const int compare_big = g.AddNode(kTfLiteBuiltinLess, {wide, big}, {less_big});
+  const int to_int64 = g.AddNode(kTfLiteBuiltinCast, {x}, {as_int64});
+  const int to_int = g.AddNode(kTfLiteBuiltinCast, {x}, {as_int});
+  const int to_float = g.AddNode(kTfLiteBuiltinCast, {indices}, {as_float});
+  struct Expectation {
+    int node;
+    graph::OpType type;  // when claimed
+    const char* why;     // when refused
+  };
+  const Expectation expectations[] = {
+      {arg_max, graph::OpType::kArgReduce, nullptr},
+      {reshape, graph::OpType::kReshape, nullptr},
+      {add, graph::OpType::kIntBinary, nullptr},
+      {add_relu, graph::OpType::kIntBinary, "a fused activation on ints"},
+      {div, graph::OpType::kIntBinary, "output tensor 10 is int32, not float32"},
+      {add64, graph::OpType::kIntBinary, "int64 arithmetic"},
+      {compare, graph::OpType::kIntBinary, nullptr},
+      {compare_big, graph::OpType::kIntBinary, "an int64 constant with values beyond int32"},
+      {to_int64, graph::OpType::kCast, "a cast from float32 to int64"},
+      {to_int, graph::OpType::kCast, nullptr},
+      {to_float, graph::OpType::kCast, nullptr},
+  };
+  for (const Expectation& e : expectations) {
+    NodeInfo info;
+    info.index = e.node;
+    ASSERT_EQ(g.context()->GetNodeAndRegistration(g.context(), e.node, &info.node, &info.registration), kTfLiteOk);
     graph::Node node;
     std::string why;
-    for (const NodeInfo& info : plan) {
-      const bool imported = ImportNode(g.context(), info, known, &node, &why);
-      EXPECT_EQ(imported, from_arg_max) << why;
-      if (!imported) EXPECT_NE(why.find("output tensor 4 is not float32"), std::string::npos) << why;
+    const bool imported = ImportNode(g.context(), info, &node, &why);
+    SCOPED_TRACE("node " + std::to_string(e.node));
+    if (e.why != nullptr) {
+      EXPECT_FALSE(imported);
+      EXPECT_NE(why.find(e.why), std::string::npos) << why;
+      continue;
     }
-    if (from_arg_max) EXPECT_EQ(node.type, graph::OpType::kReshape);
+    ASSERT_TRUE(imported) << why;
+    EXPECT_EQ(node.type, e.type);
   }
 }
 
@@ -591,7 +625,7 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
   ASSERT_EQ(s.refusals.size(), 2u);
   EXPECT_NE(s.refusals[0].find("node 3 (ELU): op not supported"), std::string::npos) << s.refusals[0];
-  EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is not float32"), std::string::npos) << s.refusals[1];
+  EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is int32, not float32"), std::string::npos) << s.refusals[1];
 }
 
 // BROADCAST_TO is claimed with a constant target shape that is the

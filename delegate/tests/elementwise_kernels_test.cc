@@ -63,8 +63,44 @@ float Reference(BinaryOp op, float a, float b) {
       return mod != 0.0f && ((b < 0.0f) != (mod < 0.0f)) ? mod + b : mod;
     }
     case BinaryOp::kAtan2: return std::atan2(a, b);
+    default: break;
   }
-  return 0;
+  // The int32 ops: operands and result as bits.
+  int32_t x, y;
+  std::memcpy(&x, &a, 4);
+  std::memcpy(&y, &b, 4);
+  const uint32_t ux = static_cast<uint32_t>(x), uy = static_cast<uint32_t>(y);
+  int32_t r = 0;
+  switch (op) {
+    case BinaryOp::kIntAdd: r = static_cast<int32_t>(ux + uy); break;
+    case BinaryOp::kIntSub: r = static_cast<int32_t>(ux - uy); break;
+    case BinaryOp::kIntMul: r = static_cast<int32_t>(ux * uy); break;
+    case BinaryOp::kIntMax: r = std::max(x, y); break;
+    case BinaryOp::kIntMin: r = std::min(x, y); break;
+    case BinaryOp::kIntGreater: return x > y;
+    case BinaryOp::kIntGreaterEqual: return x >= y;
+    case BinaryOp::kIntLess: return x < y;
+    case BinaryOp::kIntLessEqual: return x <= y;
+    case BinaryOp::kIntEqual: return x == y;
+    case BinaryOp::kIntNotEqual: return x != y;
+    default: break;
+  }
+  float bits;
+  std::memcpy(&bits, &r, 4);
+  return bits;
+}
+
+// Operands of the int32 ops as bits in floats: small ints with ties, and
+// the ends of the range (to wrap), some of them NaN patterns as floats.
+std::vector<float> RandomIntBits(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  const int32_t ends[] = {INT32_MIN, INT32_MAX, -1, 0x7fc00000, -8388607};
+  std::vector<float> v(n);
+  for (float& x : v) {
+    const int32_t i = rng() % 5 == 0 ? ends[rng() % 5] : static_cast<int32_t>(rng() % 21) - 10;
+    std::memcpy(&x, &i, 4);
+  }
+  return v;
 }
 
 // The same bits, NaN matching any NaN.
@@ -99,7 +135,9 @@ TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
     for (int op = 0; op < kNumBinaryOps; ++op) {
       for (int form = 0; form < kNumBinaryForms; ++form) {
         for (size_t n : {1, 3, 7, 8, 9, 15, 16, 17, 31, 45}) {
-          const std::vector<float> a = Random(n, 1 + n), b = Random(n, 100 + n);
+          const bool ints = IsIntBinaryOp(static_cast<BinaryOp>(op));
+          const std::vector<float> a = ints ? RandomIntBits(n, 1 + n) : Random(n, 1 + n);
+          const std::vector<float> b = ints ? RandomIntBits(n, 100 + n) : Random(n, 100 + n);
           for (float lo_hi : {0.0f, 1.0f}) {
             const float lo = lo_hi ? -1.0f : -std::numeric_limits<float>::infinity();
             const float hi = lo_hi ? 2.5f : std::numeric_limits<float>::infinity();
@@ -108,7 +146,12 @@ TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
             for (size_t i = 0; i < n; ++i) {
               const float x = form == static_cast<int>(BinaryForm::kScalarVector) ? a[0] : a[i];
               const float y = form == static_cast<int>(BinaryForm::kVectorScalar) ? b[0] : b[i];
-              const float want = std::min(std::max(Reference(static_cast<BinaryOp>(op), x, y), lo), hi);
+              const float result = Reference(static_cast<BinaryOp>(op), x, y);
+              if (ints) {  // no clamp, and every bit (a NaN pattern is an int here)
+                ASSERT_EQ(std::memcmp(&out[i], &result, 4), 0) << "op " << op << " form " << form << " n " << n;
+                continue;
+              }
+              const float want = std::min(std::max(result, lo), hi);
               ASSERT_TRUE(SameBits(out[i], want)) << "op " << op << " form " << form << " n " << n << " i " << i;
             }
             EXPECT_EQ(out[n], 77.0f) << "wrote past the end";
@@ -116,6 +159,37 @@ TEST(ElementwiseKernelsTest, BinaryOpsAreExactInEveryFormAndLength) {
         }
       }
     }
+  }
+}
+
+// CAST float32 <-> int32 as the builtin of ai-edge-litert 2.3 on every
+// CPU: toward zero, from 2^31 up (NaN, +inf) INT32_MAX, below -2^31
+// INT32_MIN; ints to the nearest float, ties to even.
+TEST(ElementwiseKernelsTest, ConvertsAsTheBuiltinCast) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> floats = {0.0f,          -0.0f,  2.5f,  -2.5f, 0.99f, -0.99f, 16777217.0f, 2147483520.0f,
+                                     2147483648.0f, -2147483648.0f, -2147483904.0f, 1e20f, -1e20f, inf, -inf, nan,
+                                     -nan};
+  const std::vector<int32_t> want = {0,         0,         2,         -2,        0,         0,
+                                     16777216,  2147483520, INT32_MAX, INT32_MIN, INT32_MIN, INT32_MAX,
+                                     INT32_MIN, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MAX};
+  const std::vector<int32_t> ints = {0, 1, -1, 16777217, -16777219, INT32_MAX, INT32_MIN, 33554435};
+  for (const ElementwiseKernels* k : Tables()) {
+    SCOPED_TRACE(k->name);
+    for (size_t n : {size_t{1}, size_t{7}, floats.size()}) {
+      std::vector<float> out(n + 1, 77.0f);
+      k->float_to_int(n, floats.data(), out.data());
+      for (size_t i = 0; i < n; ++i) {
+        int32_t got;
+        std::memcpy(&got, &out[i], 4);
+        EXPECT_EQ(got, want[i]) << "float " << floats[i];
+      }
+      EXPECT_EQ(out[n], 77.0f) << "wrote past the end";
+    }
+    std::vector<float> bits(ints.size()), out(ints.size());
+    std::memcpy(bits.data(), ints.data(), ints.size() * 4);
+    k->int_to_float(ints.size(), bits.data(), out.data());
+    for (size_t i = 0; i < ints.size(); ++i) EXPECT_EQ(out[i], static_cast<float>(ints[i])) << "int " << ints[i];
   }
 }
 
@@ -448,7 +522,10 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
         for (int broadcast = 0; broadcast < 6; ++broadcast) {
           const size_t rows = broadcast < 3 ? 5 : 60;
           const size_t a_stride = broadcast % 3 == 1 ? 0 : width, b_stride = broadcast % 3 == 2 ? 0 : width;
-          const std::vector<float> a = Random(rows * width, 7 + width), b = Random(rows * width, 70 + width);
+          const bool ints = IsIntBinaryOp(static_cast<BinaryOp>(op));
+          const std::vector<float> a = ints ? RandomIntBits(rows * width, 7 + width) : Random(rows * width, 7 + width);
+          const std::vector<float> b =
+              ints ? RandomIntBits(rows * width, 70 + width) : Random(rows * width, 70 + width);
           std::vector<float> out(rows * width + 1, 77.0f), want(width);
           k->BinaryRows(static_cast<BinaryOp>(op))(rows, width, a.data(), a_stride, b.data(), b_stride, out.data(),
                                                    -4.0f, 5.0f);
@@ -456,7 +533,8 @@ TEST(ElementwiseKernelsTest, BinaryRowsIsTheVectorFormRowByRow) {
             k->binary[op][static_cast<int>(BinaryForm::kVectorVector)](width, a.data() + r * a_stride,
                                                                       b.data() + r * b_stride, want.data(), -4.0f, 5.0f);
             for (size_t c = 0; c < width; ++c) {
-              ASSERT_TRUE(SameBits(out[r * width + c], want[c]))
+              ASSERT_TRUE(ints ? std::memcmp(&out[r * width + c], &want[c], 4) == 0
+                               : SameBits(out[r * width + c], want[c]))
                   << "op " << op << " width " << width << " broadcast " << broadcast;
             }
           }

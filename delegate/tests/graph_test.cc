@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <iterator>
@@ -781,6 +782,53 @@ TEST(GraphTest, ValidationNamesTheNode) {
     EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
     EXPECT_NE(error.find("ADD#0: binary op: [2,3] and [4,3] do not broadcast"), std::string::npos) << error;
   }
+  {  // int32 tensors are read by int ops and copies only
+    Builder b;
+    const int x = b.Tensor({2, 3}, true), y = b.Tensor({2, 3}, true);
+    b.g.tensors[x].type = DataType::kInt32;
+    b.Unary(kernels::UnaryOp::kTanh, x, y, "TANH#0");
+    std::string error;
+    EXPECT_EQ(PartitionPlan::Create(b.g, PlanOptions(), &error), nullptr);
+    EXPECT_NE(error.find("TANH#0: UNARY of the wrong type: t0 is int32"), std::string::npos) << error;
+  }
+}
+
+// Index arithmetic as grid_sample's: a float coordinate CAST to int32, an
+// int ADD and MINIMUM, a GATHER_ND by the result at run time; an index out
+// of range fails the run, naming the step, the tuple and params' shape.
+TEST(GraphTest, IntStepsComputeIndicesAndABadOneFailsTheRun) {
+  Builder b;
+  const int params = b.Tensor({5, 2}, true), coords = b.Tensor({4, 1}, true);
+  const int as_int = b.Tensor({4, 1}), shifted = b.Tensor({4, 1}), clamped = b.Tensor({4, 1});
+  const int out = b.Tensor({4, 2}, true);
+  const int32_t one_bits = 1, limit_bits = 5;
+  float one, limit;
+  std::memcpy(&one, &one_bits, 4);
+  std::memcpy(&limit, &limit_bits, 4);
+  const int one_t = b.Tensor({1}), limit_t = b.Tensor({1});
+  b.g.tensors[one_t].constant = &one;
+  b.g.tensors[limit_t].constant = &limit;
+  for (int t : {as_int, shifted, clamped, one_t, limit_t}) b.g.tensors[t].type = DataType::kInt32;
+  b.Add(OpType::kCast, {coords}, as_int, "CAST#0").cast_to = DataType::kInt32;
+  b.Add(OpType::kIntBinary, {as_int, one_t}, shifted, "ADD#1").binary_op = kernels::BinaryOp::kIntAdd;
+  b.Add(OpType::kIntBinary, {shifted, limit_t}, clamped, "MINIMUM#2").binary_op = kernels::BinaryOp::kIntMin;
+  b.Add(OpType::kGatherNd, {params, clamped}, out, "GATHER_ND#3");
+  std::string error;
+  auto plan = PartitionPlan::Create(b.g, PlanOptions(), &error);
+  ASSERT_NE(plan, nullptr) << error;
+  std::vector<float> p = {0, 1, 10, 11, 20, 21, 30, 31, 40, 41}, c = {-0.5f, 1.9f, 2.0f, 2.5f}, o(8, -1.0f);
+  std::vector<float*> pointers(b.g.tensors.size(), nullptr);
+  pointers[params] = p.data();
+  pointers[coords] = c.data();
+  pointers[out] = o.data();
+  ThreadPool pool(2);
+  ASSERT_TRUE(plan->Run(pointers, &pool, &error)) << error;
+  // -0.5 -> 0 -> 1; 1.9 -> 1 -> 2; 2.0 -> 2 -> 3; 2.5 -> 2 -> 3
+  EXPECT_EQ(o, std::vector<float>({10, 11, 20, 21, 30, 31, 30, 31}));
+  c = {0.0f, 4.2f, -3.0f, 1.0f};  // 4 + 1 -> min(5, 5) = 5: outside [0, 5); -3 + 1 = -2
+  EXPECT_FALSE(plan->Run(pointers, &pool, &error));
+  EXPECT_NE(error.find("GATHER_ND#3: gather_nd: index tuple 1 (5) is outside params [5,2]"), std::string::npos)
+      << error;
 }
 
 }  // namespace

@@ -409,7 +409,9 @@ TEST_P(OperatorsTest, ArgReduceTakesTheFirstWinnerAndNoLaterNaN) {
             want = r;
           }
         }
-        ASSERT_EQ(out[o], static_cast<float>(want)) << "axis " << axis << " max " << max << " output " << o;
+        int32_t got;
+        std::memcpy(&got, &out[o], sizeof(got));
+        ASSERT_EQ(got, want) << "axis " << axis << " max " << max << " output " << o;
       }
     }
   }
@@ -493,6 +495,44 @@ TEST_P(OperatorsTest, GatherCopiesSlicesByOffset) {
   for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], in[offsets[i / 70] + i % 70]) << i;
   EXPECT_EQ(GatherOperator::Create(in.size(), {0, 351}, 140, &error), nullptr);
   EXPECT_NE(error.find("leave the input"), std::string::npos) << error;
+}
+
+// GATHER_ND by run-time int32 indices: slices past k, or single floats;
+// the first out-of-range tuple is named and fails the run.
+TEST_P(OperatorsTest, GatherNdReadsIndicesAtRunTime) {
+  const Shape params = {3, 4, 5};
+  const std::vector<float> in = Random(60, 4);
+  for (int k : {1, 2, 3}) {
+    SCOPED_TRACE("k " + std::to_string(k));
+    const int tuples = 37;
+    std::vector<int32_t> index(static_cast<size_t>(tuples * k));
+    for (int t = 0; t < tuples; ++t) {
+      for (int d = 0; d < k; ++d) index[t * k + d] = (t * 7 + d * 3) % params[d];
+    }
+    Shape out_shape = {tuples};
+    out_shape.insert(out_shape.end(), params.begin() + k, params.end());
+    std::string error;
+    auto op = GatherNdOperator::Create(params, {tuples, k}, out_shape, &error);
+    ASSERT_NE(op, nullptr) << error;
+    const size_t slice = NumElements(out_shape) / tuples;
+    std::vector<float> bits(index.size()), out(NumElements(out_shape));
+    std::memcpy(bits.data(), index.data(), index.size() * 4);
+    ASSERT_TRUE(op->Run(in.data(), bits.data(), out.data(), pool(), &error)) << error;
+    for (int t = 0; t < tuples; ++t) {
+      size_t offset = 0;
+      for (int d = 0; d < k; ++d) offset = offset * params[d] + index[t * k + d];
+      for (size_t j = 0; j < slice; ++j) ASSERT_EQ(out[t * slice + j], in[offset * slice + j]) << t;
+    }
+    index[20 * k + k - 1] = params[k - 1];  // one past the end
+    index[30 * k] = -1;
+    std::memcpy(bits.data(), index.data(), index.size() * 4);
+    EXPECT_FALSE(op->Run(in.data(), bits.data(), out.data(), pool(), &error));
+    EXPECT_NE(error.find("index tuple 20 ("), std::string::npos) << error;
+    EXPECT_NE(error.find("is outside params [3,4,5]"), std::string::npos) << error;
+  }
+  std::string error;
+  EXPECT_EQ(GatherNdOperator::Create(params, {2, 4}, {2}, &error), nullptr);
+  EXPECT_NE(error.find("do not give"), std::string::npos) << error;
 }
 
 // A global average pool at batch 1 with many rows: with several threads

@@ -137,6 +137,8 @@ std::string BuiltinName(int32_t builtin_code) {
     case kTfLiteBuiltinCast: return "CAST";
     case kTfLiteBuiltinConv3d: return "CONV_3D";
     case kTfLiteBuiltinCumsum: return "CUMSUM";
+    case kTfLiteBuiltinLogicalOr: return "LOGICAL_OR";
+    case kTfLiteBuiltinLogicalAnd: return "LOGICAL_AND";
     case kTfLiteBuiltinFloorDiv: return "FLOOR_DIV";
     case kTfLiteBuiltinFloorMod: return "FLOOR_MOD";
     case kTfLiteBuiltinAtan2: return "ATAN2";

@@ -65,18 +65,12 @@ void FoldedTensors::Build(const TfLiteContext* context, const std::vector<NodeIn
   values_.clear();
   constants_.clear();
   folded_nodes_.clear();
-  index_tensors_.clear();
   for (const NodeInfo& info : plan) {
     const TfLiteNode& node = *info.node;
     const int32_t code = info.registration->builtin_code;
     if (node.outputs->size != 1 || node.inputs->size < 1) continue;
     const int output = node.outputs->data[0];
     if (output < 0 || output >= static_cast<int>(context->tensors_size)) continue;
-    if (code == kTfLiteBuiltinArgMax || code == kTfLiteBuiltinArgMin ||
-        (IsReshapeOp(code) && index_tensors_.count(node.inputs->data[0]) > 0)) {
-      index_tensors_.insert(output);
-      continue;
-    }
     const TfLiteTensor& out = context->tensors[output];
     if (!IsIndexType(out.type) || out.dims == nullptr || out.allocation_type == kTfLiteDynamic) continue;
     const Shape out_shape = Dims(out);

@@ -30,10 +30,6 @@ class FoldedTensors {
   // tensor that is a model constant or folded; null for any other tensor.
   const std::vector<int64_t>* Values(const TfLiteContext* context, int tensor) const;
   bool IsFoldedNode(int node_index) const { return folded_nodes_.count(node_index) > 0; }
-  // An int tensor whose values are indices along one axis of a float
-  // tensor (an ARG_MAX / ARG_MIN's output, or a reshape of one): exact as
-  // floats, so a partition can hold it as it holds bools.
-  bool IsIndexTensor(int tensor) const { return index_tensors_.count(tensor) > 0; }
   bool IsFoldedTensor(int tensor) const { return values_.count(tensor) > 0; }
   size_t num_folded_nodes() const { return folded_nodes_.size(); }
 
@@ -41,7 +37,6 @@ class FoldedTensors {
   std::map<int, std::vector<int64_t>> values_;  // folded tensors
   mutable std::map<int, std::vector<int64_t>> constants_;  // constants read once
   std::set<int> folded_nodes_;
-  std::set<int> index_tensors_;
 };
 
 // RESHAPE, SQUEEZE or EXPAND_DIMS: the same values, another shape.

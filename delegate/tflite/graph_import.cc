@@ -37,6 +37,55 @@ bool IsComparison(int32_t code) {
          code == kTfLiteBuiltinLessEqual || code == kTfLiteBuiltinEqual || code == kTfLiteBuiltinNotEqual;
 }
 
+bool IsInt(int32_t type) { return type == kTfLiteInt32 || type == kTfLiteInt64; }
+
+// The types a partition holds (graph::DataType): int64 values as int32
+// ones, which every int64 tensor the delegate reads fits (an ARG_MAX's
+// indices, constants checked here, inputs checked at every run).
+bool IsValueType(int32_t type) { return type == kTfLiteFloat32 || type == kTfLiteBool || IsInt(type); }
+
+std::string TypeName(int32_t type) {
+  switch (type) {
+    case kTfLiteFloat32: return "float32";
+    case kTfLiteInt32: return "int32";
+    case kTfLiteInt64: return "int64";
+    case kTfLiteBool: return "bool";
+    default: return "of type " + std::to_string(type);
+  }
+}
+
+// The ops that move, compare or compute ints and bools as well as floats:
+// each checks its own types.
+bool TakesAnyType(int32_t code) {
+  switch (code) {
+    case kTfLiteBuiltinAdd:
+    case kTfLiteBuiltinSub:
+    case kTfLiteBuiltinMul:
+    case kTfLiteBuiltinMaximum:
+    case kTfLiteBuiltinMinimum:
+    case kTfLiteBuiltinLogicalAnd:
+    case kTfLiteBuiltinLogicalOr:
+    case kTfLiteBuiltinSelect:
+    case kTfLiteBuiltinSelectV2:
+    case kTfLiteBuiltinReshape:
+    case kTfLiteBuiltinSqueeze:
+    case kTfLiteBuiltinExpandDims:
+    case kTfLiteBuiltinTranspose:
+    case kTfLiteBuiltinSlice:
+    case kTfLiteBuiltinStridedSlice:
+    case kTfLiteBuiltinReverseV2:
+    case kTfLiteBuiltinBroadcastTo:
+    case kTfLiteBuiltinConcatenation:
+    case kTfLiteBuiltinGatherNd:
+    case kTfLiteBuiltinArgMax:
+    case kTfLiteBuiltinArgMin:
+    case kTfLiteBuiltinCast:
+      return true;
+    default:
+      return IsComparison(code);
+  }
+}
+
 // Reads one runtime node; every check that fails says what it saw.
 class Importer {
  public:
@@ -54,14 +103,13 @@ class Importer {
     // The builtin kernels take 6 dims but for RESHAPE's and BROADCAST_TO's 8
     // (x.repeat: a rank-8 RESHAPE and BROADCAST_TO).
     max_rank_ = IsReshapeOp(code) || code == kTfLiteBuiltinBroadcastTo ? kMaxRank : 6;
-    // Bool and int outputs are kept as floats inside the partition.
-    TfLiteType output_type = IsComparison(code) ? kTfLiteBool : kTfLiteFloat32;
-    if (IsArgReduction(code) || (IsReshapeOp(code) && folded_.IsIndexTensor(out_.output))) {
-      const bool wide = out_.output >= 0 && out_.output < static_cast<int>(context_->tensors_size) &&
-                        T(context_, out_.output).type == kTfLiteInt64;
-      output_type = wide ? kTfLiteInt64 : kTfLiteInt32;
+    if (!TakesAnyType(code)) {
+      if (!Activation(out_.output, "output")) return false;
+    } else {
+      const int32_t type = OutputType();
+      if (!IsValueType(type)) return Fail("output tensor " + std::to_string(out_.output) + " is " + TypeName(type));
+      if (!Activation(out_.output, "output", static_cast<TfLiteType>(type))) return false;
     }
-    if (!Activation(out_.output, "output", output_type)) return false;
     switch (code) {
       case kTfLiteBuiltinConv2d:
       case kTfLiteBuiltinDepthwiseConv2d:
@@ -104,6 +152,9 @@ class Importer {
         return Binary(kernels::BinaryOp::kFloorMod, false);
       case kTfLiteBuiltinAtan2:
         return Binary(kernels::BinaryOp::kAtan2, false);
+      case kTfLiteBuiltinLogicalAnd:
+      case kTfLiteBuiltinLogicalOr:
+        return Logical(code == kTfLiteBuiltinLogicalAnd);
       case kTfLiteBuiltinSelect:
         return Select(false);
       case kTfLiteBuiltinSelectV2:
@@ -236,9 +287,9 @@ class Importer {
     }
     const TfLiteTensor& t = T(context_, tensor);
     const std::string name = std::string(role) + " tensor " + std::to_string(tensor);
-    if (t.type != type) {
-      return Fail(name + (type == kTfLiteBool ? " is not bool" : type == kTfLiteFloat32 ? " is not float32"
-                                                                                          : " is not int32 / int64"));
+    if (t.type != type) return Fail(name + " is " + TypeName(t.type) + ", not " + TypeName(type));
+    if (t.type == kTfLiteInt64 && !Int64Fits(tensor)) {
+      return Fail(name + " is an int64 constant with values beyond int32 (the delegate holds ints as int32)");
     }
     if (t.allocation_type == kTfLiteDynamic) return Fail(name + " has a dynamic shape");
     if (t.dims == nullptr || t.dims->size > max_rank_) {
@@ -248,6 +299,27 @@ class Importer {
       if (t.dims->data[i] < 1) return Fail(name + " has shape " + ShapeText(Dims(t)));
     }
     return true;
+  }
+
+  int32_t OutputType() const {
+    return out_.output >= 0 && out_.output < static_cast<int>(context_->tensors_size) ? T(context_, out_.output).type
+                                                                                      : kTfLiteNoType;
+  }
+
+  // A known int64 tensor's values all within int32 (anything else: true).
+  bool Int64Fits(int tensor) const {
+    const std::vector<int64_t>* known = folded_.Values(context_, tensor);
+    if (known == nullptr) return true;
+    for (int64_t v : *known) {
+      if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) return false;
+    }
+    return true;
+  }
+
+  // An input a copy moves as it is (RESHAPE, TRANSPOSE, SLICE, ...): of the
+  // output's type, whichever of float32, bool, int32 and int64 that is.
+  bool SameAsOutput(int tensor, const char* role) {
+    return Activation(tensor, role, static_cast<TfLiteType>(OutputType()));
   }
 
   bool FloatConstant(int tensor, const Shape& shape, const char* role, const float** data) {
@@ -440,21 +512,20 @@ class Importer {
 
   bool Binary(kernels::BinaryOp op, bool has_activation) {
     if (node_.inputs->size != 2) return Fail("needs two inputs");
+    const bool compares = op >= kernels::BinaryOp::kGreater && op <= kernels::BinaryOp::kNotEqual;
+    const int32_t first = Input(0) >= 0 && Input(0) < static_cast<int>(context_->tensors_size)
+                              ? T(context_, Input(0)).type
+                              : kTfLiteNoType;
+    if (IsInt(first)) return IntBinary(op, compares, has_activation);
     for (int i = 0; i < 2; ++i) {
       if (!Activation(Input(i), i == 0 ? "first input" : "second input")) return false;
     }
-    const Shape a = Dims(T(context_, Input(0))), b = Dims(T(context_, Input(1)));
-    const Shape out = Dims(T(context_, out_.output));
-    // NumPy broadcasting, right-aligned.
-    const size_t rank = std::max(a.size(), b.size());
-    Shape expected(rank, 1);
-    for (size_t i = 0; i < rank; ++i) {
-      const int da = i + a.size() >= rank ? a[i + a.size() - rank] : 1;
-      const int db = i + b.size() >= rank ? b[i + b.size() - rank] : 1;
-      if (da != db && da != 1 && db != 1) return Fail(ShapeText(a) + " and " + ShapeText(b) + " do not broadcast");
-      expected[i] = std::max(da, db);
+    if (OutputType() != (compares ? kTfLiteBool : kTfLiteFloat32)) {
+      return Fail("output is " + TypeName(OutputType()) + ", not " + (compares ? "bool" : "float32"));
     }
-    if (expected != out) return Fail("output " + ShapeText(out) + " is not the broadcast shape " + ShapeText(expected));
+    if (!BroadcastShapes()) return false;
+    const Shape a = Dims(T(context_, Input(0))), b = Dims(T(context_, Input(1)));
+    const size_t rank = std::max(a.size(), b.size());
     // What the builtin kernels take (claimed beyond it, a model would run
     // only through the delegate): ATAN2 operands of one shape; POW,
     // FLOOR_DIV and FLOOR_MOD broadcast through 4-D slow paths.
@@ -469,14 +540,83 @@ class Importer {
     return FusedActivation(static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation);
   }
 
+  // The output's shape is the inputs' NumPy broadcast (right-aligned).
+  bool BroadcastShapes() {
+    const Shape a = Dims(T(context_, Input(0))), b = Dims(T(context_, Input(1)));
+    const Shape out = Dims(T(context_, out_.output));
+    const size_t rank = std::max(a.size(), b.size());
+    Shape expected(rank, 1);
+    for (size_t i = 0; i < rank; ++i) {
+      const int da = i + a.size() >= rank ? a[i + a.size() - rank] : 1;
+      const int db = i + b.size() >= rank ? b[i + b.size() - rank] : 1;
+      if (da != db && da != 1 && db != 1) return Fail(ShapeText(a) + " and " + ShapeText(b) + " do not broadcast");
+      expected[i] = std::max(da, db);
+    }
+    if (expected != out) return Fail("output " + ShapeText(out) + " is not the broadcast shape " + ShapeText(expected));
+    return true;
+  }
+
+  // ADD, SUB, MUL, MAXIMUM, MINIMUM and the comparisons of two int32 (or
+  // int64, compared) tensors: grid_sample's index arithmetic. The int
+  // arithmetic wraps as the builtin's; int64 arithmetic (which would not)
+  // and a fused activation on ints stay with the runtime.
+  bool IntBinary(kernels::BinaryOp op, bool compares, bool has_activation) {
+    static const std::pair<kernels::BinaryOp, kernels::BinaryOp> kIntOps[] = {
+        {kernels::BinaryOp::kAdd, kernels::BinaryOp::kIntAdd},
+        {kernels::BinaryOp::kSub, kernels::BinaryOp::kIntSub},
+        {kernels::BinaryOp::kMul, kernels::BinaryOp::kIntMul},
+        {kernels::BinaryOp::kMax, kernels::BinaryOp::kIntMax},
+        {kernels::BinaryOp::kMin, kernels::BinaryOp::kIntMin},
+        {kernels::BinaryOp::kGreater, kernels::BinaryOp::kIntGreater},
+        {kernels::BinaryOp::kGreaterEqual, kernels::BinaryOp::kIntGreaterEqual},
+        {kernels::BinaryOp::kLess, kernels::BinaryOp::kIntLess},
+        {kernels::BinaryOp::kLessEqual, kernels::BinaryOp::kIntLessEqual},
+        {kernels::BinaryOp::kEqual, kernels::BinaryOp::kIntEqual},
+        {kernels::BinaryOp::kNotEqual, kernels::BinaryOp::kIntNotEqual},
+    };
+    const auto* found = std::find_if(std::begin(kIntOps), std::end(kIntOps),
+                                     [&](const auto& pair) { return pair.first == op; });
+    if (found == std::end(kIntOps)) return Fail("an int op the delegate does not compute on ints");
+    const TfLiteType type = static_cast<TfLiteType>(T(context_, Input(0)).type);
+    if (!Activation(Input(0), "first input", type) || !Activation(Input(1), "second input", type)) return false;
+    if (!compares && (type != kTfLiteInt32 || OutputType() != kTfLiteInt32)) {
+      return Fail("int64 arithmetic (the delegate computes ints as int32)");
+    }
+    if (compares && OutputType() != kTfLiteBool) return Fail("output is " + TypeName(OutputType()) + ", not bool");
+    if (!BroadcastShapes()) return false;
+    if (has_activation && node_.builtin_data != nullptr &&
+        static_cast<const TfLiteActivationParamsPrefix*>(node_.builtin_data)->activation != kTfLiteActNone) {
+      return Fail("a fused activation on ints");
+    }
+    out_.type = graph::OpType::kIntBinary;
+    out_.binary_op = found->second;
+    out_.inputs = {Input(0), Input(1)};
+    return true;
+  }
+
+  // LOGICAL_AND / LOGICAL_OR of bools, which the partition holds as 1.0 /
+  // 0.0: MINIMUM / MAXIMUM of those floats, exactly.
+  bool Logical(bool and_op) {
+    if (node_.inputs->size != 2) return Fail("needs two inputs");
+    if (!Activation(Input(0), "first input", kTfLiteBool) || !Activation(Input(1), "second input", kTfLiteBool)) {
+      return false;
+    }
+    if (OutputType() != kTfLiteBool) return Fail("output is " + TypeName(OutputType()) + ", not bool");
+    if (!BroadcastShapes()) return false;
+    out_.type = graph::OpType::kBinary;
+    out_.binary_op = and_op ? kernels::BinaryOp::kMin : kernels::BinaryOp::kMax;
+    out_.inputs = {Input(0), Input(1)};
+    return true;
+  }
+
   // SELECT / SELECT_V2 with a bool condition: ELU's, softplus's and Mish's
   // select, torch.where. SELECT_V2 broadcasts its three inputs (NumPy's
   // rule); SELECT takes them of the output's shape (its rank-1 condition,
   // one per row, is not run).
   bool Select(bool broadcasts) {
     if (node_.inputs->size != 3) return Fail("needs a condition and two values");
-    if (!Activation(Input(0), "condition", kTfLiteBool) || !Activation(Input(1), "first value") ||
-        !Activation(Input(2), "second value")) {
+    if (!Activation(Input(0), "condition", kTfLiteBool) || !SameAsOutput(Input(1), "first value") ||
+        !SameAsOutput(Input(2), "second value")) {
       return false;
     }
     const Shape out = Dims(T(context_, out_.output));
@@ -627,9 +767,7 @@ class Importer {
   }
 
   bool Reshape() {
-    // An ARG_MAX's indices (keepdim) as well as floats.
-    const TfLiteType type = static_cast<TfLiteType>(T(context_, out_.output).type);
-    if (node_.inputs->size < 1 || !Activation(Input(0), "input", type)) return Fail(why_.empty() ? "no input" : why_);
+    if (node_.inputs->size < 1 || !SameAsOutput(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     if (NumElements(Dims(T(context_, Input(0)))) != NumElements(Dims(T(context_, out_.output)))) {
       return Fail("changes the number of elements");
     }
@@ -642,7 +780,7 @@ class Importer {
   // output tensor's shape must be what begin and size give.
   // BROADCAST_TO: the target shape a constant, the output's static shape.
   bool BroadcastTo() {
-    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (node_.inputs->size != 2 || !SameAsOutput(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     std::vector<int64_t> shape;
     if (!IntConstant(Input(1), "shape", &shape)) return false;
     const Shape out = Dims(T(context_, out_.output));
@@ -665,7 +803,7 @@ class Importer {
   // walks backwards), and no ellipsis, new-axis or shrink-axis masks (the
   // output keeps the rank).
   bool StridedSlice() {
-    if (node_.inputs->size != 4 || node_.builtin_data == nullptr || !Activation(Input(0), "input")) {
+    if (node_.inputs->size != 4 || node_.builtin_data == nullptr || !SameAsOutput(Input(0), "input")) {
       return Fail(why_.empty() ? "needs input, begin, end, strides and parameters" : why_);
     }
     const auto* p = static_cast<const TfLiteStridedSliceParams*>(node_.builtin_data);
@@ -725,7 +863,7 @@ class Importer {
   // claimed, the model would run only through the delegate): an int32
   // constant, negatives counting from the end, contiguous once sorted.
   bool Reverse() {
-    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (node_.inputs->size != 2 || !SameAsOutput(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     if (T(context_, Input(1)).type != kTfLiteInt32) return Fail("axis is not int32");
     std::vector<int64_t> axes;
     if (!IntConstant(Input(1), "axis", &axes)) return false;
@@ -751,17 +889,23 @@ class Importer {
     return true;
   }
 
-  // GATHER_ND with indices known before the run (a constant, or folded
-  // from constants: replicate padding, PSPNet's adaptive pools): the
-  // output is indices' shape but the last dim, k, then params' dims past
-  // k; each index tuple picks one slice of params. Indices out of range
-  // stay with the runtime (its kernel fails on them).
+  // GATHER_ND: the output is indices' shape but the last dim, k, then
+  // params' dims past k; each index tuple picks one slice of params.
+  // Indices known before the run (a constant, or folded from constants:
+  // replicate padding, PSPNet's adaptive pools) become offsets, checked
+  // here (out of range: left with the runtime, whose kernel fails on
+  // them); indices computed in the run (grid_sample's) are read then, and
+  // one out of range fails the run, as it fails the builtin's.
   bool GatherNd() {
-    if (node_.inputs->size != 2 || !Activation(Input(0), "params")) return Fail(why_.empty() ? "no params" : why_);
-    std::vector<int64_t> indices;
-    if (!IntConstant(Input(1), "indices", &indices)) return false;
-    const Shape params = Dims(T(context_, Input(0))), index_shape = Dims(T(context_, Input(1)));
-    const Shape out = Dims(T(context_, out_.output));
+    if (node_.inputs->size != 2 || !SameAsOutput(Input(0), "params")) return Fail(why_.empty() ? "no params" : why_);
+    const int index_tensor = Input(1);
+    if (index_tensor < 0 || index_tensor >= static_cast<int>(context_->tensors_size) ||
+        !IsInt(T(context_, index_tensor).type)) {
+      return Fail("indices are not int32 / int64");
+    }
+    const Shape params = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
+    if (T(context_, index_tensor).dims == nullptr) return Fail("indices have no shape");
+    const Shape index_shape = Dims(T(context_, index_tensor));
     const int k = index_shape.empty() ? 0 : index_shape.back();
     if (k < 1 || k > static_cast<int>(params.size())) {
       return Fail("indices " + ShapeText(index_shape) + " do not index params " + ShapeText(params));
@@ -769,6 +913,14 @@ class Importer {
     Shape expected(index_shape.begin(), index_shape.end() - 1);
     expected.insert(expected.end(), params.begin() + k, params.end());
     if (expected != out) return Fail("output " + ShapeText(out) + " is not the gathered shape " + ShapeText(expected));
+    if (folded_.Values(context_, index_tensor) == nullptr) {
+      if (!Activation(index_tensor, "indices", static_cast<TfLiteType>(T(context_, index_tensor).type))) return false;
+      out_.type = graph::OpType::kGatherNd;
+      out_.inputs = {Input(0), index_tensor};
+      return true;
+    }
+    std::vector<int64_t> indices;
+    if (!IntConstant(index_tensor, "indices", &indices)) return false;
     size_t slice = 1;
     for (size_t d = static_cast<size_t>(k); d < params.size(); ++d) slice *= static_cast<size_t>(params[d]);
     out_.gather_offsets.clear();
@@ -857,14 +1009,13 @@ class Importer {
   // ARG_MAX / ARG_MIN over one constant axis: the first index of the
   // largest (smallest) value, as the builtin walks from element 0 with a
   // strict comparison (a NaN after the first never wins); int32 / int64
-  // indices, kept as floats inside the partition (exact: the axis is below
-  // 2^24 long).
+  // indices (int32 inside the partition).
   bool ArgReduce(bool max) {
     if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (!IsInt(OutputType())) return Fail("output is " + TypeName(OutputType()) + ", not int32 / int64");
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
     int a = 0;
     if (!OneAxis(Input(1), in, &a)) return false;
-    if (in[a] >= (1 << 24)) return Fail("axis of " + std::to_string(in[a]) + " indices: not exact as floats");
     Shape expected = in;
     expected.erase(expected.begin() + a);
     if (expected != out) return Fail("output " + ShapeText(out) + " is not the input without axis " + std::to_string(a));
@@ -875,27 +1026,38 @@ class Importer {
     return true;
   }
 
-  // CAST of a bool, int32 or int64 tensor (or a float32 one) to float32:
-  // inside the partition they are floats already (an ARG_MAX's indices), a
-  // copy.
+  // CAST between float32, bool, int32 and int64 where the partition's
+  // representation makes it exact: to float32 from float32 or bool (the
+  // same floats: a copy) or from ints (converted); to int32 from float32
+  // or bool (toward zero, as the builtin's static_cast on this CPU); int32
+  // and int64 to each other (held alike). To int64 from floats (values
+  // past int32) and to bool stay with the runtime.
   bool Cast() {
     if (node_.inputs->size < 1) return Fail("no input");
     const int input = Input(0);
-    const TfLiteType type = input >= 0 && input < static_cast<int>(context_->tensors_size)
-                                ? static_cast<TfLiteType>(T(context_, input).type)
-                                : kTfLiteNoType;
-    if (type != kTfLiteBool && type != kTfLiteInt32 && type != kTfLiteInt64 && type != kTfLiteFloat32) {
-      return Fail("input is not bool, int32, int64 or float32");
-    }
-    if (!Activation(input, "input", type)) return false;
+    const int32_t from = input >= 0 && input < static_cast<int>(context_->tensors_size) ? T(context_, input).type
+                                                                                        : kTfLiteNoType;
+    const int32_t to = OutputType();
+    if (!IsValueType(from)) return Fail("input is " + TypeName(from));
+    if (!Activation(input, "input", static_cast<TfLiteType>(from))) return false;
     if (Dims(T(context_, input)) != Dims(T(context_, out_.output))) return Fail("output shape differs from the input");
-    out_.type = graph::OpType::kReshape;
     out_.inputs = {input};
+    if (to == kTfLiteFloat32 && IsInt(from)) {
+      out_.type = graph::OpType::kCast;
+      out_.cast_to = graph::DataType::kFloat32;
+    } else if (to == kTfLiteInt32 && !IsInt(from)) {
+      out_.type = graph::OpType::kCast;
+      out_.cast_to = graph::DataType::kInt32;
+    } else if ((to == kTfLiteFloat32 && !IsInt(from)) || (IsInt(to) && IsInt(from))) {
+      out_.type = graph::OpType::kReshape;
+    } else {
+      return Fail("a cast from " + TypeName(from) + " to " + TypeName(to));
+    }
     return true;
   }
 
   bool Slice() {
-    if (node_.inputs->size != 3 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (node_.inputs->size != 3 || !SameAsOutput(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     std::vector<int64_t> begin, size;
     if (!IntConstant(Input(1), "begin", &begin) || !IntConstant(Input(2), "size", &size)) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
@@ -918,7 +1080,7 @@ class Importer {
   }
 
   bool Transpose() {
-    if (node_.inputs->size != 2 || !Activation(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
+    if (node_.inputs->size != 2 || !SameAsOutput(Input(0), "input")) return Fail(why_.empty() ? "no input" : why_);
     std::vector<int64_t> perm;
     if (!IntConstant(Input(1), "permutation", &perm)) return false;
     const Shape in = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
@@ -945,7 +1107,7 @@ class Importer {
     if (out_.axis < 0 || out_.axis >= rank) return Fail("axis " + std::to_string(p->axis) + " out of range");
     int total = 0;
     for (int i = 0; i < node_.inputs->size; ++i) {
-      if (!Activation(Input(i), "input")) return false;
+      if (!SameAsOutput(Input(i), "input")) return false;
       const Shape in = Dims(T(context_, Input(i)));
       for (int d = 0; d < rank; ++d) {
         if (static_cast<int>(in.size()) != rank || (d != out_.axis && in[d] != out[d])) {
@@ -956,8 +1118,8 @@ class Importer {
       out_.inputs.push_back(Input(i));
     }
     if (total != out[out_.axis]) return Fail("inputs do not add up to the output");
-    // The builtin float kernel refuses one too: there is no reference to match.
-    if (p->activation != kTfLiteActNone) return Fail("fused activation on a float concatenation");
+    // The builtin kernels refuse one too: there is no reference to match.
+    if (p->activation != kTfLiteActNone) return Fail("fused activation on a concatenation");
     out_.type = graph::OpType::kConcatenation;
     return true;
   }
@@ -1251,6 +1413,8 @@ bool ImportsBuiltin(int32_t builtin_code) {
     case kTfLiteBuiltinFloorDiv:
     case kTfLiteBuiltinFloorMod:
     case kTfLiteBuiltinAtan2:
+    case kTfLiteBuiltinLogicalAnd:
+    case kTfLiteBuiltinLogicalOr:
       return true;
     default:
       return false;

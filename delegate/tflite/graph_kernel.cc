@@ -1,5 +1,7 @@
 #include "delegate/tflite/graph_kernel.h"
 
+#include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -10,6 +12,20 @@ namespace actsparse {
 namespace {
 
 Shape Dims(const TfLiteTensor& t) { return Shape(t.dims->data, t.dims->data + t.dims->size); }
+
+// Values known before the run as the partition holds them (graph::DataType):
+// bools as 1.0 / 0.0, ints as int32 bits (int64 ones fit: the importer
+// checks).
+void EncodeValues(const std::vector<int64_t>& values, graph::DataType type, float* out) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (type == graph::DataType::kInt32) {
+      const int32_t bits = static_cast<int32_t>(values[i]);
+      std::memcpy(out + i, &bits, sizeof(bits));
+    } else {
+      out[i] = static_cast<float>(values[i]);
+    }
+  }
+}
 
 TfLiteStatus Error(TfLiteContext* context, const std::string& message) {
   context->ReportError(context, "%s", ("actsparse: " + message).c_str());
@@ -35,19 +51,25 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
     graph::Tensor tensor;
     tensor.shape = Dims(t);
     tensor.name = "tensor " + std::to_string(index) + (t.name ? std::string(" (") + t.name + ")" : "");
+    tensor.type = t.type == kTfLiteBool ? graph::DataType::kBool
+                  : t.type == kTfLiteInt32 || t.type == kTfLiteInt64 ? graph::DataType::kInt32
+                                                                     : graph::DataType::kFloat32;
     const std::vector<int64_t>* known = t.type == kTfLiteFloat32 ? nullptr : folded_->Values(context, index);
     if (t.allocation_type == kTfLiteMmapRo && t.type == kTfLiteFloat32) {
       tensor.constant = t.data.f;
     } else if (known != nullptr) {
-      known_as_floats_.emplace_back(known->begin(), known->end());
-      tensor.constant = known_as_floats_.back().data();
+      known_.emplace_back(known->size());
+      EncodeValues(*known, tensor.type, known_.back().data());
+      tensor.constant = known_.back().data();
     } else {
       tensor.external = inputs.count(index) > 0 || outputs.count(index) > 0;
     }
     const int id = graph.AddTensor(std::move(tensor));
     id_of[index] = id;
-    if (graph.tensors[id].external && t.type != kTfLiteFloat32) {
-      non_float_externals_.push_back({id, index, outputs.count(index) > 0, std::vector<float>(NumElements(Dims(t)))});
+    // float32 and int32 tensors are bound as they are; bools and int64
+    // pass through a buffer.
+    if (graph.tensors[id].external && (t.type == kTfLiteBool || t.type == kTfLiteInt64)) {
+      converted_externals_.push_back({id, index, outputs.count(index) > 0, std::vector<float>(NumElements(Dims(t)))});
     } else if (graph.tensors[id].external) {
       externals_.emplace_back(id, index);
     }
@@ -106,7 +128,7 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
 
 TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) {
   std::vector<std::pair<int, int>> all = externals_;
-  for (const NonFloatExternal& b : non_float_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);
+  for (const ConvertedExternal& b : converted_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);
   for (const auto& external : all) {
     const Shape& planned = plan_->graph().tensors[external.first].shape;
     const Shape now = Dims(context->tensors[external.second]);
@@ -126,34 +148,42 @@ TfLiteStatus GraphKernel::Eval(TfLiteContext* context, TfLiteNode* /*node*/) {
     WriteValues(*folded_->Values(context, t), &context->tensors[t]);
   }
   for (const auto& external : externals_) pointers_[external.first] = context->tensors[external.second].data.f;
-  for (NonFloatExternal& b : non_float_externals_) {
+  for (ConvertedExternal& b : converted_externals_) {
     const TfLiteTensor& t = context->tensors[b.runtime_tensor];
     if (t.data.raw == nullptr) {
       return Error(context, "tensor " + std::to_string(b.runtime_tensor) + " is not allocated");
     }
     pointers_[b.graph_tensor] = b.floats.data();
     if (b.output) continue;
-    for (size_t i = 0; i < b.floats.size(); ++i) {
-      b.floats[i] = t.type == kTfLiteBool    ? (t.data.b[i] ? 1.0f : 0.0f)
-                    : t.type == kTfLiteInt32 ? static_cast<float>(t.data.i32[i])
-                                             : static_cast<float>(t.data.i64[i]);
+    if (t.type == kTfLiteBool) {
+      for (size_t i = 0; i < b.floats.size(); ++i) b.floats[i] = t.data.b[i] ? 1.0f : 0.0f;
+      continue;
     }
+    std::vector<int64_t> values(t.data.i64, t.data.i64 + b.floats.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (values[i] < std::numeric_limits<int32_t>::min() || values[i] > std::numeric_limits<int32_t>::max()) {
+        return Error(context, "int64 tensor " + std::to_string(b.runtime_tensor) + " holds " +
+                                  std::to_string(values[i]) + " at " + std::to_string(i) +
+                                  ", beyond the int32 the delegate computes ints in");
+      }
+    }
+    EncodeValues(values, graph::DataType::kInt32, b.floats.data());
   }
   std::string error;
   if (!plan_->Run(pointers_, pool_.get(), &error, profile_ ? &timer_ : nullptr)) {
     if (pool_) pool_->HoldWorkers(false);
     return Error(context, error);
   }
-  for (const NonFloatExternal& b : non_float_externals_) {
+  for (const ConvertedExternal& b : converted_externals_) {
     if (!b.output) continue;
     TfLiteTensor& t = context->tensors[b.runtime_tensor];
-    for (size_t i = 0; i < b.floats.size(); ++i) {
-      if (t.type == kTfLiteBool) {
-        t.data.b[i] = b.floats[i] != 0.0f;
-      } else if (t.type == kTfLiteInt32) {
-        t.data.i32[i] = static_cast<int32_t>(b.floats[i]);
-      } else {
-        t.data.i64[i] = static_cast<int64_t>(b.floats[i]);
+    if (t.type == kTfLiteBool) {
+      for (size_t i = 0; i < b.floats.size(); ++i) t.data.b[i] = b.floats[i] != 0.0f;
+    } else {
+      for (size_t i = 0; i < b.floats.size(); ++i) {
+        int32_t value;
+        std::memcpy(&value, &b.floats[i], sizeof(value));
+        t.data.i64[i] = value;
       }
     }
   }

@@ -2,8 +2,9 @@
 // partition the runtime hands back. Init reads the partition's nodes
 // (ImportNode; masked chains as one conv each) into a graph::Graph, binds the
 // partition's inputs and outputs as external tensors and plans it; Eval
-// binds the runtime's buffers and runs the plan. Bool tensors at the
-// partition's edge pass through float copies (the graph layer is float-only).
+// binds the runtime's buffers and runs the plan. float32 and int32 tensors
+// at the partition's edge are bound as they are; bool and int64 ones pass
+// through buffers in the graph layer's form (graph::DataType).
 #ifndef ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
 #define ACTSPARSE_DELEGATE_TFLITE_GRAPH_KERNEL_H_
 
@@ -48,19 +49,20 @@ class GraphKernel : public DelegateKernel {
   std::unique_ptr<graph::PartitionPlan> plan_;
   std::vector<std::pair<int, int>> externals_;  // (graph tensor, runtime tensor)
   std::vector<float*> pointers_;                // by graph tensor id
-  // A bool or int tensor the partition reads or writes (a comparison's
-  // output, a SELECT's condition, an ARG_MAX's indices): the plan sees it as
-  // floats (1.0 / 0.0; indices, exact below 2^24) in `floats`, converted
-  // from the runtime's values before the run or to them after it.
-  struct NonFloatExternal {
+  // A bool or int64 tensor the partition reads or writes (a comparison's
+  // output, a SELECT's condition, an ARG_MAX's indices): the plan sees it
+  // as the graph layer holds it (bools 1.0 / 0.0, ints as int32 bits) in
+  // `floats`, converted from the runtime's values before the run (an int64
+  // beyond int32 fails it) or to them after it.
+  struct ConvertedExternal {
     int graph_tensor, runtime_tensor;
     bool output;
     std::vector<float> floats;
   };
-  std::vector<NonFloatExternal> non_float_externals_;
+  std::vector<ConvertedExternal> converted_externals_;
   // Int / bool tensors known before the run that a node reads (a SELECT's
-  // constant condition) as floats, owned here.
-  std::vector<std::vector<float>> known_as_floats_;
+  // constant condition, an index grid), as the partition holds them, owned here.
+  std::vector<std::vector<float>> known_;
   // Partition outputs computed from constants alone (folded nodes the
   // runtime's nodes read): written at every Eval.
   std::vector<int> folded_outputs_;

@@ -76,6 +76,12 @@ void FakeGraph::SetConstant(int tensor, const std::vector<int32_t>& values) {
   tensors_[static_cast<size_t>(tensor)].allocation_type = kTfLiteMmapRo;
 }
 
+void FakeGraph::SetConstant(int tensor, const std::vector<int64_t>& values) {
+  int64_data_.push_back(values);
+  tensors_[static_cast<size_t>(tensor)].data.i64 = int64_data_.back().data();
+  tensors_[static_cast<size_t>(tensor)].allocation_type = kTfLiteMmapRo;
+}
+
 void FakeGraph::SetModelSubgraphs(const std::vector<FakeGraph*>& model) {
   model_ = model;
   context_.AcquireSubgraphContext = &FakeGraph::AcquireSubgraph;

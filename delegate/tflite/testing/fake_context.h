@@ -31,6 +31,7 @@ class FakeGraph {
   // Makes `tensor` a constant (kTfLiteMmapRo) holding `values`.
   void SetConstant(int tensor, const std::vector<float>& values);
   void SetConstant(int tensor, const std::vector<int32_t>& values);
+  void SetConstant(int tensor, const std::vector<int64_t>& values);
 
   // Makes the graphs of `model` (index order, this one among them) the
   // subgraphs of one model, reachable through AcquireSubgraphContext.
@@ -78,6 +79,7 @@ class FakeGraph {
   std::deque<std::vector<int>> int_arrays_;
   std::deque<std::vector<float>> float_data_;
   std::deque<std::vector<int32_t>> int_data_;
+  std::deque<std::vector<int64_t>> int64_data_;
   std::map<std::string, std::string> metadata_;
   TfLiteIntArray* plan_ = nullptr;
   int replace_calls_ = 0;

@@ -227,7 +227,8 @@ class GraphBuilder:
                             options, a, b, name)
 
     def _binary(self, code: int, options_type: int, options: Any, a: int, b: int, name: str) -> int:
-        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)))
+        """A binary op with broadcasting; its output of ``a``'s type (int32 ADD of int32s)."""
+        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(a), self.shape(b)), dtype=self.dtype(a))
         self.op(code, [a, b], [out], options_type, options)
         return out
 
@@ -242,10 +243,21 @@ class GraphBuilder:
         self.op(code, [a, b], [out], options_type, options)
         return out
 
-    def select(self, condition: int, a: int, b: int, *, v2: bool = True, name: str = "select") -> int:
-        """SELECT_V2 (or SELECT): ``a`` where ``condition`` holds, else ``b``."""
+    def logical(self, op: str, a: int, b: int, name: str = "") -> int:
+        """LOGICAL_AND or LOGICAL_OR (``op`` "and" / "or") of two bool tensors, with broadcasting."""
         s = self._s
-        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(condition), self.shape(a), self.shape(b)))
+        kind = op.title()
+        out = self.activation(f"{name or 'logical_' + op}/out", np.broadcast_shapes(self.shape(a), self.shape(b)),
+                              dtype="bool")
+        self.op(getattr(s.BuiltinOperator, f"LOGICAL_{op.upper()}"), [a, b], [out],
+                getattr(s.BuiltinOptions, f"Logical{kind}Options"), getattr(s, f"Logical{kind}OptionsT")())
+        return out
+
+    def select(self, condition: int, a: int, b: int, *, v2: bool = True, name: str = "select") -> int:
+        """SELECT_V2 (or SELECT): ``a`` where ``condition`` holds, else ``b`` (of ``a``'s type)."""
+        s = self._s
+        out = self.activation(f"{name}/out", np.broadcast_shapes(self.shape(condition), self.shape(a), self.shape(b)),
+                              dtype=self.dtype(a))
         if v2:
             self.op(s.BuiltinOperator.SELECT_V2, [condition, a, b], [out], s.BuiltinOptions.SelectV2Options,
                     s.SelectV2OptionsT())
@@ -430,7 +442,7 @@ class GraphBuilder:
     def transpose(self, x: int, perm: Sequence[int], name: str = "transpose") -> int:
         s = self._s
         shape = self.shape(x)
-        out = self.activation(f"{name}/out", tuple(shape[p] for p in perm))
+        out = self.activation(f"{name}/out", tuple(shape[p] for p in perm), dtype=self.dtype(x))
         self.op(s.BuiltinOperator.TRANSPOSE, [x, self.constant(f"{name}/perm", np.array(perm, np.int32))], [out],
                 s.BuiltinOptions.TransposeOptions, s.TransposeOptionsT())
         return out
@@ -440,7 +452,7 @@ class GraphBuilder:
         s = self._s
         shape = self.shape(x)
         out_shape = tuple(n - b if z == -1 else z for n, b, z in zip(shape, begin, size))
-        out = self.activation(f"{name}/out", out_shape)
+        out = self.activation(f"{name}/out", out_shape, dtype=self.dtype(x))
         self.op(s.BuiltinOperator.SLICE, [x, self.constant(f"{name}/begin", np.array(begin, np.int32)),
                                           self.constant(f"{name}/size", np.array(size, np.int32))], [out],
                 s.BuiltinOptions.SliceOptions, s.SliceOptionsT())
@@ -511,7 +523,7 @@ class GraphBuilder:
         """GATHER_ND: each index tuple (``indices``' last dim, k) picks a slice of ``params`` past k."""
         s = self._s
         shape = self.shape(indices)
-        out = self.activation(f"{name}/out", shape[:-1] + self.shape(params)[shape[-1]:])
+        out = self.activation(f"{name}/out", shape[:-1] + self.shape(params)[shape[-1]:], dtype=self.dtype(params))
         self.op(s.BuiltinOperator.GATHER_ND, [params, indices], [out], s.BuiltinOptions.GatherNdOptions,
                 s.GatherNdOptionsT())
         return out
