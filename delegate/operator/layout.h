@@ -189,6 +189,7 @@ class ConcatOperator {
   std::vector<size_t> inner_;  // floats each input contributes per outer index
   std::vector<size_t> stride_, offset_;  // each input's floats per outer index, and where its part starts
   bool whole_inputs_ = true;             // every input whole: stride_ == inner_, offsets 0
+  bool single_floats_ = false;           // one float of each input per outer index, no clamp
   size_t out_inner_ = 0;
   bool clamp_ = false;
   kernels::UnaryParams clamp_params_;

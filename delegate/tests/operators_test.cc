@@ -691,7 +691,11 @@ TEST_P(OperatorsTest, SliceAnyBox) {
                                          {{2, 7, 5, 45}, {0, 1, 2, 3}, {2, 5, 3, 40}},
                                          {{3, 4, 5}, {0, 0, 0}, {3, 4, 5}},
                                          {{129}, {7}, {100}},
-                                         {{2, 3, 4, 5, 6}, {1, 0, 1, 2, 0}, {1, 3, 2, 3, 6}}}) {
+                                         {{2, 3, 4, 5, 6}, {1, 0, 1, 2, 0}, {1, 3, 2, 3, 6}},
+                                         // short runs: one float of a pair, three of six, rank 2
+                                         {{2, 7, 5, 2}, {0, 0, 0, 1}, {2, 7, 5, 1}},
+                                         {{2, 5, 6}, {0, 1, 2}, {2, 3, 3}},
+                                         {{9, 4}, {1, 1}, {7, 2}}}) {
     const std::vector<float> in = Random(NumElements(c.input), 12);
     std::string error;
     auto op = SliceOperator::Create(c.input, c.begin, c.output, &error);
@@ -852,6 +856,34 @@ TEST_P(OperatorsTest, ConcatenateAlongEachAxis) {
   std::string error;
   EXPECT_EQ(ConcatOperator::Create({{1, 2, 3}, {1, 2, 4}}, 2, -kInf, kInf, &error, {{0, 3}, {2, 3}}), nullptr);
   EXPECT_NE(error.find("concatenation: 3 from 2 leaves input [1,2,4]"), std::string::npos) << error;
+}
+
+// Columns of one float each joined along the last axis (grid_sample's
+// index tuples): whole inputs of [..., 1], and one float taken from pairs.
+TEST_P(OperatorsTest, ConcatenateSingleFloatsIntoTuples) {
+  for (bool parts : {false, true}) {
+    const int width = parts ? 2 : 1;
+    const std::vector<Shape> shapes(4, Shape{3, 5, 7, width});
+    std::vector<std::vector<float>> ins;
+    std::vector<const float*> pointers;
+    for (int i = 0; i < 4; ++i) {
+      ins.push_back(Random(NumElements(shapes[i]), 21 + i));
+      pointers.push_back(ins.back().data());
+    }
+    const std::vector<std::pair<int, int>> ranges =
+        parts ? std::vector<std::pair<int, int>>{{1, 1}, {0, 1}, {1, 1}, {0, 1}} : std::vector<std::pair<int, int>>{};
+    std::string error;
+    auto op = ConcatOperator::Create(shapes, 3, -kInf, kInf, &error, ranges);
+    ASSERT_NE(op, nullptr) << error;
+    ASSERT_EQ(op->output_shape(), Shape({3, 5, 7, 4}));
+    std::vector<float> out(3 * 5 * 7 * 4);
+    op->Run(pointers.data(), out.data(), pool());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const size_t pixel = i / 4, which = i % 4;
+      const size_t taken = parts ? static_cast<size_t>(ranges[which].first) : 0;
+      ASSERT_EQ(out[i], ins[which][pixel * width + taken]) << "parts " << parts << " element " << i;
+    }
+  }
 }
 
 // Against the builtin reference kernel's formula written out here: 2x up
