@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "delegate/operator/elementwise.h"
+
 namespace actsparse {
 namespace graph {
 namespace {
@@ -42,6 +44,7 @@ class Fuser {
     FoldChannelScales();
     FuseElementwiseChains();
     if (options_.bands) FuseInvertedResiduals();
+    FuseElementwiseGroups();
     std::vector<Node> kept;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (!dead_[i]) kept.push_back(std::move(g_.nodes[i]));
@@ -696,6 +699,97 @@ class Fuser {
       // readers come after the last op.
       g_.nodes[i] = std::move(chain);
     }
+  }
+
+  // An elementwise node over `count` elements: its output of `count`, each
+  // input of `count` (then of the output's shape, but for leading 1s) or a
+  // single value.
+  bool Groupable(const Node& node, size_t* count) const {
+    switch (node.type) {
+      case OpType::kBinary:
+      case OpType::kIntBinary:
+      case OpType::kUnary:
+      case OpType::kSelect:
+      case OpType::kCast:
+      case OpType::kReshape:
+        break;
+      default:
+        return false;
+    }
+    const size_t n = NumElements(g_.tensors[node.output].shape);
+    size_t whole = 0;
+    for (int t : node.inputs) {
+      const size_t m = NumElements(g_.tensors[t].shape);
+      if (m != n && m != 1) return false;
+      whole += m == n;
+    }
+    *count = n;
+    return whole > 0;
+  }
+
+  // Consecutive elementwise nodes over one element count, however they
+  // read one another (grid_sample's index arithmetic: 50 ops, each result
+  // read by a few of the next): one group, run chunk by chunk with every
+  // result in L1; a result is written out only when a node after the group
+  // (or the caller) reads it. At most kMaxScratch ops a group, so that its
+  // results alive at once always fit the operator's scratch.
+  void FuseElementwiseGroups() {
+    std::vector<std::vector<int>> readers(g_.tensors.size());
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      for (int t : g_.nodes[i].inputs) readers[t].push_back(static_cast<int>(i));
+    }
+    std::vector<int> members;
+    size_t count = 0;
+    auto close = [&]() {
+      if (members.size() >= 2) MakeGroup(members, readers);
+      members.clear();
+    };
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      size_t n = 0;
+      // Tensors of less than a chunk stay in L1 between steps anyway.
+      if (!Groupable(g_.nodes[i], &n) || n < ElementwiseGroupOperator::kChunk) {
+        close();
+        continue;
+      }
+      if (!members.empty() && (n != count || members.size() == ElementwiseGroupOperator::kMaxScratch)) close();
+      count = n;
+      members.push_back(static_cast<int>(i));
+    }
+    close();
+  }
+
+  void MakeGroup(const std::vector<int>& members, const std::vector<std::vector<int>>& readers) {
+    Node group;
+    group.type = OpType::kElementwiseGroup;
+    const Node& first = g_.nodes[members.front()];
+    const Node& last = g_.nodes[members.back()];
+    group.label = first.label + ".." + last.label;
+    std::vector<bool> made(g_.tensors.size(), false);
+    for (int m : members) {
+      const Node& node = g_.nodes[m];
+      for (int t : node.inputs) {
+        if (!made[t] && std::find(group.inputs.begin(), group.inputs.end(), t) == group.inputs.end()) {
+          group.inputs.push_back(t);
+        }
+      }
+      made[node.output] = true;
+      bool read_after = g_.tensors[node.output].external;
+      for (int r : readers[node.output]) {
+        read_after |= std::find(members.begin(), members.end(), r) == members.end();
+      }
+      if (read_after) group.group_outputs.push_back(node.output);
+      group.chain.push_back(node);
+    }
+    if (group.group_outputs.empty()) return;  // nothing read: RemoveUnread's business
+    group.output = group.group_outputs.back();
+    log_.push_back(std::to_string(members.size()) + " elementwise ops " + group.label + " into one group (" +
+                   std::to_string(group.group_outputs.size()) + " written)");
+    for (size_t k = 0; k + 1 < members.size(); ++k) dead_[members[k]] = true;
+    // It runs where the last op ran: every input is ready there, and every
+    // reader comes after it.
+    g_.nodes[members.back()] = std::move(group);
   }
 
   static bool IsPointwise(const Node& node) {

@@ -42,6 +42,12 @@
 //     kMinBandedBytesThreaded. (Each band's three ops split across the
 //     threads instead synchronise three times per band: MobileNetV2 at 2
 //     threads lost 25%.)
+//   - consecutive elementwise nodes over one element count (binary ones
+//     with single values broadcast, int ops, unary ops, SELECT, CAST,
+//     RESHAPE), however they read one another, into one group run chunk by
+//     chunk in L1, each op its own kernel (exact); a result is written out
+//     only when a node after the group reads it (grid_sample's index
+//     arithmetic: 50 ops, most results read a few ops later).
 // A rewrite needs the intermediate tensor to be read by exactly one node
 // and not by anyone outside the partition. (Once the operators exist, the
 // plan also elides masked outputs: see ElideMaskedOutputs in plan.cc.)

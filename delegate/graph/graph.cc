@@ -37,6 +37,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kCumsum: return "CUMSUM";
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
+    case OpType::kElementwiseGroup: return "ELEMENTWISE_GROUP";
   }
   return "?";
 }

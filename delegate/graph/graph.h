@@ -78,6 +78,12 @@ enum class OpType {
   // innermost index or a scalar (a batch norm the converter could not fold:
   // SUB, MUL, MUL, ADD), chunk by chunk while it is in L1.
   kElementwiseChain,
+  // Fusion's product: `chain` holds consecutive elementwise nodes (kBinary,
+  // kIntBinary, kUnary, kSelect, kCast, kReshape) over tensors of one
+  // element count (or single values), run chunk by chunk; `inputs` are the
+  // tensors they read from outside, `group_outputs` the results read after
+  // them (or by the caller), written out; `output` is the last of those.
+  kElementwiseGroup,
   // Fusion's product: `chain` (a 1x1 conv, a depthwise conv, a 1x1 conv, as
   // in MobileNet's inverted residual) computed in bands of output rows, the
   // two tensors between them held in small rings of rows.
@@ -165,7 +171,8 @@ struct Node {
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax
   bool adj_x = false, adj_y = false;             // kBatchMatMul: an operand given with its last two dims swapped
-  std::vector<Node> chain;                       // kBandedConvs: its convs, in order
+  std::vector<Node> chain;                       // kBandedConvs: its convs; kElementwiseGroup: its ops; in order
+  std::vector<int> group_outputs;                // kElementwiseGroup: every tensor it writes
   std::vector<size_t> gather_offsets;            // kGather: each output slice's first input float
 
   // kElementwiseChain: what each fused op does to the running value x.

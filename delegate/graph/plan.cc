@@ -206,6 +206,24 @@ class ConcatStep : public Step {
   std::vector<const float*> pointers_;
 };
 
+class ElementwiseGroupStep : public Step {
+ public:
+  ElementwiseGroupStep(std::unique_ptr<ElementwiseGroupOperator> op, std::vector<int> inputs, std::vector<int> outputs)
+      : op_(std::move(op)), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
+        in_(inputs_.size()), out_(outputs_.size()) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    for (size_t i = 0; i < inputs_.size(); ++i) in_[i] = t[inputs_[i]];
+    for (size_t i = 0; i < outputs_.size(); ++i) out_[i] = t[outputs_[i]];
+    op_->Run(in_.data(), out_.data(), pool);
+  }
+
+ private:
+  std::unique_ptr<ElementwiseGroupOperator> op_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<const float*> in_;
+  std::vector<float*> out_;
+};
+
 // A reshape whose output shares its input's floats: nothing to do.
 class NoStep : public Step {
  public:
@@ -578,6 +596,8 @@ class StepBuilder {
       }
       case OpType::kBandedConvs:
         return Banded(node);
+      case OpType::kElementwiseGroup:
+        return ElementwiseGroup(node);
       case OpType::kSelect: {
         if (node.inputs.size() != 3) return Fail("a select needs three inputs");
         std::vector<Shape> shapes;
@@ -797,6 +817,65 @@ class StepBuilder {
     return MakeUnaryStep(std::move(op), node);
   }
 
+  // The group's ops as values (its inputs first, then each op's result); a
+  // reshape read only inside the group is its input's value, no op.
+  std::unique_ptr<Step> ElementwiseGroup(const Node& node) {
+    std::vector<int> value_of(g_.tensors.size(), -1);
+    std::vector<size_t> input_sizes;
+    for (int t : node.inputs) {
+      value_of[t] = static_cast<int>(input_sizes.size());
+      input_sizes.push_back(NumElements(g_.tensors[t].shape));
+    }
+    const size_t elements = NumElements(g_.tensors[node.output].shape);
+    std::vector<GroupOp> ops;
+    for (const Node& member : node.chain) {
+      GroupOp op;
+      for (int t : member.inputs) {
+        if (value_of[t] < 0) return Fail("elementwise group: " + member.label + " reads a tensor made after it");
+        op.operands.push_back(value_of[t]);
+      }
+      const auto written = std::find(node.group_outputs.begin(), node.group_outputs.end(), member.output);
+      op.output = written == node.group_outputs.end() ? -1 : static_cast<int>(written - node.group_outputs.begin());
+      switch (member.type) {
+        case OpType::kBinary:
+        case OpType::kIntBinary:
+          op.kind = GroupOp::Kind::kBinary;
+          op.binary_op = member.binary_op;
+          op.lo = member.act_min;
+          op.hi = member.act_max;
+          break;
+        case OpType::kUnary:
+          op.kind = GroupOp::Kind::kUnary;
+          op.unary_op = member.unary_op;
+          op.unary_params.alpha = member.alpha;
+          op.unary_params.lo = member.act_min;
+          op.unary_params.hi = member.act_max;
+          break;
+        case OpType::kSelect:
+          op.kind = GroupOp::Kind::kSelect;
+          break;
+        case OpType::kCast:
+          op.kind = GroupOp::Kind::kConvert;
+          op.to_int = member.cast_to == DataType::kInt32;
+          break;
+        case OpType::kReshape:
+          if (op.output < 0) {
+            value_of[member.output] = op.operands[0];
+            continue;
+          }
+          op.kind = GroupOp::Kind::kCopy;
+          break;
+        default:
+          return Fail("elementwise group: " + member.label + " is not elementwise");
+      }
+      value_of[member.output] = static_cast<int>(input_sizes.size() + ops.size());
+      ops.push_back(std::move(op));
+    }
+    auto op = ElementwiseGroupOperator::Create(elements, input_sizes, std::move(ops), error_);
+    if (op == nullptr) return nullptr;
+    return std::make_unique<ElementwiseGroupStep>(std::move(op), node.inputs, node.group_outputs);
+  }
+
   const Graph& g_;
   const std::vector<bool>& aliased_;
   const int num_threads_;
@@ -902,6 +981,7 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
       last[r] = std::max(last[r], s);
     };
     touch(node.output);
+    for (int t : node.group_outputs) touch(t);
     for (int t : node.inputs) touch(t);
   }
   std::vector<ArenaBlock> blocks;

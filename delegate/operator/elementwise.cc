@@ -1,6 +1,7 @@
 #include "delegate/operator/elementwise.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "delegate/operator/layout.h"
 
@@ -265,6 +266,131 @@ void ApplyOutputStage(const kernels::ElementwiseKernels& k, const OutputStage& s
                                                                           stage.residual_lo, stage.residual_hi);
   }
   if (stage.unary) k.Unary(stage.unary_op)(count, out, out, stage.unary_params);
+}
+
+std::unique_ptr<ElementwiseGroupOperator> ElementwiseGroupOperator::Create(size_t elements,
+                                                                         const std::vector<size_t>& input_sizes,
+                                                                         std::vector<GroupOp> ops,
+                                                                         std::string* error) {
+  const int inputs = static_cast<int>(input_sizes.size());
+  // Each op's last reader, for the scratch rows' lifetimes.
+  std::vector<int> last_use(ops.size(), -1);
+  for (size_t j = 0; j < ops.size(); ++j) {
+    const GroupOp& op = ops[j];
+    const size_t arity = op.kind == GroupOp::Kind::kBinary ? 2 : op.kind == GroupOp::Kind::kSelect ? 3 : 1;
+    if (op.operands.size() != arity) {
+      *error = "elementwise group: op " + std::to_string(j) + " has " + std::to_string(op.operands.size()) +
+               " operands, not " + std::to_string(arity);
+      return nullptr;
+    }
+    size_t full = 0;
+    for (int v : op.operands) {
+      if (v < 0 || v >= inputs + static_cast<int>(j)) {
+        *error = "elementwise group: op " + std::to_string(j) + " reads value " + std::to_string(v) +
+                 ", not computed before it";
+        return nullptr;
+      }
+      if (v >= inputs) last_use[v - inputs] = static_cast<int>(j);
+      if (v >= inputs || input_sizes[v] == elements) ++full;
+    }
+    for (int v : op.operands) {
+      if (v < inputs && input_sizes[v] != elements && input_sizes[v] != 1) {
+        *error = "elementwise group: input " + std::to_string(v) + " of " + std::to_string(input_sizes[v]) +
+                 " elements for " + std::to_string(elements);
+        return nullptr;
+      }
+    }
+    // Only a binary or select op broadcasts, and at least one operand of each op is whole.
+    if (full == 0 || (full < arity && op.kind != GroupOp::Kind::kBinary && op.kind != GroupOp::Kind::kSelect)) {
+      *error = "elementwise group: op " + std::to_string(j) + " has no operand of " + std::to_string(elements) +
+               " elements";
+      return nullptr;
+    }
+  }
+  std::unique_ptr<ElementwiseGroupOperator> op(new ElementwiseGroupOperator());
+  op->elements_ = elements;
+  op->input_sizes_ = input_sizes;
+  op->k_ = &kernels::SelectElementwiseKernels();
+  // Scratch rows by lifetime: a row is free again after its result's last
+  // reader has run.
+  op->scratch_.assign(ops.size(), -1);
+  std::vector<int> free_rows;
+  std::vector<std::vector<int>> freed_after(ops.size());
+  for (size_t j = 0; j < ops.size(); ++j) {
+    if (ops[j].output < 0) {
+      if (free_rows.empty()) {
+        free_rows.push_back(static_cast<int>(op->num_scratch_++));
+      }
+      op->scratch_[j] = free_rows.back();
+      free_rows.pop_back();
+      if (last_use[j] >= 0) freed_after[last_use[j]].push_back(op->scratch_[j]);
+      else free_rows.push_back(op->scratch_[j]);  // never read: the row is free again at once
+    }
+    for (int row : freed_after[j]) free_rows.push_back(row);
+  }
+  if (op->num_scratch_ > kMaxScratch) {
+    *error = "elementwise group: " + std::to_string(op->num_scratch_) + " results alive at once (at most " +
+             std::to_string(kMaxScratch) + ")";
+    return nullptr;
+  }
+  op->ops_ = std::move(ops);
+  return op;
+}
+
+void ElementwiseGroupOperator::Run(const float* const* inputs, float* const* outputs, ThreadPool* pool) const {
+  const size_t num_inputs = input_sizes_.size(), chunks = (elements_ + kChunk - 1) / kChunk;
+  ParallelRanges(pool, chunks, std::max<size_t>(1, kMinFloatsPerTask / kChunk), [&](size_t first, size_t end) {
+    alignas(64) float scratch[kMaxScratch][kChunk];
+    // A broadcast input as SELECT reads it: a chunk of its one value.
+    alignas(64) float repeated[3][kChunk];
+    std::vector<float*> result(ops_.size());
+    for (size_t chunk = first; chunk < end; ++chunk) {
+      const size_t at = chunk * kChunk, n = std::min(kChunk, elements_ - at);
+      auto value = [&](int v, bool* scalar) -> const float* {
+        *scalar = false;
+        if (v >= static_cast<int>(num_inputs)) return result[v - num_inputs];
+        if (input_sizes_[v] == 1 && elements_ != 1) {
+          *scalar = true;
+          return inputs[v];
+        }
+        return inputs[v] + at;
+      };
+      for (size_t j = 0; j < ops_.size(); ++j) {
+        const GroupOp& op = ops_[j];
+        float* out = op.output >= 0 ? outputs[op.output] + at : scratch[scratch_[j]];
+        result[j] = out;
+        bool scalar[3];
+        const float* x[3];
+        for (size_t i = 0; i < op.operands.size(); ++i) x[i] = value(op.operands[i], &scalar[i]);
+        switch (op.kind) {
+          case GroupOp::Kind::kBinary: {
+            const kernels::BinaryForm form = scalar[0]   ? kernels::BinaryForm::kScalarVector
+                                             : scalar[1] ? kernels::BinaryForm::kVectorScalar
+                                                         : kernels::BinaryForm::kVectorVector;
+            k_->Binary(op.binary_op, form)(n, x[0], x[1], out, op.lo, op.hi);
+            break;
+          }
+          case GroupOp::Kind::kUnary:
+            k_->Unary(op.unary_op)(n, x[0], out, op.unary_params);
+            break;
+          case GroupOp::Kind::kSelect:
+            for (size_t i = 0; i < 3; ++i) {
+              if (!scalar[i]) continue;
+              std::fill(repeated[i], repeated[i] + n, *x[i]);
+              x[i] = repeated[i];
+            }
+            k_->select(n, x[0], x[1], x[2], out);
+            break;
+          case GroupOp::Kind::kConvert:
+            (op.to_int ? k_->float_to_int : k_->int_to_float)(n, x[0], out);
+            break;
+          case GroupOp::Kind::kCopy:
+            if (out != x[0]) std::memcpy(out, x[0], n * sizeof(float));
+            break;
+        }
+      }
+    }
+  });
 }
 
 }  // namespace actsparse

@@ -93,6 +93,49 @@ class ConvertOperator {
   size_t elements_ = 0;
 };
 
+// One op of an ElementwiseGroupOperator. Operands and the result are
+// values: value v < the group's input count is input v (n elements, or one
+// broadcast to all), value inputs + j is op j's result (n elements).
+struct GroupOp {
+  enum class Kind { kBinary, kUnary, kSelect, kConvert, kCopy };
+  Kind kind = Kind::kCopy;
+  kernels::BinaryOp binary_op = kernels::BinaryOp::kAdd;  // kBinary, int ops included
+  float lo = -3.402823466e+38f, hi = 3.402823466e+38f;   // kBinary's clamp
+  kernels::UnaryOp unary_op = kernels::UnaryOp::kClamp;   // kUnary
+  kernels::UnaryParams unary_params;                      // kUnary
+  bool to_int = false;                                    // kConvert: float32 -> int32, else back
+  std::vector<int> operands;  // binary: a, b; select: condition, a, b; others: x
+  int output = -1;            // the group's output slot this result is written to, or -1 (not written)
+};
+
+// Elementwise ops over n elements that read one another's results (a
+// grid_sample's index arithmetic: dozens of ops, most results read a few
+// ops later), run chunk by chunk: each op is the kernel its own operator
+// would run on the same values (the same bits), its result kept in L1 for
+// the ops after it; only results read outside the group are written out.
+class ElementwiseGroupOperator {
+ public:
+  // `input_sizes`: per group input, n or 1. Fails (null, `error`) on an
+  // operand that is not a value computed before its op, or on too many
+  // results alive at once.
+  static std::unique_ptr<ElementwiseGroupOperator> Create(size_t elements, const std::vector<size_t>& input_sizes,
+                                                          std::vector<GroupOp> ops, std::string* error);
+  // `inputs` per group input, `outputs` per output slot (GroupOp::output).
+  void Run(const float* const* inputs, float* const* outputs, ThreadPool* pool) const;
+
+  static constexpr size_t kChunk = 1024;     // elements per chunk: 4 KB per live result
+  static constexpr size_t kMaxScratch = 24;  // results alive at once that are not written out
+
+ private:
+  ElementwiseGroupOperator() = default;
+  size_t elements_ = 0;
+  std::vector<size_t> input_sizes_;
+  std::vector<GroupOp> ops_;
+  std::vector<int> scratch_;  // per op: its scratch row, or -1 (written out)
+  size_t num_scratch_ = 0;
+  const kernels::ElementwiseKernels* k_ = nullptr;
+};
+
 // One op of an ElementwiseChainOperator: unary, or binary with an operand
 // of one value per channel (the innermost dim).
 struct ElementwiseStage {

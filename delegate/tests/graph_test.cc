@@ -793,6 +793,61 @@ TEST(GraphTest, ValidationNamesTheNode) {
   }
 }
 
+// Consecutive elementwise ops over one element count (float, int and bool
+// values, scalar constants, a SELECT, CASTs both ways, a RESHAPE) run as one
+// group, chunk by chunk: the same bits as one step each, at 1 and 2
+// threads; a result read after the group (by a TRANSPOSE) and the
+// RESHAPE's output read by the last ADD are written, the others never are;
+// the last RESHAPE and ADD are a group of their own.
+TEST(GraphTest, ElementwiseOpsRunAsOneGroupWithTheSameBits) {
+  Builder b;
+  const Shape shape = {3, 100, 124};  // 37 chunks: three tasks at 2 threads
+  const int x = b.Tensor(shape, true);
+  auto scalar = [&](float value, DataType type) {
+    const int t = b.Tensor({1});
+    b.constants.push_back(std::make_unique<std::vector<float>>(1, value));
+    if (type == DataType::kInt32) {
+      const int32_t bits = static_cast<int32_t>(value);
+      std::memcpy(b.constants.back()->data(), &bits, 4);
+    }
+    b.g.tensors[t].constant = b.constants.back()->data();
+    b.g.tensors[t].type = type;
+    return t;
+  };
+  const int half = scalar(2.5f, DataType::kFloat32), one = scalar(1, DataType::kInt32);
+  const int zero = scalar(0, DataType::kInt32);
+  const int a = b.Tensor(shape), f = b.Tensor(shape), i = b.Tensor(shape), j = b.Tensor(shape);
+  const int above = b.Tensor(shape), picked = b.Tensor(shape), back = b.Tensor(shape), flat = b.Tensor({3, 12400});
+  const int t1 = b.Tensor({3, 124, 100}), t2 = b.Tensor(shape), t3 = b.Tensor({3, 12400});
+  const int out = b.Tensor({3, 12400}, true);
+  for (int t : {i, j, picked}) b.g.tensors[t].type = DataType::kInt32;
+  b.g.tensors[above].type = DataType::kBool;
+  b.Add(OpType::kBinary, {x, half}, a, "MUL#0").binary_op = kernels::BinaryOp::kMul;
+  b.Unary(kernels::UnaryOp::kFloor, a, f, "FLOOR#1");
+  b.Add(OpType::kCast, {f}, i, "CAST#2").cast_to = DataType::kInt32;
+  b.Add(OpType::kIntBinary, {i, one}, j, "ADD#3").binary_op = kernels::BinaryOp::kIntAdd;
+  b.Add(OpType::kBinary, {a, half}, above, "GREATER#4").binary_op = kernels::BinaryOp::kGreater;
+  b.Add(OpType::kSelect, {above, j, zero}, picked, "SELECT_V2#5");
+  b.Add(OpType::kCast, {picked}, back, "CAST#6").cast_to = DataType::kFloat32;
+  b.Add(OpType::kReshape, {back}, flat, "RESHAPE#7");
+  b.Add(OpType::kTranspose, {f}, t1, "TRANSPOSE#8").axes = {0, 2, 1};
+  b.Add(OpType::kTranspose, {t1}, t2, "TRANSPOSE#9").axes = {0, 2, 1};
+  b.Add(OpType::kReshape, {t2}, t3, "RESHAPE#10");
+  b.Add(OpType::kBinary, {flat, t3}, out, "ADD#11").binary_op = kernels::BinaryOp::kAdd;
+  const std::vector<float> input = Random(NumElements(shape), 17);
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, input, 0.0f);
+  EXPECT_EQ(fusions, std::vector<std::string>({"8 elementwise ops MUL#0..RESHAPE#7 into one group (2 written)",
+                                               "2 elementwise ops RESHAPE#10..ADD#11 into one group (1 written)"}));
+  // And the values themselves: x * 2.5 floored, + 1 where x * 2.5 > 2.5, else
+  // 0, plus the floor again.
+  const std::vector<float> got = RunPlan(b, true, input, nullptr, nullptr, 1);
+  for (size_t k = 0; k < input.size(); ++k) {
+    const float scaled = input[k] * 2.5f, floor = std::floor(scaled);
+    const float want = (scaled > 2.5f ? floor + 1.0f : 0.0f) + floor;
+    ASSERT_EQ(got[k], want) << k;
+  }
+}
+
 // Index arithmetic as grid_sample's: a float coordinate CAST to int32, an
 // int ADD and MINIMUM, a GATHER_ND by the result at run time; an index out
 // of range fails the run, naming the step, the tuple and params' shape.

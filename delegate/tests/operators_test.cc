@@ -535,6 +535,48 @@ TEST_P(OperatorsTest, GatherNdReadsIndicesAtRunTime) {
   EXPECT_NE(error.find("do not give"), std::string::npos) << error;
 }
 
+// A group's ops read values computed before them, inputs of n elements or
+// one; results written to their output slots, scratch for the others.
+TEST_P(OperatorsTest, ElementwiseGroupRunsItsOpsChunkByChunk) {
+  const size_t n = 5000;  // five chunks, the last ragged
+  const std::vector<float> x = Random(n, 31), y = Random(n, 32);
+  const float two = 2.0f;
+  std::vector<GroupOp> ops(3);
+  ops[0].kind = GroupOp::Kind::kBinary;  // x * 2 (a single value)
+  ops[0].binary_op = kernels::BinaryOp::kMul;
+  ops[0].operands = {0, 2};
+  ops[1].kind = GroupOp::Kind::kUnary;  // tanh(x * 2), clamped to [-0.5, 0.5], not written
+  ops[1].unary_op = kernels::UnaryOp::kTanh;
+  ops[1].unary_params.lo = -0.5f;
+  ops[1].unary_params.hi = 0.5f;
+  ops[1].operands = {3};
+  ops[2].kind = GroupOp::Kind::kBinary;  // that - y, written to slot 0
+  ops[2].binary_op = kernels::BinaryOp::kSub;
+  ops[2].operands = {4, 1};
+  ops[2].output = 0;
+  ops[0].output = 1;  // x * 2 written too
+  std::string error;
+  auto op = ElementwiseGroupOperator::Create(n, {n, n, 1}, ops, &error);
+  ASSERT_NE(op, nullptr) << error;
+  std::vector<float> diff(n), doubled(n);
+  const float* inputs[] = {x.data(), y.data(), &two};
+  float* outputs[] = {diff.data(), doubled.data()};
+  op->Run(inputs, outputs, pool());
+  const auto& k = kernels::SelectElementwiseKernels();
+  std::vector<float> want(n);
+  k.Unary(kernels::UnaryOp::kTanh)(n, doubled.data(), want.data(), ops[1].unary_params);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(doubled[i], x[i] * 2.0f) << i;
+    ASSERT_EQ(diff[i], want[i] - y[i]) << i;
+  }
+  std::vector<GroupOp> bad = ops;
+  bad[1].operands = {5};  // its own result
+  EXPECT_EQ(ElementwiseGroupOperator::Create(n, {n, n, 1}, bad, &error), nullptr);
+  EXPECT_NE(error.find("op 1 reads value 5, not computed before it"), std::string::npos) << error;
+  EXPECT_EQ(ElementwiseGroupOperator::Create(n, {n, 7, 1}, ops, &error), nullptr);
+  EXPECT_NE(error.find("input 1 of 7 elements for 5000"), std::string::npos) << error;
+}
+
 // A global average pool at batch 1 with many rows: with several threads
 // each sums its own range of rows, the partials added after (another order,
 // within float rounding of the exact mean).
