@@ -44,6 +44,7 @@ class Fuser {
     FoldChannelScales();
     FuseElementwiseChains();
     if (options_.bands) FuseInvertedResiduals();
+    IndexColumnsIntoGathers();
     FuseElementwiseGroups();
     std::vector<Node> kept;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -698,6 +699,32 @@ class Fuser {
       // It runs where the first op ran: its input is ready there, and its
       // readers come after the last op.
       g_.nodes[i] = std::move(chain);
+    }
+  }
+
+  // A CONCATENATION along the last dim read only by a GATHER_ND as its
+  // indices (grid_sample's [batch, channel, y, x] tuples from four
+  // columns): the gather reads the columns where they are, and the tuples
+  // are never written (a 16-byte write and read per tuple).
+  void IndexColumnsIntoGathers() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& gather = g_.nodes[i];
+      if (dead_[i] || gather.type != OpType::kGatherNd || gather.inputs.size() != 2) continue;
+      const int c = Producer(gather.inputs[1]);
+      if (c < 0 || OnlyReader(gather.inputs[1]) != static_cast<int>(i)) continue;
+      const Node& concat = g_.nodes[c];
+      const int rank = static_cast<int>(g_.tensors[concat.output].shape.size());
+      if (concat.type != OpType::kConcatenation || concat.axis != rank - 1 || !concat.concat_ranges.empty() ||
+          HasActivation(concat)) {
+        continue;
+      }
+      std::vector<int> columns;
+      for (int t : concat.inputs) columns.push_back(g_.tensors[t].shape.back());
+      gather.inputs.resize(1);
+      gather.inputs.insert(gather.inputs.end(), concat.inputs.begin(), concat.inputs.end());
+      gather.gather_columns = std::move(columns);
+      Note(concat, gather, "index columns");
+      dead_[c] = true;
     }
   }
 

@@ -81,7 +81,10 @@ std::string TypeMismatch(const Graph& graph, const Node& node) {
       if (out != DataType::kInt32) return named(node.output);
       return "";
     case OpType::kGatherNd:
-      if (node.inputs.size() != 2 || !is_int(node.inputs[1])) return "indices are not int32";
+      if (node.inputs.size() < 2) return "no indices";
+      for (size_t i = 1; i < node.inputs.size(); ++i) {
+        if (!is_int(node.inputs[i])) return "indices " + named(node.inputs[i]);
+      }
       if (is_int(node.inputs[0]) != is_int(node.output)) return named(node.output);
       return "";
     case OpType::kSelect:

@@ -70,7 +70,8 @@ enum class OpType {
   kCumsum,           // CUMSUM over `axis` (cumsum_exclusive, cumsum_reverse)
   kArgReduce,        // ARG_MAX / ARG_MIN (`reduction` kMax / kMin) over `axis`: the index, int32
   kGather,           // GATHER_ND with indices known at plan time: output slice i is the input's from gather_offsets[i]
-  kGatherNd,         // GATHER_ND, inputs: params, int32 indices read at run time (out of range: the run fails)
+  kGatherNd,         // GATHER_ND, inputs: params, int32 indices read at run time (out of range: the run fails);
+                     // after fusion the indices may be several tensors' columns (`gather_columns`)
   kIntBinary,        // `binary_op` an int32 op (kernels::IsIntBinaryOp): ADD, SUB, MUL, MAXIMUM, MINIMUM, comparisons
   kCast,             // float32 or bool to int32 (`cast_to` kInt32, toward zero), or int32 to float32
   // Fusion's product: elementwise ops applied in turn to one tensor
@@ -174,6 +175,9 @@ struct Node {
   std::vector<Node> chain;                       // kBandedConvs: its convs; kElementwiseGroup: its ops; in order
   std::vector<int> group_outputs;                // kElementwiseGroup: every tensor it writes
   std::vector<size_t> gather_offsets;            // kGather: each output slice's first input float
+  // kGatherNd with a CONCATENATION of its index columns fused in: per index
+  // tensor (inputs 1...), how many of a tuple's indices it holds (empty: one tensor, all).
+  std::vector<int> gather_columns;
 
   // kElementwiseChain: what each fused op does to the running value x.
   struct ChainStage {

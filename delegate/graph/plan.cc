@@ -136,16 +136,20 @@ class BinaryStep : public Step {
 
 class GatherNdStep : public Step {
  public:
-  GatherNdStep(std::unique_ptr<GatherNdOperator> op, int params, int indices, int out)
-      : op_(std::move(op)), params_(params), indices_(indices), out_(out) {}
+  GatherNdStep(std::unique_ptr<GatherNdOperator> op, int params, std::vector<int> indices, int out)
+      : op_(std::move(op)), params_(params), indices_(std::move(indices)), out_(out), pointers_(indices_.size()) {}
   void Run(const std::vector<float*>& t, ThreadPool* pool) override {
     error.clear();
-    op_->Run(t[params_], t[indices_], t[out_], pool, &error);
+    for (size_t i = 0; i < indices_.size(); ++i) pointers_[i] = t[indices_[i]];
+    op_->Run(t[params_], pointers_.data(), t[out_], pool, &error);
   }
 
  private:
   std::unique_ptr<GatherNdOperator> op_;
-  int params_, indices_, out_;
+  int params_;
+  std::vector<int> indices_;
+  int out_;
+  std::vector<const float*> pointers_;
 };
 
 class MatMulStep : public Step {
@@ -539,10 +543,18 @@ class StepBuilder {
         return MakeUnaryStep(GatherOperator::Create(NumElements(in), node.gather_offsets, NumElements(out), error),
                              node);
       case OpType::kGatherNd: {
-        if (node.inputs.size() != 2) return Fail("gather_nd needs params and indices");
-        auto op = GatherNdOperator::Create(in, g_.tensors[node.inputs[1]].shape, out, error);
+        if (node.inputs.size() < 2) return Fail("gather_nd needs params and indices");
+        // The tuples' shape: the first index tensor's, its last dim all k columns.
+        Shape tuples = g_.tensors[node.inputs[1]].shape;
+        if (!node.gather_columns.empty() && !tuples.empty()) {
+          tuples.back() = 0;
+          for (int c : node.gather_columns) tuples.back() += c;
+        }
+        auto op = GatherNdOperator::Create(in, tuples, out, error, node.gather_columns);
         if (op == nullptr) return nullptr;
-        return std::make_unique<GatherNdStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+        return std::make_unique<GatherNdStep>(std::move(op), node.inputs[0],
+                                              std::vector<int>(node.inputs.begin() + 1, node.inputs.end()),
+                                              node.output);
       }
       case OpType::kCast:
         if (NumElements(in) != NumElements(out)) return Fail("cast changes the number of elements");

@@ -412,17 +412,28 @@ void GatherOperator::Run(const float* input, float* output, ThreadPool* pool) co
 }
 
 std::unique_ptr<GatherNdOperator> GatherNdOperator::Create(const Shape& params, const Shape& indices,
-                                                           const Shape& output, std::string* error) {
+                                                           const Shape& output, std::string* error,
+                                                           const std::vector<int>& columns) {
   const int k = indices.empty() ? 0 : indices.back();
   Shape expected(indices.begin(), indices.end() - (indices.empty() ? 0 : 1));
   if (k >= 1 && k <= static_cast<int>(params.size())) expected.insert(expected.end(), params.begin() + k, params.end());
-  if (k < 1 || k > static_cast<int>(params.size()) || expected != output) {
+  int joined = 0;
+  for (int c : columns) joined += c >= 1 ? c : k + 1;  // a count below 1 never adds up
+  if (k < 1 || k > static_cast<int>(params.size()) || expected != output || (!columns.empty() && joined != k)) {
     *error = "gather_nd: indices " + ShapeText(indices) + " into params " + ShapeText(params) + " do not give " +
-             ShapeText(output);
+             ShapeText(output) + (columns.empty() ? "" : " (or their columns do not add up)");
     return nullptr;
   }
   std::unique_ptr<GatherNdOperator> op(new GatherNdOperator());
   const std::vector<size_t> strides = RowMajorStrides(params);
+  const std::vector<int> widths = columns.empty() ? std::vector<int>{k} : columns;
+  for (size_t t = 0; t < widths.size(); ++t) {
+    for (int c = 0; c < widths[t]; ++c) {
+      op->source_.push_back(t);
+      op->column_.push_back(static_cast<size_t>(c));
+      op->width_.push_back(static_cast<size_t>(widths[t]));
+    }
+  }
   for (int d = 0; d < k; ++d) {
     op->dims_.push_back(params[d]);
     op->strides_.push_back(strides[d]);
@@ -433,10 +444,16 @@ std::unique_ptr<GatherNdOperator> GatherNdOperator::Create(const Shape& params, 
   return op;
 }
 
-bool GatherNdOperator::Run(const float* params, const float* indices, float* output, ThreadPool* pool,
+bool GatherNdOperator::Run(const float* params, const float* const* indices, float* output, ThreadPool* pool,
                            std::string* error) const {
   const size_t k = dims_.size();
-  const int32_t* index = reinterpret_cast<const int32_t*>(indices);
+  // Index d of tuple i is columns[d][i * widths[d]].
+  const int32_t* columns[kMaxRank];
+  size_t widths[kMaxRank];
+  for (size_t d = 0; d < k; ++d) {
+    columns[d] = reinterpret_cast<const int32_t*>(indices[source_[d]]) + column_[d];
+    widths[d] = width_[d];
+  }
   // The first bad tuple found (SIZE_MAX: none); tasks only ever lower it.
   std::atomic<size_t> bad{std::numeric_limits<size_t>::max()};
   // K > 0: tuples of K indices, the loop over them unrolled (grid_sample's
@@ -452,13 +469,13 @@ bool GatherNdOperator::Run(const float* params, const float* indices, float* out
       strides[d] = strides_[d];
     }
     for (size_t i = begin; i < end; ++i) {
-      const int32_t* tuple = index + i * tuple_size;
       size_t offset = 0;
       bool inside = true;
       for (size_t d = 0; d < tuple_size; ++d) {
+        const int32_t index = columns[d][i * widths[d]];
         // One unsigned comparison: a negative index wraps past every dim.
-        inside &= static_cast<uint32_t>(tuple[d]) < static_cast<uint32_t>(dims[d]);
-        offset += static_cast<size_t>(static_cast<uint32_t>(tuple[d])) * strides[d];
+        inside &= static_cast<uint32_t>(index) < static_cast<uint32_t>(dims[d]);
+        offset += static_cast<size_t>(static_cast<uint32_t>(index)) * strides[d];
       }
       if (!inside) {
         size_t seen = bad.load(std::memory_order_relaxed);
@@ -486,7 +503,7 @@ bool GatherNdOperator::Run(const float* params, const float* indices, float* out
   const size_t first_bad = bad.load();
   if (first_bad == std::numeric_limits<size_t>::max()) return true;
   std::string tuple;
-  for (size_t d = 0; d < k; ++d) tuple += (d ? ", " : "") + std::to_string(index[first_bad * k + d]);
+  for (size_t d = 0; d < k; ++d) tuple += (d ? ", " : "") + std::to_string(columns[d][first_bad * widths[d]]);
   *error = "gather_nd: index tuple " + std::to_string(first_bad) + " (" + tuple + ") is outside params " +
            ShapeText(params_);
   return false;

@@ -123,18 +123,25 @@ class GatherOperator {
 // GATHER_ND with indices read at run time: `indices` [..., k] int32 (bits
 // in a float buffer), each tuple of k picking the slice of `params` past
 // its first k dims. An index outside its dim fails the run, as the
-// builtin kernel fails it.
+// builtin kernel fails it. The tuples may come as columns of several
+// tensors joined along the last dim (the CONCATENATION that made them
+// fused in: grid_sample's [batch, channel, y, x]): `columns`, per index
+// tensor, how many of the k it holds, in order.
 class GatherNdOperator {
  public:
   static std::unique_ptr<GatherNdOperator> Create(const Shape& params, const Shape& indices, const Shape& output,
-                                                  std::string* error);
-  // False (`error` naming the first bad index found) when an index is out of range.
-  bool Run(const float* params, const float* indices, float* output, ThreadPool* pool, std::string* error) const;
+                                                  std::string* error, const std::vector<int>& columns = {});
+  // `indices`: one pointer per index tensor. False (`error` naming the
+  // first bad index found) when an index is out of range.
+  bool Run(const float* params, const float* const* indices, float* output, ThreadPool* pool,
+           std::string* error) const;
 
  private:
   GatherNdOperator() = default;
   std::vector<int32_t> dims_;     // params' first k dims
   std::vector<size_t> strides_;   // their strides in floats
+  // Per index d: the tensor holding it, its column there, that tensor's columns.
+  std::vector<size_t> source_, column_, width_;
   size_t tuples_ = 0, slice_ = 0;
   Shape params_;
 };

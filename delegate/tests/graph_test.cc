@@ -848,6 +848,36 @@ TEST(GraphTest, ElementwiseOpsRunAsOneGroupWithTheSameBits) {
   }
 }
 
+// Index columns joined by a CONCATENATION along the last dim and read only
+// by a GATHER_ND: the gather reads the columns, the same values.
+TEST(GraphTest, IndexColumnsJoinTheGatherThatReadsThem) {
+  Builder b;
+  const int x = b.Tensor({2, 5, 3}, true);
+  std::vector<std::vector<float>> values(2, std::vector<float>(4));
+  const int32_t rows[4] = {0, 1, 1, 0}, cols[4] = {4, 0, 2, 3};
+  std::memcpy(values[0].data(), rows, 16);
+  std::memcpy(values[1].data(), cols, 16);
+  std::vector<int> columns;
+  for (auto& v : values) {
+    const int t = b.Tensor({4, 1});
+    b.constants.push_back(std::make_unique<std::vector<float>>(v));
+    b.g.tensors[t].constant = b.constants.back()->data();
+    b.g.tensors[t].type = DataType::kInt32;
+    columns.push_back(t);
+  }
+  const int tuples = b.Tensor({4, 2}), out = b.Tensor({4, 3}, true);
+  b.g.tensors[tuples].type = DataType::kInt32;
+  b.Add(OpType::kConcatenation, columns, tuples, "CONCATENATION#0").axis = 1;
+  b.Add(OpType::kGatherNd, {x, tuples}, out, "GATHER_ND#1");
+  const std::vector<float> input = Random(30, 5);
+  EXPECT_EQ(ExpectFusedAsUnfused(b, input, 0.0f),
+            std::vector<std::string>({"CONCATENATION#0 into GATHER_ND#1 (index columns)"}));
+  const std::vector<float> got = RunPlan(b, true, input, nullptr, nullptr, 1);
+  for (int t = 0; t < 4; ++t) {
+    for (int c = 0; c < 3; ++c) ASSERT_EQ(got[t * 3 + c], input[(rows[t] * 5 + cols[t]) * 3 + c]) << t;
+  }
+}
+
 // Index arithmetic as grid_sample's: a float coordinate CAST to int32, an
 // int ADD and MINIMUM, a GATHER_ND by the result at run time; an index out
 // of range fails the run, naming the step, the tuple and params' shape.

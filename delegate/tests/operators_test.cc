@@ -517,20 +517,38 @@ TEST_P(OperatorsTest, GatherNdReadsIndicesAtRunTime) {
     const size_t slice = NumElements(out_shape) / tuples;
     std::vector<float> bits(index.size()), out(NumElements(out_shape));
     std::memcpy(bits.data(), index.data(), index.size() * 4);
-    ASSERT_TRUE(op->Run(in.data(), bits.data(), out.data(), pool(), &error)) << error;
-    for (int t = 0; t < tuples; ++t) {
-      size_t offset = 0;
-      for (int d = 0; d < k; ++d) offset = offset * params[d] + index[t * k + d];
-      for (size_t j = 0; j < slice; ++j) ASSERT_EQ(out[t * slice + j], in[offset * slice + j]) << t;
+    const float* whole[] = {bits.data()};
+    ASSERT_TRUE(op->Run(in.data(), whole, out.data(), pool(), &error)) << error;
+    auto check = [&](const std::vector<float>& got) {
+      for (int t = 0; t < tuples; ++t) {
+        size_t offset = 0;
+        for (int d = 0; d < k; ++d) offset = offset * params[d] + index[t * k + d];
+        for (size_t j = 0; j < slice; ++j) ASSERT_EQ(got[t * slice + j], in[offset * slice + j]) << t;
+      }
+    };
+    check(out);
+    // The same tuples as one column per index tensor (a CONCATENATION fused in).
+    std::vector<std::vector<float>> columns(k, std::vector<float>(tuples));
+    std::vector<const float*> column_pointers;
+    for (int d = 0; d < k; ++d) {
+      for (int t = 0; t < tuples; ++t) std::memcpy(&columns[d][t], &index[t * k + d], 4);
+      column_pointers.push_back(columns[d].data());
     }
+    auto by_columns = GatherNdOperator::Create(params, {tuples, k}, out_shape, &error, std::vector<int>(k, 1));
+    ASSERT_NE(by_columns, nullptr) << error;
+    std::fill(out.begin(), out.end(), -1.0f);
+    ASSERT_TRUE(by_columns->Run(in.data(), column_pointers.data(), out.data(), pool(), &error)) << error;
+    check(out);
     index[20 * k + k - 1] = params[k - 1];  // one past the end
     index[30 * k] = -1;
     std::memcpy(bits.data(), index.data(), index.size() * 4);
-    EXPECT_FALSE(op->Run(in.data(), bits.data(), out.data(), pool(), &error));
+    EXPECT_FALSE(op->Run(in.data(), whole, out.data(), pool(), &error));
     EXPECT_NE(error.find("index tuple 20 ("), std::string::npos) << error;
     EXPECT_NE(error.find("is outside params [3,4,5]"), std::string::npos) << error;
   }
   std::string error;
+  EXPECT_EQ(GatherNdOperator::Create(params, {2, 3}, {2}, &error, {1, 1}), nullptr);
+  EXPECT_NE(error.find("do not add up"), std::string::npos) << error;
   EXPECT_EQ(GatherNdOperator::Create(params, {2, 4}, {2}, &error), nullptr);
   EXPECT_NE(error.find("do not give"), std::string::npos) << error;
 }
