@@ -361,3 +361,37 @@ def test_exported_program_is_fixed_to_its_shape(residual, tmp_path):
     torch.export.save(torch.export.export(model, (torch.zeros(1, 3, 20, 28),)), pt2)
     with pytest.raises(ConversionError, match=r"exported for input shape \(1, 3, 20, 28\) and is fixed to it"):
         convert_file(pt2, tmp_path / "o.tflite", input_shape=(1, 3, 40, 40))
+
+
+class _StepsWhenRunEagerly(torch.nn.Module):
+    """Exports as a conv; run eagerly in PyTorch it adds ``step`` where the conv's output
+    passes 1.6 (``everywhere``: to every element): a .tflite that differs from PyTorch."""
+
+    def __init__(self, everywhere: bool):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.everywhere = everywhere
+
+    def forward(self, x):
+        y = self.conv(x)
+        if torch.compiler.is_exporting():
+            return y
+        return y + 0.5 if self.everywhere else y + (y > 1.6).float() * 0.5
+
+
+@pytest.mark.parametrize("everywhere", [False, True])
+def test_verification_failure_names_the_error_and_how_many_elements(tmp_path, everywhere):
+    """A .tflite that differs from PyTorch is not written; the error gives the error, the
+    share of elements off, and, when only a few are (a step), what to check and the options."""
+    torch.manual_seed(0)
+    path = _save(_StepsWhenRunEagerly(everywhere).eval(), tmp_path / "m.pt")
+    with pytest.raises(ConversionError, match=r"verification failed: max abs error 0\.5 is .* of the output scale "
+                       r".* \(tolerance 0\.0001\) in \d+ of 12288 elements") as failure:
+        convert_file(path, tmp_path / "m.tflite", input_shape=(1, 3, 32, 32), dense=True, verify_samples=3)
+    assert not (tmp_path / "m.tflite").exists()
+    message = str(failure.value)
+    assert ("Only a few elements differ" in message) != everywhere, message
+    if everywhere:
+        assert "in 12288 of 12288 elements (100%)" in message
+    else:
+        assert "--tolerance or --no-verify" in message
