@@ -32,6 +32,7 @@ class Fuser {
     FuseSoftplusAndElu();
     FuseMish();
     ScalesIntoSoftmax();
+    FuseAttention();
     UnariesBeforeTransposes();
     MeansThroughTransposes();
     BinariesThroughTransposePairs();
@@ -497,6 +498,46 @@ class Fuser {
       softmax.beta = beta;
       softmax.inputs = {x};
       dead_[i] = true;
+    }
+  }
+
+  // BATCH_MATMUL (scores) -> SOFTMAX -> BATCH_MATMUL reading the weights
+  // as its left operand (weights x values) or as its right one given
+  // adjoint (values x weights^T, as litert-torch writes NCHW attention):
+  // one step computing a block of query rows at a time, the scores and the
+  // weights never written whole (the same bits).
+  void FuseAttention() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i] || g_.nodes[i].type != OpType::kSoftmax || HasActivation(g_.nodes[i])) continue;
+      const Node& softmax = g_.nodes[i];
+      const int a = Producer(softmax.inputs[0]);
+      if (a < 0 || g_.nodes[a].type != OpType::kBatchMatMul || OnlyReader(softmax.inputs[0]) != static_cast<int>(i)) {
+        continue;
+      }
+      const int b = OnlyReader(softmax.output);
+      if (b < 0 || g_.nodes[b].type != OpType::kBatchMatMul) continue;
+      const Node& scores = g_.nodes[a];
+      Node& weighted = g_.nodes[b];
+      const bool as_lhs = weighted.inputs[0] == softmax.output && !weighted.adj_x;
+      const bool as_rhs = weighted.inputs[1] == softmax.output && weighted.adj_y;
+      if (!as_lhs && !as_rhs) continue;
+      Node attention;
+      attention.type = OpType::kAttention;
+      attention.label = scores.label + "+" + softmax.label + "+" + weighted.label;
+      attention.adj_x = scores.adj_x;
+      attention.adj_y = scores.adj_y;
+      attention.beta = softmax.beta;
+      attention.attention_transposed = !as_lhs;
+      // weights x values: values as the right operand, adjoint as given;
+      // (values x weights^T)^T = weights x values^T: values given adjoint
+      // unless they were given adjoint.
+      attention.attention_adj_v = as_lhs ? weighted.adj_y : !weighted.adj_x;
+      attention.inputs = {scores.inputs[0], scores.inputs[1], as_lhs ? weighted.inputs[1] : weighted.inputs[0]};
+      attention.output = weighted.output;
+      log_.push_back(scores.label + ", " + softmax.label + " and " + weighted.label + " into attention by row blocks");
+      dead_[a] = dead_[i] = true;
+      // It runs where the second product ran: the values are ready there.
+      weighted = std::move(attention);
     }
   }
 

@@ -16,6 +16,10 @@
 //     a PAD by the lowest float into the max pool it feeds (padded positions
 //     never win a max);
 //   - LOGISTIC(x) then MUL(x, that) into one SiLU;
+//   - BATCH_MATMUL (scores) -> SOFTMAX -> BATCH_MATMUL reading the weights
+//     as its left operand or as its right one given adjoint, into one
+//     attention step computed a block of query rows at a time (the scores
+//     never written whole; each sum's terms in their order: exact);
 //   - a MUL or DIV by a positive scalar constant read only by a SOFTMAX
 //     (attention's 1 / sqrt(d)) into the softmax's beta (not exact: see
 //     ARCHITECTURE.md);

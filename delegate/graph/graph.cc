@@ -38,6 +38,7 @@ const char* OpTypeName(OpType type) {
     case OpType::kBandedConvs: return "BANDED_CONVS";
     case OpType::kElementwiseChain: return "ELEMENTWISE_CHAIN";
     case OpType::kElementwiseGroup: return "ELEMENTWISE_GROUP";
+    case OpType::kAttention: return "ATTENTION";
   }
   return "?";
 }

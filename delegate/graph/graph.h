@@ -79,6 +79,12 @@ enum class OpType {
   // innermost index or a scalar (a batch norm the converter could not fold:
   // SUB, MUL, MUL, ADD), chunk by chunk while it is in L1.
   kElementwiseChain,
+  // Fusion's product: BATCH_MATMUL -> SOFTMAX -> BATCH_MATMUL; inputs:
+  // queries, keys, values. scores = queries x keys (`adj_x`, `adj_y`),
+  // weights = softmax(scores, `beta`), out = weights x values
+  // (`attention_adj_v`), or out^T when `attention_transposed` (the graph's
+  // values x weights^T); run a block of query rows at a time.
+  kAttention,
   // Fusion's product: `chain` holds consecutive elementwise nodes (kBinary,
   // kIntBinary, kUnary, kSelect, kCast, kReshape) over tensors of one
   // element count (or single values), run chunk by chunk; `inputs` are the
@@ -172,6 +178,7 @@ struct Node {
   bool align_corners = false, half_pixel_centers = false;  // kResizeNearest / kResizeBilinear
   float beta = 1.0f;                             // kSoftmax
   bool adj_x = false, adj_y = false;             // kBatchMatMul: an operand given with its last two dims swapped
+  bool attention_adj_v = false, attention_transposed = false;  // kAttention
   std::vector<Node> chain;                       // kBandedConvs: its convs; kElementwiseGroup: its ops; in order
   std::vector<int> group_outputs;                // kElementwiseGroup: every tensor it writes
   std::vector<size_t> gather_offsets;            // kGather: each output slice's first input float

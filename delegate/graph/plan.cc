@@ -152,6 +152,19 @@ class GatherNdStep : public Step {
   std::vector<const float*> pointers_;
 };
 
+class AttentionStep : public Step {
+ public:
+  AttentionStep(std::unique_ptr<AttentionOperator> op, const std::vector<int>& inputs, int out)
+      : op_(std::move(op)), q_(inputs[0]), k_(inputs[1]), v_(inputs[2]), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
+    op_->Run(t[q_], t[k_], t[v_], t[out_], pool);
+  }
+
+ private:
+  std::unique_ptr<AttentionOperator> op_;
+  int q_, k_, v_, out_;
+};
+
 class MatMulStep : public Step {
  public:
   MatMulStep(std::unique_ptr<MatMulOperator> op, int lhs, int rhs, int out)
@@ -628,6 +641,14 @@ class StepBuilder {
         auto op = MatMulOperator::Create(in, rhs.shape, node.adj_x, node.adj_y, out, rhs.constant, error);
         if (op == nullptr) return nullptr;
         return std::make_unique<MatMulStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+      }
+      case OpType::kAttention: {
+        if (node.inputs.size() != 3) return Fail("attention needs queries, keys and values");
+        auto op = AttentionOperator::Create(in, g_.tensors[node.inputs[1]].shape, node.adj_x, node.adj_y,
+                                            g_.tensors[node.inputs[2]].shape, node.attention_adj_v,
+                                            node.attention_transposed, node.beta, out, error);
+        if (op == nullptr) return nullptr;
+        return std::make_unique<AttentionStep>(std::move(op), node.inputs, node.output);
       }
       case OpType::kL2Normalization: {
         if (in != out || in.empty()) return Fail("L2 normalization changes the shape");

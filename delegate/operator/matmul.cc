@@ -172,6 +172,52 @@ void MatMulOperator::PackRhs(const float* rhs, size_t b) {
   }
 }
 
+void MatMulOperator::Prepare(const float* lhs, const float* rhs, ThreadPool* pool) {
+  const size_t pack_items = rhs_packed_once_ ? 0 : rhs_batches_;
+  const size_t transpose_items = adj_x_ ? lhs_batches_ : 0;
+  if (pack_items + transpose_items == 0) return;
+  const size_t item_floats = k_ * std::max(m_, n_);
+  ParallelRanges(pool, pack_items + transpose_items, std::max<size_t>(1, kMinPackFloatsPerTask / item_floats),
+                 [&](size_t begin, size_t end) {
+                   for (size_t i = begin; i < end; ++i) {
+                     if (i < pack_items) {
+                       PackRhs(rhs, i);
+                     } else {  // [K, M] -> [M, K]
+                       const size_t b = i - pack_items;
+                       transpose_(k_, m_, lhs + b * k_ * m_, m_, lhs_transposed_.data() + b * m_ * k_, k_);
+                     }
+                   }
+                 });
+}
+
+const float* MatMulOperator::LhsRows(const float* lhs, size_t b, size_t m0) const {
+  const float* rows_in = adj_x_ ? lhs_transposed_.data() : lhs;
+  return rows_in + (lhs_batch_[b] * m_ + m0) * k_;
+}
+
+void MatMulOperator::MultiplyRows(const float* rows, size_t b, size_t count, float* out) const {
+  kernels::IgemmArgs a;
+  a.channels = n_;
+  a.taps = 1;
+  a.direct_input_stride = k_;
+  a.direct_output_stride = n_;
+  const float* first_input = nullptr;
+  float* first_output = out;
+  a.indirection = &first_input;
+  a.outputs = &first_output;
+  a.rows = count;
+  const float* batch_packed = packed_.data() + rhs_batch_[b] * packed_batch_floats_;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const ReductionBlock& block = blocks_[i];
+    first_input = rows + block.first;
+    a.tap_channels = block.count;
+    a.packed = batch_packed + block.offset;
+    a.accumulate = i > 0;
+    a.finish = i + 1 == blocks_.size();
+    igemm_.fn(a);
+  }
+}
+
 void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadPool* pool) {
   if (transposed_ != nullptr) {
     transposed_->Run(rhs, lhs, transposed_out_.data(), pool);
@@ -183,51 +229,68 @@ void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadP
     });
     return;
   }
-  const size_t pack_items = rhs_packed_once_ ? 0 : rhs_batches_;
-  const size_t transpose_items = adj_x_ ? lhs_batches_ : 0;
-  if (pack_items + transpose_items > 0) {
-    const size_t item_floats = k_ * std::max(m_, n_);
-    ParallelRanges(pool, pack_items + transpose_items, std::max<size_t>(1, kMinPackFloatsPerTask / item_floats),
-                   [&](size_t begin, size_t end) {
-                     for (size_t i = begin; i < end; ++i) {
-                       if (i < pack_items) {
-                         PackRhs(rhs, i);
-                       } else {  // [K, M] -> [M, K]
-                         const size_t b = i - pack_items;
-                         transpose_(k_, m_, lhs + b * k_ * m_, m_, lhs_transposed_.data() + b * m_ * k_, k_);
-                       }
-                     }
-                   });
-  }
-  const float* rows_in = adj_x_ ? lhs_transposed_.data() : lhs;
+  Prepare(lhs, rhs, pool);
   const size_t batches = lhs_batch_.size();
   const size_t min_rows = std::max<size_t>(1, kMinMultiplyAddsPerTask / (k_ * n_));
   ParallelRanges(pool, batches * m_, min_rows, [&](size_t begin, size_t end) {
-    kernels::IgemmArgs a;
-    a.channels = n_;
-    a.taps = 1;
-    a.direct_input_stride = k_;
-    a.direct_output_stride = n_;
-    const float* first_input = nullptr;
-    float* first_output = nullptr;
-    a.indirection = &first_input;
-    a.outputs = &first_output;
     for (size_t row = begin; row < end;) {
       const size_t b = row / m_, m0 = row % m_, count = std::min(m_ - m0, end - row);
-      a.rows = count;
-      first_output = out + (b * m_ + m0) * n_;
-      const float* batch_rows = rows_in + (lhs_batch_[b] * m_ + m0) * k_;
-      const float* batch_packed = packed_.data() + rhs_batch_[b] * packed_batch_floats_;
-      for (size_t i = 0; i < blocks_.size(); ++i) {
-        const ReductionBlock& block = blocks_[i];
-        first_input = batch_rows + block.first;
-        a.tap_channels = block.count;
-        a.packed = batch_packed + block.offset;
-        a.accumulate = i > 0;
-        a.finish = i + 1 == blocks_.size();
-        igemm_.fn(a);
-      }
+      MultiplyRows(LhsRows(lhs, b, m0), b, count, out + (b * m_ + m0) * n_);
       row += count;
+    }
+  });
+}
+
+std::unique_ptr<AttentionOperator> AttentionOperator::Create(const Shape& queries, const Shape& keys, bool adj_q,
+                                                             bool adj_k, const Shape& values, bool adj_v,
+                                                             bool transposed_out, float beta, const Shape& out,
+                                                             std::string* error) {
+  Shape scores;
+  if (!MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error)) return nullptr;
+  Shape weighted;
+  if (!MatMulOutputShape(scores, values, false, adj_v, &weighted, error)) return nullptr;
+  // The second product's batches must be the scores' (one row block of
+  // scores feeds one row block of it).
+  Shape expected = weighted;
+  if (transposed_out) std::swap(expected[expected.size() - 1], expected[expected.size() - 2]);
+  if (expected != out || !std::equal(scores.begin(), scores.end() - 2, weighted.begin(), weighted.end() - 2)) {
+    *error = "attention of " + ShapeText(queries) + ", " + ShapeText(keys) + " and " + ShapeText(values) +
+             " gives " + ShapeText(expected) + ", not " + ShapeText(out);
+    return nullptr;
+  }
+  std::unique_ptr<AttentionOperator> op(new AttentionOperator());
+  op->scores_ = MatMulOperator::CreateDirect(queries, keys, adj_q, adj_k, scores, nullptr);
+  op->weighted_ = MatMulOperator::CreateDirect(scores, values, false, adj_v, weighted, nullptr);
+  op->batches_ = NumElements(Shape(scores.begin(), scores.end() - 2));
+  op->m_ = scores[scores.size() - 2];
+  op->n_ = scores.back();
+  op->dv_ = weighted.back();
+  op->beta_ = beta;
+  op->transposed_out_ = transposed_out;
+  op->block_rows_ = std::min(op->m_, std::max<size_t>(8, kBlockFloats / op->n_));
+  op->k_ = &kernels::SelectElementwiseKernels();
+  return op;
+}
+
+void AttentionOperator::Run(const float* queries, const float* keys, const float* values, float* out,
+                            ThreadPool* pool) {
+  scores_->Prepare(queries, keys, pool);
+  weighted_->Prepare(nullptr, values, pool);
+  const size_t blocks_per_batch = (m_ + block_rows_ - 1) / block_rows_;
+  ParallelRanges(pool, batches_ * blocks_per_batch, 1, [&](size_t begin, size_t end) {
+    AlignedFloats scores(block_rows_ * n_), rows_out(block_rows_ * dv_);
+    for (size_t block = begin; block < end; ++block) {
+      const size_t b = block / blocks_per_batch, m0 = (block % blocks_per_batch) * block_rows_;
+      const size_t count = std::min(block_rows_, m_ - m0);
+      scores_->MultiplyRows(scores_->LhsRows(queries, b, m0), b, count, scores.data());
+      k_->softmax_rows(count, n_, scores.data(), scores.data(), beta_);
+      float* batch_out = out + b * m_ * dv_;
+      if (!transposed_out_) {
+        weighted_->MultiplyRows(scores.data(), b, count, batch_out + m0 * dv_);
+      } else {  // rows m0.. of out^T: columns m0.. of out, [dv, M]
+        weighted_->MultiplyRows(scores.data(), b, count, rows_out.data());
+        k_->transpose(count, dv_, rows_out.data(), dv_, batch_out + m0, m_);
+      }
     }
   });
 }

@@ -55,6 +55,18 @@ class MatMulOperator {
   // `rhs` is ignored when the right operand was a constant.
   void Run(const float* lhs, const float* rhs, float* out, ThreadPool* pool);
 
+  // The product as written (never computed transposed), for running it a
+  // few rows at a time: Prepare once per run, then MultiplyRows.
+  static std::unique_ptr<MatMulOperator> CreateDirect(const Shape& lhs, const Shape& rhs, bool adj_x, bool adj_y,
+                                                      const Shape& out, const float* rhs_constant);
+  // Packs the right operand (unless a constant) and transposes the left one under adj_x.
+  void Prepare(const float* lhs, const float* rhs, ThreadPool* pool);
+  // Row m0 of output batch b's left operand, [M, K] row-major (after Prepare).
+  const float* LhsRows(const float* lhs, size_t b, size_t m0) const;
+  // `count` rows of output batch b from `rows` ([count, K]) into `out`
+  // ([count, N]); one thread.
+  void MultiplyRows(const float* rows, size_t b, size_t count, float* out) const;
+
  private:
   MatMulOperator() = default;
   struct ReductionBlock {
@@ -62,8 +74,6 @@ class MatMulOperator {
   };
   // Packs the right operand's batch `b` into packed_.
   void PackRhs(const float* rhs, size_t b);
-  static std::unique_ptr<MatMulOperator> CreateDirect(const Shape& lhs, const Shape& rhs, bool adj_x, bool adj_y,
-                                                      const Shape& out, const float* rhs_constant);
 
   // The product computed transposed (see above): `transposed_` computes
   // out^T into transposed_out_, Run transposes each batch into out.
@@ -82,6 +92,33 @@ class MatMulOperator {
   size_t packed_batch_floats_ = 0;  // one right-operand batch, packed
   AlignedFloats packed_;
   AlignedFloats lhs_transposed_;  // adj_x: the left operand as [batches, M, K]
+};
+
+// Attention: out = softmax(queries x keys, beta) x values, each product a
+// batch matmul (its operands possibly adjoint; `transposed_out`: the
+// graph's product is values^T x weights^T, out^T of this one), computed a
+// block of query rows at a time: the block's scores, their softmax, then
+// its rows of the output, the scores never written whole (a 2 x 2688 x
+// 2688 score tensor is 58 MB in and out of memory, twice). Each score, each
+// softmax row and each output sums the terms of the unfused ops in their
+// order: the same bits.
+class AttentionOperator {
+ public:
+  static std::unique_ptr<AttentionOperator> Create(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k,
+                                                   const Shape& values, bool adj_v, bool transposed_out, float beta,
+                                                   const Shape& out, std::string* error);
+  void Run(const float* queries, const float* keys, const float* values, float* out, ThreadPool* pool);
+
+  // A block's scores: about this many floats (half of a 2 MB L2), at least 8 rows.
+  static constexpr size_t kBlockFloats = 128 * 1024;
+
+ private:
+  AttentionOperator() = default;
+  std::unique_ptr<MatMulOperator> scores_, weighted_;
+  size_t batches_ = 1, m_ = 0, n_ = 0, dv_ = 0, block_rows_ = 1;
+  float beta_ = 1.0f;
+  bool transposed_out_ = false;
+  const kernels::ElementwiseKernels* k_ = nullptr;
 };
 
 }  // namespace actsparse

@@ -848,6 +848,27 @@ TEST(GraphTest, ElementwiseOpsRunAsOneGroupWithTheSameBits) {
   }
 }
 
+// NCHW self-attention as litert-torch writes it: scores = x^T x (the
+// queries adjoint), a scale the softmax takes as its beta, then x x
+// weights^T: one attention step, the same bits.
+TEST(GraphTest, AttentionRunsAsOneStepWithTheSameBits) {
+  Builder b;
+  const int x = b.Tensor({2, 16, 300}, true);
+  const int scale = b.ConstantTensor({1}, 3);
+  const int scores = b.Tensor({2, 300, 300}), scaled = b.Tensor({2, 300, 300}), weights = b.Tensor({2, 300, 300});
+  const int out = b.Tensor({2, 16, 300}, true);  // the last tensor: RunPlan's output
+  b.Add(OpType::kBatchMatMul, {x, x}, scores, "BATCH_MATMUL#0").adj_x = true;
+  Node& mul = b.Add(OpType::kBinary, {scores, scale}, scaled, "MUL#1");
+  mul.binary_op = kernels::BinaryOp::kMul;
+  *const_cast<float*>(b.g.tensors[scale].constant) = 0.25f;
+  b.Add(OpType::kSoftmax, {scaled}, weights, "SOFTMAX#2");
+  b.Add(OpType::kBatchMatMul, {x, weights}, out, "BATCH_MATMUL#3").adj_y = true;
+  const std::vector<std::string> fusions = ExpectFusedAsUnfused(b, Random(2 * 16 * 300, 8), 1e-6f);
+  EXPECT_EQ(fusions, std::vector<std::string>({"MUL#1 into SOFTMAX#2 (its beta)",
+                                               "BATCH_MATMUL#0, SOFTMAX#2 and BATCH_MATMUL#3 into attention by row "
+                                               "blocks"}));
+}
+
 // Index columns joined by a CONCATENATION along the last dim and read only
 // by a GATHER_ND: the gather reads the columns, the same values.
 TEST(GraphTest, IndexColumnsJoinTheGatherThatReadsThem) {

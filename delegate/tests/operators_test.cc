@@ -1887,6 +1887,51 @@ TEST_P(OperatorsTest, BatchMatMulTransposedIsTheDirectProductBitForBit) {
   }
 }
 
+// Attention in row blocks gives the unfused ops' bits: queries x keys (the
+// queries adjoint, as litert-torch writes NCHW attention, and not), a
+// softmax with its beta, then weights x values (values adjoint and not) or
+// values x weights^T (the output transposed); 3000 keys: rows in three
+// blocks, and the second product's reduction in blocks of 1024.
+TEST_P(OperatorsTest, AttentionInRowBlocksIsTheUnfusedOpsBitForBit) {
+  const size_t batches = 2, m = 100, n = 3000;
+  const float beta = 0.25f;
+  for (bool adj_q : {false, true}) {
+    for (int form = 0; form < 3; ++form) {  // 0: P x V, 1: P x V given adjoint, 2: V x P^T
+      SCOPED_TRACE("adj_q " + std::to_string(adj_q) + " form " + std::to_string(form));
+      const Shape q = adj_q ? Shape{2, 16, 100} : Shape{2, 100, 16}, k = {2, 16, 3000};
+      const Shape v = form == 0 ? Shape{2, 3000, 24} : Shape{2, 24, 3000};
+      const Shape scores = {2, 100, 3000}, out = form == 2 ? Shape{2, 24, 100} : Shape{2, 100, 24};
+      const std::vector<float> qv = Random(NumElements(q), 41), kv = Random(NumElements(k), 42);
+      const std::vector<float> vv = Random(NumElements(v), 43);
+      std::string error;
+      auto first = MatMulOperator::Create(q, k, adj_q, false, scores, nullptr, &error);
+      ASSERT_NE(first, nullptr) << error;
+      auto softmax = SoftmaxOperator::Create(batches * m, n, beta);
+      auto second = form == 2 ? MatMulOperator::Create(v, scores, false, true, out, nullptr, &error)
+                              : MatMulOperator::Create(scores, v, false, form == 1, out, nullptr, &error);
+      ASSERT_NE(second, nullptr) << error;
+      std::vector<float> s(NumElements(scores)), want(NumElements(out)), got(NumElements(out), -1.0f);
+      first->Run(qv.data(), kv.data(), s.data(), pool());
+      softmax->Run(s.data(), s.data(), pool());
+      if (form == 2) {
+        second->Run(vv.data(), s.data(), want.data(), pool());
+      } else {
+        second->Run(s.data(), vv.data(), want.data(), pool());
+      }
+      const bool adj_v = form == 1 || form == 2;
+      auto fused = AttentionOperator::Create(q, k, adj_q, false, v, adj_v, form == 2, beta, out, &error);
+      ASSERT_NE(fused, nullptr) << error;
+      fused->Run(qv.data(), kv.data(), vv.data(), got.data(), pool());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    }
+  }
+  std::string error;
+  EXPECT_EQ(AttentionOperator::Create({2, 10, 4}, {2, 4, 30}, false, false, {2, 30, 5}, false, false, 1.0f,
+                                      {2, 5, 10}, &error),
+            nullptr);
+  EXPECT_NE(error.find("gives [2,10,5], not [2,5,10]"), std::string::npos) << error;
+}
+
 // BATCH_MATMUL against a loop in double: every adjoint pair, batch dims
 // broadcast both ways, rank 2 with rank 4, column counts off the 16-wide
 // tiles, a reduction long enough to run in blocks, a constant right operand.
