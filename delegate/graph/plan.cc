@@ -123,17 +123,6 @@ class ConvStep : public Step {
   int input_, output_, residual_, scale_;
 };
 
-class BinaryStep : public Step {
- public:
-  BinaryStep(std::unique_ptr<BinaryOperator> op, int a, int b, int out)
-      : op_(std::move(op)), a_(a), b_(b), out_(out) {}
-  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[a_], t[b_], t[out_], pool); }
-
- private:
-  std::unique_ptr<BinaryOperator> op_;
-  int a_, b_, out_;
-};
-
 class GatherNdStep : public Step {
  public:
   GatherNdStep(std::unique_ptr<GatherNdOperator> op, int params, std::vector<int> indices, int out)
@@ -152,41 +141,35 @@ class GatherNdStep : public Step {
   std::vector<const float*> pointers_;
 };
 
-class AttentionStep : public Step {
+// Every operator with Run(const float*, const float*, float*, ThreadPool*):
+// a binary op, a batch matmul.
+template <class Op>
+class TwoInputStep : public Step {
  public:
-  AttentionStep(std::unique_ptr<AttentionOperator> op, const std::vector<int>& inputs, int out)
-      : op_(std::move(op)), q_(inputs[0]), k_(inputs[1]), v_(inputs[2]), out_(out) {}
+  TwoInputStep(std::unique_ptr<Op> op, const std::vector<int>& inputs, int out)
+      : op_(std::move(op)), a_(inputs[0]), b_(inputs[1]), out_(out) {}
+  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[a_], t[b_], t[out_], pool); }
+
+ private:
+  std::unique_ptr<Op> op_;
+  int a_, b_, out_;
+};
+
+// Every operator with Run(const float*, const float*, const float*,
+// float*, ThreadPool*): a select (condition, values), attention (queries,
+// keys, values).
+template <class Op>
+class ThreeInputStep : public Step {
+ public:
+  ThreeInputStep(std::unique_ptr<Op> op, const std::vector<int>& inputs, int out)
+      : op_(std::move(op)), a_(inputs[0]), b_(inputs[1]), c_(inputs[2]), out_(out) {}
   void Run(const std::vector<float*>& t, ThreadPool* pool) override {
-    op_->Run(t[q_], t[k_], t[v_], t[out_], pool);
+    op_->Run(t[a_], t[b_], t[c_], t[out_], pool);
   }
 
  private:
-  std::unique_ptr<AttentionOperator> op_;
-  int q_, k_, v_, out_;
-};
-
-class MatMulStep : public Step {
- public:
-  MatMulStep(std::unique_ptr<MatMulOperator> op, int lhs, int rhs, int out)
-      : op_(std::move(op)), lhs_(lhs), rhs_(rhs), out_(out) {}
-  void Run(const std::vector<float*>& t, ThreadPool* pool) override { op_->Run(t[lhs_], t[rhs_], t[out_], pool); }
-
- private:
-  std::unique_ptr<MatMulOperator> op_;
-  int lhs_, rhs_, out_;
-};
-
-class SelectStep : public Step {
- public:
-  SelectStep(std::unique_ptr<SelectOperator> op, const std::vector<int>& inputs, int out)
-      : op_(std::move(op)), cond_(inputs[0]), a_(inputs[1]), b_(inputs[2]), out_(out) {}
-  void Run(const std::vector<float*>& t, ThreadPool* pool) override {
-    op_->Run(t[cond_], t[a_], t[b_], t[out_], pool);
-  }
-
- private:
-  std::unique_ptr<SelectOperator> op_;
-  int cond_, a_, b_, out_;
+  std::unique_ptr<Op> op_;
+  int a_, b_, c_, out_;
 };
 
 // Every single-input operator with Run(const float*, float*, ThreadPool*).
@@ -491,7 +474,7 @@ class StepBuilder {
         auto op = BinaryOperator::Create(node.binary_op, in, g_.tensors[node.inputs[1]].shape, out, node.act_min,
                                          node.act_max, error);
         if (op == nullptr) return nullptr;
-        return std::make_unique<BinaryStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+        return std::make_unique<TwoInputStep<BinaryOperator>>(std::move(op), node.inputs, node.output);
       }
       case OpType::kUnary: {
         if (NumElements(in) != NumElements(out)) return Fail("input and output sizes differ");
@@ -633,14 +616,14 @@ class StepBuilder {
         }
         auto op = SelectOperator::Create(shapes, out, constants, error);
         if (op == nullptr) return nullptr;
-        return std::make_unique<SelectStep>(std::move(op), node.inputs, node.output);
+        return std::make_unique<ThreeInputStep<SelectOperator>>(std::move(op), node.inputs, node.output);
       }
       case OpType::kBatchMatMul: {
         if (node.inputs.size() != 2) return Fail("a batch matmul needs two inputs");
         const Tensor& rhs = g_.tensors[node.inputs[1]];
         auto op = MatMulOperator::Create(in, rhs.shape, node.adj_x, node.adj_y, out, rhs.constant, error);
         if (op == nullptr) return nullptr;
-        return std::make_unique<MatMulStep>(std::move(op), node.inputs[0], node.inputs[1], node.output);
+        return std::make_unique<TwoInputStep<MatMulOperator>>(std::move(op), node.inputs, node.output);
       }
       case OpType::kAttention: {
         if (node.inputs.size() != 3) return Fail("attention needs queries, keys and values");
@@ -648,7 +631,7 @@ class StepBuilder {
                                             g_.tensors[node.inputs[2]].shape, node.attention_adj_v,
                                             node.attention_transposed, node.beta, out, error);
         if (op == nullptr) return nullptr;
-        return std::make_unique<AttentionStep>(std::move(op), node.inputs, node.output);
+        return std::make_unique<ThreeInputStep<AttentionOperator>>(std::move(op), node.inputs, node.output);
       }
       case OpType::kL2Normalization: {
         if (in != out || in.empty()) return Fail("L2 normalization changes the shape");

@@ -178,6 +178,17 @@ inline typename V::F NormalCdf(typename V::F x) {
   return x < zero ? q : one - q;
 }
 
+// A comparison (kGreater ... kNotEqual) of two vectors of floats or of ints: the lanes' mask.
+template <BinaryOp Op, class T>
+inline auto Holds(T a, T b) {
+  if constexpr (Op == BinaryOp::kGreater) return a > b;
+  if constexpr (Op == BinaryOp::kGreaterEqual) return a >= b;
+  if constexpr (Op == BinaryOp::kLess) return a < b;
+  if constexpr (Op == BinaryOp::kLessEqual) return a <= b;
+  if constexpr (Op == BinaryOp::kEqual) return a == b;
+  if constexpr (Op == BinaryOp::kNotEqual) return a != b;
+}
+
 template <class V, BinaryOp Op>
 inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
   if constexpr (Op == BinaryOp::kAdd) return a + b;
@@ -191,12 +202,7 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     return d * d;
   }
   const typename V::F one = V::Splat(1.0f), zero = V::Splat(0.0f);
-  if constexpr (Op == BinaryOp::kGreater) return a > b ? one : zero;
-  if constexpr (Op == BinaryOp::kGreaterEqual) return a >= b ? one : zero;
-  if constexpr (Op == BinaryOp::kLess) return a < b ? one : zero;
-  if constexpr (Op == BinaryOp::kLessEqual) return a <= b ? one : zero;
-  if constexpr (Op == BinaryOp::kEqual) return a == b ? one : zero;
-  if constexpr (Op == BinaryOp::kNotEqual) return a != b ? one : zero;
+  if constexpr (Op >= BinaryOp::kGreater && Op <= BinaryOp::kNotEqual) return Holds<Op>(a, b) ? one : zero;
   if constexpr (Op == BinaryOp::kPow) return V::Lanewise(a, b, [](float x, float y) { return std::pow(x, y); });
   if constexpr (Op == BinaryOp::kFloorDiv) {
     return V::Lanewise(a, b, [](float x, float y) {
@@ -220,12 +226,10 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     if constexpr (Op == BinaryOp::kIntMul) return V::AsFloat((I)((U)x * (U)y));
     if constexpr (Op == BinaryOp::kIntMax) return V::AsFloat(x < y ? y : x);
     if constexpr (Op == BinaryOp::kIntMin) return V::AsFloat(y < x ? y : x);
-    if constexpr (Op == BinaryOp::kIntGreater) return x > y ? one : zero;
-    if constexpr (Op == BinaryOp::kIntGreaterEqual) return x >= y ? one : zero;
-    if constexpr (Op == BinaryOp::kIntLess) return x < y ? one : zero;
-    if constexpr (Op == BinaryOp::kIntLessEqual) return x <= y ? one : zero;
-    if constexpr (Op == BinaryOp::kIntEqual) return x == y ? one : zero;
-    if constexpr (Op == BinaryOp::kIntNotEqual) return x != y ? one : zero;
+    // The int comparisons come in the float ones' order.
+    constexpr int kShift = static_cast<int>(BinaryOp::kIntGreater) - static_cast<int>(BinaryOp::kGreater);
+    constexpr BinaryOp kAsFloats = static_cast<BinaryOp>(static_cast<int>(Op) - kShift);
+    if constexpr (Op >= BinaryOp::kIntGreater) return Holds<kAsFloats>(x, y) ? one : zero;
   }
 }
 

@@ -150,12 +150,14 @@ void UnaryOperator::Run(const float* x, float* y, ThreadPool* pool) const {
                  [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin, params_); });
 }
 
-ConvertOperator::ConvertOperator(size_t elements, bool to_int)
-    : run_(to_int ? kernels::SelectElementwiseKernels().float_to_int : kernels::SelectElementwiseKernels().int_to_float),
-      elements_(elements) {}
+ConvertOperator::ConvertOperator(size_t elements, bool to_int) : elements_(elements) {
+  const kernels::ElementwiseKernels& k = kernels::SelectElementwiseKernels();
+  run_ = to_int ? k.float_to_int : k.int_to_float;
+}
 
 void ConvertOperator::Run(const float* x, float* y, ThreadPool* pool) const {
-  ParallelRanges(pool, elements_, kMinFloatsPerTask, [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin); });
+  ParallelRanges(pool, elements_, kMinFloatsPerTask,
+                 [&](size_t begin, size_t end) { run_(end - begin, x + begin, y + begin); });
 }
 
 std::unique_ptr<SelectOperator> SelectOperator::Create(const std::vector<Shape>& shapes, const Shape& out,
@@ -340,9 +342,10 @@ std::unique_ptr<ElementwiseGroupOperator> ElementwiseGroupOperator::Create(size_
 void ElementwiseGroupOperator::Run(const float* const* inputs, float* const* outputs, ThreadPool* pool) const {
   const size_t num_inputs = input_sizes_.size(), chunks = (elements_ + kChunk - 1) / kChunk;
   ParallelRanges(pool, chunks, std::max<size_t>(1, kMinFloatsPerTask / kChunk), [&](size_t first, size_t end) {
-    alignas(64) float scratch[kMaxScratch][kChunk];
-    // A broadcast input as SELECT reads it: a chunk of its one value.
-    alignas(64) float repeated[3][kChunk];
+    // On the heap: an app's thread may have a small stack. Then 3 rows for a
+    // broadcast input as SELECT reads it: a chunk of its one value.
+    AlignedFloats rows((num_scratch_ + 3) * kChunk);
+    float* const repeated = rows.data() + num_scratch_ * kChunk;
     std::vector<float*> result(ops_.size());
     for (size_t chunk = first; chunk < end; ++chunk) {
       const size_t at = chunk * kChunk, n = std::min(kChunk, elements_ - at);
@@ -357,7 +360,7 @@ void ElementwiseGroupOperator::Run(const float* const* inputs, float* const* out
       };
       for (size_t j = 0; j < ops_.size(); ++j) {
         const GroupOp& op = ops_[j];
-        float* out = op.output >= 0 ? outputs[op.output] + at : scratch[scratch_[j]];
+        float* out = op.output >= 0 ? outputs[op.output] + at : rows.data() + scratch_[j] * kChunk;
         result[j] = out;
         bool scalar[3];
         const float* x[3];
@@ -376,8 +379,8 @@ void ElementwiseGroupOperator::Run(const float* const* inputs, float* const* out
           case GroupOp::Kind::kSelect:
             for (size_t i = 0; i < 3; ++i) {
               if (!scalar[i]) continue;
-              std::fill(repeated[i], repeated[i] + n, *x[i]);
-              x[i] = repeated[i];
+              std::fill(repeated + i * kChunk, repeated + i * kChunk + n, *x[i]);
+              x[i] = repeated + i * kChunk;
             }
             k_->select(n, x[0], x[1], x[2], out);
             break;

@@ -576,7 +576,8 @@ std::unique_ptr<ConcatOperator> ConcatOperator::Create(const std::vector<Shape>&
   op->clamp_params_.lo = lo;
   op->clamp_params_.hi = hi;
   op->clamp_fn_ = kernels::SelectElementwiseKernels().Unary(kernels::UnaryOp::kClamp);
-  op->single_floats_ = !op->clamp_ && std::all_of(op->inner_.begin(), op->inner_.end(), [](size_t n) { return n == 1; });
+  op->single_floats_ =
+      !op->clamp_ && std::all_of(op->inner_.begin(), op->inner_.end(), [](size_t n) { return n == 1; });
   return op;
 }
 

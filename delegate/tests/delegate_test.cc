@@ -625,7 +625,8 @@ TEST(DelegateTest, GraphModeLeavesUnsupportedNodesWithAReason) {
   EXPECT_EQ(g.graph.replaced_nodes(), std::vector<int>({0, 1, 2}));
   ASSERT_EQ(s.refusals.size(), 2u);
   EXPECT_NE(s.refusals[0].find("node 3 (ELU): op not supported"), std::string::npos) << s.refusals[0];
-  EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is int32, not float32"), std::string::npos) << s.refusals[1];
+  EXPECT_NE(s.refusals[1].find("node 4 (RELU): output tensor 10 is int32, not float32"), std::string::npos)
+      << s.refusals[1];
 }
 
 // BROADCAST_TO is claimed with a constant target shape that is the

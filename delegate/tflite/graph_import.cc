@@ -30,8 +30,6 @@ int WindowOutputSize(int in, int kernel, int stride, int dilation, bool same) {
   return in < effective ? 0 : (in - effective) / stride + 1;
 }
 
-bool IsArgReduction(int32_t code) { return code == kTfLiteBuiltinArgMax || code == kTfLiteBuiltinArgMin; }
-
 bool IsComparison(int32_t code) {
   return code == kTfLiteBuiltinGreater || code == kTfLiteBuiltinGreaterEqual || code == kTfLiteBuiltinLess ||
          code == kTfLiteBuiltinLessEqual || code == kTfLiteBuiltinEqual || code == kTfLiteBuiltinNotEqual;
