@@ -14,6 +14,10 @@ constexpr size_t kMinFloatsPerTask = 16384;
 // (8 KB): in L1 from one stage to the next, with each binary stage's
 // operand repeated over a chunk's rows.
 constexpr size_t kChainChunkFloats = 2048;
+// Runs shorter than this with an operand broadcast along them go through
+// blocks of kShortBlockFloats gathered floats (BinaryOperator::Run).
+constexpr size_t kShortRunFloats = 8;
+constexpr size_t kShortBlockFloats = 1024;
 
 }  // namespace
 
@@ -82,7 +86,35 @@ std::unique_ptr<BinaryOperator> BinaryOperator::Create(kernels::BinaryOp op, con
   if (form == kernels::BinaryForm::kVectorVector && !r.outer_.empty()) {
     r.rows_run_ = kernels::SelectElementwiseKernels().BinaryRows(op);
   }
+  if (form != kernels::BinaryForm::kVectorVector && !r.outer_.empty() && r.inner_ < kShortRunFloats) {
+    r.short_run_ = kernels::SelectElementwiseKernels().Binary(op, kernels::BinaryForm::kVectorVector);
+  }
   return result;
+}
+
+template <class Body>
+void BinaryOperator::ForEachRun(size_t begin, size_t end, Body&& body) const {
+  // Offsets of run `begin`, then advanced like an odometer.
+  const size_t rank = outer_.size();
+  size_t index[kMaxRank] = {};
+  size_t a_offset = 0, b_offset = 0;
+  for (size_t j = rank, rest = begin; j-- > 0;) {
+    index[j] = rest % outer_[j];
+    rest /= outer_[j];
+    a_offset += index[j] * a_stride_[j];
+    b_offset += index[j] * b_stride_[j];
+  }
+  for (size_t run = begin; run < end; ++run) {
+    body(run, a_offset, b_offset);
+    for (size_t j = rank; j-- > 0;) {
+      a_offset += a_stride_[j];
+      b_offset += b_stride_[j];
+      if (++index[j] < outer_[j]) break;
+      a_offset -= index[j] * a_stride_[j];
+      b_offset -= index[j] * b_stride_[j];
+      index[j] = 0;
+    }
+  }
 }
 
 void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool* pool) const {
@@ -96,6 +128,28 @@ void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool*
     return;
   }
   const size_t runs_per_task = std::max<size_t>(1, kMinFloatsPerTask / inner_);
+  if (short_run_ != nullptr) {
+    // Runs of a few floats with one operand broadcast along them (affine_grid:
+    // [1, HW, 3, 1] x [N, 1, 3, 2], a call per 2 floats, 4 ns a float): a
+    // block of runs gathered into whole operands, one vector-vector call,
+    // the same operation on each float.
+    ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
+      float ta[kShortBlockFloats], tb[kShortBlockFloats];
+      const size_t per_block = kShortBlockFloats / inner_;
+      ForEachRun(begin, end, [&](size_t run, size_t a_offset, size_t b_offset) {
+        const size_t slot = (run - begin) % per_block;
+        for (size_t i = 0; i < inner_; ++i) {
+          ta[slot * inner_ + i] = a[a_offset + (a_whole_ ? i : 0)];
+          tb[slot * inner_ + i] = b[b_offset + (b_whole_ ? i : 0)];
+        }
+        if (slot + 1 == per_block || run + 1 == end) {
+          const size_t first = run - slot;
+          short_run_((slot + 1) * inner_, ta, tb, out + first * inner_, lo_, hi_);
+        }
+      });
+    });
+    return;
+  }
   ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
     // Offsets of run `begin`, then advanced like an odometer.
     const size_t rank = outer_.size();

@@ -29,6 +29,12 @@ class BinaryOperator {
   kernels::BinaryFn run_ = nullptr;
   // Vector-vector runs: the innermost outer loop's runs in one call.
   kernels::BinaryRowsFn rows_run_ = nullptr;
+  // Short runs with an operand broadcast along them: the vector-vector
+  // kernel over blocks of runs gathered whole (null: not taken).
+  kernels::BinaryFn short_run_ = nullptr;
+  // body(run, a_offset, b_offset) for runs [begin, end), in order.
+  template <class Body>
+  void ForEachRun(size_t begin, size_t end, Body&& body) const;
   float lo_ = 0, hi_ = 0;
   size_t inner_ = 1;  // floats per micro-kernel call
   bool a_whole_ = true, b_whole_ = true;  // the operand's run is inner_ floats (else one, broadcast)

@@ -196,6 +196,9 @@ TEST_P(OperatorsTest, BinaryBroadcastsLikeNumPy) {
       {{1}, {2, 3, 200, 70}, {2, 3, 200, 70}},      {{2, 1, 3, 1, 5, 1}, {1, 4, 1, 6, 1, 7}, {2, 4, 3, 6, 5, 7}},
       // One long run, split over the threads: both whole, or one a single value.
       {{2, 3, 200, 70}, {2, 3, 200, 70}, {2, 3, 200, 70}}, {{2, 3, 200, 70}, {}, {2, 3, 200, 70}},
+      // affine_grid's product: runs of 2 with one operand broadcast along
+      // them, over several tasks and a ragged last block.
+      {{1, 7001, 3, 1}, {2, 1, 3, 2}, {2, 7001, 3, 2}}, {{2, 1, 3, 2}, {1, 7001, 3, 1}, {2, 7001, 3, 2}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(ShapeText(c.a) + " op " + ShapeText(c.b));
