@@ -104,15 +104,19 @@ void BinaryOperator::ForEachRun(size_t begin, size_t end, Body&& body) const {
     a_offset += index[j] * a_stride_[j];
     b_offset += index[j] * b_stride_[j];
   }
-  for (size_t run = begin; run < end; ++run) {
-    body(run, a_offset, b_offset);
-    for (size_t j = rank; j-- > 0;) {
-      a_offset += a_stride_[j];
-      b_offset += b_stride_[j];
-      if (++index[j] < outer_[j]) break;
+  for (size_t run = begin; run < end;) {
+    const size_t count = body(run, outer_[rank - 1] - index[rank - 1], a_offset, b_offset);
+    run += count;
+    // Advance the odometer by `count` runs (`count` stays within the innermost loop).
+    for (size_t j = rank, step = count; j-- > 0 && step > 0;) {
+      a_offset += step * a_stride_[j];
+      b_offset += step * b_stride_[j];
+      index[j] += step;
+      if (index[j] < outer_[j]) break;
       a_offset -= index[j] * a_stride_[j];
       b_offset -= index[j] * b_stride_[j];
       index[j] = 0;
+      step = 1;
     }
   }
 }
@@ -136,7 +140,7 @@ void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool*
     ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
       float ta[kShortBlockFloats], tb[kShortBlockFloats];
       const size_t per_block = kShortBlockFloats / inner_;
-      ForEachRun(begin, end, [&](size_t run, size_t a_offset, size_t b_offset) {
+      ForEachRun(begin, end, [&](size_t run, size_t /*left_in_row*/, size_t a_offset, size_t b_offset) {
         const size_t slot = (run - begin) % per_block;
         for (size_t i = 0; i < inner_; ++i) {
           ta[slot * inner_ + i] = a[a_offset + (a_whole_ ? i : 0)];
@@ -146,47 +150,26 @@ void BinaryOperator::Run(const float* a, const float* b, float* out, ThreadPool*
           const size_t first = run - slot;
           short_run_((slot + 1) * inner_, ta, tb, out + first * inner_, lo_, hi_);
         }
+        return size_t{1};
       });
     });
     return;
   }
   ParallelRanges(pool, outer_total_, runs_per_task, [&](size_t begin, size_t end) {
-    // Offsets of run `begin`, then advanced like an odometer.
-    const size_t rank = outer_.size();
-    size_t index[kMaxRank] = {};
-    size_t a_offset = 0, b_offset = 0;
-    for (size_t j = rank, rest = begin; j-- > 0;) {
-      index[j] = rest % outer_[j];
-      rest /= outer_[j];
-      a_offset += index[j] * a_stride_[j];
-      b_offset += index[j] * b_stride_[j];
-    }
-    for (size_t run = begin; run < end;) {
+    const size_t last = outer_.size() - 1;
+    ForEachRun(begin, end, [&](size_t run, size_t left_in_row, size_t a_offset, size_t b_offset) {
       // Runs along the innermost outer loop go in one call where the kernel
       // takes them (a call per run of a squeeze-excitation's scale, one
       // pixel's channels, cost as much as the multiplies).
-      size_t count = 1;
-      if (rows_run_ != nullptr) {
-        const size_t last = rank - 1;
-        count = std::min(end - run, outer_[last] - index[last]);
-        rows_run_(count, inner_, a + a_offset, a_stride_[last], b + b_offset, b_stride_[last], out + run * inner_,
-                  lo_, hi_);
-      } else {
+      if (rows_run_ == nullptr) {
         run_(inner_, a + a_offset, b + b_offset, out + run * inner_, lo_, hi_);
+        return size_t{1};
       }
-      run += count;
-      // Advance the odometer by `count` runs (`count` stays within the innermost loop).
-      for (size_t j = rank, step = count; j-- > 0 && step > 0;) {
-        a_offset += step * a_stride_[j];
-        b_offset += step * b_stride_[j];
-        index[j] += step;
-        if (index[j] < outer_[j]) break;
-        a_offset -= index[j] * a_stride_[j];
-        b_offset -= index[j] * b_stride_[j];
-        index[j] = 0;
-        step = 1;
-      }
-    }
+      const size_t count = std::min(end - run, left_in_row);
+      rows_run_(count, inner_, a + a_offset, a_stride_[last], b + b_offset, b_stride_[last], out + run * inner_, lo_,
+                hi_);
+      return count;
+    });
   });
 }
 

@@ -32,7 +32,9 @@ class BinaryOperator {
   // Short runs with an operand broadcast along them: the vector-vector
   // kernel over blocks of runs gathered whole (null: not taken).
   kernels::BinaryFn short_run_ = nullptr;
-  // body(run, a_offset, b_offset) for runs [begin, end), in order.
+  // For runs [begin, end) in order: count = body(run, runs left in its
+  // innermost outer loop, a_offset, b_offset), the runs it took (at least
+  // 1, within that loop).
   template <class Body>
   void ForEachRun(size_t begin, size_t end, Body&& body) const;
   float lo_ = 0, hi_ = 0;
