@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "delegate/operator/elementwise.h"
+#include "delegate/operator/matmul.h"
 
 namespace actsparse {
 namespace graph {
@@ -534,6 +535,13 @@ class Fuser {
       attention.attention_adj_v = as_lhs ? weighted.adj_y : !weighted.adj_x;
       attention.inputs = {scores.inputs[0], scores.inputs[1], as_lhs ? weighted.inputs[1] : weighted.inputs[0]};
       attention.output = weighted.output;
+      std::string why;  // values broadcast past the scores' batches: left as three steps
+      auto shape = [&](int t) -> const Shape& { return g_.tensors[t].shape; };
+      if (!AttentionOperator::Fits(shape(attention.inputs[0]), shape(attention.inputs[1]), attention.adj_x,
+                                   attention.adj_y, shape(attention.inputs[2]), attention.attention_adj_v,
+                                   attention.attention_transposed, shape(attention.output), &why)) {
+        continue;
+      }
       log_.push_back(scores.label + ", " + softmax.label + " and " + weighted.label + " into attention by row blocks");
       dead_[a] = dead_[i] = true;
       // It runs where the second product ran: the values are ready there.

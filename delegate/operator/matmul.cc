@@ -241,14 +241,13 @@ void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadP
   });
 }
 
-std::unique_ptr<AttentionOperator> AttentionOperator::Create(const Shape& queries, const Shape& keys, bool adj_q,
-                                                             bool adj_k, const Shape& values, bool adj_v,
-                                                             bool transposed_out, float beta, const Shape& out,
-                                                             std::string* error) {
-  Shape scores;
-  if (!MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error)) return nullptr;
-  Shape weighted;
-  if (!MatMulOutputShape(scores, values, false, adj_v, &weighted, error)) return nullptr;
+bool AttentionOperator::Fits(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k, const Shape& values,
+                             bool adj_v, bool transposed_out, const Shape& out, std::string* error) {
+  Shape scores, weighted;
+  if (!MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error) ||
+      !MatMulOutputShape(scores, values, false, adj_v, &weighted, error)) {
+    return false;
+  }
   // The second product's batches must be the scores' (one row block of
   // scores feeds one row block of it).
   Shape expected = weighted;
@@ -256,8 +255,19 @@ std::unique_ptr<AttentionOperator> AttentionOperator::Create(const Shape& querie
   if (expected != out || !std::equal(scores.begin(), scores.end() - 2, weighted.begin(), weighted.end() - 2)) {
     *error = "attention of " + ShapeText(queries) + ", " + ShapeText(keys) + " and " + ShapeText(values) +
              " gives " + ShapeText(expected) + ", not " + ShapeText(out);
-    return nullptr;
+    return false;
   }
+  return true;
+}
+
+std::unique_ptr<AttentionOperator> AttentionOperator::Create(const Shape& queries, const Shape& keys, bool adj_q,
+                                                             bool adj_k, const Shape& values, bool adj_v,
+                                                             bool transposed_out, float beta, const Shape& out,
+                                                             std::string* error) {
+  if (!Fits(queries, keys, adj_q, adj_k, values, adj_v, transposed_out, out, error)) return nullptr;
+  Shape scores, weighted;
+  MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error);
+  MatMulOutputShape(scores, values, false, adj_v, &weighted, error);
   std::unique_ptr<AttentionOperator> op(new AttentionOperator());
   op->scores_ = MatMulOperator::CreateDirect(queries, keys, adj_q, adj_k, scores, nullptr);
   op->weighted_ = MatMulOperator::CreateDirect(scores, values, false, adj_v, weighted, nullptr);

@@ -107,6 +107,10 @@ class AttentionOperator {
   static std::unique_ptr<AttentionOperator> Create(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k,
                                                    const Shape& values, bool adj_v, bool transposed_out, float beta,
                                                    const Shape& out, std::string* error);
+  // Whether Create takes these shapes (the second product's batches the
+  // scores' own, `out` the product's shape); if not, `error` says why.
+  static bool Fits(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k, const Shape& values, bool adj_v,
+                   bool transposed_out, const Shape& out, std::string* error);
   void Run(const float* queries, const float* keys, const float* values, float* out, ThreadPool* pool);
 
   // A block's scores: about this many floats (half of a 2 MB L2), at least 8 rows.

@@ -869,6 +869,20 @@ TEST(GraphTest, AttentionRunsAsOneStepWithTheSameBits) {
                                                "blocks"}));
 }
 
+// Values whose batch dims broadcast past the scores' (the second product's
+// batches are not the scores' own): left as three steps, not fused.
+TEST(GraphTest, AttentionWithValuesOfMoreBatchesStaysThreeSteps) {
+  Builder b;
+  const int x = b.Tensor({1, 16, 40}, true);
+  const int values = b.ConstantTensor({3, 16, 40}, 4);
+  const int scores = b.Tensor({1, 40, 40}), weights = b.Tensor({1, 40, 40});
+  const int out = b.Tensor({3, 16, 40}, true);  // the last tensor: RunPlan's output
+  b.Add(OpType::kBatchMatMul, {x, x}, scores, "BATCH_MATMUL#0").adj_x = true;
+  b.Add(OpType::kSoftmax, {scores}, weights, "SOFTMAX#1");
+  b.Add(OpType::kBatchMatMul, {values, weights}, out, "BATCH_MATMUL#2").adj_y = true;
+  EXPECT_TRUE(ExpectFusedAsUnfused(b, Random(16 * 40, 9), 0.0f).empty());
+}
+
 // Index columns joined by a CONCATENATION along the last dim and read only
 // by a GATHER_ND: the gather reads the columns, the same values.
 TEST(GraphTest, IndexColumnsJoinTheGatherThatReadsThem) {
