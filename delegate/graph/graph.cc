@@ -69,8 +69,9 @@ std::string TypeMismatch(const Graph& graph, const Node& node) {
       for (int t : node.inputs) {
         if (!is_int(t)) return named(t);
       }
-      const bool compares = node.binary_op >= kernels::BinaryOp::kIntGreater;
-      if (out != (compares ? DataType::kBool : DataType::kInt32)) return named(node.output);
+      if (out != (kernels::IsComparisonOp(node.binary_op) ? DataType::kBool : DataType::kInt32)) {
+        return named(node.output);
+      }
       return "";
     }
     case OpType::kCast:

@@ -202,7 +202,7 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     return d * d;
   }
   const typename V::F one = V::Splat(1.0f), zero = V::Splat(0.0f);
-  if constexpr (Op >= BinaryOp::kGreater && Op <= BinaryOp::kNotEqual) return Holds<Op>(a, b) ? one : zero;
+  if constexpr (IsComparisonOp(Op) && !IsIntBinaryOp(Op)) return Holds<Op>(a, b) ? one : zero;
   if constexpr (Op == BinaryOp::kPow) return V::Lanewise(a, b, [](float x, float y) { return std::pow(x, y); });
   if constexpr (Op == BinaryOp::kFloorDiv) {
     return V::Lanewise(a, b, [](float x, float y) {
@@ -229,7 +229,7 @@ inline typename V::F ApplyBinary(typename V::F a, typename V::F b) {
     // The int comparisons come in the float ones' order.
     constexpr int kShift = static_cast<int>(BinaryOp::kIntGreater) - static_cast<int>(BinaryOp::kGreater);
     constexpr BinaryOp kAsFloats = static_cast<BinaryOp>(static_cast<int>(Op) - kShift);
-    if constexpr (Op >= BinaryOp::kIntGreater) return Holds<kAsFloats>(x, y) ? one : zero;
+    if constexpr (IsComparisonOp(Op)) return Holds<kAsFloats>(x, y) ? one : zero;
   }
 }
 

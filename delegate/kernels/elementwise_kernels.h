@@ -59,6 +59,10 @@ constexpr int kNumBinaryOps = 28;
 
 // The int32 ops (kIntAdd ... kIntNotEqual).
 constexpr bool IsIntBinaryOp(BinaryOp op) { return op >= BinaryOp::kIntAdd; }
+// The comparisons, of floats (kGreater ... kNotEqual) or of ints (kIntGreater ... kIntNotEqual): bool results.
+constexpr bool IsComparisonOp(BinaryOp op) {
+  return (op >= BinaryOp::kGreater && op <= BinaryOp::kNotEqual) || op >= BinaryOp::kIntGreater;
+}
 
 // How the two operands of one run are laid out.
 enum class BinaryForm : int {

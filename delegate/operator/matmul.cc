@@ -244,6 +244,14 @@ void MatMulOperator::Run(const float* lhs, const float* rhs, float* out, ThreadP
 bool AttentionOperator::Fits(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k, const Shape& values,
                              bool adj_v, bool transposed_out, const Shape& out, std::string* error) {
   Shape scores, weighted;
+  return ProductShapes(queries, keys, adj_q, adj_k, values, adj_v, transposed_out, out, &scores, &weighted, error);
+}
+
+bool AttentionOperator::ProductShapes(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k,
+                                      const Shape& values, bool adj_v, bool transposed_out, const Shape& out,
+                                      Shape* scores_shape, Shape* weighted_shape, std::string* error) {
+  Shape& scores = *scores_shape;
+  Shape& weighted = *weighted_shape;
   if (!MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error) ||
       !MatMulOutputShape(scores, values, false, adj_v, &weighted, error)) {
     return false;
@@ -264,10 +272,10 @@ std::unique_ptr<AttentionOperator> AttentionOperator::Create(const Shape& querie
                                                              bool adj_k, const Shape& values, bool adj_v,
                                                              bool transposed_out, float beta, const Shape& out,
                                                              std::string* error) {
-  if (!Fits(queries, keys, adj_q, adj_k, values, adj_v, transposed_out, out, error)) return nullptr;
   Shape scores, weighted;
-  MatMulOutputShape(queries, keys, adj_q, adj_k, &scores, error);
-  MatMulOutputShape(scores, values, false, adj_v, &weighted, error);
+  if (!ProductShapes(queries, keys, adj_q, adj_k, values, adj_v, transposed_out, out, &scores, &weighted, error)) {
+    return nullptr;
+  }
   std::unique_ptr<AttentionOperator> op(new AttentionOperator());
   op->scores_ = MatMulOperator::CreateDirect(queries, keys, adj_q, adj_k, scores, nullptr);
   op->weighted_ = MatMulOperator::CreateDirect(scores, values, false, adj_v, weighted, nullptr);
@@ -288,7 +296,7 @@ void AttentionOperator::Run(const float* queries, const float* keys, const float
   weighted_->Prepare(nullptr, values, pool);
   const size_t blocks_per_batch = (m_ + block_rows_ - 1) / block_rows_;
   ParallelRanges(pool, batches_ * blocks_per_batch, 1, [&](size_t begin, size_t end) {
-    AlignedFloats scores(block_rows_ * n_), rows_out(block_rows_ * dv_);
+    AlignedFloats scores(block_rows_ * n_), rows_out(transposed_out_ ? block_rows_ * dv_ : 0);
     for (size_t block = begin; block < end; ++block) {
       const size_t b = block / blocks_per_batch, m0 = (block % blocks_per_batch) * block_rows_;
       const size_t count = std::min(block_rows_, m_ - m0);

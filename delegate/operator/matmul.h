@@ -118,6 +118,10 @@ class AttentionOperator {
 
  private:
   AttentionOperator() = default;
+  // Fits, also giving the two products' shapes.
+  static bool ProductShapes(const Shape& queries, const Shape& keys, bool adj_q, bool adj_k, const Shape& values,
+                            bool adj_v, bool transposed_out, const Shape& out, Shape* scores, Shape* weighted,
+                            std::string* error);
   std::unique_ptr<MatMulOperator> scores_, weighted_;
   size_t batches_ = 1, m_ = 0, n_ = 0, dv_ = 0, block_rows_ = 1;
   float beta_ = 1.0f;

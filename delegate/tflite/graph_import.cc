@@ -299,10 +299,11 @@ class Importer {
     return true;
   }
 
-  int32_t OutputType() const {
-    return out_.output >= 0 && out_.output < static_cast<int>(context_->tensors_size) ? T(context_, out_.output).type
-                                                                                      : kTfLiteNoType;
+  // A tensor's type, kTfLiteNoType for an index outside the context.
+  int32_t TypeOf(int tensor) const {
+    return tensor >= 0 && tensor < static_cast<int>(context_->tensors_size) ? T(context_, tensor).type : kTfLiteNoType;
   }
+  int32_t OutputType() const { return TypeOf(out_.output); }
 
   // A known int64 tensor's values all within int32 (anything else: true).
   bool Int64Fits(int tensor) const {
@@ -510,11 +511,8 @@ class Importer {
 
   bool Binary(kernels::BinaryOp op, bool has_activation) {
     if (node_.inputs->size != 2) return Fail("needs two inputs");
-    const bool compares = op >= kernels::BinaryOp::kGreater && op <= kernels::BinaryOp::kNotEqual;
-    const int32_t first = Input(0) >= 0 && Input(0) < static_cast<int>(context_->tensors_size)
-                              ? T(context_, Input(0)).type
-                              : kTfLiteNoType;
-    if (IsInt(first)) return IntBinary(op, compares, has_activation);
+    const bool compares = kernels::IsComparisonOp(op);
+    if (IsInt(TypeOf(Input(0)))) return IntBinary(op, compares, has_activation);
     for (int i = 0; i < 2; ++i) {
       if (!Activation(Input(i), i == 0 ? "first input" : "second input")) return false;
     }
@@ -897,10 +895,7 @@ class Importer {
   bool GatherNd() {
     if (node_.inputs->size != 2 || !SameAsOutput(Input(0), "params")) return Fail(why_.empty() ? "no params" : why_);
     const int index_tensor = Input(1);
-    if (index_tensor < 0 || index_tensor >= static_cast<int>(context_->tensors_size) ||
-        !IsInt(T(context_, index_tensor).type)) {
-      return Fail("indices are not int32 / int64");
-    }
+    if (!IsInt(TypeOf(index_tensor))) return Fail("indices are not int32 / int64");
     const Shape params = Dims(T(context_, Input(0))), out = Dims(T(context_, out_.output));
     if (T(context_, index_tensor).dims == nullptr) return Fail("indices have no shape");
     const Shape index_shape = Dims(T(context_, index_tensor));
@@ -1033,9 +1028,7 @@ class Importer {
   bool Cast() {
     if (node_.inputs->size < 1) return Fail("no input");
     const int input = Input(0);
-    const int32_t from = input >= 0 && input < static_cast<int>(context_->tensors_size) ? T(context_, input).type
-                                                                                        : kTfLiteNoType;
-    const int32_t to = OutputType();
+    const int32_t from = TypeOf(input), to = OutputType();
     if (!IsValueType(from)) return Fail("input is " + TypeName(from));
     if (!Activation(input, "input", static_cast<TfLiteType>(from))) return false;
     if (Dims(T(context_, input)) != Dims(T(context_, out_.output))) return Fail("output shape differs from the input");
