@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/kernels/tile_util.h"
@@ -250,6 +251,30 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
+// The first `width` (< 16) floats of a tile's two vectors: whole vectors,
+// then halves, pairs and one float (a copy through a buffer cost the
+// partial tile of 24 or 40 channels as much as its FMAs).
+inline void StoreTileHead(float* out, __m256 v0, __m256 v1, size_t width) {
+  if (width >= 8) {
+    _mm256_storeu_ps(out, v0);
+    v0 = v1;
+    out += 8;
+    width -= 8;
+  }
+  __m128 part = _mm256_castps256_ps128(v0);
+  if (width & 4) {
+    _mm_storeu_ps(out, part);
+    part = _mm256_extractf128_ps(v0, 1);
+    out += 4;
+  }
+  if (width & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
+    part = _mm_movehl_ps(part, part);
+    out += 2;
+  }
+  if (width & 1) _mm_store_ss(out, part);
+}
+
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the
 // same; without it the weights' L2 latency shows whenever the host is loaded
@@ -260,7 +285,12 @@ constexpr size_t kWeightsPrefetch = 448;
 // at the tile's bias and leave the registers once, clamped.
 template <size_t R>
 void IgemmBlock(const IgemmArgs& a) {
-  const __m256 lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
+  // The clamp's bounds stay in memory until the store: the loop of FMAs
+  // needs 15 of the 16 registers, and bounds held in two would be saved and
+  // restored around it at every tap. A call that does not finish stores raw
+  // sums: infinite bounds (the clamp is then the identity, NaN and -0 too).
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float lo = a.finish ? a.lo : -kInf, hi = a.finish ? a.hi : kInf;
   const size_t taps = a.taps, kc = a.tap_channels;
   const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
   const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(taps, kc);
@@ -275,7 +305,7 @@ void IgemmBlock(const IgemmArgs& a) {
   // Read once: a vector store may alias anything, so fields read after one
   // would be loaded again in every tile.
   const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate, finish = a.finish;
+  const bool accumulate = a.accumulate;
   const StoreOp store_op = a.finish ? a.store_op : StoreOp::kNone;
   float* out_rows[R];
 #pragma GCC unroll 6
@@ -318,20 +348,21 @@ void IgemmBlock(const IgemmArgs& a) {
         }
       }
     }
-    // Vector i is row i / 2, channels c0 + 8 * (i % 2); a partial tile
-    // goes through a buffer of the whole tile.
-    alignas(32) float tile_out[R][kIgemmTile];
+    // Vector i is row i / 2, channels c0 + 8 * (i % 2).
+    const __m256 lo_v = _mm256_set1_ps(lo), hi_v = _mm256_set1_ps(hi);
+    __m256 result[R][2];
     StoreThroughOp<Avx2Vec, 2 * R, __m256>(
-        store_op, [&](size_t i) { return finish ? Clamp(acc[i / 2][i % 2], lo, hi) : acc[i / 2][i % 2]; },
-        [&](size_t i, __m256 v) {
-          if (width == kIgemmTile) {
-            _mm256_storeu_ps(out_rows[i / 2] + c0 + 8 * (i % 2), v);
-          } else {
-            _mm256_store_ps(tile_out[i / 2] + 8 * (i % 2), v);
-          }
-        });
-    if (width != kIgemmTile) {
-      for (size_t r = 0; r < R; ++r) std::copy(tile_out[r], tile_out[r] + width, out_rows[r] + c0);
+        store_op, [&](size_t i) { return Clamp(acc[i / 2][i % 2], lo_v, hi_v); },
+        [&](size_t i, __m256 v) { result[i / 2][i % 2] = v; });
+    if (width == kIgemmTile) {
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        _mm256_storeu_ps(out_rows[r] + c0, result[r][0]);
+        _mm256_storeu_ps(out_rows[r] + c0 + 8, result[r][1]);
+      }
+    } else {
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) StoreTileHead(out_rows[r] + c0, result[r][0], result[r][1], width);
     }
   }
 }
