@@ -280,9 +280,115 @@ inline void StoreTileHead(float* out, __m256 v0, __m256 v1, size_t width) {
 // same; without it the weights' L2 latency shows whenever the host is loaded
 // (ResNet-18 layer3 13% slower, layer4 30%; see benchmarks/README.md).
 constexpr size_t kWeightsPrefetch = 448;
-// The igemm block: R rows x every tile of the call. Per reduction step, two
-// weight loads and R broadcasts feed 2R FMAs into 2R accumulators that start
-// at the tile's bias and leave the registers once, clamped.
+// What every tile group of an igemm block reads, fixed for the call. Read
+// once: a vector store may alias anything, so fields read after one would be
+// loaded again in every tile.
+struct IgemmCall {
+  size_t taps, kc, row_stride, tile_stride, input_offset, weights_offset, lines_per_tap;
+  float lo, hi;
+  bool accumulate;
+  StoreOp store_op;
+  const char* next;  // the next call's weight lines still to ask for
+  size_t next_lines;
+};
+
+// T tiles x R rows from `tile` (channels c0 ...): per reduction step, 2T
+// weight loads and R broadcasts feed 2RT FMAs into 2RT accumulators that
+// start at the tiles' biases and leave the registers once, clamped. Each
+// output's sum keeps its order: several tiles at once only give a block of
+// one or two rows (a fully connected layer, a squeeze-excitation's 1x1
+// convs) independent FMAs to overlap, where one tile's two chains waited on
+// the FMA latency.
+template <size_t R, size_t T>
+[[gnu::always_inline]] inline void IgemmTileGroup(const IgemmArgs& a, IgemmCall& call, const float* tile, size_t c0,
+                                                  float* const* out_rows) {
+  const size_t taps = call.taps, kc = call.kc;
+  size_t width[T];
+#pragma GCC unroll 4
+  for (size_t j = 0; j < T; ++j) width[j] = std::min(kIgemmTile, a.channels - (c0 + j * kIgemmTile));
+  __m256 acc[R][2 * T];
+  if (!call.accumulate) {
+#pragma GCC unroll 4
+    for (size_t j = 0; j < T; ++j) {
+      const __m256 bias0 = _mm256_loadu_ps(tile + j * call.tile_stride);
+      const __m256 bias1 = _mm256_loadu_ps(tile + j * call.tile_stride + 8);
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        acc[r][2 * j] = bias0;
+        acc[r][2 * j + 1] = bias1;
+      }
+    }
+  } else {
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (size_t j = 0; j < T; ++j) {
+        alignas(32) float tmp[kIgemmTile] = {};
+        const float* sums = out_rows[r] + c0 + j * kIgemmTile;
+        std::copy(sums, sums + width[j], tmp);
+        acc[r][2 * j] = _mm256_load_ps(tmp);
+        acc[r][2 * j + 1] = _mm256_load_ps(tmp + 8);
+      }
+    }
+  }
+  const float* w = tile + call.weights_offset;
+  for (size_t t = 0; t < taps; ++t) {
+    const float* in[R];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * call.row_stride + t] + call.input_offset;
+    for (size_t line = std::min(call.lines_per_tap, call.next_lines); line != 0; --line) {
+      _mm_prefetch(call.next, _MM_HINT_T1);
+      call.next += 64;
+      --call.next_lines;
+    }
+    for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
+      __m256 w0[T], w1[T];
+#pragma GCC unroll 4
+      for (size_t j = 0; j < T; ++j) {
+        w0[j] = _mm256_loadu_ps(w + j * call.tile_stride);
+        w1[j] = _mm256_loadu_ps(w + j * call.tile_stride + 8);
+        _mm_prefetch(reinterpret_cast<const char*>(w + j * call.tile_stride + kWeightsPrefetch), _MM_HINT_T0);
+      }
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        const __m256 x = _mm256_broadcast_ss(in[r] + k);
+#pragma GCC unroll 4
+        for (size_t j = 0; j < T; ++j) {
+          acc[r][2 * j] = _mm256_fmadd_ps(x, w0[j], acc[r][2 * j]);
+          acc[r][2 * j + 1] = _mm256_fmadd_ps(x, w1[j], acc[r][2 * j + 1]);
+        }
+      }
+    }
+  }
+  // Vector i is row i / 2T, channels c0 + 8 * (i % 2T).
+  const __m256 lo_v = _mm256_set1_ps(call.lo), hi_v = _mm256_set1_ps(call.hi);
+  __m256 result[R][2 * T];
+  StoreThroughOp<Avx2Vec, 2 * R * T, __m256>(
+      call.store_op, [&](size_t i) { return Clamp(acc[i / (2 * T)][i % (2 * T)], lo_v, hi_v); },
+      [&](size_t i, __m256 v) { result[i / (2 * T)][i % (2 * T)] = v; });
+#pragma GCC unroll 4
+  for (size_t j = 0; j < T; ++j) {
+    if (width[j] == kIgemmTile) {
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        _mm256_storeu_ps(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j]);
+        _mm256_storeu_ps(out_rows[r] + c0 + j * kIgemmTile + 8, result[r][2 * j + 1]);
+      }
+    } else {
+#pragma GCC unroll 6
+      for (size_t r = 0; r < R; ++r) {
+        StoreTileHead(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j], result[r][2 * j + 1], width[j]);
+      }
+    }
+  }
+}
+
+// Tiles a block of R rows computes together: 2RT accumulators, at most 12
+// (with the weights and a broadcast, 16 registers).
+template <size_t R>
+constexpr size_t kIgemmTilesPerGroup = R == 1 ? 4 : R == 2 ? 3 : 1;
+
+// The igemm block: R rows x every tile of the call, in groups of tiles.
 template <size_t R>
 void IgemmBlock(const IgemmArgs& a) {
   // The clamp's bounds stay in memory until the store: the loop of FMAs
@@ -290,80 +396,37 @@ void IgemmBlock(const IgemmArgs& a) {
   // restored around it at every tap. A call that does not finish stores raw
   // sums: infinite bounds (the clamp is then the identity, NaN and -0 too).
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  const float lo = a.finish ? a.lo : -kInf, hi = a.finish ? a.hi : kInf;
-  const size_t taps = a.taps, kc = a.tap_channels;
-  const size_t row_stride = a.indirection_stride ? a.indirection_stride : taps;
-  const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(taps, kc);
-  const float* tile = a.packed;
-  const char* next = reinterpret_cast<const char*>(a.prefetch);
-  size_t next_lines = a.prefetch_lines;
+  IgemmCall call;
+  call.lo = a.finish ? a.lo : -kInf;
+  call.hi = a.finish ? a.hi : kInf;
+  call.taps = a.taps;
+  call.kc = a.tap_channels;
+  call.row_stride = a.indirection_stride ? a.indirection_stride : a.taps;
+  call.tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(a.taps, a.tap_channels);
+  call.input_offset = a.input_offset;
+  call.weights_offset = kIgemmTile * (1 + a.reduction_offset);
+  call.accumulate = a.accumulate;
+  call.store_op = a.finish ? a.store_op : StoreOp::kNone;
   // The next call's lines go out a few per tap, never from the reduction
   // loop: a branch there (is a line left?) cost 25% on Zen 3 (3x3 convs).
+  call.next = reinterpret_cast<const char*>(a.prefetch);
+  call.next_lines = a.prefetch_lines;
   const size_t tiles = (a.channels + kIgemmTile - 1) / kIgemmTile;
-  const size_t steps = std::max<size_t>(tiles * taps, 1);
-  const size_t lines_per_tap = (next_lines + steps - 1) / steps;
-  // Read once: a vector store may alias anything, so fields read after one
-  // would be loaded again in every tile.
-  const size_t input_offset = a.input_offset;
-  const bool accumulate = a.accumulate;
-  const StoreOp store_op = a.finish ? a.store_op : StoreOp::kNone;
+  const size_t steps = std::max<size_t>(tiles * a.taps, 1);
+  call.lines_per_tap = (call.next_lines + steps - 1) / steps;
   float* out_rows[R];
 #pragma GCC unroll 6
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
-  for (size_t c0 = 0; c0 < a.channels; c0 += kIgemmTile, tile += tile_stride) {
-    __m256 acc[R][2];
-    const size_t width = std::min(kIgemmTile, a.channels - c0);
-    if (!accumulate) {
-      const __m256 bias0 = _mm256_loadu_ps(tile), bias1 = _mm256_loadu_ps(tile + 8);
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        acc[r][0] = bias0;
-        acc[r][1] = bias1;
-      }
-    } else {
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        alignas(32) float tmp[kIgemmTile] = {};
-        std::copy(out_rows[r] + c0, out_rows[r] + c0 + width, tmp);
-        acc[r][0] = _mm256_load_ps(tmp);
-        acc[r][1] = _mm256_load_ps(tmp + 8);
-      }
+  constexpr size_t kGroup = kIgemmTilesPerGroup<R>;
+  const float* tile = a.packed;
+  size_t c0 = 0, tiles_left = tiles;
+  if constexpr (kGroup > 1) {
+    for (; tiles_left >= kGroup; tiles_left -= kGroup, c0 += kGroup * kIgemmTile, tile += kGroup * call.tile_stride) {
+      IgemmTileGroup<R, kGroup>(a, call, tile, c0, out_rows);
     }
-    const float* w = tile + kIgemmTile * (1 + a.reduction_offset);
-    for (size_t t = 0; t < taps; ++t) {
-      const float* in[R];
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) in[r] = a.indirection[r * row_stride + t] + input_offset;
-      for (size_t line = std::min(lines_per_tap, next_lines); line != 0; --line, --next_lines, next += 64) {
-        _mm_prefetch(next, _MM_HINT_T1);
-      }
-      for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-        _mm_prefetch(reinterpret_cast<const char*>(w + kWeightsPrefetch), _MM_HINT_T0);
-#pragma GCC unroll 6
-        for (size_t r = 0; r < R; ++r) {
-          const __m256 x = _mm256_broadcast_ss(in[r] + k);
-          acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
-          acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
-        }
-      }
-    }
-    // Vector i is row i / 2, channels c0 + 8 * (i % 2).
-    const __m256 lo_v = _mm256_set1_ps(lo), hi_v = _mm256_set1_ps(hi);
-    __m256 result[R][2];
-    StoreThroughOp<Avx2Vec, 2 * R, __m256>(
-        store_op, [&](size_t i) { return Clamp(acc[i / 2][i % 2], lo_v, hi_v); },
-        [&](size_t i, __m256 v) { result[i / 2][i % 2] = v; });
-    if (width == kIgemmTile) {
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        _mm256_storeu_ps(out_rows[r] + c0, result[r][0]);
-        _mm256_storeu_ps(out_rows[r] + c0 + 8, result[r][1]);
-      }
-    } else {
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) StoreTileHead(out_rows[r] + c0, result[r][0], result[r][1], width);
-    }
+  }
+  for (; tiles_left != 0; --tiles_left, c0 += kIgemmTile, tile += call.tile_stride) {
+    IgemmTileGroup<R, 1>(a, call, tile, c0, out_rows);
   }
 }
 

@@ -563,6 +563,8 @@ TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
       // Tiles of every partial width: 8 + 4 + 2 + 1, 8 + 4 + 2, 4 + 1, 8 + 4, 4 + 2, 2 + 1.
       {9, 1, 10, 15, 0, 0},  {8, 2, 6, 30, 0, 0},  {10, 1, 9, 21, 0, 0},   {6, 1, 4, 12, 0, 0},
       {6, 1, 7, 6, 0, 0},    {11, 1, 12, 3, 0, 0},
+      // One or two rows: tiles in groups (AVX2: 4 and 3), the last group partial or the rest single tiles.
+      {1, 1, 37, 100, 0, 0}, {2, 3, 11, 81, 1, 0}, {1, 9, 5, 64, 4, 2},    {2, 1, 3, 40, 0, 0},
   };
   for (const IgemmKernel& kernel : AllIgemms()) {
     for (const IgemmCase& c : cases) {
