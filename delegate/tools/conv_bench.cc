@@ -8,7 +8,9 @@
 //
 //   bazel run -c opt //delegate:conv_bench -- [--threads N] [--rounds R] [--layers resnet18|mobilenet_v2|mobilenet_v3|all|NETWORK.LAYER]
 //                                              [--cold 1]  (caches evicted before every run)
-//                                              [--density D]  (random mask keeping a fraction D of the pixels)
+//                                              [--density D]  (random mask keeping a fraction D of the pixels;
+//                                                              the layer without a mask runs interleaved too:
+//                                                              eff = D x its time / the variant's)
 //                                              [--variants A,B]  (only these, e.g. default,dw-pointers)
 #include <algorithm>
 #include <chrono>
@@ -138,21 +140,26 @@ int Main(int argc, char** argv) {
     for (uint8_t& m : mask) m = uniform(rng) < density;
     std::vector<std::unique_ptr<SparseConvOperator>> ops;
     std::string error;
-    for (const Variant& v : variants) {
+    // With a mask, the same layer without one (default blocking) runs
+    // interleaved too, last: what the masked variants are worth per active
+    // pixel (efficiency = density x dense time / masked time).
+    const bool masked = density < 1.0;
+    for (size_t v = 0; v < variants.size() + (masked ? 1 : 0); ++v) {
+      const bool dense_reference = v == variants.size();
       ops.push_back(SparseConvOperator::Create(p, weights.data(), nullptr, nullptr,
-                                               density < 1.0 ? mask.data() : nullptr, &error));
+                                               dense_reference ? nullptr : (masked ? mask.data() : nullptr), &error));
       if (!ops.back()) {
         std::fprintf(stderr, "%s: %s\n", layer.name, error.c_str());
         return 1;
       }
-      ops.back()->set_blocking(v.blocking);
+      ops.back()->set_blocking(dense_reference ? ConvBlocking() : variants[v].blocking);
       ops.back()->Run(input.data(), output.data(), pool.get());
     }
     std::vector<float> evict(cold ? 64 << 20 >> 2 : 0, 1.0f);  // 64 MB
-    std::vector<std::vector<double>> times(variants.size());
+    std::vector<std::vector<double>> times(ops.size());
     for (int r = 0; r < rounds; ++r) {
-      for (size_t k = 0; k < variants.size(); ++k) {
-        const size_t v = (r % 2 == 0) ? k : variants.size() - 1 - k;
+      for (size_t k = 0; k < ops.size(); ++k) {
+        const size_t v = (r % 2 == 0) ? k : ops.size() - 1 - k;
         for (size_t i = 0; i < evict.size(); i += 16) evict[i] += 1.0f;
         const auto start = std::chrono::steady_clock::now();
         ops[v]->Run(input.data(), output.data(), pool.get());
@@ -165,7 +172,9 @@ int Main(int argc, char** argv) {
     for (size_t v = 0; v < variants.size(); ++v) {
       const double ms = Median(times[v]);
       std::printf("  %s %.3f %5.1f x%.2f", variants[v].name, ms, flops / ms / 1e6, base / ms);
+      if (masked) std::printf(" eff %.2f", density * Median(times.back()) / ms);
     }
+    if (masked) std::printf("  dense %.3f", Median(times.back()));
     std::printf("\n");
   }
   return 0;
