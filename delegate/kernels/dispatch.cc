@@ -111,16 +111,16 @@ IgemmKernel SelectIgemm() {
   switch (SelectIsa()) {
 #if defined(__x86_64__)
     case Isa::kAvx512:
-      return {IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, kAll};
+      return {IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, kAll, kAll};
     case Isa::kAvx2:
-      return {IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 2048};
+      return {IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 2048, 512};
 #endif
 #if defined(__aarch64__)
     case Isa::kNeon:
-      return {IgemmNeon, "neon", kIgemmRowsNeon, 1, 2048};
+      return {IgemmNeon, "neon", kIgemmRowsNeon, 1, 2048, 2048};
 #endif
     default:
-      return {IgemmScalar, "scalar", kIgemmRowsScalar, 1, kAll};
+      return {IgemmScalar, "scalar", kIgemmRowsScalar, 1, kAll, kAll};
   }
 }
 

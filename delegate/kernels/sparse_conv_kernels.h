@@ -230,6 +230,11 @@ struct IgemmKernel {
   // the tap-blocked ConvRows kernel (faster for them with AVX2, measured on
   // ResNet-18's layer3/4; AVX-512 has no ConvRows kernel of its own).
   size_t max_reduction;
+  // The same for a conv of several taps (3x3, ...). AVX2 on Zen 3: ResNet-18
+  // 2% faster with its 3x3 convs of 64 and 128 channels through ConvRows
+  // too, at 1 and 2 threads (one process, interleaved, either order); the
+  // MobileNets' long 1x1 reductions were not (-1% to +2%).
+  size_t max_multi_tap_reduction;
 };
 // The fastest igemm this CPU runs. ACTSPARSE_KERNELS=scalar|avx2 caps the ISA.
 IgemmKernel SelectIgemm();

@@ -49,7 +49,7 @@ struct ConvBlocking {
   // Convs whose reduction (taps x input channels) is at most this use the
   // igemm kernel: rows outer, every tile of a pass inside one call, no
   // partial sums; larger ones the tap-blocked kernel (ConvRows). 0: the
-  // igemm kernel's own limit (IgemmKernel::max_reduction).
+  // igemm kernel's own limits (IgemmKernel::max_reduction, max_multi_tap_reduction).
   size_t igemm_max_reduction = 0;
   size_t tile_pass_bytes = 320 * 1024;  // igemm: packed weights per pass over the rows (0: all tiles)
   // igemm with a reduction above igemm_blocked_from: blocks of about this
@@ -197,7 +197,8 @@ class SparseConvOperator {
   bool StageInKernel() const { return KernelStoreOp() != kernels::StoreOp::kNone; }
   // Whether Run uses the igemm kernel (a regular conv with a short enough reduction).
   bool uses_igemm() const {
-    const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : igemm_.max_reduction;
+    const size_t own = kernel_taps_ > 1 ? igemm_.max_multi_tap_reduction : igemm_.max_reduction;
+    const size_t limit = blocking_.igemm_max_reduction ? blocking_.igemm_max_reduction : own;
     return !params_.depthwise && kernel_taps_ * kernel_channels_ <= limit;
   }
 

@@ -529,11 +529,11 @@ TEST(KernelsTest, IgemmScalarMatchesDirectSum) {
 std::vector<IgemmKernel> SimdIgemms() {
   std::vector<IgemmKernel> kernels;
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 0});
-  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, 0});
+  if (CpuHasAvx2Fma()) kernels.push_back({IgemmAvx2, "avx2", kIgemmRowsAvx2, 1, 0, 0});
+  if (CpuHasAvx512()) kernels.push_back({IgemmAvx512, "avx512", kIgemmRowsAvx512, 2, 0, 0});
 #endif
 #if defined(__aarch64__)
-  kernels.push_back({IgemmNeon, "neon", kIgemmRowsNeon, 1, 0});
+  kernels.push_back({IgemmNeon, "neon", kIgemmRowsNeon, 1, 0, 0});
 #endif
   return kernels;
 }
@@ -542,7 +542,7 @@ std::vector<IgemmKernel> SimdIgemms() {
 // shared kernel-layer code the SIMD ones use too).
 std::vector<IgemmKernel> AllIgemms() {
   std::vector<IgemmKernel> kernels = SimdIgemms();
-  kernels.push_back({IgemmScalar, "scalar", kIgemmRowsScalar, 1, 0});
+  kernels.push_back({IgemmScalar, "scalar", kIgemmRowsScalar, 1, 0, 0});
   return kernels;
 }
 
