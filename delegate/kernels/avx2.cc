@@ -411,13 +411,14 @@ void IgemmBlock(const IgemmArgs& a) {
   // loop: a branch there (is a line left?) cost 25% on Zen 3 (3x3 convs).
   call.next = reinterpret_cast<const char*>(a.prefetch);
   call.next_lines = a.prefetch_lines;
+  constexpr size_t kGroup = kIgemmTilesPerGroup<R>;
   const size_t tiles = (a.channels + kIgemmTile - 1) / kIgemmTile;
-  const size_t steps = std::max<size_t>(tiles * a.taps, 1);
+  // Spread over every (tile group, tap) of the call.
+  const size_t steps = std::max<size_t>((tiles / kGroup + tiles % kGroup) * a.taps, 1);
   call.lines_per_tap = (call.next_lines + steps - 1) / steps;
   float* out_rows[R];
 #pragma GCC unroll 6
   for (size_t r = 0; r < R; ++r) out_rows[r] = a.outputs[r];
-  constexpr size_t kGroup = kIgemmTilesPerGroup<R>;
   const float* tile = a.packed;
   size_t c0 = 0, tiles_left = tiles;
   if constexpr (kGroup > 1) {
