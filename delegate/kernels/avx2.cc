@@ -24,19 +24,56 @@ constexpr size_t kRows = 6;
 // both are zeros), so v goes second: a NaN stays NaN, -0 stays -0.
 inline __m256 Clamp(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
 
+// The first `width` (<= 16) floats of a tile's two vectors: whole vectors,
+// then halves, pairs and one float (a copy through a buffer cost the
+// partial tile of 24 or 40 channels as much as its FMAs).
+inline void StoreTile(float* out, __m256 v0, __m256 v1, size_t width) {
+  if (width == kConvTile) {
+    _mm256_storeu_ps(out, v0);
+    _mm256_storeu_ps(out + 8, v1);
+    return;
+  }
+  if (width >= 8) {
+    _mm256_storeu_ps(out, v0);
+    v0 = v1;
+    out += 8;
+    width -= 8;
+  }
+  __m128 part = _mm256_castps256_ps128(v0);
+  if (width & 4) {
+    _mm_storeu_ps(out, part);
+    part = _mm256_extractf128_ps(v0, 1);
+    out += 4;
+  }
+  if (width & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
+    part = _mm_movehl_ps(part, part);
+    out += 2;
+  }
+  if (width & 1) _mm_store_ss(out, part);
+}
+
+// A tile's first `width` (<= 16) floats as two vectors, zeros past them
+// (the partial sums a blocked reduction left in the output rows).
+inline void LoadTile(const float* in, size_t width, __m256* v0, __m256* v1) {
+  if (width == kConvTile) {
+    *v0 = _mm256_loadu_ps(in);
+    *v1 = _mm256_loadu_ps(in + 8);
+    return;
+  }
+  alignas(32) float tmp[kConvTile] = {};
+  std::copy(in, in + width, tmp);
+  *v0 = _mm256_load_ps(tmp);
+  *v1 = _mm256_load_ps(tmp + 8);
+}
+
 // Loads a row's partial sums of channels [c0, c0 + width) (or zeros).
 inline void LoadAcc(const RowsArgs& args, const float* out, size_t width, __m256* acc0, __m256* acc1) {
   if (!args.accumulate) {
     *acc0 = _mm256_setzero_ps();
     *acc1 = _mm256_setzero_ps();
-  } else if (width == kConvTile) {
-    *acc0 = _mm256_loadu_ps(out);
-    *acc1 = _mm256_loadu_ps(out + 8);
   } else {
-    alignas(32) float tmp[kConvTile] = {};
-    std::copy(out, out + width, tmp);
-    *acc0 = _mm256_load_ps(tmp);
-    *acc1 = _mm256_load_ps(tmp + 8);
+    LoadTile(out, width, acc0, acc1);
   }
 }
 
@@ -50,15 +87,7 @@ inline void StoreAcc(const RowsArgs& args, __m256 acc0, __m256 acc1, const TileB
     acc0 = Clamp(acc0, lo, hi);
     acc1 = Clamp(acc1, lo, hi);
   }
-  if (width == kConvTile) {
-    _mm256_storeu_ps(out, acc0);
-    _mm256_storeu_ps(out + 8, acc1);
-  } else {
-    alignas(32) float tmp[kConvTile];
-    _mm256_store_ps(tmp, acc0);
-    _mm256_store_ps(tmp + 8, acc1);
-    std::copy(tmp, tmp + width, out);
-  }
+  StoreTile(out, acc0, acc1, width);
 }
 
 // One block of R (1..kRows) output rows x one 16-channel tile over the call's
@@ -251,30 +280,6 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// The first `width` (< 16) floats of a tile's two vectors: whole vectors,
-// then halves, pairs and one float (a copy through a buffer cost the
-// partial tile of 24 or 40 channels as much as its FMAs).
-inline void StoreTileHead(float* out, __m256 v0, __m256 v1, size_t width) {
-  if (width >= 8) {
-    _mm256_storeu_ps(out, v0);
-    v0 = v1;
-    out += 8;
-    width -= 8;
-  }
-  __m128 part = _mm256_castps256_ps128(v0);
-  if (width & 4) {
-    _mm_storeu_ps(out, part);
-    part = _mm256_extractf128_ps(v0, 1);
-    out += 4;
-  }
-  if (width & 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
-    part = _mm_movehl_ps(part, part);
-    out += 2;
-  }
-  if (width & 1) _mm_store_ss(out, part);
-}
-
 // How far ahead of its loads the igemm kernel asks for its weight stream in
 // L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the
 // same; without it the weights' L2 latency shows whenever the host is loaded
@@ -323,11 +328,7 @@ template <size_t R, size_t T>
     for (size_t r = 0; r < R; ++r) {
 #pragma GCC unroll 4
       for (size_t j = 0; j < T; ++j) {
-        alignas(32) float tmp[kIgemmTile] = {};
-        const float* sums = out_rows[r] + c0 + j * kIgemmTile;
-        std::copy(sums, sums + width[j], tmp);
-        acc[r][2 * j] = _mm256_load_ps(tmp);
-        acc[r][2 * j + 1] = _mm256_load_ps(tmp + 8);
+        LoadTile(out_rows[r] + c0 + j * kIgemmTile, width[j], &acc[r][2 * j], &acc[r][2 * j + 1]);
       }
     }
   }
@@ -368,17 +369,9 @@ template <size_t R, size_t T>
       [&](size_t i, __m256 v) { result[i / (2 * T)][i % (2 * T)] = v; });
 #pragma GCC unroll 4
   for (size_t j = 0; j < T; ++j) {
-    if (width[j] == kIgemmTile) {
 #pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        _mm256_storeu_ps(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j]);
-        _mm256_storeu_ps(out_rows[r] + c0 + j * kIgemmTile + 8, result[r][2 * j + 1]);
-      }
-    } else {
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        StoreTileHead(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j], result[r][2 * j + 1], width[j]);
-      }
+    for (size_t r = 0; r < R; ++r) {
+      StoreTile(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j], result[r][2 * j + 1], width[j]);
     }
   }
 }
