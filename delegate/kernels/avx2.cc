@@ -280,11 +280,13 @@ namespace actsparse {
 namespace kernels {
 namespace {
 
-// How far ahead of its loads the igemm kernel asks for its weight stream in
-// L1, in floats (28 lines, 28 reduction steps). XNNPACK's AVX2 igemm does the
-// same; without it the weights' L2 latency shows whenever the host is loaded
-// (ResNet-18 layer3 13% slower, layer4 30%; see benchmarks/README.md).
-constexpr size_t kWeightsPrefetch = 448;
+// No prefetch of the weight stream into L1 ahead of the loads (the AVX-512
+// and NEON igemms have one): on Zen 3 the line every reduction step cost
+// 3-9% on every 1x1 and 3x3 conv the AVX2 igemm runs, weights hot in L2 or
+// cold alike (scratch harness, interleaved, twenty-third session); the
+// hardware prefetcher follows the stream. It was added for ResNet-18's
+// layer3/4 convs with the host loaded, which AVX2 now runs through ConvRows
+// (max_multi_tap_reduction).
 // What every tile group of an igemm block reads, fixed for the call. Read
 // once: a vector store may alias anything, so fields read after one would be
 // loaded again in every tile.
@@ -348,7 +350,6 @@ template <size_t R, size_t T>
       for (size_t j = 0; j < T; ++j) {
         w0[j] = _mm256_loadu_ps(w + j * call.tile_stride);
         w1[j] = _mm256_loadu_ps(w + j * call.tile_stride + 8);
-        _mm_prefetch(reinterpret_cast<const char*>(w + j * call.tile_stride + kWeightsPrefetch), _MM_HINT_T0);
       }
 #pragma GCC unroll 6
       for (size_t r = 0; r < R; ++r) {
