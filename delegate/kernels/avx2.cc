@@ -259,7 +259,110 @@ template <size_t P>
   }
 }
 
+// P output pixels from x0 of one output row, 8 channels from c, over KW
+// kernel columns at stride S: each kernel row's S * (P - 1) + KW input
+// vectors are loaded once and feed every FMA that reads them from
+// registers, where the pointer kernel loads an input vector per FMA (and a
+// pointer per pixel and tap). kEdges: some of the columns lie outside the
+// input row; they read as zeros, as a padding tap through pointers does.
+// Same sums in the same order as DepthwiseBlock (a zero column's FMA adds
+// +-0 to a sum that is never -0): the same bits.
+template <size_t KW, size_t P, size_t S, bool kEdges>
+[[gnu::always_inline]] inline void DepthwiseImageSegment(const DepthwiseImageRowsArgs& a, const float* const* rows,
+                                                         size_t c, size_t x0, float* out, __m256 lo, __m256 hi) {
+  constexpr size_t kColumns = kSegmentColumns<KW, P, S>;
+  const size_t channels = a.channels;
+  __m256 acc[P];
+#pragma GCC unroll 8
+  for (size_t p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
+  const float* w = a.weights + c;
+  for (size_t ky = 0; ky < a.kernel_height; ++ky, w += KW * channels) {
+    const float* row = rows[ky];
+    if (row == nullptr) continue;
+    __m256 col[kColumns];
+    // Addresses as an offset stepped by a pixel: the column index times the
+    // channels per load was an integer multiply per load, and the loop
+    // ALU-bound.
+    if constexpr (kEdges) {
+      // Column j is input column S * x0 + j - pad_left (unsigned: below 0
+      // wraps past input_width).
+      size_t ix = S * x0 - a.pad_left;
+      const float* in = row + c;
+#pragma GCC unroll 16
+      for (size_t j = 0; j < kColumns; ++j, ++ix) {
+        col[j] = ix < a.input_width ? _mm256_loadu_ps(in + ix * channels) : _mm256_setzero_ps();
+      }
+    } else {
+      const float* in = row + (S * x0 - a.pad_left) * channels + c;
+#pragma GCC unroll 16
+      for (size_t j = 0; j < kColumns; ++j, in += channels) col[j] = _mm256_loadu_ps(in);
+    }
+#pragma GCC unroll 5
+    for (size_t kx = 0; kx < KW; ++kx) {
+      const __m256 wv = _mm256_loadu_ps(w + kx * channels);
+#pragma GCC unroll 8
+      for (size_t p = 0; p < P; ++p) acc[p] = _mm256_fmadd_ps(col[S * p + kx], wv, acc[p]);
+    }
+  }
+  // The biases loaded once: a store may alias them, and each pixel's
+  // value read them again after the one before was stored.
+  const __m256 conv_bias = _mm256_loadu_ps(a.conv_bias + c), add_bias = _mm256_loadu_ps(a.add_bias + c);
+  float* o = out + x0 * channels + c;
+  StoreThroughOp<Avx2Vec, P, __m256>(
+      a.store_op,
+      [&](size_t p) { return Clamp(_mm256_add_ps(_mm256_add_ps(acc[p], conv_bias), add_bias), lo, hi); },
+      [&](size_t p, __m256 v) { _mm256_storeu_ps(o + p * channels, v); });
+}
+
+// Row by row, segment by segment, the channels innermost: a segment's input
+// lines serve its 8-channel slices one after the other from L1 (slices
+// outermost, as on AVX-512 with whole lines per slice, would read each line
+// from L2 twice). A row goes in balanced segments of at most kP pixels (14:
+// 5, 5, 4; 7: 4, 3), not kP at a time and a short rest (14: 6, 6, 2), whose
+// few pixels per load ran rows of 7 and 14 slower than the pointer kernel.
+// The channels past the last 8 through the scalar tap loop.
+template <size_t KW, size_t kP, size_t S>
+[[gnu::noinline]] void DepthwiseImageRowsAvx2Kw(const DepthwiseImageRowsArgs& a) {
+  const __m256 lo = _mm256_set1_ps(a.out_min), hi = _mm256_set1_ps(a.out_max);
+  const size_t vector_channels = a.channels / 8 * 8;
+  const BalancedBlocks segments(a.output_width, kP);
+  for (size_t r = 0; r < a.rows; ++r) {
+    const float* const* rows = a.input_rows + r * S;
+    float* out = a.output_rows[r];
+    for (size_t i = 0, x0 = 0; i < segments.count; ++i) {
+      const size_t n = segments.rows(i);
+      const bool inside = S * x0 >= a.pad_left && S * x0 + S * (n - 1) + KW <= a.input_width + a.pad_left;
+      WithBlockRows<kP>(n, [&](auto pixels) {
+        constexpr size_t kPixels = decltype(pixels)::value;
+        if (inside) {
+          for (size_t c = 0; c < vector_channels; c += 8) {
+            DepthwiseImageSegment<KW, kPixels, S, false>(a, rows, c, x0, out, lo, hi);
+          }
+        } else {
+          for (size_t c = 0; c < vector_channels; c += 8) {
+            DepthwiseImageSegment<KW, kPixels, S, true>(a, rows, c, x0, out, lo, hi);
+          }
+        }
+      });
+      x0 += n;
+    }
+    for (size_t c = vector_channels; c < a.channels; ++c) {
+      for (size_t x = 0; x < a.output_width; ++x) out[x * a.channels + c] = DepthwiseImageChannel(a, rows, x, c);
+    }
+  }
+}
+
 }  // namespace
+
+void DepthwiseImageRowsAvx2(const DepthwiseImageRowsArgs& args) {
+  // Pixels per segment: the most whose accumulators, input columns and
+  // weight vector fit the 16 registers.
+  if (args.kernel_width == 3) {
+    args.stride == 2 ? DepthwiseImageRowsAvx2Kw<3, 4, 2>(args) : DepthwiseImageRowsAvx2Kw<3, 6, 1>(args);
+  } else if (args.kernel_width == 5) {
+    args.stride == 2 ? DepthwiseImageRowsAvx2Kw<5, 3, 2>(args) : DepthwiseImageRowsAvx2Kw<5, 5, 1>(args);
+  }
+}
 
 void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multiplier) {
   if (multiplier != 1) {

@@ -95,6 +95,10 @@ DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
     if (name) *name = "avx512";
     return DepthwiseImageRowsAvx512;
   }
+  if (SelectIsa() == Isa::kAvx2) {
+    if (name) *name = "avx2";
+    return DepthwiseImageRowsAvx2;
+  }
 #endif
 #if defined(__aarch64__)
   if (SelectIsa() == Isa::kNeon) {
@@ -104,6 +108,13 @@ DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
 #endif
   if (name) *name = "none";
   return nullptr;
+}
+
+size_t DepthwiseImageRowsMinWidth() {
+#if defined(__x86_64__)
+  if (SelectIsa() == Isa::kAvx2) return 28;
+#endif
+  return 1;
 }
 
 IgemmKernel SelectIgemm() {

@@ -127,6 +127,8 @@ void DepthwiseImageRowsScalar(const DepthwiseImageRowsArgs& args);
 #if defined(__x86_64__)
 // AVX-512, 8 output pixels x 16 channels per step.
 void DepthwiseImageRowsAvx512(const DepthwiseImageRowsArgs& args);
+// AVX2, 3-6 output pixels x 8 channels per step.
+void DepthwiseImageRowsAvx2(const DepthwiseImageRowsArgs& args);
 #endif
 #if defined(__aarch64__)
 // NEON, 8 output pixels x 4 channels per step.
@@ -138,10 +140,15 @@ inline bool DepthwiseImageRowsTakes(size_t kernel_width, size_t stride) {
   return (kernel_width == 3 || kernel_width == 5) && (stride == 1 || stride == 2);
 }
 // The kernel for this CPU, or null where there is none (the operator then
-// takes DepthwiseRows): AVX-512 and NEON. Not AVX2: with 16 registers, 4
-// pixels x 8 channels ran MobileNetV2's layers at 52-56 GFLOP/s against the
-// pointer kernel's 55-64 (Zen 5, ACTSPARSE_KERNELS=avx2), 6 pixels spilled.
+// takes DepthwiseRows): AVX-512, AVX2 and NEON.
 DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name);
+// The narrowest output rows the selected kernel is worth taking for. AVX2
+// (16 registers: 3-6 pixels x 8 channels per step) against its pointer
+// kernel, warm, one thread, Zen 3: MobileNetV2's 112-, 56- and 28-wide
+// layers 1.28 / 1.10 / 1.05x, the 14- and 7-wide ones 0.94 / 0.79x; 1
+// elsewhere. (On Zen 5 an earlier AVX2 version, 4 pixels x 8 channels, ran
+// at 52-56 GFLOP/s against the pointer kernel's 55-64.)
+size_t DepthwiseImageRowsMinWidth();
 
 // ---- igemm: the regular conv in XNNPACK's structure ----
 // One call computes up to the kernel's row count of output pixels for every

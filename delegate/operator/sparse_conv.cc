@@ -218,6 +218,11 @@ void SparseConvOperator::ChooseImageRows() {
     case ConvBlocking::ImageRows::kAuto:
       break;
   }
+  if (static_cast<size_t>(params_.output_width) < kernels::DepthwiseImageRowsMinWidth()) {
+    // Rows too narrow for the CPU's kernel to beat pointers (AVX2: 7 and 14).
+    by_image_rows_ = false;
+    return;
+  }
   if (params_.stride_width == 2 && params_.kernel_width == 3) {
     // Each input vector feeds only 2.25 FMAs on average, so the loads saved
     // hardly matter, and the pointer kernel, all channels of a few pixels at a

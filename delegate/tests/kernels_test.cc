@@ -263,7 +263,10 @@ TEST(KernelsTest, DepthwiseStoreOpsAreTheElementwiseOpsAfterTheClamp) {
   std::vector<std::pair<DepthwiseRowsFn, const char*>> pointer_kernels = {{DepthwiseRowsScalar, "scalar"}};
   std::vector<std::pair<DepthwiseImageRowsFn, const char*>> image_kernels = {{DepthwiseImageRowsScalar, "scalar"}};
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) pointer_kernels.push_back({DepthwiseRowsAvx2, "avx2"});
+  if (CpuHasAvx2Fma()) {
+    pointer_kernels.push_back({DepthwiseRowsAvx2, "avx2"});
+    image_kernels.push_back({DepthwiseImageRowsAvx2, "avx2"});
+  }
   if (CpuHasAvx512()) {
     pointer_kernels.push_back({DepthwiseRowsAvx512, "avx512"});
     image_kernels.push_back({DepthwiseImageRowsAvx512, "avx512"});
@@ -304,6 +307,7 @@ TEST(KernelsTest, DepthwiseImageRowsMatchScalarAndPointerKernel) {
   };
   std::vector<Pair> pairs;
 #if defined(__x86_64__)
+  if (CpuHasAvx2Fma()) pairs.push_back({DepthwiseImageRowsAvx2, DepthwiseRowsAvx2});
   if (CpuHasAvx512()) pairs.push_back({DepthwiseImageRowsAvx512, DepthwiseRowsAvx512});
 #endif
 #if defined(__aarch64__)

@@ -1325,8 +1325,8 @@ TEST_P(OperatorsTest, ConvRowsThroughRingLayouts) {
 
 // A dense depthwise conv of stride 1 (3x3 and 5x5, with a residual stage)
 // band by band through ring layouts gives what one dense run gives, bit for
-// bit; where the CPU has the image-rows kernel both take it, and a conv told
-// to read masked inputs leaves it.
+// bit; where the CPU has the image-rows kernel the banded one takes it, and a
+// conv told to read masked inputs leaves it.
 TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
   for (int k : {3, 5}) {
     SparseConvParams p = SameDepthwise(2, 11, 10, 19, k);
@@ -1341,6 +1341,10 @@ TEST_P(OperatorsTest, DepthwiseImageRowsThroughRingLayouts) {
     auto dense = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
     auto banded = SparseConvOperator::Create(p, w.data(), bias.data(), nullptr, nullptr, &error, stage);
     ASSERT_NE(banded, nullptr) << error;
+    // Told to: rows of 10 are narrower than the AVX2 kernel's choice.
+    ConvBlocking image_rows;
+    image_rows.depthwise_image_rows = ConvBlocking::ImageRows::kAlways;
+    banded->set_blocking(image_rows);
     EXPECT_EQ(banded->runs_by_image_rows(), kernels::SelectDepthwiseImageRows(nullptr) != nullptr);
     std::vector<float> want(2 * pixels * 19);
     dense->Run(in.data(), want.data(), pool(), residual.data());
@@ -1445,7 +1449,8 @@ TEST_P(OperatorsTest, MaskedDepthwiseByImageRowsMatchesPointers) {
       auto banded = make(ConvBlocking::ImageRows::kAlways);
       EXPECT_FALSE(pointers->runs_by_image_rows());
       EXPECT_EQ(rows->runs_by_image_rows(), has_kernel);
-      EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(), has_kernel);
+      EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(),
+                has_kernel && kernels::DepthwiseImageRowsMinWidth() <= 9);
       const float fill = 1e30f;  // what a skipped pixel keeps
       std::vector<float> want(2 * pixels * 21, fill), got(2 * pixels * 21, fill);
       pointers->Run(in.data(), want.data(), pool(), residual.data());
@@ -1524,7 +1529,8 @@ TEST_P(OperatorsTest, StridedDepthwiseByImageRowsMatchesPointers) {
           EXPECT_FALSE(pointers->runs_by_image_rows());
           EXPECT_EQ(rows->runs_by_image_rows(), has_kernel);
           // Left to itself, only a 5x5 conv of stride 2 takes image rows.
-          EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(), has_kernel && k == 5);
+          EXPECT_EQ(make(ConvBlocking::ImageRows::kAuto)->runs_by_image_rows(),
+                    has_kernel && k == 5 && static_cast<size_t>(p.output_width) >= kernels::DepthwiseImageRowsMinWidth());
           const float fill = 1e30f;  // what a skipped pixel keeps
           const float* res = stage.residual ? residual.data() : nullptr;
           std::vector<float> want(2 * out_pixels * kChannels, fill), got(want);
@@ -1582,18 +1588,23 @@ TEST_P(OperatorsTest, WideImageRowsInSeveralCallsMatchPointers) {
 // only. Both give the same bits (the tests above).
 TEST(OperatorChoiceTest, DenseDepthwiseTakesImageRowsOnOneThread) {
   const bool has_kernel = kernels::SelectDepthwiseImageRows(nullptr) != nullptr;
+  // Rows narrower than the kernel's minimum (AVX2: 28) stay with pointers.
+  for (int size : {14, 56})
   for (int stride : {1, 2}) {
-    SparseConvParams p = SameConv(1, 14, 14, 480, 480, stride == 1 ? 3 : 5, stride);
+    SparseConvParams p = SameConv(1, size, size, 480, 480, stride == 1 ? 3 : 5, stride);
     p.depthwise = true;
     const std::vector<float> w = Random(p.kernel_height * p.kernel_width * 480, 47);
     std::string error;
     auto op = SparseConvOperator::Create(p, w.data(), nullptr, nullptr, nullptr, &error);
     ASSERT_NE(op, nullptr) << error;
-    EXPECT_FALSE(op->runs_by_image_rows()) << "stride " << stride << ", threads not known";
+    const bool wide = static_cast<size_t>(p.output_width) >= kernels::DepthwiseImageRowsMinWidth();
+    SCOPED_TRACE(testing::Message() << size << "x" << size << ", stride " << stride);
+    EXPECT_FALSE(op->runs_by_image_rows()) << "threads not known";
     op->set_planned_threads(1);
-    EXPECT_EQ(op->runs_by_image_rows(), has_kernel && stride == 1) << "stride " << stride << ", 1 thread";
+    EXPECT_EQ(op->runs_by_image_rows(), has_kernel && stride == 1 && wide) << "1 thread";
     op->set_planned_threads(2);
-    EXPECT_FALSE(op->runs_by_image_rows()) << "stride " << stride << ", 2 threads";
+    // The cost model (dense: up to 428 channels) for several threads.
+    EXPECT_FALSE(op->runs_by_image_rows()) << "2 threads";
   }
   // A masked one keeps the cost model on one thread too (pointers here).
   SparseConvParams p = SameDepthwise(1, 14, 14, 480, 3);
