@@ -207,9 +207,11 @@ inline __m256 DepthwiseValue(const float* conv_bias, const float* add_bias, __m2
 // reloads them for every pixel.
 // Not inlined: folded into the row loop, all four instantiations share one
 // frame and the hot loop of the 4-pixel one loses registers (20% slower).
-template <size_t P>
+// kTaps: the taps at compile time (9, 25: the loop over them unrolled,
+// 6-8% on MobileNetV2's 14- and 28-wide layers, Zen 3), or 0: args.taps.
+template <size_t P, size_t kTaps>
 [[gnu::noinline]] void DepthwiseBlock(const RowsArgs& args, size_t row, size_t channels, __m256 lo, __m256 hi) {
-  const size_t stride = RowStride(args), taps = args.taps;
+  const size_t taps = kTaps != 0 ? kTaps : args.taps, stride = kTaps != 0 ? kTaps : RowStride(args);
   const float* const* ind = args.indirection + row * stride;
   const float* weights = args.packed_weights;
   const float* conv_bias = args.conv_bias;
@@ -224,6 +226,7 @@ template <size_t P>
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
     const float* w = weights + c;
+#pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t, w += channels) {
       const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
 #pragma GCC unroll 4
@@ -371,9 +374,16 @@ void DepthwiseRowsAvx2(const RowsArgs& args, size_t in_channels, size_t multipli
   }
   const __m256 lo = _mm256_set1_ps(args.out_min);
   const __m256 hi = _mm256_set1_ps(args.out_max);
-  ForEachDepthwiseBlock(args.rows, [&](auto pixels, size_t row) {
-    DepthwiseBlock<decltype(pixels)::value>(args, row, in_channels, lo, hi);
-  });
+  auto run = [&](auto taps) {
+    ForEachDepthwiseBlock(args.rows, [&](auto pixels, size_t row) {
+      DepthwiseBlock<decltype(pixels)::value, decltype(taps)::value>(args, row, in_channels, lo, hi);
+    });
+  };
+  switch (RowStride(args) == args.taps ? args.taps : 0) {
+    case 9: run(std::integral_constant<size_t, 9>{}); break;
+    case 25: run(std::integral_constant<size_t, 25>{}); break;
+    default: run(std::integral_constant<size_t, 0>{}); break;
+  }
 }
 
 }  // namespace kernels
