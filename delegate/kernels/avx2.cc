@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <limits>
 
 #include "delegate/kernels/sparse_conv_kernels.h"
@@ -289,12 +290,14 @@ template <size_t KW, size_t P, size_t S, bool kEdges>
     // ALU-bound.
     if constexpr (kEdges) {
       // Column j is input column S * x0 + j - pad_left (unsigned: below 0
-      // wraps past input_width).
+      // wraps past input_width); `offset` its first float, read only inside.
       size_t ix = S * x0 - a.pad_left;
-      const float* in = row + c;
+      ptrdiff_t offset = (static_cast<ptrdiff_t>(S * x0) - static_cast<ptrdiff_t>(a.pad_left)) *
+                             static_cast<ptrdiff_t>(channels) +
+                         static_cast<ptrdiff_t>(c);
 #pragma GCC unroll 16
-      for (size_t j = 0; j < kColumns; ++j, ++ix) {
-        col[j] = ix < a.input_width ? _mm256_loadu_ps(in + ix * channels) : _mm256_setzero_ps();
+      for (size_t j = 0; j < kColumns; ++j, ++ix, offset += static_cast<ptrdiff_t>(channels)) {
+        col[j] = ix < a.input_width ? _mm256_loadu_ps(row + offset) : _mm256_setzero_ps();
       }
     } else {
       const float* in = row + (S * x0 - a.pad_left) * channels + c;
@@ -335,7 +338,7 @@ template <size_t KW, size_t kP, size_t S>
     float* out = a.output_rows[r];
     for (size_t i = 0, x0 = 0; i < segments.count; ++i) {
       const size_t n = segments.rows(i);
-      const bool inside = S * x0 >= a.pad_left && S * x0 + S * (n - 1) + KW <= a.input_width + a.pad_left;
+      const bool inside = ImageRowSegmentInside<KW, S>(a, x0, n);
       WithBlockRows<kP>(n, [&](auto pixels) {
         constexpr size_t kPixels = decltype(pixels)::value;
         if (inside) {

@@ -140,12 +140,19 @@ constexpr size_t kSegmentColumns = S * (P - 1) + KW;
 // std::bool_constant<kEdges>, x0), kEdges when some of the segment's
 // S * (P - 1) + KW input columns lie outside the input row (the kernel reads
 // zeros there).
+// Whether all S * (pixels - 1) + KW input columns of the segment of
+// `pixels` output pixels from x0 lie inside the input row.
+template <size_t KW, size_t S>
+inline bool ImageRowSegmentInside(const DepthwiseImageRowsArgs& a, size_t x0, size_t pixels) {
+  return S * x0 >= a.pad_left && S * x0 + S * (pixels - 1) + KW <= a.input_width + a.pad_left;
+}
+
 template <size_t kP, size_t KW, size_t S, typename Segment>
 inline void ForEachImageRowSegment(const DepthwiseImageRowsArgs& a, Segment&& segment) {
   const size_t width = a.output_width;
   size_t x0 = 0;
   for (; x0 + kP <= width; x0 += kP) {
-    if (S * x0 >= a.pad_left && S * x0 + kSegmentColumns<KW, kP, S> - a.pad_left <= a.input_width) {
+    if (ImageRowSegmentInside<KW, S>(a, x0, kP)) {
       segment(std::integral_constant<size_t, kP>{}, std::false_type{}, x0);
     } else {
       segment(std::integral_constant<size_t, kP>{}, std::true_type{}, x0);
