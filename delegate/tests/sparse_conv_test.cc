@@ -232,8 +232,9 @@ void ExpectEveryThreadCountGivesOneThreadsBits(const Case& c, unsigned seed) {
 TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
   // Active rows in balanced chunks (not multiples of the register tile), the
   // task count rounded up to a multiple of the threads, output channels in
-  // chunks that divide the tiles (96 channels: 6 tiles; 80: 5, a prime):
-  // each output's sum runs in the same order whatever the split.
+  // chunks that divide the tiles (96 channels: 6 tiles) or, where no divisor
+  // gives every thread as many (80: 5 tiles, a prime), balanced chunks one
+  // tile apart: each output's sum runs in the same order whatever the split.
   for (int cout : {96, 80}) {
     for (float density : {0.13f, 0.71f}) {
       SCOPED_TRACE(testing::Message() << "cout=" << cout << " density=" << density);
@@ -241,6 +242,23 @@ TEST(SparseConvTest, EveryWorkSplitGivesTheSameBits) {
                                                 900);
     }
   }
+}
+
+TEST(SparseConvTest, FullyConnectedRowsSplitChannels) {
+  // One row per image (a fully connected layer, a squeeze-excitation's 1x1
+  // convs) or two (batch 2): only the output channels split. 1000 channels
+  // (63 tiles, odd: balanced chunks one tile apart at 2 and 4 threads, 63 / 9
+  // at 3), 240 (15 tiles), 1000 from a reduction above igemm_blocked_from
+  // (blocks whose calls prefetch each other's weights, or not on one row).
+  const float kInf = 3.402823466e+38f;
+  for (int cout : {1000, 240}) {
+    for (int batch : {1, 2}) {
+      SCOPED_TRACE(testing::Message() << "cout=" << cout << " batch=" << batch);
+      ExpectEveryThreadCountGivesOneThreadsBits({batch, 1, 1, 40, cout, 1, 1, 1, 1, 0, 0, false, 1, 1.0f, -kInf, kInf},
+                                                970);
+    }
+  }
+  ExpectEveryThreadCountGivesOneThreadsBits({1, 1, 1, 3100, 1000, 1, 1, 1, 1, 0, 0, false, 1, 1.0f, 0.0f, 6.0f}, 980);
 }
 
 TEST(SparseConvTest, DeepLayersSplitChannels) {
