@@ -18,7 +18,11 @@ timings of a row in one process, interleaved (actsparse.bench), medians:
   the same grouping for the dense network through the delegate (the engine
   alone, no sparsity) and for a control on XNNPACK alone: the dense network
   at a smaller input with about the sparse model's MACs
-  (actsparse.bench.xnnpack_load_control), i.e. less work on the same engine.
+  (actsparse.bench.xnnpack_load_control), i.e. less work on the same engine;
+- **under a co-runner**: the same load rows and their dense networks at
+  each thread count above 1 with a busy loop pinned to the last CPU
+  (actsparse.bench.corunner): one of the threads shares its core with
+  another process, as with another app alive on a phone.
 
 Writes benchmarks/results/paper_table.md (and .json) and speedup.png.
 
@@ -152,7 +156,7 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_markdown(saved["rows"], threads, args, args.out / "paper_table.md",
                        saved.get("date", time.strftime("%Y-%m-%d")), saved.get("machine", {}),
-                       saved.get("load_controls", []))
+                       saved.get("load_controls", []), saved.get("co_runner", []))
         plot(saved["rows"], threads, args.out / "speedup.png")
         return 0
     return measure(args)
@@ -163,6 +167,7 @@ def measure(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from actsparse.bench import cpu_busy_fraction, run_bench, xnnpack_load_control
+    from actsparse.bench.corunner import co_runner, usable_cpus
     from actsparse.converter.convert import convert_file
     from actsparse.inspect import inspect_model
     from actsparse.torch import attach_masks
@@ -242,6 +247,20 @@ def measure(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows):
             for n in threads:
                 row[f"t{n}"]["host_loaded"] = (i, n) in loaded
+        co_rows = []  # the load rows and their dense networks under a co-runner (see co_runner_section)
+        parallel = [n for n in threads if 1 < n <= len(usable_cpus())]
+        co_jobs = [job for model, variant, sparsity in LOAD_ROWS for job in ((model, DENSE, 0.0), (model, variant, sparsity))]
+        for model_name, variant, sparsity in tqdm(co_jobs if parallel else [], desc="co-runner rows", unit="row"):
+            row = _find(rows, model_name, variant, sparsity)
+            if row is None:
+                continue
+            tfl, reference, options, _ = files[id(row)]
+            for n in parallel:
+                with co_runner() as cpu:
+                    result = run_bench(tfl, num_threads=n, num_runs=args.runs, warmup_runs=5, reference=reference,
+                                       delegate_options=options).to_json()
+                co_rows.append({"model": model_name, "variant": variant, "sparsity": sparsity, "threads": n,
+                                "cpu": cpu, "result": result})
     order = {v: k for k, v in enumerate((DENSE,) + VARIANTS)}
     rows.sort(key=lambda r: (ALL_MODELS.index(r["model"]), order[r["variant"]], r["sparsity"]))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -250,8 +269,8 @@ def measure(args: argparse.Namespace) -> int:
     (args.out / "paper_table.json").write_text(json.dumps(
         {"date": date, "machine": machine, "runs": args.runs, "load_runs": args.load_runs, "threads": threads,
          "retries": args.retries, "noise_tolerance": args.noise_tolerance, "rows": rows,
-         "load_controls": controls}, indent=2) + "\n")
-    write_markdown(rows, threads, args, args.out / "paper_table.md", date, machine, controls)
+         "load_controls": controls, "co_runner": co_rows}, indent=2) + "\n")
+    write_markdown(rows, threads, args, args.out / "paper_table.md", date, machine, controls, co_rows)
     plot(rows, threads, args.out / "speedup.png")
     print((args.out / "paper_table.md").read_text())
     return 0
@@ -427,8 +446,33 @@ def load_section(rows: list[dict], threads: list[int], controls: list[dict] = ()
             *lines, ""]
 
 
+def co_runner_section(rows: list[dict], co_rows: list[dict]) -> list[str]:
+    """The rows measured under a co-runner, beside the same rows without one."""
+    if not co_rows:
+        return []
+    lines = []
+    for co in co_rows:
+        masked = {"skip1x1": "1x1 skipped", "all": "every conv masked", DENSE: "dense"}[co["variant"]]
+        label = f"{co['model']} ({masked})" + (f" s={co['sparsity']}" if co["sparsity"] else "")
+        quiet = _find(rows, co["model"], co["variant"], co["sparsity"])
+        quiet_result = quiet.get(f"t{co['threads']}") if quiet else None
+        result = co["result"]
+        lines.append(f"| {label} | {co['threads']} | {plain_ms(result):.1f} | **{headline(result):.2f}x** | "
+                     + (f"{headline(quiet_result):.2f}x ({plain_ms(quiet_result):.1f} ms)" if quiet_result else "-")
+                     + " |")
+    return ["## Under a co-runner", "",
+            f"The load rows and their dense networks again, with a busy loop pinned to CPU {co_rows[0]['cpu']} "
+            "(`actsparse.bench.corunner`) while they run: one of the threads shares its core with another "
+            "process, as with another app alive on a phone. XNNPACK keeps using its workers; the delegate "
+            "times its runs with its workers against runs on the calling thread alone and takes the faster "
+            "(`delegate/graph/run_mode.h`).", "",
+            "| row | threads | dense model ms (XNNPACK, co-runner) | vs dense model, co-runner | "
+            "same row without (dense ms) |", "|---|---|---|---|---|", *lines, ""]
+
+
 def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespace, path: Path,
-                   date: str, machine: dict, controls: list[dict] | None = None) -> None:
+                   date: str, machine: dict, controls: list[dict] | None = None,
+                   co_rows: list[dict] | None = None) -> None:
     first = rows[0][f"t{threads[0]}"] if rows else {}
 
     def listed(values) -> str:
@@ -495,6 +539,7 @@ def write_markdown(rows: list[dict], threads: list[int], args: argparse.Namespac
     lines += ["", "![speedup vs sparsity](speedup.png)", ""]
     lines += targets_section(rows, threads)
     lines += load_section(rows, threads, controls or [])
+    lines += co_runner_section(rows, co_rows or [])
     path.write_text("\n".join(lines))
 
 

@@ -116,6 +116,77 @@ def test_paper_table_marks_loaded_rows(repo, tmp_path):
     assert "more than 20% slower" in table and "at most 3 more times" in table and "marked †" in table
 
 
+def test_paper_table_reports_the_co_runner_rows_beside_the_quiet_ones(repo, tmp_path):
+    rows = [{"model": "mobilenet_v2", "variant": "dense", "sparsity": 0.0, "ideal": 1.0, "paper": None,
+             "t1": _result(1.02, None), "t2": _result(1.04, None)},
+            {"model": "mobilenet_v2", "variant": "all", "sparsity": 0.3, "ideal": 1.4, "paper": 1.2,
+             "t1": _result(1.3, 1.29), "t2": _result(1.25, 1.21)}]
+    co_rows = [{"model": "mobilenet_v2", "variant": "dense", "sparsity": 0.0, "threads": 2, "cpu": 1,
+                "result": dict(_result(1.13, None), dense_ms=9.7)},
+               {"model": "mobilenet_v2", "variant": "all", "sparsity": 0.3, "threads": 2, "cpu": 1,
+                "result": dict(_result(1.3, 1.42), reference_ms=9.9)}]
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "threads": [1, 2], "rows": rows,
+                                 "co_runner": co_rows}))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "paper_table.md").read_text()
+    section = table[table.index("## Under a co-runner"):]
+    assert "pinned to CPU 1" in section
+    assert "| mobilenet_v2 (dense) | 2 | 9.7 | **1.13x** | 1.04x (40.0 ms) |" in section
+    assert "| mobilenet_v2 (every conv masked) s=0.3 | 2 | 9.9 | **1.42x** | 1.21x (41.0 ms) |" in section
+    # A saved table without co-runner rows has no such section.
+    saved.write_text(json.dumps({"date": "2026-01-01", "runs": 7, "threads": [1, 2], "rows": rows}))
+    out = subprocess.run([sys.executable, str(repo / "benchmarks" / "paper_table.py"), "--from-json", str(saved),
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "## Under a co-runner" not in (tmp_path / "paper_table.md").read_text()
+
+
+def test_co_runner_keeps_one_cpu_busy_while_the_block_runs():
+    import pytest
+
+    from actsparse.bench import cpu_busy_fraction
+    from actsparse.bench.corunner import co_runner, usable_cpus
+
+    cpus = usable_cpus()
+    if len(cpus) < 2:
+        with pytest.raises(RuntimeError, match="needs 2 CPUs"):
+            with co_runner():
+                pass
+        return
+    with pytest.raises(RuntimeError, match="is not one this process may use"):
+        with co_runner(cpu=max(cpus) + 1000):
+            pass
+    with co_runner() as cpu:
+        assert cpu == cpus[-1]
+        busy = cpu_busy_fraction(0.5)
+        spinners = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(p) == os.getpid()
+                    and b"sched_setaffinity" in _cmdline(p)]
+        assert len(spinners) == 1
+        assert os.sched_getaffinity(spinners[0]) == {cpu}
+    # One of len(cpus) CPUs busy (less whatever else ran), and the child gone after the block.
+    assert busy > 0.6 / len(cpus)
+    assert not os.path.exists(f"/proc/{spinners[0]}")
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read()
+    except OSError:
+        return b""
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_paper_table_without_the_target_rows_says_so(repo, tmp_path):
     rows = [{"model": "mobilenet_v2", "variant": "all", "sparsity": 0.4, "ideal": 1.6, "paper": None,
              "t1": _result(1.2, 1.1)}]

@@ -1016,6 +1016,7 @@ std::unique_ptr<PartitionPlan> PartitionPlan::Create(Graph graph, const PlanOpti
     if (internal(static_cast<int>(t)) && root[t] != static_cast<int>(t)) plan->arena_offset_[t] = plan->arena_offset_[root[t]];
   }
   plan->bound_.assign(num_tensors, nullptr);
+  plan->workers_ = options.workers;
   return plan;
 }
 
@@ -1037,16 +1038,29 @@ bool PartitionPlan::Run(const std::vector<float*>& pointers, ThreadPool* pool, s
       }
     }
   }
+  // With workers or on the caller alone (see run_mode.h); the pool goes
+  // back to its default (workers) after the run, for its other users.
+  const bool threaded = pool != nullptr && pool->num_threads() > 1;
+  const bool use_workers =
+      threaded && (workers_ == PlanOptions::Workers::kAlways ||
+                   (workers_ == PlanOptions::Workers::kAuto && run_mode_.NextRunUsesWorkers()));
+  const auto run_start = std::chrono::steady_clock::now();
+  if (threaded) pool->UseWorkers(use_workers);
   // The steps follow one another at once: keep the workers spinning between
   // them, and let them sleep only after the last one has returned (released
   // before the last step, a worker spinning for it would go to sleep just
   // before it starts and need waking, 15-30 us, every run).
-  if (pool != nullptr) pool->HoldWorkers(true);
+  if (use_workers) pool->HoldWorkers(true);
+  auto release = [&] {
+    if (!threaded) return;
+    pool->HoldWorkers(false);
+    pool->UseWorkers(true);
+  };
   for (size_t s = 0; s < steps_.size(); ++s) {
     const auto start = timer != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     steps_[s]->Run(bound_, pool);
     if (!steps_[s]->error.empty()) {
-      if (pool != nullptr) pool->HoldWorkers(false);
+      release();
       *error = step_info_[s].label + ": " + steps_[s]->error;
       return false;
     }
@@ -1055,7 +1069,13 @@ bool PartitionPlan::Run(const std::vector<float*>& pointers, ThreadPool* pool, s
                                           std::chrono::steady_clock::now() - start)
                                           .count()));
   }
-  if (pool != nullptr) pool->HoldWorkers(false);
+  release();
+  if (threaded) {
+    ++(use_workers ? runs_with_workers_ : runs_on_caller_);
+    if (workers_ == PlanOptions::Workers::kAuto) {
+      run_mode_.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
+    }
+  }
   return true;
 }
 

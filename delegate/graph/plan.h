@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "delegate/graph/graph.h"
+#include "delegate/graph/run_mode.h"
 #include "delegate/operator/pooling.h"
 #include "delegate/operator/shape.h"
 #include "delegate/operator/thread_pool.h"
@@ -27,6 +28,11 @@ struct PlanOptions {
   // Inverted residuals are banded from this size of their first intermediate
   // tensor; 0: by num_threads (kMinBandedBytes / kMinBandedBytesThreaded, fusion.h).
   size_t min_banded_bytes = 0;
+  // With a pool of several threads, whether a run uses its workers: kAuto
+  // as RunModeChooser finds faster (run_mode.h); kAlways / kNever force it
+  // (tests; the bits are the same either way).
+  enum class Workers { kAuto, kAlways, kNever };
+  Workers workers = Workers::kAuto;
 };
 
 // What each step is, for logs and the delegate's `profile` option.
@@ -67,6 +73,10 @@ class PartitionPlan {
   const std::vector<std::string>& fusions() const { return fusions_; }
 
   const std::vector<StepInfo>& steps() const { return step_info_; }
+  // Runs so far that used the pool's workers, and that ran on the caller
+  // alone (a pool of several threads only; see PlanOptions::workers).
+  uint64_t runs_with_workers() const { return runs_with_workers_; }
+  uint64_t runs_on_caller() const { return runs_on_caller_; }
 
  private:
   PartitionPlan() = default;
@@ -78,6 +88,9 @@ class PartitionPlan {
   std::vector<size_t> arena_offset_;
   std::vector<float*> bound_;  // pointer of every tensor for the current run
   std::vector<StepInfo> step_info_;
+  PlanOptions::Workers workers_ = PlanOptions::Workers::kAuto;
+  RunModeChooser run_mode_;
+  uint64_t runs_with_workers_ = 0, runs_on_caller_ = 0;
 };
 
 }  // namespace graph

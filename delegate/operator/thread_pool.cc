@@ -159,7 +159,7 @@ void ThreadPool::ParallelFor(size_t count, const std::function<void(size_t)>& ta
   if (count == 0) return;
   if (count >= kIndexMask) std::abort();  // a programming error, not an input error
   std::lock_guard<std::mutex> call(call_mutex_);
-  if (workers_.empty() || count == 1) {
+  if (workers_.empty() || count == 1 || !use_workers_.load(std::memory_order_relaxed)) {
     for (size_t i = 0; i < count; ++i) task(i);
     return;
   }

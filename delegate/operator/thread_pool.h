@@ -83,6 +83,12 @@ class ThreadPool {
   // worker spinning for it may see the release first and go to sleep just
   // before the call, which must then wake it.
   void HoldWorkers(bool hold) { hold_.store(hold, std::memory_order_release); }
+  // false: ParallelFor runs every task on the caller, in index order, and
+  // leaves the workers asleep; num_threads() is unchanged, so the operators
+  // split their work as they would for the workers and compute the same
+  // bits. For a caller that finds the workers slower than none (a worker
+  // the OS time-slices with another process; see graph/run_mode.h).
+  void UseWorkers(bool use) { use_workers_.store(use, std::memory_order_relaxed); }
   // Calls with more than one task made while the workers were not held,
   // since the pool was made. A burst's calls should all be held: a worker
   // released before a call may go to sleep just before it.
@@ -122,6 +128,7 @@ class ThreadPool {
   std::atomic<size_t> completed_{0};  // tasks of the current call finished
   std::atomic<bool> caller_asleep_{false};  // the caller waits on done_
   std::atomic<bool> hold_{false};
+  std::atomic<bool> use_workers_{true};
   std::atomic<uint64_t> unheld_calls_{0};
 };
 

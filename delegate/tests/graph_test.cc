@@ -17,6 +17,7 @@
 #include "delegate/graph/fusion.h"
 #include "delegate/graph/graph.h"
 #include "delegate/graph/plan.h"
+#include "delegate/graph/run_mode.h"
 #include "delegate/kernels/sparse_conv_kernels.h"
 #include "delegate/operator/thread_pool.h"
 
@@ -652,6 +653,119 @@ TEST(GraphTest, EveryStepFindsTheWorkersHeld) {
   EXPECT_EQ(pool.unheld_calls(), 0u);
   pool.ParallelFor(4, [](size_t) {});  // the counter counts: after the plan, the workers are released
   EXPECT_EQ(pool.unheld_calls(), 1u);
+}
+
+// Feeds `runs` runs to `chooser`, each taking `with_workers` or `on_caller`
+// time units by the mode it chose; returns how many ran on the caller.
+int FeedRuns(RunModeChooser* chooser, int runs, double with_workers, double on_caller) {
+  int caller_runs = 0;
+  for (int i = 0; i < runs; ++i) {
+    const bool workers = chooser->NextRunUsesWorkers();
+    caller_runs += workers ? 0 : 1;
+    chooser->Record(workers ? with_workers : on_caller);
+  }
+  return caller_runs;
+}
+
+TEST(RunModeTest, QuietMachineKeepsTheWorkersAndProbesRarely) {
+  RunModeChooser chooser;
+  // Workers 1.8x faster (MobileNetV2 at 2 threads, quiet): probes at runs
+  // 16, 48, 112, 240, 496, then every 256, two runs each.
+  const int caller_runs = FeedRuns(&chooser, 2000, 4.7, 8.5);
+  EXPECT_TRUE(chooser.current_uses_workers());
+  EXPECT_EQ(chooser.interval(), RunModeChooser::kMaxIntervalWorkers);
+  EXPECT_LE(caller_runs, 2 * 10);
+  EXPECT_GE(caller_runs, 2 * 5);
+}
+
+TEST(RunModeTest, ACoRunnerMovesTheRunsToTheCallerAndBack) {
+  RunModeChooser chooser;
+  EXPECT_EQ(FeedRuns(&chooser, 100, 4.7, 8.5), 2 * 2);  // probes at 16 and 48
+  // A co-runner takes the workers' core: runs with workers 11.5, the caller
+  // alone 8.7. Three slow runs raise the median and ask for a probe, which
+  // switches.
+  FeedRuns(&chooser, 3 + RunModeChooser::kProbeRuns, 11.5, 8.7);
+  EXPECT_FALSE(chooser.current_uses_workers());
+  // It stays on the caller, probing the workers (2 runs each) ever more rarely.
+  const int caller_runs = FeedRuns(&chooser, 300, 11.5, 8.7);
+  EXPECT_FALSE(chooser.current_uses_workers());
+  EXPECT_GE(caller_runs, 300 - 2 * 6);
+  // The co-runner leaves: the next probe of the workers switches back.
+  FeedRuns(&chooser, RunModeChooser::kMaxIntervalCaller + RunModeChooser::kProbeRuns, 4.7, 8.5);
+  EXPECT_TRUE(chooser.current_uses_workers());
+  EXPECT_LE(FeedRuns(&chooser, 500, 4.7, 8.5), 2 * 5);  // probes at 16, 32, 64, 128, 256 runs apart
+  EXPECT_TRUE(chooser.current_uses_workers());
+}
+
+TEST(RunModeTest, NoSwitchWithoutAClearMargin) {
+  RunModeChooser chooser;
+  // The caller alone 5% faster: below the switch margin, no switch ever.
+  FeedRuns(&chooser, 1000, 10.0, 9.5);
+  EXPECT_TRUE(chooser.current_uses_workers());
+  // One slow run among normal ones asks for a probe; the probe keeps the workers.
+  RunModeChooser noisy;
+  for (int i = 0; i < 200; ++i) {
+    const bool workers = noisy.NextRunUsesWorkers();
+    noisy.Record(workers ? (i % 50 == 49 ? 30.0 : 5.0) : 9.0);
+  }
+  EXPECT_TRUE(noisy.current_uses_workers());
+}
+
+// Runs on the caller alone split the work as for the workers: the same
+// bits, whatever the mode, and the plan counts its runs in each.
+TEST(GraphTest, RunsOnTheCallerAloneGiveTheWorkersBits) {
+  Builder b;
+  const int h = 29, w = 31, cin = 40, expanded = 64;
+  const int x = b.Tensor({1, h, w, cin}, true);
+  const int e = b.Tensor({1, h, w, expanded}), d = b.Tensor({1, h, w, expanded}), p = b.Tensor({1, h, w, cin});
+  const int mean = b.Tensor({1, 1, 1, cin}, true);
+  b.Conv(x, e, cin, expanded, 1, 80, "CONV_2D#0");
+  Node& depthwise = b.Add(OpType::kDepthwiseConv2D, {e}, d, "DEPTHWISE_CONV_2D#1");
+  depthwise.conv.kernel_height = depthwise.conv.kernel_width = 3;
+  depthwise.conv.padding_top = depthwise.conv.padding_left = 1;
+  depthwise.conv.weights = b.Constant(9 * expanded, 81);
+  b.Conv(d, p, expanded, cin, 1, 82, "CONV_2D#2");
+  // A global average pool of 899 rows of 40: with several threads each sums
+  // its own rows and the partials are added after (another order than one pass).
+  Node& pool_node = b.Add(OpType::kMean, {p}, mean, "MEAN#3");
+  pool_node.axes = {1, 2};
+  const std::vector<float> input = Random(static_cast<size_t>(h) * w * cin, 83);
+  ThreadPool pool(2);
+  std::vector<float> outputs[3];
+  const PlanOptions::Workers modes[3] = {PlanOptions::Workers::kAlways, PlanOptions::Workers::kNever,
+                                         PlanOptions::Workers::kAuto};
+  for (int m = 0; m < 3; ++m) {
+    PlanOptions options;
+    options.num_threads = 2;
+    options.min_banded_bytes = 1;  // banded: segments of rows, one lane each
+    options.workers = modes[m];
+    std::string error;
+    auto plan = PartitionPlan::Create(b.g, options, &error);
+    ASSERT_NE(plan, nullptr) << error;
+    std::vector<float> out(cin);
+    std::vector<float*> pointers(b.g.tensors.size(), nullptr);
+    pointers[x] = const_cast<float*>(input.data());
+    pointers[mean] = out.data();
+    const int runs = 40;  // kAuto probes the caller alone at run 16
+    for (int run = 0; run < runs; ++run) {
+      ASSERT_TRUE(plan->Run(pointers, &pool, &error)) << error;
+      if (run == 0) outputs[m] = out;
+      EXPECT_EQ(out, outputs[m]) << "run " << run;
+    }
+    EXPECT_EQ(plan->runs_with_workers() + plan->runs_on_caller(), static_cast<uint64_t>(runs));
+    if (m == 0) EXPECT_EQ(plan->runs_on_caller(), 0u);
+    if (m == 1) EXPECT_EQ(plan->runs_with_workers(), 0u);
+    if (m == 2) EXPECT_GE(plan->runs_on_caller(), static_cast<uint64_t>(RunModeChooser::kProbeRuns));
+    EXPECT_EQ(pool.unheld_calls(), 0u);
+  }
+  EXPECT_EQ(outputs[1], outputs[0]);
+  EXPECT_EQ(outputs[2], outputs[0]);
+  // Against one thread's plan: within rounding (the pool's partial sums).
+  const std::vector<float> single = RunPlan(b, true, input, nullptr);
+  ASSERT_EQ(single.size(), outputs[0].size());
+  for (size_t c = 0; c < single.size(); ++c) EXPECT_NEAR(single[c], outputs[0][c], 1e-5f) << c;
+  // ... and not the same bits: the equalities above are not those of one order.
+  EXPECT_NE(single, outputs[0]) << "the pool's sum no longer splits: the test lost its point";
 }
 
 TEST(GraphTest, NoFusionAcrossATensorReadTwiceOrByTheCaller) {

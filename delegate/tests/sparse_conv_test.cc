@@ -352,6 +352,27 @@ TEST(ThreadPoolTest, GuidedOrEqualChunksCoverTheTotal) {
       }
 }
 
+TEST(ThreadPoolTest, WithoutWorkersEveryTaskRunsOnTheCallerInOrder) {
+  ThreadPool pool(3);
+  pool.UseWorkers(false);
+  EXPECT_EQ(pool.num_threads(), 3);  // the operators still split for three
+  std::vector<size_t> order;
+  std::vector<std::thread::id> ran_on;
+  pool.ParallelFor(50, [&](size_t i) {  // unsynchronised pushes: one thread only, or a race ASan/TSan would see
+    order.push_back(i);
+    ran_on.push_back(std::this_thread::get_id());
+  });
+  ASSERT_EQ(order.size(), 50u);
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(order[i], i);
+    EXPECT_EQ(ran_on[i], std::this_thread::get_id());
+  }
+  pool.UseWorkers(true);
+  std::atomic<int> sum{0};
+  pool.ParallelFor(50, [&](size_t i) { sum += static_cast<int>(i); });
+  EXPECT_EQ(sum.load(), 49 * 50 / 2);
+}
+
 TEST(ThreadPoolTest, RunsEveryTaskOnceAcrossManyCalls) {
   ThreadPool pool(4);
   for (int round = 0; round < 200; ++round) {

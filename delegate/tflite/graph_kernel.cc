@@ -126,6 +126,15 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
   return kTfLiteOk;
 }
 
+GraphKernel::~GraphKernel() {
+  if (plan_ == nullptr || plan_->runs_on_caller() == 0) return;
+  logger_.Logf(LogLevel::kInfo,
+               "partition ran %llu times with the pool's workers and %llu on the calling thread alone (where "
+               "that measured faster, or to check)",
+               static_cast<unsigned long long>(plan_->runs_with_workers()),
+               static_cast<unsigned long long>(plan_->runs_on_caller()));
+}
+
 TfLiteStatus GraphKernel::Prepare(TfLiteContext* context, TfLiteNode* /*node*/) {
   std::vector<std::pair<int, int>> all = externals_;
   for (const ConvertedExternal& b : converted_externals_) all.emplace_back(b.graph_tensor, b.runtime_tensor);

@@ -34,6 +34,8 @@ class GraphKernel : public DelegateKernel {
         profile_(std::move(profile)),
         logger_(logger),
         fuse_(fuse) {}
+  // Logs (info) how many runs went on the caller alone, if any (see graph/run_mode.h).
+  ~GraphKernel() override;
 
   TfLiteStatus Init(TfLiteContext* context, const TfLiteDelegateParams* params) override;
   TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) override;

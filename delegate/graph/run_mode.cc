@@ -1,0 +1,59 @@
+#include "delegate/graph/run_mode.h"
+
+#include <algorithm>
+
+namespace actsparse {
+namespace graph {
+
+void RunModeChooser::Window::Add(double t) {
+  times[next] = t;
+  next = (next + 1) % kWindow;
+  count = std::min(count + 1, kWindow);
+}
+
+double RunModeChooser::Window::Median() const {
+  std::array<double, kWindow> sorted = times;
+  std::sort(sorted.begin(), sorted.begin() + count);
+  return sorted[count / 2];
+}
+
+void RunModeChooser::Record(double time) {
+  if (probing_) {
+    probe_times_[probe_runs_++] = time;
+    probe_slowest_ = std::max(probe_slowest_, time);
+    if (probe_runs_ == kProbeRuns) FinishProbe();
+    return;
+  }
+  ++runs_since_probe_;
+  current_.Add(time);
+  bool slow = false;
+  if (current_.count == kWindow) {
+    // Much slower than of late: something else may have taken a core.
+    const double median = current_.Median();
+    slow = best_median_ > 0 && runs_since_probe_ >= static_cast<int>(kWindow) && median > kSlowRun * best_median_;
+    best_median_ = best_median_ > 0 ? std::min(best_median_, median) : median;
+  }
+  if (--runs_until_probe_ <= 0 || slow) {
+    probing_ = true;
+    probe_runs_ = 0;
+    probe_slowest_ = 0;
+  }
+}
+
+void RunModeChooser::FinishProbe() {
+  probing_ = false;
+  runs_since_probe_ = 0;
+  if (current_.count > 0 && probe_slowest_ < kSwitchMargin * current_.Median()) {
+    current_workers_ = !current_workers_;
+    current_.Clear();
+    for (double t : probe_times_) current_.Add(t);
+    interval_ = kFirstInterval;
+  } else {
+    interval_ = std::min(interval_ * 2, current_workers_ ? kMaxIntervalWorkers : kMaxIntervalCaller);
+  }
+  runs_until_probe_ = interval_;
+  best_median_ = 0;  // from the runs after this probe
+}
+
+}  // namespace graph
+}  // namespace actsparse
