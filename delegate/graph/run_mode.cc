@@ -30,10 +30,11 @@ void RunModeChooser::Record(double time) {
   if (current_.count == kWindow) {
     // Much slower than of late: something else may have taken a core.
     const double median = current_.Median();
-    slow = best_median_ > 0 && runs_since_probe_ >= static_cast<int>(kWindow) && median > kSlowRun * best_median_;
+    slow = best_median_ > 0 && runs_since_probe_ >= slow_probe_spacing_ && median > kSlowRun * best_median_;
     best_median_ = best_median_ > 0 ? std::min(best_median_, median) : median;
   }
   if (--runs_until_probe_ <= 0 || slow) {
+    probe_asked_by_slow_runs_ = runs_until_probe_ > 0;
     probing_ = true;
     probe_runs_ = 0;
     probe_slowest_ = 0;
@@ -48,8 +49,10 @@ void RunModeChooser::FinishProbe() {
     current_.Clear();
     for (double t : probe_times_) current_.Add(t);
     interval_ = kFirstInterval;
+    slow_probe_spacing_ = kFirstInterval;
   } else {
     interval_ = std::min(interval_ * 2, current_workers_ ? kMaxIntervalWorkers : kMaxIntervalCaller);
+    if (probe_asked_by_slow_runs_) slow_probe_spacing_ = std::min(slow_probe_spacing_ * 2, kMaxIntervalWorkers);
   }
   runs_until_probe_ = interval_;
   best_median_ = 0;  // from the runs after this probe

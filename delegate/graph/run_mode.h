@@ -32,8 +32,9 @@ class RunModeChooser {
   static constexpr size_t kWindow = 5;
   // Runs per probe of the other mode.
   static constexpr int kProbeRuns = 2;
-  // Runs before the first probe, and after a switch.
-  static constexpr int kFirstInterval = 16;
+  // Runs before the first probe, and after a switch: soon, since a
+  // co-runner there from the start shows in nothing but a probe.
+  static constexpr int kFirstInterval = 8;
   // The longest interval: on the caller alone shorter, as a co-runner that
   // has left shows in nothing but a probe.
   static constexpr int kMaxIntervalWorkers = 256;
@@ -42,7 +43,9 @@ class RunModeChooser {
   // the current mode's median.
   static constexpr double kSwitchMargin = 0.9;
   // The current mode's median this many times its best since the last
-  // probe (a co-runner has started) asks for a probe at once.
+  // probe (a co-runner has started) asks for a probe at once: at most once
+  // per kFirstInterval runs, and half as often after each such probe that
+  // kept the mode (the host's own load swings like that too).
   static constexpr double kSlowRun = 1.5;
 
   // Whether the next run should use the workers.
@@ -75,6 +78,8 @@ class RunModeChooser {
   int runs_until_probe_ = kFirstInterval;
   int runs_since_probe_ = 0;
   double best_median_ = 0;  // of the current mode since the last probe; 0: none yet
+  bool probe_asked_by_slow_runs_ = false;
+  int slow_probe_spacing_ = kFirstInterval;  // runs from a probe before slow runs may ask for one
 };
 
 }  // namespace graph

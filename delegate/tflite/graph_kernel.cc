@@ -129,8 +129,8 @@ TfLiteStatus GraphKernel::Init(TfLiteContext* context, const TfLiteDelegateParam
 GraphKernel::~GraphKernel() {
   if (plan_ == nullptr || plan_->runs_on_caller() == 0) return;
   logger_.Logf(LogLevel::kInfo,
-               "partition ran %llu times with the pool's workers and %llu on the calling thread alone (where "
-               "that measured faster, or to check)",
+               "partition: %llu runs with the pool's workers, %llu on the calling thread alone (probes, and "
+               "runs while that measured faster: graph/run_mode.h)",
                static_cast<unsigned long long>(plan_->runs_with_workers()),
                static_cast<unsigned long long>(plan_->runs_on_caller()));
 }
