@@ -87,7 +87,9 @@ class ThreadPool {
   // leaves the workers asleep; num_threads() is unchanged, so the operators
   // split their work as they would for the workers and compute the same
   // bits. For a caller that finds the workers slower than none (a worker
-  // the OS time-slices with another process; see graph/run_mode.h).
+  // the OS time-slices with another process; see graph/run_mode.h). With
+  // interpreters that share the pool running at once, the last setting
+  // holds for both: a matter of speed only.
   void UseWorkers(bool use) { use_workers_.store(use, std::memory_order_relaxed); }
   // Calls with more than one task made while the workers were not held,
   // since the pool was made. A burst's calls should all be held: a worker
