@@ -11,11 +11,11 @@
 // How: runs go in the current mode; every so often (and at once when the
 // median of the mode's last runs has grown well above its best since the
 // last probe, as when a co-runner starts) two runs go in the other mode, a
-// probe. The chooser switches when
-// the slower of the probe's runs beats the median of the current mode's
-// last runs by a margin; each probe that confirms the current mode doubles
-// the interval to the next one, so on a quiet machine the probes (runs on
-// the caller alone, slower there) become rare: 2 runs in 256 at most.
+// probe. The chooser switches when the slower of the probe's runs beats the
+// median of the current mode's last runs by a margin; each probe that
+// confirms the current mode doubles the interval to the next one, so on a
+// quiet machine the probes (runs on the caller alone, slower there) become
+// rare: 2 runs in 258 once the interval is at its longest.
 // Both modes compute the same bits (ThreadPool::UseWorkers).
 #ifndef ACTSPARSE_DELEGATE_GRAPH_RUN_MODE_H_
 #define ACTSPARSE_DELEGATE_GRAPH_RUN_MODE_H_

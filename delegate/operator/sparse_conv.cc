@@ -720,8 +720,7 @@ SparseConvOperator::WorkPlan SparseConvOperator::PlanWork(int num_threads, size_
   size_t channel_chunks = 1;
   if (threads > 1 && active > 0) {
     const size_t target = kTasksPerThread * threads;
-    // Few active rows (deep layers): split the output channels too, into a
-    // number of chunks that divides the tiles, so channel chunks are equal.
+    // Few active rows (deep layers): split the output channels too (see below).
     const size_t weight_bytes = kernel_taps_ * kernel_channels_ * p.output_channels * sizeof(float);
     const bool rows_suffice = active >= target * kMinRowsPerRowOnlyTask && weight_bytes <= kRowOnlyMaxWeightBytes;
     // Equal chunks where a divisor of the tiles gives every thread as many;
