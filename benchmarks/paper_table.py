@@ -249,7 +249,8 @@ def measure(args: argparse.Namespace) -> int:
                 row[f"t{n}"]["host_loaded"] = (i, n) in loaded
         co_rows = []  # the load rows and their dense networks under a co-runner (see co_runner_section)
         parallel = [n for n in threads if 1 < n <= len(usable_cpus())]
-        co_jobs = [job for model, variant, sparsity in LOAD_ROWS for job in ((model, DENSE, 0.0), (model, variant, sparsity))]
+        co_jobs = [job for model, variant, sparsity in LOAD_ROWS
+                   for job in ((model, DENSE, 0.0), (model, variant, sparsity))]
         for model_name, variant, sparsity in tqdm(co_jobs if parallel else [], desc="co-runner rows", unit="row"):
             row = _find(rows, model_name, variant, sparsity)
             if row is None:
