@@ -423,24 +423,28 @@ struct IgemmCall {
 // output's sum keeps its order: several tiles at once only give a block of
 // one or two rows (a fully connected layer, a squeeze-excitation's 1x1
 // convs) independent FMAs to overlap, where one tile's two chains waited on
-// the FMA latency.
-template <size_t R, size_t T>
+// the FMA latency. kHalf (T = 1): a last tile of at most 8 channels, whose
+// upper vector holds only the packing's zeros: its loads and FMAs are
+// skipped (outputs of 24, 40, 72, 120, 184, 200 channels: a quarter to a
+// third of their FMAs); the 8 channels' sums are the same.
+template <size_t R, size_t T, bool kHalf = false>
 [[gnu::always_inline]] inline void IgemmTileGroup(const IgemmArgs& a, IgemmCall& call, const float* tile, size_t c0,
                                                   float* const* out_rows) {
+  static_assert(!kHalf || T == 1, "a half tile is a group of its own");
+  constexpr size_t V = kHalf ? 1 : 2;  // vectors per tile
   const size_t taps = call.taps, kc = call.kc;
   size_t width[T];
 #pragma GCC unroll 4
   for (size_t j = 0; j < T; ++j) width[j] = std::min(kIgemmTile, a.channels - (c0 + j * kIgemmTile));
-  __m256 acc[R][2 * T];
+  __m256 acc[R][V * T];
   if (!call.accumulate) {
 #pragma GCC unroll 4
     for (size_t j = 0; j < T; ++j) {
-      const __m256 bias0 = _mm256_loadu_ps(tile + j * call.tile_stride);
-      const __m256 bias1 = _mm256_loadu_ps(tile + j * call.tile_stride + 8);
+#pragma GCC unroll 2
+      for (size_t v = 0; v < V; ++v) {
+        const __m256 bias = _mm256_loadu_ps(tile + j * call.tile_stride + 8 * v);
 #pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        acc[r][2 * j] = bias0;
-        acc[r][2 * j + 1] = bias1;
+        for (size_t r = 0; r < R; ++r) acc[r][V * j + v] = bias;
       }
     }
   } else {
@@ -448,7 +452,10 @@ template <size_t R, size_t T>
     for (size_t r = 0; r < R; ++r) {
 #pragma GCC unroll 4
       for (size_t j = 0; j < T; ++j) {
-        LoadTile(out_rows[r] + c0 + j * kIgemmTile, width[j], &acc[r][2 * j], &acc[r][2 * j + 1]);
+        __m256 lo, hi;
+        LoadTile(out_rows[r] + c0 + j * kIgemmTile, width[j], &lo, &hi);
+        acc[r][V * j] = lo;
+        if constexpr (V == 2) acc[r][V * j + 1] = hi;
       }
     }
   }
@@ -463,34 +470,31 @@ template <size_t R, size_t T>
       --call.next_lines;
     }
     for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
-      __m256 w0[T], w1[T];
+      __m256 wv[V * T];
 #pragma GCC unroll 4
       for (size_t j = 0; j < T; ++j) {
-        w0[j] = _mm256_loadu_ps(w + j * call.tile_stride);
-        w1[j] = _mm256_loadu_ps(w + j * call.tile_stride + 8);
+#pragma GCC unroll 2
+        for (size_t v = 0; v < V; ++v) wv[V * j + v] = _mm256_loadu_ps(w + j * call.tile_stride + 8 * v);
       }
 #pragma GCC unroll 6
       for (size_t r = 0; r < R; ++r) {
         const __m256 x = _mm256_broadcast_ss(in[r] + k);
-#pragma GCC unroll 4
-        for (size_t j = 0; j < T; ++j) {
-          acc[r][2 * j] = _mm256_fmadd_ps(x, w0[j], acc[r][2 * j]);
-          acc[r][2 * j + 1] = _mm256_fmadd_ps(x, w1[j], acc[r][2 * j + 1]);
-        }
+#pragma GCC unroll 8
+        for (size_t i = 0; i < V * T; ++i) acc[r][i] = _mm256_fmadd_ps(x, wv[i], acc[r][i]);
       }
     }
   }
-  // Vector i is row i / 2T, channels c0 + 8 * (i % 2T).
+  // Vector i is row i / VT, channels c0 + 8 * (i % VT).
   const __m256 lo_v = _mm256_set1_ps(call.lo), hi_v = _mm256_set1_ps(call.hi);
-  __m256 result[R][2 * T];
-  StoreThroughOp<Avx2Vec, 2 * R * T, __m256>(
-      call.store_op, [&](size_t i) { return Clamp(acc[i / (2 * T)][i % (2 * T)], lo_v, hi_v); },
-      [&](size_t i, __m256 v) { result[i / (2 * T)][i % (2 * T)] = v; });
+  __m256 result[R][V * T];
+  StoreThroughOp<Avx2Vec, V * R * T, __m256>(
+      call.store_op, [&](size_t i) { return Clamp(acc[i / (V * T)][i % (V * T)], lo_v, hi_v); },
+      [&](size_t i, __m256 v) { result[i / (V * T)][i % (V * T)] = v; });
 #pragma GCC unroll 4
   for (size_t j = 0; j < T; ++j) {
 #pragma GCC unroll 6
     for (size_t r = 0; r < R; ++r) {
-      StoreTile(out_rows[r] + c0 + j * kIgemmTile, result[r][2 * j], result[r][2 * j + 1], width[j]);
+      StoreTile(out_rows[r] + c0 + j * kIgemmTile, result[r][V * j], result[r][V * j + V - 1], width[j]);
     }
   }
 }
@@ -539,7 +543,11 @@ void IgemmBlock(const IgemmArgs& a) {
     }
   }
   for (; tiles_left != 0; --tiles_left, c0 += kIgemmTile, tile += call.tile_stride) {
-    IgemmTileGroup<R, 1>(a, call, tile, c0, out_rows);
+    if (a.channels - c0 <= 8) {
+      IgemmTileGroup<R, 1, true>(a, call, tile, c0, out_rows);
+    } else {
+      IgemmTileGroup<R, 1>(a, call, tile, c0, out_rows);
+    }
   }
 }
 
