@@ -69,6 +69,7 @@ SPEEDUP_TARGETS = {("resnet18", "skip1x1"): {0.1: 1.11, 0.2: 1.25, 0.3: 1.42},
                    ("mobilenet_v2", "all"): {0.1: 1.04, 0.2: 1.10, 0.3: 1.20}}
 LOAD_ROWS = (("resnet18", "skip1x1", 0.3), ("mobilenet_v2", "all", 0.3))
 LOAD_TARGET = 0.95  # slowest quartile's pair ratio over the fastest's
+MASKED_LABEL = {"skip1x1": "1x1 skipped", "all": "every conv masked", DENSE: "dense"}  # variant, in the reports
 # Diagnostics beside the load rows (no target): the same networks dense
 # through the delegate, and the load control (see control_size).
 LOAD_ENGINE_ROWS = tuple(dict.fromkeys((model, DENSE, 0.0) for model, _, _ in LOAD_ROWS))
@@ -389,8 +390,7 @@ def targets_section(rows: list[dict], threads: list[int]) -> list[str]:
             if row:
                 found += 1
                 values = [headline(row[f"t{n}"]) for n in threads]
-                masked = "1x1 skipped" if variant == "skip1x1" else "every conv masked"
-                lines.append(f"| {model} ({masked}) s={sparsity} >= {goal:.2f}x | " +
+                lines.append(f"| {model} ({MASKED_LABEL[variant]}) s={sparsity} >= {goal:.2f}x | " +
                              " | ".join(f"{v:.2f}x" for v in values) + f" | {verdict(values, goal)} |")
     for model, variant, sparsity in LOAD_ROWS:
         row = _find(rows, model, variant, sparsity)
@@ -421,8 +421,7 @@ def load_section(rows: list[dict], threads: list[int], controls: list[dict] = ()
     network through the delegate and the control on XNNPACK alone."""
     lines = []
     for model, variant, sparsity in LOAD_ROWS:
-        masked = "1x1 skipped" if variant == "skip1x1" else "every conv masked"
-        entries = [(f"{model} ({masked}) s={sparsity}", _find(rows, model, variant, sparsity)),
+        entries = [(f"{model} ({MASKED_LABEL[variant]}) s={sparsity}", _find(rows, model, variant, sparsity)),
                    (f"{model} dense through the delegate (the engine alone)", _find(rows, model, DENSE, 0.0))]
         control = next((c for c in controls if c["model"] == model and c["for"] == [variant, sparsity]), None)
         if control:
@@ -453,8 +452,7 @@ def co_runner_section(rows: list[dict], co_rows: list[dict]) -> list[str]:
         return []
     lines = []
     for co in co_rows:
-        masked = {"skip1x1": "1x1 skipped", "all": "every conv masked", DENSE: "dense"}[co["variant"]]
-        label = f"{co['model']} ({masked})" + (f" s={co['sparsity']}" if co["sparsity"] else "")
+        label = f"{co['model']} ({MASKED_LABEL[co['variant']]})" + (f" s={co['sparsity']}" if co["sparsity"] else "")
         quiet = _find(rows, co["model"], co["variant"], co["sparsity"])
         quiet_result = quiet.get(f"t{co['threads']}") if quiet else None
         result = co["result"]

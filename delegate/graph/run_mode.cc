@@ -20,7 +20,6 @@ double RunModeChooser::Window::Median() const {
 void RunModeChooser::Record(double time) {
   if (probing_) {
     probe_times_[probe_runs_++] = time;
-    probe_slowest_ = std::max(probe_slowest_, time);
     if (probe_runs_ == kProbeRuns) FinishProbe();
     return;
   }
@@ -33,18 +32,19 @@ void RunModeChooser::Record(double time) {
     slow = best_median_ > 0 && runs_since_probe_ >= slow_probe_spacing_ && median > kSlowRun * best_median_;
     best_median_ = best_median_ > 0 ? std::min(best_median_, median) : median;
   }
-  if (--runs_until_probe_ <= 0 || slow) {
-    probe_asked_by_slow_runs_ = runs_until_probe_ > 0;
+  const bool due = runs_since_probe_ >= interval_;
+  if (due || slow) {
+    probe_asked_by_slow_runs_ = !due;
     probing_ = true;
     probe_runs_ = 0;
-    probe_slowest_ = 0;
   }
 }
 
 void RunModeChooser::FinishProbe() {
   probing_ = false;
   runs_since_probe_ = 0;
-  if (current_.count > 0 && probe_slowest_ < kSwitchMargin * current_.Median()) {
+  const double probe_slowest = *std::max_element(probe_times_.begin(), probe_times_.end());
+  if (current_.count > 0 && probe_slowest < kSwitchMargin * current_.Median()) {
     current_workers_ = !current_workers_;
     current_.Clear();
     for (double t : probe_times_) current_.Add(t);
@@ -54,7 +54,6 @@ void RunModeChooser::FinishProbe() {
     interval_ = std::min(interval_ * 2, current_workers_ ? kMaxIntervalWorkers : kMaxIntervalCaller);
     if (probe_asked_by_slow_runs_) slow_probe_spacing_ = std::min(slow_probe_spacing_ * 2, kMaxIntervalWorkers);
   }
-  runs_until_probe_ = interval_;
   best_median_ = 0;  // from the runs after this probe
 }
 

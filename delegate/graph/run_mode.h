@@ -72,10 +72,8 @@ class RunModeChooser {
   Window current_;
   bool probing_ = false;
   int probe_runs_ = 0;
-  double probe_slowest_ = 0;
   std::array<double, kProbeRuns> probe_times_{};
-  int interval_ = kFirstInterval;
-  int runs_until_probe_ = kFirstInterval;
+  int interval_ = kFirstInterval;  // runs in the current mode from one probe to the next
   int runs_since_probe_ = 0;
   double best_median_ = 0;  // of the current mode since the last probe; 0: none yet
   bool probe_asked_by_slow_runs_ = false;

@@ -134,12 +134,6 @@ inline float DepthwiseImageChannel(const DepthwiseImageRowsArgs& a, const float*
 template <size_t KW, size_t P, size_t S>
 constexpr size_t kSegmentColumns = S * (P - 1) + KW;
 
-// Steps one output row of an image-rows depthwise kernel (kernel width KW,
-// stride S) in segments of kP output pixels from x0, then one of the 1 to
-// kP - 1 left: segment(std::integral_constant<size_t, P>,
-// std::bool_constant<kEdges>, x0), kEdges when some of the segment's
-// S * (P - 1) + KW input columns lie outside the input row (the kernel reads
-// zeros there).
 // Whether all S * (pixels - 1) + KW input columns of the segment of
 // `pixels` output pixels from x0 lie inside the input row.
 template <size_t KW, size_t S>
@@ -147,6 +141,12 @@ inline bool ImageRowSegmentInside(const DepthwiseImageRowsArgs& a, size_t x0, si
   return S * x0 >= a.pad_left && S * x0 + S * (pixels - 1) + KW <= a.input_width + a.pad_left;
 }
 
+// Steps one output row of an image-rows depthwise kernel (kernel width KW,
+// stride S) in segments of kP output pixels from x0, then one of the 1 to
+// kP - 1 left: segment(std::integral_constant<size_t, P>,
+// std::bool_constant<kEdges>, x0), kEdges when some of the segment's
+// S * (P - 1) + KW input columns lie outside the input row (the kernel reads
+// zeros there).
 template <size_t kP, size_t KW, size_t S, typename Segment>
 inline void ForEachImageRowSegment(const DepthwiseImageRowsArgs& a, Segment&& segment) {
   const size_t width = a.output_width;
