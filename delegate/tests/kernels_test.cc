@@ -458,8 +458,10 @@ struct IgemmCase {
 
 // Runs `fn` on random data, `rows_per_call` rows per call (every row at
 // once is what the operator does; one row per call is the reference).
+// prefetch_lines: the next call's lines the call asks for (none: one-tap
+// calls from the bias take AVX2's IgemmOneTap).
 std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c, unsigned seed,
-                            StoreOp store_op = StoreOp::kNone) {
+                            StoreOp store_op = StoreOp::kNone, size_t prefetch_lines = 3) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t pixel = c.tap_channels + c.input_offset;
@@ -485,7 +487,7 @@ std::vector<float> RunIgemm(IgemmFn fn, size_t rows_per_call, const IgemmCase& c
   a.lo = -1.5f;
   a.hi = 2.5f;
   a.prefetch = packed.data();  // harmless: only a hint
-  a.prefetch_lines = 3;
+  a.prefetch_lines = prefetch_lines;
   a.store_op = store_op;
   const size_t per_call = c.taps_per_call ? c.taps_per_call : c.taps;
   for (size_t tap = 0; tap < c.taps; tap += per_call) {
@@ -573,11 +575,12 @@ TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
   for (const IgemmKernel& kernel : AllIgemms()) {
     for (const IgemmCase& c : cases) {
       const std::vector<float> want = RunIgemm(IgemmScalar, 1, c, 7);
-      for (size_t rows_per_call : {c.rows, kernel.block_rows}) {
+      for (size_t rows_per_call : {c.rows, kernel.block_rows})
+      for (size_t prefetch_lines : {3, 0}) {
         SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows (" << rows_per_call << " per call), "
                                         << c.taps << " taps x " << c.tap_channels << " -> " << c.channels << ", "
-                                        << c.taps_per_call << " taps per call");
-        const std::vector<float> got = RunIgemm(kernel.fn, rows_per_call, c, 7);
+                                        << c.taps_per_call << " taps per call, " << prefetch_lines << " lines to prefetch");
+        const std::vector<float> got = RunIgemm(kernel.fn, rows_per_call, c, 7, StoreOp::kNone, prefetch_lines);
         ASSERT_EQ(got.size(), want.size());
         for (size_t i = 0; i < got.size(); ++i) {
           // Same products and order; FMA contraction may differ in the last bits.
@@ -623,7 +626,8 @@ TEST(KernelsTest, IgemmStoreOpsAreTheElementwiseOpsAfterTheClamp) {
 // one call per block with rows by arithmetic (IgemmArgs::direct_*_stride);
 // else one call per row through pointers (the reference).
 std::vector<float> RunIgemmRows(IgemmFn fn, bool direct, size_t rows, size_t tap_channels,
-                                size_t channels, size_t input_offset, size_t blocks, unsigned seed) {
+                                size_t channels, size_t input_offset, size_t blocks, unsigned seed,
+                                size_t prefetch_lines = 5) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   const size_t pixel = tap_channels + input_offset + 2;
@@ -657,7 +661,7 @@ std::vector<float> RunIgemmRows(IgemmFn fn, bool direct, size_t rows, size_t tap
     a.reduction_offset = c;
     a.accumulate = c > 0;
     a.finish = c + a.tap_channels == tap_channels;
-    a.prefetch_lines = 5;
+    a.prefetch_lines = prefetch_lines;
     if (direct) {
       a.rows = rows;
       a.indirection = inputs.data();  // only [0] is read
@@ -686,13 +690,15 @@ TEST(KernelsTest, IgemmDirectRowsMatchPointerRows) {
       {49, 64, 33, 0, 1}, {50, 7, 48, 5, 3},  {100, 16, 96, 0, 1}, {15, 144, 24, 0, 2}, {22, 3, 7, 1, 1},
   };
   for (const IgemmKernel& kernel : AllIgemms()) {
-    for (const Case& c : cases) {
+    for (const Case& c : cases)
+    for (size_t prefetch_lines : {5, 0}) {
       SCOPED_TRACE(testing::Message() << kernel.name << ": " << c.rows << " rows, " << c.tap_channels << " -> "
-                                      << c.channels << ", offset " << c.input_offset << ", " << c.blocks << " blocks");
+                                      << c.channels << ", offset " << c.input_offset << ", " << c.blocks << " blocks, "
+                                      << prefetch_lines << " lines to prefetch");
       const std::vector<float> want =
           RunIgemmRows(IgemmScalar, false, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
-      const std::vector<float> got =
-          RunIgemmRows(kernel.fn, true, c.rows, c.tap_channels, c.channels, c.input_offset, c.blocks, 3);
+      const std::vector<float> got = RunIgemmRows(kernel.fn, true, c.rows, c.tap_channels, c.channels,
+                                                  c.input_offset, c.blocks, 3, prefetch_lines);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
