@@ -499,44 +499,60 @@ template <size_t R, size_t T, bool kHalf = false>
   }
 }
 
-// Full tiles of a block of R rows of a one-tap call (a 1x1 conv) that
-// starts from the bias, finishes with the clamp alone and has no lines to
-// prefetch: IgemmTileGroup<R, 1>'s sums in its order (the same bits), with
-// the rows' input pointers read once for all tiles and no per-tile
-// bookkeeping (widths, store op, prefetch, partial sums). A short reduction
-// pays that bookkeeping per tile: a 16-channel one (MobileNetV2's 16 -> 96
-// expand at 112x112) spent a third of its time outside the loop of FMAs.
+// One tile of a block of R rows of a one-tap call (a 1x1 conv) that starts
+// from the bias and finishes with the clamp alone, its first `width`
+// channels (V = 1: at most 8, the upper vector's zeros skipped as
+// IgemmTileGroup's kHalf does): IgemmTileGroup<R, 1, V == 1>'s sums in its
+// order (the same bits), with none of its per-tile bookkeeping (the store
+// op, prefetch, partial sums). `in`: the rows' inputs; bounds: lo, hi.
+template <size_t R, size_t V>
+[[gnu::always_inline]] inline void IgemmOneTapTile(const float* const* in, float* const* out_rows, size_t c0,
+                                                   const float* tile, size_t kc, size_t width, const float* bounds) {
+  __m256 acc[R][V];
+#pragma GCC unroll 2
+  for (size_t v = 0; v < V; ++v) {
+    const __m256 bias = _mm256_loadu_ps(tile + 8 * v);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) acc[r][v] = bias;
+  }
+  const float* w = tile + kIgemmTile;
+  for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
+    __m256 wv[V];
+#pragma GCC unroll 2
+    for (size_t v = 0; v < V; ++v) wv[v] = _mm256_loadu_ps(w + 8 * v);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(in[r] + k);
+#pragma GCC unroll 2
+      for (size_t v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, wv[v], acc[r][v]);
+    }
+  }
+  const __m256 lo = _mm256_broadcast_ss(bounds), hi = _mm256_broadcast_ss(bounds + 1);
+#pragma GCC unroll 6
+  for (size_t r = 0; r < R; ++r) {
+    StoreTile(out_rows[r] + c0, Clamp(acc[r][0], lo, hi), Clamp(acc[r][V - 1], lo, hi), width);
+  }
+}
+
+// A block's full tiles, then its partial last one (`rest` channels, or
+// none). The rows' input pointers are read once for every tile: a short
+// reduction paid IgemmBlock's per-tile bookkeeping in every tile (a
+// 16-channel one, MobileNetV2's 16 -> 96 expand at 112x112, spent a third of
+// its time outside the loop of FMAs).
 template <size_t R>
-[[gnu::noinline]] void IgemmFullTiles(const float* const* in_rows, float* const* out_rows, const float* tile,
-                                      size_t tiles, size_t kc, size_t tile_stride, const float* bounds) {
+[[gnu::noinline]] void IgemmOneTapBlock(const float* const* in_rows, float* const* out_rows, const float* tile,
+                                        size_t full, size_t rest, size_t kc, size_t tile_stride,
+                                        const float* bounds) {
   const float* in[R];
 #pragma GCC unroll 6
   for (size_t r = 0; r < R; ++r) in[r] = in_rows[r];
-  for (size_t j = 0; j < tiles; ++j, tile += tile_stride) {
-    __m256 acc[R][2];
-    const __m256 bias0 = _mm256_loadu_ps(tile), bias1 = _mm256_loadu_ps(tile + 8);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < R; ++r) {
-      acc[r][0] = bias0;
-      acc[r][1] = bias1;
-    }
-    const float* w = tile + kIgemmTile;
-    for (size_t k = 0; k < kc; ++k, w += kIgemmTile) {
-      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-#pragma GCC unroll 6
-      for (size_t r = 0; r < R; ++r) {
-        const __m256 x = _mm256_broadcast_ss(in[r] + k);
-        acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
-      }
-    }
-    const __m256 lo = _mm256_broadcast_ss(bounds), hi = _mm256_broadcast_ss(bounds + 1);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < R; ++r) {
-      float* out = out_rows[r] + j * kIgemmTile;
-      _mm256_storeu_ps(out, Clamp(acc[r][0], lo, hi));
-      _mm256_storeu_ps(out + 8, Clamp(acc[r][1], lo, hi));
-    }
+  for (size_t j = 0; j < full; ++j, tile += tile_stride) {
+    IgemmOneTapTile<R, 2>(in, out_rows, j * kIgemmTile, tile, kc, kIgemmTile, bounds);
+  }
+  if (rest > 8) {
+    IgemmOneTapTile<R, 2>(in, out_rows, full * kIgemmTile, tile, kc, rest, bounds);
+  } else if (rest != 0) {
+    IgemmOneTapTile<R, 1>(in, out_rows, full * kIgemmTile, tile, kc, rest, bounds);
   }
 }
 
@@ -597,14 +613,14 @@ void IgemmBlock(const IgemmArgs& a) {
 // least 3 rows (fewer: IgemmBlock's tile groups overlap their FMA chains).
 bool OneTapCall(const IgemmArgs& a) {
   return a.taps == 1 && !a.accumulate && a.reduction_offset == 0 && a.prefetch_lines == 0 &&
-         (!a.finish || a.store_op == StoreOp::kNone) && a.rows >= 3 && a.channels >= kIgemmTile;
+         (!a.finish || a.store_op == StoreOp::kNone) && a.rows >= 3;
 }
 
-// A one-tap call (a 1x1 conv) whole: row block after row block, the full
-// tiles through IgemmFullTiles, a partial last tile through IgemmBlock. The
-// same sums as IgemmBlock's. Per block of 6 rows IgemmBlock's set-up (its
-// frame, the call's fields, the prefetch share's division) cost a 16-channel
-// reduction about 100 cycles against its 6 tiles' 600 of FMAs.
+// A one-tap call (a 1x1 conv) whole, row block after row block through
+// IgemmOneTapBlock: the same sums as IgemmBlock's. Per block of 6 rows
+// IgemmBlock's set-up (its frame, the call's fields, the prefetch share's
+// division) cost a 16-channel reduction about 100 cycles against its 6
+// tiles' 600 of FMAs.
 [[gnu::noinline]] void IgemmOneTap(const IgemmArgs& a) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   const float bounds[2] = {a.finish ? a.lo : -kInf, a.finish ? a.hi : kInf};
@@ -612,16 +628,9 @@ bool OneTapCall(const IgemmArgs& a) {
   const size_t tile_stride = a.tile_stride ? a.tile_stride : IgemmTileFloats(1, a.tap_channels);
   const size_t row_stride = a.indirection_stride ? a.indirection_stride : 1;
   const bool direct = a.direct_input_stride != 0;
-  IgemmArgs rest = a;  // the partial last tile, rows by pointers
-  rest.channels = a.channels - full * kIgemmTile;
-  rest.packed = a.packed + full * tile_stride;
-  rest.tile_stride = tile_stride;
-  rest.indirection_stride = 1;
-  rest.input_offset = 0;
-  rest.direct_input_stride = rest.direct_output_stride = 0;
+  const size_t rest = a.channels - full * kIgemmTile;  // the partial last tile's channels
   const float* in_rows[kIgemmRowsAvx2];
   float* out_rows[kIgemmRowsAvx2];
-  float* rest_rows[kIgemmRowsAvx2];
   const BalancedBlocks blocks(a.rows, kIgemmRowsAvx2);
   for (size_t b = 0, r0 = 0; b < blocks.count; ++b) {
     const size_t n = blocks.rows(b);
@@ -630,17 +639,10 @@ bool OneTapCall(const IgemmArgs& a) {
       in_rows[r] = (direct ? a.indirection[0] + row * a.direct_input_stride : a.indirection[row * row_stride]) +
                    a.input_offset;
       out_rows[r] = direct ? a.outputs[0] + row * a.direct_output_stride : a.outputs[row];
-      rest_rows[r] = out_rows[r] + full * kIgemmTile;
     }
     WithBlockRows<kIgemmRowsAvx2>(n, [&](auto rows) {
       constexpr size_t R = decltype(rows)::value;
-      IgemmFullTiles<R>(in_rows, out_rows, a.packed, full, a.tap_channels, tile_stride, bounds);
-      if (rest.channels != 0) {
-        rest.rows = R;
-        rest.indirection = in_rows;
-        rest.outputs = rest_rows;
-        IgemmBlock<R>(rest);
-      }
+      IgemmOneTapBlock<R>(in_rows, out_rows, a.packed, full, rest, a.tap_channels, tile_stride, bounds);
     });
     r0 += n;
   }
