@@ -586,6 +586,12 @@ TEST(KernelsTest, IgemmKernelsMatchScalarRowByRow) {
           // Same products and order; FMA contraction may differ in the last bits.
           ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::abs(want[i]))) << i;
         }
+        // Whatever path a call takes (AVX2: IgemmOneTap without lines to
+        // prefetch), the kernel's own sums are the same bits.
+        if (prefetch_lines == 0) {
+          const std::vector<float> prefetching = RunIgemm(kernel.fn, rows_per_call, c, 7, StoreOp::kNone, 3);
+          for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], prefetching[i]) << i;
+        }
       }
     }
   }
