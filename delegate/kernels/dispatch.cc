@@ -89,33 +89,43 @@ DepthwiseRowsFn SelectDepthwiseRows(const char** name) {
   }
 }
 
-DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
+namespace {
+
+// The image-rows depthwise kernel for this CPU and the narrowest output rows
+// it is worth taking for (see DepthwiseImageRowsMinWidth), in one place so
+// the two always describe the same kernel.
+struct ImageRowsKernel {
+  DepthwiseImageRowsFn fn;
+  const char* name;
+  size_t min_width;
+};
+
+ImageRowsKernel SelectImageRowsKernel() {
+  switch (SelectIsa()) {
 #if defined(__x86_64__)
-  if (SelectIsa() == Isa::kAvx512) {
-    if (name) *name = "avx512";
-    return DepthwiseImageRowsAvx512;
-  }
-  if (SelectIsa() == Isa::kAvx2) {
-    if (name) *name = "avx2";
-    return DepthwiseImageRowsAvx2;
-  }
+    case Isa::kAvx512:
+      return {DepthwiseImageRowsAvx512, "avx512", 1};
+    case Isa::kAvx2:
+      return {DepthwiseImageRowsAvx2, "avx2", 28};
 #endif
 #if defined(__aarch64__)
-  if (SelectIsa() == Isa::kNeon) {
-    if (name) *name = "neon";
-    return DepthwiseImageRowsNeon;
-  }
+    case Isa::kNeon:
+      return {DepthwiseImageRowsNeon, "neon", 1};
 #endif
-  if (name) *name = "none";
-  return nullptr;
+    default:
+      return {nullptr, "none", 1};
+  }
 }
 
-size_t DepthwiseImageRowsMinWidth() {
-#if defined(__x86_64__)
-  if (SelectIsa() == Isa::kAvx2) return 28;
-#endif
-  return 1;
+}  // namespace
+
+DepthwiseImageRowsFn SelectDepthwiseImageRows(const char** name) {
+  const ImageRowsKernel kernel = SelectImageRowsKernel();
+  if (name) *name = kernel.name;
+  return kernel.fn;
 }
+
+size_t DepthwiseImageRowsMinWidth() { return SelectImageRowsKernel().min_width; }
 
 IgemmKernel SelectIgemm() {
   constexpr size_t kAll = static_cast<size_t>(-1);
